@@ -1,0 +1,149 @@
+"""Classification losses, one sample each, with torch.nn.functional's semantics.
+
+Reductions are not part of the value: each spec also says what one sample contributes to
+the denominator of ``reduction='mean'`` (``Spec.mean_weight``), which is where torch's
+weighted means differ from a plain average.
+"""
+import sympy as sp
+
+from symce.spec import blocks
+from symce.spec.core import Assumption, Input, Param, Spec, class_sum
+from symce.spec.symbols import C, a, b, epsilon, k, keep, pos_weight, r, t, u, w, weight, x, y, z, h
+
+LOGITS = Input("logits", z, "vector", "real", "unnormalised scores, one per class")
+PROB_LABELS = Input("labels", y, "vector", "simplex", "target probabilities over the classes")
+INT_LABELS = Input("labels", t, "label", "index", "the target class index, 0 <= t < C")
+LOG_PROBS = Input("log_probs", a, "vector", "real", "log-probabilities, one per class")
+BINARY_LOGIT = Input("logits", x, "scalar", "real", "a real-valued logit")
+BINARY_PROB = Input("probs", r, "scalar", "probability", "the predicted probability of the positive class")
+BINARY_LABEL = Input("labels", b, "scalar", "probability", "the target probability of the positive class")
+SIGN_LABELS = Input("labels", u, "vector", "sign", "one label per class, +1 or -1")
+SCORES = Input("scores", h, "vector", "real", "raw scores, one per class")
+
+CLASS_WEIGHTS = Param("weight", w, "vector", sp.Integer(1), "class weights w_k (torch's weight)")
+SMOOTHING = Param("label_smoothing", epsilon, "scalar", sp.Integer(0), "label smoothing ε in [0, 1]")
+KEEP = Param("keep", keep, "scalar", sp.Integer(1), "1 for a counted sample, 0 where the label is ignore_index")
+SAMPLE_WEIGHT = Param("weight", weight, "scalar", sp.Integer(1), "per-element weight (torch's weight)")
+POS_WEIGHT = Param("pos_weight", pos_weight, "scalar", sp.Integer(1), "weight of the positive term")
+
+Y_SIMPLEX = Assumption("labels_sum_to_one", sp.Eq(class_sum(y[k]), 1), "Σ_k y_k = 1")
+LABEL_IN_RANGE = Assumption("label_in_range", sp.And(sp.Ge(t, 0), sp.Lt(t, C)), "0 ≤ t < C")
+
+
+def _negative_log_softmax(index):
+    return -blocks.log_softmax(z, index)
+
+
+softmax_cross_entropy = Spec(
+    name="softmax_cross_entropy",
+    expr=class_sum(w[k] * blocks.smoothed(y, k, epsilon) * _negative_log_softmax(k)),
+    inputs=(LOGITS, PROB_LABELS),
+    params=(CLASS_WEIGHTS, SMOOTHING),
+    assumptions=(Y_SIMPLEX,),
+    formula="L = -Σ_k w_k ((1-ε) y_k + ε/C) log softmax(z)_k",
+    doc=("Cross-entropy between probability targets and softmax(logits). torch.nn.functional."
+         "cross_entropy with probability targets: smoothing is y(1-ε) + ε/C, and 'mean' divides "
+         "by the number of samples, whatever the weights."),
+    family="cross_entropy",
+    reference="optax.losses.softmax_cross_entropy; torch.nn.functional.cross_entropy",
+    torch="cross_entropy",
+)
+
+softmax_cross_entropy_with_integer_labels = Spec(
+    name="softmax_cross_entropy_with_integer_labels",
+    expr=keep * ((1 - epsilon) * w[t] * _negative_log_softmax(t)
+                 + epsilon / C * class_sum(w[k] * _negative_log_softmax(k))),
+    inputs=(LOGITS, INT_LABELS),
+    params=(CLASS_WEIGHTS, SMOOTHING, KEEP),
+    assumptions=(LABEL_IN_RANGE,),
+    mean_weight=keep * w[t],
+    formula="L = keep·[(1-ε) w_t (-log softmax(z)_t) + ε/C Σ_k w_k (-log softmax(z)_k)]",
+    doc=("Cross-entropy of an integer label against softmax(logits), as torch.nn.functional."
+         "cross_entropy defines it: the smoothing term is weighted by the class weights, an "
+         "ignored sample (keep = 0) contributes nothing, and 'mean' divides by Σ keep·w_t."),
+    family="cross_entropy",
+    reference="optax.losses.softmax_cross_entropy_with_integer_labels; torch.nn.functional.cross_entropy",
+    torch="cross_entropy",
+)
+
+nll_loss = Spec(
+    name="nll_loss",
+    expr=-keep * w[t] * a[t],
+    inputs=(LOG_PROBS, INT_LABELS),
+    params=(CLASS_WEIGHTS, KEEP),
+    assumptions=(LABEL_IN_RANGE,),
+    mean_weight=keep * w[t],
+    formula="L = -keep · w_t · a_t",
+    doc="Negative log-likelihood of the target's log-probability; 'mean' divides by Σ keep·w_t.",
+    family="nll",
+    reference="torch.nn.functional.nll_loss",
+    torch="nll_loss",
+)
+
+binary_cross_entropy = Spec(
+    name="binary_cross_entropy",
+    expr=-weight * (b * sp.log(r) + (1 - b) * sp.log(1 - r)),
+    inputs=(BINARY_PROB, BINARY_LABEL),
+    params=(SAMPLE_WEIGHT,),
+    formula="L = -w (y log r + (1-y) log(1-r))",
+    doc=("Binary cross-entropy on probabilities. torch clamps each log at -100; that clamp is "
+         "part of symce.functional's contract, not of the mathematics."),
+    family="binary",
+    reference="torch.nn.functional.binary_cross_entropy",
+    torch="binary_cross_entropy",
+)
+
+sigmoid_binary_cross_entropy = Spec(
+    name="sigmoid_binary_cross_entropy",
+    expr=-weight * (pos_weight * b * sp.log(blocks.sigmoid(x)) + (1 - b) * sp.log(1 - blocks.sigmoid(x))),
+    inputs=(BINARY_LOGIT, BINARY_LABEL),
+    params=(SAMPLE_WEIGHT, POS_WEIGHT),
+    formula="L = -w (pw·y log σ(x) + (1-y) log(1-σ(x)))",
+    doc="Binary cross-entropy on a logit, with torch's pos_weight on the positive term.",
+    family="binary",
+    reference="optax.losses.sigmoid_binary_cross_entropy; torch.nn.functional.binary_cross_entropy_with_logits",
+    torch="binary_cross_entropy_with_logits",
+)
+
+squared_error_sigmoid = Spec(
+    name="squared_error_sigmoid",
+    expr=(blocks.sigmoid(x) - b) ** 2,
+    inputs=(BINARY_LOGIT, BINARY_LABEL),
+    formula="L = (σ(x) - y)²",
+    doc="Squared error on a sigmoid output: its gradient vanishes where σ saturates.",
+    family="neighbours",
+    reference="torch.nn.functional.mse_loss(torch.sigmoid(x), y)",
+    torch="mse_loss",
+)
+
+squared_error_softmax = Spec(
+    name="squared_error_softmax",
+    expr=class_sum((blocks.softmax(z, k) - y[k]) ** 2),
+    inputs=(LOGITS, PROB_LABELS),
+    formula="L = Σ_k (softmax(z)_k - y_k)²",
+    doc="Squared error between softmax(logits) and the targets, summed over classes (the Brier score).",
+    family="neighbours",
+    reference="Brier (1950); torch.nn.functional.mse_loss(softmax(z), y, reduction='sum')",
+    torch="mse_loss",
+)
+
+multiclass_hinge = Spec(
+    name="multiclass_hinge",
+    expr=class_sum(sp.Max(0, 1 - u[k] * h[k])),
+    inputs=(SCORES, SIGN_LABELS),
+    formula="L = Σ_k max(0, 1 - y_k h_k),  y_k ∈ {-1, +1}",
+    doc="One-vs-all hinge loss over classes.",
+    family="neighbours",
+    reference="Rifkin & Klautau (2004), 'In defense of one-vs-all classification'",
+)
+
+SPECS = (
+    softmax_cross_entropy,
+    softmax_cross_entropy_with_integer_labels,
+    nll_loss,
+    binary_cross_entropy,
+    sigmoid_binary_cross_entropy,
+    squared_error_sigmoid,
+    squared_error_softmax,
+    multiclass_hinge,
+)

@@ -1,0 +1,39 @@
+"""The symbols every spec shares, so that identities can relate one spec to another.
+
+Names follow the papers: ``z`` logits, ``p``/``q`` distributions, ``y`` target
+probabilities, ``t`` an integer label, ``w`` class weights, ``epsilon`` label smoothing.
+"""
+import sympy as sp
+
+#: the number of classes, symbolic unless a spec is instantiated with :meth:`Spec.at`
+C = sp.Symbol("C", integer=True, positive=True)
+#: summation index over classes
+k = sp.Symbol("k", integer=True, nonnegative=True)
+#: free class index of a vector-valued quantity or a gradient ∂/∂z_j
+j = sp.Symbol("j", integer=True, nonnegative=True)
+#: integer class label of one sample
+t = sp.Symbol("t", integer=True, nonnegative=True)
+
+z = sp.IndexedBase("z", real=True)
+p = sp.IndexedBase("p", positive=True)
+q = sp.IndexedBase("q", positive=True)
+y = sp.IndexedBase("y", nonnegative=True)
+w = sp.IndexedBase("w", nonnegative=True)
+h = sp.IndexedBase("h", real=True)
+#: log-probabilities (the input of nll_loss)
+a = sp.IndexedBase("a", real=True)
+#: ±1 labels of the one-vs-all hinge loss
+u = sp.IndexedBase("u", real=True)
+
+#: scalar logit, target and probability of the binary losses
+x = sp.Symbol("x", real=True)
+b = sp.Symbol("b", nonnegative=True)
+r = sp.Symbol("r", positive=True)
+
+epsilon = sp.Symbol("epsilon", nonnegative=True)
+pos_weight = sp.Symbol("pos_weight", positive=True)
+weight = sp.Symbol("weight", nonnegative=True)
+#: 1 when a sample's label is kept, 0 when it equals ``ignore_index``
+keep = sp.Symbol("keep", nonnegative=True)
+#: the shift of a max-shifted logsumexp (any real number; the kernels use max_k z_k)
+m = sp.Symbol("m", real=True)
