@@ -195,16 +195,16 @@ class Spec:
         evaluates a derived expression (e.g. a gradient) over the same inputs instead.
         """
         classes = self.class_count(values)
-        base = self.expr if expr is None else expr
-        entries = ([self.at(classes, params, base, class_index=i) for i in range(classes)]
-                   if base.has(j) else [self.at(classes, params, base)])
         bindings = self.bindings(values)
-        # labels first: z[t] must become z[2] before z[2] gets its number
+        # labels first: w[t] and z[t] must become w[2] and z[2] before parameters and numbers go in
         labels = {key: sp.Integer(val) for key, val in bindings.items() if not isinstance(key, sp.Indexed)
                   and key.is_integer}
         numbers = {key: _exact(val, dps) for key, val in bindings.items() if key not in labels}
+        base = (self.expr if expr is None else expr).subs(labels)
+        entries = ([self.at(classes, params, base, class_index=i) for i in range(classes)]
+                   if base.has(j) else [self.at(classes, params, base)])
         with mpmath.workdps(dps):
-            return [mpmath.mpf(sp.N(entry.subs(labels).doit().xreplace(numbers), dps)) for entry in entries]
+            return [mpmath.mpf(sp.N(entry.xreplace(numbers), dps)) for entry in entries]
 
     def class_count(self, values: Mapping[str, object]) -> int | None:
         for item in self.inputs:
