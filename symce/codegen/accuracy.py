@@ -1,0 +1,256 @@
+"""How accurate the generated kernels are: errors against the spec in mpmath, and torch's.
+
+The reference is the spec itself evaluated at 50 digits (:meth:`Spec.evaluate`, and
+``expr=spec.gradient()`` for gradients) at the exact float inputs. The error of a value
+``got`` against ``true`` is ``|got − true| / max(|true|, tiny)`` with ``tiny`` the smallest
+normal number of the dtype, so a true value that underflows is judged absolutely; a
+gradient's error is the largest such error over its elements (element-wise, not norm-wise:
+a small entry must be right too). ``python -m symce.codegen.accuracy`` prints the table.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from symce.spec import get
+
+#: logits of the adversarial domain: confident correct predictions, ±1e4, mixed scales, ties
+LOGIT_ROWS = (
+    ([40.0, 0.0, 0.0], 0),
+    ([12.0, 3.0, -5.0, 1.0], 0),
+    ([1e4, -1e4, 0.0], 0),
+    ([1e4, 1e4 - 1.0, 0.0], 1),
+    ([-1e4, -1e4 + 2.0, -1e4 + 1.0], 2),
+    ([0.5, 0.2, -0.3], 2),
+    ([30.0, 29.9, -30.0], 0),
+    ([-3.0, 700.0, 690.0, 0.0], 1),
+    ([1e-3, -1e-3, 0.0], 0),
+    ([100.0, 0.0, -100.0, 50.0], 3),
+    ([5.0, 5.0, 5.0], 1),
+    ([1e4, 1e-4, -1e-4, 1.0], 1),
+    ([-20.0, 15.0, 14.0, -7.5], 1),
+)
+#: (logit, label) pairs of the binary losses
+BINARY_POINTS = ((40.0, 1.0), (-40.0, 0.0), (1e4, 0.0), (-1e4, 1.0), (0.0, 0.5), (3.5, 1.0), (-750.0, 0.0),
+                 (1e-8, 1.0), (20.0, 0.3), (-2.0, 0.9))
+#: (probability, label) pairs of binary_cross_entropy, inside the range where torch's clamps are inactive
+PROB_POINTS = ((0.5, 1.0), (1e-10, 0.0), (1 - 2.0 ** -30, 1.0), (0.25, 0.75), (1e-3, 1.0), (0.999, 0.2))
+#: probability rows of entropy
+PROB_ROWS = ([0.5, 0.5], [1.0, 0.0, 0.0], [1e-30, 1.0 - 1e-30], [0.1, 0.2, 0.3, 0.4], [0.98, 0.01, 0.01])
+
+
+def digits(*values) -> int:
+    """Decimal digits enough for the spec's own cancellations at these inputs (1 − σ(x) at x = 1e4
+    differs from 1 in the 4343rd digit): 50 plus |x|/ln 10 for the largest input."""
+    largest = max(abs(float(v)) for value in values for v in np.ravel(value))
+    return 50 + int(largest / 2.302585) + 1
+
+
+def relative_error(got: np.ndarray, true: Sequence, dtype) -> float:
+    """max over entries of |got − true| / max(|true|, tiny(dtype)); inf where got is not finite."""
+    got = np.asarray(got, dtype=np.float64).ravel()
+    true = np.array([float(v) for v in true], dtype=np.float64)
+    if got.shape != true.shape:
+        raise ValueError(f"shape mismatch: got {got.shape}, reference {true.shape}")
+    if not np.all(np.isfinite(got[np.isfinite(true)])):
+        return float("inf")
+    tiny = np.finfo(dtype).tiny
+    return float(np.max(np.abs(got - true) / np.maximum(np.abs(true), tiny)))
+
+
+@dataclass(frozen=True)
+class Case:
+    """One input of one kernel: how to call symce and torch, and the spec's reference."""
+
+    kernel: str
+    dtype: type
+    symce: Callable[[], tuple]
+    torch: Callable[[], tuple]
+    reference: Callable[[], tuple]
+
+
+def _ce_cases(dtype) -> list[Case]:
+    import torch
+    from symce.generated import cross_entropy
+
+    spec = get("softmax_cross_entropy_with_integer_labels")
+    prob = get("softmax_cross_entropy")
+    cases = []
+    for row, label in LOGIT_ROWS:
+        x = np.array([row], dtype=dtype)
+        labels = np.array([label])
+        ones = np.ones(x.shape[1], dtype=dtype)
+        onehot = np.eye(x.shape[1], dtype=dtype)[labels]
+        values = {"logits": list(x[0]), "labels": label}
+
+        def torch_ce(x=x, target=labels):
+            tx = torch.tensor(x, requires_grad=True)
+            loss = torch.nn.functional.cross_entropy(tx, torch.tensor(target), reduction="none")
+            loss.sum().backward()
+            return loss.detach().numpy(), tx.grad.numpy()
+
+        def torch_prob(x=x, target=onehot):
+            tx = torch.tensor(x, requires_grad=True)
+            loss = torch.nn.functional.cross_entropy(tx, torch.tensor(target), reduction="none")
+            loss.sum().backward()
+            return loss.detach().numpy(), tx.grad.numpy()
+
+        cases.append(Case(
+            "cross_entropy integer labels", dtype,
+            lambda x=x, labels=labels, ones=ones: cross_entropy.integer_labels_forward_backward(
+                x, labels, ones, 0.0, -100, np.ones(1, dtype=dtype)),
+            torch_ce,
+            lambda values=values: (spec.evaluate(values, dps=digits(*values.values())), spec.evaluate(values, dps=digits(*values.values()), expr=spec.gradient()))))
+        prob_values = {"logits": list(x[0]), "labels": list(onehot[0])}
+        cases.append(Case(
+            "cross_entropy probability labels", dtype,
+            lambda x=x, onehot=onehot, ones=ones: cross_entropy.probability_labels_forward_backward(
+                x, onehot, ones, 0.0, np.ones(1, dtype=dtype)),
+            torch_prob,
+            lambda values=prob_values: (prob.evaluate(values, dps=digits(*values.values())), prob.evaluate(values, dps=digits(*values.values()), expr=prob.gradient()))))
+    return cases
+
+
+def _softmax_cases(dtype) -> list[Case]:
+    import torch
+    from symce.generated import softmax
+
+    cases = []
+    for row, _ in LOGIT_ROWS:
+        x = np.array([row], dtype=dtype)
+        values = {"logits": list(x[0])}
+        for name, torch_fn in (("softmax", lambda t: torch.softmax(t, -1)),
+                               ("log_softmax", lambda t: torch.log_softmax(t, -1)),
+                               ("logsumexp", lambda t: torch.logsumexp(t, -1))):
+            cases.append(Case(name, dtype, lambda x=x, name=name: (getattr(softmax, name)(x),),
+                              lambda x=x, fn=torch_fn: (fn(torch.tensor(x)).numpy(),),
+                              lambda values=values, name=name: (get(name).evaluate(values, dps=digits(*values.values())),)))
+    return cases
+
+
+def _binary_cases(dtype) -> list[Case]:
+    import torch
+    from symce.generated import binary
+
+    spec = get("sigmoid_binary_cross_entropy")
+    bce = get("binary_cross_entropy")
+    cases = []
+    one = np.ones(1, dtype=dtype)
+    for logit, label in BINARY_POINTS:
+        x, y = np.array([logit], dtype=dtype), np.array([label], dtype=dtype)
+        values = {"logits": x[0], "labels": y[0]}
+
+        def torch_sbce(x=x, y=y):
+            tx = torch.tensor(x, requires_grad=True)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(tx, torch.tensor(y), reduction="none")
+            loss.sum().backward()
+            return loss.detach().numpy(), tx.grad.numpy()
+
+        cases.append(Case("sigmoid_binary_cross_entropy", dtype,
+                          lambda x=x, y=y: binary.sigmoid_binary_cross_entropy_forward_backward(x, y, one, one, one),
+                          torch_sbce,
+                          lambda values=values: (spec.evaluate(values, dps=digits(*values.values())), spec.evaluate(values, dps=digits(*values.values()), expr=spec.gradient()))))
+    for prob, label in PROB_POINTS:
+        r, y = np.array([prob], dtype=dtype), np.array([label], dtype=dtype)
+        if not 0.0 < r[0] < 1.0:
+            continue
+        values = {"probs": r[0], "labels": y[0]}
+
+        def torch_bce(r=r, y=y):
+            tr = torch.tensor(r, requires_grad=True)
+            loss = torch.nn.functional.binary_cross_entropy(tr, torch.tensor(y), reduction="none")
+            loss.sum().backward()
+            return loss.detach().numpy(), tr.grad.numpy()
+
+        cases.append(Case("binary_cross_entropy", dtype,
+                          lambda r=r, y=y: binary.binary_cross_entropy_forward_backward(r, y, one, one),
+                          torch_bce,
+                          lambda values=values: (bce.evaluate(values, dps=digits(*values.values())), bce.evaluate(values, dps=digits(*values.values()), expr=bce.gradient()))))
+    return cases
+
+
+def _information_cases(dtype) -> list[Case]:
+    import torch
+    from symce.generated import information
+
+    spec = get("entropy")
+    cases = []
+    for row in PROB_ROWS:
+        p = np.array([row], dtype=dtype)
+        positive = {"p": [v for v in p[0] if v > 0]}  # 0·log 0 = 0: the zero entries contribute nothing
+        cases.append(Case("entropy", dtype, lambda p=p: (information.entropy(p),),
+                          lambda p=p: (torch.special.entr(torch.tensor(p)).sum(-1).numpy(),),
+                          lambda values=positive: (spec.evaluate(values),)))
+    return cases
+
+
+#: (log q, p) pairs of torch's kl_div pointwise
+KL_POINTS = ((-1e-12, 1.0), (-40.0, 1e-20), (-0.5, 0.6), (-700.0, 0.3), (-1e-3, 0.999))
+
+
+def _kl_cases(dtype) -> list[Case]:
+    import sympy as sp
+    import torch
+    from symce.generated import information
+    from symce.spec.symbols import k, q
+
+    spec = get("kl_divergence")
+    log_q = sp.Symbol("log_q", real=True)
+    pointwise = spec.expr.xreplace({q[k]: sp.exp(log_q)})
+    cases = []
+    for lq, target in KL_POINTS:
+        a, p = np.array([lq], dtype=dtype), np.array([target], dtype=dtype)
+        exact = {log_q: sp.Float(a[0].item(), 60)}
+        values = {"p": [p[0]], "q": [1.0]}  # q enters through log_q
+
+        def torch_kl(a=a, p=p):
+            ta = torch.tensor(a, requires_grad=True)
+            out = torch.nn.functional.kl_div(ta, torch.tensor(p), reduction="none")
+            out.sum().backward()
+            return out.detach().numpy(), ta.grad.numpy()
+
+        cases.append(Case("kl_div pointwise", dtype,
+                          lambda a=a, p=p: information.kl_div_pointwise_backward(a, p, False, np.ones(1, dtype)),
+                          torch_kl,
+                          lambda values=values, exact=exact: (
+                              spec.evaluate(values, dps=digits(*exact.values()), expr=pointwise.subs(exact)),
+                              spec.evaluate(values, dps=digits(*exact.values()),
+                                            expr=sp.diff(pointwise, log_q).subs(exact)))))
+    return cases
+
+
+def cases(dtype) -> list[Case]:
+    """Every case of the adversarial domain for ``dtype`` (np.float64 or np.float32)."""
+    return (_ce_cases(dtype) + _softmax_cases(dtype) + _binary_cases(dtype) + _information_cases(dtype)
+            + _kl_cases(dtype))
+
+
+def worst_errors(dtype) -> dict[str, dict[str, list[float]]]:
+    """kernel → {"symce": [value error, gradient error], "torch": [...]}, worst over the domain."""
+    table: dict[str, dict[str, list[float]]] = {}
+    for case in cases(dtype):
+        reference = case.reference()
+        for who, call in (("symce", case.symce), ("torch", case.torch)):
+            got = call()
+            errors = [relative_error(g, r, dtype) for g, r in zip(got, reference)]
+            row = table.setdefault(case.kernel, {}).setdefault(who, [0.0] * len(errors))
+            table[case.kernel][who] = [max(a, b) for a, b in zip(row, errors)]
+    return table
+
+
+def markdown_table() -> str:
+    """The README table: worst relative error per kernel, symce and torch, float64 and float32."""
+    lines = ["| kernel | dtype | symce loss | torch loss | symce grad | torch grad |",
+             "|---|---|---|---|---|---|"]
+    for dtype in (np.float64, np.float32):
+        for kernel, errors in worst_errors(dtype).items():
+            s, t = errors["symce"], errors["torch"]
+            grads = (f"{s[1]:.1e}", f"{t[1]:.1e}") if len(s) > 1 else ("—", "—")
+            lines.append(f"| {kernel} | {np.dtype(dtype).name} | {s[0]:.1e} | {t[0]:.1e} | {grads[0]} | {grads[1]} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -1,0 +1,225 @@
+"""The kernels of symce.generated, each derived from a spec by one mechanism.
+
+:func:`loss_kernels` turns any spec into a forward kernel and a fused forward+backward
+kernel: arguments from the spec's inputs and parameters, the value from ``spec.expr``, the
+gradient from ``spec.gradient()`` (SymPy's derivative — no gradient is typed here), a row
+program (:mod:`symce.codegen.program`) for specs over classes, and elementwise expressions
+for specs over one number. The built-in families below are its first users; a user's
+loss (see ``examples/custom_losses.py``) goes through the same function.
+
+What is *not* the mathematics of a spec is declared here as a :class:`Modification`:
+torch's clamps in ``binary_cross_entropy`` and the 0·log 0 = 0 convention.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import sympy as sp
+
+from symce.codegen import rewrites
+from symce.codegen.emit import Arg, Kernel
+from symce.codegen.printer import Sigmoid, XLogX
+from symce.codegen.program import row_program
+from symce.spec import Spec, get
+from symce.spec.symbols import k, keep, p, q, z
+
+
+@dataclass(frozen=True)
+class Modification:
+    """A declared change of a spec's value that is not a proven identity (torch compatibility,
+    a limit convention). ``applies_to`` says which expressions ("loss", "grad") it transforms."""
+
+    name: str
+    why: str
+    transform: Callable[[sp.Expr], sp.Expr]
+    applies_to: frozenset[str]
+
+
+def _clamp_logs(expr: sp.Expr) -> sp.Expr:
+    return expr.replace(lambda e: isinstance(e, sp.log), lambda e: sp.Max(e, -100))
+
+
+def _clamp_denominator(expr: sp.Expr) -> sp.Expr:
+    numerator, denominator = sp.fraction(sp.factor(sp.together(expr)))
+    # written so that it is positive inside the domain (r(1 − r), not r(r − 1)), which is what is clamped
+    if denominator.subs({symbol: sp.Rational(1, 2) for symbol in denominator.free_symbols}).is_negative:
+        numerator, denominator = -numerator, sp.Mul(*[-f if f.is_Add else f for f in sp.Mul.make_args(denominator)])
+    return numerator / sp.Max(denominator, TORCH_BCE_EPSILON)
+
+
+#: torch's EPSILON of binary_cross_entropy_backward is the float 1e-12 (9.99999996e-13), in every dtype
+TORCH_BCE_EPSILON = sp.Float(float(np.float32(1e-12)), 17)
+
+TORCH_LOG_CLAMP = Modification(
+    "torch_log_clamp", "torch's binary_cross_entropy clamps each log at -100, so r = 0 or 1 gives a finite loss",
+    _clamp_logs, frozenset({"loss"}))
+TORCH_GRAD_DENOMINATOR = Modification(
+    "torch_grad_denominator", "torch's binary_cross_entropy backward divides by max(r(1 − r), 1e-12)",
+    _clamp_denominator, frozenset({"grad"}))
+
+
+def _xlogx(expr: sp.Expr) -> sp.Expr:
+    return sp.expand(expr, log=False).replace(
+        lambda e: isinstance(e, sp.Mul) and any(isinstance(f, sp.log) and f.args[0] in e.args for f in e.args),
+        lambda e: _fold_xlogx(e))
+
+
+def _fold_xlogx(e: sp.Mul) -> sp.Expr:
+    log = next(f for f in e.args if isinstance(f, sp.log) and f.args[0] in e.args)
+    v = log.args[0]
+    return XLogX(v) * (e / (log * v))
+
+
+ZERO_LOG_ZERO = Modification(
+    "zero_log_zero", "v·log v is 0 at v = 0 (its limit), as entropy and torch's xlogy define it",
+    _xlogx, frozenset({"loss"}))
+
+
+# ----- the mechanism ---------------------------------------------------------------------
+def fold_sigmoid(expr: sp.Expr, v: sp.Expr) -> sp.Expr:
+    """Write a rational function of E = exp(−v) with denominator 1 + E as A·σ(v) + B·σ(−v).
+
+    1/(1 + E) is σ(v) and E/(1 + E) is σ(−v) (the definition, divided through by E), so a
+    numerator A + B·E gives A·σ(v) + B·σ(−v): no 1 − σ that rounds to 0, no exp that overflows.
+    """
+    e = sp.Symbol("_E", positive=True)
+    rational = sp.cancel(sp.together(expr.subs(sp.exp(-v), e)))
+    numerator, denominator = sp.fraction(rational)
+    poly = sp.Poly(sp.expand(numerator), e)
+    if sp.expand(denominator - (1 + e)) != 0 or poly.degree() > 1 or expr.subs(sp.exp(-v), e).has(v):
+        raise ValueError(f"cannot write {expr} in sigmoids of {v}")
+    low, high = poly.coeff_monomial(1), poly.coeff_monomial(e)
+    return low * Sigmoid(v) + high * Sigmoid(-v)
+
+
+def kernel_args(spec: Spec, elementwise: bool) -> tuple[Arg, ...]:
+    """The kernel's arguments: the spec's inputs, then its parameters (keep becomes ignore_index)."""
+    args = []
+    for item in spec.inputs:
+        role = "elements" if elementwise else {"vector": "rows", "label": "label", "scalar": "scalar"}[item.kind]
+        args.append(Arg(item.name, role, item.symbol))
+    for param in spec.params:
+        if param.symbol == keep:
+            args.append(Arg("ignore_index", "ignore_index"))
+        elif elementwise:
+            args.append(Arg(param.name, "elements", param.symbol))
+        else:
+            args.append(Arg(param.name, "classes" if param.kind == "vector" else "scalar", param.symbol))
+    return tuple(args)
+
+
+def _modified(expr: sp.Expr, output: str, modifications) -> sp.Expr:
+    for modification in modifications:
+        if output in modification.applies_to:
+            expr = modification.transform(expr)
+    return expr
+
+
+def _doc(spec: Spec, what: str, modifications) -> str:
+    lines = [f"{what} of spec {spec.name!r}: {spec.formula}", ""]
+    lines += [f"Declared modification {mod.name}: {mod.why}." for mod in modifications]
+    return "\n".join(lines)
+
+
+def loss_kernels(spec: Spec, prefix: str, modifications: tuple[Modification, ...] = (),
+                 gradient: bool = True) -> tuple[Kernel, ...]:
+    """``PREFIX_forward`` (→ loss) and ``PREFIX_forward_backward`` (→ loss, grad) for ``spec``.
+
+    A spec over classes gives row kernels (inputs (M, C), one loss per row, the gradient
+    with respect to the first input scaled by ``row_scale``); a spec over one number gives
+    elementwise kernels over flat arrays (gradient scaled by ``scale``).
+    """
+    elementwise = not spec.is_per_class
+    args = kernel_args(spec, elementwise)
+    value = _modified(spec.expr.subs(keep, 1), "loss", modifications)
+    grad = spec.gradient().subs(keep, 1)
+    forward_doc = _doc(spec, "Loss per sample", modifications)
+    both_doc = _doc(spec, "Loss and scale · d loss / d input", modifications)
+    if elementwise:
+        variable = spec.inputs[0].symbol
+        loss = rewrites.optimize(value, rewrites.ONE_LOGIT + rewrites.ONE_PROBABILITY)
+        if loss.has(sp.exp(-variable)) or grad.has(sp.exp(-variable)):
+            grad = fold_sigmoid(grad, variable)
+        grad = _modified(grad, "grad", modifications)
+        forward = Kernel(f"{prefix}_forward", forward_doc, args, ("loss",), elementwise={"loss": loss})
+        both = Kernel(f"{prefix}_forward_backward", both_doc, args + (Arg("scale", "scale"),), ("loss", "grad"),
+                      elementwise={"loss": loss, "grad": grad}, scale=frozenset({"grad"}))
+        return (forward, both) if gradient else (forward,)
+    shift = spec.inputs[0].symbol == z
+    label = next((i.symbol for i in spec.inputs if i.kind == "label"), None)
+    grad = _modified(grad, "grad", modifications)
+    forward_program = row_program({"loss": value}, {}, shift, label)
+    forward = Kernel(f"{prefix}_forward", forward_doc, args, ("loss",), program=forward_program,
+                     plain=row_program({"loss": value}, {}, False, label) if shift else None)
+    if not gradient:
+        return (forward,)
+    both = Kernel(f"{prefix}_forward_backward", both_doc, args + (Arg("row_scale", "scale"),), ("loss", "grad"),
+                  program=row_program({"loss": value}, {"grad": grad}, shift, label),
+                  plain=row_program({"loss": value}, {"grad": grad}, False, label) if shift else None,
+                  scale=frozenset({"grad"}))
+    return forward, both
+
+
+def value_kernel(spec: Spec, function: str, output: str = "out",
+                 modifications: tuple[Modification, ...] = ()) -> Kernel:
+    """A kernel returning the spec's value per row: (M,) for a scalar spec, (M, C) for a vector one."""
+    args = kernel_args(spec, elementwise=False)
+    value = _modified(spec.expr, "loss", modifications)
+    shift = spec.inputs[0].symbol == z
+    scalars, vectors = ({}, {output: value}) if spec.output == "vector" else ({output: value}, {})
+    return Kernel(function, _doc(spec, "Value per row", modifications), args, (output,),
+                  program=row_program(scalars, vectors, shift),
+                  plain=row_program(scalars, vectors, False) if shift else None)
+
+
+# ----- the built-in families ----------------------------------------------------------------
+def _kl_div_kernels() -> tuple[Kernel, ...]:
+    """torch's kl_div pointwise: the summand of ``kl_divergence`` with q = exp(log_q).
+
+    With ``log_target`` the target is given as log p, so p = exp(target).
+    """
+    spec = get("kl_divergence")
+    log_q, target = sp.Symbol("log_q", real=True), sp.Symbol("target", nonnegative=True)
+    summand = spec.expr.function if isinstance(spec.expr, sp.Sum) else None
+    if summand is None:
+        raise ValueError("kl_divergence is expected to be a single sum over classes")
+
+    def pointwise(probability: sp.Expr) -> dict[str, sp.Expr]:
+        value = sp.expand_log(summand.subs({q[k]: sp.exp(log_q), p[k]: probability}), force=True)
+        return {"out": _xlogx(value) if probability == target else value,
+                "grad": sp.diff(value, log_q)}
+
+    args = (Arg("log_q", "elements", log_q), Arg("target", "elements", target), Arg("log_target", "flag"))
+    variants = {False: pointwise(target), True: pointwise(sp.exp(target))}
+    doc = ("torch.nn.functional.kl_div(log_q, target, reduction='none'): the summand of spec "
+           f"'kl_divergence' ({spec.formula}) with q = exp(log_q), and p = exp(target) under log_target.\n\n"
+           f"Declared modification {ZERO_LOG_ZERO.name}: {ZERO_LOG_ZERO.why}.")
+    forward = Kernel("kl_div_pointwise", doc, args, ("out",),
+                     variants={flag: {"out": exprs["out"]} for flag, exprs in variants.items()})
+    backward = Kernel("kl_div_pointwise_backward", doc, args + (Arg("scale", "scale"),), ("out", "grad"),
+                      variants=variants, scale=frozenset({"grad"}))
+    return forward, backward
+
+
+def families() -> dict[str, tuple[tuple[str, ...], tuple[Kernel, ...]]]:
+    """module name → (the specs it comes from, its kernels), the contents of symce.generated."""
+    return {
+        "cross_entropy": (
+            ("softmax_cross_entropy_with_integer_labels", "softmax_cross_entropy"),
+            loss_kernels(get("softmax_cross_entropy_with_integer_labels"), "integer_labels")
+            + loss_kernels(get("softmax_cross_entropy"), "probability_labels")),
+        "nll": (("nll_loss",), loss_kernels(get("nll_loss"), "nll")),
+        "softmax": (
+            ("softmax", "log_softmax", "logsumexp"),
+            tuple(value_kernel(get(name), name) for name in ("softmax", "log_softmax", "logsumexp"))),
+        "binary": (
+            ("sigmoid_binary_cross_entropy", "binary_cross_entropy"),
+            loss_kernels(get("sigmoid_binary_cross_entropy"), "sigmoid_binary_cross_entropy")
+            + loss_kernels(get("binary_cross_entropy"), "binary_cross_entropy",
+                           (TORCH_LOG_CLAMP, TORCH_GRAD_DENOMINATOR))),
+        "information": (
+            ("kl_divergence", "entropy"),
+            _kl_div_kernels() + (value_kernel(get("entropy"), "entropy", modifications=(ZERO_LOG_ZERO,)),)),
+    }

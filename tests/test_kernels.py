@@ -1,0 +1,196 @@
+"""The generated kernels against the spec in mpmath (accuracy) and against torch (semantics)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from symce.codegen import accuracy
+
+TOLERANCE = {np.float64: 1e-13, np.float32: 1e-5}
+#: kl_div pointwise is p·log p − p·log q: at p ≈ q (p = 0.999, log q = −1e-3) the rounding of log p alone
+#: is 2e-13 of the result; torch's error there is the same (see symce.codegen.accuracy)
+LOOSER = {("kl_div pointwise", np.float64): 1e-12}
+
+
+@pytest.fixture(scope="module", params=[np.float64, np.float32], ids=["float64", "float32"])
+def worst(request):
+    return request.param, accuracy.worst_errors(request.param)
+
+
+def test_accuracy_against_the_spec_over_the_adversarial_domain(worst):
+    dtype, table = worst
+    for kernel, errors in table.items():
+        tolerance = LOOSER.get((kernel, dtype), TOLERANCE[dtype])
+        assert max(errors["symce"]) <= tolerance, f"{kernel}: {errors['symce']}"
+
+
+def test_confident_prediction_is_not_rounded_to_zero():
+    from symce.generated import cross_entropy
+
+    loss, grad = cross_entropy.integer_labels_forward_backward(
+        np.array([[40.0, 0.0, 0.0]]), np.array([0]), np.ones(3), 0.0, -100, np.ones(1))
+    assert loss[0] == pytest.approx(8.496708510583178e-18, rel=1e-15)
+    assert grad[0, 0] == pytest.approx(-8.496708510583178e-18, rel=1e-15)
+
+
+def _torch_ce(x, target, weight, smoothing, ignore_index=-100):
+    tx = torch.tensor(x, requires_grad=True)
+    loss = torch.nn.functional.cross_entropy(tx, torch.tensor(target), weight=torch.tensor(weight),
+                                             ignore_index=ignore_index, reduction="none", label_smoothing=smoothing)
+    loss.sum().backward()
+    return loss.detach().numpy(), tx.grad.numpy()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_integer_labels_match_torch_with_weights_smoothing_and_ignore(dtype):
+    from symce.generated import cross_entropy
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(7, 5)) * 4).astype(dtype)
+    labels = np.array([0, 4, -100, 2, 1, -100, 3])
+    weight = rng.uniform(0.2, 2.0, size=5).astype(dtype)
+    loss, grad = cross_entropy.integer_labels_forward_backward(x, labels, weight, 0.15, -100, np.ones(7, dtype))
+    expected_loss, expected_grad = _torch_ce(x, labels, weight, 0.15)
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    assert loss.dtype == dtype and grad.dtype == dtype
+    np.testing.assert_allclose(loss, expected_loss, rtol=tol, atol=tol)
+    np.testing.assert_allclose(grad, expected_grad, rtol=tol, atol=tol)
+    forward = cross_entropy.integer_labels_forward(x, labels, weight, 0.15, -100)
+    np.testing.assert_array_equal(forward, loss)
+
+
+def test_probability_labels_match_torch():
+    from symce.generated import cross_entropy
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(6, 4)) * 3
+    y = rng.dirichlet(np.ones(4), size=6)
+    weight = rng.uniform(0.5, 1.5, size=4)
+    scale = rng.uniform(0.5, 2.0, size=6)
+    loss, grad = cross_entropy.probability_labels_forward_backward(x, y, weight, 0.1, scale)
+    tx = torch.tensor(x, requires_grad=True)
+    expected = torch.nn.functional.cross_entropy(tx, torch.tensor(y), weight=torch.tensor(weight), reduction="none",
+                                                 label_smoothing=0.1)
+    (expected * torch.tensor(scale)).sum().backward()
+    np.testing.assert_allclose(loss, expected.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_nll_and_softmax_family_match_torch():
+    from symce.generated import nll, softmax
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(5, 3)) * 5
+    labels = np.array([0, 2, 1, -1, 2])
+    weight = np.array([0.5, 1.0, 2.0])
+    loss, grad = nll.nll_forward_backward(x, labels, weight, -1, np.ones(5))
+    tx = torch.tensor(x, requires_grad=True)
+    expected = torch.nn.functional.nll_loss(tx, torch.tensor(labels), weight=torch.tensor(weight), ignore_index=-1,
+                                            reduction="none")
+    expected.sum().backward()
+    np.testing.assert_allclose(loss, expected.detach().numpy(), rtol=1e-15)
+    np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-15)
+    np.testing.assert_allclose(softmax.softmax(x), torch.softmax(torch.tensor(x), -1).numpy(), rtol=1e-14)
+    np.testing.assert_allclose(softmax.log_softmax(x), torch.log_softmax(torch.tensor(x), -1).numpy(), rtol=1e-14)
+    np.testing.assert_allclose(softmax.logsumexp(x), torch.logsumexp(torch.tensor(x), -1).numpy(), rtol=1e-14)
+
+
+def test_non_finite_rows_follow_torch():
+    from symce.generated import softmax
+
+    # (a row with +inf: torch's softmax is nan everywhere, these kernels give the formula's [nan, 0])
+    rows = np.array([[-np.inf, -np.inf], [np.nan, 1.0]])
+    t = torch.tensor(rows)
+    np.testing.assert_array_equal(softmax.logsumexp(rows), torch.logsumexp(t, -1).numpy())
+    np.testing.assert_array_equal(softmax.softmax(rows), torch.softmax(t, -1).numpy())
+
+
+def test_binary_kernels_match_torch():
+    from symce.generated import binary
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=9) * 10
+    y = rng.uniform(size=9)
+    w, pw, scale = rng.uniform(0.5, 2, size=9), rng.uniform(0.5, 3, size=9), rng.uniform(0.5, 2, size=9)
+    loss, grad = binary.sigmoid_binary_cross_entropy_forward_backward(x, y, w, pw, scale)
+    tx = torch.tensor(x, requires_grad=True)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        tx, torch.tensor(y), weight=torch.tensor(w), pos_weight=torch.tensor(pw), reduction="none")
+    (expected * torch.tensor(scale)).sum().backward()
+    np.testing.assert_allclose(loss, expected.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-12)
+    r = np.array([0.0, 1.0, 1e-13, 0.3, 1 - 1e-13])
+    b = np.array([1.0, 0.0, 0.5, 0.2, 0.9])
+    loss, grad = binary.binary_cross_entropy_forward_backward(r, b, np.ones(5), np.ones(5))
+    tr = torch.tensor(r, requires_grad=True)
+    expected = torch.nn.functional.binary_cross_entropy(tr, torch.tensor(b), reduction="none")
+    expected.sum().backward()
+    np.testing.assert_allclose(loss, expected.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(grad, tr.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("log_target", [False, True])
+def test_kl_div_and_entropy_match_torch(log_target):
+    from symce.generated import information
+
+    rng = np.random.default_rng(4)
+    log_q = np.log(rng.dirichlet(np.ones(6)))
+    target = rng.dirichlet(np.ones(6))
+    target[1] = 0.0
+    target = np.log(target + 1e-3) if log_target else target
+    scale = rng.uniform(0.5, 2, size=6)
+    out, grad = information.kl_div_pointwise_backward(log_q, target, log_target, scale)
+    tq = torch.tensor(log_q, requires_grad=True)
+    expected = torch.nn.functional.kl_div(tq, torch.tensor(target), reduction="none", log_target=log_target)
+    (expected * torch.tensor(scale)).sum().backward()
+    np.testing.assert_allclose(out, expected.detach().numpy(), rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(grad, tq.grad.numpy(), rtol=1e-13)
+    np.testing.assert_array_equal(information.kl_div_pointwise(log_q, target, log_target), out)
+    p = rng.dirichlet(np.ones(4), size=3)
+    p[0] = [1.0, 0.0, 0.0, 0.0]
+    np.testing.assert_allclose(information.entropy(p), torch.special.entr(torch.tensor(p)).sum(-1).numpy(), rtol=1e-14)
+
+
+@pytest.fixture(scope="module")
+def custom_kernels(tmp_path_factory):
+    """The kernels of examples/custom_losses.py, generated once for this module."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "custom_losses.py"
+    loader = importlib.util.spec_from_file_location("custom_losses_example", path)
+    example = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(example)
+    return example.build(str(tmp_path_factory.mktemp("custom_kernels")))
+
+
+def test_custom_losses_match_torch_autograd(custom_kernels):
+    kernels = custom_kernels
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(6, 4)) * 3
+    labels = rng.integers(0, 4, size=6)
+    scale = rng.uniform(0.5, 2, size=6)
+    for name, parameter, reference in (
+            ("focal_loss", 2.0, lambda lp, pt: -(1 - pt) ** 2.0 * lp),
+            ("poly1_loss", 0.7, lambda lp, pt: -lp + 0.7 * (1 - pt))):
+        loss, grad = getattr(kernels[name], f"{name}_forward_backward")(x, labels, parameter, scale)
+        tx = torch.tensor(x, requires_grad=True)
+        log_p = torch.log_softmax(tx, -1).gather(1, torch.tensor(labels)[:, None])[:, 0]
+        expected = reference(log_p, log_p.exp())
+        (expected * torch.tensor(scale)).sum().backward()
+        np.testing.assert_allclose(loss, expected.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-10, atol=1e-14)
+        forward = getattr(kernels[name], f"{name}_forward")(x, labels, parameter)
+        np.testing.assert_allclose(forward, loss, rtol=1e-15)
+
+
+def test_custom_loss_stays_finite_on_confident_predictions(custom_kernels):
+    kernels = custom_kernels
+    x = np.array([[400.0, 0.0, 0.0], [40.0, 0.0, 0.0], [0.0, 40.0, 0.0]])
+    labels = np.array([0, 0, 0])
+    loss, grad = kernels["focal_loss"].focal_loss_forward_backward(x, labels, 2.0, np.ones(3))
+    assert np.all(np.isfinite(loss)) and np.all(np.isfinite(grad))
+    # [40, 0, 0], label 0: 1 − p_t = 2e^{-40}/(1 + 2e^{-40}) and the loss is (1 − p_t)² · log1p(2e^{-40})
+    o = 2 * np.exp(-40.0)
+    assert loss[1] == pytest.approx((o / (1 + o)) ** 2 * np.log1p(o), rel=1e-13)
