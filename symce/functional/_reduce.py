@@ -1,0 +1,86 @@
+"""Reductions as per-row scales: how one fused kernel serves every reduction and grad_output.
+
+A kernel returns one loss per row, ``loss_i``, and with a row scale ``s_i`` the gradient rows
+``s_i · ∂loss_i/∂input_i``. A reduction is a divisor ``D`` (1 for 'sum', torch's denominator for
+'mean', the batch size for 'batchmean'): the value is ``Σ_i loss_i / D`` and its gradient under
+an upstream ``grad_output`` g is ``s_i = g / D``. With ``reduction='none'`` the value is the rows
+themselves and ``s_i = g_i``. Ignored rows (``keep = 0``) get ``s_i = 0``, which is what torch's
+backward gives them even where ``D = 0`` (an all-ignored batch: value nan, gradient 0).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from symce.functional import _validate
+
+Forward = Callable[[], np.ndarray]
+ForwardBackward = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
+
+
+@dataclass(frozen=True)
+class RowLoss:
+    """One loss call, validated and laid out as rows, ready for its kernels.
+
+    ``forward()`` gives the per-row losses (M,); ``forward_backward(scale)`` the losses and the
+    gradient rows; ``divisors`` maps each reduction other than 'none' to its ``D``;
+    ``loss_shape`` is the shape of the 'none' result; ``to_input`` lays gradient rows out as the
+    input; ``kept`` marks the rows that count (None: all of them).
+    """
+
+    forward: Forward
+    forward_backward: ForwardBackward
+    loss_shape: tuple[int, ...]
+    divisors: dict[str, object]
+    to_input: Callable[[np.ndarray], np.ndarray]
+    dtype: np.dtype
+    out_dtype: np.dtype
+    kept: np.ndarray | None = None
+    warnings: dict[str, str] = field(default_factory=dict)
+
+    def _reduction(self, reduction: str) -> str:
+        _validate.reduction(reduction, ("none", *self.divisors))
+        if reduction in self.warnings:
+            warnings.warn(self.warnings[reduction], UserWarning, stacklevel=4)
+        return reduction
+
+    def _reduce(self, rows: np.ndarray, reduction: str):
+        if reduction == "none":
+            return rows.reshape(self.loss_shape).astype(self.out_dtype, copy=False)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = rows.sum(dtype=self.dtype) / self.dtype.type(self.divisors[reduction])
+        return self.out_dtype.type(value)
+
+    def _scale(self, reduction: str, grad_output) -> np.ndarray:
+        """The row scales s (M,) for ``grad_output`` (default: ones of the loss's shape)."""
+        count = int(np.prod(self.loss_shape))
+        shape = self.loss_shape if reduction == "none" else ()
+        if grad_output is None:
+            grad_output = np.ones(shape, self.dtype)
+        grad_output = _validate.as_dtype(grad_output, self.dtype, "grad_output")
+        if reduction == "none":
+            scale = _validate.broadcast_to(grad_output, shape, "grad_output").reshape(count)
+        else:
+            if grad_output.size != 1:
+                raise ValueError(f"grad_output of reduction={reduction!r} must be a scalar, "
+                                 f"got shape {grad_output.shape}")
+            with np.errstate(divide="ignore", invalid="ignore"):
+                step = grad_output.reshape(()) / self.dtype.type(self.divisors[reduction])
+            scale = np.full(count, step, self.dtype)
+        if self.kept is not None:
+            scale = np.where(self.kept, scale, self.dtype.type(0))
+        return np.ascontiguousarray(scale, self.dtype)
+
+    def value(self, reduction: str):
+        """The loss under ``reduction``, as torch returns it (an array for 'none', a scalar otherwise)."""
+        reduction = self._reduction(reduction)
+        return self._reduce(self.forward(), reduction)
+
+    def value_and_grad(self, reduction: str, grad_output=None):
+        """(loss, grad_output · d loss / d input) from one fused forward+backward kernel call."""
+        reduction = self._reduction(reduction)
+        rows, grad = self.forward_backward(self._scale(reduction, grad_output))
+        return self._reduce(rows, reduction), self.to_input(grad).astype(self.out_dtype, copy=False)

@@ -1,0 +1,161 @@
+"""Input checks, run before any kernel: every bad argument becomes an exception naming it.
+
+The exception types follow torch where torch's choice says something (an out-of-range class
+index is an ``IndexError``, a shape mismatch a ``ValueError``); where torch raises a bare
+``RuntimeError`` we raise ``ValueError`` (a bad value) or ``TypeError`` (a bad dtype).
+The kernels in ``symce.generated`` assume what these functions establish: C-contiguous float32
+or float64 arrays of matching shapes and labels that are in range or equal to ``ignore_index``.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+#: dtypes the kernels are compiled for; float16 is computed in float32 and returned as float16.
+KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def floating(array, name: str) -> tuple[np.ndarray, np.dtype]:
+    """``array`` as a float32/float64 ndarray, and the dtype the result should have.
+
+    torch computes float16 losses on CPU (accumulating in float32) and refuses integer logits,
+    so float16 is computed in float32 and cast back, and integer or bool input is refused.
+    """
+    array = np.asarray(array)
+    if array.dtype == np.float16:
+        return array.astype(np.float32), array.dtype
+    if array.dtype not in KERNEL_DTYPES:
+        raise TypeError(f"{name} must be a floating-point array (float16, float32 or float64), "
+                        f"got dtype {array.dtype}")
+    return array, array.dtype
+
+
+def as_dtype(array, dtype: np.dtype, name: str) -> np.ndarray:
+    """A real-valued companion array (targets, weights) cast to the computation's dtype."""
+    array = np.asarray(array)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real-valued array, got dtype {array.dtype}")
+    return array.astype(dtype, copy=False)
+
+
+def reduction(value, allowed=("none", "mean", "sum")) -> str:
+    """torch's reduction strings; torch raises ValueError('... is not a valid value for reduction')."""
+    if value not in allowed:
+        raise ValueError(f"{value!r} is not a valid value for reduction; expected one of "
+                         f"{', '.join(map(repr, allowed))}")
+    return value
+
+
+def label_smoothing(value) -> float:
+    """ε must be a real number in [0, 1] (torch: 'label_smoothing must be between 0.0 and 1.0')."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"label_smoothing must be a real number, got {type(value).__name__}")
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {value}")
+    return float(value)
+
+
+def ignore_index(value) -> int:
+    """ignore_index is an integer (it is compared with integer class labels)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"ignore_index must be an integer, got {value!r}")
+    return int(value)
+
+
+def dim(value, ndim: int, name: str = "dim") -> int:
+    """A dimension index in [-ndim, ndim) (0-d arrays accept -1 and 0, as torch does)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    span = max(ndim, 1)
+    if not -span <= value < span:
+        raise IndexError(f"{name} {value} is out of range for an array with {ndim} dimensions "
+                         f"(expected to be in range of [{-span}, {span - 1}])")
+    return int(value) % span
+
+
+def class_count(input: np.ndarray, what: str) -> int:
+    """C for inputs laid out as torch's losses want them: (C,), (N, C) or (N, C, d1, ..., dk)."""
+    if input.ndim == 0:
+        raise ValueError(f"{what} input must have shape (C,), (N, C) or (N, C, d1, ..., dk), "
+                         "got a 0-dimensional array")
+    return input.shape[0] if input.ndim == 1 else input.shape[1]
+
+
+def sample_shape(input: np.ndarray) -> tuple[int, ...]:
+    """The input's shape without the class dimension: the shape of class-index targets."""
+    return () if input.ndim == 1 else (input.shape[0],) + input.shape[2:]
+
+
+def class_weight(weight, classes: int, dtype: np.dtype) -> np.ndarray:
+    """Class weights of shape (C,), or all ones when none are given."""
+    if weight is None:
+        return np.ones(classes, dtype)
+    weight = as_dtype(weight, dtype, "weight")
+    if weight.shape != (classes,):
+        raise ValueError(f"weight must have shape ({classes},), one weight per class, "
+                         f"got shape {weight.shape}")
+    return np.ascontiguousarray(weight)
+
+
+def is_probability_target(input: np.ndarray, target: np.ndarray) -> bool:
+    """torch's rule: a floating-point target of the input's own shape holds class probabilities."""
+    return target.dtype.kind == "f" and target.shape == input.shape
+
+
+def class_targets(target: np.ndarray, input: np.ndarray, ignore: int) -> np.ndarray:
+    """Class-index targets as int64, of the input's shape without the class dimension, in range.
+
+    A label is valid when 0 <= label < C or label == ignore_index; the first invalid one is
+    named (torch: IndexError 'Target 5 is out of bounds.'), so no kernel reads out of bounds.
+    """
+    classes, expected = class_count(input, "class-index"), sample_shape(input)
+    if target.dtype.kind == "f":
+        raise TypeError(f"a floating-point target must hold class probabilities with the input's shape "
+                        f"{input.shape}, got shape {target.shape}; class-index targets must be an "
+                        f"integer array of shape {expected}")
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"class-index targets must be an integer array, got dtype {target.dtype}")
+    if target.shape != expected:
+        raise ValueError(f"target shape {target.shape} does not match input shape {input.shape}: "
+                         f"class-index targets need shape {expected} (the input's shape without "
+                         f"dimension {min(input.ndim - 1, 1)}), probability targets shape {input.shape}")
+    labels = target.astype(np.int64)
+    valid = ((labels >= 0) & (labels < classes)) | (labels == ignore)
+    if not valid.all():
+        where = tuple(int(i) for i in np.argwhere(~valid)[0])
+        raise IndexError(f"target {int(target[where])} at index {where} is out of bounds: class-index "
+                         f"targets must satisfy 0 <= target < {classes} (the number of classes) "
+                         f"or equal ignore_index ({ignore})")
+    return np.ascontiguousarray(labels)
+
+
+def probability_targets_allowed(ignore: int) -> None:
+    """torch refuses a non-negative ignore_index with probability targets (there is no label to compare)."""
+    if ignore >= 0:
+        raise ValueError(f"ignore_index is not supported for floating point target (probability "
+                         f"targets); got ignore_index={ignore}, which must be negative")
+
+
+def same_shape(target: np.ndarray, input: np.ndarray, name: str = "target") -> None:
+    """Elementwise losses pair each input element with one target element (torch: ValueError)."""
+    if target.shape != input.shape:
+        raise ValueError(f"{name} size {target.shape} must be the same as input size {input.shape}")
+
+
+def broadcast_to(array: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """``array`` broadcast to the input's shape; it may not enlarge the result (torch refuses that too)."""
+    try:
+        return np.broadcast_to(array, shape)
+    except ValueError:
+        raise ValueError(f"{name} of shape {array.shape} cannot be broadcast to the input's shape "
+                         f"{shape}") from None
+
+
+def unit_interval(array: np.ndarray, name: str) -> None:
+    """Every element in [0, 1] (NaN fails, as it does in torch's check); the first offender is named."""
+    inside = (array >= 0) & (array <= 1)
+    if not inside.all():
+        where = tuple(int(i) for i in np.argwhere(~inside)[0])
+        raise ValueError(f"all elements of {name} should be between 0 and 1, but {name}{list(where)} "
+                         f"= {array[where]}")

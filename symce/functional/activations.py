@@ -1,0 +1,56 @@
+"""softmax, log_softmax and logsumexp along any dim(s), as torch computes them, on NumPy arrays."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from symce.functional import _validate
+from symce.functional._kernels import bind
+from symce.functional._layout import Rows
+
+
+def _implicit_dim(name: str, ndim: int) -> int:
+    """torch's legacy choice when ``dim`` is omitted (deprecated there, warned about here too)."""
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated (as in torch). "
+                  "Change the call to include dim=X as an argument.", UserWarning, stacklevel=4)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def _rows_along(input, dims, dtype=None) -> tuple[Rows, np.ndarray, np.dtype]:
+    """The layout of ``input`` with ``dims`` as rows, its rows, and the result's dtype."""
+    input = np.asarray(input) if dtype is None else np.asarray(input).astype(dtype)
+    input, out_dtype = _validate.floating(input, "input")
+    axes = tuple(sorted({_validate.dim(d, input.ndim) for d in dims})) if input.ndim else ()
+    if len(axes) != len(dims):
+        raise ValueError(f"dim {tuple(dims)} names a dimension twice")
+    layout = Rows(input.shape, axes)
+    return layout, layout.to_rows(input), out_dtype
+
+
+def _rowwise(name: str, input, dim, dtype):
+    dim = _implicit_dim(name, np.ndim(input)) if dim is None else dim
+    layout, rows, out_dtype = _rows_along(input, (dim,), dtype)
+    return layout.from_rows(bind("softmax", name)(rows)).astype(out_dtype, copy=False)
+
+
+def softmax(input, dim=None, dtype=None):
+    r"""softmax(z)_k = exp(z_k - m) / Σ_j exp(z_j - m), m = max_j z_j, along ``dim`` (spec ``softmax``)."""
+    return _rowwise("softmax", input, dim, dtype)
+
+
+def log_softmax(input, dim=None, dtype=None):
+    r"""log softmax(z)_k = z_k - logsumexp(z) along ``dim`` (spec ``log_softmax``)."""
+    return _rowwise("log_softmax", input, dim, dtype)
+
+
+def logsumexp(input, dim, keepdim=False):
+    r"""log Σ exp(z) over ``dim`` (an int or a tuple of ints), max-shifted (spec ``logsumexp``).
+
+    As ``torch.logsumexp``: the reduced dims are removed, or kept with size 1 when ``keepdim``.
+    """
+    dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
+    if not dims:
+        raise ValueError("logsumexp needs at least one dim to reduce over, got dim=()")
+    layout, rows, out_dtype = _rows_along(input, dims)
+    return layout.per_row(bind("softmax", "logsumexp")(rows), keepdim).astype(out_dtype, copy=False)

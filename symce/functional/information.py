@@ -1,0 +1,22 @@
+"""Entropy and perplexity of categorical distributions, along any dim."""
+from __future__ import annotations
+
+import numpy as np
+
+from symce.functional._kernels import bind
+from symce.functional.activations import _rows_along
+
+
+def entropy(p, dim=-1):
+    r"""H(p) = -Σ_k p_k log p_k in nats along ``dim``, with 0 · log 0 = 0 (spec ``entropy``).
+
+    The same as ``torch.distributions.Categorical(probs=p).entropy()`` for normalised ``p``;
+    ``p`` is not renormalised here.
+    """
+    layout, rows, out_dtype = _rows_along(p, (dim,))
+    return layout.per_row(bind("information", "entropy")(rows)).astype(out_dtype, copy=False)
+
+
+def perplexity(p, dim=-1):
+    r"""exp(H(p)): the effective number of equally likely classes (spec ``perplexity`` = exp ∘ entropy)."""
+    return np.exp(entropy(p, dim))

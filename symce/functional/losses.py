@@ -1,0 +1,223 @@
+"""torch.nn.functional's losses on NumPy arrays, each with a fused ``*_value_and_grad``.
+
+Every loss is built the same way: validate, lay the input out as rows (:mod:`._layout`),
+bind the generated kernels of its spec, and hand the result to :class:`._reduce.RowLoss`,
+which applies ``reduction`` and ``grad_output``. The loss itself is only ever computed by the
+kernels generated from ``symce.spec``; this module adds torch's conventions around them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from symce.functional import _validate
+from symce.functional._kernels import bind
+from symce.functional._layout import class_rows, flat
+from symce.functional._reduce import RowLoss
+
+KL_MEAN_WARNING = ("reduction: 'mean' divides the total loss by both the batch size and the support "
+                   "size. 'batchmean' divides only by the batch size, and aligns with the KL div math "
+                   "definition (as in torch.nn.functional.kl_div).")
+
+
+def _integer_label_rows(family: str, names: tuple[str, str], input, target, weight, ignore_index,
+                        *options) -> RowLoss:
+    """Class-index targets: one row per sample, ignored rows kept out of the 'mean' denominator.
+
+    torch's 'mean' is Σ_i loss_i / Σ_i keep_i · w[t_i] (``Spec.mean_weight``), so an all-ignored
+    batch gives 0/0 = nan.
+    """
+    input, out_dtype = _validate.floating(input, "input")
+    ignore = _validate.ignore_index(ignore_index)
+    classes = _validate.class_count(input, family)
+    weight = _validate.class_weight(weight, classes, input.dtype)
+    labels = _validate.class_targets(np.asarray(target), input, ignore).reshape(-1)
+    layout = class_rows(input.shape)
+    rows = layout.to_rows(input)
+    kept = labels != ignore
+    forward, forward_backward = (bind(family, name, rows, labels, weight, *options, ignore) for name in names)
+    return RowLoss(
+        forward=forward, forward_backward=forward_backward,
+        loss_shape=layout.batch_shape,
+        divisors={"mean": weight[labels[kept]].sum(dtype=input.dtype), "sum": 1},
+        to_input=layout.from_rows, dtype=input.dtype, out_dtype=out_dtype, kept=kept)
+
+
+def _probability_label_rows(input, target, weight, ignore_index, smoothing: float) -> RowLoss:
+    """Probability targets: torch's 'mean' divides by the number of samples, whatever the weights."""
+    input, out_dtype = _validate.floating(input, "input")
+    _validate.probability_targets_allowed(_validate.ignore_index(ignore_index))
+    weight = _validate.class_weight(weight, _validate.class_count(input, "cross_entropy"), input.dtype)
+    layout = class_rows(input.shape)
+    rows = layout.to_rows(input)
+    labels = layout.to_rows(_validate.as_dtype(target, input.dtype, "target"))
+    forward, forward_backward = (bind("cross_entropy", f"probability_labels_{name}", rows, labels, weight, smoothing)
+                                 for name in ("forward", "forward_backward"))
+    return RowLoss(
+        forward=forward, forward_backward=forward_backward,
+        loss_shape=layout.batch_shape,
+        divisors={"mean": layout.count, "sum": 1},
+        to_input=layout.from_rows, dtype=input.dtype, out_dtype=out_dtype)
+
+
+def _cross_entropy(input, target, weight, ignore_index, label_smoothing) -> RowLoss:
+    smoothing = _validate.label_smoothing(label_smoothing)
+    input, target = np.asarray(input), np.asarray(target)
+    if _validate.is_probability_target(input, target):
+        return _probability_label_rows(input, target, weight, ignore_index, smoothing)
+    return _integer_label_rows("cross_entropy", ("integer_labels_forward", "integer_labels_forward_backward"),
+                               input, target, weight, ignore_index, smoothing)
+
+
+def _nll_loss(input, target, weight, ignore_index) -> RowLoss:
+    return _integer_label_rows("nll", ("nll_forward", "nll_forward_backward"),
+                               input, target, weight, ignore_index)
+
+
+def _elementwise(family: str, names: tuple[str, str], input: np.ndarray, out_dtype, operands,
+                 options=(), divisors: dict | None = None, warnings: dict | None = None) -> RowLoss:
+    """An elementwise loss: every element is a row of the flat kernels; 'mean' divides by numel."""
+    shape = input.shape
+    flats = [flat(operand) for operand in (input, *operands)]
+    forward, forward_backward = (bind(family, name, *flats, *options) for name in names)
+    return RowLoss(
+        forward=forward, forward_backward=forward_backward,
+        loss_shape=shape,
+        divisors={"mean": input.size, "sum": 1, **(divisors or {})},
+        to_input=lambda grad: grad.reshape(shape), dtype=input.dtype, out_dtype=out_dtype,
+        warnings=warnings or {})
+
+
+def _elementwise_weight(weight, input: np.ndarray, name: str) -> np.ndarray:
+    """A per-element weight broadcast to the input's shape (ones when None)."""
+    if weight is None:
+        return np.ones(input.shape, input.dtype)
+    return _validate.broadcast_to(_validate.as_dtype(weight, input.dtype, name), input.shape, name)
+
+
+def _binary_cross_entropy(input, target, weight) -> RowLoss:
+    input, out_dtype = _validate.floating(input, "input")
+    target = _validate.as_dtype(target, input.dtype, "target")
+    _validate.same_shape(target, input)
+    _validate.unit_interval(input, "input")
+    _validate.unit_interval(target, "target")
+    return _elementwise("binary", ("binary_cross_entropy_forward", "binary_cross_entropy_forward_backward"),
+                        input, out_dtype, (target, _elementwise_weight(weight, input, "weight")))
+
+
+def _binary_cross_entropy_with_logits(input, target, weight, pos_weight) -> RowLoss:
+    input, out_dtype = _validate.floating(input, "input")
+    target = _validate.as_dtype(target, input.dtype, "target")
+    _validate.same_shape(target, input)
+    operands = (target, _elementwise_weight(weight, input, "weight"),
+                _elementwise_weight(pos_weight, input, "pos_weight"))
+    return _elementwise("binary", ("sigmoid_binary_cross_entropy_forward",
+                                   "sigmoid_binary_cross_entropy_forward_backward"),
+                        input, out_dtype, operands)
+
+
+def _kl_div(input, target, log_target) -> RowLoss:
+    input, out_dtype = _validate.floating(input, "input")
+    target = _validate.broadcast_to(_validate.as_dtype(target, input.dtype, "target"), input.shape, "target")
+    return _elementwise("information", ("kl_div_pointwise", "kl_div_pointwise_backward"),
+                        input, out_dtype, (target,), options=(bool(log_target),),
+                        divisors={"batchmean": input.shape[0] if input.ndim else 1},
+                        warnings={"mean": KL_MEAN_WARNING})
+
+
+# --- the public API: one value function and one value_and_grad function per loss -----------------
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    r"""Cross-entropy between softmax(input) and ``target``, as ``torch.nn.functional.cross_entropy``.
+
+    .. math::
+        \ell_i = \mathrm{keep}_i\,[(1-\varepsilon)\,w_{t_i}\,(-\log\mathrm{softmax}(z_i)_{t_i})
+                 + \tfrac{\varepsilon}{C}\textstyle\sum_k w_k\,(-\log\mathrm{softmax}(z_i)_k)]
+
+    for class-index targets (spec ``softmax_cross_entropy_with_integer_labels``; 'mean' divides by
+    Σ keep·w[t]), and ℓ_i = -Σ_k w_k ((1-ε) y_ik + ε/C) log softmax(z_i)_k for probability targets
+    (spec ``softmax_cross_entropy``; 'mean' divides by the number of samples).
+
+    Args:
+      input: logits, (C,), (N, C) or (N, C, d1, ..., dk); float16/32/64.
+      target: class indices, integer array of shape (), (N,) or (N, d1, ..., dk), each in [0, C) or
+        ``ignore_index``; or probabilities, a float array of the input's shape.
+      weight: class weights (C,). ignore_index: label whose samples are skipped (class-index targets
+        only; probability targets require it negative). reduction: 'none' | 'mean' | 'sum'.
+      label_smoothing: ε in [0, 1].
+    Returns: the loss, of shape (), (N,) or (N, d1, ..., dk) for 'none', a scalar otherwise.
+
+    >>> float(cross_entropy(np.array([[2.0, 0.0, -1.0]]), np.array([0])))  # log(e^2 + 1 + e^-1) - 2
+    0.16984601955628567
+    """
+    return _cross_entropy(input, target, weight, ignore_index, label_smoothing).value(reduction)
+
+
+def cross_entropy_value_and_grad(input, target, weight=None, ignore_index=-100, reduction="mean",
+                                 label_smoothing=0.0, grad_output=None):
+    """(cross_entropy(...), grad_output · d loss / d input) from one fused kernel call.
+
+    ``grad_output`` defaults to ones of the loss's shape (with reduction='none': the gradient of the sum).
+    """
+    return _cross_entropy(input, target, weight, ignore_index, label_smoothing).value_and_grad(
+        reduction, grad_output)
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    r"""Negative log-likelihood, as ``torch.nn.functional.nll_loss``: ℓ_i = -keep_i · w_{t_i} · a_{i,t_i}.
+
+    ``input`` holds log-probabilities (C,), (N, C) or (N, C, d1, ..., dk); 'mean' divides by Σ keep·w[t]
+    (spec ``nll_loss``).
+    """
+    return _nll_loss(input, target, weight, ignore_index).value(reduction)
+
+
+def nll_loss_value_and_grad(input, target, weight=None, ignore_index=-100, reduction="mean", grad_output=None):
+    """(nll_loss(...), grad_output · d loss / d input) from one fused kernel call."""
+    return _nll_loss(input, target, weight, ignore_index).value_and_grad(reduction, grad_output)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    r"""Binary cross-entropy on probabilities, as ``torch.nn.functional.binary_cross_entropy``.
+
+    ℓ = -w (y log r + (1-y) log(1-r)), each log clamped at -100 as torch does (spec
+    ``binary_cross_entropy``). ``input`` and ``target`` must lie in [0, 1]; ``weight`` broadcasts to
+    the input's shape.
+    """
+    return _binary_cross_entropy(input, target, weight).value(reduction)
+
+
+def binary_cross_entropy_value_and_grad(input, target, weight=None, reduction="mean", grad_output=None):
+    """(binary_cross_entropy(...), grad_output · d loss / d input) from one fused kernel call."""
+    return _binary_cross_entropy(input, target, weight).value_and_grad(reduction, grad_output)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    r"""Binary cross-entropy on logits, as ``torch.nn.functional.binary_cross_entropy_with_logits``.
+
+    ℓ = -w (p·y log σ(x) + (1-y) log(1-σ(x))) (spec ``sigmoid_binary_cross_entropy``); ``weight``
+    and ``pos_weight`` broadcast to the input's shape (a (C,) pos_weight weighs each class of the
+    last axis, as in torch).
+    """
+    return _binary_cross_entropy_with_logits(input, target, weight, pos_weight).value(reduction)
+
+
+def binary_cross_entropy_with_logits_value_and_grad(input, target, weight=None, reduction="mean",
+                                                    pos_weight=None, grad_output=None):
+    """(binary_cross_entropy_with_logits(...), grad_output · d loss / d input) from one fused kernel call."""
+    return _binary_cross_entropy_with_logits(input, target, weight, pos_weight).value_and_grad(
+        reduction, grad_output)
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    r"""KL divergence pointwise terms, as ``torch.nn.functional.kl_div``: ``input`` is log q.
+
+    Pointwise y (log y - log q) (or e^t (t - log q) with ``log_target``), 0 where y = 0.
+    'batchmean' divides the sum by the batch size and is the KL divergence per sample; 'mean'
+    divides by the number of elements, which is not the KL (torch warns, and so do we).
+    """
+    return _kl_div(input, target, log_target).value(reduction)
+
+
+def kl_div_value_and_grad(input, target, reduction="mean", log_target=False, grad_output=None):
+    """(kl_div(...), grad_output · d loss / d input) from one fused kernel call."""
+    return _kl_div(input, target, log_target).value_and_grad(reduction, grad_output)
