@@ -1,2 +1,10 @@
 """symce: the mathematics of classification losses, proven and compiled."""
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # symce.verify(...) without importing the verifier (and its dependencies) at `import symce`
+    if name == "verify":
+        import symce.verify  # a callable package: symce.verify(fn, spec=...)
+        return symce.verify
+    raise AttributeError(f"module 'symce' has no attribute {name!r}")

@@ -1,0 +1,222 @@
+"""symce verify on the NumPy examples: each one's verdict and what its report says.
+
+Reference values are the spec's own (Spec.evaluate, mpmath) or known float64 limits, never
+numbers taken from the verifier.
+"""
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import symce
+from symce.spec import get
+from symce.verify import VerifyError, assert_verified, verify
+
+ROOT = Path(__file__).resolve().parents[1]
+CE = "softmax_cross_entropy_with_integer_labels"
+SMOOTHING = {"label_smoothing": 0.1}
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+examples = load("losses_numpy")
+
+#: example -> (spec, options, verdict)
+EXPECTED = {
+    "cross_entropy": (CE, {}, "equivalent"),
+    "cross_entropy_one_hot": (CE, {}, "equivalent"),
+    "cross_entropy_naive_softmax": (CE, {}, "unstable"),
+    "nll_of_log_softmax": (CE, {}, "unstable"),
+    "cross_entropy_eps_in_log": (CE, {}, "not_equivalent"),
+    "cross_entropy_on_probabilities": (CE, {}, "not_equivalent"),
+    "label_smoothing": (CE, {"params": SMOOTHING}, "equivalent"),
+    "label_smoothing_other_classes": (CE, {"params": SMOOTHING}, "not_equivalent"),
+    "bce": ("binary_cross_entropy", {}, "equivalent"),
+    "bce_clipped": ("binary_cross_entropy", {}, "not_equivalent"),
+    "bce_through_sigmoid": ("sigmoid_binary_cross_entropy", {}, "unstable"),
+    "bce_with_logits": ("sigmoid_binary_cross_entropy", {}, "equivalent"),
+    "cross_entropy_grad": (CE, {"wrt": "logits"}, "equivalent"),
+    "cross_entropy_grad_missing_mean": (CE, {"wrt": "logits"}, "not_equivalent"),
+    "cross_entropy_grad_flipped_sign": (CE, {"wrt": "logits"}, "not_equivalent"),
+}
+
+
+@lru_cache(maxsize=None)
+def report_for(name):
+    spec, options, _ = EXPECTED[name]
+    return verify(getattr(examples, name), spec, **options)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_verdict(name):
+    report = report_for(name)
+    assert report.verdict == EXPECTED[name][2], report.text()
+    assert report.exit_code == (0 if report.verdict == "equivalent" else 1)
+    assert sum(report.seconds.values()) < 30
+
+
+def test_every_example_is_covered():
+    defined = {n for n in vars(examples) if callable(getattr(examples, n)) and not n.startswith("_")}
+    assert defined == set(EXPECTED)
+
+
+def _spec_mean(spec_name, inputs, params=None):
+    """The spec's mean over the batch, from Spec.evaluate (unit weights)."""
+    spec = get(spec_name)
+    names = [item.name for item in spec.inputs]
+    count = len(inputs[names[0]])
+    values = [{name: (inputs[name][i]) for name in names} for i in range(count)]
+    return float(sum(spec.evaluate(v, params)[0] for v in values) / count)
+
+
+@pytest.mark.parametrize("name", ["cross_entropy_eps_in_log", "cross_entropy_on_probabilities",
+                                  "bce_clipped", "label_smoothing_other_classes"])
+def test_counterexample_is_real(name):
+    report = report_for(name)
+    spec, options, _ = EXPECTED[name]
+    example = report.counterexample
+    inputs = {k: (np.asarray(v) if k != "labels" or spec == CE else np.asarray(v, dtype=float))
+              for k, v in example["inputs"].items()}
+    expected = _spec_mean(spec, {k: v.tolist() for k, v in inputs.items()}, options.get("params"))
+    got = float(getattr(examples, name)(*inputs.values()))
+    assert example["expected"] == pytest.approx(expected, rel=1e-12)
+    assert example["got"] == pytest.approx(got, rel=1e-12)
+    assert abs(got - expected) > 1e-6 * abs(expected)
+
+
+def test_diagnoses():
+    assert "extra epsilon" in report_for("cross_entropy_eps_in_log").diagnosis[0]
+    assert "1e-07" in report_for("cross_entropy_eps_in_log").diagnosis[0]
+    clip = report_for("bce_clipped").diagnosis[0]
+    assert "1e-07" in clip and "0.9999999" in clip
+    smoothing = report_for("label_smoothing_other_classes").diagnosis[0]
+    assert "ε·C/(C−1)" in smoothing and "0.15 at C=3" in smoothing
+    assert "missing factor 1/N" in report_for("cross_entropy_grad_missing_mean").diagnosis[0]
+    assert "sign is flipped" in report_for("cross_entropy_grad_flipped_sign").diagnosis[0]
+    assert "no constant factor" in report_for("cross_entropy_on_probabilities").diagnosis[0]
+
+
+def test_symbolic_claims():
+    assert report_for("cross_entropy").symbolic.startswith("proven equal for N=2, C=2..4")
+    assert "sign cases" in report_for("bce_with_logits").symbolic
+    assert report_for("cross_entropy_eps_in_log").symbolic.startswith("not equal")
+    assert report_for("cross_entropy").max_rel_error < 1e-12
+
+
+def test_unstable_range_is_where_exp_overflows():
+    # exp(z) overflows float64 from z = log(max float) ≈ 709.78 on: a threshold should sit there
+    overflow = math.log(np.finfo(np.float64).max)
+    unstable = report_for("cross_entropy_naive_softmax").unstable_inputs
+    assert unstable["range"].startswith("logits with max |logits| ≥")
+    assert any(abs(t["max_abs"] - overflow) < 1.0 for t in unstable["thresholds"])
+    assert all(not math.isfinite(case["got"]) if isinstance(case["got"], float) else True
+               for case in unstable["cases"][:1])
+
+
+def test_sigmoid_bce_breaks_where_sigmoid_saturates():
+    # 1 − σ(x) loses all digits as σ(x) → 1: from x ≈ 37 it is exactly 0 in float64
+    threshold = report_for("bce_through_sigmoid").unstable_inputs["thresholds"][0]["max_abs"]
+    assert 15 < threshold < 37.5
+
+
+def test_untraceable_function_falls_back_to_numeric():
+    def cross_entropy_loop(logits, labels):
+        total = 0.0
+        for row, label in zip(logits, labels):
+            top = float(np.max(row))
+            total += top + math.log(np.sum(np.exp(row - top))) - row[label]
+        return total / len(labels)
+
+    report = verify(cross_entropy_loop, CE)
+    assert report.verdict == "equivalent"
+    assert report.symbolic.startswith("not traced") and "numeric comparison alone" in report.symbolic
+
+
+def test_function_that_raises_is_unknown():
+    def broken(logits, labels):
+        raise RuntimeError("boom")
+
+    report = verify(broken, CE)
+    assert report.verdict == "unknown" and "boom" in report.reason and report.exit_code == 2
+
+
+def test_per_sample_output_means_reduction_none():
+    def per_sample(logits, labels):
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return -np.take_along_axis(log_probs, labels[:, None], axis=1)[:, 0]
+
+    report = verify(per_sample, CE)
+    assert report.reduction == "none" and report.verdict == "equivalent"
+
+
+def test_sum_reduction_and_binding():
+    def summed(y, z):
+        shifted = z - z.max(axis=1, keepdims=True)
+        return -(shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True)))[np.arange(len(y)), y].sum()
+
+    assert verify(summed, CE, bind={"z": "logits", "y": "labels"}, reduction="sum").verdict == "equivalent"
+    assert verify(summed, CE, bind={"z": "logits", "y": "labels"}, reduction="mean").verdict == "not_equivalent"
+
+
+def test_bad_requests_raise_clearly():
+    with pytest.raises(VerifyError, match="no parameter"):
+        verify(examples.cross_entropy, CE, params={"smoothing": 0.1})
+    with pytest.raises(VerifyError, match="has no parameter 'x'"):
+        verify(examples.cross_entropy, CE, bind={"x": "logits"})
+    with pytest.raises(VerifyError, match="reduction"):
+        verify(examples.cross_entropy, CE, reduction="avg")
+    with pytest.raises(KeyError, match="no spec named"):
+        verify(examples.cross_entropy, "crossentropy")
+
+
+def test_assert_verified():
+    assert assert_verified(examples.cross_entropy, CE).verdict == "equivalent"
+    with pytest.raises(AssertionError, match="verdict: UNSTABLE"):
+        assert_verified(examples.cross_entropy_naive_softmax, CE)
+
+
+def test_symce_verify_is_lazy_and_callable():
+    code = "import sys, symce; assert 'torch' not in sys.modules and 'symce.verify' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert callable(symce.verify)
+
+
+def test_report_json_keys():
+    data = json.loads(report_for("cross_entropy_eps_in_log").to_json())
+    assert {"verdict", "symbolic", "max_rel_error", "counterexample", "diagnosis"} <= set(data)
+    assert {"inputs", "expected", "got"} <= set(data["counterexample"])
+    def strict(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    data = json.loads(report_for("nll_of_log_softmax").to_json(), parse_constant=strict)
+    assert data["verdict"] == "unstable" and "unstable_inputs" in data and data["max_rel_error"] == "inf"
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "symce.cli", "verify", *args], capture_output=True, text=True,
+                          cwd=ROOT)
+
+
+def test_cli_exit_codes_and_json():
+    ok = _cli("examples/losses_numpy.py:bce", "--spec", "binary_cross_entropy")
+    assert ok.returncode == 0 and "verdict: EQUIVALENT" in ok.stdout
+    bad = _cli("examples/losses_numpy.py:label_smoothing_other_classes", "--spec", CE,
+               "--param", "label_smoothing=0.1", "--json")
+    data = json.loads(bad.stdout)
+    assert bad.returncode == 1 and data["verdict"] == "not_equivalent" and data["params"] == SMOOTHING
+    missing = _cli("examples/losses_numpy.py:nope", "--spec", CE)
+    assert missing.returncode == 2 and "no function 'nope'" in missing.stderr
+    unknown = _cli("examples/losses_numpy.py:bce", "--spec", "bce", "--json")
+    assert unknown.returncode == 2 and json.loads(unknown.stdout)["verdict"] == "unknown"
