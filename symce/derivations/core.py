@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 
 import sympy as sp
 
+from symce.identities.algebra import indices_in_range
 from symce.spec.symbols import C, j, k, t
 
 #: the free integer indices a step may carry (class index of a gradient, integer label)
@@ -160,29 +161,6 @@ def _concrete_given(relation: sp.Eq, classes: int) -> dict:
 
 
 # ----- deciding that a difference vanishes -------------------------------------------------
-
-_AFTER_LAST = sp.Symbol("n", integer=True, nonnegative=True)
-
-
-def indices_in_range(expr: sp.Expr) -> sp.Expr:
-    """Resolve the Piecewise that summing a Kronecker delta leaves (``j ≤ C − 1``).
-
-    Class indices are in range by assumption (``0 ≤ j, t < C``); writing ``C = j + t + 1 + n``
-    with ``n ≥ 0`` lets SymPy decide those conditions without changing anything else.
-    """
-    in_range = {C: j + t + 1 + _AFTER_LAST}
-
-    def resolve(piecewise: sp.Piecewise) -> sp.Expr:
-        for value, condition in piecewise.args:
-            decided = sp.simplify(condition.subs(in_range)) if condition not in (sp.true, sp.false) else condition
-            if decided == sp.true:
-                return value
-            if decided != sp.false:
-                return piecewise
-        return piecewise
-
-    return expr.replace(lambda e: isinstance(e, sp.Piecewise), resolve)
-
 
 def _settle(expr: sp.Expr, rounds: int = 4) -> sp.Expr:
     """Expand and evaluate until nothing changes: a Kronecker delta summed inside another sum

@@ -7,7 +7,7 @@ verification — reads these objects; nothing else defines a loss.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import mpmath
 import sympy as sp

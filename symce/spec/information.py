@@ -2,7 +2,7 @@
 import sympy as sp
 
 from symce.spec.core import Assumption, Input, Spec, class_sum
-from symce.spec.symbols import C, k, p, q, r
+from symce.spec.symbols import k, p, q, r
 
 P = Input("p", p, "vector", "simplex", "a probability vector over C classes (the 'true' distribution)")
 Q = Input("q", q, "vector", "simplex", "a probability vector over C classes with every q_k > 0 (the model)")
