@@ -10,6 +10,7 @@ a small entry must be right too). ``python -m symce.codegen.accuracy`` prints th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Sequence
 
 import numpy as np
@@ -71,6 +72,22 @@ class Case:
     reference: Callable[[], tuple]
 
 
+def _torch_value_and_grad(loss, inputs, target) -> tuple:
+    """torch's value (reduction='none') and the gradient of its sum with respect to ``inputs``."""
+    import torch
+
+    tensor = torch.tensor(inputs, requires_grad=True)
+    value = loss(tensor, torch.tensor(target), reduction="none")
+    value.sum().backward()
+    return value.detach().numpy(), tensor.grad.numpy()
+
+
+def _spec_value_and_grad(spec, values) -> tuple:
+    """The spec's value and gradient at ``values``, with digits enough for its cancellations."""
+    dps = digits(*values.values())
+    return spec.evaluate(values, dps=dps), spec.evaluate(values, dps=dps, expr=spec.gradient())
+
+
 def _ce_cases(dtype) -> list[Case]:
     import torch
     from symce.generated import cross_entropy
@@ -85,31 +102,21 @@ def _ce_cases(dtype) -> list[Case]:
         onehot = np.eye(x.shape[1], dtype=dtype)[labels]
         values = {"logits": list(x[0]), "labels": label}
 
-        def torch_ce(x=x, target=labels):
-            tx = torch.tensor(x, requires_grad=True)
-            loss = torch.nn.functional.cross_entropy(tx, torch.tensor(target), reduction="none")
-            loss.sum().backward()
-            return loss.detach().numpy(), tx.grad.numpy()
 
-        def torch_prob(x=x, target=onehot):
-            tx = torch.tensor(x, requires_grad=True)
-            loss = torch.nn.functional.cross_entropy(tx, torch.tensor(target), reduction="none")
-            loss.sum().backward()
-            return loss.detach().numpy(), tx.grad.numpy()
 
         cases.append(Case(
             "cross_entropy integer labels", dtype,
             lambda x=x, labels=labels, ones=ones: cross_entropy.integer_labels_forward_backward(
                 x, labels, ones, 0.0, -100, np.ones(1, dtype=dtype)),
-            torch_ce,
-            lambda values=values: (spec.evaluate(values, dps=digits(*values.values())), spec.evaluate(values, dps=digits(*values.values()), expr=spec.gradient()))))
+            partial(_torch_value_and_grad, torch.nn.functional.cross_entropy, x, labels),
+            partial(_spec_value_and_grad, spec, values)))
         prob_values = {"logits": list(x[0]), "labels": list(onehot[0])}
         cases.append(Case(
             "cross_entropy probability labels", dtype,
             lambda x=x, onehot=onehot, ones=ones: cross_entropy.probability_labels_forward_backward(
                 x, onehot, ones, 0.0, np.ones(1, dtype=dtype)),
-            torch_prob,
-            lambda values=prob_values: (prob.evaluate(values, dps=digits(*values.values())), prob.evaluate(values, dps=digits(*values.values()), expr=prob.gradient()))))
+            partial(_torch_value_and_grad, torch.nn.functional.cross_entropy, x, onehot),
+            partial(_spec_value_and_grad, prob, prob_values)))
     return cases
 
 
@@ -142,32 +149,22 @@ def _binary_cases(dtype) -> list[Case]:
         x, y = np.array([logit], dtype=dtype), np.array([label], dtype=dtype)
         values = {"logits": x[0], "labels": y[0]}
 
-        def torch_sbce(x=x, y=y):
-            tx = torch.tensor(x, requires_grad=True)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(tx, torch.tensor(y), reduction="none")
-            loss.sum().backward()
-            return loss.detach().numpy(), tx.grad.numpy()
 
         cases.append(Case("sigmoid_binary_cross_entropy", dtype,
                           lambda x=x, y=y: binary.sigmoid_binary_cross_entropy_forward_backward(x, y, one, one, one),
-                          torch_sbce,
-                          lambda values=values: (spec.evaluate(values, dps=digits(*values.values())), spec.evaluate(values, dps=digits(*values.values()), expr=spec.gradient()))))
+                          partial(_torch_value_and_grad, torch.nn.functional.binary_cross_entropy_with_logits, x, y),
+                          partial(_spec_value_and_grad, spec, values)))
     for prob, label in PROB_POINTS:
         r, y = np.array([prob], dtype=dtype), np.array([label], dtype=dtype)
         if not 0.0 < r[0] < 1.0:
             continue
         values = {"probs": r[0], "labels": y[0]}
 
-        def torch_bce(r=r, y=y):
-            tr = torch.tensor(r, requires_grad=True)
-            loss = torch.nn.functional.binary_cross_entropy(tr, torch.tensor(y), reduction="none")
-            loss.sum().backward()
-            return loss.detach().numpy(), tr.grad.numpy()
 
         cases.append(Case("binary_cross_entropy", dtype,
                           lambda r=r, y=y: binary.binary_cross_entropy_forward_backward(r, y, one, one),
-                          torch_bce,
-                          lambda values=values: (bce.evaluate(values, dps=digits(*values.values())), bce.evaluate(values, dps=digits(*values.values()), expr=bce.gradient()))))
+                          partial(_torch_value_and_grad, torch.nn.functional.binary_cross_entropy, r, y),
+                          partial(_spec_value_and_grad, bce, values)))
     return cases
 
 
@@ -205,15 +202,10 @@ def _kl_cases(dtype) -> list[Case]:
         exact = {log_q: sp.Float(a[0].item(), 60)}
         values = {"p": [p[0]], "q": [1.0]}  # q enters through log_q
 
-        def torch_kl(a=a, p=p):
-            ta = torch.tensor(a, requires_grad=True)
-            out = torch.nn.functional.kl_div(ta, torch.tensor(p), reduction="none")
-            out.sum().backward()
-            return out.detach().numpy(), ta.grad.numpy()
 
         cases.append(Case("kl_div pointwise", dtype,
                           lambda a=a, p=p: information.kl_div_pointwise_backward(a, p, False, np.ones(1, dtype)),
-                          torch_kl,
+                          partial(_torch_value_and_grad, torch.nn.functional.kl_div, a, p),
                           lambda values=values, exact=exact: (
                               spec.evaluate(values, dps=digits(*exact.values()), expr=pointwise.subs(exact)),
                               spec.evaluate(values, dps=digits(*exact.values()),
