@@ -11,6 +11,7 @@ import sys
 import mpmath
 import pytest
 import sympy as sp
+import torch
 
 from symce.cli import main
 from symce.derivations import CATALOG, FORMATS, Derivation, DerivationError, Rule, Step, derivation, render
@@ -115,14 +116,12 @@ def test_log_softmax_difference_numerically():
 
 
 def _torch_gradient(logits, target, **kwargs):
-    torch = pytest.importorskip("torch")
     z_ = torch.tensor([logits], dtype=torch.float64, requires_grad=True)
     torch.nn.functional.cross_entropy(z_, target, **kwargs).backward()
     return z_.grad[0].tolist()
 
 
 def test_label_smoothing_gradient_against_torch():
-    torch = pytest.importorskip("torch")
     spec, result = get("softmax_cross_entropy"), derivation("label_smoothing_gradient")
     values = _sample(spec, 4, random.Random(4))
     expected = _torch_gradient(values["logits"], torch.tensor([values["labels"]], dtype=torch.float64),
@@ -132,7 +131,6 @@ def test_label_smoothing_gradient_against_torch():
 
 
 def test_integer_label_gradient_against_torch():
-    torch = pytest.importorskip("torch")
     spec = get("softmax_cross_entropy_with_integer_labels")
     result = derivation(spec.name)
     values = _sample(spec, 3, random.Random(5))
@@ -148,7 +146,6 @@ def test_integer_label_gradient_against_torch():
 
 
 def test_sigmoid_bce_gradient_with_pos_weight_against_torch():
-    torch = pytest.importorskip("torch")
     result = derivation("sigmoid_binary_cross_entropy")
     pos_weight_form = result.expand(result.steps[-2].expr)
     logit, label = 0.7, 0.3

@@ -4,13 +4,10 @@ Tolerances (stated once, used everywhere): float64 rtol 1e-10, atol 1e-12; float
 atol 1e-5 (float16 inputs are computed in float32: rtol 1e-2, atol 1e-3 against torch's half).
 The absolute floor covers the places where the generated kernels are *more* accurate than torch
 (a confident correct prediction: true loss 8.5e-18, torch 0.0).
-
-Each test needs the kernels of its family from ``symce regen``; without them it is skipped.
 """
 from __future__ import annotations
 
 import doctest
-import importlib
 import warnings
 
 import numpy as np
@@ -26,18 +23,6 @@ TOLERANCES = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=1e
               np.float16: dict(rtol=1e-2, atol=1e-3)}
 FLOATS = (np.float32, np.float64)
 EXAMPLES = settings(max_examples=25, deadline=None)
-
-
-def _generated(family: str) -> bool:
-    try:
-        importlib.import_module(f"symce.generated.{family}")
-    except ImportError:
-        return False
-    return True
-
-
-def needs(family: str):
-    return pytest.mark.skipif(not _generated(family), reason=f"symce.generated.{family} not generated")
 
 
 def _tensor(value):
@@ -115,7 +100,6 @@ SMOOTHING = st.sampled_from([0.0, 0.1, 0.37, 1.0])
 
 # --- cross_entropy -----------------------------------------------------------------------------
 
-@needs("cross_entropy")
 class TestCrossEntropy:
     @EXAMPLES
     @given(data=st.data(), dtype=st.sampled_from(FLOATS), reduction=REDUCTIONS, smoothing=SMOOTHING)
@@ -241,7 +225,6 @@ class TestCrossEntropy:
 
 # --- nll_loss ----------------------------------------------------------------------------------
 
-@needs("nll")
 class TestNllLoss:
     @EXAMPLES
     @given(data=st.data(), dtype=st.sampled_from(FLOATS), reduction=REDUCTIONS)
@@ -277,7 +260,6 @@ def broadcastable_suffix(draw, rng, shape, dtype, low=0.1):
     return rng.uniform(low, 3.0, suffix).astype(dtype)
 
 
-@needs("binary")
 class TestBinaryCrossEntropyWithLogits:
     @EXAMPLES
     @given(data=st.data(), dtype=st.sampled_from(FLOATS), reduction=REDUCTIONS)
@@ -299,7 +281,6 @@ class TestBinaryCrossEntropyWithLogits:
                      pos_weight=np.array([2.0, 0.5, 3.0], dtype), reduction="none")
 
 
-@needs("binary")
 class TestBinaryCrossEntropy:
     @EXAMPLES
     @given(data=st.data(), dtype=st.sampled_from(FLOATS), reduction=REDUCTIONS)
@@ -331,7 +312,6 @@ class TestBinaryCrossEntropy:
 
 # --- kl_div --------------------------------------------------------------------------------------
 
-@needs("information")
 class TestKlDiv:
     @EXAMPLES
     @given(data=st.data(), dtype=st.sampled_from(FLOATS), log_target=st.booleans(),
@@ -363,7 +343,6 @@ def array_and_dim(draw, dtype):
     return logits, draw(st.integers(-len(shape), len(shape) - 1))
 
 
-@needs("softmax")
 class TestSoftmaxFamily:
     @EXAMPLES
     @given(data=st.data(), dtype=st.sampled_from(FLOATS), name=st.sampled_from(["softmax", "log_softmax"]))
@@ -398,7 +377,6 @@ class TestSoftmaxFamily:
         assert_close(F.log_softmax(logits, 1, dtype=np.float64), expected, np.float64)
 
 
-@needs("information")
 class TestInformation:
     @EXAMPLES
     @given(data=st.data(), dtype=st.sampled_from(FLOATS))
@@ -416,8 +394,6 @@ class TestInformation:
 
 # --- layout: non-contiguous operands of the elementwise losses, and the docstring examples ------
 
-@needs("binary")
-@needs("information")
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("name", ["binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div"])
 def test_elementwise_non_contiguous(name, dtype):
@@ -430,7 +406,6 @@ def test_elementwise_non_contiguous(name, dtype):
     check_parity(name, first, second, reduction="sum")
 
 
-@needs("cross_entropy")
 def test_docstring_examples():
     import symce.functional.losses as losses
     for module in (F, losses):

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from symce.spec import get  # noqa: E402
-from symce.verify import verify  # noqa: E402
+from symce.spec import get
+from symce.verify import verify
 
 ROOT = Path(__file__).resolve().parents[1]
 CE = "softmax_cross_entropy_with_integer_labels"

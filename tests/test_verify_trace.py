@@ -6,6 +6,7 @@ and the traced expressions, evaluated at those floats, must match NumPy's / torc
 import numpy as np
 import pytest
 import sympy as sp
+import torch
 from hypothesis import given, settings, strategies as st
 
 from symce.verify import ops, trace_numpy
@@ -63,7 +64,6 @@ def test_constants_become_the_fractions_the_code_meant():
     assert ops.to_sympy(1 - 1e-7) == sp.Rational(9999999, 10 ** 7)
 
 
-torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 TORCH_FUNCTIONS = {
