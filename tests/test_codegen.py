@@ -25,13 +25,18 @@ class TestPrinter:
     def test_math_functions_and_constants(self):
         x = sp.Symbol("x", real=True)
         printer = KernelPrinter({x: "v"})
-        assert printer.doprint(log1p(sp.exp(-sp.Abs(x)))) == "math.log1p(math.exp(-abs(v)))"
+        assert printer.doprint(log1p(sp.exp(-sp.Abs(x)))) == "math.log1p(fast_exp(-abs(v)))"
         assert printer.doprint(sp.Rational(1, 3) * x) == "(1.0/3.0)*v"
         assert printer.doprint(sp.Max(x, 0)) == "max(0.0, v)"
 
     def test_indexed_reads_through_its_binding(self):
         printer = KernelPrinter(arrays={z: "np.float64(logits[i, {}])"})
-        assert printer.doprint(sp.exp(z[j])) == "math.exp(np.float64(logits[i, j]))"
+        assert printer.doprint(sp.exp(z[j])) == "fast_exp(np.float64(logits[i, j]))"
+
+    def test_fixed_elements_and_exponentials_replace_the_array_read(self):
+        printer = KernelPrinter(arrays={z: "np.float64(logits[i, {}])"}).with_elements(
+            fixed={z[t]: "_zt"}, exponentials={z[j]: "grad[i, j]"})
+        assert printer.doprint(z[t] + sp.exp(z[j]) + sp.exp(z[t])) == "grad[i, j] + fast_exp(_zt) + _zt"
 
     @pytest.mark.parametrize("node", [sp.Sum(z[k], (k, 0, 3)), sp.Derivative(sp.Function("f")(k), k),
                                       sp.Function("f")(k)])

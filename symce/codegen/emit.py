@@ -16,13 +16,16 @@ deterministic.
 """
 from __future__ import annotations
 
+import hashlib
+import itertools
+import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import sympy as sp
 
 from symce.codegen.printer import KernelPrinter
-from symce.codegen.program import RowProgram, argmax
+from symce.codegen.program import Case, RowProgram, argmax
 from symce.codegen.rewrites import zs
 from symce.spec.symbols import j, k
 
@@ -42,6 +45,26 @@ class Arg:
     name: str
     role: str
     symbol: sp.Basic | None = None
+    #: the parameter's no-effect value (w = 1, ε = 0): the kernel has a specialised path for it,
+    #: taken when an array argument is None or a scalar equals it
+    default: sp.Expr | None = None
+
+    @property
+    def at_default(self) -> str:
+        """The test for the specialised path: None for an array (numba prunes the other path at
+        compile time), equality for a scalar."""
+        if self.role == "scalar":
+            return f"{self.name} == {float(self.default)!r}"
+        return f"{self.name} is None"
+
+
+@dataclass(frozen=True)
+class Specialised:
+    """A kernel's mathematics with some parameters at their defaults (fewer reads, fewer terms)."""
+
+    program: RowProgram | None = None
+    plain: RowProgram | None = None
+    elementwise: Mapping[str, sp.Expr] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,22 +87,32 @@ class Kernel:
     variants: Mapping[bool, Mapping[str, sp.Expr]] = field(default_factory=dict)
     #: the outputs multiplied by the ``"scale"`` argument (the gradients)
     scale: frozenset[str] = frozenset()
+    #: names of the arguments at their defaults → the specialised mathematics (every subset of
+    #: the arguments with a default, the empty one being the general case)
+    specialised: Mapping[frozenset[str], Specialised] = field(default_factory=dict)
+
+    def specialisation(self, defaults: frozenset[str]) -> Specialised:
+        if not defaults:
+            return Specialised(self.program, self.plain, self.elementwise)
+        return self.specialised[defaults]
 
 
 def _arg(kernel: Kernel, role: str) -> Arg | None:
     return next((a for a in kernel.args if a.role == role), None)
 
 
-def _bindings(kernel: Kernel, index: str) -> tuple[dict, dict]:
-    """(names, arrays) for the printer: how each spec symbol is read inside the loop."""
+def _bindings(kernel: Kernel, index: str, native: bool = False) -> tuple[dict, dict]:
+    """(names, arrays) for the printer: how each spec symbol is read inside the loop — as float64,
+    or with ``native`` in the arrays' own dtype (the vectorised pass over a row)."""
     names, arrays = {}, {}
+    wrap = "{}" if native else "np.float64({})"
     for arg in kernel.args:
         if arg.symbol is None:
             continue
         if arg.role == "rows":
-            arrays[arg.symbol] = f"np.float64({arg.name}[i, {{}}])"
+            arrays[arg.symbol] = wrap.format(f"{arg.name}[i, {{}}]")
         elif arg.role == "classes":
-            arrays[arg.symbol] = f"np.float64({arg.name}[{{}}])"
+            arrays[arg.symbol] = wrap.format(f"{arg.name}[{{}}]")
         elif arg.role == "label":
             names[arg.symbol] = "t"
         elif arg.role == "scalar":
@@ -91,6 +124,14 @@ def _bindings(kernel: Kernel, index: str) -> tuple[dict, dict]:
         arrays[zs] = f"(np.float64({rows.name}[i, {{}}]) - m)"
     names[argmax] = "a"
     return names, arrays
+
+
+def buffers(kernel: Kernel) -> tuple[str, ...]:
+    """The outputs a caller may pass in (``out=``): per-class outputs of row kernels, gradients
+    of elementwise ones. Each is an optional trailing argument, allocated when None."""
+    if kernel.program is not None:
+        return tuple(name for name, _ in kernel.program.vectors if name in kernel.outputs)
+    return tuple(name for name in kernel.outputs if name in kernel.scale)
 
 
 class _Numbering:
@@ -110,20 +151,167 @@ def _lines(printer: KernelPrinter, replacements, indent: str) -> list[str]:
     return [f"{indent}{sym} = {printer.doprint(value)}" for sym, value in replacements]
 
 
+def _all_cases(program: RowProgram, outputs: Sequence[str]) -> list[Case]:
+    return [c for name, cases in program.scalars + program.vectors if name in outputs for c in cases]
+
+
+def _stores_exponentials(kernel: Kernel, program: RowProgram, outputs: Sequence[str], label) -> str | None:
+    """The per-class output that pass 2 fills with exp(z_k − m), for pass 3 to read instead of
+    recomputing it — or None.
+
+    Only when pass 3 needs z solely through those exponentials (and z_t, loaded before pass 2):
+    then the kernel stays correct when the output buffer *is* the logits (``out=input``).
+    """
+    vectors = [name for name, _ in program.vectors if name in outputs]
+    if not (program.shifted and vectors):
+        return None
+    if not any(r.body.has(sp.exp(zs[k])) for r in program.reductions):
+        return None
+    rows = _arg(kernel, "rows").symbol
+    vector_cases = [c for name, cases in program.vectors if name in outputs for c in cases]
+    if not any(c.expr.has(sp.exp(zs[j])) for c in vector_cases):
+        return None
+    loaded = {zs[label], rows[label]} if label is not None else set()
+    # what is read after pass 2: the outputs, and the exact re-summation of a reduction whose
+    # argmax term held most of it (_reduction_pass)
+    after = [c.expr for c in _all_cases(program, outputs)] + [r.body for r in program.reductions
+                                                              if _argmax_term(r) != 0]
+    for expr in after:
+        rest = _without_exponentials(expr)
+        if any(e not in loaded for e in rest.atoms(sp.Indexed) if e.base in (zs, rows)):
+            return None
+    return vectors[0]
+
+
+def _without_exponentials(expr: sp.Expr) -> sp.Expr:
+    return expr.replace(lambda e: isinstance(e, sp.exp) and isinstance(e.args[0], sp.Indexed)
+                        and e.args[0].base == zs, lambda e: sp.S.One)
+
+
+def _argmax_term(reduction) -> sp.Expr:
+    """The term a reduction over k ≠ a leaves out: its body at the argmax, where z_a − m = 0."""
+    if not reduction.excludes_argmax:
+        return sp.S.Zero
+    return reduction.body.subs(k, argmax).subs(zs[argmax], 0)
+
+
+def _reduction_pass(kernel: Kernel, program: RowProgram, numbering: _Numbering, printer: KernelPrinter,
+                    native: KernelPrinter, indent: str, store: str | None, pin: str) -> list[str]:
+    """Pass 2: every reduction in one branch-free sweep over the row, each element read once (``_zk``).
+
+    In a shifted row everything is computed in the row's own dtype (``native``), so float32
+    rows vectorise at full width, and accumulated over *all* classes: a Σ_{k≠a} is then the
+    total minus the argmax's term (exp(0) = 1 exactly). Where that term held more than half
+    the total (a confident row: Σ_{k≠a} exp(z_k − m) < 1/2), the difference would lose the
+    small sum's digits, so it is summed again around the argmax (from the stored exponentials
+    when there are some).
+    With ``store`` the exponentials are kept in that output for pass 3.
+    """
+    rows = _arg(kernel, "rows")
+    inner = indent + INDENT
+    shifted = program.shifted
+    exponent = zs[k] if shifted else rows.symbol[k]
+    uses_exp = any(r.body.has(sp.exp(exponent)) for r in program.reductions)
+    if shifted:
+        lines = [f"{indent}_zero = mx - mx  # 0 in the row's dtype (mx is finite here)"]
+        lines += [f"{indent}_s{n} = _zero" for n, _ in enumerate(program.reductions)]
+        loop_printer = native.with_elements({rows.symbol[k]: "_zk", zs[k]: "(_zk - mx)"}, {zs[k]: "_ek"})
+    else:
+        lines = [f"{indent}_s{n} = 0.0" for n, _ in enumerate(program.reductions)]
+        loop_printer = printer.with_elements({rows.symbol[k]: "np.float64(_zk)"}, {exponent: "np.float64(_ek)"})
+    lines += [f"{indent}for k in range(C):", f"{inner}_zk = {rows.name}[i, k]"]
+    if uses_exp:
+        # unshifted (a row with inf or nan, rare) the exponent is taken in float64 like every plain-row value
+        lines.append(f"{inner}_ek = fast_exp(_zk - mx)" if shifted else f"{inner}_ek = fast_exp(np.float64(_zk))")
+        if store:
+            lines.append(f"{inner}{store}[i, k] = _ek")
+    replacements, bodies = numbering.cse([r.body for r in program.reductions])
+    lines += _lines(loop_printer, replacements, inner)
+    lines += [f"{inner}_s{n} += {loop_printer.doprint(body)}" for n, body in enumerate(bodies)]
+    again = loop_printer.with_elements(
+        {rows.symbol[k]: f"{rows.name}[i, k]", zs[k]: f"({rows.name}[i, k] - mx)"},
+        {zs[k]: f"{store}[i, k]" if store else f"fast_exp({rows.name}[i, k] - mx)"})
+    for n, r in enumerate(program.reductions):
+        left_out = _argmax_term(r)
+        if left_out == 0:
+            lines.append(f"{indent}{r.symbol} = np.float64(_s{n})")
+            continue
+        term = printer.doprint(left_out)
+        body = again.doprint(r.body)
+        lines.append(f"{indent}{r.symbol} = np.float64(_s{n}) - {term}")
+        lines.append(f"{indent}if abs({r.symbol}) < 0.5 * abs({term}):  # the argmax term held most of the sum")
+        lines += [f"{inner}_a = {pin}", f"{inner}_s{n} = _zero",
+                  f"{inner}for k in range(_a):", f"{inner}{INDENT}_s{n} += {body}",
+                  f"{inner}for k in range(_a + 1, C):", f"{inner}{INDENT}_s{n} += {body}",
+                  f"{inner}{r.symbol} = np.float64(_s{n})"]
+    return lines
+
+
+def _pinned(expr: sp.Expr) -> sp.Expr:
+    return expr.subs(j, argmax).subs(zs[argmax], 0)
+
+
+def _vector_plan(cases: Sequence[Case]):
+    """For each row-level branch (conditions without j, e.g. t = a): the case that holds for
+    every other class, and the single classes (j = a, j = t) that override it, by priority.
+
+    Yields (branch condition or None, generic case number, [(class index, case number)]).
+    """
+    row_conditions = sorted({e for c in cases if c.condition is not None for e in c.condition.atoms(sp.Eq)
+                             if not e.has(j)}, key=sp.default_sort_key)
+    for truth in itertools.product((True, False), repeat=len(row_conditions)):
+        values = {cond: sp.true if value else sp.false for cond, value in zip(row_conditions, truth)}
+        overrides, generic = [], None
+        for number, case in enumerate(cases):
+            condition = sp.true if case.condition is None else case.condition.xreplace(values)
+            if condition == sp.false:
+                continue
+            if condition == sp.true:
+                generic = number
+                break
+            if not (isinstance(condition, sp.Eq) and j in condition.args):
+                raise ValueError(f"a per-class case must be j = <class>, got {case.condition}")
+            index = condition.args[1] if condition.args[0] == j else condition.args[0]
+            if index not in [i for i, _ in overrides]:
+                overrides.append((index, number))
+        if generic is not None:
+            # at the argmax the generic formula with exp(z_a − m) = 1 may already be the pinned one
+            overrides = [(index, number) for index, number in overrides
+                         if index != argmax or sp.expand(_pinned(cases[generic].expr) - cases[number].expr) != 0]
+        branch = sp.And(*[c if v else sp.Not(c) for c, v in zip(row_conditions, truth)]) if row_conditions else None
+        yield branch, generic, overrides
+
+
+def _specialisable(kernel: Kernel, arrays_only: bool = False) -> list[Arg]:
+    return [a for a in kernel.args if a.default is not None and not (arrays_only and a.role == "scalar")]
+
+
+def _nested(args: Sequence[Arg], leaf, indent: str, chosen: frozenset[str] = frozenset()) -> list[str]:
+    """``leaf(chosen, indent)`` under one if/else per argument that may be at its default."""
+    if not args:
+        return leaf(chosen, indent)
+    first, rest = args[0], args[1:]
+    return [f"{indent}if {first.at_default}:", *_nested(rest, leaf, indent + INDENT, chosen | {first.name}),
+            f"{indent}else:", *_nested(rest, leaf, indent + INDENT, chosen)]
+
+
 def _row_block(kernel: Kernel, program: RowProgram, numbering: _Numbering, printer: KernelPrinter,
-               indent: str, outputs: Sequence[str]) -> list[str]:
-    """Passes 2 and 3 of a row: the reductions, then the outputs."""
-    lines = []
-    if program.reductions:
-        lines += [f"{indent}{r.symbol} = 0.0" for r in program.reductions]
-        lines.append(f"{indent}for k in range(C):")
-        inner = indent + INDENT
-        if any(r.excludes_argmax for r in program.reductions):
-            lines.append(f"{inner}if k == a:")
-            lines.append(f"{inner}{INDENT}continue")
-        replacements, bodies = numbering.cse([r.body for r in program.reductions])
-        lines += _lines(printer, replacements, inner)
-        lines += [f"{inner}{r.symbol} += {printer.doprint(body)}" for r, body in zip(program.reductions, bodies)]
+               native: KernelPrinter, indent: str, outputs: Sequence[str], label, pin: str) -> list[str]:
+    """Passes 2 and 3 of a row: the reductions, then the outputs; the argmax ``a`` found (``pin``)
+    only where the code uses it (the label's own row max is tested by value)."""
+    store = _stores_exponentials(kernel, program, outputs, label)
+    lines = _reduction_pass(kernel, program, numbering, printer, native, indent, store, pin) \
+        if program.reductions else []
+    rows = _arg(kernel, "rows")
+    if program.shifted and label is not None:
+        printer = printer.with_elements({sp.Eq(label, argmax): "(_zt == mx)", sp.Eq(argmax, label): "(_zt == mx)"})
+    if program.shifted:
+        read = (lambda index: f"np.float64({store}[i, {index}])") if store else \
+            (lambda index: f"np.float64(fast_exp({rows.name}[i, {index}] - mx))")
+        exponentials = {zs[j]: read("j")}
+        if label is not None:
+            exponentials[zs[label]] = read("t") if store else "np.float64(fast_exp(_zt - mx))"
+        printer = printer.with_elements(exponentials=exponentials)
     scalars = [(name, cases) for name, cases in program.scalars if name in outputs]
     vectors = [(name, cases) for name, cases in program.vectors if name in outputs]
     # row-level common subexpressions (free of the class indices) are computed once per row
@@ -133,8 +321,45 @@ def _row_block(kernel: Kernel, program: RowProgram, numbering: _Numbering, print
     for name, cases in scalars:
         lines += _case_lines(kernel, printer, numbering, f"{name}[i]", cases, reduced, indent)
     for name, cases in vectors:
-        lines.append(f"{indent}for j in range(C):")
-        lines += _case_lines(kernel, printer, numbering, f"{name}[i, j]", cases, reduced, indent + INDENT)
+        values = [next(reduced) for _ in cases]
+        lines += _vector_lines(kernel, printer, numbering, name, cases, values, indent)
+    if program.shifted and any(re.search(r"\ba\b", line) for line in lines):
+        lines.insert(0, f"{indent}a = {pin}")
+    return lines
+
+
+def label_pins(branch: sp.Basic) -> bool:
+    """Whether ``branch`` asserts that the label is the argmax (so ``a`` may be read as ``t``)."""
+    return any(isinstance(e, sp.Eq) and argmax in e.args and not e.has(j) for e in sp.And.make_args(branch))
+
+
+def _vector_lines(kernel: Kernel, printer: KernelPrinter, numbering: _Numbering, name: str,
+                  cases: Sequence[Case], values: Sequence[sp.Expr], indent: str) -> list[str]:
+    """A per-class output: for each row branch, the overriding classes' values first (they may
+    read the buffer the loop overwrites), then one branch-free loop, then the overrides."""
+    lines = []
+    plan = list(_vector_plan(cases))
+    for number, (branch, generic, overrides) in enumerate(plan):
+        body = indent
+        if branch is not None:
+            keyword = "if" if number == 0 else "elif" if number < len(plan) - 1 else "else"
+            lines.append(f"{indent}{keyword} {printer.doprint(branch)}:" if keyword != "else" else f"{indent}else:")
+            body = indent + INDENT
+        branch_printer = printer.with_elements(names={argmax: "t"}) \
+            if branch is not None and label_pins(branch) else printer
+        held = []
+        for index, case in overrides:
+            local, (value,) = numbering.cse([values[case]])
+            lines += _lines(branch_printer, local, body)
+            symbol = f"_tmp{numbering.count}"
+            numbering.count += 1
+            lines.append(f"{body}{symbol} = {_scaled(kernel, name, branch_printer.doprint(value))}")
+            held.append((branch_printer.doprint(index), symbol))
+        lines.append(f"{body}for j in range(C):")
+        local, (value,) = numbering.cse([values[generic]])
+        lines += _lines(branch_printer, local, body + INDENT)
+        lines.append(f"{body}{INDENT}{name}[i, j] = {_scaled(kernel, name, branch_printer.doprint(value))}")
+        lines += [f"{body}{name}[i, {index}] = {symbol}" for index, symbol in reversed(held)]
     return lines
 
 
@@ -146,13 +371,16 @@ def _case_lines(kernel: Kernel, printer: KernelPrinter, numbering: _Numbering, t
     for number, case in enumerate(cases):
         value = next(values)
         body = indent + INDENT if len(cases) > 1 else indent
+        case_printer = printer
         if case.condition is not None:
             lines.append(f"{indent}{'if' if number == 0 else 'elif'} {printer.doprint(case.condition)}:")
+            if label_pins(case.condition):
+                case_printer = printer.with_elements(names={argmax: "t"})
         elif len(cases) > 1:
             lines.append(f"{indent}else:")
         local, (value,) = numbering.cse([value])
-        lines += _lines(printer, local, body)
-        lines.append(f"{body}{target} = {_scaled(kernel, name, printer.doprint(value))}")
+        lines += _lines(case_printer, local, body)
+        lines.append(f"{body}{target} = {_scaled(kernel, name, case_printer.doprint(value))}")
     return lines
 
 
@@ -163,13 +391,35 @@ def _scaled(kernel: Kernel, output: str, code: str) -> str:
     return code
 
 
+#: reassoc lets LLVM vectorise the row sums (their order is free); contract allows FMA. No
+#: nnan/ninf/nsz: inf and nan keep their IEEE meaning, which the plain-row branch relies on.
+FASTMATH = "{'reassoc', 'contract'}"
+
+
+def _decorator() -> str:
+    return f"@numba.njit(cache=True, parallel=True, fastmath={FASTMATH})"
+
+
 def _signature(kernel: Kernel) -> str:
-    return f"def {kernel.function}({', '.join(a.name for a in kernel.args)}):"
+    optional = buffers(kernel)
+    # an absent array parameter is None (its default everywhere), as in torch's signatures
+    names = [a.name for a in kernel.args] + [f"{name}=None" for name in optional]
+    return f"def {kernel.function}({', '.join(names)}):"
 
 
 def _docstring(kernel: Kernel) -> list[str]:
+    text = kernel.doc.strip()
+    if buffers(kernel):
+        text += (f"\n\n{', '.join(buffers(kernel))}: optional output buffer(s), allocated when None; "
+                 "may be the first input itself (written in place).")
     return [f'{INDENT}"""{line}' if n == 0 else f"{INDENT}{line}" if line else ""
-            for n, line in enumerate(kernel.doc.strip().splitlines())] + [f'{INDENT}"""']
+            for n, line in enumerate(text.splitlines())] + [f'{INDENT}"""']
+
+
+def _allocate(name: str, shape: str, like: str, optional: bool, indent: str) -> list[str]:
+    if not optional:
+        return [f"{indent}{name} = np.empty({shape}, dtype={like}.dtype)"]
+    return [f"{indent}if {name} is None:", f"{indent}{INDENT}{name} = np.empty({shape}, dtype={like}.dtype)"]
 
 
 def row_kernel_source(kernel: Kernel) -> str:
@@ -178,19 +428,24 @@ def row_kernel_source(kernel: Kernel) -> str:
     label = _arg(kernel, "label")
     ignore = _arg(kernel, "ignore_index")
     names, arrays = _bindings(kernel, "i")
-    printer = KernelPrinter(names, arrays)
+    label_symbol = label.symbol if label is not None else None
+    fixed = {}
+    if label is not None:
+        # z_t is read before pass 2, which may overwrite the row (out=input)
+        fixed = {rows.symbol[label.symbol]: "np.float64(_zt)", zs[label.symbol]: "(np.float64(_zt) - m)"}
+    printer = KernelPrinter(names, arrays, fixed)
     numbering = _Numbering()
     vector_outputs = [name for name, _ in kernel.program.vectors if name in kernel.outputs]
     scalar_outputs = [name for name, _ in kernel.program.scalars if name in kernel.outputs]
-    lines = ["@numba.njit(cache=True, parallel=True, fastmath=False)", _signature(kernel), *_docstring(kernel)]
-    body = INDENT
-    lines.append(f"{body}rows, C = {rows.name}.shape")
-    for name in scalar_outputs:
-        lines.append(f"{body}{name} = np.empty(rows, dtype={rows.name}.dtype)")
-    for name in vector_outputs:
-        lines.append(f"{body}{name} = np.empty((rows, C), dtype={rows.name}.dtype)")
-    lines.append(f"{body}for i in numba.prange(rows):")
-    row = body + INDENT
+    outputs = scalar_outputs + vector_outputs
+    row_function = f"_{kernel.function}_row"
+    arguments = ", ".join([a.name for a in kernel.args] + outputs)
+    # the row is its own function: numba's parfor lowering drops a prange body's fastmath flags,
+    # and with them the vectorised row sums; a called function keeps its own
+    lines = [f"@numba.njit(cache=True, fastmath={FASTMATH})", f"def {row_function}(i, {arguments}):",
+             f'{INDENT}"""Row i of {kernel.function}."""']
+    row = INDENT
+    lines.append(f"{row}C = {rows.name}.shape[1]")
     if label is not None:
         lines.append(f"{row}t = {label.name}[i]")
     if ignore is not None:
@@ -199,50 +454,80 @@ def row_kernel_source(kernel: Kernel) -> str:
         lines.append(f"{row}if t == {ignore.name}:")
         lines += [f"{row}{INDENT}{name}[i] = 0.0" for name in scalar_outputs]
         lines += [f"{row}{INDENT}{name}[i, :] = 0.0" for name in vector_outputs]
-        lines.append(f"{row}{INDENT}continue")
+        lines.append(f"{row}{INDENT}return")
+    if label is not None:
+        lines.append(f"{row}_zt = {rows.name}[i, t]")
+    native_names, native_arrays = _bindings(kernel, "i", native=True)
+    native = KernelPrinter(native_names, native_arrays, fixed)
+    # the pinned argmax may be any class holding the max; the label's own saves a search
+    pin = f"t if _zt == mx else first_index({rows.name}[i], mx)" if label is not None \
+        else f"first_index({rows.name}[i], mx)"
+
+    def block(program_of, indent):
+        return lambda chosen, indent=indent: _row_block(kernel, program_of(kernel.specialisation(chosen)), numbering,
+                                                        printer, native, indent, kernel.outputs, label_symbol, pin)
     if kernel.program.shifted:
-        lines += [f"{row}m = -math.inf", f"{row}a = 0",
-                  f"{row}for k in range(C):",
-                  f"{row}{INDENT}v = np.float64({rows.name}[i, k])",
-                  f"{row}{INDENT}if v > m or v != v:  # the first max, or the first nan (which stays)",
-                  f"{row}{INDENT * 2}m = v", f"{row}{INDENT * 2}a = k",
-                  f"{row}if math.isfinite(m):"]
-        lines += _row_block(kernel, kernel.program, numbering, printer, row + INDENT, kernel.outputs)
-        lines.append(f"{row}else:  # ±inf or nan in the row: the formula as written, as torch evaluates it")
-        lines += _row_block(kernel, kernel.plain, numbering, printer, row + INDENT, kernel.outputs)
+        lines += [f"{row}mx, finite = row_max({rows.name}[i])", f"{row}m = np.float64(mx)", f"{row}if finite:"]
+        lines += _nested(_specialisable(kernel), block(lambda v: v.program, row + INDENT), row + INDENT)
+        lines.append(f"{row}else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it")
+        # rare rows: specialised only where an absent (None) array must not be read
+        lines += _nested(_specialisable(kernel, arrays_only=True), block(lambda v: v.plain, row + INDENT),
+                         row + INDENT)
     else:
-        lines += _row_block(kernel, kernel.program, numbering, printer, row, kernel.outputs)
+        lines += _nested(_specialisable(kernel, arrays_only=True), block(lambda v: v.program, row), row)
+    lines += ["", "", _decorator(), _signature(kernel), *_docstring(kernel)]
+    body = INDENT
+    lines.append(f"{body}rows, C = {rows.name}.shape")
+    for name in scalar_outputs:
+        lines += _allocate(name, "rows", rows.name, False, body)
+    for name in vector_outputs:
+        lines += _allocate(name, "(rows, C)", rows.name, True, body)
+    lines.append(f"{body}for i in numba.prange(rows):")
+    lines.append(f"{body}{INDENT}{row_function}(i, {arguments})")
     lines.append(f"{body}return {', '.join(kernel.outputs)}")
     return "\n".join(lines) + "\n"
 
 
+#: elements per task of an elementwise kernel: large enough to amortise the call, small
+#: enough that the two cores share the work evenly
+CHUNK = 16384
+
+
 def elementwise_kernel_source(kernel: Kernel) -> str:
-    """The source of an elementwise kernel over flat arrays."""
+    """The source of an elementwise kernel over flat arrays: a chunk function (a vectorised
+    loop, fastmath kept, as for rows) called from a prange over chunks."""
     first = next(a for a in kernel.args if a.role == "elements")
     flag = _arg(kernel, "flag")
     names, arrays = _bindings(kernel, "i")
     printer = KernelPrinter(names, arrays)
     numbering = _Numbering()
-    lines = ["@numba.njit(cache=True, parallel=True, fastmath=False)", _signature(kernel), *_docstring(kernel)]
-    body = INDENT
-    lines.append(f"{body}n = {first.name}.shape[0]")
-    lines += [f"{body}{name} = np.empty(n, dtype={first.name}.dtype)" for name in kernel.outputs]
-    lines.append(f"{body}for i in numba.prange(n):")
-    loop = body + INDENT
+    arguments = ", ".join([a.name for a in kernel.args] + list(kernel.outputs))
+    chunk_function = f"_{kernel.function}_chunk"
 
     def block(exprs: Mapping[str, sp.Expr], indent: str) -> list[str]:
         replacements, reduced = numbering.cse([exprs[name] for name in kernel.outputs])
-        out = _lines(printer, replacements, indent)
-        return out + [f"{indent}{name}[i] = {_scaled(kernel, name, printer.doprint(value))}"
+        out = [f"{indent}for i in range(start, stop):"]
+        out += _lines(printer, replacements, indent + INDENT)
+        return out + [f"{indent}{INDENT}{name}[i] = {_scaled(kernel, name, printer.doprint(value))}"
                       for name, value in zip(kernel.outputs, reduced)]
 
+    lines = [f"@numba.njit(cache=True, fastmath={FASTMATH})", f"def {chunk_function}(start, stop, {arguments}):",
+             f'{INDENT}"""Elements start..stop of {kernel.function}."""']
     if flag is not None:
-        lines.append(f"{loop}if {flag.name}:")
-        lines += block(kernel.variants[True], loop + INDENT)
-        lines.append(f"{loop}else:")
-        lines += block(kernel.variants[False], loop + INDENT)
+        lines.append(f"{INDENT}if {flag.name}:")
+        lines += block(kernel.variants[True], INDENT * 2)
+        lines.append(f"{INDENT}else:")
+        lines += block(kernel.variants[False], INDENT * 2)
     else:
-        lines += block(kernel.elementwise, loop)
+        lines += _nested(_specialisable(kernel), lambda chosen, indent: block(
+            kernel.specialisation(chosen).elementwise, indent), INDENT)
+    lines += ["", "", _decorator(), _signature(kernel), *_docstring(kernel)]
+    body = INDENT
+    lines.append(f"{body}n = {first.name}.shape[0]")
+    for name in kernel.outputs:
+        lines += _allocate(name, "n", first.name, name in buffers(kernel), body)
+    lines.append(f"{body}for chunk in numba.prange((n + {CHUNK - 1}) // {CHUNK}):")
+    lines.append(f"{body}{INDENT}{chunk_function}(chunk * {CHUNK}, min(n, (chunk + 1) * {CHUNK}), {arguments})")
     lines.append(f"{body}return {', '.join(kernel.outputs)}")
     return "\n".join(lines) + "\n"
 
@@ -253,35 +538,51 @@ def kernel_source(kernel: Kernel) -> str:
 
 # ----- modules -------------------------------------------------------------------------------
 #: bump when the generator's output changes for the same specs (it is part of every hash)
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 
 def spec_hash(spec_expr: sp.Expr) -> str:
     """sha256 of the spec's expression (``srepr``, exact) and the generator version."""
-    import hashlib
-
     return hashlib.sha256(f"{GENERATOR_VERSION}\n{sp.srepr(spec_expr)}".encode()).hexdigest()
+
+
+def _header(command: str, lines: Sequence[str]) -> list[str]:
+    return [f"# Generated by `{command}` (symce.codegen, generator version {GENERATOR_VERSION}). DO NOT EDIT:",
+            *lines]
+
+
+def runtime_module_source() -> str:
+    """``symce.generated.runtime``: the helpers every kernel module imports (exp, row max, σ, x log x)."""
+    from symce.codegen.printer import runtime_source
+
+    doc = ['"""Helpers of the generated kernels: a vectorisable exp (its polynomial fitted by',
+           "symce.codegen.polynomials), the row max, σ and x·log x. Generated: do not edit.", '"""']
+    header = _header("symce regen", ["# edit symce/codegen/printer.py or polynomials.py and regenerate."])
+    imports = "import math\n\nimport numba\nimport numba.extending\nimport numpy as np"
+    return "\n\n\n".join(["\n".join(header + doc), imports, runtime_source().rstrip("\n")]) + "\n"
 
 
 def module_source(family: str, specs: Mapping[str, sp.Expr], kernels: Sequence[Kernel],
                   command: str = "symce regen") -> str:
-    """A whole generated module: header, imports, helpers, kernels."""
-    from symce.codegen.printer import helpers_for
+    """A whole generated module: header, imports, kernels.
 
-    header = [f"# Generated by `{command}` (symce.codegen, generator version {GENERATOR_VERSION}). DO NOT EDIT:",
-              "# edit the spec and regenerate. Specs and the sha256 of each (srepr of its expression + generator",
-              "# version):"]
+    The header carries the sha256 of each spec and of the runtime module, so a module's text
+    (and with it numba's cache of it, which does not follow imports) changes with either.
+    """
+    from symce.codegen.printer import runtime_names
+
+    header = _header(command, ["# edit the spec and regenerate. Specs and the sha256 of each (srepr of its expression "
+                               "+ generator", "# version), and of the runtime the kernels call:"])
     header += [f"#   {name}: {spec_hash(expr)}" for name, expr in specs.items()]
+    header.append(f"#   symce.generated.runtime: {hashlib.sha256(runtime_module_source().encode()).hexdigest()}")
     functions = ", ".join(kernel.function for kernel in kernels)
     doc = [f'"""Numba kernels for the {family} family, derived from the spec(s) {", ".join(specs)}.', "",
            f"Functions: {functions}.", "Generated: do not edit; see symce.codegen.", '"""']
-    exprs = []
-    for kernel in kernels:
-        if kernel.program is not None:
-            for program in filter(None, (kernel.program, kernel.plain)):
-                exprs += [c.expr for _, cases in program.scalars + program.vectors for c in cases]
-        exprs += list(kernel.elementwise.values()) + [e for v in kernel.variants.values() for e in v.values()]
-    code = [*helpers_for(exprs), *(kernel_source(kernel) for kernel in kernels)]
-    imports = ("import math\n\n" if any("math." in part for part in code) else "") + "import numba\nimport numpy as np"
+    code = [kernel_source(kernel) for kernel in kernels]
+    text = "\n".join(code)
+    imports = ("import math\n\n" if "math." in text else "") + "import numba\nimport numpy as np"
+    used = runtime_names(text)
+    if used:
+        imports += f"\n\nfrom symce.generated.runtime import {', '.join(used)}"
     parts = ["\n".join(header + doc), imports, *code]
     return "\n\n\n".join(part.rstrip("\n") for part in parts) + "\n"

@@ -12,14 +12,15 @@ torch's clamps in ``binary_cross_entropy`` and the 0·log 0 = 0 convention.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import sympy as sp
 
 from symce.codegen import rewrites
-from symce.codegen.emit import Arg, Kernel
+from symce.codegen.emit import Arg, Kernel, Specialised
 from symce.codegen.printer import Sigmoid, XLogX
 from symce.codegen.program import row_program
 from symce.spec import Spec, get
@@ -95,7 +96,11 @@ def fold_sigmoid(expr: sp.Expr, v: sp.Expr) -> sp.Expr:
 
 
 def kernel_args(spec: Spec, elementwise: bool) -> tuple[Arg, ...]:
-    """The kernel's arguments: the spec's inputs, then its parameters (keep becomes ignore_index)."""
+    """The kernel's arguments: the spec's inputs, then its parameters (keep becomes ignore_index).
+
+    Each parameter carries its default, so the kernel gets a specialised path for it (an array
+    passed as None, a scalar equal to it): no weight read for w = 1, no smoothing sums for ε = 0.
+    """
     args = []
     for item in spec.inputs:
         role = "elements" if elementwise else {"vector": "rows", "label": "label", "scalar": "scalar"}[item.kind]
@@ -104,10 +109,29 @@ def kernel_args(spec: Spec, elementwise: bool) -> tuple[Arg, ...]:
         if param.symbol == keep:
             args.append(Arg("ignore_index", "ignore_index"))
         elif elementwise:
-            args.append(Arg(param.name, "elements", param.symbol))
+            args.append(Arg(param.name, "elements", param.symbol, param.default))
         else:
-            args.append(Arg(param.name, "classes" if param.kind == "vector" else "scalar", param.symbol))
+            args.append(Arg(param.name, "classes" if param.kind == "vector" else "scalar", param.symbol,
+                            param.default))
     return tuple(args)
+
+
+def at_defaults(expr: sp.Expr, args: Iterable[Arg]) -> sp.Expr:
+    """``expr`` with each of ``args`` at its default (w_k = 1, ε = 0, …)."""
+    for arg in args:
+        if isinstance(arg.symbol, sp.IndexedBase):
+            expr = expr.replace(lambda e, base=arg.symbol: isinstance(e, sp.Indexed) and e.base == base,
+                                lambda e, value=arg.default: value)
+        else:
+            expr = expr.subs(arg.symbol, arg.default)
+    return expr
+
+
+def specialisations(args: Sequence[Arg], build: Callable[[Sequence[Arg]], Specialised]) -> dict:
+    """``build(at_default)`` for every non-empty subset of the arguments that have a default."""
+    optional = [a for a in args if a.default is not None]
+    return {frozenset(a.name for a in subset): build(subset)
+            for size in range(1, len(optional) + 1) for subset in itertools.combinations(optional, size)}
 
 
 def _modified(expr: sp.Expr, output: str, modifications) -> sp.Expr:
@@ -139,26 +163,43 @@ def loss_kernels(spec: Spec, prefix: str, modifications: tuple[Modification, ...
     both_doc = _doc(spec, "Loss and scale · d loss / d input", modifications)
     if elementwise:
         variable = spec.inputs[0].symbol
-        loss = rewrites.optimize(value, rewrites.ONE_LOGIT + rewrites.ONE_PROBABILITY)
-        if loss.has(sp.exp(-variable)) or grad.has(sp.exp(-variable)):
-            grad = fold_sigmoid(grad, variable)
-        grad = _modified(grad, "grad", modifications)
-        forward = Kernel(f"{prefix}_forward", forward_doc, args, ("loss",), elementwise={"loss": loss})
+
+        def pointwise(defaults: Sequence[Arg] = ()) -> dict[str, sp.Expr]:
+            loss = rewrites.optimize(at_defaults(value, defaults), rewrites.ONE_LOGIT + rewrites.ONE_PROBABILITY)
+            derivative = at_defaults(grad, defaults)
+            if loss.has(sp.exp(-variable)) or derivative.has(sp.exp(-variable)):
+                derivative = fold_sigmoid(derivative, variable)
+            return {"loss": loss, "grad": _modified(derivative, "grad", modifications)}
+
+        def only_loss(exprs: dict[str, sp.Expr]) -> dict[str, sp.Expr]:
+            return {"loss": exprs["loss"]}
+
+        forward = Kernel(f"{prefix}_forward", forward_doc, args, ("loss",), elementwise=only_loss(pointwise()),
+                         specialised=specialisations(args, lambda d: Specialised(elementwise=only_loss(pointwise(d)))))
         both = Kernel(f"{prefix}_forward_backward", both_doc, args + (Arg("scale", "scale"),), ("loss", "grad"),
-                      elementwise={"loss": loss, "grad": grad}, scale=frozenset({"grad"}))
+                      elementwise=pointwise(), scale=frozenset({"grad"}),
+                      specialised=specialisations(args, lambda d: Specialised(elementwise=pointwise(d))))
         return (forward, both) if gradient else (forward,)
     shift = spec.inputs[0].symbol == z
     label = next((i.symbol for i in spec.inputs if i.kind == "label"), None)
     grad = _modified(grad, "grad", modifications)
-    forward_program = row_program({"loss": value}, {}, shift, label)
-    forward = Kernel(f"{prefix}_forward", forward_doc, args, ("loss",), program=forward_program,
-                     plain=row_program({"loss": value}, {}, False, label) if shift else None)
+
+    def programs(vectors: dict, defaults: Sequence[Arg] = ()) -> Specialised:
+        scalars = {"loss": at_defaults(value, defaults)}
+        vectors = {name: at_defaults(expr, defaults) for name, expr in vectors.items()}
+        return Specialised(row_program(scalars, vectors, shift, label),
+                           row_program(scalars, vectors, False, label) if shift else None)
+
+    def kernel(function: str, doc: str, arguments, outputs, vectors: dict, **extra) -> Kernel:
+        general = programs(vectors)
+        return Kernel(function, doc, arguments, outputs, program=general.program, plain=general.plain,
+                      specialised=specialisations(args, lambda d: programs(vectors, d)), **extra)
+
+    forward = kernel(f"{prefix}_forward", forward_doc, args, ("loss",), {})
     if not gradient:
         return (forward,)
-    both = Kernel(f"{prefix}_forward_backward", both_doc, args + (Arg("row_scale", "scale"),), ("loss", "grad"),
-                  program=row_program({"loss": value}, {"grad": grad}, shift, label),
-                  plain=row_program({"loss": value}, {"grad": grad}, False, label) if shift else None,
-                  scale=frozenset({"grad"}))
+    both = kernel(f"{prefix}_forward_backward", both_doc, args + (Arg("row_scale", "scale"),), ("loss", "grad"),
+                  {"grad": grad}, scale=frozenset({"grad"}))
     return forward, both
 
 

@@ -9,6 +9,7 @@ method here (a Sum left un-named, a Derivative, an unknown function) raises
 """
 from __future__ import annotations
 
+import re
 from typing import Mapping
 
 import sympy as sp
@@ -34,25 +35,103 @@ class XLogX(sp.Function):
     nargs = 1
 
 
-#: functions numba compiles from the math module, SymPy name → Python name
+#: functions numba compiles from the math module, SymPy name → Python name (exp has its own helper)
 MATH_FUNCTIONS = {
-    "exp": "math.exp", "log": "math.log", "log1p": "math.log1p", "expm1": "math.expm1",
+    "log": "math.log", "log1p": "math.log1p", "expm1": "math.expm1",
     "sqrt": "math.sqrt", "tanh": "math.tanh",
 }
 
-#: helpers every generated module defines (numba functions), by the SymPy function they print
+def _exp_helper() -> str:
+    from symce.codegen.polynomials import exp_helper_source, exp_polynomial
+
+    dispatch = '''\
+def fast_exp(x):
+    """exp(x) computed in x's own float type (numba picks exp_float32 or exp_float64 by type)."""
+    return math.exp(x)
+
+
+@numba.extending.overload(fast_exp)
+def _fast_exp_typed(x):
+    if x == numba.types.float32:
+        return lambda x: exp_float32(x)
+    return lambda x: exp_float64(x)
+'''
+    return "\n\n".join([exp_helper_source(exp_polynomial("float32")), exp_helper_source(exp_polynomial("float64")),
+                        dispatch])
+
+
+def _row_max_helper() -> str:
+    """row_max(row) → (max, whether every element is finite), vectorised through integer keys."""
+    typed = []
+    for dtype, int_type, bits in (("float32", "int32", 32), ("float64", "int64", 64)):
+        magnitude = (1 << (bits - 1)) - 1
+        typed.append(f'''\
+@numba.njit(cache=True)
+def row_max_{dtype}(row):
+    """(max of row, is it finite with no nan in the row?). Long rows: one vectorised pass over
+    integer keys, b ^ ((b >> {bits - 1}) & 0x{magnitude:X}), which order floats as integers
+    (−nan < −inf < … < inf < nan); integer max/min vectorise without fast-math flags, unlike a
+    float max that must respect nan. Short rows: a plain loop, cheaper than setting that up."""
+    n = row.shape[0]
+    if n < 32:
+        largest = np.{dtype}(-np.inf)
+        clean = n > 0
+        for k in range(n):
+            clean &= row[k] == row[k]  # not `and`: a branch per element costs more than the loop
+            largest = row[k] if row[k] > largest else largest
+        return largest, clean and -np.inf < largest < np.inf
+    keys = row.view(np.{int_type})
+    low = np.{int_type}({magnitude})
+    high = np.{int_type}(-{magnitude} - 1)
+    for k in range(n):
+        key = keys[k] ^ ((keys[k] >> {bits - 1}) & np.{int_type}({magnitude}))
+        low = min(low, key)
+        high = max(high, key)
+    largest = np.{int_type}(high ^ ((high >> {bits - 1}) & np.{int_type}({magnitude}))).view(np.{dtype})
+    positive_infinity = np.{dtype}(np.inf).view(np.{int_type})  # a non-negative float is its own key
+    negative_infinity = np.{dtype}(-np.inf).view(np.{int_type}) ^ np.{int_type}({magnitude})
+    return largest, low >= negative_infinity and negative_infinity < high < positive_infinity
+''')
+    dispatch = '''\
+def row_max(row):
+    """(max, all finite?) of a contiguous float row (numba picks row_max_float32 or row_max_float64)."""
+    return row.max(), bool(np.isfinite(row).all())
+
+
+@numba.extending.overload(row_max)
+def _row_max_typed(row):
+    if row.dtype == numba.types.float32:
+        return lambda row: row_max_float32(row)
+    return lambda row: row_max_float64(row)
+
+
+@numba.njit(cache=True)
+def first_index(row, value):
+    """The first k with row[k] == value (the pinned argmax; value is in the row)."""
+    for k in range(row.shape[0]):
+        if row[k] == value:
+            return k
+    return 0
+'''
+    return "\n\n".join(typed + [dispatch])
+
+
+#: helpers every generated module defines (numba functions), by the SymPy function they print;
+#: a callable is the source generated on demand
 HELPERS = {
-    "Sigmoid": '''\
+    "fast_exp": _exp_helper,
+    "row_max": _row_max_helper,
+    "sigmoid": '''\
 @numba.njit(cache=True)
 def sigmoid(v):
     """σ(v) = 1/(1 + exp(−v)); for v < 0 as exp(v)/(1 + exp(v)) (the same ratio times exp(v)/exp(v)),
     so neither form overflows and a tiny σ keeps its relative precision."""
     if v >= 0.0:
-        return 1.0 / (1.0 + math.exp(-v))
-    e = math.exp(v)
+        return 1.0 / (1.0 + fast_exp(-v))
+    e = fast_exp(v)
     return e / (1.0 + e)
 ''',
-    "XLogX": '''\
+    "xlogx": '''\
 @numba.njit(cache=True)
 def xlogx(v):
     """v·log v, and 0 at v = 0 (its limit) — torch's xlogy(v, v)."""
@@ -68,16 +147,31 @@ class KernelPrinter(PythonCodePrinter):
 
     ``names`` maps symbols to the code that reads them (``epsilon`` → ``label_smoothing``),
     ``arrays`` maps an IndexedBase to a format string with one ``{}`` for the index
-    (``z`` → ``np.float64(logits[i, {}])``).
+    (``z`` → ``np.float64(logits[i, {}])``), ``fixed`` maps single elements to code that
+    replaces the array read (a value loaded once, before the buffer it lives in is overwritten),
+    and ``exponentials`` maps an element x to the code of exp(x) (an exponential computed once
+    in the row's own dtype, or stored in an output buffer).
     """
 
     printmethod = "_numba_kernel"
 
     def __init__(self, names: Mapping[sp.Basic, str] | None = None,
-                 arrays: Mapping[sp.IndexedBase, str] | None = None):
+                 arrays: Mapping[sp.IndexedBase, str] | None = None,
+                 fixed: Mapping[sp.Indexed, str] | None = None,
+                 exponentials: Mapping[sp.Indexed, str] | None = None):
         super().__init__({"strict": True, "fully_qualified_modules": True})
         self._names = dict(names or {})
         self._arrays = dict(arrays or {})
+        self._fixed = dict(fixed or {})
+        self._exponentials = dict(exponentials or {})
+
+    def with_elements(self, fixed: Mapping[sp.Basic, str] | None = None,
+                      exponentials: Mapping[sp.Indexed, str] | None = None,
+                      names: Mapping[sp.Basic, str] | None = None) -> "KernelPrinter":
+        """This printer with more ``fixed`` elements (or relations), ``exponentials`` and ``names``
+        (those given win)."""
+        return KernelPrinter({**self._names, **(names or {})}, self._arrays, {**self._fixed, **(fixed or {})},
+                             {**self._exponentials, **(exponentials or {})})
 
     def emptyPrinter(self, expr):
         raise UnsupportedNode(f"the kernel printer cannot print {type(expr).__name__}: {expr}")
@@ -86,10 +180,17 @@ class KernelPrinter(PythonCodePrinter):
     def _print_Symbol(self, expr):
         return self._names.get(expr, expr.name)
 
+    def _print_Relational(self, expr):
+        if expr in self._fixed:
+            return self._fixed[expr]
+        return super()._print_Relational(expr)
+
     def _print_Dummy(self, expr):
         raise UnsupportedNode(f"dummy symbol {expr} in a kernel body")
 
     def _print_Indexed(self, expr):
+        if expr in self._fixed:
+            return self._fixed[expr]
         if expr.base not in self._arrays:
             raise UnsupportedNode(f"no array is bound to {expr.base} (in {expr})")
         index, = expr.indices
@@ -123,7 +224,13 @@ class KernelPrinter(PythonCodePrinter):
     def _print_math(self, expr):
         return f"{MATH_FUNCTIONS[type(expr).__name__]}({self._print(expr.args[0])})"
 
-    _print_exp = _print_log = _print_log1p = _print_expm1 = _print_sqrt = _print_tanh = _print_math
+    _print_log = _print_log1p = _print_expm1 = _print_sqrt = _print_tanh = _print_math
+
+    def _print_exp(self, expr):
+        argument = expr.args[0]
+        if argument in self._exponentials:
+            return self._exponentials[argument]
+        return f"fast_exp({self._print(argument)})"
 
     def _print_Abs(self, expr):
         return f"abs({self._print(expr.args[0])})"
@@ -161,7 +268,12 @@ class KernelPrinter(PythonCodePrinter):
     _print_Function = _print_Lambda = _print_MatrixBase = _print_unsupported
 
 
-def helpers_for(exprs) -> list[str]:
-    """Source of the helper functions the printed ``exprs`` call, in a fixed order."""
-    used = {type(f).__name__ for e in exprs for f in e.atoms(sp.Function)}
-    return [source for name, source in sorted(HELPERS.items()) if name in used]
+def runtime_source() -> str:
+    """The body of ``symce.generated.runtime``: every helper the kernels call, defined once."""
+    return "\n\n".join(source() if callable(source) else source for _, source in sorted(HELPERS.items()))
+
+
+def runtime_names(code: str) -> list[str]:
+    """The runtime functions that ``code`` calls, sorted."""
+    defined = re.findall(r"^def (\w+)\(", runtime_source(), flags=re.MULTILINE)
+    return sorted(name for name in set(defined) if re.search(rf"\b{name}\(", code))

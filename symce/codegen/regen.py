@@ -1,7 +1,7 @@
 """Writing symce.generated and checking that it is fresh.
 
 The generated folder is a build product: :func:`render` gives every file it must contain
-(the family modules and ``__init__.py``), :func:`write` replaces the folder's ``.py`` files
+(the family modules, the ``runtime`` they import, and ``__init__.py``), :func:`write` replaces the folder's ``.py`` files
 by them, and :func:`stale` compares a folder with a fresh rendering — the file *set* as
 well as the contents, so a missing, edited or orphaned file is reported.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from symce.codegen.emit import GENERATOR_VERSION, module_source
+from symce.codegen.emit import GENERATOR_VERSION, module_source, runtime_module_source
 from symce.codegen.kernels import families
 from symce.spec import get
 
@@ -29,7 +29,9 @@ def render() -> dict[str, str]:
     files = {}
     for family, (spec_names, kernels) in families().items():
         files[f"{family}.py"] = module_source(family, {name: get(name).expr for name in spec_names}, kernels)
-    files["__init__.py"] = _init_source(sorted(name[:-3] for name in files))
+    family_names = sorted(name[:-3] for name in files)
+    files["runtime.py"] = runtime_module_source()
+    files["__init__.py"] = _init_source(family_names)
     return dict(sorted(files.items()))
 
 

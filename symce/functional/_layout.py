@@ -41,6 +41,13 @@ class Rows:
         moved = np.moveaxis(array, self.axes, self._last())
         return np.ascontiguousarray(moved).reshape(self.count, prod(self.row_shape))
 
+    def rows_view(self, array: np.ndarray) -> np.ndarray | None:
+        """``array`` (of ``shape``) as (M, R) rows *without a copy*, or None where the layout needs one
+        (row axes not last, or ``array`` not C-contiguous): a kernel can write into the view."""
+        if self.axes != self._last() or not array.flags.c_contiguous:
+            return None
+        return array.reshape(self.count, prod(self.row_shape))
+
     def from_rows(self, rows: np.ndarray) -> np.ndarray:
         """The inverse of :meth:`to_rows`, as a C-contiguous array of ``shape``."""
         moved = rows.reshape(self.batch_shape + self.row_shape)

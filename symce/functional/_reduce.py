@@ -18,7 +18,8 @@ import numpy as np
 from symce.functional import _validate
 
 Forward = Callable[[], np.ndarray]
-ForwardBackward = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
+#: (row scales, optional gradient rows to write into) → (losses, gradient rows)
+ForwardBackward = Callable[..., "tuple[np.ndarray, np.ndarray]"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,8 @@ class RowLoss:
     ``forward()`` gives the per-row losses (M,); ``forward_backward(scale)`` the losses and the
     gradient rows; ``divisors`` maps each reduction other than 'none' to its ``D``;
     ``loss_shape`` is the shape of the 'none' result; ``to_input`` lays gradient rows out as the
-    input; ``kept`` marks the rows that count (None: all of them).
+    input and ``rows_view`` views an input-shaped array as gradient rows (None: it needs a copy);
+    ``kept`` marks the rows that count (None: all of them).
     """
 
     forward: Forward
@@ -36,6 +38,8 @@ class RowLoss:
     loss_shape: tuple[int, ...]
     divisors: dict[str, object]
     to_input: Callable[[np.ndarray], np.ndarray]
+    rows_view: Callable[[np.ndarray], "np.ndarray | None"]
+    input_shape: tuple[int, ...]
     dtype: np.dtype
     out_dtype: np.dtype
     kept: np.ndarray | None = None
@@ -79,8 +83,20 @@ class RowLoss:
         reduction = self._reduction(reduction)
         return self._reduce(self.forward(), reduction)
 
-    def value_and_grad(self, reduction: str, grad_output=None):
-        """(loss, grad_output · d loss / d input) from one fused forward+backward kernel call."""
+    def value_and_grad(self, reduction: str, grad_output=None, out=None):
+        """(loss, grad_output · d loss / d input) from one fused forward+backward kernel call.
+
+        With ``out`` the gradient is written there and ``out`` is returned: directly by the kernel
+        when ``out`` can be viewed as its rows (C-contiguous, classes last, the computation's dtype),
+        else copied in. ``out`` may be the input itself.
+        """
         reduction = self._reduction(reduction)
-        rows, grad = self.forward_backward(self._scale(reduction, grad_output))
-        return self._reduce(rows, reduction), self.to_input(grad).astype(self.out_dtype, copy=False)
+        out = _validate.gradient_buffer(out, self.input_shape, self.out_dtype)
+        scale = self._scale(reduction, grad_output)
+        target = self.rows_view(out) if out is not None and out.dtype == self.dtype else None
+        rows, grad = self.forward_backward(scale) if target is None else self.forward_backward(scale, target)
+        if out is None:
+            return self._reduce(rows, reduction), self.to_input(grad).astype(self.out_dtype, copy=False)
+        if target is None:
+            np.copyto(out, self.to_input(grad), casting="same_kind")
+        return self._reduce(rows, reduction), out

@@ -87,10 +87,10 @@ def sample_shape(input: np.ndarray) -> tuple[int, ...]:
     return () if input.ndim == 1 else (input.shape[0],) + input.shape[2:]
 
 
-def class_weight(weight, classes: int, dtype: np.dtype) -> np.ndarray:
-    """Class weights of shape (C,), or all ones when none are given."""
+def class_weight(weight, classes: int, dtype: np.dtype) -> np.ndarray | None:
+    """Class weights of shape (C,); None stays None (the kernels' unweighted path reads no weights)."""
     if weight is None:
-        return np.ones(classes, dtype)
+        return None
     weight = as_dtype(weight, dtype, "weight")
     if weight.shape != (classes,):
         raise ValueError(f"weight must have shape ({classes},), one weight per class, "
@@ -159,3 +159,19 @@ def unit_interval(array: np.ndarray, name: str) -> None:
         where = tuple(int(i) for i in np.argwhere(~inside)[0])
         raise ValueError(f"all elements of {name} should be between 0 and 1, but {name}{list(where)} "
                          f"= {array[where]}")
+
+
+def gradient_buffer(out, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
+    """``out=``: a writeable ndarray of the input's shape and the gradient's dtype (it may be the
+    input itself), or None."""
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a NumPy array, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"out must have the input's shape {tuple(shape)}, got {out.shape}")
+    if out.dtype != dtype:
+        raise TypeError(f"out must have the gradient's dtype {dtype}, got {out.dtype}")
+    if not out.flags.writeable:
+        raise ValueError("out must be writeable")
+    return out

@@ -35,11 +35,13 @@ def _integer_label_rows(family: str, names: tuple[str, str], input, target, weig
     rows = layout.to_rows(input)
     kept = labels != ignore
     forward, forward_backward = (bind(family, name, rows, labels, weight, *options, ignore) for name in names)
+    counted = kept.sum(dtype=input.dtype) if weight is None else weight[labels[kept]].sum(dtype=input.dtype)
     return RowLoss(
         forward=forward, forward_backward=forward_backward,
         loss_shape=layout.batch_shape,
-        divisors={"mean": weight[labels[kept]].sum(dtype=input.dtype), "sum": 1},
-        to_input=layout.from_rows, dtype=input.dtype, out_dtype=out_dtype, kept=kept)
+        divisors={"mean": counted, "sum": 1},
+        to_input=layout.from_rows, rows_view=layout.rows_view, input_shape=input.shape,
+        dtype=input.dtype, out_dtype=out_dtype, kept=kept)
 
 
 def _probability_label_rows(input, target, weight, ignore_index, smoothing: float) -> RowLoss:
@@ -56,7 +58,8 @@ def _probability_label_rows(input, target, weight, ignore_index, smoothing: floa
         forward=forward, forward_backward=forward_backward,
         loss_shape=layout.batch_shape,
         divisors={"mean": layout.count, "sum": 1},
-        to_input=layout.from_rows, dtype=input.dtype, out_dtype=out_dtype)
+        to_input=layout.from_rows, rows_view=layout.rows_view, input_shape=input.shape,
+        dtype=input.dtype, out_dtype=out_dtype)
 
 
 def _cross_entropy(input, target, weight, ignore_index, label_smoothing) -> RowLoss:
@@ -77,20 +80,22 @@ def _elementwise(family: str, names: tuple[str, str], input: np.ndarray, out_dty
                  options=(), divisors: dict | None = None, warnings: dict | None = None) -> RowLoss:
     """An elementwise loss: every element is a row of the flat kernels; 'mean' divides by numel."""
     shape = input.shape
-    flats = [flat(operand) for operand in (input, *operands)]
+    flats = [None if operand is None else flat(operand) for operand in (input, *operands)]
     forward, forward_backward = (bind(family, name, *flats, *options) for name in names)
     return RowLoss(
         forward=forward, forward_backward=forward_backward,
         loss_shape=shape,
         divisors={"mean": input.size, "sum": 1, **(divisors or {})},
-        to_input=lambda grad: grad.reshape(shape), dtype=input.dtype, out_dtype=out_dtype,
-        warnings=warnings or {})
+        to_input=lambda grad: grad.reshape(shape),
+        rows_view=lambda array: array.reshape(-1) if array.flags.c_contiguous else None,
+        input_shape=shape, dtype=input.dtype, out_dtype=out_dtype, warnings=warnings or {})
 
 
-def _elementwise_weight(weight, input: np.ndarray, name: str) -> np.ndarray:
-    """A per-element weight broadcast to the input's shape (ones when None)."""
+def _elementwise_weight(weight, input: np.ndarray, name: str) -> np.ndarray | None:
+    """A per-element weight broadcast to the input's shape; None stays None (the kernels'
+    unweighted path, which reads nothing)."""
     if weight is None:
-        return np.ones(input.shape, input.dtype)
+        return None
     return _validate.broadcast_to(_validate.as_dtype(weight, input.dtype, name), input.shape, name)
 
 
@@ -153,13 +158,16 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 
 def cross_entropy_value_and_grad(input, target, weight=None, ignore_index=-100, reduction="mean",
-                                 label_smoothing=0.0, grad_output=None):
+                                 label_smoothing=0.0, grad_output=None, out=None):
     """(cross_entropy(...), grad_output · d loss / d input) from one fused kernel call.
 
     ``grad_output`` defaults to ones of the loss's shape (with reduction='none': the gradient of the sum).
+    ``out``: an array of the input's shape and dtype that receives the gradient (and is returned
+    as it), so a training loop reuses one buffer; ``out=input`` overwrites the logits with their
+    gradient, needing no memory beyond the loss. Every ``*_value_and_grad`` takes it.
     """
     return _cross_entropy(input, target, weight, ignore_index, label_smoothing).value_and_grad(
-        reduction, grad_output)
+        reduction, grad_output, out)
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
@@ -171,9 +179,10 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     return _nll_loss(input, target, weight, ignore_index).value(reduction)
 
 
-def nll_loss_value_and_grad(input, target, weight=None, ignore_index=-100, reduction="mean", grad_output=None):
-    """(nll_loss(...), grad_output · d loss / d input) from one fused kernel call."""
-    return _nll_loss(input, target, weight, ignore_index).value_and_grad(reduction, grad_output)
+def nll_loss_value_and_grad(input, target, weight=None, ignore_index=-100, reduction="mean", grad_output=None,
+                            out=None):
+    """(nll_loss(...), grad_output · d loss / d input) from one fused kernel call (``out``: see cross_entropy)."""
+    return _nll_loss(input, target, weight, ignore_index).value_and_grad(reduction, grad_output, out)
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
@@ -186,9 +195,10 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     return _binary_cross_entropy(input, target, weight).value(reduction)
 
 
-def binary_cross_entropy_value_and_grad(input, target, weight=None, reduction="mean", grad_output=None):
-    """(binary_cross_entropy(...), grad_output · d loss / d input) from one fused kernel call."""
-    return _binary_cross_entropy(input, target, weight).value_and_grad(reduction, grad_output)
+def binary_cross_entropy_value_and_grad(input, target, weight=None, reduction="mean", grad_output=None, out=None):
+    """(binary_cross_entropy(...), grad_output · d loss / d input) from one fused kernel call (``out``: see
+    cross_entropy)."""
+    return _binary_cross_entropy(input, target, weight).value_and_grad(reduction, grad_output, out)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
@@ -202,10 +212,11 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 
 
 def binary_cross_entropy_with_logits_value_and_grad(input, target, weight=None, reduction="mean",
-                                                    pos_weight=None, grad_output=None):
-    """(binary_cross_entropy_with_logits(...), grad_output · d loss / d input) from one fused kernel call."""
+                                                    pos_weight=None, grad_output=None, out=None):
+    """(binary_cross_entropy_with_logits(...), grad_output · d loss / d input) from one fused kernel call
+    (``out``: see cross_entropy)."""
     return _binary_cross_entropy_with_logits(input, target, weight, pos_weight).value_and_grad(
-        reduction, grad_output)
+        reduction, grad_output, out)
 
 
 def kl_div(input, target, reduction="mean", log_target=False):
@@ -218,6 +229,6 @@ def kl_div(input, target, reduction="mean", log_target=False):
     return _kl_div(input, target, log_target).value(reduction)
 
 
-def kl_div_value_and_grad(input, target, reduction="mean", log_target=False, grad_output=None):
-    """(kl_div(...), grad_output · d loss / d input) from one fused kernel call."""
-    return _kl_div(input, target, log_target).value_and_grad(reduction, grad_output)
+def kl_div_value_and_grad(input, target, reduction="mean", log_target=False, grad_output=None, out=None):
+    """(kl_div(...), grad_output · d loss / d input) from one fused kernel call (``out``: see cross_entropy)."""
+    return _kl_div(input, target, log_target).value_and_grad(reduction, grad_output, out)
