@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   sigmoid_binary_cross_entropy: 683d90e1dd32f2eb8ba487f81f81b91213cd68179e5e78fab3b8aa928662bc22
 #   binary_cross_entropy: b1c8816ab5ffd0ec5f7d3348ed307906115126cad2ffaba15c6a6b671f607f93
-#   symce.generated.runtime: 65512e6ec63147f036cbfc1d9bcd84760fa277c04aa56ac4b7ac1b1f1d68a462
+#   symce.generated.runtime: c6061ca5acdd34b97daa27e0ae1428d94d8b1c96c3cf0b435a8a16ea3e90d8e3
 """Numba kernels for the binary family, derived from the spec(s) sigmoid_binary_cross_entropy, binary_cross_entropy.
 
 Functions: sigmoid_binary_cross_entropy_forward, sigmoid_binary_cross_entropy_forward_backward, binary_cross_entropy_forward, binary_cross_entropy_forward_backward.
@@ -16,36 +16,41 @@ import math
 import numba
 import numpy as np
 
-from symce.generated.runtime import fast_exp, sigmoid
+from symce.generated.runtime import fast_exp, fast_log1p, sigmoid
 
 
-@numba.njit(cache=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def _sigmoid_binary_cross_entropy_forward_chunk(start, stop, logits, labels, weight, pos_weight, loss):
     """Elements start..stop of sigmoid_binary_cross_entropy_forward."""
     if weight is None:
         if pos_weight is None:
             for i in range(start, stop):
-                _tmp0 = math.log1p(fast_exp(-abs(np.float64(logits[i]))))
+                _tmp0 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                 loss[i] = np.float64(labels[i])*(_tmp0 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp0 + max(0.0, np.float64(logits[i])))
         else:
             for i in range(start, stop):
-                _tmp1 = math.log1p(fast_exp(-abs(np.float64(logits[i]))))
+                _tmp1 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                 loss[i] = np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp1 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp1 + max(0.0, np.float64(logits[i])))
     else:
         if pos_weight is None:
             for i in range(start, stop):
-                _tmp2 = math.log1p(fast_exp(-abs(np.float64(logits[i]))))
+                _tmp2 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                 loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp2 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp2 + max(0.0, np.float64(logits[i]))))
         else:
             for i in range(start, stop):
-                _tmp3 = math.log1p(fast_exp(-abs(np.float64(logits[i]))))
+                _tmp3 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                 loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp3 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp3 + max(0.0, np.float64(logits[i]))))
 
 
-@numba.njit(cache=True, parallel=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy')
 def sigmoid_binary_cross_entropy_forward(logits, labels, weight, pos_weight):
     """Loss per sample of spec 'sigmoid_binary_cross_entropy': L = -w (pw·y log σ(x) + (1-y) log(1-σ(x)))
     """
+    return _sigmoid_binary_cross_entropy_forward_into(logits, labels, weight, pos_weight)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _sigmoid_binary_cross_entropy_forward_into(logits, labels, weight, pos_weight):
     n = logits.shape[0]
     loss = np.empty(n, dtype=logits.dtype)
     for chunk in numba.prange((n + 16383) // 16384):
@@ -53,75 +58,120 @@ def sigmoid_binary_cross_entropy_forward(logits, labels, weight, pos_weight):
     return loss
 
 
-@numba.njit(cache=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def _sigmoid_binary_cross_entropy_forward_backward_chunk(start, stop, logits, labels, weight, pos_weight, scale, loss, grad):
     """Elements start..stop of sigmoid_binary_cross_entropy_forward_backward."""
-    if weight is None:
-        if pos_weight is None:
-            for i in range(start, stop):
-                _tmp0 = -np.float64(logits[i])
-                _tmp1 = math.log1p(fast_exp(-abs(np.float64(logits[i]))))
-                _tmp2 = 1 - np.float64(labels[i])
-                loss[i] = _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, _tmp0))
-                grad[i] = scale[i] * (_tmp2*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp0))
+    if scale.shape[0] == 1:
+        _scale = scale[0]
+        if weight is None:
+            if pos_weight is None:
+                for i in range(start, stop):
+                    _tmp0 = -np.float64(logits[i])
+                    _tmp1 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp2 = 1 - np.float64(labels[i])
+                    loss[i] = _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, _tmp0))
+                    grad[i] = _scale * (_tmp2*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp0))
+            else:
+                for i in range(start, stop):
+                    _tmp3 = -np.float64(logits[i])
+                    _tmp4 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp5 = np.float64(labels[i])*np.float64(pos_weight[i])
+                    _tmp6 = 1 - np.float64(labels[i])
+                    loss[i] = _tmp5*(_tmp4 + max(0.0, _tmp3)) + _tmp6*(_tmp4 + max(0.0, np.float64(logits[i])))
+                    grad[i] = _scale * (-_tmp5*sigmoid(_tmp3) + _tmp6*sigmoid(np.float64(logits[i])))
         else:
-            for i in range(start, stop):
-                _tmp3 = -np.float64(logits[i])
-                _tmp4 = math.log1p(fast_exp(-abs(np.float64(logits[i]))))
-                _tmp5 = np.float64(labels[i])*np.float64(pos_weight[i])
-                _tmp6 = 1 - np.float64(labels[i])
-                loss[i] = _tmp5*(_tmp4 + max(0.0, _tmp3)) + _tmp6*(_tmp4 + max(0.0, np.float64(logits[i])))
-                grad[i] = scale[i] * (-_tmp5*sigmoid(_tmp3) + _tmp6*sigmoid(np.float64(logits[i])))
+            if pos_weight is None:
+                for i in range(start, stop):
+                    _tmp7 = -np.float64(logits[i])
+                    _tmp8 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp9 = np.float64(labels[i])*np.float64(weight[i])
+                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp8 + max(0.0, _tmp7)) - (1 - np.float64(labels[i]))*(_tmp8 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = _scale * (-_tmp9*sigmoid(_tmp7) + (-_tmp9 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+            else:
+                for i in range(start, stop):
+                    _tmp10 = -np.float64(logits[i])
+                    _tmp11 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp12 = np.float64(labels[i])*np.float64(weight[i])
+                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp11 + max(0.0, _tmp10)) - (1 - np.float64(labels[i]))*(_tmp11 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = _scale * (-_tmp12*np.float64(pos_weight[i])*sigmoid(_tmp10) + (-_tmp12 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
     else:
-        if pos_weight is None:
-            for i in range(start, stop):
-                _tmp7 = -np.float64(logits[i])
-                _tmp8 = math.log1p(fast_exp(-abs(np.float64(logits[i]))))
-                _tmp9 = np.float64(labels[i])*np.float64(weight[i])
-                loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp8 + max(0.0, _tmp7)) - (1 - np.float64(labels[i]))*(_tmp8 + max(0.0, np.float64(logits[i]))))
-                grad[i] = scale[i] * (-_tmp9*sigmoid(_tmp7) + (-_tmp9 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+        if weight is None:
+            if pos_weight is None:
+                for i in range(start, stop):
+                    _tmp13 = -np.float64(logits[i])
+                    _tmp14 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp15 = 1 - np.float64(labels[i])
+                    loss[i] = _tmp15*(_tmp14 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp14 + max(0.0, _tmp13))
+                    grad[i] = scale[i] * (_tmp15*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp13))
+            else:
+                for i in range(start, stop):
+                    _tmp16 = -np.float64(logits[i])
+                    _tmp17 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp18 = np.float64(labels[i])*np.float64(pos_weight[i])
+                    _tmp19 = 1 - np.float64(labels[i])
+                    loss[i] = _tmp18*(_tmp17 + max(0.0, _tmp16)) + _tmp19*(_tmp17 + max(0.0, np.float64(logits[i])))
+                    grad[i] = scale[i] * (-_tmp18*sigmoid(_tmp16) + _tmp19*sigmoid(np.float64(logits[i])))
         else:
-            for i in range(start, stop):
-                _tmp10 = -np.float64(logits[i])
-                _tmp11 = math.log1p(fast_exp(-abs(np.float64(logits[i]))))
-                _tmp12 = np.float64(labels[i])*np.float64(weight[i])
-                loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp11 + max(0.0, _tmp10)) - (1 - np.float64(labels[i]))*(_tmp11 + max(0.0, np.float64(logits[i]))))
-                grad[i] = scale[i] * (-_tmp12*np.float64(pos_weight[i])*sigmoid(_tmp10) + (-_tmp12 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+            if pos_weight is None:
+                for i in range(start, stop):
+                    _tmp20 = -np.float64(logits[i])
+                    _tmp21 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp22 = np.float64(labels[i])*np.float64(weight[i])
+                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp21 + max(0.0, _tmp20)) - (1 - np.float64(labels[i]))*(_tmp21 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = scale[i] * (-_tmp22*sigmoid(_tmp20) + (-_tmp22 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+            else:
+                for i in range(start, stop):
+                    _tmp23 = -np.float64(logits[i])
+                    _tmp24 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp25 = np.float64(labels[i])*np.float64(weight[i])
+                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp24 + max(0.0, _tmp23)) - (1 - np.float64(labels[i]))*(_tmp24 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = scale[i] * (-_tmp25*np.float64(pos_weight[i])*sigmoid(_tmp23) + (-_tmp25 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
 
 
-@numba.njit(cache=True, parallel=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy')
 def sigmoid_binary_cross_entropy_forward_backward(logits, labels, weight, pos_weight, scale, grad=None):
     """Loss and scale · d loss / d input of spec 'sigmoid_binary_cross_entropy': L = -w (pw·y log σ(x) + (1-y) log(1-σ(x)))
 
     grad: optional output buffer(s), allocated when None; may be the first input itself (written in place).
     """
+    if grad is None:
+        return _sigmoid_binary_cross_entropy_forward_backward_into(logits, labels, weight, pos_weight, scale, np.empty(logits.shape, dtype=logits.dtype))
+    else:
+        return _sigmoid_binary_cross_entropy_forward_backward_into(logits, labels, weight, pos_weight, scale, grad)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _sigmoid_binary_cross_entropy_forward_backward_into(logits, labels, weight, pos_weight, scale, grad):
     n = logits.shape[0]
     loss = np.empty(n, dtype=logits.dtype)
-    if grad is None:
-        grad = np.empty(n, dtype=logits.dtype)
     for chunk in numba.prange((n + 16383) // 16384):
         _sigmoid_binary_cross_entropy_forward_backward_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), logits, labels, weight, pos_weight, scale, loss, grad)
     return loss, grad
 
 
-@numba.njit(cache=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def _binary_cross_entropy_forward_chunk(start, stop, probs, labels, weight, loss):
     """Elements start..stop of binary_cross_entropy_forward."""
     if weight is None:
         for i in range(start, stop):
-            loss[i] = -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, math.log1p(-np.float64(probs[i])))
+            loss[i] = -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(-np.float64(probs[i])))
     else:
         for i in range(start, stop):
-            loss[i] = -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, math.log1p(-np.float64(probs[i]))))
+            loss[i] = -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(-np.float64(probs[i]))))
 
 
-@numba.njit(cache=True, parallel=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy')
 def binary_cross_entropy_forward(probs, labels, weight):
     """Loss per sample of spec 'binary_cross_entropy': L = -w (y log r + (1-y) log(1-r))
 
     Declared modification torch_log_clamp: torch's binary_cross_entropy clamps each log at -100, so r = 0 or 1 gives a finite loss.
     Declared modification torch_grad_denominator: torch's binary_cross_entropy backward divides by max(r(1 − r), 1e-12).
     """
+    return _binary_cross_entropy_forward_into(probs, labels, weight)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _binary_cross_entropy_forward_into(probs, labels, weight):
     n = probs.shape[0]
     loss = np.empty(n, dtype=probs.dtype)
     for chunk in numba.prange((n + 16383) // 16384):
@@ -129,22 +179,35 @@ def binary_cross_entropy_forward(probs, labels, weight):
     return loss
 
 
-@numba.njit(cache=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def _binary_cross_entropy_forward_backward_chunk(start, stop, probs, labels, weight, scale, loss, grad):
     """Elements start..stop of binary_cross_entropy_forward_backward."""
-    if weight is None:
-        for i in range(start, stop):
-            _tmp0 = -np.float64(probs[i])
-            loss[i] = -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, math.log1p(_tmp0))
-            grad[i] = scale[i] * ((-_tmp0 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
+    if scale.shape[0] == 1:
+        _scale = scale[0]
+        if weight is None:
+            for i in range(start, stop):
+                _tmp0 = -np.float64(probs[i])
+                loss[i] = -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp0))
+                grad[i] = _scale * ((-_tmp0 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
+        else:
+            for i in range(start, stop):
+                _tmp1 = -np.float64(probs[i])
+                loss[i] = -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp1)))
+                grad[i] = _scale * (np.float64(weight[i])*(-_tmp1 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
     else:
-        for i in range(start, stop):
-            _tmp1 = -np.float64(probs[i])
-            loss[i] = -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, math.log1p(_tmp1)))
-            grad[i] = scale[i] * (np.float64(weight[i])*(-_tmp1 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
+        if weight is None:
+            for i in range(start, stop):
+                _tmp2 = -np.float64(probs[i])
+                loss[i] = -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp2))
+                grad[i] = scale[i] * ((-_tmp2 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
+        else:
+            for i in range(start, stop):
+                _tmp3 = -np.float64(probs[i])
+                loss[i] = -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp3)))
+                grad[i] = scale[i] * (np.float64(weight[i])*(-_tmp3 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
 
 
-@numba.njit(cache=True, parallel=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy')
 def binary_cross_entropy_forward_backward(probs, labels, weight, scale, grad=None):
     """Loss and scale · d loss / d input of spec 'binary_cross_entropy': L = -w (y log r + (1-y) log(1-r))
 
@@ -153,10 +216,16 @@ def binary_cross_entropy_forward_backward(probs, labels, weight, scale, grad=Non
 
     grad: optional output buffer(s), allocated when None; may be the first input itself (written in place).
     """
+    if grad is None:
+        return _binary_cross_entropy_forward_backward_into(probs, labels, weight, scale, np.empty(probs.shape, dtype=probs.dtype))
+    else:
+        return _binary_cross_entropy_forward_backward_into(probs, labels, weight, scale, grad)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _binary_cross_entropy_forward_backward_into(probs, labels, weight, scale, grad):
     n = probs.shape[0]
     loss = np.empty(n, dtype=probs.dtype)
-    if grad is None:
-        grad = np.empty(n, dtype=probs.dtype)
     for chunk in numba.prange((n + 16383) // 16384):
         _binary_cross_entropy_forward_backward_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), probs, labels, weight, scale, loss, grad)
     return loss, grad

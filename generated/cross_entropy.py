@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   softmax_cross_entropy_with_integer_labels: ae167e7a846a4475a75f5cb17bcb34c7ffd37c5790a1e36f7b0511f84c1ebb7f
 #   softmax_cross_entropy: d68047608d215459d48ec7a5460857e7abeb17d58b209ddb673dae8f719794bf
-#   symce.generated.runtime: 65512e6ec63147f036cbfc1d9bcd84760fa277c04aa56ac4b7ac1b1f1d68a462
+#   symce.generated.runtime: c6061ca5acdd34b97daa27e0ae1428d94d8b1c96c3cf0b435a8a16ea3e90d8e3
 """Numba kernels for the cross_entropy family, derived from the spec(s) softmax_cross_entropy_with_integer_labels, softmax_cross_entropy.
 
 Functions: integer_labels_forward, integer_labels_forward_backward, probability_labels_forward, probability_labels_forward_backward.
@@ -16,10 +16,10 @@ import math
 import numba
 import numpy as np
 
-from symce.generated.runtime import fast_exp, first_index, row_max
+from symce.generated.runtime import fast_exp, fast_log1p, first_index, row_max
 
 
-@numba.njit(cache=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def _integer_labels_forward_row(i, logits, labels, weight, label_smoothing, ignore_index, loss):
     """Row i of integer_labels_forward."""
     C = logits.shape[1]
@@ -48,7 +48,7 @@ def _integer_labels_forward_row(i, logits, labels, weight, label_smoothing, igno
                     for k in range(_a + 1, C):
                         _s0 += fast_exp(logits[i, k] - mx)
                     _r0 = np.float64(_s0)
-                _tmp0 = math.log1p(_r0)
+                _tmp0 = fast_log1p(_r0)
                 if (_zt == mx):
                     loss[i] = _tmp0
                 else:
@@ -73,7 +73,7 @@ def _integer_labels_forward_row(i, logits, labels, weight, label_smoothing, igno
                     _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
                 _tmp1 = 1/C
-                _tmp2 = math.log1p(_r0)
+                _tmp2 = fast_log1p(_r0)
                 _tmp3 = C*_tmp2
                 if (_zt == mx):
                     loss[i] = _tmp1*(-_r1*np.float64(label_smoothing) + _tmp3)
@@ -96,7 +96,7 @@ def _integer_labels_forward_row(i, logits, labels, weight, label_smoothing, igno
                     for k in range(_a + 1, C):
                         _s0 += fast_exp(logits[i, k] - mx)
                     _r0 = np.float64(_s0)
-                _tmp4 = math.log1p(_r0)
+                _tmp4 = fast_log1p(_r0)
                 if (_zt == mx):
                     loss[i] = _tmp4*np.float64(weight[t])
                 else:
@@ -133,7 +133,7 @@ def _integer_labels_forward_row(i, logits, labels, weight, label_smoothing, igno
                         _s2 += weight[k]
                     _r2 = np.float64(_s2)
                 _tmp5 = 1/C
-                _tmp6 = math.log1p(_r1)
+                _tmp6 = fast_log1p(_r1)
                 _tmp7 = _tmp6*np.float64(label_smoothing)
                 _tmp8 = _tmp7*np.float64(weight[a])
                 if (_zt == mx):
@@ -170,10 +170,15 @@ def _integer_labels_forward_row(i, logits, labels, weight, label_smoothing, igno
             loss[i] = -(1 - np.float64(label_smoothing))*(-_tmp10 + np.float64(_zt))*np.float64(weight[t]) + np.float64(label_smoothing)*(-_r0 + _r2*_tmp10)/C
 
 
-@numba.njit(cache=True, parallel=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy')
 def integer_labels_forward(logits, labels, weight, label_smoothing, ignore_index):
     """Loss per sample of spec 'softmax_cross_entropy_with_integer_labels': L = keep·[(1-ε) w_t (-log softmax(z)_t) + ε/C Σ_k w_k (-log softmax(z)_k)]
     """
+    return _integer_labels_forward_into(logits, labels, weight, label_smoothing, ignore_index)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _integer_labels_forward_into(logits, labels, weight, label_smoothing, ignore_index):
     rows, C = logits.shape
     loss = np.empty(rows, dtype=logits.dtype)
     for i in numba.prange(rows):
@@ -181,7 +186,7 @@ def integer_labels_forward(logits, labels, weight, label_smoothing, ignore_index
     return loss
 
 
-@numba.njit(cache=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def _integer_labels_forward_backward_row(i, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad):
     """Row i of integer_labels_forward_backward."""
     C = logits.shape[1]
@@ -205,14 +210,14 @@ def _integer_labels_forward_backward_row(i, logits, labels, weight, label_smooth
                     _s0 += _ek
                 _r0 = np.float64(_s0) - 1
                 if abs(_r0) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = t if _zt == mx else first_index(logits[i], mx)
+                    _a = first_index(grad[i], 1.0)
                     _s0 = _zero
                     for k in range(_a):
                         _s0 += grad[i, k]
                     for k in range(_a + 1, C):
                         _s0 += grad[i, k]
                     _r0 = np.float64(_s0)
-                _tmp0 = math.log1p(_r0)
+                _tmp0 = fast_log1p(_r0)
                 _tmp1 = 1/(_r0 + 1)
                 if (_zt == mx):
                     loss[i] = _tmp0
@@ -241,7 +246,7 @@ def _integer_labels_forward_backward_row(i, logits, labels, weight, label_smooth
                     _s1 += (_zk - mx)
                 _r0 = np.float64(_s0) - 1
                 if abs(_r0) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = t if _zt == mx else first_index(logits[i], mx)
+                    _a = first_index(grad[i], 1.0)
                     _s0 = _zero
                     for k in range(_a):
                         _s0 += grad[i, k]
@@ -250,7 +255,7 @@ def _integer_labels_forward_backward_row(i, logits, labels, weight, label_smooth
                     _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
                 _tmp4 = 1/C
-                _tmp5 = math.log1p(_r0)
+                _tmp5 = fast_log1p(_r0)
                 _tmp6 = C*_tmp5
                 _tmp7 = np.float64(label_smoothing) - 1
                 _tmp8 = _r0*np.float64(label_smoothing) + np.float64(label_smoothing)
@@ -286,14 +291,14 @@ def _integer_labels_forward_backward_row(i, logits, labels, weight, label_smooth
                     _s0 += _ek
                 _r0 = np.float64(_s0) - 1
                 if abs(_r0) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = t if _zt == mx else first_index(logits[i], mx)
+                    _a = first_index(grad[i], 1.0)
                     _s0 = _zero
                     for k in range(_a):
                         _s0 += grad[i, k]
                     for k in range(_a + 1, C):
                         _s0 += grad[i, k]
                     _r0 = np.float64(_s0)
-                _tmp16 = math.log1p(_r0)
+                _tmp16 = fast_log1p(_r0)
                 _tmp17 = 1/(_r0 + 1)
                 _tmp18 = _tmp17*np.float64(weight[a])
                 _tmp19 = _tmp17*np.float64(weight[t])
@@ -327,7 +332,7 @@ def _integer_labels_forward_backward_row(i, logits, labels, weight, label_smooth
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1) - 1
                 if abs(_r1) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = t if _zt == mx else first_index(logits[i], mx)
+                    _a = first_index(grad[i], 1.0)
                     _s1 = _zero
                     for k in range(_a):
                         _s1 += grad[i, k]
@@ -336,7 +341,7 @@ def _integer_labels_forward_backward_row(i, logits, labels, weight, label_smooth
                     _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2) - np.float64(weight[a])
                 if abs(_r2) < 0.5 * abs(np.float64(weight[a])):  # the argmax term held most of the sum
-                    _a = t if _zt == mx else first_index(logits[i], mx)
+                    _a = first_index(grad[i], 1.0)
                     _s2 = _zero
                     for k in range(_a):
                         _s2 += weight[k]
@@ -344,7 +349,7 @@ def _integer_labels_forward_backward_row(i, logits, labels, weight, label_smooth
                         _s2 += weight[k]
                     _r2 = np.float64(_s2)
                 _tmp22 = 1/C
-                _tmp23 = math.log1p(_r1)
+                _tmp23 = fast_log1p(_r1)
                 _tmp24 = _r2*np.float64(label_smoothing)
                 _tmp25 = _tmp23*np.float64(weight[a])
                 _tmp26 = _tmp25*np.float64(label_smoothing)
@@ -429,22 +434,28 @@ def _integer_labels_forward_backward_row(i, logits, labels, weight, label_smooth
             grad[i, t] = _tmp58
 
 
-@numba.njit(cache=True, parallel=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy')
 def integer_labels_forward_backward(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad=None):
     """Loss and scale · d loss / d input of spec 'softmax_cross_entropy_with_integer_labels': L = keep·[(1-ε) w_t (-log softmax(z)_t) + ε/C Σ_k w_k (-log softmax(z)_k)]
 
     grad: optional output buffer(s), allocated when None; may be the first input itself (written in place).
     """
+    if grad is None:
+        return _integer_labels_forward_backward_into(logits, labels, weight, label_smoothing, ignore_index, row_scale, np.empty(logits.shape, dtype=logits.dtype))
+    else:
+        return _integer_labels_forward_backward_into(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _integer_labels_forward_backward_into(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad):
     rows, C = logits.shape
     loss = np.empty(rows, dtype=logits.dtype)
-    if grad is None:
-        grad = np.empty((rows, C), dtype=logits.dtype)
     for i in numba.prange(rows):
         _integer_labels_forward_backward_row(i, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad)
     return loss, grad
 
 
-@numba.njit(cache=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def _probability_labels_forward_row(i, logits, labels, weight, label_smoothing, loss):
     """Row i of probability_labels_forward."""
     C = logits.shape[1]
@@ -483,7 +494,7 @@ def _probability_labels_forward_row(i, logits, labels, weight, label_smoothing, 
                     for k in range(_a + 1, C):
                         _s2 += labels[i, k]
                     _r2 = np.float64(_s2)
-                loss[i] = -_r0 + (_r2 + np.float64(labels[i, a]))*math.log1p(_r1)
+                loss[i] = -_r0 + (_r2 + np.float64(labels[i, a]))*fast_log1p(_r1)
             else:
                 a = first_index(logits[i], mx)
                 _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
@@ -518,7 +529,7 @@ def _probability_labels_forward_row(i, logits, labels, weight, label_smoothing, 
                         _s2 += labels[i, k]
                     _r2 = np.float64(_s2)
                 _r3 = np.float64(_s3)
-                _tmp0 = math.log1p(_r1)
+                _tmp0 = fast_log1p(_r1)
                 _tmp1 = _tmp0*np.float64(label_smoothing)
                 _tmp2 = _r2 + np.float64(labels[i, a])
                 loss[i] = _r0*np.float64(label_smoothing) - _r0 + _tmp0*_tmp2 - _tmp1*_tmp2 + _tmp1 - _r3*np.float64(label_smoothing)/C
@@ -555,7 +566,7 @@ def _probability_labels_forward_row(i, logits, labels, weight, label_smoothing, 
                     for k in range(_a + 1, C):
                         _s2 += fast_exp(logits[i, k] - mx)
                     _r2 = np.float64(_s2)
-                loss[i] = -_r1 + (_r0 + np.float64(weight[a])*np.float64(labels[i, a]))*math.log1p(_r2)
+                loss[i] = -_r1 + (_r0 + np.float64(weight[a])*np.float64(labels[i, a]))*fast_log1p(_r2)
             else:
                 a = first_index(logits[i], mx)
                 _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
@@ -603,7 +614,7 @@ def _probability_labels_forward_row(i, logits, labels, weight, label_smoothing, 
                         _s4 += weight[k]
                     _r4 = np.float64(_s4)
                 _tmp5 = np.float64(label_smoothing)/C
-                _tmp6 = math.log1p(_r3)
+                _tmp6 = fast_log1p(_r3)
                 _tmp7 = _tmp6*(_r0 + np.float64(weight[a])*np.float64(labels[i, a]))
                 loss[i] = -_r1*_tmp5 + _r2*np.float64(label_smoothing) - _r2 + _tmp5*_tmp6*(_r4 + np.float64(weight[a])) - _tmp7*np.float64(label_smoothing) + _tmp7
     else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
@@ -651,10 +662,15 @@ def _probability_labels_forward_row(i, logits, labels, weight, label_smoothing, 
             loss[i] = -_r0*_tmp11*np.float64(label_smoothing) + _r0*_tmp11 - _r1*_tmp12*np.float64(label_smoothing) + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp11*_tmp12*np.float64(label_smoothing)
 
 
-@numba.njit(cache=True, parallel=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy')
 def probability_labels_forward(logits, labels, weight, label_smoothing):
     """Loss per sample of spec 'softmax_cross_entropy': L = -Σ_k w_k ((1-ε) y_k + ε/C) log softmax(z)_k
     """
+    return _probability_labels_forward_into(logits, labels, weight, label_smoothing)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _probability_labels_forward_into(logits, labels, weight, label_smoothing):
     rows, C = logits.shape
     loss = np.empty(rows, dtype=logits.dtype)
     for i in numba.prange(rows):
@@ -662,7 +678,7 @@ def probability_labels_forward(logits, labels, weight, label_smoothing):
     return loss
 
 
-@numba.njit(cache=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def _probability_labels_forward_backward_row(i, logits, labels, weight, label_smoothing, row_scale, loss, grad):
     """Row i of probability_labels_forward_backward."""
     C = logits.shape[1]
@@ -686,7 +702,7 @@ def _probability_labels_forward_backward_row(i, logits, labels, weight, label_sm
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1) - 1
                 if abs(_r1) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = first_index(logits[i], mx)
+                    _a = first_index(grad[i], 1.0)
                     _s1 = _zero
                     for k in range(_a):
                         _s1 += grad[i, k]
@@ -695,7 +711,7 @@ def _probability_labels_forward_backward_row(i, logits, labels, weight, label_sm
                     _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2) - np.float64(labels[i, a])
                 if abs(_r2) < 0.5 * abs(np.float64(labels[i, a])):  # the argmax term held most of the sum
-                    _a = first_index(logits[i], mx)
+                    _a = first_index(grad[i], 1.0)
                     _s2 = _zero
                     for k in range(_a):
                         _s2 += labels[i, k]
@@ -704,7 +720,7 @@ def _probability_labels_forward_backward_row(i, logits, labels, weight, label_sm
                     _r2 = np.float64(_s2)
                 _tmp0 = _r2 + np.float64(labels[i, a])
                 _tmp1 = 1/(_r1 + 1)
-                loss[i] = -_r0 + _tmp0*math.log1p(_r1)
+                loss[i] = -_r0 + _tmp0*fast_log1p(_r1)
                 _tmp2 = row_scale[i] * (_tmp1*(-_r1*np.float64(labels[i, a]) + _r2))
                 for j in range(C):
                     grad[i, j] = row_scale[i] * (_tmp0*_tmp1*np.float64(grad[i, j]) - np.float64(labels[i, j]))
@@ -727,7 +743,7 @@ def _probability_labels_forward_backward_row(i, logits, labels, weight, label_sm
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1) - 1
                 if abs(_r1) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = first_index(logits[i], mx)
+                    _a = first_index(grad[i], 1.0)
                     _s1 = _zero
                     for k in range(_a):
                         _s1 += grad[i, k]
@@ -736,7 +752,7 @@ def _probability_labels_forward_backward_row(i, logits, labels, weight, label_sm
                     _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2) - np.float64(labels[i, a])
                 if abs(_r2) < 0.5 * abs(np.float64(labels[i, a])):  # the argmax term held most of the sum
-                    _a = first_index(logits[i], mx)
+                    _a = first_index(grad[i], 1.0)
                     _s2 = _zero
                     for k in range(_a):
                         _s2 += labels[i, k]
@@ -744,7 +760,7 @@ def _probability_labels_forward_backward_row(i, logits, labels, weight, label_sm
                         _s2 += labels[i, k]
                     _r2 = np.float64(_s2)
                 _r3 = np.float64(_s3)
-                _tmp3 = math.log1p(_r1)
+                _tmp3 = fast_log1p(_r1)
                 _tmp4 = _tmp3*np.float64(label_smoothing)
                 _tmp5 = 1/C
                 _tmp6 = _tmp5*np.float64(label_smoothing)
@@ -773,7 +789,7 @@ def _probability_labels_forward_backward_row(i, logits, labels, weight, label_sm
                     _s2 += _ek
                 _r0 = np.float64(_s0) - np.float64(weight[a])*np.float64(labels[i, a])
                 if abs(_r0) < 0.5 * abs(np.float64(weight[a])*np.float64(labels[i, a])):  # the argmax term held most of the sum
-                    _a = first_index(logits[i], mx)
+                    _a = first_index(grad[i], 1.0)
                     _s0 = _zero
                     for k in range(_a):
                         _s0 += weight[k]*labels[i, k]
@@ -783,7 +799,7 @@ def _probability_labels_forward_backward_row(i, logits, labels, weight, label_sm
                 _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2) - 1
                 if abs(_r2) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = first_index(logits[i], mx)
+                    _a = first_index(grad[i], 1.0)
                     _s2 = _zero
                     for k in range(_a):
                         _s2 += grad[i, k]
@@ -793,7 +809,7 @@ def _probability_labels_forward_backward_row(i, logits, labels, weight, label_sm
                 _tmp12 = np.float64(weight[a])*np.float64(labels[i, a])
                 _tmp13 = _r0 + _tmp12
                 _tmp14 = 1/(_r2 + 1)
-                loss[i] = -_r1 + _tmp13*math.log1p(_r2)
+                loss[i] = -_r1 + _tmp13*fast_log1p(_r2)
                 _tmp15 = row_scale[i] * (_tmp14*(_r0 - _r2*_tmp12))
                 for j in range(C):
                     grad[i, j] = row_scale[i] * (_tmp13*_tmp14*np.float64(grad[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
@@ -818,7 +834,7 @@ def _probability_labels_forward_backward_row(i, logits, labels, weight, label_sm
                     _s4 += weight[k]
                 _r0 = np.float64(_s0) - np.float64(weight[a])*np.float64(labels[i, a])
                 if abs(_r0) < 0.5 * abs(np.float64(weight[a])*np.float64(labels[i, a])):  # the argmax term held most of the sum
-                    _a = first_index(logits[i], mx)
+                    _a = first_index(grad[i], 1.0)
                     _s0 = _zero
                     for k in range(_a):
                         _s0 += weight[k]*labels[i, k]
@@ -829,7 +845,7 @@ def _probability_labels_forward_backward_row(i, logits, labels, weight, label_sm
                 _r2 = np.float64(_s2)
                 _r3 = np.float64(_s3) - 1
                 if abs(_r3) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = first_index(logits[i], mx)
+                    _a = first_index(grad[i], 1.0)
                     _s3 = _zero
                     for k in range(_a):
                         _s3 += grad[i, k]
@@ -838,7 +854,7 @@ def _probability_labels_forward_backward_row(i, logits, labels, weight, label_sm
                     _r3 = np.float64(_s3)
                 _r4 = np.float64(_s4) - np.float64(weight[a])
                 if abs(_r4) < 0.5 * abs(np.float64(weight[a])):  # the argmax term held most of the sum
-                    _a = first_index(logits[i], mx)
+                    _a = first_index(grad[i], 1.0)
                     _s4 = _zero
                     for k in range(_a):
                         _s4 += weight[k]
@@ -847,7 +863,7 @@ def _probability_labels_forward_backward_row(i, logits, labels, weight, label_sm
                     _r4 = np.float64(_s4)
                 _tmp17 = 1/C
                 _tmp18 = _tmp17*np.float64(label_smoothing)
-                _tmp19 = math.log1p(_r3)
+                _tmp19 = fast_log1p(_r3)
                 _tmp20 = _r4 + np.float64(weight[a])
                 _tmp21 = np.float64(weight[a])*np.float64(labels[i, a])
                 _tmp22 = _r0 + _tmp21
@@ -916,16 +932,22 @@ def _probability_labels_forward_backward_row(i, logits, labels, weight, label_sm
                 grad[i, j] = row_scale[i] * (-_r0*_tmp38*_tmp39*np.float64(label_smoothing) + _r0*_tmp38*_tmp39 + _r4*_tmp36*_tmp38*_tmp39*np.float64(label_smoothing) - _tmp37*np.float64(weight[j]) + np.float64(label_smoothing)*np.float64(weight[j])*np.float64(labels[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
 
 
-@numba.njit(cache=True, parallel=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy')
 def probability_labels_forward_backward(logits, labels, weight, label_smoothing, row_scale, grad=None):
     """Loss and scale · d loss / d input of spec 'softmax_cross_entropy': L = -Σ_k w_k ((1-ε) y_k + ε/C) log softmax(z)_k
 
     grad: optional output buffer(s), allocated when None; may be the first input itself (written in place).
     """
+    if grad is None:
+        return _probability_labels_forward_backward_into(logits, labels, weight, label_smoothing, row_scale, np.empty(logits.shape, dtype=logits.dtype))
+    else:
+        return _probability_labels_forward_backward_into(logits, labels, weight, label_smoothing, row_scale, grad)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _probability_labels_forward_backward_into(logits, labels, weight, label_smoothing, row_scale, grad):
     rows, C = logits.shape
     loss = np.empty(rows, dtype=logits.dtype)
-    if grad is None:
-        grad = np.empty((rows, C), dtype=logits.dtype)
     for i in numba.prange(rows):
         _probability_labels_forward_backward_row(i, logits, labels, weight, label_smoothing, row_scale, loss, grad)
     return loss, grad

@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   kl_divergence: ae01e23c747d0495fac7cb2301e5e0ecb6c75a751a1e34d5f10c04aef48aa428
 #   entropy: e86205aeff1215e2c0166c95a493e1ab1b07ae127e6f5d8818b5b0614876fe01
-#   symce.generated.runtime: 65512e6ec63147f036cbfc1d9bcd84760fa277c04aa56ac4b7ac1b1f1d68a462
+#   symce.generated.runtime: c6061ca5acdd34b97daa27e0ae1428d94d8b1c96c3cf0b435a8a16ea3e90d8e3
 """Numba kernels for the information family, derived from the spec(s) kl_divergence, entropy.
 
 Functions: kl_div_pointwise, kl_div_pointwise_backward, entropy.
@@ -17,7 +17,7 @@ import numpy as np
 from symce.generated.runtime import fast_exp, xlogx
 
 
-@numba.njit(cache=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def _kl_div_pointwise_chunk(start, stop, log_q, target, log_target, out):
     """Elements start..stop of kl_div_pointwise."""
     if log_target:
@@ -28,12 +28,17 @@ def _kl_div_pointwise_chunk(start, stop, log_q, target, log_target, out):
             out[i] = -np.float64(log_q[i])*np.float64(target[i]) + xlogx(np.float64(target[i]))
 
 
-@numba.njit(cache=True, parallel=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy')
 def kl_div_pointwise(log_q, target, log_target):
     """torch.nn.functional.kl_div(log_q, target, reduction='none'): the summand of spec 'kl_divergence' (KL(p‖q) = Σ_k p_k log(p_k / q_k)) with q = exp(log_q), and p = exp(target) under log_target.
 
     Declared modification zero_log_zero: v·log v is 0 at v = 0 (its limit), as entropy and torch's xlogy define it.
     """
+    return _kl_div_pointwise_into(log_q, target, log_target)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _kl_div_pointwise_into(log_q, target, log_target):
     n = log_q.shape[0]
     out = np.empty(n, dtype=log_q.dtype)
     for chunk in numba.prange((n + 16383) // 16384):
@@ -41,21 +46,33 @@ def kl_div_pointwise(log_q, target, log_target):
     return out
 
 
-@numba.njit(cache=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def _kl_div_pointwise_backward_chunk(start, stop, log_q, target, log_target, scale, out, grad):
     """Elements start..stop of kl_div_pointwise_backward."""
-    if log_target:
-        for i in range(start, stop):
-            _tmp0 = fast_exp(np.float64(target[i]))
-            out[i] = _tmp0*(-np.float64(log_q[i]) + np.float64(target[i]))
-            grad[i] = scale[i] * (-_tmp0)
+    if scale.shape[0] == 1:
+        _scale = scale[0]
+        if log_target:
+            for i in range(start, stop):
+                _tmp0 = fast_exp(np.float64(target[i]))
+                out[i] = _tmp0*(-np.float64(log_q[i]) + np.float64(target[i]))
+                grad[i] = _scale * (-_tmp0)
+        else:
+            for i in range(start, stop):
+                out[i] = -np.float64(log_q[i])*np.float64(target[i]) + xlogx(np.float64(target[i]))
+                grad[i] = _scale * (-np.float64(target[i]))
     else:
-        for i in range(start, stop):
-            out[i] = -np.float64(log_q[i])*np.float64(target[i]) + xlogx(np.float64(target[i]))
-            grad[i] = scale[i] * (-np.float64(target[i]))
+        if log_target:
+            for i in range(start, stop):
+                _tmp1 = fast_exp(np.float64(target[i]))
+                out[i] = _tmp1*(-np.float64(log_q[i]) + np.float64(target[i]))
+                grad[i] = scale[i] * (-_tmp1)
+        else:
+            for i in range(start, stop):
+                out[i] = -np.float64(log_q[i])*np.float64(target[i]) + xlogx(np.float64(target[i]))
+                grad[i] = scale[i] * (-np.float64(target[i]))
 
 
-@numba.njit(cache=True, parallel=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy')
 def kl_div_pointwise_backward(log_q, target, log_target, scale, grad=None):
     """torch.nn.functional.kl_div(log_q, target, reduction='none'): the summand of spec 'kl_divergence' (KL(p‖q) = Σ_k p_k log(p_k / q_k)) with q = exp(log_q), and p = exp(target) under log_target.
 
@@ -63,16 +80,22 @@ def kl_div_pointwise_backward(log_q, target, log_target, scale, grad=None):
 
     grad: optional output buffer(s), allocated when None; may be the first input itself (written in place).
     """
+    if grad is None:
+        return _kl_div_pointwise_backward_into(log_q, target, log_target, scale, np.empty(log_q.shape, dtype=log_q.dtype))
+    else:
+        return _kl_div_pointwise_backward_into(log_q, target, log_target, scale, grad)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _kl_div_pointwise_backward_into(log_q, target, log_target, scale, grad):
     n = log_q.shape[0]
     out = np.empty(n, dtype=log_q.dtype)
-    if grad is None:
-        grad = np.empty(n, dtype=log_q.dtype)
     for chunk in numba.prange((n + 16383) // 16384):
         _kl_div_pointwise_backward_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), log_q, target, log_target, scale, out, grad)
     return out, grad
 
 
-@numba.njit(cache=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def _entropy_row(i, p, out):
     """Row i of entropy."""
     C = p.shape[1]
@@ -84,12 +107,17 @@ def _entropy_row(i, p, out):
     out[i] = -_r0
 
 
-@numba.njit(cache=True, parallel=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy')
 def entropy(p):
     """Value per row of spec 'entropy': H(p) = -Σ_k p_k log p_k
 
     Declared modification zero_log_zero: v·log v is 0 at v = 0 (its limit), as entropy and torch's xlogy define it.
     """
+    return _entropy_into(p)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _entropy_into(p):
     rows, C = p.shape
     out = np.empty(rows, dtype=p.dtype)
     for i in numba.prange(rows):

@@ -2,7 +2,7 @@
 # edit the spec and regenerate. Specs and the sha256 of each (srepr of its expression + generator
 # version), and of the runtime the kernels call:
 #   nll_loss: 73c67c3b51b44e65906127faaa44f013dcc15e7b7abbbd5277bb687d5bd01dfa
-#   symce.generated.runtime: 65512e6ec63147f036cbfc1d9bcd84760fa277c04aa56ac4b7ac1b1f1d68a462
+#   symce.generated.runtime: c6061ca5acdd34b97daa27e0ae1428d94d8b1c96c3cf0b435a8a16ea3e90d8e3
 """Numba kernels for the nll family, derived from the spec(s) nll_loss.
 
 Functions: nll_forward, nll_forward_backward.
@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def _nll_forward_row(i, log_probs, labels, weight, ignore_index, loss):
     """Row i of nll_forward."""
     C = log_probs.shape[1]
@@ -29,10 +29,15 @@ def _nll_forward_row(i, log_probs, labels, weight, ignore_index, loss):
         loss[i] = -np.float64(_zt)*np.float64(weight[t])
 
 
-@numba.njit(cache=True, parallel=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy')
 def nll_forward(log_probs, labels, weight, ignore_index):
     """Loss per sample of spec 'nll_loss': L = -keep · w_t · a_t
     """
+    return _nll_forward_into(log_probs, labels, weight, ignore_index)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _nll_forward_into(log_probs, labels, weight, ignore_index):
     rows, C = log_probs.shape
     loss = np.empty(rows, dtype=log_probs.dtype)
     for i in numba.prange(rows):
@@ -40,7 +45,7 @@ def nll_forward(log_probs, labels, weight, ignore_index):
     return loss
 
 
-@numba.njit(cache=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def _nll_forward_backward_row(i, log_probs, labels, weight, ignore_index, row_scale, loss, grad):
     """Row i of nll_forward_backward."""
     C = log_probs.shape[1]
@@ -64,16 +69,22 @@ def _nll_forward_backward_row(i, log_probs, labels, weight, ignore_index, row_sc
         grad[i, t] = _tmp1
 
 
-@numba.njit(cache=True, parallel=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy')
 def nll_forward_backward(log_probs, labels, weight, ignore_index, row_scale, grad=None):
     """Loss and scale · d loss / d input of spec 'nll_loss': L = -keep · w_t · a_t
 
     grad: optional output buffer(s), allocated when None; may be the first input itself (written in place).
     """
+    if grad is None:
+        return _nll_forward_backward_into(log_probs, labels, weight, ignore_index, row_scale, np.empty(log_probs.shape, dtype=log_probs.dtype))
+    else:
+        return _nll_forward_backward_into(log_probs, labels, weight, ignore_index, row_scale, grad)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _nll_forward_backward_into(log_probs, labels, weight, ignore_index, row_scale, grad):
     rows, C = log_probs.shape
     loss = np.empty(rows, dtype=log_probs.dtype)
-    if grad is None:
-        grad = np.empty((rows, C), dtype=log_probs.dtype)
     for i in numba.prange(rows):
         _nll_forward_backward_row(i, log_probs, labels, weight, ignore_index, row_scale, loss, grad)
     return loss, grad

@@ -12,7 +12,7 @@ import numba.extending
 import numpy as np
 
 
-@numba.njit(cache=True, fastmath={'contract'})
+@numba.njit(cache=True, error_model='numpy', fastmath={'contract'})
 def exp_float32(x):
     """exp(x) in float32: 2^n · p(r), p of degree 6 fitted to exp on [−ln 2/2, ln 2/2]
     (fit error 2.0e-09); vectorisable, unlike a libm call."""
@@ -37,7 +37,7 @@ def exp_float32(x):
     return p * low * high
 
 
-@numba.njit(cache=True, fastmath={'contract'})
+@numba.njit(cache=True, error_model='numpy', fastmath={'contract'})
 def exp_float64(x):
     """exp(x) in float64: 2^n · p(r), p of degree 11 fitted to exp on [−ln 2/2, ln 2/2]
     (fit error 3.2e-18); vectorisable, unlike a libm call."""
@@ -79,7 +79,75 @@ def _fast_exp_typed(x):
     return lambda x: exp_float64(x)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model='numpy', fastmath={'contract'})
+def log1p_float32(x):
+    """log1p(x) in float32: log f = 2s + s³·P(s²), P of degree 2 fitted on
+    s ∈ [−(√2−1)/(√2+1), (√2−1)/(√2+1)] (fit error 2.8e-09); vectorisable."""
+    u = np.float32(1.0) + x
+    bits = np.float32(u).view(np.int32)
+    e = (bits >> 23) - 127
+    # the mantissa f in [1, 2); above √2 halve it, so that |s| stays small
+    f = np.int32((bits & np.int32(8388607)) | np.int32(127 << 23)).view(np.float32)
+    high = f > np.float32(1.4142135623730951)
+    f = f * np.float32(0.5) if high else f
+    e = e + 1 if high else e
+    s = (f - np.float32(1.0)) / (f + np.float32(1.0))
+    w = s * s
+    p = np.float32(0.29579949378967285)
+    p = p * w + np.float32(0.3998878002166748)
+    p = p * w + np.float32(0.6666668653488159)
+    n = np.float32(e)
+    log_u = n * np.float32(0.693359375) + (n * np.float32(-0.00021219444170128554) + (s + s) + s * w * p)
+    result = x if u == np.float32(1.0) else log_u * (x / (u - np.float32(1.0)))
+    # the ends: log1p(inf) = inf, log1p(−1) = −inf, below −1 nan (nan itself passes through)
+    result = x if x == np.float32(np.inf) else result
+    result = np.float32(-np.inf) if u == np.float32(0.0) else result
+    return np.float32(np.nan) if x < np.float32(-1.0) else result
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'contract'})
+def log1p_float64(x):
+    """log1p(x) in float64: log f = 2s + s³·P(s²), P of degree 6 fitted on
+    s ∈ [−(√2−1)/(√2+1), (√2−1)/(√2+1)] (fit error 4.6e-18); vectorisable."""
+    u = np.float64(1.0) + x
+    bits = np.float64(u).view(np.int64)
+    e = (bits >> 52) - 1023
+    # the mantissa f in [1, 2); above √2 halve it, so that |s| stays small
+    f = np.int64((bits & np.int64(4503599627370495)) | np.int64(1023 << 52)).view(np.float64)
+    high = f > np.float64(1.4142135623730951)
+    f = f * np.float64(0.5) if high else f
+    e = e + 1 if high else e
+    s = (f - np.float64(1.0)) / (f + np.float64(1.0))
+    w = s * s
+    p = np.float64(0.14616449685043406)
+    p = p * w + np.float64(0.15331721600556042)
+    p = p * w + np.float64(0.18182889125261723)
+    p = p * w + np.float64(0.2222221113479508)
+    p = p * w + np.float64(0.28571428625975487)
+    p = p * w + np.float64(0.39999999999899505)
+    p = p * w + np.float64(0.666666666666667)
+    n = np.float64(e)
+    log_u = n * np.float64(0.6931471803691238) + (n * np.float64(1.9082149292705877e-10) + (s + s) + s * w * p)
+    result = x if u == np.float64(1.0) else log_u * (x / (u - np.float64(1.0)))
+    # the ends: log1p(inf) = inf, log1p(−1) = −inf, below −1 nan (nan itself passes through)
+    result = x if x == np.float64(np.inf) else result
+    result = np.float64(-np.inf) if u == np.float64(0.0) else result
+    return np.float64(np.nan) if x < np.float64(-1.0) else result
+
+
+def fast_log1p(x):
+    """log1p(x) computed in x's own float type (numba picks log1p_float32 or log1p_float64 by type)."""
+    return math.log1p(x)
+
+
+@numba.extending.overload(fast_log1p)
+def _fast_log1p_typed(x):
+    if x == numba.types.float32:
+        return lambda x: log1p_float32(x)
+    return lambda x: log1p_float64(x)
+
+
+@numba.njit(cache=True, error_model='numpy')
 def row_max_float32(row):
     """(max of row, is it finite with no nan in the row?). Long rows: one vectorised pass over
     integer keys, b ^ ((b >> 31) & 0x7FFFFFFF), which order floats as integers
@@ -106,7 +174,7 @@ def row_max_float32(row):
     return largest, low >= negative_infinity and negative_infinity < high < positive_infinity
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model='numpy')
 def row_max_float64(row):
     """(max of row, is it finite with no nan in the row?). Long rows: one vectorised pass over
     integer keys, b ^ ((b >> 63) & 0x7FFFFFFFFFFFFFFF), which order floats as integers
@@ -145,7 +213,7 @@ def _row_max_typed(row):
     return lambda row: row_max_float64(row)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model='numpy')
 def first_index(row, value):
     """The first k with row[k] == value (the pinned argmax; value is in the row)."""
     for k in range(row.shape[0]):
@@ -154,19 +222,17 @@ def first_index(row, value):
     return 0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model='numpy')
 def sigmoid(v):
     """σ(v) = 1/(1 + exp(−v)); for v < 0 as exp(v)/(1 + exp(v)) (the same ratio times exp(v)/exp(v)),
-    so neither form overflows and a tiny σ keeps its relative precision."""
-    if v >= 0.0:
-        return 1.0 / (1.0 + fast_exp(-v))
-    e = fast_exp(v)
-    return e / (1.0 + e)
+    so neither form overflows and a tiny σ keeps its relative precision. One exp(−|v|) serves
+    both, and the choice is a select, so a loop over σ vectorises."""
+    e = fast_exp(-abs(v))
+    ratio = 1.0 / (1.0 + e)
+    return ratio if v >= 0.0 else e * ratio
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model='numpy')
 def xlogx(v):
     """v·log v, and 0 at v = 0 (its limit) — torch's xlogy(v, v)."""
-    if v == 0.0:
-        return 0.0
-    return v * math.log(v)
+    return 0.0 if v == 0.0 else v * math.log(v)

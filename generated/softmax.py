@@ -4,7 +4,7 @@
 #   softmax: caa2e2463cb4aabceefe5bfc39ccead8b342098eca9bc8c13a55c31cc46dde7f
 #   log_softmax: 0f14b335e2f2ba0a5fb8dae06f51d2cf27c6b67793e270362601742734835210
 #   logsumexp: 1a725fd3cb01fb8b15046fd5f10473e13682a4aa2eaa8a3ca1b5d6a5c8b63545
-#   symce.generated.runtime: 65512e6ec63147f036cbfc1d9bcd84760fa277c04aa56ac4b7ac1b1f1d68a462
+#   symce.generated.runtime: c6061ca5acdd34b97daa27e0ae1428d94d8b1c96c3cf0b435a8a16ea3e90d8e3
 """Numba kernels for the softmax family, derived from the spec(s) softmax, log_softmax, logsumexp.
 
 Functions: softmax, log_softmax, logsumexp.
@@ -17,10 +17,10 @@ import math
 import numba
 import numpy as np
 
-from symce.generated.runtime import fast_exp, first_index, row_max
+from symce.generated.runtime import fast_exp, fast_log1p, first_index, row_max
 
 
-@numba.njit(cache=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def _softmax_row(i, logits, out):
     """Row i of softmax."""
     C = logits.shape[1]
@@ -36,7 +36,7 @@ def _softmax_row(i, logits, out):
             _s0 += _ek
         _r0 = np.float64(_s0) - 1
         if abs(_r0) < 0.5 * abs(1):  # the argmax term held most of the sum
-            _a = first_index(logits[i], mx)
+            _a = first_index(out[i], 1.0)
             _s0 = _zero
             for k in range(_a):
                 _s0 += out[i, k]
@@ -57,21 +57,27 @@ def _softmax_row(i, logits, out):
             out[i, j] = fast_exp(np.float64(logits[i, j]))/_r0
 
 
-@numba.njit(cache=True, parallel=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy')
 def softmax(logits, out=None):
     """Value per row of spec 'softmax': softmax(z)_j = exp(z_j) / Σ_k exp(z_k)
 
     out: optional output buffer(s), allocated when None; may be the first input itself (written in place).
     """
-    rows, C = logits.shape
     if out is None:
-        out = np.empty((rows, C), dtype=logits.dtype)
+        return _softmax_into(logits, np.empty(logits.shape, dtype=logits.dtype))
+    else:
+        return _softmax_into(logits, out)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _softmax_into(logits, out):
+    rows, C = logits.shape
     for i in numba.prange(rows):
         _softmax_row(i, logits, out)
     return out
 
 
-@numba.njit(cache=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def _log_softmax_row(i, logits, out):
     """Row i of log_softmax."""
     C = logits.shape[1]
@@ -93,7 +99,7 @@ def _log_softmax_row(i, logits, out):
             for k in range(_a + 1, C):
                 _s0 += fast_exp(logits[i, k] - mx)
             _r0 = np.float64(_s0)
-        _tmp0 = math.log1p(_r0)
+        _tmp0 = fast_log1p(_r0)
         for j in range(C):
             out[i, j] = -_tmp0 + (np.float64(logits[i, j]) - m)
     else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
@@ -107,21 +113,27 @@ def _log_softmax_row(i, logits, out):
             out[i, j] = -math.log(_r0) + np.float64(logits[i, j])
 
 
-@numba.njit(cache=True, parallel=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy')
 def log_softmax(logits, out=None):
     """Value per row of spec 'log_softmax': log_softmax(z)_j = log softmax(z)_j
 
     out: optional output buffer(s), allocated when None; may be the first input itself (written in place).
     """
-    rows, C = logits.shape
     if out is None:
-        out = np.empty((rows, C), dtype=logits.dtype)
+        return _log_softmax_into(logits, np.empty(logits.shape, dtype=logits.dtype))
+    else:
+        return _log_softmax_into(logits, out)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _log_softmax_into(logits, out):
+    rows, C = logits.shape
     for i in numba.prange(rows):
         _log_softmax_row(i, logits, out)
     return out
 
 
-@numba.njit(cache=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def _logsumexp_row(i, logits, out):
     """Row i of logsumexp."""
     C = logits.shape[1]
@@ -143,7 +155,7 @@ def _logsumexp_row(i, logits, out):
             for k in range(_a + 1, C):
                 _s0 += fast_exp(logits[i, k] - mx)
             _r0 = np.float64(_s0)
-        out[i] = m + math.log1p(_r0)
+        out[i] = m + fast_log1p(_r0)
     else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
         _s0 = 0.0
         for k in range(C):
@@ -154,10 +166,15 @@ def _logsumexp_row(i, logits, out):
         out[i] = math.log(_r0)
 
 
-@numba.njit(cache=True, parallel=True, fastmath={'reassoc', 'contract'})
+@numba.njit(cache=True, error_model='numpy')
 def logsumexp(logits):
     """Value per row of spec 'logsumexp': logsumexp(z) = log Σ_k exp(z_k)
     """
+    return _logsumexp_into(logits)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _logsumexp_into(logits):
     rows, C = logits.shape
     out = np.empty(rows, dtype=logits.dtype)
     for i in numba.prange(rows):

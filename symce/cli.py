@@ -15,7 +15,7 @@ COMMANDS = {
     "derive": ("symce.derivations.cli", "print a step-by-step, machine-checked derivation"),
     "regen": ("symce.codegen.cli", "regenerate the numba kernels in generated/ (--check: fail if stale)"),
     "verify": ("symce.verify.cli", "check a hand-written loss (NumPy or PyTorch) against a spec"),
-    "bench": ("symce.bench", "time the generated kernels against torch on this machine"),
+    "bench": ("symce.bench.cli", "time the generated kernels against torch on this machine"),
 }
 
 DESCRIPTION = """\

@@ -1,31 +1,181 @@
-"""`symce bench` runs end to end (a smoke run: tiny shapes; its timings are never asserted)."""
+"""`symce bench`: a quick run end to end, and the pieces it measures with.
+
+Timings are never asserted; what is checked is that the run writes a complete report, that the
+NumPy reference computes torch's losses and gradients (so the context it gives is right), that
+the bandwidth is measured and that the peak-memory probe sees an allocation.
+"""
 import argparse
+import json
 
+import numpy as np
 import pytest
+import torch
 
-from symce import bench
+from symce.bench import cases, cli, measure, reference, suite
+from symce.bench.cases import CASES, FORWARD, FORWARD_BACKWARD
 from symce.cli import main
 
 
-def test_quick_run_prints_every_case(capsys):
-    assert main(["bench", "--quick", "--shapes", "4x3", "--dtypes", "float64"]) == 0
-    out = capsys.readouterr().out
-    assert "torch / symce" in out
-    for case in bench.cases():
-        assert f"{case.name}" in out
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One quick run at a tiny shape, float64 only (its accuracy table is the slow part)."""
+    output = tmp_path_factory.mktemp("bench")
+    import contextlib
+    import io
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = main(["bench", "--quick", "--shapes", "8x5", "--dtypes", "float64", "--output", str(output)])
+    return status, output, printed.getvalue()
+
+
+def test_quick_run_writes_every_case_to_json_png_and_markdown(quick_run):
+    status, output, printed = quick_run
+    assert status == 0
+    report = json.loads((output / "quick.json").read_text())
+    assert [(row["case"], row["shape"], row["dtype"]) for row in report["rows"]] == [
+        (case.name, [8, 5], "float64") for case in CASES]
+    for row in report["rows"]:
+        assert set(row["forward"]) == set(FORWARD) and set(row["forward_backward"]) == set(FORWARD_BACKWARD)
+        for key in ("torch", "numpy", "symce"):
+            assert row["forward"][key]["median_s"] > 0 and len(row["forward"][key]["times_s"]) == 3
+            assert row["forward_backward"][key]["median_s"] > 0
+        for key in ("symce_out", "symce_inplace"):  # measured once symce has out=, "n/a" with the reason before
+            assert (row["forward_backward"][key] is None) == (key in row["unavailable"])
+        assert row["speedup"]["forward"]["symce"] > 0 and row["speedup"]["forward_backward"]["symce"] > 0
+        assert set(row["agreement"]["forward_backward"]) >= {"numpy", "symce"}
+    assert report["bandwidth"]["reference"] > 0
+    assert report["threads"]["numba"] == report["threads"]["torch"] >= 1
+    assert len(report["startup"]["runs"]) == 2 and all(run["total_s"] > 0 for run in report["startup"]["runs"])
+    kernels = {row["kernel"] for row in report["accuracy"]["rows"]}
+    assert {"cross_entropy integer labels", "sigmoid_binary_cross_entropy"} <= kernels
+    assert (output / "quick.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| case |" in (output / "quick.md").read_text()
+    assert "speed-up = torch time / symce time" in printed and "Peak extra memory" in printed
+
+
+def test_quick_run_measures_peak_memory_where_linux_allows(quick_run):
+    _, output, _ = quick_run
+    report = json.loads((output / "quick.json").read_text())
+    assert report["peak_memory"]["measured"] == measure.peak_memory_supported()
+    if report["peak_memory"]["measured"]:
+        row = report["rows"][0]
+        assert set(row["peak_extra_bytes"]["forward_backward"]) == set(FORWARD_BACKWARD)
+        assert all(value is None or value >= 0 for value in row["peak_extra_bytes"]["forward_backward"].values())
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+@pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-12), (np.float32, 2e-5)], ids=["float64", "float32"])
+def test_reference_agrees_with_torch(case, dtype, tolerance):
+    inputs = cases.make_inputs(case, (12, 7), dtype, seed=3)
+    torch_forward, torch_forward_backward = cases.torch_functions(case, inputs)
+    forward, forward_backward = cases.reference_functions(case)
+    value = forward(inputs.logits, inputs.target, **inputs.options)
+    both, gradient = forward_backward(inputs.logits, inputs.target, **inputs.options)
+    torch_value, torch_gradient = torch_forward_backward()
+    assert value == pytest.approx(torch_forward().item(), rel=tolerance)
+    assert both == pytest.approx(torch_value.item(), rel=tolerance)
+    assert gradient.dtype == dtype
+    np.testing.assert_allclose(gradient, torch_gradient.numpy(), rtol=tolerance,
+                               atol=tolerance * np.abs(torch_gradient.numpy()).max())
+
+
+def test_reference_is_stable_where_a_naive_softmax_overflows():
+    logits = np.array([[1e4, 0.0, -1e4], [-800.0, -800.0, -801.0]])
+    value, gradient = reference.cross_entropy_value_and_grad(logits, np.array([1, 0]))
+    torch_logits = torch.tensor(logits, requires_grad=True)
+    expected = torch.nn.functional.cross_entropy(torch_logits, torch.tensor([1, 0]))
+    expected.backward()
+    assert value == pytest.approx(expected.item(), rel=1e-15)
+    np.testing.assert_allclose(gradient, torch_logits.grad.numpy(), atol=1e-16)
+    value, gradient = reference.binary_cross_entropy_with_logits_value_and_grad(np.array([1e4, -1e4]), np.array([0.0, 1.0]))
+    assert value == 1e4 and np.array_equal(gradient, [0.5, -0.5])
+
+
+def test_gradient_check_compares_every_row_of_a_small_gradient_and_a_sample_of_a_large_one():
+    reference = np.ones((1000, 300))
+    gradient = reference.copy()
+    gradient[777, 7] = 3.0
+    assert suite._gradient_difference(gradient, reference) == 2.0
+    assert suite._gradient_difference(gradient, reference, sample=30_000) == 0.0  # rows 0, 10, 20, ...
+    gradient[770, 7] = 1.5
+    assert suite._gradient_difference(gradient, reference, sample=30_000) == 0.5
+
+
+def test_bandwidth_is_positive():
+    bandwidth = measure.copy_bandwidth(1 << 24, repeat=2)
+    assert bandwidth["numpy_copyto"] > 0 and bandwidth["torch_copy"] > 0
+    assert bandwidth["reference"] == max(bandwidth["numpy_copyto"], bandwidth["torch_copy"])
+
+
+@pytest.mark.skipif(not measure.peak_memory_supported(), reason="needs Linux's /proc/self/clear_refs")
+def test_peak_memory_sees_a_large_allocation():
+    size = 64 << 20
+    assert measure.peak_extra_bytes(lambda: np.ones(size // 8)) >= 0.95 * size
+    kept = np.ones(size // 8)  # already resident: using it costs nothing extra
+    assert measure.peak_extra_bytes(lambda: kept.sum()) < 0.25 * size
+
+
+def test_time_calls_restores_before_each_call_and_checks_the_warm_up():
+    seen, state = [], {"value": 0}
+
+    def call():
+        state["value"] += 1
+        return state["value"]
+    timing = measure.time_calls(call, repeat=4, warmup=2, before=lambda: state.update(value=10), check=seen.append)
+    assert seen == [11] and len(timing.times) == 4 and state["value"] == 11
+    assert timing.median >= 0 and timing.spread >= 0
+
+
+def test_inputs_are_reproducible_and_targets_fit_the_case():
+    for case in CASES:
+        a, b = cases.make_inputs(case, (50, 6), np.float32, seed=1), cases.make_inputs(case, (50, 6), np.float32, seed=1)
+        assert np.array_equal(a.logits, b.logits) and np.array_equal(a.target, b.target)
+        assert a.logits.dtype == np.float32 and a.logits.flags.c_contiguous
+    ignored = cases.make_inputs(cases.BY_NAME["ce_ignore"], (4000, 6), np.float64).target
+    assert 0.07 < np.mean(ignored == cases.IGNORE_INDEX) < 0.13
+    probabilities = cases.make_inputs(cases.BY_NAME["ce_probs"], (10, 6), np.float64).target
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+
+
+def test_large_rows_get_fewer_repeats():
+    settings = suite.Settings()
+    assert set(settings.repeats((4096, 1000)).values()) == {suite.DEFAULT_REPEAT}
+    assert set(settings.repeats((8192, 32000)).values()) == set(settings.repeats((4096, 4096)).values()) == {
+        suite.LARGE_REPEAT}
+    assert set(suite.Settings(repeat=2).repeats((8192, 32000)).values()) == {2}
+    assert suite.Settings(quick=True).shapes_of(cases.BY_NAME["ce"]) == cases.QUICK_SHAPES
 
 
 @pytest.mark.parametrize("text", ["4096", "4x0", "axb", "4x3x2"])
 def test_bad_shapes_are_refused(text):
     with pytest.raises(argparse.ArgumentTypeError, match="shape"):
-        bench.parse_shapes(text)
+        cli.parse_shapes(text)
 
 
-def test_shapes_parse():
-    assert bench.parse_shapes("4096x1000,65536x10") == ((4096, 1000), (65536, 10))
+def test_shapes_cases_and_dtypes_parse():
+    assert cli.parse_shapes("4096x1000,65536x10") == ((4096, 1000), (65536, 10))
+    assert [case.name for case in cli.parse_cases("bce_logits,ce")] == ["bce_logits", "ce"]
+    assert cli.parse_dtypes("float64") == (np.dtype(np.float64),)
 
 
 @pytest.mark.parametrize("text", ["float16", "int64", "float32,double"])
 def test_bad_dtypes_are_refused(text):
     with pytest.raises(argparse.ArgumentTypeError, match="dtypes"):
-        bench.parse_dtypes(text)
+        cli.parse_dtypes(text)
+
+
+@pytest.mark.parametrize("argv", [["--cases", "nope"], ["--repeat", "0"], ["--shapes", "4x0"], ["--dtypes", "int8"],
+                                  ["--frobnicate"]])
+def test_the_command_refuses_bad_arguments(argv, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["bench", *argv])
+    assert exit.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_help_lists_every_case(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["bench", "--help"])
+    assert exit.value.code == 0
+    out = capsys.readouterr().out
+    assert all(case.name in out for case in CASES)

@@ -410,3 +410,57 @@ def test_docstring_examples():
     import symce.functional.losses as losses
     for module in (F, losses):
         assert doctest.testmod(module, raise_on_error=False).failed == 0
+
+
+class TestGradientBuffer:
+    """``out=``: the gradient written into a given array (reused across steps, or the input itself)."""
+
+    CALLS = {
+        "cross_entropy": (F.cross_entropy_value_and_grad, TF.cross_entropy, lambda rng, x: rng.integers(0, x.shape[1], x.shape[0])),
+        "cross_entropy (N, C, d)": (F.cross_entropy_value_and_grad, TF.cross_entropy,
+                                    lambda rng, x: rng.integers(0, x.shape[1], (x.shape[0],) + x.shape[2:])),
+        "nll_loss": (F.nll_loss_value_and_grad, TF.nll_loss, lambda rng, x: rng.integers(0, x.shape[1], x.shape[0])),
+        "bce_with_logits": (F.binary_cross_entropy_with_logits_value_and_grad, TF.binary_cross_entropy_with_logits,
+                            lambda rng, x: (rng.uniform(size=x.shape) > 0.5).astype(x.dtype)),
+    }
+
+    @pytest.mark.parametrize("name", list(CALLS))
+    @pytest.mark.parametrize("dtype", FLOATS)
+    @pytest.mark.parametrize("where", ["buffer", "in place"])
+    def test_out_receives_the_gradient_torch_computes(self, name, dtype, where):
+        ours, theirs, make_target = self.CALLS[name]
+        rng = np.random.default_rng(11)
+        shape = (6, 5, 3) if "(N, C, d)" in name else (16, 10)
+        x = (rng.normal(size=shape) * 5).astype(dtype)
+        target = make_target(rng, x)
+        expected_loss, expected_grad = torch_value_and_grad(theirs, x, target, reduction="sum")
+        out = x.copy() if where == "in place" else np.full_like(x, np.nan)
+        logits = out if where == "in place" else x
+        loss, grad = ours(logits, target, reduction="sum", out=out)
+        assert grad is out
+        np.testing.assert_allclose(loss, expected_loss, **TOLERANCES[dtype])
+        np.testing.assert_allclose(grad, expected_grad, **TOLERANCES[dtype])
+
+    def test_a_float16_input_gets_its_gradient_copied_into_a_float16_out(self):
+        x = np.random.default_rng(12).normal(size=(4, 6)).astype(np.float16)
+        target = np.array([0, 5, 2, 3])
+        out = np.empty_like(x)
+        loss, grad = F.cross_entropy_value_and_grad(x, target, out=out)
+        _, expected = F.cross_entropy_value_and_grad(x, target)
+        assert grad is out and grad.dtype == np.float16
+        np.testing.assert_array_equal(grad, expected)
+
+    @pytest.mark.parametrize("out, error, message", [
+        (np.empty((4, 5)), ValueError, "shape"),
+        (np.empty((4, 6), np.float32), TypeError, "dtype"),
+        ([[0.0] * 6] * 4, TypeError, "NumPy array"),
+    ])
+    def test_a_wrong_out_is_refused(self, out, error, message):
+        with pytest.raises(error, match=message):
+            F.cross_entropy_value_and_grad(np.zeros((4, 6)), np.array([0, 1, 2, 3]), out=out)
+
+    def test_a_read_only_out_is_refused(self):
+        out = np.empty((4, 6))
+        out.flags.writeable = False
+        with pytest.raises(ValueError, match="writeable"):
+            F.cross_entropy_value_and_grad(np.zeros((4, 6)), np.array([0, 1, 2, 3]), out=out)

@@ -195,3 +195,100 @@ def test_custom_loss_stays_finite_on_confident_predictions(custom_kernels):
     # [40, 0, 0], label 0: 1 − p_t = 2e^{-40}/(1 + 2e^{-40}) and the loss is (1 − p_t)² · log1p(2e^{-40})
     o = 2 * np.exp(-40.0)
     assert loss[1] == pytest.approx((o / (1 + o)) ** 2 * np.log1p(o), rel=1e-13)
+
+
+# ----- the paths a kernel takes: parameter defaults, out buffers (in place), confident rows ---------
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_default_parameters_take_the_specialised_path_with_the_same_values(dtype):
+    from symce.generated import binary, cross_entropy
+
+    rng = np.random.default_rng(3)
+    x = (rng.normal(size=(6, 9)) * 5).astype(dtype)
+    labels = rng.integers(0, 9, 6)
+    scale = rng.uniform(0.5, 2, 6).astype(dtype)
+    eps = 4 * np.finfo(dtype).eps
+    special = cross_entropy.integer_labels_forward_backward(x, labels, None, 0.0, -100, scale)
+    general = cross_entropy.integer_labels_forward_backward(x, labels, np.ones(9, dtype), 0.0, -100, scale)
+    for a, b in zip(special, general):
+        np.testing.assert_allclose(a, b, rtol=eps, atol=eps)
+    y = rng.uniform(size=(6, 9)).astype(dtype)
+    y /= y.sum(axis=1, keepdims=True)
+    special = cross_entropy.probability_labels_forward_backward(x, y, None, 0.0, scale)
+    general = cross_entropy.probability_labels_forward_backward(x, y, np.ones(9, dtype), 0.0, scale)
+    for a, b in zip(special, general):
+        np.testing.assert_allclose(a, b, rtol=eps, atol=eps)
+    flat, target = x.reshape(-1), (rng.uniform(size=54) > 0.5).astype(dtype)
+    ones = np.ones(54, dtype)
+    special = binary.sigmoid_binary_cross_entropy_forward_backward(flat, target, None, None, ones)
+    general = binary.sigmoid_binary_cross_entropy_forward_backward(flat, target, ones, ones, ones)
+    for a, b in zip(special, general):
+        np.testing.assert_allclose(a, b, rtol=eps, atol=eps)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("options", [(None, 0.0), ("weights", 0.2)], ids=["plain", "weights+smoothing"])
+def test_gradient_written_over_the_logits_equals_a_fresh_one(dtype, options):
+    from symce.generated import cross_entropy, softmax
+
+    rng = np.random.default_rng(4)
+    x = (rng.normal(size=(7, 30)) * 6).astype(dtype)
+    x[2, 5] += 60  # a confident row: its sum is taken again around the argmax, from the stored exps
+    labels = rng.integers(0, 30, 7)
+    labels[2] = 5
+    labels[4] = -100
+    weight = rng.uniform(0.2, 2, 30).astype(dtype) if options[0] else None
+    scale = np.full(7, 0.5, dtype)
+    loss, grad = cross_entropy.integer_labels_forward_backward(x, labels, weight, options[1], -100, scale)
+    logits = x.copy()
+    loss_in_place, result = cross_entropy.integer_labels_forward_backward(
+        logits, labels, weight, options[1], -100, scale, logits)
+    assert result is logits
+    # in place the row sums may run unvectorised (LLVM's overlap check): a few ulps of the largest
+    # entry apart at most (a smoothed gradient entry is a difference, so its own ulp can be smaller)
+    close = {"rtol": 8 * np.finfo(dtype).eps, "atol": 8 * np.finfo(dtype).eps * float(np.abs(grad).max())}
+    np.testing.assert_allclose(loss_in_place, loss, **close)
+    np.testing.assert_allclose(logits, grad, **close)
+    y = rng.uniform(size=x.shape).astype(dtype)
+    y /= y.sum(axis=1, keepdims=True)
+    loss, grad = cross_entropy.probability_labels_forward_backward(x, y, weight, options[1], scale)
+    logits = x.copy()
+    loss_in_place, _ = cross_entropy.probability_labels_forward_backward(logits, y, weight, options[1], scale, logits)
+    np.testing.assert_allclose(loss_in_place, loss, **close)
+    np.testing.assert_allclose(logits, grad, **close)
+    logits = x.copy()
+    softmax.softmax(logits, logits)
+    np.testing.assert_allclose(logits, softmax.softmax(x), **close)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_confident_rows_of_many_classes_keep_their_relative_precision(dtype):
+    """Σ_{k≠a} exp(z_k − m) is first taken as (Σ_k …) − 1; for a confident row that would cancel,
+    and the kernel sums again around the argmax. Reference: the spec in mpmath."""
+    from symce.generated import cross_entropy
+    from symce.spec import get
+
+    rng = np.random.default_rng(5)
+    classes = 40  # above the vector width, small enough for the spec in mpmath
+    x = rng.normal(size=(3, classes)).astype(dtype)
+    x[:, 7] += np.array([30.0, 12.0, 3.0], dtype)  # from confident to unsure
+    labels = np.array([7, 7, 7])
+    loss, grad = cross_entropy.integer_labels_forward_backward(x, labels, None, 0.0, -100, np.ones(3, dtype))
+    spec = get("softmax_cross_entropy_with_integer_labels")
+    gradient = spec.gradient()
+    for row in range(3):
+        values = {"logits": [float(v) for v in x[row]], "labels": 7}
+        exact = float(spec.evaluate(values, dps=40)[0])
+        exact_grad = np.array([float(v) for v in spec.evaluate(values, expr=gradient, dps=40)])
+        assert abs(loss[row] - exact) <= TOLERANCE[dtype] * abs(exact)
+        assert abs(grad[row, 7] - exact_grad[7]) <= TOLERANCE[dtype] * abs(exact_grad[7])
+
+
+def test_one_scale_for_every_element_equals_a_scale_per_element():
+    from symce.generated import binary
+
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=40000) * 4
+    y = (rng.uniform(size=40000) > 0.5).astype(np.float64)
+    shared = binary.sigmoid_binary_cross_entropy_forward_backward(x, y, None, None, np.array([0.25]))
+    each = binary.sigmoid_binary_cross_entropy_forward_backward(x, y, None, None, np.full(40000, 0.25))
+    np.testing.assert_array_equal(shared[1], each[1])

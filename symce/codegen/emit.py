@@ -24,7 +24,7 @@ from typing import Mapping, Sequence
 
 import sympy as sp
 
-from symce.codegen.printer import KernelPrinter
+from symce.codegen.printer import JIT_OPTIONS, KernelPrinter
 from symce.codegen.program import Case, RowProgram, argmax
 from symce.codegen.rewrites import zs
 from symce.spec.symbols import j, k
@@ -240,7 +240,10 @@ def _reduction_pass(kernel: Kernel, program: RowProgram, numbering: _Numbering, 
         body = again.doprint(r.body)
         lines.append(f"{indent}{r.symbol} = np.float64(_s{n}) - {term}")
         lines.append(f"{indent}if abs({r.symbol}) < 0.5 * abs({term}):  # the argmax term held most of the sum")
-        lines += [f"{inner}_a = {pin}", f"{inner}_s{n} = _zero",
+        # with the row overwritten by its exponentials (out=input), the argmax is found among them:
+        # any k with exp(z_k − m) = 1 exactly leaves out the same 1 as the argmax would
+        excluded = f"first_index({store}[i], 1.0)" if store else pin
+        lines += [f"{inner}_a = {excluded}", f"{inner}_s{n} = _zero",
                   f"{inner}for k in range(_a):", f"{inner}{INDENT}_s{n} += {body}",
                   f"{inner}for k in range(_a + 1, C):", f"{inner}{INDENT}_s{n} += {body}",
                   f"{inner}{r.symbol} = np.float64(_s{n})"]
@@ -384,10 +387,10 @@ def _case_lines(kernel: Kernel, printer: KernelPrinter, numbering: _Numbering, t
     return lines
 
 
-def _scaled(kernel: Kernel, output: str, code: str) -> str:
+def _scaled(kernel: Kernel, output: str, code: str, scale_code: str | None = None) -> str:
     scale = _arg(kernel, "scale")
     if scale is not None and output in kernel.scale:
-        return f"{scale.name}[i] * ({code})"
+        return f"{scale_code or f'{scale.name}[i]'} * ({code})"
     return code
 
 
@@ -397,7 +400,7 @@ FASTMATH = "{'reassoc', 'contract'}"
 
 
 def _decorator() -> str:
-    return f"@numba.njit(cache=True, parallel=True, fastmath={FASTMATH})"
+    return f"@numba.njit({JIT_OPTIONS}, parallel=True, fastmath={FASTMATH})"
 
 
 def _signature(kernel: Kernel) -> str:
@@ -416,10 +419,27 @@ def _docstring(kernel: Kernel) -> list[str]:
             for n, line in enumerate(text.splitlines())] + [f'{INDENT}"""']
 
 
-def _allocate(name: str, shape: str, like: str, optional: bool, indent: str) -> list[str]:
-    if not optional:
-        return [f"{indent}{name} = np.empty({shape}, dtype={like}.dtype)"]
-    return [f"{indent}if {name} is None:", f"{indent}{INDENT}{name} = np.empty({shape}, dtype={like}.dtype)"]
+def _allocate(name: str, shape: str, like: str, indent: str) -> str:
+    return f"{indent}{name} = np.empty({shape}, dtype={like}.dtype)"
+
+
+def _entry(kernel: Kernel, shapes: Mapping[str, str], like: str) -> list[str]:
+    """The public function: allocates the output buffers not passed in, then runs ``_<name>_into``.
+
+    Two calls rather than `if out is None: out = np.empty(…)`, after which numba would type the
+    buffer as Optional and check it at every element, which stops the loops from vectorising.
+    """
+    into = f"_{kernel.function}_into"
+    lines = [f"@numba.njit({JIT_OPTIONS})", _signature(kernel), *_docstring(kernel)]
+    optional = list(buffers(kernel))
+    args = [a.name for a in kernel.args]
+
+    def call(chosen: frozenset[str], indent: str) -> list[str]:
+        given = [name if name not in chosen else f"np.empty({shapes[name]}, dtype={like}.dtype)" for name in optional]
+        return [f"{indent}return {into}({', '.join(args + given)})"]
+
+    lines += _nested([Arg(name, "buffer", default=sp.S.Zero) for name in optional], call, INDENT)
+    return lines + ["", "", _decorator(), f"def {into}({', '.join(args + optional)}):"]
 
 
 def row_kernel_source(kernel: Kernel) -> str:
@@ -442,7 +462,7 @@ def row_kernel_source(kernel: Kernel) -> str:
     arguments = ", ".join([a.name for a in kernel.args] + outputs)
     # the row is its own function: numba's parfor lowering drops a prange body's fastmath flags,
     # and with them the vectorised row sums; a called function keeps its own
-    lines = [f"@numba.njit(cache=True, fastmath={FASTMATH})", f"def {row_function}(i, {arguments}):",
+    lines = [f"@numba.njit({JIT_OPTIONS}, fastmath={FASTMATH})", f"def {row_function}(i, {arguments}):",
              f'{INDENT}"""Row i of {kernel.function}."""']
     row = INDENT
     lines.append(f"{row}C = {rows.name}.shape[1]")
@@ -475,13 +495,10 @@ def row_kernel_source(kernel: Kernel) -> str:
                          row + INDENT)
     else:
         lines += _nested(_specialisable(kernel, arrays_only=True), block(lambda v: v.program, row), row)
-    lines += ["", "", _decorator(), _signature(kernel), *_docstring(kernel)]
+    lines += ["", ""] + _entry(kernel, {name: f"{rows.name}.shape" for name in vector_outputs}, rows.name)
     body = INDENT
     lines.append(f"{body}rows, C = {rows.name}.shape")
-    for name in scalar_outputs:
-        lines += _allocate(name, "rows", rows.name, False, body)
-    for name in vector_outputs:
-        lines += _allocate(name, "(rows, C)", rows.name, True, body)
+    lines += [_allocate(name, "rows", rows.name, body) for name in scalar_outputs]
     lines.append(f"{body}for i in numba.prange(rows):")
     lines.append(f"{body}{INDENT}{row_function}(i, {arguments})")
     lines.append(f"{body}return {', '.join(kernel.outputs)}")
@@ -504,28 +521,34 @@ def elementwise_kernel_source(kernel: Kernel) -> str:
     arguments = ", ".join([a.name for a in kernel.args] + list(kernel.outputs))
     chunk_function = f"_{kernel.function}_chunk"
 
-    def block(exprs: Mapping[str, sp.Expr], indent: str) -> list[str]:
+    scale = _arg(kernel, "scale")
+
+    def block(exprs: Mapping[str, sp.Expr], indent: str, scale_code: str | None) -> list[str]:
         replacements, reduced = numbering.cse([exprs[name] for name in kernel.outputs])
         out = [f"{indent}for i in range(start, stop):"]
         out += _lines(printer, replacements, indent + INDENT)
-        return out + [f"{indent}{INDENT}{name}[i] = {_scaled(kernel, name, printer.doprint(value))}"
+        return out + [f"{indent}{INDENT}{name}[i] = {_scaled(kernel, name, printer.doprint(value), scale_code)}"
                       for name, value in zip(kernel.outputs, reduced)]
 
-    lines = [f"@numba.njit(cache=True, fastmath={FASTMATH})", f"def {chunk_function}(start, stop, {arguments}):",
+    def variants(indent: str, scale_code: str | None = None) -> list[str]:
+        if flag is not None:
+            return [f"{indent}if {flag.name}:", *block(kernel.variants[True], indent + INDENT, scale_code),
+                    f"{indent}else:", *block(kernel.variants[False], indent + INDENT, scale_code)]
+        return _nested(_specialisable(kernel), lambda chosen, inner: block(
+            kernel.specialisation(chosen).elementwise, inner, scale_code), indent)
+
+    lines = [f"@numba.njit({JIT_OPTIONS}, fastmath={FASTMATH})", f"def {chunk_function}(start, stop, {arguments}):",
              f'{INDENT}"""Elements start..stop of {kernel.function}."""']
-    if flag is not None:
-        lines.append(f"{INDENT}if {flag.name}:")
-        lines += block(kernel.variants[True], INDENT * 2)
-        lines.append(f"{INDENT}else:")
-        lines += block(kernel.variants[False], INDENT * 2)
+    if scale is None:
+        lines += variants(INDENT)
     else:
-        lines += _nested(_specialisable(kernel), lambda chosen, indent: block(
-            kernel.specialisation(chosen).elementwise, indent), INDENT)
-    lines += ["", "", _decorator(), _signature(kernel), *_docstring(kernel)]
+        # a reduced loss scales every element alike: one number, not an array as large as the input
+        lines += [f"{INDENT}if {scale.name}.shape[0] == 1:", f"{INDENT * 2}_scale = {scale.name}[0]",
+                  *variants(INDENT * 2, "_scale"), f"{INDENT}else:", *variants(INDENT * 2)]
+    lines += ["", ""] + _entry(kernel, {name: f"{first.name}.shape" for name in buffers(kernel)}, first.name)
     body = INDENT
     lines.append(f"{body}n = {first.name}.shape[0]")
-    for name in kernel.outputs:
-        lines += _allocate(name, "n", first.name, name in buffers(kernel), body)
+    lines += [_allocate(name, "n", first.name, body) for name in kernel.outputs if name not in buffers(kernel)]
     lines.append(f"{body}for chunk in numba.prange((n + {CHUNK - 1}) // {CHUNK}):")
     lines.append(f"{body}{INDENT}{chunk_function}(chunk * {CHUNK}, min(n, (chunk + 1) * {CHUNK}), {arguments})")
     lines.append(f"{body}return {', '.join(kernel.outputs)}")

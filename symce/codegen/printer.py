@@ -16,6 +16,12 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 
+#: every generated function's numba options: cached (a source file per family), and IEEE
+#: division (inf/nan, as torch gives) instead of Python's ZeroDivisionError check, whose branch
+#: also stops a loop from vectorising
+JIT_OPTIONS = "cache=True, error_model='numpy'"
+
+
 class UnsupportedNode(TypeError):
     """A SymPy node the kernel printer has no translation for."""
 
@@ -41,23 +47,35 @@ MATH_FUNCTIONS = {
     "sqrt": "math.sqrt", "tanh": "math.tanh",
 }
 
+def _typed_dispatch(name: str, doc: str, fallback: str) -> str:
+    """``name(x)``: numba picks ``<name>_float32`` or ``<name>_float64`` by x's type."""
+    short = name.removeprefix("fast_")
+    return f'''\
+def {name}(x):
+    """{doc} (numba picks {short}_float32 or {short}_float64 by type)."""
+    return {fallback}(x)
+
+
+@numba.extending.overload({name})
+def _{name}_typed(x):
+    if x == numba.types.float32:
+        return lambda x: {short}_float32(x)
+    return lambda x: {short}_float64(x)
+'''
+
+
+def _log1p_helper() -> str:
+    from symce.codegen.polynomials import log1p_helper_source, log1p_polynomial
+
+    return "\n\n".join([log1p_helper_source(log1p_polynomial("float32")), log1p_helper_source(log1p_polynomial("float64")),
+                        _typed_dispatch("fast_log1p", "log1p(x) computed in x's own float type", "math.log1p")])
+
+
 def _exp_helper() -> str:
     from symce.codegen.polynomials import exp_helper_source, exp_polynomial
 
-    dispatch = '''\
-def fast_exp(x):
-    """exp(x) computed in x's own float type (numba picks exp_float32 or exp_float64 by type)."""
-    return math.exp(x)
-
-
-@numba.extending.overload(fast_exp)
-def _fast_exp_typed(x):
-    if x == numba.types.float32:
-        return lambda x: exp_float32(x)
-    return lambda x: exp_float64(x)
-'''
     return "\n\n".join([exp_helper_source(exp_polynomial("float32")), exp_helper_source(exp_polynomial("float64")),
-                        dispatch])
+                        _typed_dispatch("fast_exp", "exp(x) computed in x's own float type", "math.exp")])
 
 
 def _row_max_helper() -> str:
@@ -66,7 +84,7 @@ def _row_max_helper() -> str:
     for dtype, int_type, bits in (("float32", "int32", 32), ("float64", "int64", 64)):
         magnitude = (1 << (bits - 1)) - 1
         typed.append(f'''\
-@numba.njit(cache=True)
+@numba.njit({JIT_OPTIONS})
 def row_max_{dtype}(row):
     """(max of row, is it finite with no nan in the row?). Long rows: one vectorised pass over
     integer keys, b ^ ((b >> {bits - 1}) & 0x{magnitude:X}), which order floats as integers
@@ -105,7 +123,7 @@ def _row_max_typed(row):
     return lambda row: row_max_float64(row)
 
 
-@numba.njit(cache=True)
+@numba.njit({JIT_OPTIONS})
 def first_index(row, value):
     """The first k with row[k] == value (the pinned argmax; value is in the row)."""
     for k in range(row.shape[0]):
@@ -120,24 +138,23 @@ def first_index(row, value):
 #: a callable is the source generated on demand
 HELPERS = {
     "fast_exp": _exp_helper,
+    "fast_log1p": _log1p_helper,
     "row_max": _row_max_helper,
     "sigmoid": '''\
-@numba.njit(cache=True)
+@numba.njit({JIT_OPTIONS})
 def sigmoid(v):
     """σ(v) = 1/(1 + exp(−v)); for v < 0 as exp(v)/(1 + exp(v)) (the same ratio times exp(v)/exp(v)),
-    so neither form overflows and a tiny σ keeps its relative precision."""
-    if v >= 0.0:
-        return 1.0 / (1.0 + fast_exp(-v))
-    e = fast_exp(v)
-    return e / (1.0 + e)
+    so neither form overflows and a tiny σ keeps its relative precision. One exp(−|v|) serves
+    both, and the choice is a select, so a loop over σ vectorises."""
+    e = fast_exp(-abs(v))
+    ratio = 1.0 / (1.0 + e)
+    return ratio if v >= 0.0 else e * ratio
 ''',
     "xlogx": '''\
-@numba.njit(cache=True)
+@numba.njit({JIT_OPTIONS})
 def xlogx(v):
     """v·log v, and 0 at v = 0 (its limit) — torch's xlogy(v, v)."""
-    if v == 0.0:
-        return 0.0
-    return v * math.log(v)
+    return 0.0 if v == 0.0 else v * math.log(v)
 ''',
 }
 
@@ -224,7 +241,10 @@ class KernelPrinter(PythonCodePrinter):
     def _print_math(self, expr):
         return f"{MATH_FUNCTIONS[type(expr).__name__]}({self._print(expr.args[0])})"
 
-    _print_log = _print_log1p = _print_expm1 = _print_sqrt = _print_tanh = _print_math
+    _print_log = _print_expm1 = _print_sqrt = _print_tanh = _print_math
+
+    def _print_log1p(self, expr):
+        return f"fast_log1p({self._print(expr.args[0])})"
 
     def _print_exp(self, expr):
         argument = expr.args[0]
@@ -270,7 +290,8 @@ class KernelPrinter(PythonCodePrinter):
 
 def runtime_source() -> str:
     """The body of ``symce.generated.runtime``: every helper the kernels call, defined once."""
-    return "\n\n".join(source() if callable(source) else source for _, source in sorted(HELPERS.items()))
+    sources = (source() if callable(source) else source for _, source in sorted(HELPERS.items()))
+    return "\n\n".join(sources).replace("{JIT_OPTIONS}", JIT_OPTIONS)
 
 
 def runtime_names(code: str) -> list[str]:

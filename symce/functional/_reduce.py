@@ -44,6 +44,8 @@ class RowLoss:
     out_dtype: np.dtype
     kept: np.ndarray | None = None
     warnings: dict[str, str] = field(default_factory=dict)
+    #: the kernels take one scale for all rows where every row is scaled alike (elementwise kernels)
+    shared_scale: bool = False
 
     def _reduction(self, reduction: str) -> str:
         _validate.reduction(reduction, ("none", *self.divisors))
@@ -73,7 +75,7 @@ class RowLoss:
                                  f"got shape {grad_output.shape}")
             with np.errstate(divide="ignore", invalid="ignore"):
                 step = grad_output.reshape(()) / self.dtype.type(self.divisors[reduction])
-            scale = np.full(count, step, self.dtype)
+            scale = np.full(1 if self.shared_scale and self.kept is None else count, step, self.dtype)
         if self.kept is not None:
             scale = np.where(self.kept, scale, self.dtype.type(0))
         return np.ascontiguousarray(scale, self.dtype)

@@ -88,7 +88,7 @@ def _elementwise(family: str, names: tuple[str, str], input: np.ndarray, out_dty
         divisors={"mean": input.size, "sum": 1, **(divisors or {})},
         to_input=lambda grad: grad.reshape(shape),
         rows_view=lambda array: array.reshape(-1) if array.flags.c_contiguous else None,
-        input_shape=shape, dtype=input.dtype, out_dtype=out_dtype, warnings=warnings or {})
+        input_shape=shape, dtype=input.dtype, out_dtype=out_dtype, warnings=warnings or {}, shared_scale=True)
 
 
 def _elementwise_weight(weight, input: np.ndarray, name: str) -> np.ndarray | None:

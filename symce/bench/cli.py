@@ -1,0 +1,97 @@
+"""``symce bench``: the command-line arguments and the run (see :mod:`symce.bench`)."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from symce.bench.cases import BY_NAME
+
+DTYPES = ("float32", "float64")
+#: the checkout's benchmarks/ (where the committed results live), else ./benchmarks
+CHECKOUT_BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def parse_shapes(text: str) -> tuple[tuple[int, int], ...]:
+    """'4096x1000,65536x10' -> ((4096, 1000), (65536, 10))."""
+    try:
+        shapes = tuple(tuple(int(size) for size in item.lower().split("x")) for item in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"shapes must look like 4096x1000,65536x10, got {text!r}") from None
+    if any(len(shape) != 2 or min(shape) < 1 for shape in shapes):
+        raise argparse.ArgumentTypeError(f"each shape is NxC with N, C >= 1, got {text!r}")
+    return shapes
+
+
+def parse_dtypes(text: str) -> tuple[np.dtype, ...]:
+    """'float32,float64' -> the dtypes; only those the kernels are compiled for."""
+    names = tuple(text.split(","))
+    if not set(names) <= set(DTYPES):
+        raise argparse.ArgumentTypeError(f"dtypes must be among {', '.join(DTYPES)}, got {text!r}")
+    return tuple(np.dtype(name) for name in dict.fromkeys(names))
+
+
+def parse_cases(text: str):
+    """'ce,bce_logits' -> those cases, in the order given."""
+    names = tuple(dict.fromkeys(text.split(",")))
+    unknown = [name for name in names if name not in BY_NAME]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown case(s) {', '.join(unknown)}; cases are {', '.join(BY_NAME)}")
+    return tuple(BY_NAME[name] for name in names)
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def default_output() -> Path:
+    return CHECKOUT_BENCHMARKS if CHECKOUT_BENCHMARKS.is_dir() else Path("benchmarks")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    cases = ", ".join(f"{case.name} ({case.title})" for case in BY_NAME.values()).replace("%", "%%")
+    parser.description = (
+        "Time symce.functional against torch (same thread count) and a plain NumPy reference, forward and "
+        "forward+backward, with the fraction of the measured copy bandwidth, peak extra memory, start-up time "
+        "and the accuracy table; print the tables and write results.json, results.png and results.md "
+        "(quick.json, quick.png, quick.md with --quick) into --output.")
+    parser.add_argument("--quick", action="store_true", help="small shapes and 3 repeats: under a minute")
+    parser.add_argument("--repeat", type=positive_int, default=None,
+                        help="timed calls per measurement (default 9, and 3 on rows of 16 Mi elements or more; "
+                             "3 with --quick)")
+    parser.add_argument("--shapes", type=parse_shapes, default=None,
+                        help="comma-separated NxC shapes for every case (binary cross-entropy: the input's shape); "
+                             "default: each case's own")
+    parser.add_argument("--dtypes", type=parse_dtypes, default=tuple(np.dtype(d) for d in DTYPES),
+                        help="comma-separated: float32,float64 (default both)")
+    parser.add_argument("--cases", type=parse_cases, default=None, help=f"comma-separated, of: {cases}")
+    parser.add_argument("--output", type=Path, default=None, metavar="DIR",
+                        help="where to write the results (default: the checkout's benchmarks/, else ./benchmarks)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from symce.bench import report, suite
+
+    settings = suite.Settings(cases=args.cases or suite.Settings.cases, shapes=args.shapes,
+                              dtypes=tuple(args.dtypes), repeat=args.repeat, quick=args.quick)
+    output = args.output or default_output()
+    output.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    def log(message):
+        print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+    result = suite.run(settings, log=log)
+    stem = "quick" if args.quick else "results"
+    report.write_json(result, output / f"{stem}.json")
+    report.write_png(result, output / f"{stem}.png")
+    (output / f"{stem}.md").write_text(report.markdown(result))
+    print(report.text(result))
+    print(f"\nwritten: {', '.join(str(output / f'{stem}.{ext}') for ext in ('json', 'png', 'md'))} "
+          f"({result['seconds']:.0f} s)")
+    return 0

@@ -1,0 +1,179 @@
+"""Measuring: wall-clock timings, the machine's memory-copy bandwidth, peak extra memory, start-up.
+
+Peak memory is the process's resident-set high-water mark (``VmHWM`` of /proc/self/status) above
+the resident set just before the call, after resetting the mark by writing ``5`` to
+/proc/self/clear_refs (Linux ≥ 4.0). It counts every page the call touches, whoever allocates it:
+NumPy, torch's allocator, numba's threads. It is measured in a separate process
+(:mod:`symce.bench.memory`) whose malloc returns every block above 64 KiB to the system when it is
+freed, so pages left over from earlier calls cannot hide a new allocation.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The wall-clock seconds of repeated calls (after warm-up)."""
+
+    times: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def quartiles(self) -> tuple[float, float]:
+        if len(self.times) < 2:
+            return self.times[0], self.times[0]
+        q1, _, q3 = statistics.quantiles(self.times, n=4, method="inclusive")
+        return q1, q3
+
+    @property
+    def spread(self) -> float:
+        """The interquartile range relative to the median."""
+        q1, q3 = self.quartiles
+        return (q3 - q1) / self.median if self.median > 0 else 0.0
+
+    def as_json(self) -> dict:
+        q1, q3 = self.quartiles
+        return {"median_s": self.median, "q1_s": q1, "q3_s": q3, "min_s": min(self.times),
+                "max_s": max(self.times), "spread": self.spread, "times_s": list(self.times)}
+
+
+def time_calls(call: Callable[[], object], repeat: int, warmup: int = 1,
+               before: Callable[[], object] | None = None,
+               check: Callable[[object], object] | None = None) -> Timing:
+    """Time ``repeat`` calls of ``call`` after ``warmup`` untimed ones. ``before`` runs untimed ahead
+    of each call (to restore an input that the call overwrites); ``check`` receives the first
+    warm-up's result (which is then dropped, before the timed calls)."""
+    for index in range(warmup):
+        if before is not None:
+            before()
+        result = call()
+        if index == 0 and check is not None:
+            check(result)
+        del result
+    times = []
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return Timing(tuple(times))
+
+
+def copy_bandwidth(nbytes: int, repeat: int) -> dict:
+    """Bytes per second that a copy of an ``nbytes`` buffer moves (read + write = 2·nbytes):
+    ``np.copyto`` (one thread) and torch's ``Tensor.copy_`` (its intra-op threads); the reference
+    bandwidth is the faster of the two."""
+    import torch
+
+    source = np.ones(nbytes // 8)
+    target = np.zeros_like(source)
+    copyto = time_calls(lambda: np.copyto(target, source), repeat)
+    torch_source, torch_target = torch.from_numpy(source), torch.from_numpy(target)
+    copy_ = time_calls(lambda: torch_target.copy_(torch_source), repeat)
+    moved = 2 * source.nbytes
+    result = {"buffer_bytes": source.nbytes, "numpy_copyto": moved / copyto.median,
+              "torch_copy": moved / copy_.median}
+    result["reference"] = max(result["numpy_copyto"], result["torch_copy"])
+    return result
+
+
+# --- peak extra memory ---------------------------------------------------------------------------
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"/proc/self/status has no {field}")
+
+
+def reset_peak() -> None:
+    """Reset the resident-set high-water mark (VmHWM) to the current resident set."""
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+
+
+def peak_memory_supported() -> bool:
+    try:
+        reset_peak()
+        _status_kib("VmHWM")
+    except OSError:
+        return False
+    return True
+
+
+def peak_extra_bytes(call: Callable[[], object]) -> int:
+    """How far the resident set rises above its level before ``call`` while the call runs
+    (the result it returns included, since it is alive when the mark is read). Memory that only a
+    garbage collection would free before the call is not collected: collect first if that matters."""
+    baseline = _status_kib("VmRSS")
+    reset_peak()
+    result = call()
+    peak = _status_kib("VmHWM")
+    del result
+    return max(peak - baseline, 0) * 1024
+
+
+# --- start-up ------------------------------------------------------------------------------------
+
+STARTUP_SCRIPT = """\
+import time
+start = time.perf_counter()
+import numpy as np
+import symce.functional as F
+imported = time.perf_counter()
+F.cross_entropy_value_and_grad(np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]]), np.array([0, 2]))
+called = time.perf_counter()
+import json
+print(json.dumps({"import_s": imported - start, "first_call_s": called - imported, "total_s": called - start}))
+"""
+
+
+def startup(runs: int = 2) -> list[dict]:
+    """Seconds to import symce.functional and make the first kernel call, in ``runs`` new processes
+    one after the other (the first may fill numba's cache, the later ones read it), timed inside
+    each process from before the import; a process that fails gives {"error": its last line}."""
+    results = []
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, "-c", STARTUP_SCRIPT], capture_output=True, text=True)
+        if done.returncode:
+            results.append({"error": (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]})
+        else:
+            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return results
+
+
+# --- the machine ---------------------------------------------------------------------------------
+
+def machine() -> dict:
+    """CPU model, cores, memory and library versions."""
+    import numba
+    import torch
+
+    info = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "memory_bytes": None, "platform": platform.platform(), "python": platform.python_version(),
+            "numpy": np.__version__, "numba": numba.__version__, "torch": torch.__version__}
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            info["cpu"] = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+        with open("/proc/meminfo") as meminfo:
+            info["memory_bytes"] = int(next(line.split()[1] for line in meminfo if line.startswith("MemTotal"))) * 1024
+    except (OSError, StopIteration):
+        pass
+    return info

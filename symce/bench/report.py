@@ -1,0 +1,234 @@
+"""The benchmark report: text tables (printed), Markdown tables, JSON and a PNG figure.
+
+Every table is built once as headers and rows of strings (:func:`tables`) and rendered either as
+aligned text or as Markdown, so the README quotes exactly what the run printed.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from symce.bench.cases import FORWARD, FORWARD_BACKWARD
+
+MIB = 1 << 20
+SYMCE_KEYS = tuple(key for key in FORWARD_BACKWARD if key.startswith("symce"))
+
+
+def _ms(timing) -> str:
+    if timing is None:
+        return "n/a"
+    return f"{_significant(timing['median_s'] * 1e3)} ±{timing['spread'] * 100:.0f}%"
+
+
+def _significant(value: float) -> str:
+    """Three significant digits, without exponent: 0.0123, 1.23, 12.3, 123, 1234."""
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    if value >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def _ratio(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}×"
+
+
+def _percent(value) -> str:
+    return "n/a" if value is None else f"{value * 100:.0f}%"
+
+
+def _memory(row, part, key) -> str:
+    peaks = row.get("peak_extra_bytes")
+    if peaks is None or peaks[part].get(key) is None:
+        return "n/a"
+    extra = peaks[part][key]
+    return f"{extra / MIB:.1f} ({extra / row['bytes']['gradient']:.2f}×)"
+
+
+def _label(row) -> list[str]:
+    return [row["title"], "x".join(map(str, row["shape"])), row["dtype"]]
+
+
+def _load(report: dict, when: str) -> str:
+    value = report.get("load_average", {}).get(when)
+    return "?" if value is None else f"{value:.2f}"
+
+
+def header_lines(report: dict) -> list[str]:
+    """What ran where: machine, threads, repeats, bandwidth, start-up."""
+    m, settings, bandwidth = report["machine"], report["settings"], report["bandwidth"]
+    memory = f", {m['memory_bytes'] / (1 << 30):.0f} GiB RAM" if m.get("memory_bytes") else ""
+    threads = report["threads"]
+    if settings["repeat"]:
+        repeats = f"{settings['repeat']} calls"
+    elif settings["quick"]:
+        repeats = f"{settings['quick_repeat']} calls"
+    else:
+        repeats = (f"{settings['default_repeat']} calls ({settings['large_repeat']} on rows of "
+                   f"{settings['large_elements'] / 2**20:.0f} Mi elements or more)")
+    runs = report["startup"]["runs"]
+    startup = ", ".join(f"{run['total_s']:.2f} s (import {run['import_s']:.2f} + first call {run['first_call_s']:.2f})"
+                        if "total_s" in run else f"failed ({run['error']})" for run in runs)
+    return [
+        f"machine: {m['cpu']}, {m['usable_cores']} cores{memory}; Python {m['python']}, NumPy {m['numpy']}, "
+        f"numba {m['numba']} ({m.get('numba_threading_layer') or '?'} threading layer), torch {m['torch']}",
+        f"threads: {threads['numba']} for symce (numba) and {threads['torch']} for torch; the NumPy reference runs "
+        f"on one; load average {_load(report, 'before')} before the run, {_load(report, 'after')} after",
+        f"timings: median ±spread (interquartile range / median) of {repeats} after one warm-up; reduction='mean'",
+        f"memory-copy bandwidth: {bandwidth['reference'] / 1e9:.1f} GB/s, the faster of np.copyto "
+        f"({bandwidth['numpy_copyto'] / 1e9:.1f} GB/s, 1 thread) and torch copy_ ({bandwidth['torch_copy'] / 1e9:.1f} "
+        f"GB/s, {threads['torch']} threads) on a {bandwidth['buffer_bytes'] / MIB:.0f} MiB buffer, bytes read + written",
+        f"start-up in a new process (import symce.functional + first cross_entropy_value_and_grad): {startup}; "
+        f"goal < {report['startup']['goal_s']} s",
+    ]
+
+
+def tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, headers, rows) of every table of the report."""
+    rows = report["rows"]
+    label = ["case", "shape", "dtype"]
+    forward = (
+        "Forward, ms (speed-up = torch time / symce time: above 1, symce is faster)",
+        label + [FORWARD[key] for key in FORWARD] + ["speed-up"],
+        [_label(row) + [_ms(row["forward"][key]) for key in FORWARD] + [_ratio(row["speedup"]["forward"]["symce"])]
+         for row in rows])
+    backward = (
+        "Forward+backward, ms (symce: fresh gradient, out= a reused buffer, in place; speed-up = torch time / "
+        "symce time)",
+        label + [FORWARD_BACKWARD[key] for key in FORWARD_BACKWARD]
+        + ["speed-up" + FORWARD_BACKWARD[key].removeprefix("symce") for key in SYMCE_KEYS],
+        [_label(row) + [_ms(row["forward_backward"][key]) for key in FORWARD_BACKWARD]
+         + [_ratio(row["speedup"]["forward_backward"][key]) for key in SYMCE_KEYS] for row in rows])
+    bandwidth = (
+        "Fraction of the copy bandwidth: (logits read + targets read [+ gradient written]) / median time / bandwidth",
+        label + ["fwd MiB", "fwd torch", "fwd symce", "fwd+bwd MiB"]
+        + [f"fwd+bwd {FORWARD_BACKWARD[key]}" for key in FORWARD_BACKWARD if key != "numpy"],
+        [_label(row) + [f"{row['bytes']['forward'] / MIB:.1f}",
+                        _percent(row["bandwidth_fraction"]["forward"]["torch"]),
+                        _percent(row["bandwidth_fraction"]["forward"]["symce"]),
+                        f"{row['bytes']['forward_backward'] / MIB:.1f}"]
+         + [_percent(row["bandwidth_fraction"]["forward_backward"][key]) for key in FORWARD_BACKWARD if key != "numpy"]
+         for row in rows])
+    memory = (
+        "Peak extra memory of one forward+backward, MiB (× the gradient's size); forward: torch / symce",
+        label + ["gradient MiB"] + [FORWARD_BACKWARD[key] for key in FORWARD_BACKWARD] + ["fwd torch", "fwd symce"],
+        [_label(row) + [f"{row['bytes']['gradient'] / MIB:.1f}"]
+         + [_memory(row, "forward_backward", key) for key in FORWARD_BACKWARD]
+         + [_memory(row, "forward", "torch"), _memory(row, "forward", "symce")] for row in rows])
+    accuracy = (
+        "Accuracy: worst relative error against the spec in mpmath on symce.codegen.accuracy's adversarial inputs",
+        ["kernel", "dtype", "symce loss", "torch loss", "symce grad", "torch grad", "goal", "symce within goal"],
+        [[row["kernel"], row["dtype"], f"{row['symce'][0]:.1e}", f"{row['torch'][0]:.1e}",
+          f"{row['symce'][1]:.1e}" if len(row["symce"]) > 1 else "—",
+          f"{row['torch'][1]:.1e}" if len(row["torch"]) > 1 else "—",
+          f"{row['goal']:.0e}", "yes" if row["symce_within_goal"] else "NO"]
+         for row in report["accuracy"]["rows"]])
+    return [forward, backward, bandwidth, memory, accuracy]
+
+
+def _is_number(cell: str) -> bool:
+    return cell[:1].isdigit() or cell in ("n/a", "—")
+
+
+def render_text(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows)]
+    right = [all(_is_number(row[i]) for row in rows) and bool(rows) for i in range(len(headers))]
+
+    def line(cells):
+        return "  ".join(cell.rjust(w) if r else cell.ljust(w) for cell, w, r in zip(cells, widths, right)).rstrip()
+    return "\n".join([line(headers), "-" * len(line(headers))] + [line(row) for row in rows])
+
+
+def render_markdown(headers: list[str], rows: list[list[str]]) -> str:
+    right = [all(_is_number(row[i]) for row in rows) and bool(rows) for i in range(len(headers))]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---:" if r else "---" for r in right) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def text(report: dict) -> str:
+    parts = ["symce bench", *header_lines(report)]
+    for title, headers, rows in tables(report):
+        parts += ["", title, render_text(headers, rows)]
+    notes = _notes(report)
+    if notes:
+        parts += ["", *notes]
+    return "\n".join(parts)
+
+
+def markdown(report: dict) -> str:
+    parts = ["# symce bench results", "", *[f"- {line}" for line in header_lines(report)]]
+    for title, headers, rows in tables(report):
+        parts += ["", f"**{title}**", "", render_markdown(headers, rows)]
+    notes = _notes(report)
+    if notes:
+        parts += ["", *[f"- {note}" for note in notes]]
+    return "\n".join(parts) + "\n"
+
+
+#: agreement with torch worse than this is reported (relative; loss and gradient)
+AGREEMENT = {"float64": 1e-9, "float32": 1e-3}
+
+
+def _notes(report: dict) -> list[str]:
+    """Columns that could not be measured, and results that disagree with torch's."""
+    notes = []
+    reasons = sorted({reason for row in report["rows"] for reason in row["unavailable"].values()})
+    notes += [f"n/a: {reason}" for reason in reasons]
+    if report["accuracy"].get("error"):
+        notes.append(f"accuracy table failed: {report['accuracy']['error']}")
+    if not report["peak_memory"]["measured"]:
+        notes.append("n/a: peak memory needs Linux's /proc/self/clear_refs")
+    for row in report["rows"]:
+        if row.get("peak_memory_error"):
+            notes.append(f"peak memory of {' '.join(_label(row))} failed: {row['peak_memory_error']}")
+        for part, results in row["agreement"].items():
+            for key, agreement in results.items():
+                worst = max(agreement.values())
+                if not worst <= AGREEMENT[row["dtype"]]:
+                    notes.append(f"WARNING: {' '.join(_label(row))} {part} {key} differs from torch by {worst:.1e}")
+    return notes
+
+
+def write_json(report: dict, path: Path) -> None:
+    path.write_text(json.dumps(report, indent=1) + "\n")
+
+
+def _bars(axes, rows, series) -> None:
+    """One horizontal bar per (row, series): series are (label, value of a row) pairs."""
+    height = 0.8 / len(series)
+    for index, (name, value) in enumerate(series):
+        positions = [i + (index - (len(series) - 1) / 2) * height for i in range(len(rows))]
+        axes.barh(positions, [value(row) or 0 for row in rows], height, label=name)
+    axes.legend(loc="lower right", fontsize="small")
+
+
+def write_png(report: dict, path: Path) -> None:
+    """Two panels, a group of bars per row of the report: the speed-up over torch (log scale) and
+    the fraction of the copy bandwidth."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = report["rows"]
+    figure, (speed, bandwidth) = plt.subplots(1, 2, figsize=(14, 1.5 + 0.45 * len(rows)), sharey=True)
+    _bars(speed, rows, [("forward", lambda row: row["speedup"]["forward"]["symce"]),
+                        ("fwd+bwd", lambda row: row["speedup"]["forward_backward"]["symce"]),
+                        ("fwd+bwd out=", lambda row: row["speedup"]["forward_backward"]["symce_out"])])
+    _bars(bandwidth, rows, [(f"{name} fwd+bwd", lambda row, key=key: 100 * (row["bandwidth_fraction"]
+                                                                           ["forward_backward"][key] or 0))
+                            for key, name in (("torch", "torch"), ("symce", "symce"), ("symce_out", "symce out="))])
+    speed.set_xscale("log")
+    speed.axvline(1, color="black", linewidth=0.8)
+    speed.set_xlabel("speed-up = torch time / symce time (> 1: symce faster)")
+    speed.set_yticks(range(len(rows)), [" ".join(_label(row)) for row in rows])
+    speed.invert_yaxis()
+    bandwidth.set_xlabel("% of the measured memory-copy bandwidth")
+    m = report["machine"]
+    figure.suptitle(f"symce bench: {m['cpu']}, {report['threads']['numba']} threads, torch {m['torch']}, "
+                    f"numba {m['numba']}, numpy {m['numpy']}", fontsize="medium")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

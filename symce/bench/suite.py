@@ -1,0 +1,244 @@
+"""One benchmark run: every (case, shape, dtype) row timed, checked and measured, plus the
+machine's copy bandwidth, the start-up time and the accuracy table, as one JSON-able report.
+
+Per row, in this order (so that at most the logits, torch's gradient and one call's own arrays
+are alive at a time): the forward of torch, NumPy and symce, then forward+backward of torch,
+NumPy, symce with a fresh gradient, symce with ``out=`` a reused buffer, and symce in place
+(``out=`` its input, restored untimed before each call). Each is warmed up once; the warm-up's
+result is compared with torch's (loss, and the gradient element by element relative to torch's
+largest entry), which also checks that every variant computes the same thing.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from symce.bench import cases as bench_cases
+from symce.bench import measure
+from symce.bench.cases import FORWARD, FORWARD_BACKWARD, Case
+
+#: rows from this many elements (16 Mi) on are "large": fewer repeats, as a call takes 0.2–10 s there
+LARGE = 1 << 24
+DEFAULT_REPEAT, LARGE_REPEAT, QUICK_REPEAT = 9, 3, 3
+BANDWIDTH_BYTES, QUICK_BANDWIDTH_BYTES = 1 << 30, 1 << 28
+#: the kernels' accuracy goals: worst relative error against mpmath (tests/test_kernels.py TOLERANCE)
+ACCURACY_GOALS = {"float64": 1e-13, "float32": 1e-5}
+STARTUP_GOAL_S = 0.5
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What to run: ``shapes`` None means each case's own (its quick ones with ``quick``);
+    ``repeat`` None means DEFAULT_REPEAT, LARGE_REPEAT on large rows, QUICK_REPEAT with ``quick``."""
+
+    cases: tuple[Case, ...] = bench_cases.CASES
+    shapes: tuple[tuple[int, int], ...] | None = None
+    dtypes: tuple[np.dtype, ...] = (np.dtype(np.float32), np.dtype(np.float64))
+    repeat: int | None = None
+    quick: bool = False
+    seed: int = 0
+
+    def shapes_of(self, case: Case) -> tuple[tuple[int, int], ...]:
+        return self.shapes or (case.quick_shapes if self.quick else case.shapes)
+
+    def repeats(self, shape: tuple[int, int]) -> dict[str, int]:
+        """Timed calls per implementation key."""
+        large = shape[0] * shape[1] >= LARGE
+        return dict.fromkeys(FORWARD_BACKWARD, self.repeat or (QUICK_REPEAT if self.quick else
+                                                                LARGE_REPEAT if large else DEFAULT_REPEAT))
+
+    def as_json(self) -> dict:
+        return {"cases": [case.name for case in self.cases], "shapes": self.shapes, "dtypes": [d.name for d in self.dtypes],
+                "repeat": self.repeat, "quick": self.quick, "seed": self.seed, "large_elements": LARGE,
+                "default_repeat": DEFAULT_REPEAT, "large_repeat": LARGE_REPEAT, "quick_repeat": QUICK_REPEAT,
+                "reduction": "mean"}
+
+
+# --- agreement with torch ------------------------------------------------------------------------
+
+def _relative(value, reference) -> float:
+    value, reference = float(value), float(reference)
+    return abs(value - reference) / abs(reference) if reference else abs(value)
+
+
+def _gradient_difference(gradient: np.ndarray, reference: np.ndarray, sample: int = 1 << 22) -> float:
+    """max |gradient − reference| / max |reference| over evenly spaced rows holding about ``sample``
+    elements in all (every row of a smaller gradient), a block of rows at a time: checking a 2 GiB
+    gradient costs little and makes no full-size temporaries."""
+    a, b = gradient.reshape(len(gradient), -1), reference.reshape(len(reference), -1)
+    rows = np.arange(0, len(a), max(1, a.size // sample))
+    block = max(1, (1 << 20) // max(1, a.shape[1]))
+    worst = scale = 0.0
+    for start in range(0, len(rows), block):
+        chosen = rows[start:start + block]
+        x, y = a[chosen].astype(np.float64), b[chosen].astype(np.float64)
+        worst = max(worst, float(np.max(np.abs(x - y), initial=0.0)))
+        scale = max(scale, float(np.max(np.abs(y), initial=0.0)))
+    return worst / scale if scale else worst
+
+
+def _as_numpy(value):
+    return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+
+
+# --- one row -------------------------------------------------------------------------------------
+
+def _time_part(part: str, keys: dict, builders: dict, repeats: dict, row: dict) -> None:
+    """Time every implementation of one part (forward or forward_backward) into ``row``, checking
+    each warm-up result against torch's (timed first). Returns with nothing of the part alive."""
+    torch_result = {}
+
+    def compare(key):
+        def check(result):
+            loss, gradient = (result, None) if part == "forward" else result
+            loss = _as_numpy(loss)
+            gradient = None if gradient is None else _as_numpy(gradient)
+            if key == "torch":
+                torch_result.update(loss=loss, gradient=gradient)
+                return
+            agreement = {"loss": _relative(loss, torch_result["loss"])}
+            if gradient is not None:
+                agreement["gradient"] = _gradient_difference(gradient, torch_result["gradient"])
+            row["agreement"][part][key] = agreement
+        return check
+
+    for key in keys:
+        build = builders.pop(key)
+        if isinstance(build, str):
+            row[part][key] = None
+            row["unavailable"][key] = build
+            continue
+        call = build()
+        row[part][key] = measure.time_calls(call.run, repeats[key], before=call.before, check=compare(key)).as_json()
+        del call
+
+
+def measure_row(case: Case, shape, dtype: np.dtype, settings: Settings, bandwidth: float,
+                probe=None) -> dict:
+    """Timings, speed-ups, bandwidth fractions, agreement and peak memory of one (case, shape, dtype)."""
+    inputs = bench_cases.make_inputs(case, shape, dtype, settings.seed)
+    repeats = settings.repeats(shape)
+    row = {"case": case.name, "title": case.title, "loss": case.loss, "shape": list(shape), "dtype": dtype.name,
+           "elements": int(inputs.logits.size),
+           "bytes": {"forward": inputs.bytes_forward, "forward_backward": inputs.bytes_forward_backward,
+                     "gradient": inputs.logits.nbytes},
+           "repeat": repeats, "forward": {}, "forward_backward": {}, "unavailable": {},
+           "agreement": {"forward": {}, "forward_backward": {}}}
+    _time_part("forward", FORWARD, bench_cases.forward_calls(case, inputs), repeats, row)
+    _time_part("forward_backward", FORWARD_BACKWARD, bench_cases.forward_backward_calls(case, inputs), repeats, row)
+    del inputs  # the memory process rebuilds them: only one copy at a time
+
+    row["speedup"] = {part: {key: _ratio(row[part]["torch"], row[part][key]) for key in keys if key.startswith("symce")}
+                      for part, keys in (("forward", FORWARD), ("forward_backward", FORWARD_BACKWARD))}
+    row["bandwidth_fraction"] = {
+        part: {key: (row["bytes"][part] / timing["median_s"] / bandwidth if timing else None)
+               for key, timing in row[part].items()}
+        for part in ("forward", "forward_backward")}
+    row["peak_extra_bytes"] = None
+    if probe is not None:
+        try:
+            row["peak_extra_bytes"] = probe.measure(case.name, shape, dtype.name, settings.seed)
+        except RuntimeError as error:  # reported, not fatal: the timings stand without it
+            row["peak_memory_error"] = str(error)
+    return row
+
+
+def _ratio(torch_timing, timing):
+    return torch_timing["median_s"] / timing["median_s"] if torch_timing and timing else None
+
+
+# --- the whole run -------------------------------------------------------------------------------
+
+def accuracy(dtypes) -> dict:
+    """Worst relative error against the mpmath reference per kernel (symce.codegen.accuracy)."""
+    from symce.codegen.accuracy import worst_errors
+
+    rows = []
+    for dtype in sorted(dtypes, key=lambda d: -d.itemsize):
+        goal = ACCURACY_GOALS[dtype.name]
+        for kernel, errors in worst_errors(dtype.type).items():
+            rows.append({"kernel": kernel, "dtype": dtype.name, "symce": errors["symce"], "torch": errors["torch"],
+                         "goal": goal, "symce_within_goal": max(errors["symce"]) <= goal})
+    return {"goals": ACCURACY_GOALS, "rows": rows,
+            "what": "worst relative error |got − true| / max(|true|, tiny) over symce.codegen.accuracy's adversarial "
+                    "inputs, true = the spec in mpmath at 50+ digits; [loss, gradient] (gradient element-wise)"}
+
+
+def _load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def _threading_layer() -> str | None:
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        return None
+
+
+def run(settings: Settings, log=print) -> dict:
+    """The report of one benchmark run; ``log`` receives a progress line per step."""
+    import numba
+    import torch
+
+    started = time.perf_counter()
+    load_before = _load_average()
+    # first, before this process compiles anything: how long a new process takes to start
+    startup = measure.startup(runs=2)
+    threads = numba.get_num_threads()
+    torch.set_num_threads(threads)
+    log("start-up: " + ", ".join(f"{run['total_s']:.2f} s" if "total_s" in run else run["error"] for run in startup))
+    bandwidth = measure.copy_bandwidth(QUICK_BANDWIDTH_BYTES if settings.quick else BANDWIDTH_BYTES,
+                                       repeat=QUICK_REPEAT if settings.quick else DEFAULT_REPEAT)
+    log(f"copy bandwidth: {bandwidth['reference'] / 1e9:.1f} GB/s")
+    probe = None
+    if measure.peak_memory_supported():
+        from symce.bench.memory import MemoryProbe
+        probe = MemoryProbe()
+    rows = []
+    try:
+        for case in settings.cases:
+            for shape in settings.shapes_of(case):
+                for dtype in settings.dtypes:
+                    start = time.perf_counter()
+                    rows.append(measure_row(case, shape, dtype, settings, bandwidth["reference"], probe))
+                    log(f"{case.title} {shape[0]}x{shape[1]} {dtype.name}: {time.perf_counter() - start:.1f} s")
+    finally:
+        if probe is not None:
+            probe.close()
+    start = time.perf_counter()
+    try:
+        accuracy_table = accuracy(settings.dtypes)
+    except Exception as error:  # reported: the timings of the run stand without it
+        accuracy_table = {"goals": ACCURACY_GOALS, "rows": [], "error": f"{type(error).__name__}: {error}"}
+    log(f"accuracy: {time.perf_counter() - start:.1f} s")
+    return {
+        "schema": 1,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": sys.argv,
+        "machine": measure.machine() | {"numba_threading_layer": _threading_layer()},
+        "load_average": {"before": load_before, "after": _load_average(),
+                         "what": "1-minute load average of the machine (os.getloadavg) before and after the run: "
+                                 "other processes on the same cores disturb the timings"},
+        "threads": {"numba": threads, "torch": torch.get_num_threads(), "numpy": 1},
+        "settings": settings.as_json(),
+        "bandwidth": bandwidth,
+        "startup": {"runs": startup, "goal_s": STARTUP_GOAL_S,
+                    "what": "seconds inside a new process from before `import symce.functional` to the end of its "
+                            "first cross_entropy_value_and_grad call; run twice, one process after the other"},
+        "peak_memory": {"measured": probe is not None,
+                        "what": "resident-set high-water mark above the level before the call (VmHWM after "
+                                "/proc/self/clear_refs), one call, in a separate process"},
+        "rows": rows,
+        "accuracy": accuracy_table,
+        "seconds": time.perf_counter() - started,
+    }

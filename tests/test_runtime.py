@@ -1,0 +1,95 @@
+"""symce.generated.runtime: the vectorisable exp/log1p (symce.codegen.polynomials), the row max, σ."""
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numba
+import numpy as np
+import pytest
+
+from symce.codegen import polynomials
+from symce.generated import runtime
+
+ULP = {"float32": float(np.finfo(np.float32).eps), "float64": float(np.finfo(np.float64).eps)}
+
+
+@numba.njit
+def _exp(x):
+    return runtime.fast_exp(x)
+
+
+@numba.njit
+def _log1p(x):
+    return runtime.fast_log1p(x)
+
+
+@numba.njit
+def _row_max(row):
+    return runtime.row_max(row)
+
+
+@numba.njit
+def _sigmoid(v):
+    return runtime.sigmoid(v)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_exp_is_within_two_ulps_of_mpmath(dtype):
+    assert polynomials.measured_error(dtype, points=4001) <= 2 * ULP[dtype]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_log1p_is_within_two_ulps_of_mpmath(dtype):
+    assert polynomials.measured_log1p_error(dtype, points=4001) <= 2 * ULP[dtype]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exp_keeps_ieee_meaning_at_the_ends(dtype):
+    # exp(0) = 1 exactly: the kernels' argmax term relies on it
+    assert _exp(dtype(0.0)) == 1.0
+    assert _exp(dtype(np.inf)) == np.inf and _exp(dtype(-np.inf)) == 0.0
+    assert np.isnan(_exp(dtype(np.nan)))
+    assert _exp(dtype(1000.0)) == np.inf and _exp(dtype(-1000.0)) == 0.0
+    # a subnormal result is rounded once, as libm does
+    tiny = -745.0 if dtype == np.float64 else -103.0
+    assert _exp(dtype(tiny)) == np.exp(dtype(tiny))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log1p_keeps_ieee_meaning_at_the_ends(dtype):
+    assert _log1p(dtype(-1.0)) == -np.inf
+    assert np.isnan(_log1p(dtype(-2.0))) and np.isnan(_log1p(dtype(np.nan)))
+    assert _log1p(dtype(np.inf)) == np.inf
+    assert _log1p(dtype(1e-30)) == dtype(1e-30)  # log1p(x) = x to the last bit for tiny x
+    assert _log1p(dtype(0.0)) == 0.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [5, 40])
+def test_row_max_reports_the_max_and_whether_the_row_is_clean(dtype, size):
+    base = np.arange(size, dtype=dtype)
+
+    def with_value(index, value):
+        row = base.copy()
+        row[index] = value
+        return row
+
+    assert _row_max(base) == (size - 1, True)
+    assert _row_max(with_value(3, -np.inf)) == (size - 1, True)  # −inf entries are fine: exp(−inf) = 0
+    assert _row_max(with_value(3, np.inf))[1] is False
+    assert _row_max(with_value(1, np.nan))[1] is False
+    assert _row_max(with_value(2, -np.nan))[1] is False  # a negative nan sorts below −inf
+    assert _row_max(np.full(size, -np.inf, dtype))[1] is False
+    assert _row_max(np.empty(0, dtype))[1] is False
+
+
+@pytest.mark.parametrize("v", [-800.0, -40.0, -1e-3, 0.0, 2.5, 40.0, 800.0])
+def test_sigmoid_keeps_relative_precision_in_both_tails(v):
+    with mpmath.workdps(40):
+        exact = 1 / (1 + mpmath.exp(-mpmath.mpf(v)))
+    got = _sigmoid(v)
+    if exact < 1e-300:
+        assert got == 0.0
+    else:
+        assert abs(got - float(exact)) <= 2 * math.ulp(float(exact))
