@@ -264,3 +264,87 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     _no_legacy(size_average, reduce)
     _not_differentiated(target=target, weight=weight, pos_weight=pos_weight)
     return _BinaryCrossEntropyWithLogits.apply(input, target, weight, reduction, pos_weight, _wants_grad(input))
+
+
+# --- linear_cross_entropy (appended: the chunked linear layer + cross-entropy) ---------------------
+
+__all__ += ["linear_cross_entropy"]
+
+
+def _matching(tensor: torch.Tensor | None, name: str, dtype: torch.dtype) -> np.ndarray | None:
+    """A companion of ``input`` in the linear layer: its dtype, as a NumPy view where contiguous."""
+    if tensor is not None and isinstance(tensor, torch.Tensor) and tensor.dtype != dtype:
+        raise TypeError(f"{name} has dtype {tensor.dtype} but input has dtype {dtype}: they must match")
+    return _numpy(tensor, name)
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """Differentiable in input, linear_weight and linear_bias.
+
+    'mean' and 'sum': forward makes the one pass over the chunks that yields the loss and all three
+    gradients, and backward scales them by the scalar grad_output. 'none': forward computes the
+    losses only and backward makes the pass with grad_output as the rows' scales, because
+    ∂(Σ_i g_i ℓ_i)/∂W = Σ_i g_i ∂ℓ_i/∂W is no rescaling of anything forward could save.
+    """
+
+    @staticmethod
+    def forward(ctx, input, linear_weight, linear_bias, target, options, wants_grad):
+        arrays = (_logits(input), _matching(linear_weight, "linear_weight", input.dtype), _numpy(target, "target"))
+        bias = _matching(linear_bias, "linear_bias", input.dtype)
+        if not wants_grad or options["reduction"] == "none":
+            ctx.options = options
+            ctx.save_for_backward(input, linear_weight, linear_bias, target)
+            return _tensor(sf.linear_cross_entropy(*arrays, linear_bias=bias, **options), input.dtype)
+        loss, *grads = sf.linear_cross_entropy_value_and_grad(*arrays, linear_bias=bias, **options)
+        ctx.options = None
+        ctx.save_for_backward(*(None if grad is None else torch.from_numpy(grad) for grad in grads),
+                              input, linear_weight, linear_bias)
+        return _tensor(loss, input.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        if ctx.options is None:  # a scalar loss: the saved gradients times grad_output
+            *grads, input, linear_weight, linear_bias = ctx.saved_tensors
+            grads = [None if grad is None else _chain(grad, grad_output, class_axis=None) for grad in grads]
+        else:
+            input, linear_weight, linear_bias, target = ctx.saved_tensors
+            _, *arrays = sf.linear_cross_entropy_value_and_grad(
+                _logits(input), _numpy(linear_weight, "linear_weight"), _numpy(target, "target"),
+                linear_bias=_numpy(linear_bias, "linear_bias"), grad_output=_numpy(grad_output, "grad_output"),
+                **ctx.options)
+            grads = [None if array is None else torch.from_numpy(array) for array in arrays]
+        results = [None if grad is None or not needed else _backward_result(grad, tensor)
+                   for grad, tensor, needed in zip(grads, (input, linear_weight, linear_bias), ctx.needs_input_grad)]
+        return (*results, None, None, None)
+
+
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction="mean",
+                         ignore_index=None, label_smoothing=0.0, options=None, chunk_size=None):
+    r"""Cross-entropy of a linear layer's output, as ``torch.nn.functional.linear_cross_entropy``,
+    without the (N, V) logits: the numbers of :func:`symce.functional.linear_cross_entropy`.
+
+    .. math::
+        L = \mathrm{cross\_entropy}(h W^\top + b,\; t)
+
+    Args:
+      input: hidden states h, a float32/float64 CPU tensor (N, H).
+      linear_weight: W (V, H), and linear_bias: b (V,) or None, of the input's dtype.
+      target: class indices (N,), each in [0, V) or ``ignore_index`` (not differentiated).
+      weight: class weights (V,) or None (not differentiated). reduction: 'none' | 'mean' | 'sum'.
+      ignore_index: label whose rows are skipped (None: -100). label_smoothing: ε in [0, 1].
+      options: must be None (torch's chunking options; symce always chunks, by ``chunk_size``).
+      chunk_size: rows per chunk (None: 64 MiB of logits, see symce.functional.linear).
+    Returns: a tensor of the input's dtype, (N,) for 'none', 0-d otherwise; differentiable in
+    input, linear_weight and linear_bias.
+
+    Reference: https://pytorch.org/docs/stable/generated/torch.nn.functional.linear_cross_entropy.html
+    """
+    if options is not None:
+        raise TypeError("symce.torch.linear_cross_entropy always chunks: pass chunk_size=<rows per chunk> "
+                        "instead of torch's options (LinearCrossEntropyOptions)")
+    _not_differentiated(target=target, weight=weight)
+    numpy_options = dict(weight=_numpy(weight, "weight"), reduction=reduction, ignore_index=ignore_index,
+                         label_smoothing=label_smoothing, chunk_size=chunk_size)
+    wants_grad = torch.is_grad_enabled() and any(
+        isinstance(tensor, torch.Tensor) and tensor.requires_grad for tensor in (input, linear_weight, linear_bias))
+    return _LinearCrossEntropy.apply(input, linear_weight, linear_bias, target, numpy_options, wants_grad)

@@ -80,7 +80,9 @@ class TestGeneratedFolder:
         files = regen.render()
         assert regen.stale(copy, files) == []
         edited = copy / "cross_entropy.py"
-        edited.write_text(edited.read_text().replace("math.log1p", "math.log", 1))
+        original = edited.read_text()
+        edited.write_text(original.replace("fast_exp(", "math.exp(", 1))
+        assert edited.read_text() != original
         (copy / "softmax.py").unlink()
         (copy / "leftover.py").write_text("x = 1\n")
         problems = regen.stale(copy, files)
@@ -95,6 +97,19 @@ class TestGeneratedFolder:
         out = tmp_path / "gen"
         regen.write(out)
         assert regen.stale(out) == []
+
+    def test_a_rewritten_module_loses_its_numba_cache(self, tmp_path):
+        out = tmp_path / "gen"
+        regen.write(out)
+        cache = out / "__pycache__"
+        cache.mkdir()
+        stale_entries = [cache / "softmax.softmax-12.py311.nbi", cache / "softmax.softmax-12.py311.1.nbc"]
+        kept = cache / "nll.nll_forward-9.py311.nbi"
+        for path in stale_entries + [kept]:
+            path.write_bytes(b"old machine code")
+        (out / "softmax.py").write_text("# edited\n")
+        assert regen.write(out) == ["softmax.py"]
+        assert not any(path.exists() for path in stale_entries) and kept.exists()
 
     def test_header_names_the_spec_and_its_hash(self):
         text = (ROOT / "generated" / "cross_entropy.py").read_text()

@@ -70,6 +70,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtypes", type=parse_dtypes, default=tuple(np.dtype(d) for d in DTYPES),
                         help="comma-separated: float32,float64 (default both)")
     parser.add_argument("--cases", type=parse_cases, default=None, help=f"comma-separated, of: {cases}")
+    parser.add_argument("--no-linear", dest="linear", action="store_false",
+                        help="leave out the chunked linear + cross-entropy row (8192×1024→32000 float32)")
     parser.add_argument("--output", type=Path, default=None, metavar="DIR",
                         help="where to write the results (default: the checkout's benchmarks/, else ./benchmarks)")
 
@@ -78,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     from symce.bench import report, suite
 
     settings = suite.Settings(cases=args.cases or suite.Settings.cases, shapes=args.shapes,
-                              dtypes=tuple(args.dtypes), repeat=args.repeat, quick=args.quick)
+                              dtypes=tuple(args.dtypes), repeat=args.repeat, quick=args.quick,
+                              linear=args.linear)
     output = args.output or default_output()
     output.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -125,7 +125,22 @@ def tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
           f"{row['torch'][1]:.1e}" if len(row["torch"]) > 1 else "—",
           f"{row['goal']:.0e}", "yes" if row["symce_within_goal"] else "NO"]
          for row in report["accuracy"]["rows"]])
-    return [forward, backward, bandwidth, memory, accuracy]
+    return [forward, backward, bandwidth, memory, *_linear_table(report.get("linear_cross_entropy")), accuracy]
+
+
+def _linear_table(linear: dict | None) -> list:
+    """The chunked linear + cross-entropy row: time, speed-up and peak memory of each implementation."""
+    if not linear:
+        return []
+    shape = linear["shape"]
+    peak = linear.get("peak_extra_mib") or {}
+    title = (f"Linear + cross-entropy, loss and gradients of hidden states and weight: N={shape['n']}, "
+             f"H={shape['hidden']}, V={shape['vocab']}, {shape['dtype']} ({linear['logits_mib']:.0f} MiB of logits; "
+             f"symce chunks of {linear['chunk_size']} rows)")
+    rows = [[name, _ms(timing), _ratio(linear["speedup_vs_torch"].get(name, 1.0)),
+             f"{peak[name]:.0f}" if name in peak else "n/a"]
+            for name, timing in linear["time"].items() if timing is not None]
+    return [(title, ["implementation", "ms", "speed-up", "peak extra MiB"], rows)]
 
 
 def _is_number(cell: str) -> bool:

@@ -29,6 +29,8 @@ BANDWIDTH_BYTES, QUICK_BANDWIDTH_BYTES = 1 << 30, 1 << 28
 #: the kernels' accuracy goals: worst relative error against mpmath (tests/test_kernels.py TOLERANCE)
 ACCURACY_GOALS = {"float64": 1e-13, "float32": 1e-5}
 STARTUP_GOAL_S = 0.5
+#: --quick runs the linear + cross-entropy row at this size (default: 8192 × 1024 → 32000, float32)
+QUICK_LINEAR_SHAPE = {"n": 512, "hidden": 128, "vocab": 4000}
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class Settings:
     repeat: int | None = None
     quick: bool = False
     seed: int = 0
+    #: the chunked linear + cross-entropy row (symce.bench.linear); its shape is smaller with ``quick``
+    linear: bool = True
 
     def shapes_of(self, case: Case) -> tuple[tuple[int, int], ...]:
         return self.shapes or (case.quick_shapes if self.quick else case.shapes)
@@ -215,6 +219,14 @@ def run(settings: Settings, log=print) -> dict:
     finally:
         if probe is not None:
             probe.close()
+    linear = None
+    if settings.linear:
+        from symce.bench.linear import measure_linear_cross_entropy
+
+        start = time.perf_counter()
+        shape = QUICK_LINEAR_SHAPE if settings.quick else {}
+        linear = measure_linear_cross_entropy(**shape, repeat=QUICK_REPEAT if settings.quick else LARGE_REPEAT)
+        log(f"linear + cross-entropy: {time.perf_counter() - start:.1f} s")
     start = time.perf_counter()
     try:
         accuracy_table = accuracy(settings.dtypes)
@@ -239,6 +251,7 @@ def run(settings: Settings, log=print) -> dict:
                         "what": "resident-set high-water mark above the level before the call (VmHWM after "
                                 "/proc/self/clear_refs), one call, in a separate process"},
         "rows": rows,
+        "linear_cross_entropy": linear,
         "accuracy": accuracy_table,
         "seconds": time.perf_counter() - started,
     }

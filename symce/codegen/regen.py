@@ -48,7 +48,20 @@ def write(out: Path, files: dict[str, str] | None = None) -> list[str]:
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
             changed.append(name)
+    _drop_numba_cache(out, changed)
     return changed
+
+
+def _drop_numba_cache(out: Path, changed: list[str]) -> None:
+    """Delete numba's cache of every rewritten module.
+
+    numba keys its cache on the source file's modification time and size; a process that
+    imported the old module and compiles after the rewrite could still leave old machine code
+    where the new module's would be looked up. A rewritten module starts from an empty cache.
+    """
+    for name in changed:
+        for cached in (out / "__pycache__").glob(f"{name[:-3]}.*.nb[ic]"):
+            cached.unlink(missing_ok=True)
 
 
 def stale(out: Path, files: dict[str, str] | None = None) -> list[str]:

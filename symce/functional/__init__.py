@@ -13,6 +13,7 @@ returning ``(loss, d loss / d input)`` from one fused forward+backward kernel.
 """
 from symce.functional.activations import log_softmax, logsumexp, softmax
 from symce.functional.information import entropy, perplexity
+from symce.functional.linear import linear_cross_entropy, linear_cross_entropy_value_and_grad
 from symce.functional.losses import (
     binary_cross_entropy,
     binary_cross_entropy_value_and_grad,
@@ -32,6 +33,7 @@ __all__ = [
     "cross_entropy", "cross_entropy_value_and_grad",
     "entropy", "perplexity",
     "kl_div", "kl_div_value_and_grad",
+    "linear_cross_entropy", "linear_cross_entropy_value_and_grad",
     "log_softmax", "logsumexp", "softmax",
     "nll_loss", "nll_loss_value_and_grad",
 ]
