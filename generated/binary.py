@@ -59,6 +59,49 @@ def _sigmoid_binary_cross_entropy_forward_into(logits, labels, weight, pos_weigh
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _sigmoid_binary_cross_entropy_forward_sum_chunk(start, stop, logits, labels, weight, pos_weight):
+    """Elements start..stop of sigmoid_binary_cross_entropy_forward_sum."""
+    _total = 0.0
+    if weight is None:
+        if pos_weight is None:
+            for i in range(start, stop):
+                _tmp0 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                _total += np.float64(labels[i])*(_tmp0 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp0 + max(0.0, np.float64(logits[i])))
+        else:
+            for i in range(start, stop):
+                _tmp1 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                _total += np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp1 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp1 + max(0.0, np.float64(logits[i])))
+    else:
+        if pos_weight is None:
+            for i in range(start, stop):
+                _tmp2 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp2 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp2 + max(0.0, np.float64(logits[i]))))
+        else:
+            for i in range(start, stop):
+                _tmp3 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp3 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp3 + max(0.0, np.float64(logits[i]))))
+    return _total
+
+
+@numba.njit(cache=True, error_model='numpy')
+def sigmoid_binary_cross_entropy_forward_sum(logits, labels, weight, pos_weight):
+    """Loss per sample of spec 'sigmoid_binary_cross_entropy': L = -w (pw·y log σ(x) + (1-y) log(1-σ(x)))
+
+    loss: the sum over each chunk of 16384 elements, in float64 (one per chunk).
+    """
+    return _sigmoid_binary_cross_entropy_forward_sum_into(logits, labels, weight, pos_weight)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _sigmoid_binary_cross_entropy_forward_sum_into(logits, labels, weight, pos_weight):
+    n = logits.shape[0]
+    loss = np.empty((n + 16383) // 16384, dtype=np.float64)
+    for chunk in numba.prange((n + 16383) // 16384):
+        loss[chunk] = _sigmoid_binary_cross_entropy_forward_sum_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), logits, labels, weight, pos_weight)
+    return loss
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def _sigmoid_binary_cross_entropy_forward_backward_chunk(start, stop, logits, labels, weight, pos_weight, scale, loss, grad):
     """Elements start..stop of sigmoid_binary_cross_entropy_forward_backward."""
     if scale.shape[0] == 1:
@@ -150,6 +193,101 @@ def _sigmoid_binary_cross_entropy_forward_backward_into(logits, labels, weight, 
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk(start, stop, logits, labels, weight, pos_weight, scale, grad):
+    """Elements start..stop of sigmoid_binary_cross_entropy_forward_backward_sum."""
+    _total = 0.0
+    if scale.shape[0] == 1:
+        _scale = scale[0]
+        if weight is None:
+            if pos_weight is None:
+                for i in range(start, stop):
+                    _tmp0 = -np.float64(logits[i])
+                    _tmp1 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp2 = 1 - np.float64(labels[i])
+                    _total += _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, _tmp0))
+                    grad[i] = _scale * (_tmp2*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp0))
+            else:
+                for i in range(start, stop):
+                    _tmp3 = -np.float64(logits[i])
+                    _tmp4 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp5 = np.float64(labels[i])*np.float64(pos_weight[i])
+                    _tmp6 = 1 - np.float64(labels[i])
+                    _total += _tmp5*(_tmp4 + max(0.0, _tmp3)) + _tmp6*(_tmp4 + max(0.0, np.float64(logits[i])))
+                    grad[i] = _scale * (-_tmp5*sigmoid(_tmp3) + _tmp6*sigmoid(np.float64(logits[i])))
+        else:
+            if pos_weight is None:
+                for i in range(start, stop):
+                    _tmp7 = -np.float64(logits[i])
+                    _tmp8 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp9 = np.float64(labels[i])*np.float64(weight[i])
+                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp8 + max(0.0, _tmp7)) - (1 - np.float64(labels[i]))*(_tmp8 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = _scale * (-_tmp9*sigmoid(_tmp7) + (-_tmp9 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+            else:
+                for i in range(start, stop):
+                    _tmp10 = -np.float64(logits[i])
+                    _tmp11 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp12 = np.float64(labels[i])*np.float64(weight[i])
+                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp11 + max(0.0, _tmp10)) - (1 - np.float64(labels[i]))*(_tmp11 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = _scale * (-_tmp12*np.float64(pos_weight[i])*sigmoid(_tmp10) + (-_tmp12 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+    else:
+        if weight is None:
+            if pos_weight is None:
+                for i in range(start, stop):
+                    _tmp13 = -np.float64(logits[i])
+                    _tmp14 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp15 = 1 - np.float64(labels[i])
+                    _total += _tmp15*(_tmp14 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp14 + max(0.0, _tmp13))
+                    grad[i] = scale[i] * (_tmp15*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp13))
+            else:
+                for i in range(start, stop):
+                    _tmp16 = -np.float64(logits[i])
+                    _tmp17 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp18 = np.float64(labels[i])*np.float64(pos_weight[i])
+                    _tmp19 = 1 - np.float64(labels[i])
+                    _total += _tmp18*(_tmp17 + max(0.0, _tmp16)) + _tmp19*(_tmp17 + max(0.0, np.float64(logits[i])))
+                    grad[i] = scale[i] * (-_tmp18*sigmoid(_tmp16) + _tmp19*sigmoid(np.float64(logits[i])))
+        else:
+            if pos_weight is None:
+                for i in range(start, stop):
+                    _tmp20 = -np.float64(logits[i])
+                    _tmp21 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp22 = np.float64(labels[i])*np.float64(weight[i])
+                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp21 + max(0.0, _tmp20)) - (1 - np.float64(labels[i]))*(_tmp21 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = scale[i] * (-_tmp22*sigmoid(_tmp20) + (-_tmp22 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+            else:
+                for i in range(start, stop):
+                    _tmp23 = -np.float64(logits[i])
+                    _tmp24 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp25 = np.float64(labels[i])*np.float64(weight[i])
+                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp24 + max(0.0, _tmp23)) - (1 - np.float64(labels[i]))*(_tmp24 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = scale[i] * (-_tmp25*np.float64(pos_weight[i])*sigmoid(_tmp23) + (-_tmp25 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+    return _total
+
+
+@numba.njit(cache=True, error_model='numpy')
+def sigmoid_binary_cross_entropy_forward_backward_sum(logits, labels, weight, pos_weight, scale, grad=None):
+    """Loss and scale · d loss / d input of spec 'sigmoid_binary_cross_entropy': L = -w (pw·y log σ(x) + (1-y) log(1-σ(x)))
+
+    loss: the sum over each chunk of 16384 elements, in float64 (one per chunk).
+
+    grad: optional output buffer(s), allocated when None; may be the first input itself (written in place).
+    """
+    if grad is None:
+        return _sigmoid_binary_cross_entropy_forward_backward_sum_into(logits, labels, weight, pos_weight, scale, np.empty(logits.shape, dtype=logits.dtype))
+    else:
+        return _sigmoid_binary_cross_entropy_forward_backward_sum_into(logits, labels, weight, pos_weight, scale, grad)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _sigmoid_binary_cross_entropy_forward_backward_sum_into(logits, labels, weight, pos_weight, scale, grad):
+    n = logits.shape[0]
+    loss = np.empty((n + 16383) // 16384, dtype=np.float64)
+    for chunk in numba.prange((n + 16383) // 16384):
+        loss[chunk] = _sigmoid_binary_cross_entropy_forward_backward_sum_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), logits, labels, weight, pos_weight, scale, grad)
+    return loss, grad
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def _binary_cross_entropy_forward_chunk(start, stop, probs, labels, weight, loss):
     """Elements start..stop of binary_cross_entropy_forward."""
     if weight is None:
@@ -176,6 +314,40 @@ def _binary_cross_entropy_forward_into(probs, labels, weight):
     loss = np.empty(n, dtype=probs.dtype)
     for chunk in numba.prange((n + 16383) // 16384):
         _binary_cross_entropy_forward_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), probs, labels, weight, loss)
+    return loss
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _binary_cross_entropy_forward_sum_chunk(start, stop, probs, labels, weight):
+    """Elements start..stop of binary_cross_entropy_forward_sum."""
+    _total = 0.0
+    if weight is None:
+        for i in range(start, stop):
+            _total += -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(-np.float64(probs[i])))
+    else:
+        for i in range(start, stop):
+            _total += -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(-np.float64(probs[i]))))
+    return _total
+
+
+@numba.njit(cache=True, error_model='numpy')
+def binary_cross_entropy_forward_sum(probs, labels, weight):
+    """Loss per sample of spec 'binary_cross_entropy': L = -w (y log r + (1-y) log(1-r))
+
+    Declared modification torch_log_clamp: torch's binary_cross_entropy clamps each log at -100, so r = 0 or 1 gives a finite loss.
+    Declared modification torch_grad_denominator: torch's binary_cross_entropy backward divides by max(r(1 − r), 1e-12).
+
+    loss: the sum over each chunk of 16384 elements, in float64 (one per chunk).
+    """
+    return _binary_cross_entropy_forward_sum_into(probs, labels, weight)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _binary_cross_entropy_forward_sum_into(probs, labels, weight):
+    n = probs.shape[0]
+    loss = np.empty((n + 16383) // 16384, dtype=np.float64)
+    for chunk in numba.prange((n + 16383) // 16384):
+        loss[chunk] = _binary_cross_entropy_forward_sum_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), probs, labels, weight)
     return loss
 
 
@@ -228,4 +400,60 @@ def _binary_cross_entropy_forward_backward_into(probs, labels, weight, scale, gr
     loss = np.empty(n, dtype=probs.dtype)
     for chunk in numba.prange((n + 16383) // 16384):
         _binary_cross_entropy_forward_backward_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), probs, labels, weight, scale, loss, grad)
+    return loss, grad
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _binary_cross_entropy_forward_backward_sum_chunk(start, stop, probs, labels, weight, scale, grad):
+    """Elements start..stop of binary_cross_entropy_forward_backward_sum."""
+    _total = 0.0
+    if scale.shape[0] == 1:
+        _scale = scale[0]
+        if weight is None:
+            for i in range(start, stop):
+                _tmp0 = -np.float64(probs[i])
+                _total += -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp0))
+                grad[i] = _scale * ((-_tmp0 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
+        else:
+            for i in range(start, stop):
+                _tmp1 = -np.float64(probs[i])
+                _total += -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp1)))
+                grad[i] = _scale * (np.float64(weight[i])*(-_tmp1 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
+    else:
+        if weight is None:
+            for i in range(start, stop):
+                _tmp2 = -np.float64(probs[i])
+                _total += -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp2))
+                grad[i] = scale[i] * ((-_tmp2 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
+        else:
+            for i in range(start, stop):
+                _tmp3 = -np.float64(probs[i])
+                _total += -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp3)))
+                grad[i] = scale[i] * (np.float64(weight[i])*(-_tmp3 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
+    return _total
+
+
+@numba.njit(cache=True, error_model='numpy')
+def binary_cross_entropy_forward_backward_sum(probs, labels, weight, scale, grad=None):
+    """Loss and scale · d loss / d input of spec 'binary_cross_entropy': L = -w (y log r + (1-y) log(1-r))
+
+    Declared modification torch_log_clamp: torch's binary_cross_entropy clamps each log at -100, so r = 0 or 1 gives a finite loss.
+    Declared modification torch_grad_denominator: torch's binary_cross_entropy backward divides by max(r(1 − r), 1e-12).
+
+    loss: the sum over each chunk of 16384 elements, in float64 (one per chunk).
+
+    grad: optional output buffer(s), allocated when None; may be the first input itself (written in place).
+    """
+    if grad is None:
+        return _binary_cross_entropy_forward_backward_sum_into(probs, labels, weight, scale, np.empty(probs.shape, dtype=probs.dtype))
+    else:
+        return _binary_cross_entropy_forward_backward_sum_into(probs, labels, weight, scale, grad)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _binary_cross_entropy_forward_backward_sum_into(probs, labels, weight, scale, grad):
+    n = probs.shape[0]
+    loss = np.empty((n + 16383) // 16384, dtype=np.float64)
+    for chunk in numba.prange((n + 16383) // 16384):
+        loss[chunk] = _binary_cross_entropy_forward_backward_sum_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), probs, labels, weight, scale, grad)
     return loss, grad

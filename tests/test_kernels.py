@@ -288,3 +288,20 @@ def test_one_scale_for_every_element_equals_a_scale_per_element():
     shared = binary.sigmoid_binary_cross_entropy_forward_backward(x, y, None, None, np.array([0.25]))
     each = binary.sigmoid_binary_cross_entropy_forward_backward(x, y, None, None, np.full(40000, 0.25))
     np.testing.assert_array_equal(shared[1], each[1])
+
+
+@pytest.mark.parametrize("n", [0, 5, 16384, 40001])
+def test_summed_variant_adds_up_the_per_element_losses(n):
+    """``<kernel>_sum`` returns the loss summed per chunk of elements: what 'mean' and 'sum' read."""
+    from symce.generated import binary
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=n) * 4
+    y = (rng.uniform(size=n) > 0.5).astype(np.float64)
+    scale = np.array([1.0])
+    totals, grad = binary.sigmoid_binary_cross_entropy_forward_backward_sum(x, y, None, None, scale)
+    loss, expected_grad = binary.sigmoid_binary_cross_entropy_forward_backward(x, y, None, None, scale)
+    assert totals.shape == (-(-n // 16384),)
+    assert totals.sum() == pytest.approx(loss.sum(), rel=1e-13, abs=0)
+    np.testing.assert_array_equal(grad, expected_grad)
+    assert binary.sigmoid_binary_cross_entropy_forward_sum(x, y, None, None).sum() == pytest.approx(loss.sum(), rel=1e-13)

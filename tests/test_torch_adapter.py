@@ -267,7 +267,9 @@ def kernel_calls(monkeypatch):
 
     for name in ("integer_labels_forward", "integer_labels_forward_backward", "probability_labels_forward_backward"):
         spy(symce.generated.cross_entropy, name)
-    spy(symce.generated.binary, "sigmoid_binary_cross_entropy_forward_backward")
+    # a reduced elementwise loss runs the kernel's _sum variant (the loss summed per chunk)
+    for name in ("sigmoid_binary_cross_entropy_forward_backward", "sigmoid_binary_cross_entropy_forward_backward_sum"):
+        spy(symce.generated.binary, name)
     return calls
 
 

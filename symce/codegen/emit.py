@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 import sympy as sp
@@ -510,25 +510,39 @@ def row_kernel_source(kernel: Kernel) -> str:
 CHUNK = 16384
 
 
-def elementwise_kernel_source(kernel: Kernel) -> str:
+#: the output an elementwise kernel's ``_sum`` variant adds up per chunk instead of storing
+SUMMED_OUTPUT = "loss"
+
+
+def elementwise_kernel_source(kernel: Kernel, summed: bool = False) -> str:
     """The source of an elementwise kernel over flat arrays: a chunk function (a vectorised
-    loop, fastmath kept, as for rows) called from a prange over chunks."""
+    loop, fastmath kept, as for rows) called from a prange over chunks.
+
+    ``summed``: the ``<name>_sum`` variant, which returns the loss summed per chunk (float64)
+    instead of one loss per element — what a 'mean' or 'sum' reduction needs, without an
+    input-sized array.
+    """
+    if summed:
+        kernel = replace(kernel, function=f"{kernel.function}_sum", doc=kernel.doc.strip() + (
+            f"\n\n{SUMMED_OUTPUT}: the sum over each chunk of {CHUNK} elements, in float64 (one per chunk)."))
     first = next(a for a in kernel.args if a.role == "elements")
     flag = _arg(kernel, "flag")
     names, arrays = _bindings(kernel, "i")
     printer = KernelPrinter(names, arrays)
     numbering = _Numbering()
-    arguments = ", ".join([a.name for a in kernel.args] + list(kernel.outputs))
+    stored = [name for name in kernel.outputs if not (summed and name == SUMMED_OUTPUT)]
+    arguments = ", ".join([a.name for a in kernel.args] + stored)
     chunk_function = f"_{kernel.function}_chunk"
-
     scale = _arg(kernel, "scale")
 
     def block(exprs: Mapping[str, sp.Expr], indent: str, scale_code: str | None) -> list[str]:
         replacements, reduced = numbering.cse([exprs[name] for name in kernel.outputs])
         out = [f"{indent}for i in range(start, stop):"]
         out += _lines(printer, replacements, indent + INDENT)
-        return out + [f"{indent}{INDENT}{name}[i] = {_scaled(kernel, name, printer.doprint(value), scale_code)}"
-                      for name, value in zip(kernel.outputs, reduced)]
+        for name, value in zip(kernel.outputs, reduced):
+            code = _scaled(kernel, name, printer.doprint(value), scale_code)
+            out.append(f"{indent}{INDENT}_total += {code}" if name not in stored else f"{indent}{INDENT}{name}[i] = {code}")
+        return out
 
     def variants(indent: str, scale_code: str | None = None) -> list[str]:
         if flag is not None:
@@ -539,24 +553,37 @@ def elementwise_kernel_source(kernel: Kernel) -> str:
 
     lines = [f"@numba.njit({JIT_OPTIONS}, fastmath={FASTMATH})", f"def {chunk_function}(start, stop, {arguments}):",
              f'{INDENT}"""Elements start..stop of {kernel.function}."""']
+    if summed:
+        lines.append(f"{INDENT}_total = 0.0")
     if scale is None:
         lines += variants(INDENT)
     else:
         # a reduced loss scales every element alike: one number, not an array as large as the input
         lines += [f"{INDENT}if {scale.name}.shape[0] == 1:", f"{INDENT * 2}_scale = {scale.name}[0]",
                   *variants(INDENT * 2, "_scale"), f"{INDENT}else:", *variants(INDENT * 2)]
+    if summed:
+        lines.append(f"{INDENT}return _total")
     lines += ["", ""] + _entry(kernel, {name: f"{first.name}.shape" for name in buffers(kernel)}, first.name)
     body = INDENT
     lines.append(f"{body}n = {first.name}.shape[0]")
-    lines += [_allocate(name, "n", first.name, body) for name in kernel.outputs if name not in buffers(kernel)]
-    lines.append(f"{body}for chunk in numba.prange((n + {CHUNK - 1}) // {CHUNK}):")
-    lines.append(f"{body}{INDENT}{chunk_function}(chunk * {CHUNK}, min(n, (chunk + 1) * {CHUNK}), {arguments})")
+    chunks = f"(n + {CHUNK - 1}) // {CHUNK}"
+    lines += [_allocate(name, "n", first.name, body) for name in stored if name not in buffers(kernel)]
+    if summed:
+        lines.append(f"{body}{SUMMED_OUTPUT} = np.empty({chunks}, dtype=np.float64)")
+    lines.append(f"{body}for chunk in numba.prange({chunks}):")
+    call = f"{chunk_function}(chunk * {CHUNK}, min(n, (chunk + 1) * {CHUNK}), {arguments})"
+    lines.append(f"{body}{INDENT}{SUMMED_OUTPUT}[chunk] = {call}" if summed else f"{body}{INDENT}{call}")
     lines.append(f"{body}return {', '.join(kernel.outputs)}")
     return "\n".join(lines) + "\n"
 
 
 def kernel_source(kernel: Kernel) -> str:
-    return row_kernel_source(kernel) if kernel.program is not None else elementwise_kernel_source(kernel)
+    if kernel.program is not None:
+        return row_kernel_source(kernel)
+    source = elementwise_kernel_source(kernel)
+    if SUMMED_OUTPUT in kernel.outputs:
+        source += "\n\n" + elementwise_kernel_source(kernel, summed=True)
+    return source
 
 
 # ----- modules -------------------------------------------------------------------------------

@@ -46,6 +46,10 @@ class RowLoss:
     warnings: dict[str, str] = field(default_factory=dict)
     #: the kernels take one scale for all rows where every row is scaled alike (elementwise kernels)
     shared_scale: bool = False
+    #: kernels returning the loss summed per chunk (elementwise losses): what 'mean' and 'sum' need,
+    #: without a loss array as large as the input
+    forward_sum: Forward | None = None
+    forward_backward_sum: ForwardBackward | None = None
 
     def _reduction(self, reduction: str) -> str:
         _validate.reduction(reduction, ("none", *self.divisors))
@@ -83,7 +87,8 @@ class RowLoss:
     def value(self, reduction: str):
         """The loss under ``reduction``, as torch returns it (an array for 'none', a scalar otherwise)."""
         reduction = self._reduction(reduction)
-        return self._reduce(self.forward(), reduction)
+        summed = self.forward_sum is not None and reduction != "none"
+        return self._reduce((self.forward_sum if summed else self.forward)(), reduction)
 
     def value_and_grad(self, reduction: str, grad_output=None, out=None):
         """(loss, grad_output · d loss / d input) from one fused forward+backward kernel call.
@@ -96,7 +101,9 @@ class RowLoss:
         out = _validate.gradient_buffer(out, self.input_shape, self.out_dtype)
         scale = self._scale(reduction, grad_output)
         target = self.rows_view(out) if out is not None and out.dtype == self.dtype else None
-        rows, grad = self.forward_backward(scale) if target is None else self.forward_backward(scale, target)
+        kernel = self.forward_backward_sum if self.forward_backward_sum is not None and reduction != "none" \
+            else self.forward_backward
+        rows, grad = kernel(scale) if target is None else kernel(scale, target)
         if out is None:
             return self._reduce(rows, reduction), self.to_input(grad).astype(self.out_dtype, copy=False)
         if target is None:

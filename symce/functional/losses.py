@@ -77,18 +77,24 @@ def _nll_loss(input, target, weight, ignore_index) -> RowLoss:
 
 
 def _elementwise(family: str, names: tuple[str, str], input: np.ndarray, out_dtype, operands,
-                 options=(), divisors: dict | None = None, warnings: dict | None = None) -> RowLoss:
-    """An elementwise loss: every element is a row of the flat kernels; 'mean' divides by numel."""
+                 options=(), divisors: dict | None = None, warnings: dict | None = None,
+                 summed: bool = False) -> RowLoss:
+    """An elementwise loss: every element is a row of the flat kernels; 'mean' divides by numel.
+
+    ``summed``: the kernels have ``_sum`` variants (a loss per chunk), used for 'mean' and 'sum'.
+    """
     shape = input.shape
     flats = [None if operand is None else flat(operand) for operand in (input, *operands)]
     forward, forward_backward = (bind(family, name, *flats, *options) for name in names)
+    sums = [bind(family, f"{name}_sum", *flats, *options) for name in names] if summed else [None, None]
     return RowLoss(
         forward=forward, forward_backward=forward_backward,
         loss_shape=shape,
         divisors={"mean": input.size, "sum": 1, **(divisors or {})},
         to_input=lambda grad: grad.reshape(shape),
         rows_view=lambda array: array.reshape(-1) if array.flags.c_contiguous else None,
-        input_shape=shape, dtype=input.dtype, out_dtype=out_dtype, warnings=warnings or {}, shared_scale=True)
+        input_shape=shape, dtype=input.dtype, out_dtype=out_dtype, warnings=warnings or {}, shared_scale=True,
+        forward_sum=sums[0], forward_backward_sum=sums[1])
 
 
 def _elementwise_weight(weight, input: np.ndarray, name: str) -> np.ndarray | None:
@@ -106,7 +112,7 @@ def _binary_cross_entropy(input, target, weight) -> RowLoss:
     _validate.unit_interval(input, "input")
     _validate.unit_interval(target, "target")
     return _elementwise("binary", ("binary_cross_entropy_forward", "binary_cross_entropy_forward_backward"),
-                        input, out_dtype, (target, _elementwise_weight(weight, input, "weight")))
+                        input, out_dtype, (target, _elementwise_weight(weight, input, "weight")), summed=True)
 
 
 def _binary_cross_entropy_with_logits(input, target, weight, pos_weight) -> RowLoss:
@@ -117,7 +123,7 @@ def _binary_cross_entropy_with_logits(input, target, weight, pos_weight) -> RowL
                 _elementwise_weight(pos_weight, input, "pos_weight"))
     return _elementwise("binary", ("sigmoid_binary_cross_entropy_forward",
                                    "sigmoid_binary_cross_entropy_forward_backward"),
-                        input, out_dtype, operands)
+                        input, out_dtype, operands, summed=True)
 
 
 def _kl_div(input, target, log_target) -> RowLoss:
