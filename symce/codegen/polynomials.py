@@ -90,6 +90,13 @@ def _fitted(name: str, dtype: str, degree: int, function: Callable, interval: Ca
         return Polynomial(name, dtype, degree, rounded, float(error_share(error)))
 
 
+def _horner(poly: Polynomial, variable: str) -> list[str]:
+    """``p = p(variable)`` by Horner's rule, as helper source lines in the polynomial's dtype."""
+    f = f"np.{poly.dtype}"
+    return [f"    p = {f}({poly.coefficients[0]!r})"] + [f"    p = p * {variable} + {f}({c!r})"
+                                                       for c in poly.coefficients[1:]]
+
+
 # ----- exp ---------------------------------------------------------------------------------------
 def exp_polynomial(dtype: str) -> Polynomial:
     """exp on [−ln 2/2, ln 2/2]. Degrees are the smallest whose fit error is well below half an
@@ -111,8 +118,7 @@ def exp_helper_source(poly: Polynomial, decorator: str = "@numba.njit({JIT_OPTIO
     poly = _exact_one_at_zero(poly)
     fmt = FORMATS[poly.dtype]
     f = f"np.{poly.dtype}"
-    horner = [f"    p = {f}({poly.coefficients[0]!r})"]
-    horner += [f"    p = p * r + {f}({c!r})" for c in poly.coefficients[1:]]
+    horner = _horner(poly, "r")
     return "\n".join([
         decorator,
         f"def {poly.function}(x):",
@@ -162,8 +168,7 @@ def log1p_helper_source(poly: Polynomial,
     fmt = FORMATS[poly.dtype]
     f = f"np.{poly.dtype}"
     it = f"np.{fmt.int_type}"
-    horner = [f"    p = {f}({poly.coefficients[0]!r})"]
-    horner += [f"    p = p * w + {f}({c!r})" for c in poly.coefficients[1:]]
+    horner = _horner(poly, "w")
     mask = (1 << fmt.mantissa_bits) - 1
     return "\n".join([
         decorator,

@@ -84,11 +84,15 @@ class RowLoss:
             scale = np.where(self.kept, scale, self.dtype.type(0))
         return np.ascontiguousarray(scale, self.dtype)
 
+    @staticmethod
+    def _kernel(reduction: str, per_row, summed):
+        """The per-chunk sums where the kernels have them and a total is wanted, else the per-row kernel."""
+        return summed if summed is not None and reduction != "none" else per_row
+
     def value(self, reduction: str):
         """The loss under ``reduction``, as torch returns it (an array for 'none', a scalar otherwise)."""
         reduction = self._reduction(reduction)
-        summed = self.forward_sum is not None and reduction != "none"
-        return self._reduce((self.forward_sum if summed else self.forward)(), reduction)
+        return self._reduce(self._kernel(reduction, self.forward, self.forward_sum)(), reduction)
 
     def value_and_grad(self, reduction: str, grad_output=None, out=None):
         """(loss, grad_output · d loss / d input) from one fused forward+backward kernel call.
@@ -101,8 +105,7 @@ class RowLoss:
         out = _validate.gradient_buffer(out, self.input_shape, self.out_dtype)
         scale = self._scale(reduction, grad_output)
         target = self.rows_view(out) if out is not None and out.dtype == self.dtype else None
-        kernel = self.forward_backward_sum if self.forward_backward_sum is not None and reduction != "none" \
-            else self.forward_backward
+        kernel = self._kernel(reduction, self.forward_backward, self.forward_backward_sum)
         rows, grad = kernel(scale) if target is None else kernel(scale, target)
         if out is None:
             return self._reduce(rows, reduction), self.to_input(grad).astype(self.out_dtype, copy=False)
