@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   sigmoid_binary_cross_entropy: 683d90e1dd32f2eb8ba487f81f81b91213cd68179e5e78fab3b8aa928662bc22
 #   binary_cross_entropy: b1c8816ab5ffd0ec5f7d3348ed307906115126cad2ffaba15c6a6b671f607f93
-#   symce.generated.runtime: c6061ca5acdd34b97daa27e0ae1428d94d8b1c96c3cf0b435a8a16ea3e90d8e3
+#   symce.generated.runtime: b80e659501492acb38d5c1af25e750be860a20e01750f0195b688bb14070a093
 """Numba kernels for the binary family, derived from the spec(s) sigmoid_binary_cross_entropy, binary_cross_entropy.
 
 Functions: sigmoid_binary_cross_entropy_forward, sigmoid_binary_cross_entropy_forward_backward, binary_cross_entropy_forward, binary_cross_entropy_forward_backward.
@@ -175,7 +175,7 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk(start, stop, logits, la
 def sigmoid_binary_cross_entropy_forward_backward(logits, labels, weight, pos_weight, scale, grad=None):
     """Loss and scale · d loss / d input of spec 'sigmoid_binary_cross_entropy': L = -w (pw·y log σ(x) + (1-y) log(1-σ(x)))
 
-    grad: optional output buffer(s), allocated when None; may be the first input itself (written in place).
+    grad: optional output buffer, allocated when None; it may be logits itself, but sigmoid_binary_cross_entropy_forward_backward_in_place is faster at that.
     """
     if grad is None:
         return _sigmoid_binary_cross_entropy_forward_backward_into(logits, labels, weight, pos_weight, scale, np.empty(logits.shape, dtype=logits.dtype))
@@ -190,6 +190,90 @@ def _sigmoid_binary_cross_entropy_forward_backward_into(logits, labels, weight, 
     for chunk in numba.prange((n + 16383) // 16384):
         _sigmoid_binary_cross_entropy_forward_backward_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), logits, labels, weight, pos_weight, scale, loss, grad)
     return loss, grad
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _sigmoid_binary_cross_entropy_forward_backward_chunk_in_place(start, stop, logits, labels, weight, pos_weight, scale, loss):
+    """Elements start..stop of sigmoid_binary_cross_entropy_forward_backward_in_place."""
+    grad = logits  # in place: one array, so no overlap checks
+    if scale.shape[0] == 1:
+        _scale = scale[0]
+        if weight is None:
+            if pos_weight is None:
+                for i in range(start, stop):
+                    _tmp0 = -np.float64(logits[i])
+                    _tmp1 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp2 = 1 - np.float64(labels[i])
+                    loss[i] = _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, _tmp0))
+                    grad[i] = _scale * (_tmp2*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp0))
+            else:
+                for i in range(start, stop):
+                    _tmp3 = -np.float64(logits[i])
+                    _tmp4 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp5 = np.float64(labels[i])*np.float64(pos_weight[i])
+                    _tmp6 = 1 - np.float64(labels[i])
+                    loss[i] = _tmp5*(_tmp4 + max(0.0, _tmp3)) + _tmp6*(_tmp4 + max(0.0, np.float64(logits[i])))
+                    grad[i] = _scale * (-_tmp5*sigmoid(_tmp3) + _tmp6*sigmoid(np.float64(logits[i])))
+        else:
+            if pos_weight is None:
+                for i in range(start, stop):
+                    _tmp7 = -np.float64(logits[i])
+                    _tmp8 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp9 = np.float64(labels[i])*np.float64(weight[i])
+                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp8 + max(0.0, _tmp7)) - (1 - np.float64(labels[i]))*(_tmp8 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = _scale * (-_tmp9*sigmoid(_tmp7) + (-_tmp9 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+            else:
+                for i in range(start, stop):
+                    _tmp10 = -np.float64(logits[i])
+                    _tmp11 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp12 = np.float64(labels[i])*np.float64(weight[i])
+                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp11 + max(0.0, _tmp10)) - (1 - np.float64(labels[i]))*(_tmp11 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = _scale * (-_tmp12*np.float64(pos_weight[i])*sigmoid(_tmp10) + (-_tmp12 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+    else:
+        if weight is None:
+            if pos_weight is None:
+                for i in range(start, stop):
+                    _tmp13 = -np.float64(logits[i])
+                    _tmp14 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp15 = 1 - np.float64(labels[i])
+                    loss[i] = _tmp15*(_tmp14 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp14 + max(0.0, _tmp13))
+                    grad[i] = scale[i] * (_tmp15*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp13))
+            else:
+                for i in range(start, stop):
+                    _tmp16 = -np.float64(logits[i])
+                    _tmp17 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp18 = np.float64(labels[i])*np.float64(pos_weight[i])
+                    _tmp19 = 1 - np.float64(labels[i])
+                    loss[i] = _tmp18*(_tmp17 + max(0.0, _tmp16)) + _tmp19*(_tmp17 + max(0.0, np.float64(logits[i])))
+                    grad[i] = scale[i] * (-_tmp18*sigmoid(_tmp16) + _tmp19*sigmoid(np.float64(logits[i])))
+        else:
+            if pos_weight is None:
+                for i in range(start, stop):
+                    _tmp20 = -np.float64(logits[i])
+                    _tmp21 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp22 = np.float64(labels[i])*np.float64(weight[i])
+                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp21 + max(0.0, _tmp20)) - (1 - np.float64(labels[i]))*(_tmp21 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = scale[i] * (-_tmp22*sigmoid(_tmp20) + (-_tmp22 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+            else:
+                for i in range(start, stop):
+                    _tmp23 = -np.float64(logits[i])
+                    _tmp24 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp25 = np.float64(labels[i])*np.float64(weight[i])
+                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp24 + max(0.0, _tmp23)) - (1 - np.float64(labels[i]))*(_tmp24 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = scale[i] * (-_tmp25*np.float64(pos_weight[i])*sigmoid(_tmp23) + (-_tmp25 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def sigmoid_binary_cross_entropy_forward_backward_in_place(logits, labels, weight, pos_weight, scale):
+    """Loss and scale · d loss / d input of spec 'sigmoid_binary_cross_entropy': L = -w (pw·y log σ(x) + (1-y) log(1-σ(x)))
+
+    grad: written over logits, which is returned in its place.
+    """
+    n = logits.shape[0]
+    loss = np.empty(n, dtype=logits.dtype)
+    for chunk in numba.prange((n + 16383) // 16384):
+        _sigmoid_binary_cross_entropy_forward_backward_chunk_in_place(chunk * 16384, min(n, (chunk + 1) * 16384), logits, labels, weight, pos_weight, scale, loss)
+    return loss, logits
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
@@ -270,7 +354,7 @@ def sigmoid_binary_cross_entropy_forward_backward_sum(logits, labels, weight, po
 
     loss: the sum over each chunk of 16384 elements, in float64 (one per chunk).
 
-    grad: optional output buffer(s), allocated when None; may be the first input itself (written in place).
+    grad: optional output buffer, allocated when None; it may be logits itself, but sigmoid_binary_cross_entropy_forward_backward_sum_in_place is faster at that.
     """
     if grad is None:
         return _sigmoid_binary_cross_entropy_forward_backward_sum_into(logits, labels, weight, pos_weight, scale, np.empty(logits.shape, dtype=logits.dtype))
@@ -285,6 +369,94 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_into(logits, labels, weig
     for chunk in numba.prange((n + 16383) // 16384):
         loss[chunk] = _sigmoid_binary_cross_entropy_forward_backward_sum_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), logits, labels, weight, pos_weight, scale, grad)
     return loss, grad
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk_in_place(start, stop, logits, labels, weight, pos_weight, scale):
+    """Elements start..stop of sigmoid_binary_cross_entropy_forward_backward_sum_in_place."""
+    grad = logits  # in place: one array, so no overlap checks
+    _total = 0.0
+    if scale.shape[0] == 1:
+        _scale = scale[0]
+        if weight is None:
+            if pos_weight is None:
+                for i in range(start, stop):
+                    _tmp0 = -np.float64(logits[i])
+                    _tmp1 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp2 = 1 - np.float64(labels[i])
+                    _total += _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, _tmp0))
+                    grad[i] = _scale * (_tmp2*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp0))
+            else:
+                for i in range(start, stop):
+                    _tmp3 = -np.float64(logits[i])
+                    _tmp4 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp5 = np.float64(labels[i])*np.float64(pos_weight[i])
+                    _tmp6 = 1 - np.float64(labels[i])
+                    _total += _tmp5*(_tmp4 + max(0.0, _tmp3)) + _tmp6*(_tmp4 + max(0.0, np.float64(logits[i])))
+                    grad[i] = _scale * (-_tmp5*sigmoid(_tmp3) + _tmp6*sigmoid(np.float64(logits[i])))
+        else:
+            if pos_weight is None:
+                for i in range(start, stop):
+                    _tmp7 = -np.float64(logits[i])
+                    _tmp8 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp9 = np.float64(labels[i])*np.float64(weight[i])
+                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp8 + max(0.0, _tmp7)) - (1 - np.float64(labels[i]))*(_tmp8 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = _scale * (-_tmp9*sigmoid(_tmp7) + (-_tmp9 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+            else:
+                for i in range(start, stop):
+                    _tmp10 = -np.float64(logits[i])
+                    _tmp11 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp12 = np.float64(labels[i])*np.float64(weight[i])
+                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp11 + max(0.0, _tmp10)) - (1 - np.float64(labels[i]))*(_tmp11 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = _scale * (-_tmp12*np.float64(pos_weight[i])*sigmoid(_tmp10) + (-_tmp12 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+    else:
+        if weight is None:
+            if pos_weight is None:
+                for i in range(start, stop):
+                    _tmp13 = -np.float64(logits[i])
+                    _tmp14 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp15 = 1 - np.float64(labels[i])
+                    _total += _tmp15*(_tmp14 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp14 + max(0.0, _tmp13))
+                    grad[i] = scale[i] * (_tmp15*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp13))
+            else:
+                for i in range(start, stop):
+                    _tmp16 = -np.float64(logits[i])
+                    _tmp17 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp18 = np.float64(labels[i])*np.float64(pos_weight[i])
+                    _tmp19 = 1 - np.float64(labels[i])
+                    _total += _tmp18*(_tmp17 + max(0.0, _tmp16)) + _tmp19*(_tmp17 + max(0.0, np.float64(logits[i])))
+                    grad[i] = scale[i] * (-_tmp18*sigmoid(_tmp16) + _tmp19*sigmoid(np.float64(logits[i])))
+        else:
+            if pos_weight is None:
+                for i in range(start, stop):
+                    _tmp20 = -np.float64(logits[i])
+                    _tmp21 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp22 = np.float64(labels[i])*np.float64(weight[i])
+                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp21 + max(0.0, _tmp20)) - (1 - np.float64(labels[i]))*(_tmp21 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = scale[i] * (-_tmp22*sigmoid(_tmp20) + (-_tmp22 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+            else:
+                for i in range(start, stop):
+                    _tmp23 = -np.float64(logits[i])
+                    _tmp24 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp25 = np.float64(labels[i])*np.float64(weight[i])
+                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp24 + max(0.0, _tmp23)) - (1 - np.float64(labels[i]))*(_tmp24 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = scale[i] * (-_tmp25*np.float64(pos_weight[i])*sigmoid(_tmp23) + (-_tmp25 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+    return _total
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def sigmoid_binary_cross_entropy_forward_backward_sum_in_place(logits, labels, weight, pos_weight, scale):
+    """Loss and scale · d loss / d input of spec 'sigmoid_binary_cross_entropy': L = -w (pw·y log σ(x) + (1-y) log(1-σ(x)))
+
+    loss: the sum over each chunk of 16384 elements, in float64 (one per chunk).
+
+    grad: written over logits, which is returned in its place.
+    """
+    n = logits.shape[0]
+    loss = np.empty((n + 16383) // 16384, dtype=np.float64)
+    for chunk in numba.prange((n + 16383) // 16384):
+        loss[chunk] = _sigmoid_binary_cross_entropy_forward_backward_sum_chunk_in_place(chunk * 16384, min(n, (chunk + 1) * 16384), logits, labels, weight, pos_weight, scale)
+    return loss, logits
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
@@ -386,7 +558,7 @@ def binary_cross_entropy_forward_backward(probs, labels, weight, scale, grad=Non
     Declared modification torch_log_clamp: torch's binary_cross_entropy clamps each log at -100, so r = 0 or 1 gives a finite loss.
     Declared modification torch_grad_denominator: torch's binary_cross_entropy backward divides by max(r(1 − r), 1e-12).
 
-    grad: optional output buffer(s), allocated when None; may be the first input itself (written in place).
+    grad: optional output buffer, allocated when None; it may be probs itself, but binary_cross_entropy_forward_backward_in_place is faster at that.
     """
     if grad is None:
         return _binary_cross_entropy_forward_backward_into(probs, labels, weight, scale, np.empty(probs.shape, dtype=probs.dtype))
@@ -401,6 +573,51 @@ def _binary_cross_entropy_forward_backward_into(probs, labels, weight, scale, gr
     for chunk in numba.prange((n + 16383) // 16384):
         _binary_cross_entropy_forward_backward_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), probs, labels, weight, scale, loss, grad)
     return loss, grad
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _binary_cross_entropy_forward_backward_chunk_in_place(start, stop, probs, labels, weight, scale, loss):
+    """Elements start..stop of binary_cross_entropy_forward_backward_in_place."""
+    grad = probs  # in place: one array, so no overlap checks
+    if scale.shape[0] == 1:
+        _scale = scale[0]
+        if weight is None:
+            for i in range(start, stop):
+                _tmp0 = -np.float64(probs[i])
+                loss[i] = -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp0))
+                grad[i] = _scale * ((-_tmp0 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
+        else:
+            for i in range(start, stop):
+                _tmp1 = -np.float64(probs[i])
+                loss[i] = -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp1)))
+                grad[i] = _scale * (np.float64(weight[i])*(-_tmp1 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
+    else:
+        if weight is None:
+            for i in range(start, stop):
+                _tmp2 = -np.float64(probs[i])
+                loss[i] = -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp2))
+                grad[i] = scale[i] * ((-_tmp2 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
+        else:
+            for i in range(start, stop):
+                _tmp3 = -np.float64(probs[i])
+                loss[i] = -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp3)))
+                grad[i] = scale[i] * (np.float64(weight[i])*(-_tmp3 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def binary_cross_entropy_forward_backward_in_place(probs, labels, weight, scale):
+    """Loss and scale · d loss / d input of spec 'binary_cross_entropy': L = -w (y log r + (1-y) log(1-r))
+
+    Declared modification torch_log_clamp: torch's binary_cross_entropy clamps each log at -100, so r = 0 or 1 gives a finite loss.
+    Declared modification torch_grad_denominator: torch's binary_cross_entropy backward divides by max(r(1 − r), 1e-12).
+
+    grad: written over probs, which is returned in its place.
+    """
+    n = probs.shape[0]
+    loss = np.empty(n, dtype=probs.dtype)
+    for chunk in numba.prange((n + 16383) // 16384):
+        _binary_cross_entropy_forward_backward_chunk_in_place(chunk * 16384, min(n, (chunk + 1) * 16384), probs, labels, weight, scale, loss)
+    return loss, probs
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
@@ -442,7 +659,7 @@ def binary_cross_entropy_forward_backward_sum(probs, labels, weight, scale, grad
 
     loss: the sum over each chunk of 16384 elements, in float64 (one per chunk).
 
-    grad: optional output buffer(s), allocated when None; may be the first input itself (written in place).
+    grad: optional output buffer, allocated when None; it may be probs itself, but binary_cross_entropy_forward_backward_sum_in_place is faster at that.
     """
     if grad is None:
         return _binary_cross_entropy_forward_backward_sum_into(probs, labels, weight, scale, np.empty(probs.shape, dtype=probs.dtype))
@@ -457,3 +674,52 @@ def _binary_cross_entropy_forward_backward_sum_into(probs, labels, weight, scale
     for chunk in numba.prange((n + 16383) // 16384):
         loss[chunk] = _binary_cross_entropy_forward_backward_sum_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), probs, labels, weight, scale, grad)
     return loss, grad
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _binary_cross_entropy_forward_backward_sum_chunk_in_place(start, stop, probs, labels, weight, scale):
+    """Elements start..stop of binary_cross_entropy_forward_backward_sum_in_place."""
+    grad = probs  # in place: one array, so no overlap checks
+    _total = 0.0
+    if scale.shape[0] == 1:
+        _scale = scale[0]
+        if weight is None:
+            for i in range(start, stop):
+                _tmp0 = -np.float64(probs[i])
+                _total += -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp0))
+                grad[i] = _scale * ((-_tmp0 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
+        else:
+            for i in range(start, stop):
+                _tmp1 = -np.float64(probs[i])
+                _total += -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp1)))
+                grad[i] = _scale * (np.float64(weight[i])*(-_tmp1 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
+    else:
+        if weight is None:
+            for i in range(start, stop):
+                _tmp2 = -np.float64(probs[i])
+                _total += -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp2))
+                grad[i] = scale[i] * ((-_tmp2 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
+        else:
+            for i in range(start, stop):
+                _tmp3 = -np.float64(probs[i])
+                _total += -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp3)))
+                grad[i] = scale[i] * (np.float64(weight[i])*(-_tmp3 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
+    return _total
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def binary_cross_entropy_forward_backward_sum_in_place(probs, labels, weight, scale):
+    """Loss and scale · d loss / d input of spec 'binary_cross_entropy': L = -w (y log r + (1-y) log(1-r))
+
+    Declared modification torch_log_clamp: torch's binary_cross_entropy clamps each log at -100, so r = 0 or 1 gives a finite loss.
+    Declared modification torch_grad_denominator: torch's binary_cross_entropy backward divides by max(r(1 − r), 1e-12).
+
+    loss: the sum over each chunk of 16384 elements, in float64 (one per chunk).
+
+    grad: written over probs, which is returned in its place.
+    """
+    n = probs.shape[0]
+    loss = np.empty((n + 16383) // 16384, dtype=np.float64)
+    for chunk in numba.prange((n + 16383) // 16384):
+        loss[chunk] = _binary_cross_entropy_forward_backward_sum_chunk_in_place(chunk * 16384, min(n, (chunk + 1) * 16384), probs, labels, weight, scale)
+    return loss, probs

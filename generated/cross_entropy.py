@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   softmax_cross_entropy_with_integer_labels: ae167e7a846a4475a75f5cb17bcb34c7ffd37c5790a1e36f7b0511f84c1ebb7f
 #   softmax_cross_entropy: d68047608d215459d48ec7a5460857e7abeb17d58b209ddb673dae8f719794bf
-#   symce.generated.runtime: c6061ca5acdd34b97daa27e0ae1428d94d8b1c96c3cf0b435a8a16ea3e90d8e3
+#   symce.generated.runtime: b80e659501492acb38d5c1af25e750be860a20e01750f0195b688bb14070a093
 """Numba kernels for the cross_entropy family, derived from the spec(s) softmax_cross_entropy_with_integer_labels, softmax_cross_entropy.
 
 Functions: integer_labels_forward, integer_labels_forward_backward, probability_labels_forward, probability_labels_forward_backward.
@@ -20,154 +20,130 @@ from symce.generated.runtime import fast_exp, fast_log1p, first_index, row_max
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_row(i, logits, labels, weight, label_smoothing, ignore_index, loss):
-    """Row i of integer_labels_forward."""
+def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, loss):
+    """Rows start..stop of integer_labels_forward."""
     C = logits.shape[1]
-    t = labels[i]
-    if t == ignore_index:
-        loss[i] = 0.0
-        return
-    _zt = logits[i, t]
-    mx, finite = row_max(logits[i])
-    m = np.float64(mx)
-    if finite:
-        if weight is None:
-            if label_smoothing == 0.0:
-                _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                _s0 = _zero
-                for k in range(C):
-                    _zk = logits[i, k]
-                    _ek = fast_exp(_zk - mx)
-                    _s0 += _ek
-                _r0 = np.float64(_s0) - 1
-                if abs(_r0) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = t if _zt == mx else first_index(logits[i], mx)
+    for i in range(start, stop):
+        t = labels[i]
+        if t == ignore_index:
+            loss[i] = 0.0
+            continue
+        _zt = logits[i, t]
+        mx, finite = row_max(logits, i)
+        m = np.float64(mx)
+        if finite:
+            if weight is None:
+                if label_smoothing == 0.0:
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
-                    for k in range(_a):
-                        _s0 += fast_exp(logits[i, k] - mx)
-                    for k in range(_a + 1, C):
-                        _s0 += fast_exp(logits[i, k] - mx)
-                    _r0 = np.float64(_s0)
-                _tmp0 = fast_log1p(_r0)
-                if (_zt == mx):
-                    loss[i] = _tmp0
+                    _u0 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        _b0 = _ek
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
+                    _tmp0 = fast_log1p(_r0)
+                    if (_zt == mx):
+                        loss[i] = _tmp0
+                    else:
+                        loss[i] = _tmp0 - (np.float64(_zt) - m)
                 else:
-                    loss[i] = _tmp0 - (np.float64(_zt) - m)
-            else:
-                _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                _s0 = _zero
-                _s1 = _zero
-                for k in range(C):
-                    _zk = logits[i, k]
-                    _ek = fast_exp(_zk - mx)
-                    _s0 += _ek
-                    _s1 += (_zk - mx)
-                _r0 = np.float64(_s0) - 1
-                if abs(_r0) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = t if _zt == mx else first_index(logits[i], mx)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
-                    for k in range(_a):
-                        _s0 += fast_exp(logits[i, k] - mx)
-                    for k in range(_a + 1, C):
-                        _s0 += fast_exp(logits[i, k] - mx)
-                    _r0 = np.float64(_s0)
-                _r1 = np.float64(_s1)
-                _tmp1 = 1/C
-                _tmp2 = fast_log1p(_r0)
-                _tmp3 = C*_tmp2
-                if (_zt == mx):
-                    loss[i] = _tmp1*(-_r1*np.float64(label_smoothing) + _tmp3)
-                else:
-                    loss[i] = _tmp1*np.float64(label_smoothing)*(-_r1 + _tmp3) - (1 - np.float64(label_smoothing))*(-_tmp2 + (np.float64(_zt) - m))
-        else:
-            if label_smoothing == 0.0:
-                _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                _s0 = _zero
-                for k in range(C):
-                    _zk = logits[i, k]
-                    _ek = fast_exp(_zk - mx)
-                    _s0 += _ek
-                _r0 = np.float64(_s0) - 1
-                if abs(_r0) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = t if _zt == mx else first_index(logits[i], mx)
-                    _s0 = _zero
-                    for k in range(_a):
-                        _s0 += fast_exp(logits[i, k] - mx)
-                    for k in range(_a + 1, C):
-                        _s0 += fast_exp(logits[i, k] - mx)
-                    _r0 = np.float64(_s0)
-                _tmp4 = fast_log1p(_r0)
-                if (_zt == mx):
-                    loss[i] = _tmp4*np.float64(weight[t])
-                else:
-                    loss[i] = -(-_tmp4 + (np.float64(_zt) - m))*np.float64(weight[t])
-            else:
-                a = t if _zt == mx else first_index(logits[i], mx)
-                _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                _s0 = _zero
-                _s1 = _zero
-                _s2 = _zero
-                for k in range(C):
-                    _zk = logits[i, k]
-                    _ek = fast_exp(_zk - mx)
-                    _s0 += weight[k]*(_zk - mx)
-                    _s1 += _ek
-                    _s2 += weight[k]
-                _r0 = np.float64(_s0)
-                _r1 = np.float64(_s1) - 1
-                if abs(_r1) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = t if _zt == mx else first_index(logits[i], mx)
                     _s1 = _zero
-                    for k in range(_a):
-                        _s1 += fast_exp(logits[i, k] - mx)
-                    for k in range(_a + 1, C):
-                        _s1 += fast_exp(logits[i, k] - mx)
+                    _u0 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        _b0 = _ek
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                        _s1 += (_zk - mx)
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
                     _r1 = np.float64(_s1)
-                _r2 = np.float64(_s2) - np.float64(weight[a])
-                if abs(_r2) < 0.5 * abs(np.float64(weight[a])):  # the argmax term held most of the sum
-                    _a = t if _zt == mx else first_index(logits[i], mx)
-                    _s2 = _zero
-                    for k in range(_a):
-                        _s2 += weight[k]
-                    for k in range(_a + 1, C):
-                        _s2 += weight[k]
-                    _r2 = np.float64(_s2)
-                _tmp5 = 1/C
-                _tmp6 = fast_log1p(_r1)
-                _tmp7 = _tmp6*np.float64(label_smoothing)
-                _tmp8 = _tmp7*np.float64(weight[a])
-                if (_zt == mx):
-                    loss[i] = _tmp5*(C*_tmp6*np.float64(weight[t]) - C*_tmp8 - _r0*np.float64(label_smoothing) + _r2*_tmp7 + _tmp8)
+                    _tmp1 = 1/C
+                    _tmp2 = fast_log1p(_r0)
+                    _tmp3 = C*_tmp2
+                    if (_zt == mx):
+                        loss[i] = _tmp1*(-_r1*np.float64(label_smoothing) + _tmp3)
+                    else:
+                        loss[i] = _tmp1*np.float64(label_smoothing)*(-_r1 + _tmp3) - (1 - np.float64(label_smoothing))*(-_tmp2 + (np.float64(_zt) - m))
+            else:
+                if label_smoothing == 0.0:
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero
+                    _u0 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        _b0 = _ek
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
+                    _tmp4 = fast_log1p(_r0)
+                    if (_zt == mx):
+                        loss[i] = _tmp4*np.float64(weight[t])
+                    else:
+                        loss[i] = -(-_tmp4 + (np.float64(_zt) - m))*np.float64(weight[t])
                 else:
-                    loss[i] = -_tmp5*np.float64(label_smoothing)*(_r0 - _tmp6*(_r2 + np.float64(weight[a]))) - (1 - np.float64(label_smoothing))*(-_tmp6 + (np.float64(_zt) - m))*np.float64(weight[t])
-    else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
-        if weight is None:
-            _s0 = 0.0
-            _s1 = 0.0
-            for k in range(C):
-                _zk = logits[i, k]
-                _ek = fast_exp(np.float64(_zk))
-                _s0 += np.float64(_ek)
-                _s1 += np.float64(_zk)
-            _r0 = np.float64(_s0)
-            _r1 = np.float64(_s1)
-            _tmp9 = math.log(_r0)
-            loss[i] = -(1 - np.float64(label_smoothing))*(-_tmp9 + np.float64(_zt)) + np.float64(label_smoothing)*(C*_tmp9 - _r1)/C
-        else:
-            _s0 = 0.0
-            _s1 = 0.0
-            _s2 = 0.0
-            for k in range(C):
-                _zk = logits[i, k]
-                _ek = fast_exp(np.float64(_zk))
-                _s0 += np.float64(weight[k])*np.float64(_zk)
-                _s1 += np.float64(_ek)
-                _s2 += np.float64(weight[k])
-            _r0 = np.float64(_s0)
-            _r1 = np.float64(_s1)
-            _r2 = np.float64(_s2)
-            _tmp10 = math.log(_r1)
-            loss[i] = -(1 - np.float64(label_smoothing))*(-_tmp10 + np.float64(_zt))*np.float64(weight[t]) + np.float64(label_smoothing)*(-_r0 + _r2*_tmp10)/C
+                    a = t if _zt == mx else first_index(logits, i, mx)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero
+                    _s1 = _zero
+                    _s2 = _zero
+                    _u1 = _zero
+                    _u2 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        _s0 += weight[k]*(_zk - mx)
+                        _b1 = _ek
+                        _s1 += _zero if _zk == mx else _b1
+                        _u1 += _b1 if _zk == mx else _zero
+                        _b2 = weight[k]
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                    _r0 = np.float64(_s0)
+                    _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
+                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(weight[a]))
+                    _tmp5 = 1/C
+                    _tmp6 = fast_log1p(_r1)
+                    _tmp7 = _tmp6*np.float64(label_smoothing)
+                    _tmp8 = _tmp7*np.float64(weight[a])
+                    if (_zt == mx):
+                        loss[i] = _tmp5*(C*_tmp6*np.float64(weight[t]) - C*_tmp8 - _r0*np.float64(label_smoothing) + _r2*_tmp7 + _tmp8)
+                    else:
+                        loss[i] = -_tmp5*np.float64(label_smoothing)*(_r0 - _tmp6*(_r2 + np.float64(weight[a]))) - (1 - np.float64(label_smoothing))*(-_tmp6 + (np.float64(_zt) - m))*np.float64(weight[t])
+        else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
+            if weight is None:
+                _s0 = 0.0
+                _s1 = 0.0
+                for k in range(C):
+                    _zk = logits[i, k]
+                    _ek = fast_exp(np.float64(_zk))
+                    _s0 += np.float64(_ek)
+                    _s1 += np.float64(_zk)
+                _r0 = np.float64(_s0)
+                _r1 = np.float64(_s1)
+                _tmp9 = math.log(_r0)
+                loss[i] = -(1 - np.float64(label_smoothing))*(-_tmp9 + np.float64(_zt)) + np.float64(label_smoothing)*(C*_tmp9 - _r1)/C
+            else:
+                _s0 = 0.0
+                _s1 = 0.0
+                _s2 = 0.0
+                for k in range(C):
+                    _zk = logits[i, k]
+                    _ek = fast_exp(np.float64(_zk))
+                    _s0 += np.float64(weight[k])*np.float64(_zk)
+                    _s1 += np.float64(_ek)
+                    _s2 += np.float64(weight[k])
+                _r0 = np.float64(_s0)
+                _r1 = np.float64(_s1)
+                _r2 = np.float64(_s2)
+                _tmp10 = math.log(_r1)
+                loss[i] = -(1 - np.float64(label_smoothing))*(-_tmp10 + np.float64(_zt))*np.float64(weight[t]) + np.float64(label_smoothing)*(-_r0 + _r2*_tmp10)/C
 
 
 @numba.njit(cache=True, error_model='numpy')
@@ -181,264 +157,243 @@ def integer_labels_forward(logits, labels, weight, label_smoothing, ignore_index
 def _integer_labels_forward_into(logits, labels, weight, label_smoothing, ignore_index):
     rows, C = logits.shape
     loss = np.empty(rows, dtype=logits.dtype)
-    for i in numba.prange(rows):
-        _integer_labels_forward_row(i, logits, labels, weight, label_smoothing, ignore_index, loss)
+    per_task = max(1, 16384 // max(C, 1))
+    for task in numba.prange((rows + per_task - 1) // per_task):
+        _integer_labels_forward_rows(task * per_task, min(rows, (task + 1) * per_task), logits, labels, weight, label_smoothing, ignore_index, loss)
     return loss
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_backward_row(i, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad):
-    """Row i of integer_labels_forward_backward."""
+def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad):
+    """Rows start..stop of integer_labels_forward_backward."""
     C = logits.shape[1]
-    t = labels[i]
-    if t == ignore_index:
-        loss[i] = 0.0
-        grad[i, :] = 0.0
-        return
-    _zt = logits[i, t]
-    mx, finite = row_max(logits[i])
-    m = np.float64(mx)
-    if finite:
-        if weight is None:
-            if label_smoothing == 0.0:
-                _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                _s0 = _zero
-                for k in range(C):
-                    _zk = logits[i, k]
-                    _ek = fast_exp(_zk - mx)
-                    grad[i, k] = _ek
-                    _s0 += _ek
-                _r0 = np.float64(_s0) - 1
-                if abs(_r0) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = first_index(grad[i], 1.0)
+    for i in range(start, stop):
+        t = labels[i]
+        if t == ignore_index:
+            loss[i] = 0.0
+            for j in range(C):
+                grad[i, j] = 0.0
+            continue
+        _zt = logits[i, t]
+        _scale = row_scale[0] if row_scale.shape[0] == 1 else row_scale[i]
+        mx, finite = row_max(logits, i)
+        m = np.float64(mx)
+        if finite:
+            if weight is None:
+                if label_smoothing == 0.0:
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
-                    for k in range(_a):
-                        _s0 += grad[i, k]
-                    for k in range(_a + 1, C):
-                        _s0 += grad[i, k]
-                    _r0 = np.float64(_s0)
-                _tmp0 = fast_log1p(_r0)
-                _tmp1 = 1/(_r0 + 1)
-                if (_zt == mx):
-                    loss[i] = _tmp0
+                    _u0 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        grad[i, k] = _ek
+                        _b0 = _ek
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
+                    _tmp0 = fast_log1p(_r0)
+                    _tmp1 = 1/(_r0 + 1)
+                    if (_zt == mx):
+                        loss[i] = _tmp0
+                    else:
+                        loss[i] = _tmp0 - (np.float64(_zt) - m)
+                    if (_zt == mx):
+                        _tmp2 = _scale * (-_r0*_tmp1)
+                        for j in range(C):
+                            grad[i, j] = _scale * (_tmp1*np.float64(grad[i, j]))
+                        grad[i, t] = _tmp2
+                    else:
+                        _tmp3 = _scale * (_tmp1*np.float64(grad[i, t]) - 1)
+                        for j in range(C):
+                            grad[i, j] = _scale * (_tmp1*np.float64(grad[i, j]))
+                        grad[i, t] = _tmp3
                 else:
-                    loss[i] = _tmp0 - (np.float64(_zt) - m)
-                if (_zt == mx):
-                    _tmp2 = row_scale[i] * (-_r0*_tmp1)
-                    for j in range(C):
-                        grad[i, j] = row_scale[i] * (_tmp1*np.float64(grad[i, j]))
-                    grad[i, t] = _tmp2
-                else:
-                    _tmp3 = row_scale[i] * (_tmp1*np.float64(grad[i, t]) - 1)
-                    for j in range(C):
-                        grad[i, j] = row_scale[i] * (_tmp1*np.float64(grad[i, j]))
-                    grad[i, t] = _tmp3
-            else:
-                a = t if _zt == mx else first_index(logits[i], mx)
-                _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                _s0 = _zero
-                _s1 = _zero
-                for k in range(C):
-                    _zk = logits[i, k]
-                    _ek = fast_exp(_zk - mx)
-                    grad[i, k] = _ek
-                    _s0 += _ek
-                    _s1 += (_zk - mx)
-                _r0 = np.float64(_s0) - 1
-                if abs(_r0) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = first_index(grad[i], 1.0)
+                    a = t if _zt == mx else first_index(logits, i, mx)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
-                    for k in range(_a):
-                        _s0 += grad[i, k]
-                    for k in range(_a + 1, C):
-                        _s0 += grad[i, k]
-                    _r0 = np.float64(_s0)
-                _r1 = np.float64(_s1)
-                _tmp4 = 1/C
-                _tmp5 = fast_log1p(_r0)
-                _tmp6 = C*_tmp5
-                _tmp7 = np.float64(label_smoothing) - 1
-                _tmp8 = _r0*np.float64(label_smoothing) + np.float64(label_smoothing)
-                _tmp9 = 1/(_r0 + 1)
-                _tmp10 = _tmp4*_tmp9
-                _tmp11 = -_tmp4*np.float64(label_smoothing)
-                if (_zt == mx):
-                    loss[i] = _tmp4*(-_r1*np.float64(label_smoothing) + _tmp6)
-                else:
-                    loss[i] = _tmp4*np.float64(label_smoothing)*(-_r1 + _tmp6) + _tmp7*(-_tmp5 + (np.float64(_zt) - m))
-                if (_zt == mx):
-                    _tmp12 = C*np.float64(label_smoothing)
-                    _tmp13 = row_scale[i] * (_tmp10*(-C*_r0 + _r0*_tmp12 + _tmp12 - _tmp8))
-                    for j in range(C):
-                        grad[i, j] = row_scale[i] * (_tmp10*(C*np.float64(grad[i, j]) - _tmp8))
-                    grad[i, t] = _tmp13
-                else:
-                    _tmp14 = row_scale[i] * (_tmp10*(C - _tmp8))
-                    _tmp15 = row_scale[i] * (_tmp11 + _tmp7 + _tmp9*np.float64(grad[i, t]))
-                    for j in range(C):
-                        grad[i, j] = row_scale[i] * (_tmp11 + _tmp9*np.float64(grad[i, j]))
-                    grad[i, t] = _tmp15
-                    grad[i, a] = _tmp14
-        else:
-            if label_smoothing == 0.0:
-                a = t if _zt == mx else first_index(logits[i], mx)
-                _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                _s0 = _zero
-                for k in range(C):
-                    _zk = logits[i, k]
-                    _ek = fast_exp(_zk - mx)
-                    grad[i, k] = _ek
-                    _s0 += _ek
-                _r0 = np.float64(_s0) - 1
-                if abs(_r0) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = first_index(grad[i], 1.0)
-                    _s0 = _zero
-                    for k in range(_a):
-                        _s0 += grad[i, k]
-                    for k in range(_a + 1, C):
-                        _s0 += grad[i, k]
-                    _r0 = np.float64(_s0)
-                _tmp16 = fast_log1p(_r0)
-                _tmp17 = 1/(_r0 + 1)
-                _tmp18 = _tmp17*np.float64(weight[a])
-                _tmp19 = _tmp17*np.float64(weight[t])
-                if (_zt == mx):
-                    loss[i] = _tmp16*np.float64(weight[t])
-                else:
-                    loss[i] = -(-_tmp16 + (np.float64(_zt) - m))*np.float64(weight[t])
-                if (_zt == mx):
-                    _tmp20 = row_scale[i] * (-_r0*_tmp18)
-                    for j in range(C):
-                        grad[i, j] = row_scale[i] * (_tmp18*np.float64(grad[i, j]))
-                    grad[i, t] = _tmp20
-                else:
-                    _tmp21 = row_scale[i] * (_tmp17*np.float64(grad[i, t])*np.float64(weight[t]) - np.float64(weight[t]))
-                    for j in range(C):
-                        grad[i, j] = row_scale[i] * (_tmp19*np.float64(grad[i, j]))
-                    grad[i, t] = _tmp21
-            else:
-                a = t if _zt == mx else first_index(logits[i], mx)
-                _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                _s0 = _zero
-                _s1 = _zero
-                _s2 = _zero
-                for k in range(C):
-                    _zk = logits[i, k]
-                    _ek = fast_exp(_zk - mx)
-                    grad[i, k] = _ek
-                    _s0 += weight[k]*(_zk - mx)
-                    _s1 += _ek
-                    _s2 += weight[k]
-                _r0 = np.float64(_s0)
-                _r1 = np.float64(_s1) - 1
-                if abs(_r1) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = first_index(grad[i], 1.0)
                     _s1 = _zero
-                    for k in range(_a):
-                        _s1 += grad[i, k]
-                    for k in range(_a + 1, C):
-                        _s1 += grad[i, k]
+                    _u0 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        grad[i, k] = _ek
+                        _b0 = _ek
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                        _s1 += (_zk - mx)
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
                     _r1 = np.float64(_s1)
-                _r2 = np.float64(_s2) - np.float64(weight[a])
-                if abs(_r2) < 0.5 * abs(np.float64(weight[a])):  # the argmax term held most of the sum
-                    _a = first_index(grad[i], 1.0)
+                    _tmp4 = 1/C
+                    _tmp5 = fast_log1p(_r0)
+                    _tmp6 = C*_tmp5
+                    _tmp7 = np.float64(label_smoothing) - 1
+                    _tmp8 = _r0*np.float64(label_smoothing) + np.float64(label_smoothing)
+                    _tmp9 = 1/(_r0 + 1)
+                    _tmp10 = _tmp4*_tmp9
+                    _tmp11 = -_tmp4*np.float64(label_smoothing)
+                    if (_zt == mx):
+                        loss[i] = _tmp4*(-_r1*np.float64(label_smoothing) + _tmp6)
+                    else:
+                        loss[i] = _tmp4*np.float64(label_smoothing)*(-_r1 + _tmp6) + _tmp7*(-_tmp5 + (np.float64(_zt) - m))
+                    if (_zt == mx):
+                        _tmp12 = C*np.float64(label_smoothing)
+                        _tmp13 = _scale * (_tmp10*(-C*_r0 + _r0*_tmp12 + _tmp12 - _tmp8))
+                        for j in range(C):
+                            grad[i, j] = _scale * (_tmp10*(C*np.float64(grad[i, j]) - _tmp8))
+                        grad[i, t] = _tmp13
+                    else:
+                        _tmp14 = _scale * (_tmp10*(C - _tmp8))
+                        _tmp15 = _scale * (_tmp11 + _tmp7 + _tmp9*np.float64(grad[i, t]))
+                        for j in range(C):
+                            grad[i, j] = _scale * (_tmp11 + _tmp9*np.float64(grad[i, j]))
+                        grad[i, t] = _tmp15
+                        grad[i, a] = _tmp14
+            else:
+                if label_smoothing == 0.0:
+                    a = t if _zt == mx else first_index(logits, i, mx)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero
+                    _u0 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        grad[i, k] = _ek
+                        _b0 = _ek
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
+                    _tmp16 = fast_log1p(_r0)
+                    _tmp17 = 1/(_r0 + 1)
+                    _tmp18 = _tmp17*np.float64(weight[a])
+                    _tmp19 = _tmp17*np.float64(weight[t])
+                    if (_zt == mx):
+                        loss[i] = _tmp16*np.float64(weight[t])
+                    else:
+                        loss[i] = -(-_tmp16 + (np.float64(_zt) - m))*np.float64(weight[t])
+                    if (_zt == mx):
+                        _tmp20 = _scale * (-_r0*_tmp18)
+                        for j in range(C):
+                            grad[i, j] = _scale * (_tmp18*np.float64(grad[i, j]))
+                        grad[i, t] = _tmp20
+                    else:
+                        _tmp21 = _scale * (_tmp17*np.float64(grad[i, t])*np.float64(weight[t]) - np.float64(weight[t]))
+                        for j in range(C):
+                            grad[i, j] = _scale * (_tmp19*np.float64(grad[i, j]))
+                        grad[i, t] = _tmp21
+                else:
+                    a = t if _zt == mx else first_index(logits, i, mx)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero
+                    _s1 = _zero
                     _s2 = _zero
-                    for k in range(_a):
-                        _s2 += weight[k]
-                    for k in range(_a + 1, C):
-                        _s2 += weight[k]
-                    _r2 = np.float64(_s2)
-                _tmp22 = 1/C
-                _tmp23 = fast_log1p(_r1)
-                _tmp24 = _r2*np.float64(label_smoothing)
-                _tmp25 = _tmp23*np.float64(weight[a])
-                _tmp26 = _tmp25*np.float64(label_smoothing)
-                _tmp27 = _r2 + np.float64(weight[a])
-                _tmp28 = _tmp22*np.float64(label_smoothing)
-                _tmp29 = _r1*np.float64(weight[a])
-                _tmp30 = _tmp29*np.float64(label_smoothing)
-                _tmp31 = 1/(_r1 + 1)
-                _tmp32 = _tmp22*_tmp31
-                _tmp33 = np.float64(label_smoothing)*np.float64(weight[t])
-                _tmp34 = np.float64(grad[i, t])
-                _tmp35 = _tmp31*_tmp33
-                if (_zt == mx):
-                    loss[i] = _tmp22*(C*_tmp25 - C*_tmp26 - _r0*np.float64(label_smoothing) + _tmp23*_tmp24 + _tmp26)
-                else:
-                    loss[i] = -_tmp28*(_r0 - _tmp23*_tmp27) - (1 - np.float64(label_smoothing))*(-_tmp23 + (np.float64(_zt) - m))*np.float64(weight[t])
-                if (_zt == mx):
-                    _tmp36 = row_scale[i] * (_tmp32*(-C*_tmp29 + C*_tmp30 + _tmp24 - _tmp30))
-                    for j in range(C):
-                        _tmp37 = np.float64(label_smoothing)*np.float64(weight[j])
-                        _tmp38 = np.float64(grad[i, j])
-                        grad[i, j] = row_scale[i] * (_tmp32*(-C*_tmp38*np.float64(label_smoothing)*np.float64(weight[t]) + C*_tmp38*np.float64(weight[t]) - _r1*_tmp37 + _r2*_tmp38*np.float64(label_smoothing) - _tmp37 + _tmp38*np.float64(label_smoothing)*np.float64(weight[t])))
-                    grad[i, t] = _tmp36
-                else:
-                    _tmp39 = row_scale[i] * (_tmp32*(-C*np.float64(label_smoothing)*np.float64(weight[t]) + C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp30))
-                    _tmp40 = row_scale[i] * (-_tmp22*_tmp33 + _tmp27*_tmp28*_tmp31*_tmp34 + _tmp31*_tmp34*np.float64(weight[t]) + _tmp33 - _tmp34*_tmp35 - np.float64(weight[t]))
-                    for j in range(C):
-                        _tmp41 = np.float64(grad[i, j])
-                        _tmp42 = _tmp22*np.float64(label_smoothing)
-                        _tmp43 = _tmp31*_tmp41
-                        grad[i, j] = row_scale[i] * (_tmp27*_tmp42*_tmp43 - _tmp35*_tmp41 - _tmp42*np.float64(weight[j]) + _tmp43*np.float64(weight[t]))
-                    grad[i, t] = _tmp40
-                    grad[i, a] = _tmp39
-    else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
-        if weight is None:
-            _s0 = 0.0
-            _s1 = 0.0
-            for k in range(C):
-                _zk = logits[i, k]
-                _ek = fast_exp(np.float64(_zk))
-                _s0 += np.float64(_ek)
-                _s1 += np.float64(_zk)
-            _r0 = np.float64(_s0)
-            _r1 = np.float64(_s1)
-            _tmp44 = 1/C
-            _tmp45 = math.log(_r0)
-            _tmp46 = np.float64(label_smoothing) - 1
-            _tmp47 = -_tmp44*np.float64(label_smoothing)
-            _tmp48 = 1/_r0
-            loss[i] = _tmp44*np.float64(label_smoothing)*(C*_tmp45 - _r1) + _tmp46*(-_tmp45 + np.float64(_zt))
-            _tmp49 = row_scale[i] * (_tmp46 + _tmp47 + _tmp48*fast_exp(np.float64(_zt)))
-            for j in range(C):
-                grad[i, j] = row_scale[i] * (_tmp47 + _tmp48*fast_exp(np.float64(logits[i, j])))
-            grad[i, t] = _tmp49
-        else:
-            _s0 = 0.0
-            _s1 = 0.0
-            _s2 = 0.0
-            for k in range(C):
-                _zk = logits[i, k]
-                _ek = fast_exp(np.float64(_zk))
-                _s0 += np.float64(weight[k])*np.float64(_zk)
-                _s1 += np.float64(_ek)
-                _s2 += np.float64(weight[k])
-            _r0 = np.float64(_s0)
-            _r1 = np.float64(_s1)
-            _r2 = np.float64(_s2)
-            _tmp50 = 1/C
-            _tmp51 = math.log(_r1)
-            _tmp52 = np.float64(label_smoothing)*np.float64(weight[t])
-            _tmp53 = fast_exp(np.float64(_zt))
-            _tmp54 = 1/_r1
-            _tmp55 = _tmp50*np.float64(label_smoothing)
-            _tmp56 = _tmp52*_tmp54
-            loss[i] = _tmp50*np.float64(label_smoothing)*(-_r0 + _r2*_tmp51) - (1 - np.float64(label_smoothing))*(-_tmp51 + np.float64(_zt))*np.float64(weight[t])
-            _tmp57 = _tmp53*_tmp54
-            _tmp58 = row_scale[i] * (_r2*_tmp55*_tmp57 - _tmp50*_tmp52 + _tmp52 - _tmp53*_tmp56 + _tmp57*np.float64(weight[t]) - np.float64(weight[t]))
-            for j in range(C):
-                _tmp59 = fast_exp(np.float64(logits[i, j]))
-                _tmp60 = _tmp54*_tmp59
-                grad[i, j] = row_scale[i] * (_r2*_tmp50*_tmp60*np.float64(label_smoothing) - _tmp55*np.float64(weight[j]) - _tmp56*_tmp59 + _tmp60*np.float64(weight[t]))
-            grad[i, t] = _tmp58
+                    _u1 = _zero
+                    _u2 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        grad[i, k] = _ek
+                        _s0 += weight[k]*(_zk - mx)
+                        _b1 = _ek
+                        _s1 += _zero if _zk == mx else _b1
+                        _u1 += _b1 if _zk == mx else _zero
+                        _b2 = weight[k]
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                    _r0 = np.float64(_s0)
+                    _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
+                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(weight[a]))
+                    _tmp22 = 1/C
+                    _tmp23 = fast_log1p(_r1)
+                    _tmp24 = _r2*np.float64(label_smoothing)
+                    _tmp25 = _tmp23*np.float64(weight[a])
+                    _tmp26 = _tmp25*np.float64(label_smoothing)
+                    _tmp27 = _r2 + np.float64(weight[a])
+                    _tmp28 = _tmp22*np.float64(label_smoothing)
+                    _tmp29 = _r1*np.float64(weight[a])
+                    _tmp30 = _tmp29*np.float64(label_smoothing)
+                    _tmp31 = 1/(_r1 + 1)
+                    _tmp32 = _tmp22*_tmp31
+                    _tmp33 = np.float64(label_smoothing)*np.float64(weight[t])
+                    _tmp34 = np.float64(grad[i, t])
+                    _tmp35 = _tmp31*_tmp33
+                    if (_zt == mx):
+                        loss[i] = _tmp22*(C*_tmp25 - C*_tmp26 - _r0*np.float64(label_smoothing) + _tmp23*_tmp24 + _tmp26)
+                    else:
+                        loss[i] = -_tmp28*(_r0 - _tmp23*_tmp27) - (1 - np.float64(label_smoothing))*(-_tmp23 + (np.float64(_zt) - m))*np.float64(weight[t])
+                    if (_zt == mx):
+                        _tmp36 = _scale * (_tmp32*(-C*_tmp29 + C*_tmp30 + _tmp24 - _tmp30))
+                        for j in range(C):
+                            _tmp37 = np.float64(label_smoothing)*np.float64(weight[j])
+                            _tmp38 = np.float64(grad[i, j])
+                            grad[i, j] = _scale * (_tmp32*(-C*_tmp38*np.float64(label_smoothing)*np.float64(weight[t]) + C*_tmp38*np.float64(weight[t]) - _r1*_tmp37 + _r2*_tmp38*np.float64(label_smoothing) - _tmp37 + _tmp38*np.float64(label_smoothing)*np.float64(weight[t])))
+                        grad[i, t] = _tmp36
+                    else:
+                        _tmp39 = _scale * (_tmp32*(-C*np.float64(label_smoothing)*np.float64(weight[t]) + C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp30))
+                        _tmp40 = _scale * (-_tmp22*_tmp33 + _tmp27*_tmp28*_tmp31*_tmp34 + _tmp31*_tmp34*np.float64(weight[t]) + _tmp33 - _tmp34*_tmp35 - np.float64(weight[t]))
+                        for j in range(C):
+                            _tmp41 = np.float64(grad[i, j])
+                            _tmp42 = _tmp22*np.float64(label_smoothing)
+                            _tmp43 = _tmp31*_tmp41
+                            grad[i, j] = _scale * (_tmp27*_tmp42*_tmp43 - _tmp35*_tmp41 - _tmp42*np.float64(weight[j]) + _tmp43*np.float64(weight[t]))
+                        grad[i, t] = _tmp40
+                        grad[i, a] = _tmp39
+        else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
+            if weight is None:
+                _s0 = 0.0
+                _s1 = 0.0
+                for k in range(C):
+                    _zk = logits[i, k]
+                    _ek = fast_exp(np.float64(_zk))
+                    _s0 += np.float64(_ek)
+                    _s1 += np.float64(_zk)
+                _r0 = np.float64(_s0)
+                _r1 = np.float64(_s1)
+                _tmp44 = 1/C
+                _tmp45 = math.log(_r0)
+                _tmp46 = np.float64(label_smoothing) - 1
+                _tmp47 = -_tmp44*np.float64(label_smoothing)
+                _tmp48 = 1/_r0
+                loss[i] = _tmp44*np.float64(label_smoothing)*(C*_tmp45 - _r1) + _tmp46*(-_tmp45 + np.float64(_zt))
+                _tmp49 = _scale * (_tmp46 + _tmp47 + _tmp48*fast_exp(np.float64(_zt)))
+                for j in range(C):
+                    grad[i, j] = _scale * (_tmp47 + _tmp48*fast_exp(np.float64(logits[i, j])))
+                grad[i, t] = _tmp49
+            else:
+                _s0 = 0.0
+                _s1 = 0.0
+                _s2 = 0.0
+                for k in range(C):
+                    _zk = logits[i, k]
+                    _ek = fast_exp(np.float64(_zk))
+                    _s0 += np.float64(weight[k])*np.float64(_zk)
+                    _s1 += np.float64(_ek)
+                    _s2 += np.float64(weight[k])
+                _r0 = np.float64(_s0)
+                _r1 = np.float64(_s1)
+                _r2 = np.float64(_s2)
+                _tmp50 = 1/C
+                _tmp51 = math.log(_r1)
+                _tmp52 = np.float64(label_smoothing)*np.float64(weight[t])
+                _tmp53 = fast_exp(np.float64(_zt))
+                _tmp54 = 1/_r1
+                _tmp55 = _tmp50*np.float64(label_smoothing)
+                _tmp56 = _tmp52*_tmp54
+                loss[i] = _tmp50*np.float64(label_smoothing)*(-_r0 + _r2*_tmp51) - (1 - np.float64(label_smoothing))*(-_tmp51 + np.float64(_zt))*np.float64(weight[t])
+                _tmp57 = _tmp53*_tmp54
+                _tmp58 = _scale * (_r2*_tmp55*_tmp57 - _tmp50*_tmp52 + _tmp52 - _tmp53*_tmp56 + _tmp57*np.float64(weight[t]) - np.float64(weight[t]))
+                for j in range(C):
+                    _tmp59 = fast_exp(np.float64(logits[i, j]))
+                    _tmp60 = _tmp54*_tmp59
+                    grad[i, j] = _scale * (_r2*_tmp50*_tmp60*np.float64(label_smoothing) - _tmp55*np.float64(weight[j]) - _tmp56*_tmp59 + _tmp60*np.float64(weight[t]))
+                grad[i, t] = _tmp58
 
 
 @numba.njit(cache=True, error_model='numpy')
 def integer_labels_forward_backward(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad=None):
     """Loss and scale · d loss / d input of spec 'softmax_cross_entropy_with_integer_labels': L = keep·[(1-ε) w_t (-log softmax(z)_t) + ε/C Σ_k w_k (-log softmax(z)_k)]
 
-    grad: optional output buffer(s), allocated when None; may be the first input itself (written in place).
+    grad: optional output buffer, allocated when None; it may be logits itself, but integer_labels_forward_backward_in_place is faster at that.
     """
     if grad is None:
         return _integer_labels_forward_backward_into(logits, labels, weight, label_smoothing, ignore_index, row_scale, np.empty(logits.shape, dtype=logits.dtype))
@@ -450,216 +405,414 @@ def integer_labels_forward_backward(logits, labels, weight, label_smoothing, ign
 def _integer_labels_forward_backward_into(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad):
     rows, C = logits.shape
     loss = np.empty(rows, dtype=logits.dtype)
-    for i in numba.prange(rows):
-        _integer_labels_forward_backward_row(i, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad)
+    per_task = max(1, 16384 // max(C, 1))
+    for task in numba.prange((rows + per_task - 1) // per_task):
+        _integer_labels_forward_backward_rows(task * per_task, min(rows, (task + 1) * per_task), logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad)
     return loss, grad
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_row(i, logits, labels, weight, label_smoothing, loss):
-    """Row i of probability_labels_forward."""
+def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss):
+    """Rows start..stop of integer_labels_forward_backward_in_place."""
+    grad = logits  # in place: one array, so no overlap checks
     C = logits.shape[1]
-    mx, finite = row_max(logits[i])
-    m = np.float64(mx)
-    if finite:
-        if weight is None:
-            if label_smoothing == 0.0:
-                a = first_index(logits[i], mx)
-                _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                _s0 = _zero
-                _s1 = _zero
-                _s2 = _zero
-                for k in range(C):
-                    _zk = logits[i, k]
-                    _ek = fast_exp(_zk - mx)
-                    _s0 += labels[i, k]*(_zk - mx)
-                    _s1 += _ek
-                    _s2 += labels[i, k]
-                _r0 = np.float64(_s0)
-                _r1 = np.float64(_s1) - 1
-                if abs(_r1) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = first_index(logits[i], mx)
-                    _s1 = _zero
-                    for k in range(_a):
-                        _s1 += fast_exp(logits[i, k] - mx)
-                    for k in range(_a + 1, C):
-                        _s1 += fast_exp(logits[i, k] - mx)
-                    _r1 = np.float64(_s1)
-                _r2 = np.float64(_s2) - np.float64(labels[i, a])
-                if abs(_r2) < 0.5 * abs(np.float64(labels[i, a])):  # the argmax term held most of the sum
-                    _a = first_index(logits[i], mx)
-                    _s2 = _zero
-                    for k in range(_a):
-                        _s2 += labels[i, k]
-                    for k in range(_a + 1, C):
-                        _s2 += labels[i, k]
-                    _r2 = np.float64(_s2)
-                loss[i] = -_r0 + (_r2 + np.float64(labels[i, a]))*fast_log1p(_r1)
-            else:
-                a = first_index(logits[i], mx)
-                _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                _s0 = _zero
-                _s1 = _zero
-                _s2 = _zero
-                _s3 = _zero
-                for k in range(C):
-                    _zk = logits[i, k]
-                    _ek = fast_exp(_zk - mx)
-                    _s0 += labels[i, k]*(_zk - mx)
-                    _s1 += _ek
-                    _s2 += labels[i, k]
-                    _s3 += (_zk - mx)
-                _r0 = np.float64(_s0)
-                _r1 = np.float64(_s1) - 1
-                if abs(_r1) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = first_index(logits[i], mx)
-                    _s1 = _zero
-                    for k in range(_a):
-                        _s1 += fast_exp(logits[i, k] - mx)
-                    for k in range(_a + 1, C):
-                        _s1 += fast_exp(logits[i, k] - mx)
-                    _r1 = np.float64(_s1)
-                _r2 = np.float64(_s2) - np.float64(labels[i, a])
-                if abs(_r2) < 0.5 * abs(np.float64(labels[i, a])):  # the argmax term held most of the sum
-                    _a = first_index(logits[i], mx)
-                    _s2 = _zero
-                    for k in range(_a):
-                        _s2 += labels[i, k]
-                    for k in range(_a + 1, C):
-                        _s2 += labels[i, k]
-                    _r2 = np.float64(_s2)
-                _r3 = np.float64(_s3)
-                _tmp0 = fast_log1p(_r1)
-                _tmp1 = _tmp0*np.float64(label_smoothing)
-                _tmp2 = _r2 + np.float64(labels[i, a])
-                loss[i] = _r0*np.float64(label_smoothing) - _r0 + _tmp0*_tmp2 - _tmp1*_tmp2 + _tmp1 - _r3*np.float64(label_smoothing)/C
-        else:
-            if label_smoothing == 0.0:
-                a = first_index(logits[i], mx)
-                _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                _s0 = _zero
-                _s1 = _zero
-                _s2 = _zero
-                for k in range(C):
-                    _zk = logits[i, k]
-                    _ek = fast_exp(_zk - mx)
-                    _tmp3 = weight[k]*labels[i, k]
-                    _s0 += _tmp3
-                    _s1 += _tmp3*(_zk - mx)
-                    _s2 += _ek
-                _r0 = np.float64(_s0) - np.float64(weight[a])*np.float64(labels[i, a])
-                if abs(_r0) < 0.5 * abs(np.float64(weight[a])*np.float64(labels[i, a])):  # the argmax term held most of the sum
-                    _a = first_index(logits[i], mx)
+    for i in range(start, stop):
+        t = labels[i]
+        if t == ignore_index:
+            loss[i] = 0.0
+            for j in range(C):
+                grad[i, j] = 0.0
+            continue
+        _zt = logits[i, t]
+        _scale = row_scale[0] if row_scale.shape[0] == 1 else row_scale[i]
+        mx, finite = row_max(logits, i)
+        m = np.float64(mx)
+        if finite:
+            if weight is None:
+                if label_smoothing == 0.0:
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
-                    for k in range(_a):
-                        _s0 += weight[k]*labels[i, k]
-                    for k in range(_a + 1, C):
-                        _s0 += weight[k]*labels[i, k]
+                    _u0 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        grad[i, k] = _ek
+                        _b0 = _ek
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
+                    _tmp0 = fast_log1p(_r0)
+                    _tmp1 = 1/(_r0 + 1)
+                    if (_zt == mx):
+                        loss[i] = _tmp0
+                    else:
+                        loss[i] = _tmp0 - (np.float64(_zt) - m)
+                    if (_zt == mx):
+                        _tmp2 = _scale * (-_r0*_tmp1)
+                        for j in range(C):
+                            grad[i, j] = _scale * (_tmp1*np.float64(grad[i, j]))
+                        grad[i, t] = _tmp2
+                    else:
+                        _tmp3 = _scale * (_tmp1*np.float64(grad[i, t]) - 1)
+                        for j in range(C):
+                            grad[i, j] = _scale * (_tmp1*np.float64(grad[i, j]))
+                        grad[i, t] = _tmp3
+                else:
+                    a = t if _zt == mx else first_index(logits, i, mx)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero
+                    _s1 = _zero
+                    _u0 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        grad[i, k] = _ek
+                        _b0 = _ek
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                        _s1 += (_zk - mx)
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
+                    _r1 = np.float64(_s1)
+                    _tmp4 = 1/C
+                    _tmp5 = fast_log1p(_r0)
+                    _tmp6 = C*_tmp5
+                    _tmp7 = np.float64(label_smoothing) - 1
+                    _tmp8 = _r0*np.float64(label_smoothing) + np.float64(label_smoothing)
+                    _tmp9 = 1/(_r0 + 1)
+                    _tmp10 = _tmp4*_tmp9
+                    _tmp11 = -_tmp4*np.float64(label_smoothing)
+                    if (_zt == mx):
+                        loss[i] = _tmp4*(-_r1*np.float64(label_smoothing) + _tmp6)
+                    else:
+                        loss[i] = _tmp4*np.float64(label_smoothing)*(-_r1 + _tmp6) + _tmp7*(-_tmp5 + (np.float64(_zt) - m))
+                    if (_zt == mx):
+                        _tmp12 = C*np.float64(label_smoothing)
+                        _tmp13 = _scale * (_tmp10*(-C*_r0 + _r0*_tmp12 + _tmp12 - _tmp8))
+                        for j in range(C):
+                            grad[i, j] = _scale * (_tmp10*(C*np.float64(grad[i, j]) - _tmp8))
+                        grad[i, t] = _tmp13
+                    else:
+                        _tmp14 = _scale * (_tmp10*(C - _tmp8))
+                        _tmp15 = _scale * (_tmp11 + _tmp7 + _tmp9*np.float64(grad[i, t]))
+                        for j in range(C):
+                            grad[i, j] = _scale * (_tmp11 + _tmp9*np.float64(grad[i, j]))
+                        grad[i, t] = _tmp15
+                        grad[i, a] = _tmp14
+            else:
+                if label_smoothing == 0.0:
+                    a = t if _zt == mx else first_index(logits, i, mx)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero
+                    _u0 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        grad[i, k] = _ek
+                        _b0 = _ek
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
+                    _tmp16 = fast_log1p(_r0)
+                    _tmp17 = 1/(_r0 + 1)
+                    _tmp18 = _tmp17*np.float64(weight[a])
+                    _tmp19 = _tmp17*np.float64(weight[t])
+                    if (_zt == mx):
+                        loss[i] = _tmp16*np.float64(weight[t])
+                    else:
+                        loss[i] = -(-_tmp16 + (np.float64(_zt) - m))*np.float64(weight[t])
+                    if (_zt == mx):
+                        _tmp20 = _scale * (-_r0*_tmp18)
+                        for j in range(C):
+                            grad[i, j] = _scale * (_tmp18*np.float64(grad[i, j]))
+                        grad[i, t] = _tmp20
+                    else:
+                        _tmp21 = _scale * (_tmp17*np.float64(grad[i, t])*np.float64(weight[t]) - np.float64(weight[t]))
+                        for j in range(C):
+                            grad[i, j] = _scale * (_tmp19*np.float64(grad[i, j]))
+                        grad[i, t] = _tmp21
+                else:
+                    a = t if _zt == mx else first_index(logits, i, mx)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero
+                    _s1 = _zero
+                    _s2 = _zero
+                    _u1 = _zero
+                    _u2 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        grad[i, k] = _ek
+                        _s0 += weight[k]*(_zk - mx)
+                        _b1 = _ek
+                        _s1 += _zero if _zk == mx else _b1
+                        _u1 += _b1 if _zk == mx else _zero
+                        _b2 = weight[k]
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
                     _r0 = np.float64(_s0)
+                    _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
+                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(weight[a]))
+                    _tmp22 = 1/C
+                    _tmp23 = fast_log1p(_r1)
+                    _tmp24 = _r2*np.float64(label_smoothing)
+                    _tmp25 = _tmp23*np.float64(weight[a])
+                    _tmp26 = _tmp25*np.float64(label_smoothing)
+                    _tmp27 = _r2 + np.float64(weight[a])
+                    _tmp28 = _tmp22*np.float64(label_smoothing)
+                    _tmp29 = _r1*np.float64(weight[a])
+                    _tmp30 = _tmp29*np.float64(label_smoothing)
+                    _tmp31 = 1/(_r1 + 1)
+                    _tmp32 = _tmp22*_tmp31
+                    _tmp33 = np.float64(label_smoothing)*np.float64(weight[t])
+                    _tmp34 = np.float64(grad[i, t])
+                    _tmp35 = _tmp31*_tmp33
+                    if (_zt == mx):
+                        loss[i] = _tmp22*(C*_tmp25 - C*_tmp26 - _r0*np.float64(label_smoothing) + _tmp23*_tmp24 + _tmp26)
+                    else:
+                        loss[i] = -_tmp28*(_r0 - _tmp23*_tmp27) - (1 - np.float64(label_smoothing))*(-_tmp23 + (np.float64(_zt) - m))*np.float64(weight[t])
+                    if (_zt == mx):
+                        _tmp36 = _scale * (_tmp32*(-C*_tmp29 + C*_tmp30 + _tmp24 - _tmp30))
+                        for j in range(C):
+                            _tmp37 = np.float64(label_smoothing)*np.float64(weight[j])
+                            _tmp38 = np.float64(grad[i, j])
+                            grad[i, j] = _scale * (_tmp32*(-C*_tmp38*np.float64(label_smoothing)*np.float64(weight[t]) + C*_tmp38*np.float64(weight[t]) - _r1*_tmp37 + _r2*_tmp38*np.float64(label_smoothing) - _tmp37 + _tmp38*np.float64(label_smoothing)*np.float64(weight[t])))
+                        grad[i, t] = _tmp36
+                    else:
+                        _tmp39 = _scale * (_tmp32*(-C*np.float64(label_smoothing)*np.float64(weight[t]) + C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp30))
+                        _tmp40 = _scale * (-_tmp22*_tmp33 + _tmp27*_tmp28*_tmp31*_tmp34 + _tmp31*_tmp34*np.float64(weight[t]) + _tmp33 - _tmp34*_tmp35 - np.float64(weight[t]))
+                        for j in range(C):
+                            _tmp41 = np.float64(grad[i, j])
+                            _tmp42 = _tmp22*np.float64(label_smoothing)
+                            _tmp43 = _tmp31*_tmp41
+                            grad[i, j] = _scale * (_tmp27*_tmp42*_tmp43 - _tmp35*_tmp41 - _tmp42*np.float64(weight[j]) + _tmp43*np.float64(weight[t]))
+                        grad[i, t] = _tmp40
+                        grad[i, a] = _tmp39
+        else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
+            if weight is None:
+                _s0 = 0.0
+                _s1 = 0.0
+                for k in range(C):
+                    _zk = logits[i, k]
+                    _ek = fast_exp(np.float64(_zk))
+                    _s0 += np.float64(_ek)
+                    _s1 += np.float64(_zk)
+                _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
-                _r2 = np.float64(_s2) - 1
-                if abs(_r2) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = first_index(logits[i], mx)
-                    _s2 = _zero
-                    for k in range(_a):
-                        _s2 += fast_exp(logits[i, k] - mx)
-                    for k in range(_a + 1, C):
-                        _s2 += fast_exp(logits[i, k] - mx)
-                    _r2 = np.float64(_s2)
-                loss[i] = -_r1 + (_r0 + np.float64(weight[a])*np.float64(labels[i, a]))*fast_log1p(_r2)
+                _tmp44 = 1/C
+                _tmp45 = math.log(_r0)
+                _tmp46 = np.float64(label_smoothing) - 1
+                _tmp47 = -_tmp44*np.float64(label_smoothing)
+                _tmp48 = 1/_r0
+                loss[i] = _tmp44*np.float64(label_smoothing)*(C*_tmp45 - _r1) + _tmp46*(-_tmp45 + np.float64(_zt))
+                _tmp49 = _scale * (_tmp46 + _tmp47 + _tmp48*fast_exp(np.float64(_zt)))
+                for j in range(C):
+                    grad[i, j] = _scale * (_tmp47 + _tmp48*fast_exp(np.float64(logits[i, j])))
+                grad[i, t] = _tmp49
             else:
-                a = first_index(logits[i], mx)
-                _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                _s0 = _zero
-                _s1 = _zero
-                _s2 = _zero
-                _s3 = _zero
-                _s4 = _zero
+                _s0 = 0.0
+                _s1 = 0.0
+                _s2 = 0.0
                 for k in range(C):
                     _zk = logits[i, k]
-                    _ek = fast_exp(_zk - mx)
-                    _tmp4 = weight[k]*labels[i, k]
-                    _s0 += _tmp4
-                    _s1 += weight[k]*(_zk - mx)
-                    _s2 += _tmp4*(_zk - mx)
-                    _s3 += _ek
-                    _s4 += weight[k]
-                _r0 = np.float64(_s0) - np.float64(weight[a])*np.float64(labels[i, a])
-                if abs(_r0) < 0.5 * abs(np.float64(weight[a])*np.float64(labels[i, a])):  # the argmax term held most of the sum
-                    _a = first_index(logits[i], mx)
-                    _s0 = _zero
-                    for k in range(_a):
-                        _s0 += weight[k]*labels[i, k]
-                    for k in range(_a + 1, C):
-                        _s0 += weight[k]*labels[i, k]
-                    _r0 = np.float64(_s0)
+                    _ek = fast_exp(np.float64(_zk))
+                    _s0 += np.float64(weight[k])*np.float64(_zk)
+                    _s1 += np.float64(_ek)
+                    _s2 += np.float64(weight[k])
+                _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2)
-                _r3 = np.float64(_s3) - 1
-                if abs(_r3) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = first_index(logits[i], mx)
+                _tmp50 = 1/C
+                _tmp51 = math.log(_r1)
+                _tmp52 = np.float64(label_smoothing)*np.float64(weight[t])
+                _tmp53 = fast_exp(np.float64(_zt))
+                _tmp54 = 1/_r1
+                _tmp55 = _tmp50*np.float64(label_smoothing)
+                _tmp56 = _tmp52*_tmp54
+                loss[i] = _tmp50*np.float64(label_smoothing)*(-_r0 + _r2*_tmp51) - (1 - np.float64(label_smoothing))*(-_tmp51 + np.float64(_zt))*np.float64(weight[t])
+                _tmp57 = _tmp53*_tmp54
+                _tmp58 = _scale * (_r2*_tmp55*_tmp57 - _tmp50*_tmp52 + _tmp52 - _tmp53*_tmp56 + _tmp57*np.float64(weight[t]) - np.float64(weight[t]))
+                for j in range(C):
+                    _tmp59 = fast_exp(np.float64(logits[i, j]))
+                    _tmp60 = _tmp54*_tmp59
+                    grad[i, j] = _scale * (_r2*_tmp50*_tmp60*np.float64(label_smoothing) - _tmp55*np.float64(weight[j]) - _tmp56*_tmp59 + _tmp60*np.float64(weight[t]))
+                grad[i, t] = _tmp58
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def integer_labels_forward_backward_in_place(logits, labels, weight, label_smoothing, ignore_index, row_scale):
+    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy_with_integer_labels': L = keep·[(1-ε) w_t (-log softmax(z)_t) + ε/C Σ_k w_k (-log softmax(z)_k)]
+
+    grad: written over logits, which is returned in its place.
+    """
+    rows, C = logits.shape
+    loss = np.empty(rows, dtype=logits.dtype)
+    per_task = max(1, 16384 // max(C, 1))
+    for task in numba.prange((rows + per_task - 1) // per_task):
+        _integer_labels_forward_backward_rows_in_place(task * per_task, min(rows, (task + 1) * per_task), logits, labels, weight, label_smoothing, ignore_index, row_scale, loss)
+    return loss, logits
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, loss):
+    """Rows start..stop of probability_labels_forward."""
+    C = logits.shape[1]
+    for i in range(start, stop):
+        mx, finite = row_max(logits, i)
+        m = np.float64(mx)
+        if finite:
+            if weight is None:
+                if label_smoothing == 0.0:
+                    a = first_index(logits, i, mx)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero
+                    _s1 = _zero
+                    _s2 = _zero
+                    _u1 = _zero
+                    _u2 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        _s0 += labels[i, k]*(_zk - mx)
+                        _b1 = _ek
+                        _s1 += _zero if _zk == mx else _b1
+                        _u1 += _b1 if _zk == mx else _zero
+                        _b2 = labels[i, k]
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                    _r0 = np.float64(_s0)
+                    _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
+                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
+                    loss[i] = -_r0 + (_r2 + np.float64(labels[i, a]))*fast_log1p(_r1)
+                else:
+                    a = first_index(logits, i, mx)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero
+                    _s1 = _zero
+                    _s2 = _zero
                     _s3 = _zero
-                    for k in range(_a):
-                        _s3 += fast_exp(logits[i, k] - mx)
-                    for k in range(_a + 1, C):
-                        _s3 += fast_exp(logits[i, k] - mx)
+                    _u1 = _zero
+                    _u2 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        _s0 += labels[i, k]*(_zk - mx)
+                        _b1 = _ek
+                        _s1 += _zero if _zk == mx else _b1
+                        _u1 += _b1 if _zk == mx else _zero
+                        _b2 = labels[i, k]
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                        _s3 += (_zk - mx)
+                    _r0 = np.float64(_s0)
+                    _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
+                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
                     _r3 = np.float64(_s3)
-                _r4 = np.float64(_s4) - np.float64(weight[a])
-                if abs(_r4) < 0.5 * abs(np.float64(weight[a])):  # the argmax term held most of the sum
-                    _a = first_index(logits[i], mx)
+                    _tmp0 = fast_log1p(_r1)
+                    _tmp1 = _tmp0*np.float64(label_smoothing)
+                    _tmp2 = _r2 + np.float64(labels[i, a])
+                    loss[i] = _r0*np.float64(label_smoothing) - _r0 + _tmp0*_tmp2 - _tmp1*_tmp2 + _tmp1 - _r3*np.float64(label_smoothing)/C
+            else:
+                if label_smoothing == 0.0:
+                    a = first_index(logits, i, mx)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero
+                    _s1 = _zero
+                    _s2 = _zero
+                    _u0 = _zero
+                    _u2 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        _tmp3 = weight[k]*labels[i, k]
+                        _b0 = _tmp3
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                        _s1 += _tmp3*(_zk - mx)
+                        _b2 = _ek
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))
+                    _r1 = np.float64(_s1)
+                    _r2 = np.float64(_s2) + (np.float64(_u2) - 1)
+                    loss[i] = -_r1 + (_r0 + np.float64(weight[a])*np.float64(labels[i, a]))*fast_log1p(_r2)
+                else:
+                    a = first_index(logits, i, mx)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero
+                    _s1 = _zero
+                    _s2 = _zero
+                    _s3 = _zero
                     _s4 = _zero
-                    for k in range(_a):
-                        _s4 += weight[k]
-                    for k in range(_a + 1, C):
-                        _s4 += weight[k]
-                    _r4 = np.float64(_s4)
-                _tmp5 = np.float64(label_smoothing)/C
-                _tmp6 = fast_log1p(_r3)
-                _tmp7 = _tmp6*(_r0 + np.float64(weight[a])*np.float64(labels[i, a]))
-                loss[i] = -_r1*_tmp5 + _r2*np.float64(label_smoothing) - _r2 + _tmp5*_tmp6*(_r4 + np.float64(weight[a])) - _tmp7*np.float64(label_smoothing) + _tmp7
-    else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
-        if weight is None:
-            _s0 = 0.0
-            _s1 = 0.0
-            _s2 = 0.0
-            _s3 = 0.0
-            for k in range(C):
-                _zk = logits[i, k]
-                _ek = fast_exp(np.float64(_zk))
-                _s0 += np.float64(labels[i, k])*np.float64(_zk)
-                _s1 += np.float64(_ek)
-                _s2 += np.float64(labels[i, k])
-                _s3 += np.float64(_zk)
-            _r0 = np.float64(_s0)
-            _r1 = np.float64(_s1)
-            _r2 = np.float64(_s2)
-            _r3 = np.float64(_s3)
-            _tmp8 = math.log(_r1)
-            _tmp9 = _r2*_tmp8
-            loss[i] = _r0*np.float64(label_smoothing) - _r0 + _tmp8*np.float64(label_smoothing) - _tmp9*np.float64(label_smoothing) + _tmp9 - _r3*np.float64(label_smoothing)/C
-        else:
-            _s0 = 0.0
-            _s1 = 0.0
-            _s2 = 0.0
-            _s3 = 0.0
-            _s4 = 0.0
-            for k in range(C):
-                _zk = logits[i, k]
-                _ek = fast_exp(np.float64(_zk))
-                _tmp10 = np.float64(weight[k])*np.float64(labels[i, k])
-                _s0 += _tmp10
-                _s1 += np.float64(weight[k])*np.float64(_zk)
-                _s2 += _tmp10*np.float64(_zk)
-                _s3 += np.float64(_ek)
-                _s4 += np.float64(weight[k])
-            _r0 = np.float64(_s0)
-            _r1 = np.float64(_s1)
-            _r2 = np.float64(_s2)
-            _r3 = np.float64(_s3)
-            _r4 = np.float64(_s4)
-            _tmp11 = math.log(_r3)
-            _tmp12 = 1/C
-            loss[i] = -_r0*_tmp11*np.float64(label_smoothing) + _r0*_tmp11 - _r1*_tmp12*np.float64(label_smoothing) + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp11*_tmp12*np.float64(label_smoothing)
+                    _u0 = _zero
+                    _u3 = _zero
+                    _u4 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        _tmp4 = weight[k]*labels[i, k]
+                        _b0 = _tmp4
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                        _s1 += weight[k]*(_zk - mx)
+                        _s2 += _tmp4*(_zk - mx)
+                        _b3 = _ek
+                        _s3 += _zero if _zk == mx else _b3
+                        _u3 += _b3 if _zk == mx else _zero
+                        _b4 = weight[k]
+                        _s4 += _zero if _zk == mx else _b4
+                        _u4 += _b4 if _zk == mx else _zero
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))
+                    _r1 = np.float64(_s1)
+                    _r2 = np.float64(_s2)
+                    _r3 = np.float64(_s3) + (np.float64(_u3) - 1)
+                    _r4 = np.float64(_s4) + (np.float64(_u4) - np.float64(weight[a]))
+                    _tmp5 = np.float64(label_smoothing)/C
+                    _tmp6 = fast_log1p(_r3)
+                    _tmp7 = _tmp6*(_r0 + np.float64(weight[a])*np.float64(labels[i, a]))
+                    loss[i] = -_r1*_tmp5 + _r2*np.float64(label_smoothing) - _r2 + _tmp5*_tmp6*(_r4 + np.float64(weight[a])) - _tmp7*np.float64(label_smoothing) + _tmp7
+        else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
+            if weight is None:
+                _s0 = 0.0
+                _s1 = 0.0
+                _s2 = 0.0
+                _s3 = 0.0
+                for k in range(C):
+                    _zk = logits[i, k]
+                    _ek = fast_exp(np.float64(_zk))
+                    _s0 += np.float64(labels[i, k])*np.float64(_zk)
+                    _s1 += np.float64(_ek)
+                    _s2 += np.float64(labels[i, k])
+                    _s3 += np.float64(_zk)
+                _r0 = np.float64(_s0)
+                _r1 = np.float64(_s1)
+                _r2 = np.float64(_s2)
+                _r3 = np.float64(_s3)
+                _tmp8 = math.log(_r1)
+                _tmp9 = _r2*_tmp8
+                loss[i] = _r0*np.float64(label_smoothing) - _r0 + _tmp8*np.float64(label_smoothing) - _tmp9*np.float64(label_smoothing) + _tmp9 - _r3*np.float64(label_smoothing)/C
+            else:
+                _s0 = 0.0
+                _s1 = 0.0
+                _s2 = 0.0
+                _s3 = 0.0
+                _s4 = 0.0
+                for k in range(C):
+                    _zk = logits[i, k]
+                    _ek = fast_exp(np.float64(_zk))
+                    _tmp10 = np.float64(weight[k])*np.float64(labels[i, k])
+                    _s0 += _tmp10
+                    _s1 += np.float64(weight[k])*np.float64(_zk)
+                    _s2 += _tmp10*np.float64(_zk)
+                    _s3 += np.float64(_ek)
+                    _s4 += np.float64(weight[k])
+                _r0 = np.float64(_s0)
+                _r1 = np.float64(_s1)
+                _r2 = np.float64(_s2)
+                _r3 = np.float64(_s3)
+                _r4 = np.float64(_s4)
+                _tmp11 = math.log(_r3)
+                _tmp12 = 1/C
+                loss[i] = -_r0*_tmp11*np.float64(label_smoothing) + _r0*_tmp11 - _r1*_tmp12*np.float64(label_smoothing) + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp11*_tmp12*np.float64(label_smoothing)
 
 
 @numba.njit(cache=True, error_model='numpy')
@@ -673,270 +826,228 @@ def probability_labels_forward(logits, labels, weight, label_smoothing):
 def _probability_labels_forward_into(logits, labels, weight, label_smoothing):
     rows, C = logits.shape
     loss = np.empty(rows, dtype=logits.dtype)
-    for i in numba.prange(rows):
-        _probability_labels_forward_row(i, logits, labels, weight, label_smoothing, loss)
+    per_task = max(1, 16384 // max(C, 1))
+    for task in numba.prange((rows + per_task - 1) // per_task):
+        _probability_labels_forward_rows(task * per_task, min(rows, (task + 1) * per_task), logits, labels, weight, label_smoothing, loss)
     return loss
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_backward_row(i, logits, labels, weight, label_smoothing, row_scale, loss, grad):
-    """Row i of probability_labels_forward_backward."""
+def _probability_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, grad):
+    """Rows start..stop of probability_labels_forward_backward."""
     C = logits.shape[1]
-    mx, finite = row_max(logits[i])
-    m = np.float64(mx)
-    if finite:
-        if weight is None:
-            if label_smoothing == 0.0:
-                a = first_index(logits[i], mx)
-                _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                _s0 = _zero
-                _s1 = _zero
-                _s2 = _zero
-                for k in range(C):
-                    _zk = logits[i, k]
-                    _ek = fast_exp(_zk - mx)
-                    grad[i, k] = _ek
-                    _s0 += labels[i, k]*(_zk - mx)
-                    _s1 += _ek
-                    _s2 += labels[i, k]
-                _r0 = np.float64(_s0)
-                _r1 = np.float64(_s1) - 1
-                if abs(_r1) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = first_index(grad[i], 1.0)
-                    _s1 = _zero
-                    for k in range(_a):
-                        _s1 += grad[i, k]
-                    for k in range(_a + 1, C):
-                        _s1 += grad[i, k]
-                    _r1 = np.float64(_s1)
-                _r2 = np.float64(_s2) - np.float64(labels[i, a])
-                if abs(_r2) < 0.5 * abs(np.float64(labels[i, a])):  # the argmax term held most of the sum
-                    _a = first_index(grad[i], 1.0)
-                    _s2 = _zero
-                    for k in range(_a):
-                        _s2 += labels[i, k]
-                    for k in range(_a + 1, C):
-                        _s2 += labels[i, k]
-                    _r2 = np.float64(_s2)
-                _tmp0 = _r2 + np.float64(labels[i, a])
-                _tmp1 = 1/(_r1 + 1)
-                loss[i] = -_r0 + _tmp0*fast_log1p(_r1)
-                _tmp2 = row_scale[i] * (_tmp1*(-_r1*np.float64(labels[i, a]) + _r2))
-                for j in range(C):
-                    grad[i, j] = row_scale[i] * (_tmp0*_tmp1*np.float64(grad[i, j]) - np.float64(labels[i, j]))
-                grad[i, a] = _tmp2
-            else:
-                a = first_index(logits[i], mx)
-                _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                _s0 = _zero
-                _s1 = _zero
-                _s2 = _zero
-                _s3 = _zero
-                for k in range(C):
-                    _zk = logits[i, k]
-                    _ek = fast_exp(_zk - mx)
-                    grad[i, k] = _ek
-                    _s0 += labels[i, k]*(_zk - mx)
-                    _s1 += _ek
-                    _s2 += labels[i, k]
-                    _s3 += (_zk - mx)
-                _r0 = np.float64(_s0)
-                _r1 = np.float64(_s1) - 1
-                if abs(_r1) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = first_index(grad[i], 1.0)
-                    _s1 = _zero
-                    for k in range(_a):
-                        _s1 += grad[i, k]
-                    for k in range(_a + 1, C):
-                        _s1 += grad[i, k]
-                    _r1 = np.float64(_s1)
-                _r2 = np.float64(_s2) - np.float64(labels[i, a])
-                if abs(_r2) < 0.5 * abs(np.float64(labels[i, a])):  # the argmax term held most of the sum
-                    _a = first_index(grad[i], 1.0)
-                    _s2 = _zero
-                    for k in range(_a):
-                        _s2 += labels[i, k]
-                    for k in range(_a + 1, C):
-                        _s2 += labels[i, k]
-                    _r2 = np.float64(_s2)
-                _r3 = np.float64(_s3)
-                _tmp3 = fast_log1p(_r1)
-                _tmp4 = _tmp3*np.float64(label_smoothing)
-                _tmp5 = 1/C
-                _tmp6 = _tmp5*np.float64(label_smoothing)
-                _tmp7 = _r2 + np.float64(labels[i, a])
-                _tmp8 = 1/(_r1 + 1)
-                loss[i] = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp6 + _tmp3*_tmp7 - _tmp4*_tmp7 + _tmp4
-                _tmp9 = row_scale[i] * (_tmp5*_tmp8*(C*_r1*np.float64(label_smoothing)*np.float64(labels[i, a]) - C*_r1*np.float64(labels[i, a]) - C*_r2*np.float64(label_smoothing) + C*_r2 + C*np.float64(label_smoothing) - _r1*np.float64(label_smoothing) - np.float64(label_smoothing)))
-                for j in range(C):
-                    _tmp10 = np.float64(grad[i, j])
-                    grad[i, j] = row_scale[i] * (-_tmp10*_tmp7*_tmp8*np.float64(label_smoothing) + _tmp10*_tmp7*_tmp8 + _tmp10*_tmp8*np.float64(label_smoothing) - _tmp6 + np.float64(label_smoothing)*np.float64(labels[i, j]) - np.float64(labels[i, j]))
-                grad[i, a] = _tmp9
-        else:
-            if label_smoothing == 0.0:
-                a = first_index(logits[i], mx)
-                _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                _s0 = _zero
-                _s1 = _zero
-                _s2 = _zero
-                for k in range(C):
-                    _zk = logits[i, k]
-                    _ek = fast_exp(_zk - mx)
-                    grad[i, k] = _ek
-                    _tmp11 = weight[k]*labels[i, k]
-                    _s0 += _tmp11
-                    _s1 += _tmp11*(_zk - mx)
-                    _s2 += _ek
-                _r0 = np.float64(_s0) - np.float64(weight[a])*np.float64(labels[i, a])
-                if abs(_r0) < 0.5 * abs(np.float64(weight[a])*np.float64(labels[i, a])):  # the argmax term held most of the sum
-                    _a = first_index(grad[i], 1.0)
+    for i in range(start, stop):
+        _scale = row_scale[0] if row_scale.shape[0] == 1 else row_scale[i]
+        mx, finite = row_max(logits, i)
+        m = np.float64(mx)
+        if finite:
+            if weight is None:
+                if label_smoothing == 0.0:
+                    a = first_index(logits, i, mx)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
-                    for k in range(_a):
-                        _s0 += weight[k]*labels[i, k]
-                    for k in range(_a + 1, C):
-                        _s0 += weight[k]*labels[i, k]
-                    _r0 = np.float64(_s0)
-                _r1 = np.float64(_s1)
-                _r2 = np.float64(_s2) - 1
-                if abs(_r2) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = first_index(grad[i], 1.0)
+                    _s1 = _zero
                     _s2 = _zero
-                    for k in range(_a):
-                        _s2 += grad[i, k]
-                    for k in range(_a + 1, C):
-                        _s2 += grad[i, k]
-                    _r2 = np.float64(_s2)
-                _tmp12 = np.float64(weight[a])*np.float64(labels[i, a])
-                _tmp13 = _r0 + _tmp12
-                _tmp14 = 1/(_r2 + 1)
-                loss[i] = -_r1 + _tmp13*fast_log1p(_r2)
-                _tmp15 = row_scale[i] * (_tmp14*(_r0 - _r2*_tmp12))
-                for j in range(C):
-                    grad[i, j] = row_scale[i] * (_tmp13*_tmp14*np.float64(grad[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
-                grad[i, a] = _tmp15
+                    _u1 = _zero
+                    _u2 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        grad[i, k] = _ek
+                        _s0 += labels[i, k]*(_zk - mx)
+                        _b1 = _ek
+                        _s1 += _zero if _zk == mx else _b1
+                        _u1 += _b1 if _zk == mx else _zero
+                        _b2 = labels[i, k]
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                    _r0 = np.float64(_s0)
+                    _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
+                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
+                    _tmp0 = _r2 + np.float64(labels[i, a])
+                    _tmp1 = 1/(_r1 + 1)
+                    loss[i] = -_r0 + _tmp0*fast_log1p(_r1)
+                    _tmp2 = _scale * (_tmp1*(-_r1*np.float64(labels[i, a]) + _r2))
+                    for j in range(C):
+                        grad[i, j] = _scale * (_tmp0*_tmp1*np.float64(grad[i, j]) - np.float64(labels[i, j]))
+                    grad[i, a] = _tmp2
+                else:
+                    a = first_index(logits, i, mx)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero
+                    _s1 = _zero
+                    _s2 = _zero
+                    _s3 = _zero
+                    _u1 = _zero
+                    _u2 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        grad[i, k] = _ek
+                        _s0 += labels[i, k]*(_zk - mx)
+                        _b1 = _ek
+                        _s1 += _zero if _zk == mx else _b1
+                        _u1 += _b1 if _zk == mx else _zero
+                        _b2 = labels[i, k]
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                        _s3 += (_zk - mx)
+                    _r0 = np.float64(_s0)
+                    _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
+                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
+                    _r3 = np.float64(_s3)
+                    _tmp3 = fast_log1p(_r1)
+                    _tmp4 = _tmp3*np.float64(label_smoothing)
+                    _tmp5 = 1/C
+                    _tmp6 = _tmp5*np.float64(label_smoothing)
+                    _tmp7 = _r2 + np.float64(labels[i, a])
+                    _tmp8 = 1/(_r1 + 1)
+                    loss[i] = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp6 + _tmp3*_tmp7 - _tmp4*_tmp7 + _tmp4
+                    _tmp9 = _scale * (_tmp5*_tmp8*(C*_r1*np.float64(label_smoothing)*np.float64(labels[i, a]) - C*_r1*np.float64(labels[i, a]) - C*_r2*np.float64(label_smoothing) + C*_r2 + C*np.float64(label_smoothing) - _r1*np.float64(label_smoothing) - np.float64(label_smoothing)))
+                    for j in range(C):
+                        _tmp10 = np.float64(grad[i, j])
+                        grad[i, j] = _scale * (-_tmp10*_tmp7*_tmp8*np.float64(label_smoothing) + _tmp10*_tmp7*_tmp8 + _tmp10*_tmp8*np.float64(label_smoothing) - _tmp6 + np.float64(label_smoothing)*np.float64(labels[i, j]) - np.float64(labels[i, j]))
+                    grad[i, a] = _tmp9
             else:
-                a = first_index(logits[i], mx)
-                _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                _s0 = _zero
-                _s1 = _zero
-                _s2 = _zero
-                _s3 = _zero
-                _s4 = _zero
+                if label_smoothing == 0.0:
+                    a = first_index(logits, i, mx)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero
+                    _s1 = _zero
+                    _s2 = _zero
+                    _u0 = _zero
+                    _u2 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        grad[i, k] = _ek
+                        _tmp11 = weight[k]*labels[i, k]
+                        _b0 = _tmp11
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                        _s1 += _tmp11*(_zk - mx)
+                        _b2 = _ek
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))
+                    _r1 = np.float64(_s1)
+                    _r2 = np.float64(_s2) + (np.float64(_u2) - 1)
+                    _tmp12 = np.float64(weight[a])*np.float64(labels[i, a])
+                    _tmp13 = _r0 + _tmp12
+                    _tmp14 = 1/(_r2 + 1)
+                    loss[i] = -_r1 + _tmp13*fast_log1p(_r2)
+                    _tmp15 = _scale * (_tmp14*(_r0 - _r2*_tmp12))
+                    for j in range(C):
+                        grad[i, j] = _scale * (_tmp13*_tmp14*np.float64(grad[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
+                    grad[i, a] = _tmp15
+                else:
+                    a = first_index(logits, i, mx)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero
+                    _s1 = _zero
+                    _s2 = _zero
+                    _s3 = _zero
+                    _s4 = _zero
+                    _u0 = _zero
+                    _u3 = _zero
+                    _u4 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        grad[i, k] = _ek
+                        _tmp16 = weight[k]*labels[i, k]
+                        _b0 = _tmp16
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                        _s1 += weight[k]*(_zk - mx)
+                        _s2 += _tmp16*(_zk - mx)
+                        _b3 = _ek
+                        _s3 += _zero if _zk == mx else _b3
+                        _u3 += _b3 if _zk == mx else _zero
+                        _b4 = weight[k]
+                        _s4 += _zero if _zk == mx else _b4
+                        _u4 += _b4 if _zk == mx else _zero
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))
+                    _r1 = np.float64(_s1)
+                    _r2 = np.float64(_s2)
+                    _r3 = np.float64(_s3) + (np.float64(_u3) - 1)
+                    _r4 = np.float64(_s4) + (np.float64(_u4) - np.float64(weight[a]))
+                    _tmp17 = 1/C
+                    _tmp18 = _tmp17*np.float64(label_smoothing)
+                    _tmp19 = fast_log1p(_r3)
+                    _tmp20 = _r4 + np.float64(weight[a])
+                    _tmp21 = np.float64(weight[a])*np.float64(labels[i, a])
+                    _tmp22 = _r0 + _tmp21
+                    _tmp23 = _tmp19*_tmp22
+                    _tmp24 = 1/(_r3 + 1)
+                    loss[i] = -_r1*_tmp18 + _r2*np.float64(label_smoothing) - _r2 + _tmp18*_tmp19*_tmp20 - _tmp23*np.float64(label_smoothing) + _tmp23
+                    _tmp25 = _scale * (_tmp17*_tmp24*(-C*_r0*np.float64(label_smoothing) + C*_r0 - C*_r3*_tmp21 + C*_r3*np.float64(label_smoothing)*np.float64(weight[a])*np.float64(labels[i, a]) - _r3*np.float64(label_smoothing)*np.float64(weight[a]) + _r4*np.float64(label_smoothing)))
+                    for j in range(C):
+                        _tmp26 = _tmp24*np.float64(grad[i, j])
+                        _tmp27 = _tmp22*_tmp26
+                        _tmp28 = np.float64(weight[j])*np.float64(labels[i, j])
+                        grad[i, j] = _scale * (_tmp17*_tmp20*_tmp26*np.float64(label_smoothing) - _tmp18*np.float64(weight[j]) - _tmp27*np.float64(label_smoothing) + _tmp27 + _tmp28*np.float64(label_smoothing) - _tmp28)
+                    grad[i, a] = _tmp25
+        else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
+            if weight is None:
+                _s0 = 0.0
+                _s1 = 0.0
+                _s2 = 0.0
+                _s3 = 0.0
                 for k in range(C):
                     _zk = logits[i, k]
-                    _ek = fast_exp(_zk - mx)
-                    grad[i, k] = _ek
-                    _tmp16 = weight[k]*labels[i, k]
-                    _s0 += _tmp16
-                    _s1 += weight[k]*(_zk - mx)
-                    _s2 += _tmp16*(_zk - mx)
-                    _s3 += _ek
-                    _s4 += weight[k]
-                _r0 = np.float64(_s0) - np.float64(weight[a])*np.float64(labels[i, a])
-                if abs(_r0) < 0.5 * abs(np.float64(weight[a])*np.float64(labels[i, a])):  # the argmax term held most of the sum
-                    _a = first_index(grad[i], 1.0)
-                    _s0 = _zero
-                    for k in range(_a):
-                        _s0 += weight[k]*labels[i, k]
-                    for k in range(_a + 1, C):
-                        _s0 += weight[k]*labels[i, k]
-                    _r0 = np.float64(_s0)
+                    _ek = fast_exp(np.float64(_zk))
+                    _s0 += np.float64(labels[i, k])*np.float64(_zk)
+                    _s1 += np.float64(_ek)
+                    _s2 += np.float64(labels[i, k])
+                    _s3 += np.float64(_zk)
+                _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2)
-                _r3 = np.float64(_s3) - 1
-                if abs(_r3) < 0.5 * abs(1):  # the argmax term held most of the sum
-                    _a = first_index(grad[i], 1.0)
-                    _s3 = _zero
-                    for k in range(_a):
-                        _s3 += grad[i, k]
-                    for k in range(_a + 1, C):
-                        _s3 += grad[i, k]
-                    _r3 = np.float64(_s3)
-                _r4 = np.float64(_s4) - np.float64(weight[a])
-                if abs(_r4) < 0.5 * abs(np.float64(weight[a])):  # the argmax term held most of the sum
-                    _a = first_index(grad[i], 1.0)
-                    _s4 = _zero
-                    for k in range(_a):
-                        _s4 += weight[k]
-                    for k in range(_a + 1, C):
-                        _s4 += weight[k]
-                    _r4 = np.float64(_s4)
-                _tmp17 = 1/C
-                _tmp18 = _tmp17*np.float64(label_smoothing)
-                _tmp19 = fast_log1p(_r3)
-                _tmp20 = _r4 + np.float64(weight[a])
-                _tmp21 = np.float64(weight[a])*np.float64(labels[i, a])
-                _tmp22 = _r0 + _tmp21
-                _tmp23 = _tmp19*_tmp22
-                _tmp24 = 1/(_r3 + 1)
-                loss[i] = -_r1*_tmp18 + _r2*np.float64(label_smoothing) - _r2 + _tmp18*_tmp19*_tmp20 - _tmp23*np.float64(label_smoothing) + _tmp23
-                _tmp25 = row_scale[i] * (_tmp17*_tmp24*(-C*_r0*np.float64(label_smoothing) + C*_r0 - C*_r3*_tmp21 + C*_r3*np.float64(label_smoothing)*np.float64(weight[a])*np.float64(labels[i, a]) - _r3*np.float64(label_smoothing)*np.float64(weight[a]) + _r4*np.float64(label_smoothing)))
+                _r3 = np.float64(_s3)
+                _tmp29 = math.log(_r1)
+                _tmp30 = _r2*_tmp29
+                _tmp31 = np.float64(label_smoothing)/C
+                _tmp32 = 1/_r1
+                loss[i] = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp31 + _tmp29*np.float64(label_smoothing) - _tmp30*np.float64(label_smoothing) + _tmp30
                 for j in range(C):
-                    _tmp26 = _tmp24*np.float64(grad[i, j])
-                    _tmp27 = _tmp22*_tmp26
-                    _tmp28 = np.float64(weight[j])*np.float64(labels[i, j])
-                    grad[i, j] = row_scale[i] * (_tmp17*_tmp20*_tmp26*np.float64(label_smoothing) - _tmp18*np.float64(weight[j]) - _tmp27*np.float64(label_smoothing) + _tmp27 + _tmp28*np.float64(label_smoothing) - _tmp28)
-                grad[i, a] = _tmp25
-    else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
-        if weight is None:
-            _s0 = 0.0
-            _s1 = 0.0
-            _s2 = 0.0
-            _s3 = 0.0
-            for k in range(C):
-                _zk = logits[i, k]
-                _ek = fast_exp(np.float64(_zk))
-                _s0 += np.float64(labels[i, k])*np.float64(_zk)
-                _s1 += np.float64(_ek)
-                _s2 += np.float64(labels[i, k])
-                _s3 += np.float64(_zk)
-            _r0 = np.float64(_s0)
-            _r1 = np.float64(_s1)
-            _r2 = np.float64(_s2)
-            _r3 = np.float64(_s3)
-            _tmp29 = math.log(_r1)
-            _tmp30 = _r2*_tmp29
-            _tmp31 = np.float64(label_smoothing)/C
-            _tmp32 = 1/_r1
-            loss[i] = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp31 + _tmp29*np.float64(label_smoothing) - _tmp30*np.float64(label_smoothing) + _tmp30
-            for j in range(C):
-                _tmp33 = fast_exp(np.float64(logits[i, j]))
-                grad[i, j] = row_scale[i] * (-_r2*_tmp32*_tmp33*np.float64(label_smoothing) + _r2*_tmp32*_tmp33 - _tmp31 + _tmp32*_tmp33*np.float64(label_smoothing) + np.float64(label_smoothing)*np.float64(labels[i, j]) - np.float64(labels[i, j]))
-        else:
-            _s0 = 0.0
-            _s1 = 0.0
-            _s2 = 0.0
-            _s3 = 0.0
-            _s4 = 0.0
-            for k in range(C):
-                _zk = logits[i, k]
-                _ek = fast_exp(np.float64(_zk))
-                _tmp34 = np.float64(weight[k])*np.float64(labels[i, k])
-                _s0 += _tmp34
-                _s1 += np.float64(weight[k])*np.float64(_zk)
-                _s2 += _tmp34*np.float64(_zk)
-                _s3 += np.float64(_ek)
-                _s4 += np.float64(weight[k])
-            _r0 = np.float64(_s0)
-            _r1 = np.float64(_s1)
-            _r2 = np.float64(_s2)
-            _r3 = np.float64(_s3)
-            _r4 = np.float64(_s4)
-            _tmp35 = math.log(_r3)
-            _tmp36 = 1/C
-            _tmp37 = _tmp36*np.float64(label_smoothing)
-            _tmp38 = 1/_r3
-            loss[i] = -_r0*_tmp35*np.float64(label_smoothing) + _r0*_tmp35 - _r1*_tmp37 + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp35*_tmp36*np.float64(label_smoothing)
-            for j in range(C):
-                _tmp39 = fast_exp(np.float64(logits[i, j]))
-                grad[i, j] = row_scale[i] * (-_r0*_tmp38*_tmp39*np.float64(label_smoothing) + _r0*_tmp38*_tmp39 + _r4*_tmp36*_tmp38*_tmp39*np.float64(label_smoothing) - _tmp37*np.float64(weight[j]) + np.float64(label_smoothing)*np.float64(weight[j])*np.float64(labels[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
+                    _tmp33 = fast_exp(np.float64(logits[i, j]))
+                    grad[i, j] = _scale * (-_r2*_tmp32*_tmp33*np.float64(label_smoothing) + _r2*_tmp32*_tmp33 - _tmp31 + _tmp32*_tmp33*np.float64(label_smoothing) + np.float64(label_smoothing)*np.float64(labels[i, j]) - np.float64(labels[i, j]))
+            else:
+                _s0 = 0.0
+                _s1 = 0.0
+                _s2 = 0.0
+                _s3 = 0.0
+                _s4 = 0.0
+                for k in range(C):
+                    _zk = logits[i, k]
+                    _ek = fast_exp(np.float64(_zk))
+                    _tmp34 = np.float64(weight[k])*np.float64(labels[i, k])
+                    _s0 += _tmp34
+                    _s1 += np.float64(weight[k])*np.float64(_zk)
+                    _s2 += _tmp34*np.float64(_zk)
+                    _s3 += np.float64(_ek)
+                    _s4 += np.float64(weight[k])
+                _r0 = np.float64(_s0)
+                _r1 = np.float64(_s1)
+                _r2 = np.float64(_s2)
+                _r3 = np.float64(_s3)
+                _r4 = np.float64(_s4)
+                _tmp35 = math.log(_r3)
+                _tmp36 = 1/C
+                _tmp37 = _tmp36*np.float64(label_smoothing)
+                _tmp38 = 1/_r3
+                loss[i] = -_r0*_tmp35*np.float64(label_smoothing) + _r0*_tmp35 - _r1*_tmp37 + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp35*_tmp36*np.float64(label_smoothing)
+                for j in range(C):
+                    _tmp39 = fast_exp(np.float64(logits[i, j]))
+                    grad[i, j] = _scale * (-_r0*_tmp38*_tmp39*np.float64(label_smoothing) + _r0*_tmp38*_tmp39 + _r4*_tmp36*_tmp38*_tmp39*np.float64(label_smoothing) - _tmp37*np.float64(weight[j]) + np.float64(label_smoothing)*np.float64(weight[j])*np.float64(labels[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
 
 
 @numba.njit(cache=True, error_model='numpy')
 def probability_labels_forward_backward(logits, labels, weight, label_smoothing, row_scale, grad=None):
     """Loss and scale · d loss / d input of spec 'softmax_cross_entropy': L = -Σ_k w_k ((1-ε) y_k + ε/C) log softmax(z)_k
 
-    grad: optional output buffer(s), allocated when None; may be the first input itself (written in place).
+    grad: optional output buffer, allocated when None; it may be logits itself, but probability_labels_forward_backward_in_place is faster at that.
     """
     if grad is None:
         return _probability_labels_forward_backward_into(logits, labels, weight, label_smoothing, row_scale, np.empty(logits.shape, dtype=logits.dtype))
@@ -948,6 +1059,233 @@ def probability_labels_forward_backward(logits, labels, weight, label_smoothing,
 def _probability_labels_forward_backward_into(logits, labels, weight, label_smoothing, row_scale, grad):
     rows, C = logits.shape
     loss = np.empty(rows, dtype=logits.dtype)
-    for i in numba.prange(rows):
-        _probability_labels_forward_backward_row(i, logits, labels, weight, label_smoothing, row_scale, loss, grad)
+    per_task = max(1, 16384 // max(C, 1))
+    for task in numba.prange((rows + per_task - 1) // per_task):
+        _probability_labels_forward_backward_rows(task * per_task, min(rows, (task + 1) * per_task), logits, labels, weight, label_smoothing, row_scale, loss, grad)
     return loss, grad
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, row_scale, loss):
+    """Rows start..stop of probability_labels_forward_backward_in_place."""
+    grad = logits  # in place: one array, so no overlap checks
+    C = logits.shape[1]
+    for i in range(start, stop):
+        _scale = row_scale[0] if row_scale.shape[0] == 1 else row_scale[i]
+        mx, finite = row_max(logits, i)
+        m = np.float64(mx)
+        if finite:
+            if weight is None:
+                if label_smoothing == 0.0:
+                    a = first_index(logits, i, mx)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero
+                    _s1 = _zero
+                    _s2 = _zero
+                    _u1 = _zero
+                    _u2 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        grad[i, k] = _ek
+                        _s0 += labels[i, k]*(_zk - mx)
+                        _b1 = _ek
+                        _s1 += _zero if _zk == mx else _b1
+                        _u1 += _b1 if _zk == mx else _zero
+                        _b2 = labels[i, k]
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                    _r0 = np.float64(_s0)
+                    _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
+                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
+                    _tmp0 = _r2 + np.float64(labels[i, a])
+                    _tmp1 = 1/(_r1 + 1)
+                    loss[i] = -_r0 + _tmp0*fast_log1p(_r1)
+                    _tmp2 = _scale * (_tmp1*(-_r1*np.float64(labels[i, a]) + _r2))
+                    for j in range(C):
+                        grad[i, j] = _scale * (_tmp0*_tmp1*np.float64(grad[i, j]) - np.float64(labels[i, j]))
+                    grad[i, a] = _tmp2
+                else:
+                    a = first_index(logits, i, mx)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero
+                    _s1 = _zero
+                    _s2 = _zero
+                    _s3 = _zero
+                    _u1 = _zero
+                    _u2 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        grad[i, k] = _ek
+                        _s0 += labels[i, k]*(_zk - mx)
+                        _b1 = _ek
+                        _s1 += _zero if _zk == mx else _b1
+                        _u1 += _b1 if _zk == mx else _zero
+                        _b2 = labels[i, k]
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                        _s3 += (_zk - mx)
+                    _r0 = np.float64(_s0)
+                    _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
+                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
+                    _r3 = np.float64(_s3)
+                    _tmp3 = fast_log1p(_r1)
+                    _tmp4 = _tmp3*np.float64(label_smoothing)
+                    _tmp5 = 1/C
+                    _tmp6 = _tmp5*np.float64(label_smoothing)
+                    _tmp7 = _r2 + np.float64(labels[i, a])
+                    _tmp8 = 1/(_r1 + 1)
+                    loss[i] = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp6 + _tmp3*_tmp7 - _tmp4*_tmp7 + _tmp4
+                    _tmp9 = _scale * (_tmp5*_tmp8*(C*_r1*np.float64(label_smoothing)*np.float64(labels[i, a]) - C*_r1*np.float64(labels[i, a]) - C*_r2*np.float64(label_smoothing) + C*_r2 + C*np.float64(label_smoothing) - _r1*np.float64(label_smoothing) - np.float64(label_smoothing)))
+                    for j in range(C):
+                        _tmp10 = np.float64(grad[i, j])
+                        grad[i, j] = _scale * (-_tmp10*_tmp7*_tmp8*np.float64(label_smoothing) + _tmp10*_tmp7*_tmp8 + _tmp10*_tmp8*np.float64(label_smoothing) - _tmp6 + np.float64(label_smoothing)*np.float64(labels[i, j]) - np.float64(labels[i, j]))
+                    grad[i, a] = _tmp9
+            else:
+                if label_smoothing == 0.0:
+                    a = first_index(logits, i, mx)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero
+                    _s1 = _zero
+                    _s2 = _zero
+                    _u0 = _zero
+                    _u2 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        grad[i, k] = _ek
+                        _tmp11 = weight[k]*labels[i, k]
+                        _b0 = _tmp11
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                        _s1 += _tmp11*(_zk - mx)
+                        _b2 = _ek
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))
+                    _r1 = np.float64(_s1)
+                    _r2 = np.float64(_s2) + (np.float64(_u2) - 1)
+                    _tmp12 = np.float64(weight[a])*np.float64(labels[i, a])
+                    _tmp13 = _r0 + _tmp12
+                    _tmp14 = 1/(_r2 + 1)
+                    loss[i] = -_r1 + _tmp13*fast_log1p(_r2)
+                    _tmp15 = _scale * (_tmp14*(_r0 - _r2*_tmp12))
+                    for j in range(C):
+                        grad[i, j] = _scale * (_tmp13*_tmp14*np.float64(grad[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
+                    grad[i, a] = _tmp15
+                else:
+                    a = first_index(logits, i, mx)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero
+                    _s1 = _zero
+                    _s2 = _zero
+                    _s3 = _zero
+                    _s4 = _zero
+                    _u0 = _zero
+                    _u3 = _zero
+                    _u4 = _zero
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = fast_exp(_zk - mx)
+                        grad[i, k] = _ek
+                        _tmp16 = weight[k]*labels[i, k]
+                        _b0 = _tmp16
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                        _s1 += weight[k]*(_zk - mx)
+                        _s2 += _tmp16*(_zk - mx)
+                        _b3 = _ek
+                        _s3 += _zero if _zk == mx else _b3
+                        _u3 += _b3 if _zk == mx else _zero
+                        _b4 = weight[k]
+                        _s4 += _zero if _zk == mx else _b4
+                        _u4 += _b4 if _zk == mx else _zero
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))
+                    _r1 = np.float64(_s1)
+                    _r2 = np.float64(_s2)
+                    _r3 = np.float64(_s3) + (np.float64(_u3) - 1)
+                    _r4 = np.float64(_s4) + (np.float64(_u4) - np.float64(weight[a]))
+                    _tmp17 = 1/C
+                    _tmp18 = _tmp17*np.float64(label_smoothing)
+                    _tmp19 = fast_log1p(_r3)
+                    _tmp20 = _r4 + np.float64(weight[a])
+                    _tmp21 = np.float64(weight[a])*np.float64(labels[i, a])
+                    _tmp22 = _r0 + _tmp21
+                    _tmp23 = _tmp19*_tmp22
+                    _tmp24 = 1/(_r3 + 1)
+                    loss[i] = -_r1*_tmp18 + _r2*np.float64(label_smoothing) - _r2 + _tmp18*_tmp19*_tmp20 - _tmp23*np.float64(label_smoothing) + _tmp23
+                    _tmp25 = _scale * (_tmp17*_tmp24*(-C*_r0*np.float64(label_smoothing) + C*_r0 - C*_r3*_tmp21 + C*_r3*np.float64(label_smoothing)*np.float64(weight[a])*np.float64(labels[i, a]) - _r3*np.float64(label_smoothing)*np.float64(weight[a]) + _r4*np.float64(label_smoothing)))
+                    for j in range(C):
+                        _tmp26 = _tmp24*np.float64(grad[i, j])
+                        _tmp27 = _tmp22*_tmp26
+                        _tmp28 = np.float64(weight[j])*np.float64(labels[i, j])
+                        grad[i, j] = _scale * (_tmp17*_tmp20*_tmp26*np.float64(label_smoothing) - _tmp18*np.float64(weight[j]) - _tmp27*np.float64(label_smoothing) + _tmp27 + _tmp28*np.float64(label_smoothing) - _tmp28)
+                    grad[i, a] = _tmp25
+        else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
+            if weight is None:
+                _s0 = 0.0
+                _s1 = 0.0
+                _s2 = 0.0
+                _s3 = 0.0
+                for k in range(C):
+                    _zk = logits[i, k]
+                    _ek = fast_exp(np.float64(_zk))
+                    _s0 += np.float64(labels[i, k])*np.float64(_zk)
+                    _s1 += np.float64(_ek)
+                    _s2 += np.float64(labels[i, k])
+                    _s3 += np.float64(_zk)
+                _r0 = np.float64(_s0)
+                _r1 = np.float64(_s1)
+                _r2 = np.float64(_s2)
+                _r3 = np.float64(_s3)
+                _tmp29 = math.log(_r1)
+                _tmp30 = _r2*_tmp29
+                _tmp31 = np.float64(label_smoothing)/C
+                _tmp32 = 1/_r1
+                loss[i] = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp31 + _tmp29*np.float64(label_smoothing) - _tmp30*np.float64(label_smoothing) + _tmp30
+                for j in range(C):
+                    _tmp33 = fast_exp(np.float64(logits[i, j]))
+                    grad[i, j] = _scale * (-_r2*_tmp32*_tmp33*np.float64(label_smoothing) + _r2*_tmp32*_tmp33 - _tmp31 + _tmp32*_tmp33*np.float64(label_smoothing) + np.float64(label_smoothing)*np.float64(labels[i, j]) - np.float64(labels[i, j]))
+            else:
+                _s0 = 0.0
+                _s1 = 0.0
+                _s2 = 0.0
+                _s3 = 0.0
+                _s4 = 0.0
+                for k in range(C):
+                    _zk = logits[i, k]
+                    _ek = fast_exp(np.float64(_zk))
+                    _tmp34 = np.float64(weight[k])*np.float64(labels[i, k])
+                    _s0 += _tmp34
+                    _s1 += np.float64(weight[k])*np.float64(_zk)
+                    _s2 += _tmp34*np.float64(_zk)
+                    _s3 += np.float64(_ek)
+                    _s4 += np.float64(weight[k])
+                _r0 = np.float64(_s0)
+                _r1 = np.float64(_s1)
+                _r2 = np.float64(_s2)
+                _r3 = np.float64(_s3)
+                _r4 = np.float64(_s4)
+                _tmp35 = math.log(_r3)
+                _tmp36 = 1/C
+                _tmp37 = _tmp36*np.float64(label_smoothing)
+                _tmp38 = 1/_r3
+                loss[i] = -_r0*_tmp35*np.float64(label_smoothing) + _r0*_tmp35 - _r1*_tmp37 + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp35*_tmp36*np.float64(label_smoothing)
+                for j in range(C):
+                    _tmp39 = fast_exp(np.float64(logits[i, j]))
+                    grad[i, j] = _scale * (-_r0*_tmp38*_tmp39*np.float64(label_smoothing) + _r0*_tmp38*_tmp39 + _r4*_tmp36*_tmp38*_tmp39*np.float64(label_smoothing) - _tmp37*np.float64(weight[j]) + np.float64(label_smoothing)*np.float64(weight[j])*np.float64(labels[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def probability_labels_forward_backward_in_place(logits, labels, weight, label_smoothing, row_scale):
+    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy': L = -Σ_k w_k ((1-ε) y_k + ε/C) log softmax(z)_k
+
+    grad: written over logits, which is returned in its place.
+    """
+    rows, C = logits.shape
+    loss = np.empty(rows, dtype=logits.dtype)
+    per_task = max(1, 16384 // max(C, 1))
+    for task in numba.prange((rows + per_task - 1) // per_task):
+        _probability_labels_forward_backward_rows_in_place(task * per_task, min(rows, (task + 1) * per_task), logits, labels, weight, label_smoothing, row_scale, loss)
+    return loss, logits

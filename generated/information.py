@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   kl_divergence: ae01e23c747d0495fac7cb2301e5e0ecb6c75a751a1e34d5f10c04aef48aa428
 #   entropy: e86205aeff1215e2c0166c95a493e1ab1b07ae127e6f5d8818b5b0614876fe01
-#   symce.generated.runtime: c6061ca5acdd34b97daa27e0ae1428d94d8b1c96c3cf0b435a8a16ea3e90d8e3
+#   symce.generated.runtime: b80e659501492acb38d5c1af25e750be860a20e01750f0195b688bb14070a093
 """Numba kernels for the information family, derived from the spec(s) kl_divergence, entropy.
 
 Functions: kl_div_pointwise, kl_div_pointwise_backward, entropy.
@@ -78,7 +78,7 @@ def kl_div_pointwise_backward(log_q, target, log_target, scale, grad=None):
 
     Declared modification zero_log_zero: v·log v is 0 at v = 0 (its limit), as entropy and torch's xlogy define it.
 
-    grad: optional output buffer(s), allocated when None; may be the first input itself (written in place).
+    grad: optional output buffer, allocated when None; it may be log_q itself, but kl_div_pointwise_backward_in_place is faster at that.
     """
     if grad is None:
         return _kl_div_pointwise_backward_into(log_q, target, log_target, scale, np.empty(log_q.shape, dtype=log_q.dtype))
@@ -96,15 +96,58 @@ def _kl_div_pointwise_backward_into(log_q, target, log_target, scale, grad):
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _entropy_row(i, p, out):
-    """Row i of entropy."""
+def _kl_div_pointwise_backward_chunk_in_place(start, stop, log_q, target, log_target, scale, out):
+    """Elements start..stop of kl_div_pointwise_backward_in_place."""
+    grad = log_q  # in place: one array, so no overlap checks
+    if scale.shape[0] == 1:
+        _scale = scale[0]
+        if log_target:
+            for i in range(start, stop):
+                _tmp0 = fast_exp(np.float64(target[i]))
+                out[i] = _tmp0*(-np.float64(log_q[i]) + np.float64(target[i]))
+                grad[i] = _scale * (-_tmp0)
+        else:
+            for i in range(start, stop):
+                out[i] = -np.float64(log_q[i])*np.float64(target[i]) + xlogx(np.float64(target[i]))
+                grad[i] = _scale * (-np.float64(target[i]))
+    else:
+        if log_target:
+            for i in range(start, stop):
+                _tmp1 = fast_exp(np.float64(target[i]))
+                out[i] = _tmp1*(-np.float64(log_q[i]) + np.float64(target[i]))
+                grad[i] = scale[i] * (-_tmp1)
+        else:
+            for i in range(start, stop):
+                out[i] = -np.float64(log_q[i])*np.float64(target[i]) + xlogx(np.float64(target[i]))
+                grad[i] = scale[i] * (-np.float64(target[i]))
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def kl_div_pointwise_backward_in_place(log_q, target, log_target, scale):
+    """torch.nn.functional.kl_div(log_q, target, reduction='none'): the summand of spec 'kl_divergence' (KL(p‖q) = Σ_k p_k log(p_k / q_k)) with q = exp(log_q), and p = exp(target) under log_target.
+
+    Declared modification zero_log_zero: v·log v is 0 at v = 0 (its limit), as entropy and torch's xlogy define it.
+
+    grad: written over log_q, which is returned in its place.
+    """
+    n = log_q.shape[0]
+    out = np.empty(n, dtype=log_q.dtype)
+    for chunk in numba.prange((n + 16383) // 16384):
+        _kl_div_pointwise_backward_chunk_in_place(chunk * 16384, min(n, (chunk + 1) * 16384), log_q, target, log_target, scale, out)
+    return out, log_q
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _entropy_rows(start, stop, p, out):
+    """Rows start..stop of entropy."""
     C = p.shape[1]
-    _s0 = 0.0
-    for k in range(C):
-        _zk = p[i, k]
-        _s0 += xlogx(np.float64(_zk))
-    _r0 = np.float64(_s0)
-    out[i] = -_r0
+    for i in range(start, stop):
+        _s0 = 0.0
+        for k in range(C):
+            _zk = p[i, k]
+            _s0 += xlogx(np.float64(_zk))
+        _r0 = np.float64(_s0)
+        out[i] = -_r0
 
 
 @numba.njit(cache=True, error_model='numpy')
@@ -120,6 +163,7 @@ def entropy(p):
 def _entropy_into(p):
     rows, C = p.shape
     out = np.empty(rows, dtype=p.dtype)
-    for i in numba.prange(rows):
-        _entropy_row(i, p, out)
+    per_task = max(1, 16384 // max(C, 1))
+    for task in numba.prange((rows + per_task - 1) // per_task):
+        _entropy_rows(task * per_task, min(rows, (task + 1) * per_task), p, out)
     return out

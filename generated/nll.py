@@ -2,7 +2,7 @@
 # edit the spec and regenerate. Specs and the sha256 of each (srepr of its expression + generator
 # version), and of the runtime the kernels call:
 #   nll_loss: 73c67c3b51b44e65906127faaa44f013dcc15e7b7abbbd5277bb687d5bd01dfa
-#   symce.generated.runtime: c6061ca5acdd34b97daa27e0ae1428d94d8b1c96c3cf0b435a8a16ea3e90d8e3
+#   symce.generated.runtime: b80e659501492acb38d5c1af25e750be860a20e01750f0195b688bb14070a093
 """Numba kernels for the nll family, derived from the spec(s) nll_loss.
 
 Functions: nll_forward, nll_forward_backward.
@@ -15,18 +15,19 @@ import numpy as np
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _nll_forward_row(i, log_probs, labels, weight, ignore_index, loss):
-    """Row i of nll_forward."""
+def _nll_forward_rows(start, stop, log_probs, labels, weight, ignore_index, loss):
+    """Rows start..stop of nll_forward."""
     C = log_probs.shape[1]
-    t = labels[i]
-    if t == ignore_index:
-        loss[i] = 0.0
-        return
-    _zt = log_probs[i, t]
-    if weight is None:
-        loss[i] = -np.float64(_zt)
-    else:
-        loss[i] = -np.float64(_zt)*np.float64(weight[t])
+    for i in range(start, stop):
+        t = labels[i]
+        if t == ignore_index:
+            loss[i] = 0.0
+            continue
+        _zt = log_probs[i, t]
+        if weight is None:
+            loss[i] = -np.float64(_zt)
+        else:
+            loss[i] = -np.float64(_zt)*np.float64(weight[t])
 
 
 @numba.njit(cache=True, error_model='numpy')
@@ -40,40 +41,44 @@ def nll_forward(log_probs, labels, weight, ignore_index):
 def _nll_forward_into(log_probs, labels, weight, ignore_index):
     rows, C = log_probs.shape
     loss = np.empty(rows, dtype=log_probs.dtype)
-    for i in numba.prange(rows):
-        _nll_forward_row(i, log_probs, labels, weight, ignore_index, loss)
+    per_task = max(1, 16384 // max(C, 1))
+    for task in numba.prange((rows + per_task - 1) // per_task):
+        _nll_forward_rows(task * per_task, min(rows, (task + 1) * per_task), log_probs, labels, weight, ignore_index, loss)
     return loss
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _nll_forward_backward_row(i, log_probs, labels, weight, ignore_index, row_scale, loss, grad):
-    """Row i of nll_forward_backward."""
+def _nll_forward_backward_rows(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, grad):
+    """Rows start..stop of nll_forward_backward."""
     C = log_probs.shape[1]
-    t = labels[i]
-    if t == ignore_index:
-        loss[i] = 0.0
-        grad[i, :] = 0.0
-        return
-    _zt = log_probs[i, t]
-    if weight is None:
-        loss[i] = -np.float64(_zt)
-        _tmp0 = row_scale[i] * (-1)
-        for j in range(C):
-            grad[i, j] = row_scale[i] * (0)
-        grad[i, t] = _tmp0
-    else:
-        loss[i] = -np.float64(_zt)*np.float64(weight[t])
-        _tmp1 = row_scale[i] * (-np.float64(weight[t]))
-        for j in range(C):
-            grad[i, j] = row_scale[i] * (0)
-        grad[i, t] = _tmp1
+    for i in range(start, stop):
+        t = labels[i]
+        if t == ignore_index:
+            loss[i] = 0.0
+            for j in range(C):
+                grad[i, j] = 0.0
+            continue
+        _zt = log_probs[i, t]
+        _scale = row_scale[0] if row_scale.shape[0] == 1 else row_scale[i]
+        if weight is None:
+            loss[i] = -np.float64(_zt)
+            _tmp0 = _scale * (-1)
+            for j in range(C):
+                grad[i, j] = _scale * (0)
+            grad[i, t] = _tmp0
+        else:
+            loss[i] = -np.float64(_zt)*np.float64(weight[t])
+            _tmp1 = _scale * (-np.float64(weight[t]))
+            for j in range(C):
+                grad[i, j] = _scale * (0)
+            grad[i, t] = _tmp1
 
 
 @numba.njit(cache=True, error_model='numpy')
 def nll_forward_backward(log_probs, labels, weight, ignore_index, row_scale, grad=None):
     """Loss and scale · d loss / d input of spec 'nll_loss': L = -keep · w_t · a_t
 
-    grad: optional output buffer(s), allocated when None; may be the first input itself (written in place).
+    grad: optional output buffer, allocated when None; it may be log_probs itself, but nll_forward_backward_in_place is faster at that.
     """
     if grad is None:
         return _nll_forward_backward_into(log_probs, labels, weight, ignore_index, row_scale, np.empty(log_probs.shape, dtype=log_probs.dtype))
@@ -85,6 +90,49 @@ def nll_forward_backward(log_probs, labels, weight, ignore_index, row_scale, gra
 def _nll_forward_backward_into(log_probs, labels, weight, ignore_index, row_scale, grad):
     rows, C = log_probs.shape
     loss = np.empty(rows, dtype=log_probs.dtype)
-    for i in numba.prange(rows):
-        _nll_forward_backward_row(i, log_probs, labels, weight, ignore_index, row_scale, loss, grad)
+    per_task = max(1, 16384 // max(C, 1))
+    for task in numba.prange((rows + per_task - 1) // per_task):
+        _nll_forward_backward_rows(task * per_task, min(rows, (task + 1) * per_task), log_probs, labels, weight, ignore_index, row_scale, loss, grad)
     return loss, grad
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss):
+    """Rows start..stop of nll_forward_backward_in_place."""
+    grad = log_probs  # in place: one array, so no overlap checks
+    C = log_probs.shape[1]
+    for i in range(start, stop):
+        t = labels[i]
+        if t == ignore_index:
+            loss[i] = 0.0
+            for j in range(C):
+                grad[i, j] = 0.0
+            continue
+        _zt = log_probs[i, t]
+        _scale = row_scale[0] if row_scale.shape[0] == 1 else row_scale[i]
+        if weight is None:
+            loss[i] = -np.float64(_zt)
+            _tmp0 = _scale * (-1)
+            for j in range(C):
+                grad[i, j] = _scale * (0)
+            grad[i, t] = _tmp0
+        else:
+            loss[i] = -np.float64(_zt)*np.float64(weight[t])
+            _tmp1 = _scale * (-np.float64(weight[t]))
+            for j in range(C):
+                grad[i, j] = _scale * (0)
+            grad[i, t] = _tmp1
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def nll_forward_backward_in_place(log_probs, labels, weight, ignore_index, row_scale):
+    """Loss and scale · d loss / d input of spec 'nll_loss': L = -keep · w_t · a_t
+
+    grad: written over log_probs, which is returned in its place.
+    """
+    rows, C = log_probs.shape
+    loss = np.empty(rows, dtype=log_probs.dtype)
+    per_task = max(1, 16384 // max(C, 1))
+    for task in numba.prange((rows + per_task - 1) // per_task):
+        _nll_forward_backward_rows_in_place(task * per_task, min(rows, (task + 1) * per_task), log_probs, labels, weight, ignore_index, row_scale, loss)
+    return loss, log_probs

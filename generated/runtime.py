@@ -147,25 +147,25 @@ def _fast_log1p_typed(x):
     return lambda x: log1p_float64(x)
 
 
-@numba.njit(cache=True, error_model='numpy')
-def row_max_float32(row):
-    """(max of row, is it finite with no nan in the row?). Long rows: one vectorised pass over
+@numba.njit(cache=True, error_model='numpy', inline='always')
+def row_max_float32(rows, i):
+    """(max of row i, is it finite with no nan in the row?). Long rows: one vectorised pass over
     integer keys, b ^ ((b >> 31) & 0x7FFFFFFF), which order floats as integers
     (−nan < −inf < … < inf < nan); integer max/min vectorise without fast-math flags, unlike a
     float max that must respect nan. Short rows: a plain loop, cheaper than setting that up."""
-    n = row.shape[0]
+    n = rows.shape[1]
     if n < 32:
         largest = np.float32(-np.inf)
         clean = n > 0
         for k in range(n):
-            clean &= row[k] == row[k]  # not `and`: a branch per element costs more than the loop
-            largest = row[k] if row[k] > largest else largest
+            clean &= rows[i, k] == rows[i, k]  # not `and`: a branch per element costs more than the loop
+            largest = rows[i, k] if rows[i, k] > largest else largest
         return largest, clean and -np.inf < largest < np.inf
-    keys = row.view(np.int32)
+    keys = rows.view(np.int32)
     low = np.int32(2147483647)
     high = np.int32(-2147483647 - 1)
     for k in range(n):
-        key = keys[k] ^ ((keys[k] >> 31) & np.int32(2147483647))
+        key = keys[i, k] ^ ((keys[i, k] >> 31) & np.int32(2147483647))
         low = min(low, key)
         high = max(high, key)
     largest = np.int32(high ^ ((high >> 31) & np.int32(2147483647))).view(np.float32)
@@ -174,25 +174,25 @@ def row_max_float32(row):
     return largest, low >= negative_infinity and negative_infinity < high < positive_infinity
 
 
-@numba.njit(cache=True, error_model='numpy')
-def row_max_float64(row):
-    """(max of row, is it finite with no nan in the row?). Long rows: one vectorised pass over
+@numba.njit(cache=True, error_model='numpy', inline='always')
+def row_max_float64(rows, i):
+    """(max of row i, is it finite with no nan in the row?). Long rows: one vectorised pass over
     integer keys, b ^ ((b >> 63) & 0x7FFFFFFFFFFFFFFF), which order floats as integers
     (−nan < −inf < … < inf < nan); integer max/min vectorise without fast-math flags, unlike a
     float max that must respect nan. Short rows: a plain loop, cheaper than setting that up."""
-    n = row.shape[0]
+    n = rows.shape[1]
     if n < 32:
         largest = np.float64(-np.inf)
         clean = n > 0
         for k in range(n):
-            clean &= row[k] == row[k]  # not `and`: a branch per element costs more than the loop
-            largest = row[k] if row[k] > largest else largest
+            clean &= rows[i, k] == rows[i, k]  # not `and`: a branch per element costs more than the loop
+            largest = rows[i, k] if rows[i, k] > largest else largest
         return largest, clean and -np.inf < largest < np.inf
-    keys = row.view(np.int64)
+    keys = rows.view(np.int64)
     low = np.int64(9223372036854775807)
     high = np.int64(-9223372036854775807 - 1)
     for k in range(n):
-        key = keys[k] ^ ((keys[k] >> 63) & np.int64(9223372036854775807))
+        key = keys[i, k] ^ ((keys[i, k] >> 63) & np.int64(9223372036854775807))
         low = min(low, key)
         high = max(high, key)
     largest = np.int64(high ^ ((high >> 63) & np.int64(9223372036854775807))).view(np.float64)
@@ -201,23 +201,24 @@ def row_max_float64(row):
     return largest, low >= negative_infinity and negative_infinity < high < positive_infinity
 
 
-def row_max(row):
-    """(max, all finite?) of a contiguous float row (numba picks row_max_float32 or row_max_float64)."""
-    return row.max(), bool(np.isfinite(row).all())
+def row_max(rows, i):
+    """(max, all finite?) of row i of a C-contiguous float array (numba picks row_max_float32 or
+    row_max_float64)."""
+    return rows[i].max(), bool(np.isfinite(rows[i]).all())
 
 
-@numba.extending.overload(row_max)
-def _row_max_typed(row):
-    if row.dtype == numba.types.float32:
-        return lambda row: row_max_float32(row)
-    return lambda row: row_max_float64(row)
+@numba.extending.overload(row_max, inline='always')
+def _row_max_typed(rows, i):
+    if rows.dtype == numba.types.float32:
+        return lambda rows, i: row_max_float32(rows, i)
+    return lambda rows, i: row_max_float64(rows, i)
 
 
-@numba.njit(cache=True, error_model='numpy')
-def first_index(row, value):
-    """The first k with row[k] == value (the pinned argmax; value is in the row)."""
-    for k in range(row.shape[0]):
-        if row[k] == value:
+@numba.njit(cache=True, error_model='numpy', inline='always')
+def first_index(rows, i, value):
+    """The first k with rows[i, k] == value (the pinned argmax; value is in the row)."""
+    for k in range(rows.shape[1]):
+        if rows[i, k] == value:
             return k
     return 0
 

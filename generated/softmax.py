@@ -4,7 +4,7 @@
 #   softmax: caa2e2463cb4aabceefe5bfc39ccead8b342098eca9bc8c13a55c31cc46dde7f
 #   log_softmax: 0f14b335e2f2ba0a5fb8dae06f51d2cf27c6b67793e270362601742734835210
 #   logsumexp: 1a725fd3cb01fb8b15046fd5f10473e13682a4aa2eaa8a3ca1b5d6a5c8b63545
-#   symce.generated.runtime: c6061ca5acdd34b97daa27e0ae1428d94d8b1c96c3cf0b435a8a16ea3e90d8e3
+#   symce.generated.runtime: b80e659501492acb38d5c1af25e750be860a20e01750f0195b688bb14070a093
 """Numba kernels for the softmax family, derived from the spec(s) softmax, log_softmax, logsumexp.
 
 Functions: softmax, log_softmax, logsumexp.
@@ -17,51 +17,47 @@ import math
 import numba
 import numpy as np
 
-from symce.generated.runtime import fast_exp, fast_log1p, first_index, row_max
+from symce.generated.runtime import fast_exp, fast_log1p, row_max
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _softmax_row(i, logits, out):
-    """Row i of softmax."""
+def _softmax_rows(start, stop, logits, out):
+    """Rows start..stop of softmax."""
     C = logits.shape[1]
-    mx, finite = row_max(logits[i])
-    m = np.float64(mx)
-    if finite:
-        _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-        _s0 = _zero
-        for k in range(C):
-            _zk = logits[i, k]
-            _ek = fast_exp(_zk - mx)
-            out[i, k] = _ek
-            _s0 += _ek
-        _r0 = np.float64(_s0) - 1
-        if abs(_r0) < 0.5 * abs(1):  # the argmax term held most of the sum
-            _a = first_index(out[i], 1.0)
+    for i in range(start, stop):
+        mx, finite = row_max(logits, i)
+        m = np.float64(mx)
+        if finite:
+            _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
             _s0 = _zero
-            for k in range(_a):
-                _s0 += out[i, k]
-            for k in range(_a + 1, C):
-                _s0 += out[i, k]
+            _u0 = _zero
+            for k in range(C):
+                _zk = logits[i, k]
+                _ek = fast_exp(_zk - mx)
+                out[i, k] = _ek
+                _b0 = _ek
+                _s0 += _zero if _zk == mx else _b0
+                _u0 += _b0 if _zk == mx else _zero
+            _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
+            _tmp0 = 1/(_r0 + 1)
+            for j in range(C):
+                out[i, j] = _tmp0*np.float64(out[i, j])
+        else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
+            _s0 = 0.0
+            for k in range(C):
+                _zk = logits[i, k]
+                _ek = fast_exp(np.float64(_zk))
+                _s0 += np.float64(_ek)
             _r0 = np.float64(_s0)
-        _tmp0 = 1/(_r0 + 1)
-        for j in range(C):
-            out[i, j] = _tmp0*np.float64(out[i, j])
-    else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
-        _s0 = 0.0
-        for k in range(C):
-            _zk = logits[i, k]
-            _ek = fast_exp(np.float64(_zk))
-            _s0 += np.float64(_ek)
-        _r0 = np.float64(_s0)
-        for j in range(C):
-            out[i, j] = fast_exp(np.float64(logits[i, j]))/_r0
+            for j in range(C):
+                out[i, j] = fast_exp(np.float64(logits[i, j]))/_r0
 
 
 @numba.njit(cache=True, error_model='numpy')
 def softmax(logits, out=None):
     """Value per row of spec 'softmax': softmax(z)_j = exp(z_j) / Σ_k exp(z_k)
 
-    out: optional output buffer(s), allocated when None; may be the first input itself (written in place).
+    out: optional output buffer, allocated when None; it may be logits itself, but softmax_in_place is faster at that.
     """
     if out is None:
         return _softmax_into(logits, np.empty(logits.shape, dtype=logits.dtype))
@@ -72,52 +68,96 @@ def softmax(logits, out=None):
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _softmax_into(logits, out):
     rows, C = logits.shape
-    for i in numba.prange(rows):
-        _softmax_row(i, logits, out)
+    per_task = max(1, 16384 // max(C, 1))
+    for task in numba.prange((rows + per_task - 1) // per_task):
+        _softmax_rows(task * per_task, min(rows, (task + 1) * per_task), logits, out)
     return out
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _log_softmax_row(i, logits, out):
-    """Row i of log_softmax."""
+def _softmax_rows_in_place(start, stop, logits):
+    """Rows start..stop of softmax_in_place."""
+    out = logits  # in place: one array, so no overlap checks
     C = logits.shape[1]
-    mx, finite = row_max(logits[i])
-    m = np.float64(mx)
-    if finite:
-        _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-        _s0 = _zero
-        for k in range(C):
-            _zk = logits[i, k]
-            _ek = fast_exp(_zk - mx)
-            _s0 += _ek
-        _r0 = np.float64(_s0) - 1
-        if abs(_r0) < 0.5 * abs(1):  # the argmax term held most of the sum
-            _a = first_index(logits[i], mx)
+    for i in range(start, stop):
+        mx, finite = row_max(logits, i)
+        m = np.float64(mx)
+        if finite:
+            _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
             _s0 = _zero
-            for k in range(_a):
-                _s0 += fast_exp(logits[i, k] - mx)
-            for k in range(_a + 1, C):
-                _s0 += fast_exp(logits[i, k] - mx)
+            _u0 = _zero
+            for k in range(C):
+                _zk = logits[i, k]
+                _ek = fast_exp(_zk - mx)
+                out[i, k] = _ek
+                _b0 = _ek
+                _s0 += _zero if _zk == mx else _b0
+                _u0 += _b0 if _zk == mx else _zero
+            _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
+            _tmp0 = 1/(_r0 + 1)
+            for j in range(C):
+                out[i, j] = _tmp0*np.float64(out[i, j])
+        else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
+            _s0 = 0.0
+            for k in range(C):
+                _zk = logits[i, k]
+                _ek = fast_exp(np.float64(_zk))
+                _s0 += np.float64(_ek)
             _r0 = np.float64(_s0)
-        _tmp0 = fast_log1p(_r0)
-        for j in range(C):
-            out[i, j] = -_tmp0 + (np.float64(logits[i, j]) - m)
-    else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
-        _s0 = 0.0
-        for k in range(C):
-            _zk = logits[i, k]
-            _ek = fast_exp(np.float64(_zk))
-            _s0 += np.float64(_ek)
-        _r0 = np.float64(_s0)
-        for j in range(C):
-            out[i, j] = -math.log(_r0) + np.float64(logits[i, j])
+            for j in range(C):
+                out[i, j] = fast_exp(np.float64(logits[i, j]))/_r0
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def softmax_in_place(logits):
+    """Value per row of spec 'softmax': softmax(z)_j = exp(z_j) / Σ_k exp(z_k)
+
+    out: written over logits, which is returned in its place.
+    """
+    rows, C = logits.shape
+    per_task = max(1, 16384 // max(C, 1))
+    for task in numba.prange((rows + per_task - 1) // per_task):
+        _softmax_rows_in_place(task * per_task, min(rows, (task + 1) * per_task), logits)
+    return logits
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _log_softmax_rows(start, stop, logits, out):
+    """Rows start..stop of log_softmax."""
+    C = logits.shape[1]
+    for i in range(start, stop):
+        mx, finite = row_max(logits, i)
+        m = np.float64(mx)
+        if finite:
+            _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+            _s0 = _zero
+            _u0 = _zero
+            for k in range(C):
+                _zk = logits[i, k]
+                _ek = fast_exp(_zk - mx)
+                _b0 = _ek
+                _s0 += _zero if _zk == mx else _b0
+                _u0 += _b0 if _zk == mx else _zero
+            _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
+            _tmp0 = fast_log1p(_r0)
+            for j in range(C):
+                out[i, j] = -_tmp0 + (np.float64(logits[i, j]) - m)
+        else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
+            _s0 = 0.0
+            for k in range(C):
+                _zk = logits[i, k]
+                _ek = fast_exp(np.float64(_zk))
+                _s0 += np.float64(_ek)
+            _r0 = np.float64(_s0)
+            for j in range(C):
+                out[i, j] = -math.log(_r0) + np.float64(logits[i, j])
 
 
 @numba.njit(cache=True, error_model='numpy')
 def log_softmax(logits, out=None):
     """Value per row of spec 'log_softmax': log_softmax(z)_j = log softmax(z)_j
 
-    out: optional output buffer(s), allocated when None; may be the first input itself (written in place).
+    out: optional output buffer, allocated when None; it may be logits itself, but log_softmax_in_place is faster at that.
     """
     if out is None:
         return _log_softmax_into(logits, np.empty(logits.shape, dtype=logits.dtype))
@@ -128,42 +168,85 @@ def log_softmax(logits, out=None):
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _log_softmax_into(logits, out):
     rows, C = logits.shape
-    for i in numba.prange(rows):
-        _log_softmax_row(i, logits, out)
+    per_task = max(1, 16384 // max(C, 1))
+    for task in numba.prange((rows + per_task - 1) // per_task):
+        _log_softmax_rows(task * per_task, min(rows, (task + 1) * per_task), logits, out)
     return out
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _logsumexp_row(i, logits, out):
-    """Row i of logsumexp."""
+def _log_softmax_rows_in_place(start, stop, logits):
+    """Rows start..stop of log_softmax_in_place."""
+    out = logits  # in place: one array, so no overlap checks
     C = logits.shape[1]
-    mx, finite = row_max(logits[i])
-    m = np.float64(mx)
-    if finite:
-        _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-        _s0 = _zero
-        for k in range(C):
-            _zk = logits[i, k]
-            _ek = fast_exp(_zk - mx)
-            _s0 += _ek
-        _r0 = np.float64(_s0) - 1
-        if abs(_r0) < 0.5 * abs(1):  # the argmax term held most of the sum
-            _a = first_index(logits[i], mx)
+    for i in range(start, stop):
+        mx, finite = row_max(logits, i)
+        m = np.float64(mx)
+        if finite:
+            _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
             _s0 = _zero
-            for k in range(_a):
-                _s0 += fast_exp(logits[i, k] - mx)
-            for k in range(_a + 1, C):
-                _s0 += fast_exp(logits[i, k] - mx)
+            _u0 = _zero
+            for k in range(C):
+                _zk = logits[i, k]
+                _ek = fast_exp(_zk - mx)
+                _b0 = _ek
+                _s0 += _zero if _zk == mx else _b0
+                _u0 += _b0 if _zk == mx else _zero
+            _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
+            _tmp0 = fast_log1p(_r0)
+            for j in range(C):
+                out[i, j] = -_tmp0 + (np.float64(logits[i, j]) - m)
+        else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
+            _s0 = 0.0
+            for k in range(C):
+                _zk = logits[i, k]
+                _ek = fast_exp(np.float64(_zk))
+                _s0 += np.float64(_ek)
             _r0 = np.float64(_s0)
-        out[i] = m + fast_log1p(_r0)
-    else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
-        _s0 = 0.0
-        for k in range(C):
-            _zk = logits[i, k]
-            _ek = fast_exp(np.float64(_zk))
-            _s0 += np.float64(_ek)
-        _r0 = np.float64(_s0)
-        out[i] = math.log(_r0)
+            for j in range(C):
+                out[i, j] = -math.log(_r0) + np.float64(logits[i, j])
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def log_softmax_in_place(logits):
+    """Value per row of spec 'log_softmax': log_softmax(z)_j = log softmax(z)_j
+
+    out: written over logits, which is returned in its place.
+    """
+    rows, C = logits.shape
+    per_task = max(1, 16384 // max(C, 1))
+    for task in numba.prange((rows + per_task - 1) // per_task):
+        _log_softmax_rows_in_place(task * per_task, min(rows, (task + 1) * per_task), logits)
+    return logits
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _logsumexp_rows(start, stop, logits, out):
+    """Rows start..stop of logsumexp."""
+    C = logits.shape[1]
+    for i in range(start, stop):
+        mx, finite = row_max(logits, i)
+        m = np.float64(mx)
+        if finite:
+            _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+            _s0 = _zero
+            _u0 = _zero
+            for k in range(C):
+                _zk = logits[i, k]
+                _ek = fast_exp(_zk - mx)
+                _b0 = _ek
+                _s0 += _zero if _zk == mx else _b0
+                _u0 += _b0 if _zk == mx else _zero
+            _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
+            out[i] = m + fast_log1p(_r0)
+        else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
+            _s0 = 0.0
+            for k in range(C):
+                _zk = logits[i, k]
+                _ek = fast_exp(np.float64(_zk))
+                _s0 += np.float64(_ek)
+            _r0 = np.float64(_s0)
+            out[i] = math.log(_r0)
 
 
 @numba.njit(cache=True, error_model='numpy')
@@ -177,6 +260,7 @@ def logsumexp(logits):
 def _logsumexp_into(logits):
     rows, C = logits.shape
     out = np.empty(rows, dtype=logits.dtype)
-    for i in numba.prange(rows):
-        _logsumexp_row(i, logits, out)
+    per_task = max(1, 16384 // max(C, 1))
+    for task in numba.prange((rows + per_task - 1) // per_task):
+        _logsumexp_rows(task * per_task, min(rows, (task + 1) * per_task), logits, out)
     return out

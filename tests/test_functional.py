@@ -459,6 +459,20 @@ class TestGradientBuffer:
         with pytest.raises(error, match=message):
             F.cross_entropy_value_and_grad(np.zeros((4, 6)), np.array([0, 1, 2, 3]), out=out)
 
+    def test_an_out_sharing_memory_with_the_input_or_the_target_is_refused(self):
+        """Only the input itself may be the buffer: a kernel writing into a shifted view of its
+        input, or into its target, would read values it has already overwritten."""
+        memory = np.zeros(5 * 6)
+        x, shifted = memory[:24].reshape(4, 6), memory[6:].reshape(4, 6)
+        with pytest.raises(ValueError, match="shares memory"):
+            F.cross_entropy_value_and_grad(x, np.array([0, 1, 2, 3]), out=shifted)
+        probabilities = np.full((4, 6), 1 / 6)
+        with pytest.raises(ValueError, match="shares memory"):
+            F.cross_entropy_value_and_grad(np.zeros((4, 6)), probabilities, out=probabilities)
+        target = np.ones(8)
+        with pytest.raises(ValueError, match="shares memory"):
+            F.binary_cross_entropy_with_logits_value_and_grad(np.zeros(8), target, out=target)
+
     def test_a_read_only_out_is_refused(self):
         out = np.empty((4, 6))
         out.flags.writeable = False

@@ -221,45 +221,87 @@ def test_default_parameters_take_the_specialised_path_with_the_same_values(dtype
         np.testing.assert_allclose(a, b, rtol=eps, atol=eps)
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("options", [(None, 0.0), ("weights", 0.2)], ids=["plain", "weights+smoothing"])
-def test_gradient_written_over_the_logits_equals_a_fresh_one(dtype, options):
-    from symce.generated import cross_entropy, softmax
+def _kernels_with_buffers():
+    """(family, kernel function, its Kernel) for every generated kernel with an output buffer,
+    the ``_sum`` variants of elementwise kernels included."""
+    from symce.codegen import emit, kernels
 
-    rng = np.random.default_rng(4)
-    x = (rng.normal(size=(7, 30)) * 6).astype(dtype)
-    x[2, 5] += 60  # a confident row: its sum is taken again around the argmax, from the stored exps
-    labels = rng.integers(0, 30, 7)
-    labels[2] = 5
-    labels[4] = -100
-    weight = rng.uniform(0.2, 2, 30).astype(dtype) if options[0] else None
-    scale = np.full(7, 0.5, dtype)
-    loss, grad = cross_entropy.integer_labels_forward_backward(x, labels, weight, options[1], -100, scale)
-    logits = x.copy()
-    loss_in_place, result = cross_entropy.integer_labels_forward_backward(
-        logits, labels, weight, options[1], -100, scale, logits)
-    assert result is logits
-    # in place the row sums may run unvectorised (LLVM's overlap check): a few ulps of the largest
-    # entry apart at most (a smoothed gradient entry is a difference, so its own ulp can be smaller)
-    close = {"rtol": 8 * np.finfo(dtype).eps, "atol": 8 * np.finfo(dtype).eps * float(np.abs(grad).max())}
-    np.testing.assert_allclose(loss_in_place, loss, **close)
-    np.testing.assert_allclose(logits, grad, **close)
-    y = rng.uniform(size=x.shape).astype(dtype)
-    y /= y.sum(axis=1, keepdims=True)
-    loss, grad = cross_entropy.probability_labels_forward_backward(x, y, weight, options[1], scale)
-    logits = x.copy()
-    loss_in_place, _ = cross_entropy.probability_labels_forward_backward(logits, y, weight, options[1], scale, logits)
-    np.testing.assert_allclose(loss_in_place, loss, **close)
-    np.testing.assert_allclose(logits, grad, **close)
-    logits = x.copy()
-    softmax.softmax(logits, logits)
-    np.testing.assert_allclose(logits, softmax.softmax(x), **close)
+    found = []
+    for family, (_, family_kernels) in kernels.families().items():
+        for kernel in family_kernels:
+            if emit.buffers(kernel):
+                found.append((family, kernel.function, kernel))
+                if kernel.program is None and emit.SUMMED_OUTPUT in kernel.outputs:
+                    found.append((family, f"{kernel.function}_sum", kernel))
+    return found
+
+
+def _arguments(kernel, dtype, rng, label_smoothing):
+    """Arguments for ``kernel`` by role: a (7, 30) row block with a confident row, an ignored label,
+    class weights, label smoothing, a row scale; elements in (0.05, 0.95), valid for every elementwise
+    operand (probabilities, targets, weights, log-probabilities)."""
+    rows, classes, elements = 7, 30, 7 * 30
+    arguments = []
+    for arg in kernel.args:
+        if arg.role == "rows" and not arguments:
+            x = (rng.normal(size=(rows, classes)) * 6).astype(dtype)
+            x[2, 5] += 60  # a confident row
+            arguments.append(x)
+        elif arg.role == "rows":  # probability targets
+            y = rng.uniform(size=(rows, classes)).astype(dtype)
+            arguments.append(y / y.sum(axis=1, keepdims=True))
+        elif arg.role == "label":
+            labels = rng.integers(0, classes, rows)
+            labels[2], labels[4] = 5, -100
+            arguments.append(labels)
+        elif arg.role == "classes":
+            arguments.append(rng.uniform(0.2, 2, classes).astype(dtype))
+        elif arg.role == "scalar":
+            arguments.append(label_smoothing)
+        elif arg.role == "ignore_index":
+            arguments.append(-100)
+        elif arg.role == "scale":
+            arguments.append(np.full(rows if kernel.program is not None else elements, 0.5, dtype))
+        elif arg.role == "elements":
+            arguments.append(rng.uniform(0.05, 0.95, elements).astype(dtype))
+        elif arg.role == "flag":
+            arguments.append(True)
+        else:
+            raise AssertionError(f"no test input for role {arg.role!r}")
+    return arguments
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("family,function,kernel", _kernels_with_buffers(), ids=lambda v: v if isinstance(v, str) else "")
+def test_in_place_twin_writes_over_the_first_input_what_a_fresh_call_returns(family, function, kernel, dtype):
+    """``<kernel>_in_place`` (no overlap checks), the kernel given its first input as the buffer
+    (overlap checks, scalar loops) and a fresh call agree: the in-place code reads nothing it has
+    already overwritten."""
+    import importlib
+
+    module = importlib.import_module(f"symce.generated.{family}")
+    smoothing = 0.2 if any(arg.role == "scalar" for arg in kernel.args) else None
+    arguments = _arguments(kernel, dtype, np.random.default_rng(4), smoothing)
+    fresh = getattr(module, function)(*arguments)
+    first = arguments[0]
+    twin_input, given_input = first.copy(), first.copy()
+    in_place = getattr(module, f"{function}_in_place")(twin_input, *arguments[1:])
+    given = getattr(module, function)(given_input, *arguments[1:], given_input)
+    fresh, in_place, given = (result if isinstance(result, tuple) else (result,) for result in (fresh, in_place, given))
+    assert any(result is twin_input for result in in_place) and any(result is given_input for result in given)
+    for expected, twin, passed in zip(fresh, in_place, given):
+        # the loops may vectorise differently (or, given the input as buffer, not at all): a few
+        # ulps of the largest entry apart at most
+        eps = 8 * np.finfo(dtype).eps
+        close = {"rtol": eps, "atol": eps * float(np.abs(expected).max(initial=0))}
+        np.testing.assert_allclose(twin, expected, **close)
+        np.testing.assert_allclose(passed, expected, **close)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_confident_rows_of_many_classes_keep_their_relative_precision(dtype):
-    """Σ_{k≠a} exp(z_k − m) is first taken as (Σ_k …) − 1; for a confident row that would cancel,
-    and the kernel sums again around the argmax. Reference: the spec in mpmath."""
+    """Σ_{k≠a} exp(z_k − m) is summed apart from the max's own term, so a confident row (the sum
+    ≪ 1, and log1p of it the loss) keeps its relative precision. Reference: the spec in mpmath."""
     from symce.generated import cross_entropy
     from symce.spec import get
 
@@ -277,6 +319,52 @@ def test_confident_rows_of_many_classes_keep_their_relative_precision(dtype):
         exact_grad = np.array([float(v) for v in spec.evaluate(values, expr=gradient, dps=40)])
         assert abs(loss[row] - exact) <= TOLERANCE[dtype] * abs(exact)
         assert abs(grad[row, 7] - exact_grad[7]) <= TOLERANCE[dtype] * abs(exact_grad[7])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted,smoothing", [(False, 0.0), (True, 0.3)], ids=["plain", "weights+smoothing"])
+def test_rows_with_tied_maxima_match_the_spec(dtype, weighted, smoothing):
+    """A row whose max is held by two or three classes: Σ_{k≠a} adds the other maxima back (their
+    terms at the max minus the argmax's own), confident rows included. Reference: the spec in mpmath."""
+    from symce.generated import cross_entropy
+    from symce.spec import get
+
+    classes = 12
+    x = np.zeros((4, classes), dtype)
+    x[0, [3, 8]] = 25.0          # two confident maxima, the label one of them
+    x[1, [0, 4, 9]] = 25.0       # three, the label the last
+    x[2, [1, 2]] = 0.5           # two unsure maxima, the label below them
+    x[3, :] = 1.0                # every class ties
+    labels = np.array([8, 9, 5, 6])
+    weight = np.linspace(0.5, 2.0, classes).astype(dtype) if weighted else None
+    loss, grad = cross_entropy.integer_labels_forward_backward(x, labels, weight, smoothing, -100, np.ones(4, dtype))
+    spec = get("softmax_cross_entropy_with_integer_labels")
+    gradient = spec.gradient()
+    params = {"label_smoothing": smoothing, **({"weight": [float(w) for w in weight]} if weighted else {})}
+    for row in range(4):
+        values = {"logits": [float(v) for v in x[row]], "labels": int(labels[row])}
+        exact = float(spec.evaluate(values, params, dps=40)[0])
+        exact_grad = np.array([float(v) for v in spec.evaluate(values, params, dps=40, expr=gradient)])
+        assert abs(loss[row] - exact) <= TOLERANCE[dtype] * abs(exact)
+        np.testing.assert_allclose(grad[row], exact_grad, rtol=TOLERANCE[dtype],
+                                   atol=TOLERANCE[dtype] * np.abs(exact_grad).max())
+
+
+def test_one_scale_for_every_row_equals_a_scale_per_row():
+    """A reduced loss passes one scale for all rows (length 1), as for elementwise kernels."""
+    from symce.generated import cross_entropy, nll
+
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(50, 7)) * 4
+    labels = rng.integers(0, 7, 50)
+    labels[3] = -100
+    shared = cross_entropy.integer_labels_forward_backward(x, labels, None, 0.1, -100, np.array([0.25]))
+    each = cross_entropy.integer_labels_forward_backward(x, labels, None, 0.1, -100, np.full(50, 0.25))
+    np.testing.assert_array_equal(shared[1], each[1])
+    assert not shared[1][3].any()
+    shared = nll.nll_forward_backward(x, labels, None, -100, np.array([0.25]))
+    each = nll.nll_forward_backward(x, labels, None, -100, np.full(50, 0.25))
+    np.testing.assert_array_equal(shared[1], each[1])
 
 
 def test_one_scale_for_every_element_equals_a_scale_per_element():

@@ -2,17 +2,18 @@
 
 Two templates serve every loss:
 
-* **row** kernels read a (M, C) array row by row (``numba.prange`` over rows): pass 1
-  finds the row max and argmax (only when the program is shifted), pass 2 accumulates
-  every reduction in one sweep, pass 3 writes the per-row outputs and, for each class, the
-  per-class outputs — so a fused forward+backward kernel reads each logit three times and
-  writes the gradient once;
-* **elementwise** kernels read flat (n,) arrays (``numba.prange`` over elements).
+* **row** kernels read a (M, C) array row by row (``numba.prange`` over runs of rows): pass 1
+  finds the row max (and the argmax only where a formula needs it), pass 2 accumulates every
+  reduction in one sweep, pass 3 writes the per-row outputs and, for each class, the
+  per-class outputs — so a fused forward+backward kernel reads each logit twice, stores
+  exp(z_k − m) in the gradient and reads it back once;
+* **elementwise** kernels read flat (n,) arrays (``numba.prange`` over chunks of elements).
 
-All arithmetic is float64 whatever the input dtype (the float32 kernels round once, at
-the end); outputs have the dtype of the first array argument. Common subexpressions
-become ``_tmp0 … _tmpN`` (``sympy.cse``), numbered in printing order, so the output is
-deterministic.
+A shifted row's reductions run in the row's own dtype (float32 rows vectorise at full width)
+and are then widened; everything else is float64 whatever the input dtype, rounded once into
+outputs of the first array's dtype. Every kernel with an output buffer has an ``_in_place``
+twin that writes it over the first input. Common subexpressions become ``_tmp0 … _tmpN``
+(``sympy.cse``), numbered in printing order, so the output is deterministic.
 """
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ from symce.codegen.rewrites import zs
 from symce.spec.symbols import j, k
 
 INDENT = "    "
+
+#: elements per task (a chunk of elements, or of rows: at least one row): large enough to amortise
+#: the call, small enough that the two cores share the work evenly
+CHUNK = 16384
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,34 @@ def buffers(kernel: Kernel) -> tuple[str, ...]:
     return tuple(name for name in kernel.outputs if name in kernel.scale)
 
 
+#: the public function that writes a kernel's buffer over its first input: ``<name>_in_place``
+IN_PLACE = "{}_in_place"
+
+
+def _in_place_functions(kernel: Kernel, inner: str, parameters: Sequence[str], arguments: Sequence[str],
+                        doc: str, body: Sequence[str], loop) -> list[str]:
+    """``<name>_in_place``, which writes the kernel's buffer over its first input: a twin of the
+    inner (row or chunk) function without the buffer argument, and the public loop over it.
+
+    Passing the input as the buffer gives the same numbers, but LLVM cannot prove two arguments
+    equal: each loop then checks at run time whether they overlap, finds that they do and runs
+    its scalar version (3x slower here). One array under two names needs no check.
+    ``loop(function, arguments)`` gives the public function's body up to its return.
+    """
+    buffer = _in_place_buffer(kernel)
+    if buffer is None:
+        return []
+    first = kernel.args[0].name
+    public, twin = IN_PLACE.format(kernel.function), IN_PLACE.format(inner)
+    kept = [name for name in arguments if name != buffer]
+    return ["", "", _inner_decorator(),
+            f"def {twin}({', '.join([*parameters, *kept])}):", f'{INDENT}"""{doc.format(public)}"""',
+            f"{INDENT}{buffer} = {first}  # in place: one array, so no overlap checks", *body,
+            "", "", _decorator(), f"def {public}({', '.join(a.name for a in kernel.args)}):",
+            *_docstring(kernel, in_place=True), *loop(twin, kept),
+            f"{INDENT}return {', '.join(first if name == buffer else name for name in kernel.outputs)}"]
+
+
 class _Numbering:
     """Fresh ``_tmpN`` names across one kernel, in printing order."""
 
@@ -172,11 +205,7 @@ def _stores_exponentials(kernel: Kernel, program: RowProgram, outputs: Sequence[
     if not any(c.expr.has(sp.exp(zs[j])) for c in vector_cases):
         return None
     loaded = {zs[label], rows[label]} if label is not None else set()
-    # what is read after pass 2: the outputs, and the exact re-summation of a reduction whose
-    # argmax term held most of it (_reduction_pass)
-    after = [c.expr for c in _all_cases(program, outputs)] + [r.body for r in program.reductions
-                                                              if _argmax_term(r) != 0]
-    for expr in after:
+    for expr in (c.expr for c in _all_cases(program, outputs)):
         rest = _without_exponentials(expr)
         if any(e not in loaded for e in rest.atoms(sp.Indexed) if e.base in (zs, rows)):
             return None
@@ -196,15 +225,15 @@ def _argmax_term(reduction) -> sp.Expr:
 
 
 def _reduction_pass(kernel: Kernel, program: RowProgram, numbering: _Numbering, printer: KernelPrinter,
-                    native: KernelPrinter, indent: str, store: str | None, pin: str) -> list[str]:
+                    native: KernelPrinter, indent: str, store: str | None) -> list[str]:
     """Pass 2: every reduction in one branch-free sweep over the row, each element read once (``_zk``).
 
     In a shifted row everything is computed in the row's own dtype (``native``), so float32
-    rows vectorise at full width, and accumulated over *all* classes: a Σ_{k≠a} is then the
-    total minus the argmax's term (exp(0) = 1 exactly). Where that term held more than half
-    the total (a confident row: Σ_{k≠a} exp(z_k − m) < 1/2), the difference would lose the
-    small sum's digits, so it is summed again around the argmax (from the stored exponentials
-    when there are some).
+    rows vectorise at full width. A Σ_{k≠a} is accumulated over the classes below the max
+    (``_s``) and, apart, over those at the max (``_u``): Σ_{k≠a} = _s + (_u − term at a). With one
+    max, _u is that term and the bracket is exactly 0; with ties it adds the other maxima back
+    (exactly for exp(z_k − m) = 1). So a confident row (Σ_{k≠a} exp(z_k − m) ≪ 1, which
+    log1p needs to the last digit) keeps every digit of its small sum, with no second pass.
     With ``store`` the exponentials are kept in that output for pass 3.
     """
     rows = _arg(kernel, "rows")
@@ -212,9 +241,11 @@ def _reduction_pass(kernel: Kernel, program: RowProgram, numbering: _Numbering, 
     shifted = program.shifted
     exponent = zs[k] if shifted else rows.symbol[k]
     uses_exp = any(r.body.has(sp.exp(exponent)) for r in program.reductions)
+    split = [n for n, r in enumerate(program.reductions) if _argmax_term(r) != 0]
     if shifted:
         lines = [f"{indent}_zero = mx - mx  # 0 in the row's dtype (mx is finite here)"]
         lines += [f"{indent}_s{n} = _zero" for n, _ in enumerate(program.reductions)]
+        lines += [f"{indent}_u{n} = _zero" for n in split]
         loop_printer = native.with_elements({rows.symbol[k]: "_zk", zs[k]: "(_zk - mx)"}, {zs[k]: "_ek"})
     else:
         lines = [f"{indent}_s{n} = 0.0" for n, _ in enumerate(program.reductions)]
@@ -227,26 +258,18 @@ def _reduction_pass(kernel: Kernel, program: RowProgram, numbering: _Numbering, 
             lines.append(f"{inner}{store}[i, k] = _ek")
     replacements, bodies = numbering.cse([r.body for r in program.reductions])
     lines += _lines(loop_printer, replacements, inner)
-    lines += [f"{inner}_s{n} += {loop_printer.doprint(body)}" for n, body in enumerate(bodies)]
-    again = loop_printer.with_elements(
-        {rows.symbol[k]: f"{rows.name}[i, k]", zs[k]: f"({rows.name}[i, k] - mx)"},
-        {zs[k]: f"{store}[i, k]" if store else f"fast_exp({rows.name}[i, k] - mx)"})
+    for n, body in enumerate(bodies):
+        code = loop_printer.doprint(body)
+        if n in split:
+            lines += [f"{inner}_b{n} = {code}", f"{inner}_s{n} += _zero if _zk == mx else _b{n}",
+                      f"{inner}_u{n} += _b{n} if _zk == mx else _zero"]
+        else:
+            lines.append(f"{inner}_s{n} += {code}")
     for n, r in enumerate(program.reductions):
-        left_out = _argmax_term(r)
-        if left_out == 0:
-            lines.append(f"{indent}{r.symbol} = np.float64(_s{n})")
-            continue
-        term = printer.doprint(left_out)
-        body = again.doprint(r.body)
-        lines.append(f"{indent}{r.symbol} = np.float64(_s{n}) - {term}")
-        lines.append(f"{indent}if abs({r.symbol}) < 0.5 * abs({term}):  # the argmax term held most of the sum")
-        # with the row overwritten by its exponentials (out=input), the argmax is found among them:
-        # any k with exp(z_k − m) = 1 exactly leaves out the same 1 as the argmax would
-        excluded = f"first_index({store}[i], 1.0)" if store else pin
-        lines += [f"{inner}_a = {excluded}", f"{inner}_s{n} = _zero",
-                  f"{inner}for k in range(_a):", f"{inner}{INDENT}_s{n} += {body}",
-                  f"{inner}for k in range(_a + 1, C):", f"{inner}{INDENT}_s{n} += {body}",
-                  f"{inner}{r.symbol} = np.float64(_s{n})"]
+        total = f"np.float64(_s{n})"
+        if n in split:
+            total += f" + (np.float64(_u{n}) - {printer.doprint(_argmax_term(r))})"
+        lines.append(f"{indent}{r.symbol} = {total}")
     return lines
 
 
@@ -303,7 +326,7 @@ def _row_block(kernel: Kernel, program: RowProgram, numbering: _Numbering, print
     """Passes 2 and 3 of a row: the reductions, then the outputs; the argmax ``a`` found (``pin``)
     only where the code uses it (the label's own row max is tested by value)."""
     store = _stores_exponentials(kernel, program, outputs, label)
-    lines = _reduction_pass(kernel, program, numbering, printer, native, indent, store, pin) \
+    lines = _reduction_pass(kernel, program, numbering, printer, native, indent, store) \
         if program.reductions else []
     rows = _arg(kernel, "rows")
     if program.shifted and label is not None:
@@ -388,9 +411,11 @@ def _case_lines(kernel: Kernel, printer: KernelPrinter, numbering: _Numbering, t
 
 
 def _scaled(kernel: Kernel, output: str, code: str, scale_code: str | None = None) -> str:
+    """``code`` times the output's scale: ``scale_code`` when given, a row's ``_scale`` (row kernels),
+    else element i's."""
     scale = _arg(kernel, "scale")
     if scale is not None and output in kernel.scale:
-        return f"{scale_code or f'{scale.name}[i]'} * ({code})"
+        return f"{scale_code or ('_scale' if kernel.program is not None else f'{scale.name}[i]')} * ({code})"
     return code
 
 
@@ -403,6 +428,12 @@ def _decorator() -> str:
     return f"@numba.njit({JIT_OPTIONS}, parallel=True, fastmath={FASTMATH})"
 
 
+def _inner_decorator() -> str:
+    """A row's or a chunk's own function, called from the prange loop: numba's parfor lowering
+    drops a prange body's fastmath flags, and with them the vectorised sums; a callee keeps its own."""
+    return f"@numba.njit({JIT_OPTIONS}, fastmath={FASTMATH})"
+
+
 def _signature(kernel: Kernel) -> str:
     optional = buffers(kernel)
     # an absent array parameter is None (its default everywhere), as in torch's signatures
@@ -410,11 +441,22 @@ def _signature(kernel: Kernel) -> str:
     return f"def {kernel.function}({', '.join(names)}):"
 
 
-def _docstring(kernel: Kernel) -> list[str]:
+def _in_place_buffer(kernel: Kernel) -> str | None:
+    """The buffer that ``<name>_in_place`` writes over the first input: the kernel's only one."""
+    found = buffers(kernel)
+    if len(found) > 1:
+        raise ValueError(f"{kernel.function} has buffers {found}: an in-place twin writes one")
+    return found[0] if found else None
+
+
+def _docstring(kernel: Kernel, in_place: bool = False) -> list[str]:
     text = kernel.doc.strip()
-    if buffers(kernel):
-        text += (f"\n\n{', '.join(buffers(kernel))}: optional output buffer(s), allocated when None; "
-                 "may be the first input itself (written in place).")
+    buffer, first = _in_place_buffer(kernel), kernel.args[0].name
+    if in_place:
+        text += f"\n\n{buffer}: written over {first}, which is returned in its place."
+    elif buffer is not None:
+        text += (f"\n\n{buffer}: optional output buffer, allocated when None; it may be {first} itself, "
+                 f"but {IN_PLACE.format(kernel.function)} is faster at that.")
     return [f'{INDENT}"""{line}' if n == 0 else f"{INDENT}{line}" if line else ""
             for n, line in enumerate(text.splitlines())] + [f'{INDENT}"""']
 
@@ -458,14 +500,13 @@ def row_kernel_source(kernel: Kernel) -> str:
     vector_outputs = [name for name, _ in kernel.program.vectors if name in kernel.outputs]
     scalar_outputs = [name for name, _ in kernel.program.scalars if name in kernel.outputs]
     outputs = scalar_outputs + vector_outputs
-    row_function = f"_{kernel.function}_row"
-    arguments = ", ".join([a.name for a in kernel.args] + outputs)
-    # the row is its own function: numba's parfor lowering drops a prange body's fastmath flags,
-    # and with them the vectorised row sums; a called function keeps its own
-    lines = [f"@numba.njit({JIT_OPTIONS}, fastmath={FASTMATH})", f"def {row_function}(i, {arguments}):",
-             f'{INDENT}"""Row i of {kernel.function}."""']
-    row = INDENT
-    lines.append(f"{row}C = {rows.name}.shape[1]")
+    row_function = f"_{kernel.function}_rows"
+    argument_names = [a.name for a in kernel.args] + outputs
+    arguments = ", ".join(argument_names)
+    # a task is a run of rows, not one: a call passes every array, a cost that short rows would
+    # pay per row
+    lines = [f"{INDENT}C = {rows.name}.shape[1]", f"{INDENT}for i in range(start, stop):"]
+    row = INDENT * 2
     if label is not None:
         lines.append(f"{row}t = {label.name}[i]")
     if ignore is not None:
@@ -473,21 +514,26 @@ def row_kernel_source(kernel: Kernel) -> str:
         # its label is not a class index, so nothing is read with it
         lines.append(f"{row}if t == {ignore.name}:")
         lines += [f"{row}{INDENT}{name}[i] = 0.0" for name in scalar_outputs]
-        lines += [f"{row}{INDENT}{name}[i, :] = 0.0" for name in vector_outputs]
-        lines.append(f"{row}{INDENT}return")
+        lines += [line for name in vector_outputs
+                  for line in (f"{row}{INDENT}for j in range(C):", f"{row}{INDENT * 2}{name}[i, j] = 0.0")]
+        lines.append(f"{row}{INDENT}continue")
     if label is not None:
         lines.append(f"{row}_zt = {rows.name}[i, t]")
+    scale = _arg(kernel, "scale")
+    if scale is not None:
+        # a reduced loss scales every row alike: one number, not an array with a value per row
+        lines.append(f"{row}_scale = {scale.name}[0] if {scale.name}.shape[0] == 1 else {scale.name}[i]")
     native_names, native_arrays = _bindings(kernel, "i", native=True)
     native = KernelPrinter(native_names, native_arrays, fixed)
     # the pinned argmax may be any class holding the max; the label's own saves a search
-    pin = f"t if _zt == mx else first_index({rows.name}[i], mx)" if label is not None \
-        else f"first_index({rows.name}[i], mx)"
+    pin = f"t if _zt == mx else first_index({rows.name}, i, mx)" if label is not None \
+        else f"first_index({rows.name}, i, mx)"
 
     def block(program_of, indent):
         return lambda chosen, indent=indent: _row_block(kernel, program_of(kernel.specialisation(chosen)), numbering,
                                                         printer, native, indent, kernel.outputs, label_symbol, pin)
     if kernel.program.shifted:
-        lines += [f"{row}mx, finite = row_max({rows.name}[i])", f"{row}m = np.float64(mx)", f"{row}if finite:"]
+        lines += [f"{row}mx, finite = row_max({rows.name}, i)", f"{row}m = np.float64(mx)", f"{row}if finite:"]
         lines += _nested(_specialisable(kernel), block(lambda v: v.program, row + INDENT), row + INDENT)
         lines.append(f"{row}else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it")
         # rare rows: specialised only where an absent (None) array must not be read
@@ -495,19 +541,21 @@ def row_kernel_source(kernel: Kernel) -> str:
                          row + INDENT)
     else:
         lines += _nested(_specialisable(kernel, arrays_only=True), block(lambda v: v.program, row), row)
-    lines += ["", ""] + _entry(kernel, {name: f"{rows.name}.shape" for name in vector_outputs}, rows.name)
-    body = INDENT
-    lines.append(f"{body}rows, C = {rows.name}.shape")
-    lines += [_allocate(name, "rows", rows.name, body) for name in scalar_outputs]
-    lines.append(f"{body}for i in numba.prange(rows):")
-    lines.append(f"{body}{INDENT}{row_function}(i, {arguments})")
-    lines.append(f"{body}return {', '.join(kernel.outputs)}")
-    return "\n".join(lines) + "\n"
 
+    def rows_loop(function: str, called: Sequence[str]) -> list[str]:
+        return [f"{INDENT}rows, C = {rows.name}.shape",
+                *[_allocate(name, "rows", rows.name, INDENT) for name in scalar_outputs],
+                f"{INDENT}per_task = max(1, {CHUNK} // max(C, 1))",
+                f"{INDENT}for task in numba.prange((rows + per_task - 1) // per_task):",
+                f"{INDENT * 2}{function}(task * per_task, min(rows, (task + 1) * per_task), {', '.join(called)})"]
 
-#: elements per task of an elementwise kernel: large enough to amortise the call, small
-#: enough that the two cores share the work evenly
-CHUNK = 16384
+    source = [_inner_decorator(), f"def {row_function}(start, stop, {arguments}):",
+              f'{INDENT}"""Rows start..stop of {kernel.function}."""', *lines, "", ""]
+    source += _entry(kernel, {name: f"{rows.name}.shape" for name in vector_outputs}, rows.name)
+    source += [*rows_loop(row_function, argument_names), f"{INDENT}return {', '.join(kernel.outputs)}"]
+    source += _in_place_functions(kernel, row_function, ["start", "stop"], argument_names, "Rows start..stop of {}.",
+                                  lines, rows_loop)
+    return "\n".join(source) + "\n"
 
 
 #: the output an elementwise kernel's ``_sum`` variant adds up per chunk instead of storing
@@ -531,7 +579,8 @@ def elementwise_kernel_source(kernel: Kernel, summed: bool = False) -> str:
     printer = KernelPrinter(names, arrays)
     numbering = _Numbering()
     stored = [name for name in kernel.outputs if not (summed and name == SUMMED_OUTPUT)]
-    arguments = ", ".join([a.name for a in kernel.args] + stored)
+    argument_names = [a.name for a in kernel.args] + stored
+    arguments = ", ".join(argument_names)
     chunk_function = f"_{kernel.function}_chunk"
     scale = _arg(kernel, "scale")
 
@@ -551,8 +600,7 @@ def elementwise_kernel_source(kernel: Kernel, summed: bool = False) -> str:
         return _nested(_specialisable(kernel), lambda chosen, inner: block(
             kernel.specialisation(chosen).elementwise, inner, scale_code), indent)
 
-    lines = [f"@numba.njit({JIT_OPTIONS}, fastmath={FASTMATH})", f"def {chunk_function}(start, stop, {arguments}):",
-             f'{INDENT}"""Elements start..stop of {kernel.function}."""']
+    lines = []
     if summed:
         lines.append(f"{INDENT}_total = 0.0")
     if scale is None:
@@ -563,18 +611,23 @@ def elementwise_kernel_source(kernel: Kernel, summed: bool = False) -> str:
                   *variants(INDENT * 2, "_scale"), f"{INDENT}else:", *variants(INDENT * 2)]
     if summed:
         lines.append(f"{INDENT}return _total")
-    lines += ["", ""] + _entry(kernel, {name: f"{first.name}.shape" for name in buffers(kernel)}, first.name)
-    body = INDENT
-    lines.append(f"{body}n = {first.name}.shape[0]")
-    chunks = f"(n + {CHUNK - 1}) // {CHUNK}"
-    lines += [_allocate(name, "n", first.name, body) for name in stored if name not in buffers(kernel)]
-    if summed:
-        lines.append(f"{body}{SUMMED_OUTPUT} = np.empty({chunks}, dtype=np.float64)")
-    lines.append(f"{body}for chunk in numba.prange({chunks}):")
-    call = f"{chunk_function}(chunk * {CHUNK}, min(n, (chunk + 1) * {CHUNK}), {arguments})"
-    lines.append(f"{body}{INDENT}{SUMMED_OUTPUT}[chunk] = {call}" if summed else f"{body}{INDENT}{call}")
-    lines.append(f"{body}return {', '.join(kernel.outputs)}")
-    return "\n".join(lines) + "\n"
+
+    def chunks_loop(function: str, called: Sequence[str]) -> list[str]:
+        chunks = f"(n + {CHUNK - 1}) // {CHUNK}"
+        call = f"{function}(chunk * {CHUNK}, min(n, (chunk + 1) * {CHUNK}), {', '.join(called)})"
+        return [f"{INDENT}n = {first.name}.shape[0]",
+                *[_allocate(name, "n", first.name, INDENT) for name in stored if name not in buffers(kernel)],
+                *([f"{INDENT}{SUMMED_OUTPUT} = np.empty({chunks}, dtype=np.float64)"] if summed else []),
+                f"{INDENT}for chunk in numba.prange({chunks}):",
+                f"{INDENT * 2}{SUMMED_OUTPUT}[chunk] = {call}" if summed else f"{INDENT * 2}{call}"]
+
+    source = [_inner_decorator(), f"def {chunk_function}(start, stop, {arguments}):",
+              f'{INDENT}"""Elements start..stop of {kernel.function}."""', *lines, "", ""]
+    source += _entry(kernel, {name: f"{first.name}.shape" for name in buffers(kernel)}, first.name)
+    source += [*chunks_loop(chunk_function, argument_names), f"{INDENT}return {', '.join(kernel.outputs)}"]
+    source += _in_place_functions(kernel, chunk_function, ["start", "stop"], argument_names,
+                                  "Elements start..stop of {}.", lines, chunks_loop)
+    return "\n".join(source) + "\n"
 
 
 def kernel_source(kernel: Kernel) -> str:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import importlib
 
+import numpy as np
+
 
 def kernel(family: str, name: str):
     """``symce.generated.<family>.<name>``, with a clear error where the kernels are not generated."""
@@ -17,10 +19,28 @@ def kernel(family: str, name: str):
         raise ImportError(f"symce.generated.{family} has no kernel {name!r}: run `symce regen`") from None
 
 
+def _is_same_array(a: np.ndarray, b: np.ndarray) -> bool:
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype)
+
+
 def bind(family: str, name: str, *args):
     """``kernel(family, name)`` with its leading arguments bound, looked up only when called.
 
     Looking it up late lets every argument check (the reduction string included) run, and fail
-    clearly, before the generated module is even imported.
+    clearly, before the generated module is even imported. The bound kernel takes its output
+    buffer as ``out=``: the first argument itself runs the generated ``<name>_in_place`` twin
+    (the gradient written over the input); a buffer sharing memory with any other argument is
+    refused, since the kernel would read what it has already overwritten.
     """
-    return lambda *rest: kernel(family, name)(*args, *rest)
+    def call(*rest, out=None):
+        if out is None:
+            return kernel(family, name)(*args, *rest)
+        if _is_same_array(out, args[0]):
+            return kernel(family, f"{name}_in_place")(*args, *rest)
+        for operand in (*args, *rest):
+            if isinstance(operand, np.ndarray) and np.may_share_memory(out, operand) and np.shares_memory(out, operand):
+                raise ValueError("out shares memory with the loss's input or target without being the input "
+                                 "itself: pass a separate array, or the input to write the gradient in place")
+        return kernel(family, name)(*args, *rest, out)
+    return call

@@ -29,8 +29,7 @@ class RowLoss:
     ``forward()`` gives the per-row losses (M,); ``forward_backward(scale)`` the losses and the
     gradient rows; ``divisors`` maps each reduction other than 'none' to its ``D``;
     ``loss_shape`` is the shape of the 'none' result; ``to_input`` lays gradient rows out as the
-    input and ``rows_view`` views an input-shaped array as gradient rows (None: it needs a copy);
-    ``kept`` marks the rows that count (None: all of them).
+    input and ``rows_view`` views an input-shaped array as gradient rows (None: it needs a copy).
     """
 
     forward: Forward
@@ -42,10 +41,7 @@ class RowLoss:
     input_shape: tuple[int, ...]
     dtype: np.dtype
     out_dtype: np.dtype
-    kept: np.ndarray | None = None
     warnings: dict[str, str] = field(default_factory=dict)
-    #: the kernels take one scale for all rows where every row is scaled alike (elementwise kernels)
-    shared_scale: bool = False
     #: kernels returning the loss summed per chunk (elementwise losses): what 'mean' and 'sum' need,
     #: without a loss array as large as the input
     forward_sum: Forward | None = None
@@ -65,7 +61,9 @@ class RowLoss:
         return self.out_dtype.type(value)
 
     def _scale(self, reduction: str, grad_output) -> np.ndarray:
-        """The row scales s (M,) for ``grad_output`` (default: ones of the loss's shape)."""
+        """The row scales s (M,) for ``grad_output`` (default: ones of the loss's shape), or one
+        scale for every row (1,) where the reduction scales them alike; the kernels take either.
+        Ignored rows need none: the kernels give them loss and gradient 0 whatever their scale."""
         count = int(np.prod(self.loss_shape))
         shape = self.loss_shape if reduction == "none" else ()
         if grad_output is None:
@@ -79,9 +77,7 @@ class RowLoss:
                                  f"got shape {grad_output.shape}")
             with np.errstate(divide="ignore", invalid="ignore"):
                 step = grad_output.reshape(()) / self.dtype.type(self.divisors[reduction])
-            scale = np.full(1 if self.shared_scale and self.kept is None else count, step, self.dtype)
-        if self.kept is not None:
-            scale = np.where(self.kept, scale, self.dtype.type(0))
+            scale = np.full(1, step, self.dtype)
         return np.ascontiguousarray(scale, self.dtype)
 
     @staticmethod
@@ -104,9 +100,14 @@ class RowLoss:
         reduction = self._reduction(reduction)
         out = _validate.gradient_buffer(out, self.input_shape, self.out_dtype)
         scale = self._scale(reduction, grad_output)
+        if out is None and self.out_dtype == self.dtype:
+            # NumPy asks the kernel for huge pages on large arrays; a buffer that numba allocates
+            # is faulted in 4 KiB at a time, which made a fresh 1 GiB gradient 2-4x slower here.
+            fresh = np.empty(self.input_shape, self.dtype)
+            out = fresh if self.rows_view(fresh) is not None else None
         target = self.rows_view(out) if out is not None and out.dtype == self.dtype else None
         kernel = self._kernel(reduction, self.forward_backward, self.forward_backward_sum)
-        rows, grad = kernel(scale) if target is None else kernel(scale, target)
+        rows, grad = kernel(scale, out=target)
         if out is None:
             return self._reduce(rows, reduction), self.to_input(grad).astype(self.out_dtype, copy=False)
         if target is None:

@@ -41,7 +41,7 @@ def _integer_label_rows(family: str, names: tuple[str, str], input, target, weig
         loss_shape=layout.batch_shape,
         divisors={"mean": counted, "sum": 1},
         to_input=layout.from_rows, rows_view=layout.rows_view, input_shape=input.shape,
-        dtype=input.dtype, out_dtype=out_dtype, kept=kept)
+        dtype=input.dtype, out_dtype=out_dtype)
 
 
 def _probability_label_rows(input, target, weight, ignore_index, smoothing: float) -> RowLoss:
@@ -93,7 +93,7 @@ def _elementwise(family: str, names: tuple[str, str], input: np.ndarray, out_dty
         divisors={"mean": input.size, "sum": 1, **(divisors or {})},
         to_input=lambda grad: grad.reshape(shape),
         rows_view=lambda array: array.reshape(-1) if array.flags.c_contiguous else None,
-        input_shape=shape, dtype=input.dtype, out_dtype=out_dtype, warnings=warnings or {}, shared_scale=True,
+        input_shape=shape, dtype=input.dtype, out_dtype=out_dtype, warnings=warnings or {},
         forward_sum=sums[0], forward_backward_sum=sums[1])
 
 
