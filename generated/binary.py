@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   sigmoid_binary_cross_entropy: 683d90e1dd32f2eb8ba487f81f81b91213cd68179e5e78fab3b8aa928662bc22
 #   binary_cross_entropy: b1c8816ab5ffd0ec5f7d3348ed307906115126cad2ffaba15c6a6b671f607f93
-#   symce.generated.runtime: b80e659501492acb38d5c1af25e750be860a20e01750f0195b688bb14070a093
+#   symce.generated.runtime: 894406b6ca81f168a5583a92e172c74f39be5fc4d5a6d41e17c7f153e2196c03
 """Numba kernels for the binary family, derived from the spec(s) sigmoid_binary_cross_entropy, binary_cross_entropy.
 
 Functions: sigmoid_binary_cross_entropy_forward, sigmoid_binary_cross_entropy_forward_backward, binary_cross_entropy_forward, binary_cross_entropy_forward_backward.

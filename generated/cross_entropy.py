@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   softmax_cross_entropy_with_integer_labels: ae167e7a846a4475a75f5cb17bcb34c7ffd37c5790a1e36f7b0511f84c1ebb7f
 #   softmax_cross_entropy: d68047608d215459d48ec7a5460857e7abeb17d58b209ddb673dae8f719794bf
-#   symce.generated.runtime: b80e659501492acb38d5c1af25e750be860a20e01750f0195b688bb14070a093
+#   symce.generated.runtime: 894406b6ca81f168a5583a92e172c74f39be5fc4d5a6d41e17c7f153e2196c03
 """Numba kernels for the cross_entropy family, derived from the spec(s) softmax_cross_entropy_with_integer_labels, softmax_cross_entropy.
 
 Functions: integer_labels_forward, integer_labels_forward_backward, probability_labels_forward, probability_labels_forward_backward.
@@ -16,7 +16,7 @@ import math
 import numba
 import numpy as np
 
-from symce.generated.runtime import fast_exp, fast_log1p, first_index, row_max
+from symce.generated.runtime import cast_like, fast_exp, fast_log1p, first_index, row_max
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
@@ -200,14 +200,16 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                         loss[i] = _tmp0 - (np.float64(_zt) - m)
                     if (_zt == mx):
                         _tmp2 = _scale * (-_r0*_tmp1)
+                        _tmp3 = cast_like(_scale * (_tmp1), mx)
                         for j in range(C):
-                            grad[i, j] = _scale * (_tmp1*np.float64(grad[i, j]))
+                            grad[i, j] = _tmp3 * grad[i, j]
                         grad[i, t] = _tmp2
                     else:
-                        _tmp3 = _scale * (_tmp1*np.float64(grad[i, t]) - 1)
+                        _tmp4 = _scale * (_tmp1*np.float64(grad[i, t]) - 1)
+                        _tmp5 = cast_like(_scale * (_tmp1), mx)
                         for j in range(C):
-                            grad[i, j] = _scale * (_tmp1*np.float64(grad[i, j]))
-                        grad[i, t] = _tmp3
+                            grad[i, j] = _tmp5 * grad[i, j]
+                        grad[i, t] = _tmp4
                 else:
                     a = t if _zt == mx else first_index(logits, i, mx)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
@@ -224,31 +226,31 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                         _s1 += (_zk - mx)
                     _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
                     _r1 = np.float64(_s1)
-                    _tmp4 = 1/C
-                    _tmp5 = fast_log1p(_r0)
-                    _tmp6 = C*_tmp5
-                    _tmp7 = np.float64(label_smoothing) - 1
-                    _tmp8 = _r0*np.float64(label_smoothing) + np.float64(label_smoothing)
-                    _tmp9 = 1/(_r0 + 1)
-                    _tmp10 = _tmp4*_tmp9
-                    _tmp11 = -_tmp4*np.float64(label_smoothing)
+                    _tmp6 = 1/C
+                    _tmp7 = fast_log1p(_r0)
+                    _tmp8 = C*_tmp7
+                    _tmp9 = np.float64(label_smoothing) - 1
+                    _tmp10 = _r0*np.float64(label_smoothing) + np.float64(label_smoothing)
+                    _tmp11 = 1/(_r0 + 1)
+                    _tmp12 = _tmp11*_tmp6
+                    _tmp13 = -_tmp6*np.float64(label_smoothing)
                     if (_zt == mx):
-                        loss[i] = _tmp4*(-_r1*np.float64(label_smoothing) + _tmp6)
+                        loss[i] = _tmp6*(-_r1*np.float64(label_smoothing) + _tmp8)
                     else:
-                        loss[i] = _tmp4*np.float64(label_smoothing)*(-_r1 + _tmp6) + _tmp7*(-_tmp5 + (np.float64(_zt) - m))
+                        loss[i] = _tmp6*np.float64(label_smoothing)*(-_r1 + _tmp8) + _tmp9*(-_tmp7 + (np.float64(_zt) - m))
                     if (_zt == mx):
-                        _tmp12 = C*np.float64(label_smoothing)
-                        _tmp13 = _scale * (_tmp10*(-C*_r0 + _r0*_tmp12 + _tmp12 - _tmp8))
+                        _tmp14 = C*np.float64(label_smoothing)
+                        _tmp15 = _scale * (_tmp12*(-C*_r0 + _r0*_tmp14 - _tmp10 + _tmp14))
                         for j in range(C):
-                            grad[i, j] = _scale * (_tmp10*(C*np.float64(grad[i, j]) - _tmp8))
-                        grad[i, t] = _tmp13
-                    else:
-                        _tmp14 = _scale * (_tmp10*(C - _tmp8))
-                        _tmp15 = _scale * (_tmp11 + _tmp7 + _tmp9*np.float64(grad[i, t]))
-                        for j in range(C):
-                            grad[i, j] = _scale * (_tmp11 + _tmp9*np.float64(grad[i, j]))
+                            grad[i, j] = _scale * (_tmp12*(C*np.float64(grad[i, j]) - _tmp10))
                         grad[i, t] = _tmp15
-                        grad[i, a] = _tmp14
+                    else:
+                        _tmp16 = _scale * (_tmp12*(C - _tmp10))
+                        _tmp17 = _scale * (_tmp11*np.float64(grad[i, t]) + _tmp13 + _tmp9)
+                        for j in range(C):
+                            grad[i, j] = _scale * (_tmp11*np.float64(grad[i, j]) + _tmp13)
+                        grad[i, t] = _tmp17
+                        grad[i, a] = _tmp16
             else:
                 if label_smoothing == 0.0:
                     a = t if _zt == mx else first_index(logits, i, mx)
@@ -263,24 +265,26 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
                     _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
-                    _tmp16 = fast_log1p(_r0)
-                    _tmp17 = 1/(_r0 + 1)
-                    _tmp18 = _tmp17*np.float64(weight[a])
-                    _tmp19 = _tmp17*np.float64(weight[t])
+                    _tmp18 = fast_log1p(_r0)
+                    _tmp19 = 1/(_r0 + 1)
+                    _tmp20 = _tmp19*np.float64(weight[a])
+                    _tmp21 = _tmp19*np.float64(weight[t])
                     if (_zt == mx):
-                        loss[i] = _tmp16*np.float64(weight[t])
+                        loss[i] = _tmp18*np.float64(weight[t])
                     else:
-                        loss[i] = -(-_tmp16 + (np.float64(_zt) - m))*np.float64(weight[t])
+                        loss[i] = -(-_tmp18 + (np.float64(_zt) - m))*np.float64(weight[t])
                     if (_zt == mx):
-                        _tmp20 = _scale * (-_r0*_tmp18)
+                        _tmp22 = _scale * (-_r0*_tmp20)
+                        _tmp23 = cast_like(_scale * (_tmp20), mx)
                         for j in range(C):
-                            grad[i, j] = _scale * (_tmp18*np.float64(grad[i, j]))
-                        grad[i, t] = _tmp20
+                            grad[i, j] = _tmp23 * grad[i, j]
+                        grad[i, t] = _tmp22
                     else:
-                        _tmp21 = _scale * (_tmp17*np.float64(grad[i, t])*np.float64(weight[t]) - np.float64(weight[t]))
+                        _tmp24 = _scale * (_tmp19*np.float64(grad[i, t])*np.float64(weight[t]) - np.float64(weight[t]))
+                        _tmp25 = cast_like(_scale * (_tmp21), mx)
                         for j in range(C):
-                            grad[i, j] = _scale * (_tmp19*np.float64(grad[i, j]))
-                        grad[i, t] = _tmp21
+                            grad[i, j] = _tmp25 * grad[i, j]
+                        grad[i, t] = _tmp24
                 else:
                     a = t if _zt == mx else first_index(logits, i, mx)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
@@ -303,41 +307,41 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     _r0 = np.float64(_s0)
                     _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
                     _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(weight[a]))
-                    _tmp22 = 1/C
-                    _tmp23 = fast_log1p(_r1)
-                    _tmp24 = _r2*np.float64(label_smoothing)
-                    _tmp25 = _tmp23*np.float64(weight[a])
-                    _tmp26 = _tmp25*np.float64(label_smoothing)
-                    _tmp27 = _r2 + np.float64(weight[a])
-                    _tmp28 = _tmp22*np.float64(label_smoothing)
-                    _tmp29 = _r1*np.float64(weight[a])
+                    _tmp26 = 1/C
+                    _tmp27 = fast_log1p(_r1)
+                    _tmp28 = _r2*np.float64(label_smoothing)
+                    _tmp29 = _tmp27*np.float64(weight[a])
                     _tmp30 = _tmp29*np.float64(label_smoothing)
-                    _tmp31 = 1/(_r1 + 1)
-                    _tmp32 = _tmp22*_tmp31
-                    _tmp33 = np.float64(label_smoothing)*np.float64(weight[t])
-                    _tmp34 = np.float64(grad[i, t])
-                    _tmp35 = _tmp31*_tmp33
+                    _tmp31 = _r2 + np.float64(weight[a])
+                    _tmp32 = _tmp26*np.float64(label_smoothing)
+                    _tmp33 = _r1*np.float64(weight[a])
+                    _tmp34 = _tmp33*np.float64(label_smoothing)
+                    _tmp35 = 1/(_r1 + 1)
+                    _tmp36 = _tmp26*_tmp35
+                    _tmp37 = np.float64(label_smoothing)*np.float64(weight[t])
+                    _tmp38 = np.float64(grad[i, t])
+                    _tmp39 = _tmp35*_tmp37
                     if (_zt == mx):
-                        loss[i] = _tmp22*(C*_tmp25 - C*_tmp26 - _r0*np.float64(label_smoothing) + _tmp23*_tmp24 + _tmp26)
+                        loss[i] = _tmp26*(C*_tmp29 - C*_tmp30 - _r0*np.float64(label_smoothing) + _tmp27*_tmp28 + _tmp30)
                     else:
-                        loss[i] = -_tmp28*(_r0 - _tmp23*_tmp27) - (1 - np.float64(label_smoothing))*(-_tmp23 + (np.float64(_zt) - m))*np.float64(weight[t])
+                        loss[i] = -_tmp32*(_r0 - _tmp27*_tmp31) - (1 - np.float64(label_smoothing))*(-_tmp27 + (np.float64(_zt) - m))*np.float64(weight[t])
                     if (_zt == mx):
-                        _tmp36 = _scale * (_tmp32*(-C*_tmp29 + C*_tmp30 + _tmp24 - _tmp30))
+                        _tmp40 = _scale * (_tmp36*(-C*_tmp33 + C*_tmp34 + _tmp28 - _tmp34))
                         for j in range(C):
-                            _tmp37 = np.float64(label_smoothing)*np.float64(weight[j])
-                            _tmp38 = np.float64(grad[i, j])
-                            grad[i, j] = _scale * (_tmp32*(-C*_tmp38*np.float64(label_smoothing)*np.float64(weight[t]) + C*_tmp38*np.float64(weight[t]) - _r1*_tmp37 + _r2*_tmp38*np.float64(label_smoothing) - _tmp37 + _tmp38*np.float64(label_smoothing)*np.float64(weight[t])))
-                        grad[i, t] = _tmp36
-                    else:
-                        _tmp39 = _scale * (_tmp32*(-C*np.float64(label_smoothing)*np.float64(weight[t]) + C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp30))
-                        _tmp40 = _scale * (-_tmp22*_tmp33 + _tmp27*_tmp28*_tmp31*_tmp34 + _tmp31*_tmp34*np.float64(weight[t]) + _tmp33 - _tmp34*_tmp35 - np.float64(weight[t]))
-                        for j in range(C):
-                            _tmp41 = np.float64(grad[i, j])
-                            _tmp42 = _tmp22*np.float64(label_smoothing)
-                            _tmp43 = _tmp31*_tmp41
-                            grad[i, j] = _scale * (_tmp27*_tmp42*_tmp43 - _tmp35*_tmp41 - _tmp42*np.float64(weight[j]) + _tmp43*np.float64(weight[t]))
+                            _tmp41 = np.float64(label_smoothing)*np.float64(weight[j])
+                            _tmp42 = np.float64(grad[i, j])
+                            grad[i, j] = _scale * (_tmp36*(-C*_tmp42*np.float64(label_smoothing)*np.float64(weight[t]) + C*_tmp42*np.float64(weight[t]) - _r1*_tmp41 + _r2*_tmp42*np.float64(label_smoothing) - _tmp41 + _tmp42*np.float64(label_smoothing)*np.float64(weight[t])))
                         grad[i, t] = _tmp40
-                        grad[i, a] = _tmp39
+                    else:
+                        _tmp43 = _scale * (_tmp36*(-C*np.float64(label_smoothing)*np.float64(weight[t]) + C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp34))
+                        _tmp44 = _scale * (-_tmp26*_tmp37 + _tmp31*_tmp32*_tmp35*_tmp38 + _tmp35*_tmp38*np.float64(weight[t]) + _tmp37 - _tmp38*_tmp39 - np.float64(weight[t]))
+                        for j in range(C):
+                            _tmp45 = np.float64(grad[i, j])
+                            _tmp46 = _tmp26*np.float64(label_smoothing)
+                            _tmp47 = _tmp35*_tmp45
+                            grad[i, j] = _scale * (_tmp31*_tmp46*_tmp47 - _tmp39*_tmp45 - _tmp46*np.float64(weight[j]) + _tmp47*np.float64(weight[t]))
+                        grad[i, t] = _tmp44
+                        grad[i, a] = _tmp43
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             if weight is None:
                 _s0 = 0.0
@@ -349,16 +353,16 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     _s1 += np.float64(_zk)
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
-                _tmp44 = 1/C
-                _tmp45 = math.log(_r0)
-                _tmp46 = np.float64(label_smoothing) - 1
-                _tmp47 = -_tmp44*np.float64(label_smoothing)
-                _tmp48 = 1/_r0
-                loss[i] = _tmp44*np.float64(label_smoothing)*(C*_tmp45 - _r1) + _tmp46*(-_tmp45 + np.float64(_zt))
-                _tmp49 = _scale * (_tmp46 + _tmp47 + _tmp48*fast_exp(np.float64(_zt)))
+                _tmp48 = 1/C
+                _tmp49 = math.log(_r0)
+                _tmp50 = np.float64(label_smoothing) - 1
+                _tmp51 = -_tmp48*np.float64(label_smoothing)
+                _tmp52 = 1/_r0
+                loss[i] = _tmp48*np.float64(label_smoothing)*(C*_tmp49 - _r1) + _tmp50*(-_tmp49 + np.float64(_zt))
+                _tmp53 = _scale * (_tmp50 + _tmp51 + _tmp52*fast_exp(np.float64(_zt)))
                 for j in range(C):
-                    grad[i, j] = _scale * (_tmp47 + _tmp48*fast_exp(np.float64(logits[i, j])))
-                grad[i, t] = _tmp49
+                    grad[i, j] = _scale * (_tmp51 + _tmp52*fast_exp(np.float64(logits[i, j])))
+                grad[i, t] = _tmp53
             else:
                 _s0 = 0.0
                 _s1 = 0.0
@@ -372,21 +376,21 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2)
-                _tmp50 = 1/C
-                _tmp51 = math.log(_r1)
-                _tmp52 = np.float64(label_smoothing)*np.float64(weight[t])
-                _tmp53 = fast_exp(np.float64(_zt))
-                _tmp54 = 1/_r1
-                _tmp55 = _tmp50*np.float64(label_smoothing)
-                _tmp56 = _tmp52*_tmp54
-                loss[i] = _tmp50*np.float64(label_smoothing)*(-_r0 + _r2*_tmp51) - (1 - np.float64(label_smoothing))*(-_tmp51 + np.float64(_zt))*np.float64(weight[t])
-                _tmp57 = _tmp53*_tmp54
-                _tmp58 = _scale * (_r2*_tmp55*_tmp57 - _tmp50*_tmp52 + _tmp52 - _tmp53*_tmp56 + _tmp57*np.float64(weight[t]) - np.float64(weight[t]))
+                _tmp54 = 1/C
+                _tmp55 = math.log(_r1)
+                _tmp56 = np.float64(label_smoothing)*np.float64(weight[t])
+                _tmp57 = fast_exp(np.float64(_zt))
+                _tmp58 = 1/_r1
+                _tmp59 = _tmp54*np.float64(label_smoothing)
+                _tmp60 = _tmp56*_tmp58
+                loss[i] = _tmp54*np.float64(label_smoothing)*(-_r0 + _r2*_tmp55) - (1 - np.float64(label_smoothing))*(-_tmp55 + np.float64(_zt))*np.float64(weight[t])
+                _tmp61 = _tmp57*_tmp58
+                _tmp62 = _scale * (_r2*_tmp59*_tmp61 - _tmp54*_tmp56 + _tmp56 - _tmp57*_tmp60 + _tmp61*np.float64(weight[t]) - np.float64(weight[t]))
                 for j in range(C):
-                    _tmp59 = fast_exp(np.float64(logits[i, j]))
-                    _tmp60 = _tmp54*_tmp59
-                    grad[i, j] = _scale * (_r2*_tmp50*_tmp60*np.float64(label_smoothing) - _tmp55*np.float64(weight[j]) - _tmp56*_tmp59 + _tmp60*np.float64(weight[t]))
-                grad[i, t] = _tmp58
+                    _tmp63 = fast_exp(np.float64(logits[i, j]))
+                    _tmp64 = _tmp58*_tmp63
+                    grad[i, j] = _scale * (_r2*_tmp54*_tmp64*np.float64(label_smoothing) - _tmp59*np.float64(weight[j]) - _tmp60*_tmp63 + _tmp64*np.float64(weight[t]))
+                grad[i, t] = _tmp62
 
 
 @numba.njit(cache=True, error_model='numpy')
@@ -449,14 +453,16 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                         loss[i] = _tmp0 - (np.float64(_zt) - m)
                     if (_zt == mx):
                         _tmp2 = _scale * (-_r0*_tmp1)
+                        _tmp3 = cast_like(_scale * (_tmp1), mx)
                         for j in range(C):
-                            grad[i, j] = _scale * (_tmp1*np.float64(grad[i, j]))
+                            grad[i, j] = _tmp3 * grad[i, j]
                         grad[i, t] = _tmp2
                     else:
-                        _tmp3 = _scale * (_tmp1*np.float64(grad[i, t]) - 1)
+                        _tmp4 = _scale * (_tmp1*np.float64(grad[i, t]) - 1)
+                        _tmp5 = cast_like(_scale * (_tmp1), mx)
                         for j in range(C):
-                            grad[i, j] = _scale * (_tmp1*np.float64(grad[i, j]))
-                        grad[i, t] = _tmp3
+                            grad[i, j] = _tmp5 * grad[i, j]
+                        grad[i, t] = _tmp4
                 else:
                     a = t if _zt == mx else first_index(logits, i, mx)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
@@ -473,31 +479,31 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                         _s1 += (_zk - mx)
                     _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
                     _r1 = np.float64(_s1)
-                    _tmp4 = 1/C
-                    _tmp5 = fast_log1p(_r0)
-                    _tmp6 = C*_tmp5
-                    _tmp7 = np.float64(label_smoothing) - 1
-                    _tmp8 = _r0*np.float64(label_smoothing) + np.float64(label_smoothing)
-                    _tmp9 = 1/(_r0 + 1)
-                    _tmp10 = _tmp4*_tmp9
-                    _tmp11 = -_tmp4*np.float64(label_smoothing)
+                    _tmp6 = 1/C
+                    _tmp7 = fast_log1p(_r0)
+                    _tmp8 = C*_tmp7
+                    _tmp9 = np.float64(label_smoothing) - 1
+                    _tmp10 = _r0*np.float64(label_smoothing) + np.float64(label_smoothing)
+                    _tmp11 = 1/(_r0 + 1)
+                    _tmp12 = _tmp11*_tmp6
+                    _tmp13 = -_tmp6*np.float64(label_smoothing)
                     if (_zt == mx):
-                        loss[i] = _tmp4*(-_r1*np.float64(label_smoothing) + _tmp6)
+                        loss[i] = _tmp6*(-_r1*np.float64(label_smoothing) + _tmp8)
                     else:
-                        loss[i] = _tmp4*np.float64(label_smoothing)*(-_r1 + _tmp6) + _tmp7*(-_tmp5 + (np.float64(_zt) - m))
+                        loss[i] = _tmp6*np.float64(label_smoothing)*(-_r1 + _tmp8) + _tmp9*(-_tmp7 + (np.float64(_zt) - m))
                     if (_zt == mx):
-                        _tmp12 = C*np.float64(label_smoothing)
-                        _tmp13 = _scale * (_tmp10*(-C*_r0 + _r0*_tmp12 + _tmp12 - _tmp8))
+                        _tmp14 = C*np.float64(label_smoothing)
+                        _tmp15 = _scale * (_tmp12*(-C*_r0 + _r0*_tmp14 - _tmp10 + _tmp14))
                         for j in range(C):
-                            grad[i, j] = _scale * (_tmp10*(C*np.float64(grad[i, j]) - _tmp8))
-                        grad[i, t] = _tmp13
-                    else:
-                        _tmp14 = _scale * (_tmp10*(C - _tmp8))
-                        _tmp15 = _scale * (_tmp11 + _tmp7 + _tmp9*np.float64(grad[i, t]))
-                        for j in range(C):
-                            grad[i, j] = _scale * (_tmp11 + _tmp9*np.float64(grad[i, j]))
+                            grad[i, j] = _scale * (_tmp12*(C*np.float64(grad[i, j]) - _tmp10))
                         grad[i, t] = _tmp15
-                        grad[i, a] = _tmp14
+                    else:
+                        _tmp16 = _scale * (_tmp12*(C - _tmp10))
+                        _tmp17 = _scale * (_tmp11*np.float64(grad[i, t]) + _tmp13 + _tmp9)
+                        for j in range(C):
+                            grad[i, j] = _scale * (_tmp11*np.float64(grad[i, j]) + _tmp13)
+                        grad[i, t] = _tmp17
+                        grad[i, a] = _tmp16
             else:
                 if label_smoothing == 0.0:
                     a = t if _zt == mx else first_index(logits, i, mx)
@@ -512,24 +518,26 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
                     _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
-                    _tmp16 = fast_log1p(_r0)
-                    _tmp17 = 1/(_r0 + 1)
-                    _tmp18 = _tmp17*np.float64(weight[a])
-                    _tmp19 = _tmp17*np.float64(weight[t])
+                    _tmp18 = fast_log1p(_r0)
+                    _tmp19 = 1/(_r0 + 1)
+                    _tmp20 = _tmp19*np.float64(weight[a])
+                    _tmp21 = _tmp19*np.float64(weight[t])
                     if (_zt == mx):
-                        loss[i] = _tmp16*np.float64(weight[t])
+                        loss[i] = _tmp18*np.float64(weight[t])
                     else:
-                        loss[i] = -(-_tmp16 + (np.float64(_zt) - m))*np.float64(weight[t])
+                        loss[i] = -(-_tmp18 + (np.float64(_zt) - m))*np.float64(weight[t])
                     if (_zt == mx):
-                        _tmp20 = _scale * (-_r0*_tmp18)
+                        _tmp22 = _scale * (-_r0*_tmp20)
+                        _tmp23 = cast_like(_scale * (_tmp20), mx)
                         for j in range(C):
-                            grad[i, j] = _scale * (_tmp18*np.float64(grad[i, j]))
-                        grad[i, t] = _tmp20
+                            grad[i, j] = _tmp23 * grad[i, j]
+                        grad[i, t] = _tmp22
                     else:
-                        _tmp21 = _scale * (_tmp17*np.float64(grad[i, t])*np.float64(weight[t]) - np.float64(weight[t]))
+                        _tmp24 = _scale * (_tmp19*np.float64(grad[i, t])*np.float64(weight[t]) - np.float64(weight[t]))
+                        _tmp25 = cast_like(_scale * (_tmp21), mx)
                         for j in range(C):
-                            grad[i, j] = _scale * (_tmp19*np.float64(grad[i, j]))
-                        grad[i, t] = _tmp21
+                            grad[i, j] = _tmp25 * grad[i, j]
+                        grad[i, t] = _tmp24
                 else:
                     a = t if _zt == mx else first_index(logits, i, mx)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
@@ -552,41 +560,41 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     _r0 = np.float64(_s0)
                     _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
                     _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(weight[a]))
-                    _tmp22 = 1/C
-                    _tmp23 = fast_log1p(_r1)
-                    _tmp24 = _r2*np.float64(label_smoothing)
-                    _tmp25 = _tmp23*np.float64(weight[a])
-                    _tmp26 = _tmp25*np.float64(label_smoothing)
-                    _tmp27 = _r2 + np.float64(weight[a])
-                    _tmp28 = _tmp22*np.float64(label_smoothing)
-                    _tmp29 = _r1*np.float64(weight[a])
+                    _tmp26 = 1/C
+                    _tmp27 = fast_log1p(_r1)
+                    _tmp28 = _r2*np.float64(label_smoothing)
+                    _tmp29 = _tmp27*np.float64(weight[a])
                     _tmp30 = _tmp29*np.float64(label_smoothing)
-                    _tmp31 = 1/(_r1 + 1)
-                    _tmp32 = _tmp22*_tmp31
-                    _tmp33 = np.float64(label_smoothing)*np.float64(weight[t])
-                    _tmp34 = np.float64(grad[i, t])
-                    _tmp35 = _tmp31*_tmp33
+                    _tmp31 = _r2 + np.float64(weight[a])
+                    _tmp32 = _tmp26*np.float64(label_smoothing)
+                    _tmp33 = _r1*np.float64(weight[a])
+                    _tmp34 = _tmp33*np.float64(label_smoothing)
+                    _tmp35 = 1/(_r1 + 1)
+                    _tmp36 = _tmp26*_tmp35
+                    _tmp37 = np.float64(label_smoothing)*np.float64(weight[t])
+                    _tmp38 = np.float64(grad[i, t])
+                    _tmp39 = _tmp35*_tmp37
                     if (_zt == mx):
-                        loss[i] = _tmp22*(C*_tmp25 - C*_tmp26 - _r0*np.float64(label_smoothing) + _tmp23*_tmp24 + _tmp26)
+                        loss[i] = _tmp26*(C*_tmp29 - C*_tmp30 - _r0*np.float64(label_smoothing) + _tmp27*_tmp28 + _tmp30)
                     else:
-                        loss[i] = -_tmp28*(_r0 - _tmp23*_tmp27) - (1 - np.float64(label_smoothing))*(-_tmp23 + (np.float64(_zt) - m))*np.float64(weight[t])
+                        loss[i] = -_tmp32*(_r0 - _tmp27*_tmp31) - (1 - np.float64(label_smoothing))*(-_tmp27 + (np.float64(_zt) - m))*np.float64(weight[t])
                     if (_zt == mx):
-                        _tmp36 = _scale * (_tmp32*(-C*_tmp29 + C*_tmp30 + _tmp24 - _tmp30))
+                        _tmp40 = _scale * (_tmp36*(-C*_tmp33 + C*_tmp34 + _tmp28 - _tmp34))
                         for j in range(C):
-                            _tmp37 = np.float64(label_smoothing)*np.float64(weight[j])
-                            _tmp38 = np.float64(grad[i, j])
-                            grad[i, j] = _scale * (_tmp32*(-C*_tmp38*np.float64(label_smoothing)*np.float64(weight[t]) + C*_tmp38*np.float64(weight[t]) - _r1*_tmp37 + _r2*_tmp38*np.float64(label_smoothing) - _tmp37 + _tmp38*np.float64(label_smoothing)*np.float64(weight[t])))
-                        grad[i, t] = _tmp36
-                    else:
-                        _tmp39 = _scale * (_tmp32*(-C*np.float64(label_smoothing)*np.float64(weight[t]) + C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp30))
-                        _tmp40 = _scale * (-_tmp22*_tmp33 + _tmp27*_tmp28*_tmp31*_tmp34 + _tmp31*_tmp34*np.float64(weight[t]) + _tmp33 - _tmp34*_tmp35 - np.float64(weight[t]))
-                        for j in range(C):
-                            _tmp41 = np.float64(grad[i, j])
-                            _tmp42 = _tmp22*np.float64(label_smoothing)
-                            _tmp43 = _tmp31*_tmp41
-                            grad[i, j] = _scale * (_tmp27*_tmp42*_tmp43 - _tmp35*_tmp41 - _tmp42*np.float64(weight[j]) + _tmp43*np.float64(weight[t]))
+                            _tmp41 = np.float64(label_smoothing)*np.float64(weight[j])
+                            _tmp42 = np.float64(grad[i, j])
+                            grad[i, j] = _scale * (_tmp36*(-C*_tmp42*np.float64(label_smoothing)*np.float64(weight[t]) + C*_tmp42*np.float64(weight[t]) - _r1*_tmp41 + _r2*_tmp42*np.float64(label_smoothing) - _tmp41 + _tmp42*np.float64(label_smoothing)*np.float64(weight[t])))
                         grad[i, t] = _tmp40
-                        grad[i, a] = _tmp39
+                    else:
+                        _tmp43 = _scale * (_tmp36*(-C*np.float64(label_smoothing)*np.float64(weight[t]) + C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp34))
+                        _tmp44 = _scale * (-_tmp26*_tmp37 + _tmp31*_tmp32*_tmp35*_tmp38 + _tmp35*_tmp38*np.float64(weight[t]) + _tmp37 - _tmp38*_tmp39 - np.float64(weight[t]))
+                        for j in range(C):
+                            _tmp45 = np.float64(grad[i, j])
+                            _tmp46 = _tmp26*np.float64(label_smoothing)
+                            _tmp47 = _tmp35*_tmp45
+                            grad[i, j] = _scale * (_tmp31*_tmp46*_tmp47 - _tmp39*_tmp45 - _tmp46*np.float64(weight[j]) + _tmp47*np.float64(weight[t]))
+                        grad[i, t] = _tmp44
+                        grad[i, a] = _tmp43
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             if weight is None:
                 _s0 = 0.0
@@ -598,16 +606,16 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     _s1 += np.float64(_zk)
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
-                _tmp44 = 1/C
-                _tmp45 = math.log(_r0)
-                _tmp46 = np.float64(label_smoothing) - 1
-                _tmp47 = -_tmp44*np.float64(label_smoothing)
-                _tmp48 = 1/_r0
-                loss[i] = _tmp44*np.float64(label_smoothing)*(C*_tmp45 - _r1) + _tmp46*(-_tmp45 + np.float64(_zt))
-                _tmp49 = _scale * (_tmp46 + _tmp47 + _tmp48*fast_exp(np.float64(_zt)))
+                _tmp48 = 1/C
+                _tmp49 = math.log(_r0)
+                _tmp50 = np.float64(label_smoothing) - 1
+                _tmp51 = -_tmp48*np.float64(label_smoothing)
+                _tmp52 = 1/_r0
+                loss[i] = _tmp48*np.float64(label_smoothing)*(C*_tmp49 - _r1) + _tmp50*(-_tmp49 + np.float64(_zt))
+                _tmp53 = _scale * (_tmp50 + _tmp51 + _tmp52*fast_exp(np.float64(_zt)))
                 for j in range(C):
-                    grad[i, j] = _scale * (_tmp47 + _tmp48*fast_exp(np.float64(logits[i, j])))
-                grad[i, t] = _tmp49
+                    grad[i, j] = _scale * (_tmp51 + _tmp52*fast_exp(np.float64(logits[i, j])))
+                grad[i, t] = _tmp53
             else:
                 _s0 = 0.0
                 _s1 = 0.0
@@ -621,21 +629,21 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2)
-                _tmp50 = 1/C
-                _tmp51 = math.log(_r1)
-                _tmp52 = np.float64(label_smoothing)*np.float64(weight[t])
-                _tmp53 = fast_exp(np.float64(_zt))
-                _tmp54 = 1/_r1
-                _tmp55 = _tmp50*np.float64(label_smoothing)
-                _tmp56 = _tmp52*_tmp54
-                loss[i] = _tmp50*np.float64(label_smoothing)*(-_r0 + _r2*_tmp51) - (1 - np.float64(label_smoothing))*(-_tmp51 + np.float64(_zt))*np.float64(weight[t])
-                _tmp57 = _tmp53*_tmp54
-                _tmp58 = _scale * (_r2*_tmp55*_tmp57 - _tmp50*_tmp52 + _tmp52 - _tmp53*_tmp56 + _tmp57*np.float64(weight[t]) - np.float64(weight[t]))
+                _tmp54 = 1/C
+                _tmp55 = math.log(_r1)
+                _tmp56 = np.float64(label_smoothing)*np.float64(weight[t])
+                _tmp57 = fast_exp(np.float64(_zt))
+                _tmp58 = 1/_r1
+                _tmp59 = _tmp54*np.float64(label_smoothing)
+                _tmp60 = _tmp56*_tmp58
+                loss[i] = _tmp54*np.float64(label_smoothing)*(-_r0 + _r2*_tmp55) - (1 - np.float64(label_smoothing))*(-_tmp55 + np.float64(_zt))*np.float64(weight[t])
+                _tmp61 = _tmp57*_tmp58
+                _tmp62 = _scale * (_r2*_tmp59*_tmp61 - _tmp54*_tmp56 + _tmp56 - _tmp57*_tmp60 + _tmp61*np.float64(weight[t]) - np.float64(weight[t]))
                 for j in range(C):
-                    _tmp59 = fast_exp(np.float64(logits[i, j]))
-                    _tmp60 = _tmp54*_tmp59
-                    grad[i, j] = _scale * (_r2*_tmp50*_tmp60*np.float64(label_smoothing) - _tmp55*np.float64(weight[j]) - _tmp56*_tmp59 + _tmp60*np.float64(weight[t]))
-                grad[i, t] = _tmp58
+                    _tmp63 = fast_exp(np.float64(logits[i, j]))
+                    _tmp64 = _tmp58*_tmp63
+                    grad[i, j] = _scale * (_r2*_tmp54*_tmp64*np.float64(label_smoothing) - _tmp59*np.float64(weight[j]) - _tmp60*_tmp63 + _tmp64*np.float64(weight[t]))
+                grad[i, t] = _tmp62
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})

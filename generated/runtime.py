@@ -12,6 +12,18 @@ import numba.extending
 import numpy as np
 
 
+def cast_like(value, like):
+    """value in the float type of like (numba picks float32 or float64 by type)."""
+    return type(like)(value)
+
+
+@numba.extending.overload(cast_like, inline='always')
+def _cast_like_typed(value, like):
+    if like == numba.types.float32:
+        return lambda value, like: np.float32(value)
+    return lambda value, like: np.float64(value)
+
+
 @numba.njit(cache=True, error_model='numpy', fastmath={'contract'})
 def exp_float32(x):
     """exp(x) in float32: 2^n · p(r), p of degree 6 fitted to exp on [−ln 2/2, ln 2/2]

@@ -4,7 +4,7 @@
 #   softmax: caa2e2463cb4aabceefe5bfc39ccead8b342098eca9bc8c13a55c31cc46dde7f
 #   log_softmax: 0f14b335e2f2ba0a5fb8dae06f51d2cf27c6b67793e270362601742734835210
 #   logsumexp: 1a725fd3cb01fb8b15046fd5f10473e13682a4aa2eaa8a3ca1b5d6a5c8b63545
-#   symce.generated.runtime: b80e659501492acb38d5c1af25e750be860a20e01750f0195b688bb14070a093
+#   symce.generated.runtime: 894406b6ca81f168a5583a92e172c74f39be5fc4d5a6d41e17c7f153e2196c03
 """Numba kernels for the softmax family, derived from the spec(s) softmax, log_softmax, logsumexp.
 
 Functions: softmax, log_softmax, logsumexp.
@@ -17,7 +17,7 @@ import math
 import numba
 import numpy as np
 
-from symce.generated.runtime import fast_exp, fast_log1p, row_max
+from symce.generated.runtime import cast_like, fast_exp, fast_log1p, row_max
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
@@ -40,8 +40,9 @@ def _softmax_rows(start, stop, logits, out):
                 _u0 += _b0 if _zk == mx else _zero
             _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
             _tmp0 = 1/(_r0 + 1)
+            _tmp1 = cast_like(_tmp0, mx)
             for j in range(C):
-                out[i, j] = _tmp0*np.float64(out[i, j])
+                out[i, j] = _tmp1 * out[i, j]
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             _s0 = 0.0
             for k in range(C):
@@ -95,8 +96,9 @@ def _softmax_rows_in_place(start, stop, logits):
                 _u0 += _b0 if _zk == mx else _zero
             _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
             _tmp0 = 1/(_r0 + 1)
+            _tmp1 = cast_like(_tmp0, mx)
             for j in range(C):
-                out[i, j] = _tmp0*np.float64(out[i, j])
+                out[i, j] = _tmp1 * out[i, j]
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             _s0 = 0.0
             for k in range(C):

@@ -46,6 +46,8 @@ def test_quick_run_writes_every_case_to_json_png_and_markdown(quick_run):
     assert report["bandwidth"]["reference"] > 0
     assert report["threads"]["numba"] == report["threads"]["torch"] >= 1
     assert len(report["startup"]["runs"]) == 2 and all(run["total_s"] > 0 for run in report["startup"]["runs"])
+    if report["startup"]["hidden"]:
+        assert all(run["total_s"] > 0 for run in report["startup"]["runs_hidden"])
     kernels = {row["kernel"] for row in report["accuracy"]["rows"]}
     assert {"cross_entropy integer labels", "sigmoid_binary_cross_entropy"} <= kernels
     assert (output / "quick.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -108,6 +110,15 @@ def test_bandwidth_is_positive():
 
 
 @pytest.mark.skipif(not measure.peak_memory_supported(), reason="needs Linux's /proc/self/clear_refs")
+def test_startup_can_hide_a_package_from_the_new_process():
+    """The start-up measured as on a machine without SciPy: a hidden package cannot be imported
+    (hiding numpy makes the run fail, naming it), and symce starts without SciPy."""
+    [failed] = measure.startup(runs=1, hidden=("numpy",))
+    assert "numpy" in failed["error"] and "hidden" in failed["error"]
+    [run] = measure.startup(runs=1, hidden=("scipy",))
+    assert run["total_s"] > 0
+
+
 def test_peak_memory_sees_a_large_allocation():
     size = 64 << 20
     assert measure.peak_extra_bytes(lambda: np.ones(size // 8)) >= 0.95 * size

@@ -143,19 +143,42 @@ import json
 print(json.dumps({"import_s": imported - start, "first_call_s": called - imported, "total_s": called - start}))
 """
 
+#: run ahead of STARTUP_SCRIPT to time a process on a machine without these packages
+HIDE_PACKAGES = """\
+import sys
+class _Hidden:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {hidden!r}:
+            raise ImportError(f"{{name}} is hidden for this measurement")
+sys.meta_path.insert(0, _Hidden())
+"""
 
-def startup(runs: int = 2) -> list[dict]:
+#: numba imports SciPy's BLAS wrappers when SciPy is installed (for np.dot and np.linalg), about
+#: 0.13-0.17 s here; symce needs neither, and does not install SciPy
+OPTIONAL_IMPORTS = ("scipy",)
+
+
+def startup(runs: int = 2, hidden: tuple[str, ...] = ()) -> list[dict]:
     """Seconds to import symce.functional and make the first kernel call, in ``runs`` new processes
     one after the other (the first may fill numba's cache, the later ones read it), timed inside
-    each process from before the import; a process that fails gives {"error": its last line}."""
+    each process from before the import; ``hidden`` packages cannot be imported there (as on a
+    machine without them). A process that fails gives {"error": its last line}."""
+    script = (HIDE_PACKAGES.format(hidden=set(hidden)) if hidden else "") + STARTUP_SCRIPT
     results = []
     for _ in range(runs):
-        done = subprocess.run([sys.executable, "-c", STARTUP_SCRIPT], capture_output=True, text=True)
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
         if done.returncode:
             results.append({"error": (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]})
         else:
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     return results
+
+
+def installed_optional_imports() -> tuple[str, ...]:
+    """The packages of OPTIONAL_IMPORTS installed here: numba imports them, symce does not need them."""
+    import importlib.util
+
+    return tuple(name for name in OPTIONAL_IMPORTS if importlib.util.find_spec(name) is not None)
 
 
 # --- the machine ---------------------------------------------------------------------------------

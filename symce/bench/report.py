@@ -68,9 +68,14 @@ def header_lines(report: dict) -> list[str]:
     else:
         repeats = (f"{settings['default_repeat']} calls ({settings['large_repeat']} on rows of "
                    f"{settings['large_elements'] / 2**20:.0f} Mi elements or more)")
-    runs = report["startup"]["runs"]
-    startup = ", ".join(f"{run['total_s']:.2f} s (import {run['import_s']:.2f} + first call {run['first_call_s']:.2f})"
-                        if "total_s" in run else f"failed ({run['error']})" for run in runs)
+    def startup_runs(runs):
+        return ", ".join(f"{run['total_s']:.2f} s (import {run['import_s']:.2f} + first call {run['first_call_s']:.2f})"
+                         if "total_s" in run else f"failed ({run['error']})" for run in runs)
+
+    startup = startup_runs(report["startup"]["runs"])
+    if report["startup"].get("runs_hidden"):
+        startup += (f"; with {', '.join(report['startup']['hidden'])} hidden (installed here, not needed by symce, "
+                    f"imported by numba when present): {startup_runs(report['startup']['runs_hidden'])}")
     return [
         f"machine: {m['cpu']}, {m['usable_cores']} cores{memory}; Python {m['python']}, NumPy {m['numpy']}, "
         f"numba {m['numba']} ({m.get('numba_threading_layer') or '?'} threading layer), torch {m['torch']}",

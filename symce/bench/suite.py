@@ -198,9 +198,12 @@ def run(settings: Settings, log=print) -> dict:
     load_before = _load_average()
     # first, before this process compiles anything: how long a new process takes to start
     startup = measure.startup(runs=2)
+    optional = measure.installed_optional_imports()
+    startup_hidden = measure.startup(runs=2, hidden=optional) if optional else None
     threads = numba.get_num_threads()
     torch.set_num_threads(threads)
-    log("start-up: " + ", ".join(f"{run['total_s']:.2f} s" if "total_s" in run else run["error"] for run in startup))
+    log("start-up: " + ", ".join(f"{run['total_s']:.2f} s" if "total_s" in run else run["error"]
+                                 for run in startup + (startup_hidden or [])))
     bandwidth = measure.copy_bandwidth(QUICK_BANDWIDTH_BYTES if settings.quick else BANDWIDTH_BYTES,
                                        repeat=QUICK_REPEAT if settings.quick else DEFAULT_REPEAT)
     log(f"copy bandwidth: {bandwidth['reference'] / 1e9:.1f} GB/s")
@@ -245,8 +248,11 @@ def run(settings: Settings, log=print) -> dict:
         "settings": settings.as_json(),
         "bandwidth": bandwidth,
         "startup": {"runs": startup, "goal_s": STARTUP_GOAL_S,
+                    "hidden": list(optional), "runs_hidden": startup_hidden,
                     "what": "seconds inside a new process from before `import symce.functional` to the end of its "
-                            "first cross_entropy_value_and_grad call; run twice, one process after the other"},
+                            "first cross_entropy_value_and_grad call; run twice, one process after the other; "
+                            "runs_hidden: the same with the packages in 'hidden' made unimportable, as on a machine "
+                            "without them (numba imports SciPy when it is installed; symce does not need it)"},
         "peak_memory": {"measured": probe is not None,
                         "what": "resident-set high-water mark above the level before the call (VmHWM after "
                                 "/proc/self/clear_refs), one call, in a separate process"},

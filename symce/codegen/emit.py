@@ -332,12 +332,14 @@ def _row_block(kernel: Kernel, program: RowProgram, numbering: _Numbering, print
     if program.shifted and label is not None:
         printer = printer.with_elements({sp.Eq(label, argmax): "(_zt == mx)", sp.Eq(argmax, label): "(_zt == mx)"})
     if program.shifted:
-        read = (lambda index: f"np.float64({store}[i, {index}])") if store else \
-            (lambda index: f"np.float64(fast_exp({rows.name}[i, {index}] - mx))")
-        exponentials = {zs[j]: read("j")}
+        read = (lambda index: f"{store}[i, {index}]") if store else (lambda index: f"fast_exp({rows.name}[i, {index}] - mx)")
+        exponentials = {zs[j]: f"np.float64({read('j')})"}
         if label is not None:
-            exponentials[zs[label]] = read("t") if store else "np.float64(fast_exp(_zt - mx))"
+            exponentials[zs[label]] = f"np.float64({read('t')})" if store else "np.float64(fast_exp(_zt - mx))"
         printer = printer.with_elements(exponentials=exponentials)
+        native = native.with_elements(exponentials={zs[j]: read("j")})
+    else:
+        native = None
     scalars = [(name, cases) for name, cases in program.scalars if name in outputs]
     vectors = [(name, cases) for name, cases in program.vectors if name in outputs]
     # row-level common subexpressions (free of the class indices) are computed once per row
@@ -348,7 +350,7 @@ def _row_block(kernel: Kernel, program: RowProgram, numbering: _Numbering, print
         lines += _case_lines(kernel, printer, numbering, f"{name}[i]", cases, reduced, indent)
     for name, cases in vectors:
         values = [next(reduced) for _ in cases]
-        lines += _vector_lines(kernel, printer, numbering, name, cases, values, indent)
+        lines += _vector_lines(kernel, printer, native, numbering, name, cases, values, indent)
     if program.shifted and any(re.search(r"\ba\b", line) for line in lines):
         lines.insert(0, f"{indent}a = {pin}")
     return lines
@@ -359,10 +361,26 @@ def label_pins(branch: sp.Basic) -> bool:
     return any(isinstance(e, sp.Eq) and argmax in e.args and not e.has(j) for e in sp.And.make_args(branch))
 
 
-def _vector_lines(kernel: Kernel, printer: KernelPrinter, numbering: _Numbering, name: str,
-                  cases: Sequence[Case], values: Sequence[sp.Expr], indent: str) -> list[str]:
+def _row_scaling(value: sp.Expr) -> tuple[sp.Expr, sp.Expr] | None:
+    """(factor, product) when a per-class value is a row-level factor times a product of per-class
+    reads (exp(z_j − m), w_j, …) with no sum in it; else None."""
+    factor, product = value.as_independent(j, as_Add=False)
+    factors = sp.Mul.make_args(product)
+    if product == 1 or not all(isinstance(f, sp.Indexed) or (isinstance(f, sp.exp) and f.args[0] == zs[j])
+                               for f in factors):
+        return None
+    return factor, product
+
+
+def _vector_lines(kernel: Kernel, printer: KernelPrinter, native: KernelPrinter | None, numbering: _Numbering,
+                  name: str, cases: Sequence[Case], values: Sequence[sp.Expr], indent: str) -> list[str]:
     """A per-class output: for each row branch, the overriding classes' values first (they may
-    read the buffer the loop overwrites), then one branch-free loop, then the overrides."""
+    read the buffer the loop overwrites), then one branch-free loop, then the overrides.
+
+    With a ``native`` printer (a shifted row), a loop that only scales a product of per-class reads
+    by a row-level factor runs in the row's dtype: the factor is rounded to it once, and a product
+    cannot cancel, so a float32 entry is within 1 ulp, and the loop twice as wide as in float64.
+    """
     lines = []
     plan = list(_vector_plan(cases))
     for number, (branch, generic, overrides) in enumerate(plan):
@@ -381,10 +399,18 @@ def _vector_lines(kernel: Kernel, printer: KernelPrinter, numbering: _Numbering,
             numbering.count += 1
             lines.append(f"{body}{symbol} = {_scaled(kernel, name, branch_printer.doprint(value))}")
             held.append((branch_printer.doprint(index), symbol))
-        lines.append(f"{body}for j in range(C):")
         local, (value,) = numbering.cse([values[generic]])
-        lines += _lines(branch_printer, local, body + INDENT)
-        lines.append(f"{body}{INDENT}{name}[i, j] = {_scaled(kernel, name, branch_printer.doprint(value))}")
+        scaling = _row_scaling(value) if native is not None and not local else None
+        if scaling is not None:
+            factor, product = scaling
+            symbol = f"_tmp{numbering.count}"
+            numbering.count += 1
+            lines.append(f"{body}{symbol} = cast_like({_scaled(kernel, name, branch_printer.doprint(factor))}, mx)")
+            lines += [f"{body}for j in range(C):", f"{body}{INDENT}{name}[i, j] = {symbol} * {native.doprint(product)}"]
+        else:
+            lines.append(f"{body}for j in range(C):")
+            lines += _lines(branch_printer, local, body + INDENT)
+            lines.append(f"{body}{INDENT}{name}[i, j] = {_scaled(kernel, name, branch_printer.doprint(value))}")
         lines += [f"{body}{name}[i, {index}] = {symbol}" for index, symbol in reversed(held)]
     return lines
 

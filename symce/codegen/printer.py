@@ -154,6 +154,18 @@ def sigmoid(v):
     ratio = 1.0 / (1.0 + e)
     return ratio if v >= 0.0 else e * ratio
 ''',
+    "cast_like": '''\
+def cast_like(value, like):
+    """value in the float type of like (numba picks float32 or float64 by type)."""
+    return type(like)(value)
+
+
+@numba.extending.overload(cast_like, inline='always')
+def _cast_like_typed(value, like):
+    if like == numba.types.float32:
+        return lambda value, like: np.float32(value)
+    return lambda value, like: np.float64(value)
+''',
     "xlogx": '''\
 @numba.njit({JIT_OPTIONS})
 def xlogx(v):
