@@ -24,20 +24,20 @@ def _sigmoid_binary_cross_entropy_forward_chunk(start, stop, logits, labels, wei
     """Elements start..stop of sigmoid_binary_cross_entropy_forward."""
     if weight is None:
         if pos_weight is None:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp0 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                 loss[i] = np.float64(labels[i])*(_tmp0 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp0 + max(0.0, np.float64(logits[i])))
         else:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp1 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                 loss[i] = np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp1 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp1 + max(0.0, np.float64(logits[i])))
     else:
         if pos_weight is None:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp2 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                 loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp2 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp2 + max(0.0, np.float64(logits[i]))))
         else:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp3 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                 loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp3 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp3 + max(0.0, np.float64(logits[i]))))
 
@@ -64,20 +64,20 @@ def _sigmoid_binary_cross_entropy_forward_sum_chunk(start, stop, logits, labels,
     _total = 0.0
     if weight is None:
         if pos_weight is None:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp0 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                 _total += np.float64(labels[i])*(_tmp0 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp0 + max(0.0, np.float64(logits[i])))
         else:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp1 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                 _total += np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp1 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp1 + max(0.0, np.float64(logits[i])))
     else:
         if pos_weight is None:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp2 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                 _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp2 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp2 + max(0.0, np.float64(logits[i]))))
         else:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp3 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                 _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp3 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp3 + max(0.0, np.float64(logits[i]))))
     return _total
@@ -108,14 +108,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk(start, stop, logits, la
         _scale = scale[0]
         if weight is None:
             if pos_weight is None:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp0 = -np.float64(logits[i])
                     _tmp1 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp2 = 1 - np.float64(labels[i])
                     loss[i] = _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, _tmp0))
                     grad[i] = _scale * (_tmp2*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp0))
             else:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp3 = -np.float64(logits[i])
                     _tmp4 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp5 = np.float64(labels[i])*np.float64(pos_weight[i])
@@ -124,14 +124,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk(start, stop, logits, la
                     grad[i] = _scale * (-_tmp5*sigmoid(_tmp3) + _tmp6*sigmoid(np.float64(logits[i])))
         else:
             if pos_weight is None:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp7 = -np.float64(logits[i])
                     _tmp8 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp9 = np.float64(labels[i])*np.float64(weight[i])
                     loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp8 + max(0.0, _tmp7)) - (1 - np.float64(labels[i]))*(_tmp8 + max(0.0, np.float64(logits[i]))))
                     grad[i] = _scale * (-_tmp9*sigmoid(_tmp7) + (-_tmp9 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
             else:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp10 = -np.float64(logits[i])
                     _tmp11 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp12 = np.float64(labels[i])*np.float64(weight[i])
@@ -140,14 +140,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk(start, stop, logits, la
     else:
         if weight is None:
             if pos_weight is None:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp13 = -np.float64(logits[i])
                     _tmp14 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp15 = 1 - np.float64(labels[i])
                     loss[i] = _tmp15*(_tmp14 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp14 + max(0.0, _tmp13))
                     grad[i] = scale[i] * (_tmp15*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp13))
             else:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp16 = -np.float64(logits[i])
                     _tmp17 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp18 = np.float64(labels[i])*np.float64(pos_weight[i])
@@ -156,14 +156,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk(start, stop, logits, la
                     grad[i] = scale[i] * (-_tmp18*sigmoid(_tmp16) + _tmp19*sigmoid(np.float64(logits[i])))
         else:
             if pos_weight is None:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp20 = -np.float64(logits[i])
                     _tmp21 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp22 = np.float64(labels[i])*np.float64(weight[i])
                     loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp21 + max(0.0, _tmp20)) - (1 - np.float64(labels[i]))*(_tmp21 + max(0.0, np.float64(logits[i]))))
                     grad[i] = scale[i] * (-_tmp22*sigmoid(_tmp20) + (-_tmp22 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
             else:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp23 = -np.float64(logits[i])
                     _tmp24 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp25 = np.float64(labels[i])*np.float64(weight[i])
@@ -200,14 +200,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk_in_place(start, stop, l
         _scale = scale[0]
         if weight is None:
             if pos_weight is None:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp0 = -np.float64(logits[i])
                     _tmp1 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp2 = 1 - np.float64(labels[i])
                     loss[i] = _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, _tmp0))
                     grad[i] = _scale * (_tmp2*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp0))
             else:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp3 = -np.float64(logits[i])
                     _tmp4 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp5 = np.float64(labels[i])*np.float64(pos_weight[i])
@@ -216,14 +216,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk_in_place(start, stop, l
                     grad[i] = _scale * (-_tmp5*sigmoid(_tmp3) + _tmp6*sigmoid(np.float64(logits[i])))
         else:
             if pos_weight is None:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp7 = -np.float64(logits[i])
                     _tmp8 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp9 = np.float64(labels[i])*np.float64(weight[i])
                     loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp8 + max(0.0, _tmp7)) - (1 - np.float64(labels[i]))*(_tmp8 + max(0.0, np.float64(logits[i]))))
                     grad[i] = _scale * (-_tmp9*sigmoid(_tmp7) + (-_tmp9 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
             else:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp10 = -np.float64(logits[i])
                     _tmp11 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp12 = np.float64(labels[i])*np.float64(weight[i])
@@ -232,14 +232,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk_in_place(start, stop, l
     else:
         if weight is None:
             if pos_weight is None:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp13 = -np.float64(logits[i])
                     _tmp14 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp15 = 1 - np.float64(labels[i])
                     loss[i] = _tmp15*(_tmp14 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp14 + max(0.0, _tmp13))
                     grad[i] = scale[i] * (_tmp15*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp13))
             else:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp16 = -np.float64(logits[i])
                     _tmp17 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp18 = np.float64(labels[i])*np.float64(pos_weight[i])
@@ -248,14 +248,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk_in_place(start, stop, l
                     grad[i] = scale[i] * (-_tmp18*sigmoid(_tmp16) + _tmp19*sigmoid(np.float64(logits[i])))
         else:
             if pos_weight is None:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp20 = -np.float64(logits[i])
                     _tmp21 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp22 = np.float64(labels[i])*np.float64(weight[i])
                     loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp21 + max(0.0, _tmp20)) - (1 - np.float64(labels[i]))*(_tmp21 + max(0.0, np.float64(logits[i]))))
                     grad[i] = scale[i] * (-_tmp22*sigmoid(_tmp20) + (-_tmp22 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
             else:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp23 = -np.float64(logits[i])
                     _tmp24 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp25 = np.float64(labels[i])*np.float64(weight[i])
@@ -284,14 +284,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk(start, stop, logits
         _scale = scale[0]
         if weight is None:
             if pos_weight is None:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp0 = -np.float64(logits[i])
                     _tmp1 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp2 = 1 - np.float64(labels[i])
                     _total += _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, _tmp0))
                     grad[i] = _scale * (_tmp2*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp0))
             else:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp3 = -np.float64(logits[i])
                     _tmp4 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp5 = np.float64(labels[i])*np.float64(pos_weight[i])
@@ -300,14 +300,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk(start, stop, logits
                     grad[i] = _scale * (-_tmp5*sigmoid(_tmp3) + _tmp6*sigmoid(np.float64(logits[i])))
         else:
             if pos_weight is None:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp7 = -np.float64(logits[i])
                     _tmp8 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp9 = np.float64(labels[i])*np.float64(weight[i])
                     _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp8 + max(0.0, _tmp7)) - (1 - np.float64(labels[i]))*(_tmp8 + max(0.0, np.float64(logits[i]))))
                     grad[i] = _scale * (-_tmp9*sigmoid(_tmp7) + (-_tmp9 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
             else:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp10 = -np.float64(logits[i])
                     _tmp11 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp12 = np.float64(labels[i])*np.float64(weight[i])
@@ -316,14 +316,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk(start, stop, logits
     else:
         if weight is None:
             if pos_weight is None:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp13 = -np.float64(logits[i])
                     _tmp14 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp15 = 1 - np.float64(labels[i])
                     _total += _tmp15*(_tmp14 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp14 + max(0.0, _tmp13))
                     grad[i] = scale[i] * (_tmp15*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp13))
             else:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp16 = -np.float64(logits[i])
                     _tmp17 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp18 = np.float64(labels[i])*np.float64(pos_weight[i])
@@ -332,14 +332,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk(start, stop, logits
                     grad[i] = scale[i] * (-_tmp18*sigmoid(_tmp16) + _tmp19*sigmoid(np.float64(logits[i])))
         else:
             if pos_weight is None:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp20 = -np.float64(logits[i])
                     _tmp21 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp22 = np.float64(labels[i])*np.float64(weight[i])
                     _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp21 + max(0.0, _tmp20)) - (1 - np.float64(labels[i]))*(_tmp21 + max(0.0, np.float64(logits[i]))))
                     grad[i] = scale[i] * (-_tmp22*sigmoid(_tmp20) + (-_tmp22 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
             else:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp23 = -np.float64(logits[i])
                     _tmp24 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp25 = np.float64(labels[i])*np.float64(weight[i])
@@ -380,14 +380,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk_in_place(start, sto
         _scale = scale[0]
         if weight is None:
             if pos_weight is None:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp0 = -np.float64(logits[i])
                     _tmp1 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp2 = 1 - np.float64(labels[i])
                     _total += _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, _tmp0))
                     grad[i] = _scale * (_tmp2*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp0))
             else:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp3 = -np.float64(logits[i])
                     _tmp4 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp5 = np.float64(labels[i])*np.float64(pos_weight[i])
@@ -396,14 +396,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk_in_place(start, sto
                     grad[i] = _scale * (-_tmp5*sigmoid(_tmp3) + _tmp6*sigmoid(np.float64(logits[i])))
         else:
             if pos_weight is None:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp7 = -np.float64(logits[i])
                     _tmp8 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp9 = np.float64(labels[i])*np.float64(weight[i])
                     _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp8 + max(0.0, _tmp7)) - (1 - np.float64(labels[i]))*(_tmp8 + max(0.0, np.float64(logits[i]))))
                     grad[i] = _scale * (-_tmp9*sigmoid(_tmp7) + (-_tmp9 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
             else:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp10 = -np.float64(logits[i])
                     _tmp11 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp12 = np.float64(labels[i])*np.float64(weight[i])
@@ -412,14 +412,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk_in_place(start, sto
     else:
         if weight is None:
             if pos_weight is None:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp13 = -np.float64(logits[i])
                     _tmp14 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp15 = 1 - np.float64(labels[i])
                     _total += _tmp15*(_tmp14 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp14 + max(0.0, _tmp13))
                     grad[i] = scale[i] * (_tmp15*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp13))
             else:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp16 = -np.float64(logits[i])
                     _tmp17 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp18 = np.float64(labels[i])*np.float64(pos_weight[i])
@@ -428,14 +428,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk_in_place(start, sto
                     grad[i] = scale[i] * (-_tmp18*sigmoid(_tmp16) + _tmp19*sigmoid(np.float64(logits[i])))
         else:
             if pos_weight is None:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp20 = -np.float64(logits[i])
                     _tmp21 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp22 = np.float64(labels[i])*np.float64(weight[i])
                     _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp21 + max(0.0, _tmp20)) - (1 - np.float64(labels[i]))*(_tmp21 + max(0.0, np.float64(logits[i]))))
                     grad[i] = scale[i] * (-_tmp22*sigmoid(_tmp20) + (-_tmp22 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
             else:
-                for i in range(start, stop):
+                for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp23 = -np.float64(logits[i])
                     _tmp24 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
                     _tmp25 = np.float64(labels[i])*np.float64(weight[i])
@@ -463,10 +463,10 @@ def sigmoid_binary_cross_entropy_forward_backward_sum_in_place(logits, labels, w
 def _binary_cross_entropy_forward_chunk(start, stop, probs, labels, weight, loss):
     """Elements start..stop of binary_cross_entropy_forward."""
     if weight is None:
-        for i in range(start, stop):
+        for i in range(np.uint64(start), np.uint64(stop)):
             loss[i] = -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(-np.float64(probs[i])))
     else:
-        for i in range(start, stop):
+        for i in range(np.uint64(start), np.uint64(stop)):
             loss[i] = -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(-np.float64(probs[i]))))
 
 
@@ -494,10 +494,10 @@ def _binary_cross_entropy_forward_sum_chunk(start, stop, probs, labels, weight):
     """Elements start..stop of binary_cross_entropy_forward_sum."""
     _total = 0.0
     if weight is None:
-        for i in range(start, stop):
+        for i in range(np.uint64(start), np.uint64(stop)):
             _total += -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(-np.float64(probs[i])))
     else:
-        for i in range(start, stop):
+        for i in range(np.uint64(start), np.uint64(stop)):
             _total += -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(-np.float64(probs[i]))))
     return _total
 
@@ -529,23 +529,23 @@ def _binary_cross_entropy_forward_backward_chunk(start, stop, probs, labels, wei
     if scale.shape[0] == 1:
         _scale = scale[0]
         if weight is None:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp0 = -np.float64(probs[i])
                 loss[i] = -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp0))
                 grad[i] = _scale * ((-_tmp0 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
         else:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp1 = -np.float64(probs[i])
                 loss[i] = -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp1)))
                 grad[i] = _scale * (np.float64(weight[i])*(-_tmp1 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
     else:
         if weight is None:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp2 = -np.float64(probs[i])
                 loss[i] = -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp2))
                 grad[i] = scale[i] * ((-_tmp2 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
         else:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp3 = -np.float64(probs[i])
                 loss[i] = -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp3)))
                 grad[i] = scale[i] * (np.float64(weight[i])*(-_tmp3 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
@@ -582,23 +582,23 @@ def _binary_cross_entropy_forward_backward_chunk_in_place(start, stop, probs, la
     if scale.shape[0] == 1:
         _scale = scale[0]
         if weight is None:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp0 = -np.float64(probs[i])
                 loss[i] = -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp0))
                 grad[i] = _scale * ((-_tmp0 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
         else:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp1 = -np.float64(probs[i])
                 loss[i] = -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp1)))
                 grad[i] = _scale * (np.float64(weight[i])*(-_tmp1 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
     else:
         if weight is None:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp2 = -np.float64(probs[i])
                 loss[i] = -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp2))
                 grad[i] = scale[i] * ((-_tmp2 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
         else:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp3 = -np.float64(probs[i])
                 loss[i] = -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp3)))
                 grad[i] = scale[i] * (np.float64(weight[i])*(-_tmp3 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
@@ -627,23 +627,23 @@ def _binary_cross_entropy_forward_backward_sum_chunk(start, stop, probs, labels,
     if scale.shape[0] == 1:
         _scale = scale[0]
         if weight is None:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp0 = -np.float64(probs[i])
                 _total += -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp0))
                 grad[i] = _scale * ((-_tmp0 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
         else:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp1 = -np.float64(probs[i])
                 _total += -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp1)))
                 grad[i] = _scale * (np.float64(weight[i])*(-_tmp1 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
     else:
         if weight is None:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp2 = -np.float64(probs[i])
                 _total += -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp2))
                 grad[i] = scale[i] * ((-_tmp2 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
         else:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp3 = -np.float64(probs[i])
                 _total += -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp3)))
                 grad[i] = scale[i] * (np.float64(weight[i])*(-_tmp3 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
@@ -684,23 +684,23 @@ def _binary_cross_entropy_forward_backward_sum_chunk_in_place(start, stop, probs
     if scale.shape[0] == 1:
         _scale = scale[0]
         if weight is None:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp0 = -np.float64(probs[i])
                 _total += -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp0))
                 grad[i] = _scale * ((-_tmp0 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
         else:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp1 = -np.float64(probs[i])
                 _total += -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp1)))
                 grad[i] = _scale * (np.float64(weight[i])*(-_tmp1 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
     else:
         if weight is None:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp2 = -np.float64(probs[i])
                 _total += -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp2))
                 grad[i] = scale[i] * ((-_tmp2 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
         else:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp3 = -np.float64(probs[i])
                 _total += -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp3)))
                 grad[i] = scale[i] * (np.float64(weight[i])*(-_tmp3 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))

@@ -21,10 +21,10 @@ from symce.generated.runtime import fast_exp, xlogx
 def _kl_div_pointwise_chunk(start, stop, log_q, target, log_target, out):
     """Elements start..stop of kl_div_pointwise."""
     if log_target:
-        for i in range(start, stop):
+        for i in range(np.uint64(start), np.uint64(stop)):
             out[i] = (-np.float64(log_q[i]) + np.float64(target[i]))*fast_exp(np.float64(target[i]))
     else:
-        for i in range(start, stop):
+        for i in range(np.uint64(start), np.uint64(stop)):
             out[i] = -np.float64(log_q[i])*np.float64(target[i]) + xlogx(np.float64(target[i]))
 
 
@@ -52,22 +52,22 @@ def _kl_div_pointwise_backward_chunk(start, stop, log_q, target, log_target, sca
     if scale.shape[0] == 1:
         _scale = scale[0]
         if log_target:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp0 = fast_exp(np.float64(target[i]))
                 out[i] = _tmp0*(-np.float64(log_q[i]) + np.float64(target[i]))
                 grad[i] = _scale * (-_tmp0)
         else:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 out[i] = -np.float64(log_q[i])*np.float64(target[i]) + xlogx(np.float64(target[i]))
                 grad[i] = _scale * (-np.float64(target[i]))
     else:
         if log_target:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp1 = fast_exp(np.float64(target[i]))
                 out[i] = _tmp1*(-np.float64(log_q[i]) + np.float64(target[i]))
                 grad[i] = scale[i] * (-_tmp1)
         else:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 out[i] = -np.float64(log_q[i])*np.float64(target[i]) + xlogx(np.float64(target[i]))
                 grad[i] = scale[i] * (-np.float64(target[i]))
 
@@ -102,22 +102,22 @@ def _kl_div_pointwise_backward_chunk_in_place(start, stop, log_q, target, log_ta
     if scale.shape[0] == 1:
         _scale = scale[0]
         if log_target:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp0 = fast_exp(np.float64(target[i]))
                 out[i] = _tmp0*(-np.float64(log_q[i]) + np.float64(target[i]))
                 grad[i] = _scale * (-_tmp0)
         else:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 out[i] = -np.float64(log_q[i])*np.float64(target[i]) + xlogx(np.float64(target[i]))
                 grad[i] = _scale * (-np.float64(target[i]))
     else:
         if log_target:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 _tmp1 = fast_exp(np.float64(target[i]))
                 out[i] = _tmp1*(-np.float64(log_q[i]) + np.float64(target[i]))
                 grad[i] = scale[i] * (-_tmp1)
         else:
-            for i in range(start, stop):
+            for i in range(np.uint64(start), np.uint64(stop)):
                 out[i] = -np.float64(log_q[i])*np.float64(target[i]) + xlogx(np.float64(target[i]))
                 grad[i] = scale[i] * (-np.float64(target[i]))
 

@@ -1,7 +1,7 @@
 """Peak extra memory, measured in a process of its own: ``python -m symce.bench.memory``.
 
-The benchmark starts this process once (:class:`MemoryProbe`) and sends it one job per timed row
-as a line of JSON; it rebuilds the row's inputs from the same seed, warms every call up on a tiny
+The benchmark starts this process once (:class:`MemoryProbe`), waits until it is ready, and sends
+it one job per timed row as a line of JSON; it rebuilds the row's inputs from the same seed, warms every call up on a tiny
 input of the same case and dtype (numba's cache, torch's first-call set-up), then makes each call
 once and replies with the bytes its resident set rose above the level before the call
 (:func:`symce.bench.measure.peak_extra_bytes`). ``MALLOC_MMAP_THRESHOLD_=65536`` makes its malloc
@@ -59,6 +59,8 @@ def serve() -> None:
     import torch
 
     torch.set_num_threads(numba.get_num_threads())
+    replies.write(json.dumps({"ready": True}) + "\n")
+    replies.flush()
     for line in sys.stdin:
         try:
             reply = {"ok": measure_row(**json.loads(line))}
@@ -72,18 +74,25 @@ class MemoryProbe:
     """The measuring process, started once; ``measure(...)`` sends a job and waits for the reply."""
 
     def __init__(self):
-        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+        # passive OpenMP threads: after a job they sleep at once instead of spinning for some
+        # milliseconds on the cores the timings in the parent process need
+        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", OMP_WAIT_POLICY="passive")
         self.process = subprocess.Popen([sys.executable, "-m", "symce.bench.memory"], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, text=True, env=env)
+        # its start-up (imports, thread pools) takes a core for a second or two: the timings wait for it
+        self._reply()
+
+    def _reply(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the memory process exited with status {self.process.wait()}")
+        return json.loads(line)
 
     def measure(self, case: str, shape, dtype: str, seed: int) -> dict:
         job = {"case": case, "shape": list(shape), "dtype": dtype, "seed": seed}
         self.process.stdin.write(json.dumps(job) + "\n")
         self.process.stdin.flush()
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the memory process exited with status {self.process.wait()}")
-        reply = json.loads(line)
+        reply = self._reply()
         if "error" in reply:
             raise RuntimeError(reply["error"])
         return reply["ok"]

@@ -2,7 +2,8 @@
 
 Stable forms, nothing clever: logsumexp with the max shift for the cross-entropies, the softplus
 form ``max(x, 0) − x·y + log1p(exp(−|x|))`` for binary cross-entropy with logits, computed in the
-input's dtype with NumPy's own (single-threaded) ufuncs. Same arguments and semantics as
+input's dtype with NumPy's own single-threaded ufuncs and einsum (not ``@``: OpenBLAS's threads spin
+for a while after each product, on the cores the next timings need). Same arguments and semantics as
 ``torch.nn.functional`` for the cases the benchmark times (reduction 'mean' or 'sum', (N, C)
 logits); tests/test_bench.py checks values and gradients against torch.
 """
@@ -34,7 +35,7 @@ def _class_index_rows(logits, target, weight, ignore_index, label_smoothing):
     eps = dtype(label_smoothing)
     rows = (dtype(1) - eps) * w_t * (lse[:, 0] - shifted[np.arange(n), t])
     if label_smoothing:  # ε/C Σ_k w_k (−log softmax(z)_k) = ε/C (lse Σ_k w_k − Σ_k w_k shifted_k)
-        rows += np.where(keep, eps / dtype(c) * (lse[:, 0] * w.sum() - shifted @ w), dtype(0))
+        rows += np.where(keep, eps / dtype(c) * (lse[:, 0] * w.sum() - np.einsum("ij,j->i", shifted, w)), dtype(0))
     return rows, shifted, lse, w, keep, t, w_t
 
 

@@ -612,7 +612,9 @@ def elementwise_kernel_source(kernel: Kernel, summed: bool = False) -> str:
 
     def block(exprs: Mapping[str, sp.Expr], indent: str, scale_code: str | None) -> list[str]:
         replacements, reduced = numbering.cse([exprs[name] for name in kernel.outputs])
-        out = [f"{indent}for i in range(start, stop):"]
+        # an unsigned index: numba wraps a signed one that might be negative (i < 0: i + n), which
+        # hides the addresses from LLVM; written in place, the loop then ran unvectorised (4x slower)
+        out = [f"{indent}for i in range(np.uint64(start), np.uint64(stop)):"]
         out += _lines(printer, replacements, indent + INDENT)
         for name, value in zip(kernel.outputs, reduced):
             code = _scaled(kernel, name, printer.doprint(value), scale_code)
