@@ -42,6 +42,8 @@ def test_quick_run_writes_every_case_to_json_png_and_markdown(quick_run):
         for key in ("symce_out", "symce_inplace"):  # measured once symce has out=, "n/a" with the reason before
             assert (row["forward_backward"][key] is None) == (key in row["unavailable"])
         assert row["speedup"]["forward"]["symce"] > 0 and row["speedup"]["forward_backward"]["symce"] > 0
+        fastest = row["forward_backward"]["torch"]["min_s"] / row["forward_backward"]["symce"]["median_s"]
+        assert row["speedup_vs_fastest_torch"]["forward_backward"]["symce"] == fastest
         assert set(row["agreement"]["forward_backward"]) >= {"numpy", "symce"}
     assert report["bandwidth"]["reference"] > 0
     assert report["threads"]["numba"] == report["threads"]["torch"] >= 1
