@@ -101,8 +101,8 @@ class RowLoss:
         out = _validate.gradient_buffer(out, self.input_shape, self.out_dtype)
         scale = self._scale(reduction, grad_output)
         if out is None and self.out_dtype == self.dtype:
-            # NumPy asks the kernel for huge pages on large arrays; a buffer that numba allocates
-            # is faulted in 4 KiB at a time, which made a fresh 1 GiB gradient 2-4x slower here.
+            # NumPy asks Linux for huge pages on large arrays (madvise); a buffer that numba
+            # allocates is faulted in 4 KiB at a time, which made a fresh 1 GiB gradient 2-4x slower.
             fresh = np.empty(self.input_shape, self.dtype)
             out = fresh if self.rows_view(fresh) is not None else None
         target = self.rows_view(out) if out is not None and out.dtype == self.dtype else None
