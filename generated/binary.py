@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   sigmoid_binary_cross_entropy: 683d90e1dd32f2eb8ba487f81f81b91213cd68179e5e78fab3b8aa928662bc22
 #   binary_cross_entropy: b1c8816ab5ffd0ec5f7d3348ed307906115126cad2ffaba15c6a6b671f607f93
-#   symce.generated.runtime: 894406b6ca81f168a5583a92e172c74f39be5fc4d5a6d41e17c7f153e2196c03
+#   symce.generated.runtime: 9bafb0015b46a7d3dd916dd32d77af038307f565b695bc2d795a56f1b04a2f3c
 """Numba kernels for the binary family, derived from the spec(s) sigmoid_binary_cross_entropy, binary_cross_entropy.
 
 Functions: sigmoid_binary_cross_entropy_forward, sigmoid_binary_cross_entropy_forward_backward, binary_cross_entropy_forward, binary_cross_entropy_forward_backward.
@@ -16,7 +16,7 @@ import math
 import numba
 import numpy as np
 
-from symce.generated.runtime import fast_exp, fast_log1p, sigmoid
+from symce.generated.runtime import fast_exp_nonpositive, fast_log1p, sigmoid
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
@@ -25,20 +25,20 @@ def _sigmoid_binary_cross_entropy_forward_chunk(start, stop, logits, labels, wei
     if weight is None:
         if pos_weight is None:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp0 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                _tmp0 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                 loss[i] = np.float64(labels[i])*(_tmp0 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp0 + max(0.0, np.float64(logits[i])))
         else:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp1 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                _tmp1 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                 loss[i] = np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp1 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp1 + max(0.0, np.float64(logits[i])))
     else:
         if pos_weight is None:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp2 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                _tmp2 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                 loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp2 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp2 + max(0.0, np.float64(logits[i]))))
         else:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp3 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                _tmp3 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                 loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp3 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp3 + max(0.0, np.float64(logits[i]))))
 
 
@@ -65,20 +65,20 @@ def _sigmoid_binary_cross_entropy_forward_sum_chunk(start, stop, logits, labels,
     if weight is None:
         if pos_weight is None:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp0 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                _tmp0 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                 _total += np.float64(labels[i])*(_tmp0 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp0 + max(0.0, np.float64(logits[i])))
         else:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp1 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                _tmp1 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                 _total += np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp1 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp1 + max(0.0, np.float64(logits[i])))
     else:
         if pos_weight is None:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp2 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                _tmp2 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                 _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp2 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp2 + max(0.0, np.float64(logits[i]))))
         else:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp3 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                _tmp3 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                 _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp3 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp3 + max(0.0, np.float64(logits[i]))))
     return _total
 
@@ -110,14 +110,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk(start, stop, logits, la
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp0 = -np.float64(logits[i])
-                    _tmp1 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp1 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp2 = 1 - np.float64(labels[i])
                     loss[i] = _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, _tmp0))
                     grad[i] = _scale * (_tmp2*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp0))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp3 = -np.float64(logits[i])
-                    _tmp4 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp4 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp5 = np.float64(labels[i])*np.float64(pos_weight[i])
                     _tmp6 = 1 - np.float64(labels[i])
                     loss[i] = _tmp5*(_tmp4 + max(0.0, _tmp3)) + _tmp6*(_tmp4 + max(0.0, np.float64(logits[i])))
@@ -126,14 +126,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk(start, stop, logits, la
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp7 = -np.float64(logits[i])
-                    _tmp8 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp8 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp9 = np.float64(labels[i])*np.float64(weight[i])
                     loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp8 + max(0.0, _tmp7)) - (1 - np.float64(labels[i]))*(_tmp8 + max(0.0, np.float64(logits[i]))))
                     grad[i] = _scale * (-_tmp9*sigmoid(_tmp7) + (-_tmp9 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp10 = -np.float64(logits[i])
-                    _tmp11 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp11 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp12 = np.float64(labels[i])*np.float64(weight[i])
                     loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp11 + max(0.0, _tmp10)) - (1 - np.float64(labels[i]))*(_tmp11 + max(0.0, np.float64(logits[i]))))
                     grad[i] = _scale * (-_tmp12*np.float64(pos_weight[i])*sigmoid(_tmp10) + (-_tmp12 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
@@ -142,14 +142,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk(start, stop, logits, la
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp13 = -np.float64(logits[i])
-                    _tmp14 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp14 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp15 = 1 - np.float64(labels[i])
                     loss[i] = _tmp15*(_tmp14 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp14 + max(0.0, _tmp13))
                     grad[i] = scale[i] * (_tmp15*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp13))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp16 = -np.float64(logits[i])
-                    _tmp17 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp17 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp18 = np.float64(labels[i])*np.float64(pos_weight[i])
                     _tmp19 = 1 - np.float64(labels[i])
                     loss[i] = _tmp18*(_tmp17 + max(0.0, _tmp16)) + _tmp19*(_tmp17 + max(0.0, np.float64(logits[i])))
@@ -158,14 +158,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk(start, stop, logits, la
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp20 = -np.float64(logits[i])
-                    _tmp21 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp21 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp22 = np.float64(labels[i])*np.float64(weight[i])
                     loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp21 + max(0.0, _tmp20)) - (1 - np.float64(labels[i]))*(_tmp21 + max(0.0, np.float64(logits[i]))))
                     grad[i] = scale[i] * (-_tmp22*sigmoid(_tmp20) + (-_tmp22 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp23 = -np.float64(logits[i])
-                    _tmp24 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp24 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp25 = np.float64(labels[i])*np.float64(weight[i])
                     loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp24 + max(0.0, _tmp23)) - (1 - np.float64(labels[i]))*(_tmp24 + max(0.0, np.float64(logits[i]))))
                     grad[i] = scale[i] * (-_tmp25*np.float64(pos_weight[i])*sigmoid(_tmp23) + (-_tmp25 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
@@ -202,14 +202,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk_in_place(start, stop, l
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp0 = -np.float64(logits[i])
-                    _tmp1 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp1 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp2 = 1 - np.float64(labels[i])
                     loss[i] = _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, _tmp0))
                     grad[i] = _scale * (_tmp2*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp0))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp3 = -np.float64(logits[i])
-                    _tmp4 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp4 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp5 = np.float64(labels[i])*np.float64(pos_weight[i])
                     _tmp6 = 1 - np.float64(labels[i])
                     loss[i] = _tmp5*(_tmp4 + max(0.0, _tmp3)) + _tmp6*(_tmp4 + max(0.0, np.float64(logits[i])))
@@ -218,14 +218,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk_in_place(start, stop, l
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp7 = -np.float64(logits[i])
-                    _tmp8 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp8 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp9 = np.float64(labels[i])*np.float64(weight[i])
                     loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp8 + max(0.0, _tmp7)) - (1 - np.float64(labels[i]))*(_tmp8 + max(0.0, np.float64(logits[i]))))
                     grad[i] = _scale * (-_tmp9*sigmoid(_tmp7) + (-_tmp9 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp10 = -np.float64(logits[i])
-                    _tmp11 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp11 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp12 = np.float64(labels[i])*np.float64(weight[i])
                     loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp11 + max(0.0, _tmp10)) - (1 - np.float64(labels[i]))*(_tmp11 + max(0.0, np.float64(logits[i]))))
                     grad[i] = _scale * (-_tmp12*np.float64(pos_weight[i])*sigmoid(_tmp10) + (-_tmp12 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
@@ -234,14 +234,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk_in_place(start, stop, l
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp13 = -np.float64(logits[i])
-                    _tmp14 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp14 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp15 = 1 - np.float64(labels[i])
                     loss[i] = _tmp15*(_tmp14 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp14 + max(0.0, _tmp13))
                     grad[i] = scale[i] * (_tmp15*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp13))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp16 = -np.float64(logits[i])
-                    _tmp17 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp17 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp18 = np.float64(labels[i])*np.float64(pos_weight[i])
                     _tmp19 = 1 - np.float64(labels[i])
                     loss[i] = _tmp18*(_tmp17 + max(0.0, _tmp16)) + _tmp19*(_tmp17 + max(0.0, np.float64(logits[i])))
@@ -250,14 +250,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk_in_place(start, stop, l
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp20 = -np.float64(logits[i])
-                    _tmp21 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp21 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp22 = np.float64(labels[i])*np.float64(weight[i])
                     loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp21 + max(0.0, _tmp20)) - (1 - np.float64(labels[i]))*(_tmp21 + max(0.0, np.float64(logits[i]))))
                     grad[i] = scale[i] * (-_tmp22*sigmoid(_tmp20) + (-_tmp22 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp23 = -np.float64(logits[i])
-                    _tmp24 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp24 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp25 = np.float64(labels[i])*np.float64(weight[i])
                     loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp24 + max(0.0, _tmp23)) - (1 - np.float64(labels[i]))*(_tmp24 + max(0.0, np.float64(logits[i]))))
                     grad[i] = scale[i] * (-_tmp25*np.float64(pos_weight[i])*sigmoid(_tmp23) + (-_tmp25 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
@@ -286,14 +286,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk(start, stop, logits
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp0 = -np.float64(logits[i])
-                    _tmp1 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp1 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp2 = 1 - np.float64(labels[i])
                     _total += _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, _tmp0))
                     grad[i] = _scale * (_tmp2*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp0))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp3 = -np.float64(logits[i])
-                    _tmp4 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp4 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp5 = np.float64(labels[i])*np.float64(pos_weight[i])
                     _tmp6 = 1 - np.float64(labels[i])
                     _total += _tmp5*(_tmp4 + max(0.0, _tmp3)) + _tmp6*(_tmp4 + max(0.0, np.float64(logits[i])))
@@ -302,14 +302,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk(start, stop, logits
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp7 = -np.float64(logits[i])
-                    _tmp8 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp8 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp9 = np.float64(labels[i])*np.float64(weight[i])
                     _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp8 + max(0.0, _tmp7)) - (1 - np.float64(labels[i]))*(_tmp8 + max(0.0, np.float64(logits[i]))))
                     grad[i] = _scale * (-_tmp9*sigmoid(_tmp7) + (-_tmp9 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp10 = -np.float64(logits[i])
-                    _tmp11 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp11 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp12 = np.float64(labels[i])*np.float64(weight[i])
                     _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp11 + max(0.0, _tmp10)) - (1 - np.float64(labels[i]))*(_tmp11 + max(0.0, np.float64(logits[i]))))
                     grad[i] = _scale * (-_tmp12*np.float64(pos_weight[i])*sigmoid(_tmp10) + (-_tmp12 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
@@ -318,14 +318,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk(start, stop, logits
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp13 = -np.float64(logits[i])
-                    _tmp14 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp14 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp15 = 1 - np.float64(labels[i])
                     _total += _tmp15*(_tmp14 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp14 + max(0.0, _tmp13))
                     grad[i] = scale[i] * (_tmp15*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp13))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp16 = -np.float64(logits[i])
-                    _tmp17 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp17 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp18 = np.float64(labels[i])*np.float64(pos_weight[i])
                     _tmp19 = 1 - np.float64(labels[i])
                     _total += _tmp18*(_tmp17 + max(0.0, _tmp16)) + _tmp19*(_tmp17 + max(0.0, np.float64(logits[i])))
@@ -334,14 +334,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk(start, stop, logits
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp20 = -np.float64(logits[i])
-                    _tmp21 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp21 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp22 = np.float64(labels[i])*np.float64(weight[i])
                     _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp21 + max(0.0, _tmp20)) - (1 - np.float64(labels[i]))*(_tmp21 + max(0.0, np.float64(logits[i]))))
                     grad[i] = scale[i] * (-_tmp22*sigmoid(_tmp20) + (-_tmp22 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp23 = -np.float64(logits[i])
-                    _tmp24 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp24 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp25 = np.float64(labels[i])*np.float64(weight[i])
                     _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp24 + max(0.0, _tmp23)) - (1 - np.float64(labels[i]))*(_tmp24 + max(0.0, np.float64(logits[i]))))
                     grad[i] = scale[i] * (-_tmp25*np.float64(pos_weight[i])*sigmoid(_tmp23) + (-_tmp25 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
@@ -382,14 +382,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk_in_place(start, sto
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp0 = -np.float64(logits[i])
-                    _tmp1 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp1 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp2 = 1 - np.float64(labels[i])
                     _total += _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, _tmp0))
                     grad[i] = _scale * (_tmp2*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp0))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp3 = -np.float64(logits[i])
-                    _tmp4 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp4 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp5 = np.float64(labels[i])*np.float64(pos_weight[i])
                     _tmp6 = 1 - np.float64(labels[i])
                     _total += _tmp5*(_tmp4 + max(0.0, _tmp3)) + _tmp6*(_tmp4 + max(0.0, np.float64(logits[i])))
@@ -398,14 +398,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk_in_place(start, sto
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp7 = -np.float64(logits[i])
-                    _tmp8 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp8 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp9 = np.float64(labels[i])*np.float64(weight[i])
                     _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp8 + max(0.0, _tmp7)) - (1 - np.float64(labels[i]))*(_tmp8 + max(0.0, np.float64(logits[i]))))
                     grad[i] = _scale * (-_tmp9*sigmoid(_tmp7) + (-_tmp9 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp10 = -np.float64(logits[i])
-                    _tmp11 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp11 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp12 = np.float64(labels[i])*np.float64(weight[i])
                     _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp11 + max(0.0, _tmp10)) - (1 - np.float64(labels[i]))*(_tmp11 + max(0.0, np.float64(logits[i]))))
                     grad[i] = _scale * (-_tmp12*np.float64(pos_weight[i])*sigmoid(_tmp10) + (-_tmp12 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
@@ -414,14 +414,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk_in_place(start, sto
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp13 = -np.float64(logits[i])
-                    _tmp14 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp14 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp15 = 1 - np.float64(labels[i])
                     _total += _tmp15*(_tmp14 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp14 + max(0.0, _tmp13))
                     grad[i] = scale[i] * (_tmp15*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp13))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp16 = -np.float64(logits[i])
-                    _tmp17 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp17 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp18 = np.float64(labels[i])*np.float64(pos_weight[i])
                     _tmp19 = 1 - np.float64(labels[i])
                     _total += _tmp18*(_tmp17 + max(0.0, _tmp16)) + _tmp19*(_tmp17 + max(0.0, np.float64(logits[i])))
@@ -430,14 +430,14 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk_in_place(start, sto
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp20 = -np.float64(logits[i])
-                    _tmp21 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp21 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp22 = np.float64(labels[i])*np.float64(weight[i])
                     _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp21 + max(0.0, _tmp20)) - (1 - np.float64(labels[i]))*(_tmp21 + max(0.0, np.float64(logits[i]))))
                     grad[i] = scale[i] * (-_tmp22*sigmoid(_tmp20) + (-_tmp22 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
                     _tmp23 = -np.float64(logits[i])
-                    _tmp24 = fast_log1p(fast_exp(-abs(np.float64(logits[i]))))
+                    _tmp24 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
                     _tmp25 = np.float64(labels[i])*np.float64(weight[i])
                     _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp24 + max(0.0, _tmp23)) - (1 - np.float64(labels[i]))*(_tmp24 + max(0.0, np.float64(logits[i]))))
                     grad[i] = scale[i] * (-_tmp25*np.float64(pos_weight[i])*sigmoid(_tmp23) + (-_tmp25 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))

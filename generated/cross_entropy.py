@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   softmax_cross_entropy_with_integer_labels: ae167e7a846a4475a75f5cb17bcb34c7ffd37c5790a1e36f7b0511f84c1ebb7f
 #   softmax_cross_entropy: d68047608d215459d48ec7a5460857e7abeb17d58b209ddb673dae8f719794bf
-#   symce.generated.runtime: 894406b6ca81f168a5583a92e172c74f39be5fc4d5a6d41e17c7f153e2196c03
+#   symce.generated.runtime: 9bafb0015b46a7d3dd916dd32d77af038307f565b695bc2d795a56f1b04a2f3c
 """Numba kernels for the cross_entropy family, derived from the spec(s) softmax_cross_entropy_with_integer_labels, softmax_cross_entropy.
 
 Functions: integer_labels_forward, integer_labels_forward_backward, probability_labels_forward, probability_labels_forward_backward.
@@ -16,7 +16,7 @@ import math
 import numba
 import numpy as np
 
-from symce.generated.runtime import cast_like, fast_exp, fast_log1p, first_index, row_max
+from symce.generated.runtime import cast_like, fast_exp, fast_exp_nonpositive, fast_log1p, first_index, row_max
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
@@ -39,7 +39,7 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
                     _u0 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         _b0 = _ek
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
@@ -56,7 +56,7 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
                     _u0 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         _b0 = _ek
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
@@ -77,7 +77,7 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
                     _u0 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         _b0 = _ek
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
@@ -97,7 +97,7 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
                     _u2 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         _s0 += weight[k]*(_zk - mx)
                         _b1 = _ek
                         _s1 += _zero if _zk == mx else _b1
@@ -186,7 +186,7 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     _u0 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         grad[i, k] = _ek
                         _b0 = _ek
                         _s0 += _zero if _zk == mx else _b0
@@ -218,7 +218,7 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     _u0 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         grad[i, k] = _ek
                         _b0 = _ek
                         _s0 += _zero if _zk == mx else _b0
@@ -259,7 +259,7 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     _u0 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         grad[i, k] = _ek
                         _b0 = _ek
                         _s0 += _zero if _zk == mx else _b0
@@ -295,7 +295,7 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     _u2 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         grad[i, k] = _ek
                         _s0 += weight[k]*(_zk - mx)
                         _b1 = _ek
@@ -439,7 +439,7 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     _u0 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         grad[i, k] = _ek
                         _b0 = _ek
                         _s0 += _zero if _zk == mx else _b0
@@ -471,7 +471,7 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     _u0 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         grad[i, k] = _ek
                         _b0 = _ek
                         _s0 += _zero if _zk == mx else _b0
@@ -512,7 +512,7 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     _u0 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         grad[i, k] = _ek
                         _b0 = _ek
                         _s0 += _zero if _zk == mx else _b0
@@ -548,7 +548,7 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     _u2 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         grad[i, k] = _ek
                         _s0 += weight[k]*(_zk - mx)
                         _b1 = _ek
@@ -670,114 +670,93 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
         if finite:
             if weight is None:
                 if label_smoothing == 0.0:
-                    a = first_index(logits, i, mx)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
                     _s1 = _zero
                     _s2 = _zero
                     _u1 = _zero
-                    _u2 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         _s0 += labels[i, k]*(_zk - mx)
                         _b1 = _ek
                         _s1 += _zero if _zk == mx else _b1
                         _u1 += _b1 if _zk == mx else _zero
-                        _b2 = labels[i, k]
-                        _s2 += _zero if _zk == mx else _b2
-                        _u2 += _b2 if _zk == mx else _zero
+                        _s2 += labels[i, k]
                     _r0 = np.float64(_s0)
                     _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
-                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
-                    loss[i] = -_r0 + (_r2 + np.float64(labels[i, a]))*fast_log1p(_r1)
+                    _r2 = np.float64(_s2)
+                    loss[i] = -_r0 + _r2*fast_log1p(_r1)
                 else:
-                    a = first_index(logits, i, mx)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
                     _s1 = _zero
                     _s2 = _zero
                     _s3 = _zero
                     _u1 = _zero
-                    _u2 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         _s0 += labels[i, k]*(_zk - mx)
                         _b1 = _ek
                         _s1 += _zero if _zk == mx else _b1
                         _u1 += _b1 if _zk == mx else _zero
-                        _b2 = labels[i, k]
-                        _s2 += _zero if _zk == mx else _b2
-                        _u2 += _b2 if _zk == mx else _zero
+                        _s2 += labels[i, k]
                         _s3 += (_zk - mx)
                     _r0 = np.float64(_s0)
                     _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
-                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
+                    _r2 = np.float64(_s2)
                     _r3 = np.float64(_s3)
                     _tmp0 = fast_log1p(_r1)
-                    _tmp1 = _tmp0*np.float64(label_smoothing)
-                    _tmp2 = _r2 + np.float64(labels[i, a])
-                    loss[i] = _r0*np.float64(label_smoothing) - _r0 + _tmp0*_tmp2 - _tmp1*_tmp2 + _tmp1 - _r3*np.float64(label_smoothing)/C
+                    _tmp1 = _r2*_tmp0
+                    loss[i] = _r0*np.float64(label_smoothing) - _r0 + _tmp0*np.float64(label_smoothing) - _tmp1*np.float64(label_smoothing) + _tmp1 - _r3*np.float64(label_smoothing)/C
             else:
                 if label_smoothing == 0.0:
-                    a = first_index(logits, i, mx)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
                     _s1 = _zero
                     _s2 = _zero
-                    _u0 = _zero
                     _u2 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
-                        _tmp3 = weight[k]*labels[i, k]
-                        _b0 = _tmp3
-                        _s0 += _zero if _zk == mx else _b0
-                        _u0 += _b0 if _zk == mx else _zero
-                        _s1 += _tmp3*(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
+                        _tmp2 = weight[k]*labels[i, k]
+                        _s0 += _tmp2
+                        _s1 += _tmp2*(_zk - mx)
                         _b2 = _ek
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
-                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))
+                    _r0 = np.float64(_s0)
                     _r1 = np.float64(_s1)
                     _r2 = np.float64(_s2) + (np.float64(_u2) - 1)
-                    loss[i] = -_r1 + (_r0 + np.float64(weight[a])*np.float64(labels[i, a]))*fast_log1p(_r2)
+                    loss[i] = _r0*fast_log1p(_r2) - _r1
                 else:
-                    a = first_index(logits, i, mx)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
                     _s1 = _zero
                     _s2 = _zero
                     _s3 = _zero
                     _s4 = _zero
-                    _u0 = _zero
                     _u3 = _zero
-                    _u4 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
-                        _tmp4 = weight[k]*labels[i, k]
-                        _b0 = _tmp4
-                        _s0 += _zero if _zk == mx else _b0
-                        _u0 += _b0 if _zk == mx else _zero
+                        _ek = fast_exp_nonpositive(_zk - mx)
+                        _tmp3 = weight[k]*labels[i, k]
+                        _s0 += _tmp3
                         _s1 += weight[k]*(_zk - mx)
-                        _s2 += _tmp4*(_zk - mx)
+                        _s2 += _tmp3*(_zk - mx)
                         _b3 = _ek
                         _s3 += _zero if _zk == mx else _b3
                         _u3 += _b3 if _zk == mx else _zero
-                        _b4 = weight[k]
-                        _s4 += _zero if _zk == mx else _b4
-                        _u4 += _b4 if _zk == mx else _zero
-                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))
+                        _s4 += weight[k]
+                    _r0 = np.float64(_s0)
                     _r1 = np.float64(_s1)
                     _r2 = np.float64(_s2)
                     _r3 = np.float64(_s3) + (np.float64(_u3) - 1)
-                    _r4 = np.float64(_s4) + (np.float64(_u4) - np.float64(weight[a]))
-                    _tmp5 = np.float64(label_smoothing)/C
-                    _tmp6 = fast_log1p(_r3)
-                    _tmp7 = _tmp6*(_r0 + np.float64(weight[a])*np.float64(labels[i, a]))
-                    loss[i] = -_r1*_tmp5 + _r2*np.float64(label_smoothing) - _r2 + _tmp5*_tmp6*(_r4 + np.float64(weight[a])) - _tmp7*np.float64(label_smoothing) + _tmp7
+                    _r4 = np.float64(_s4)
+                    _tmp4 = fast_log1p(_r3)
+                    _tmp5 = 1/C
+                    loss[i] = -_r0*_tmp4*np.float64(label_smoothing) + _r0*_tmp4 - _r1*_tmp5*np.float64(label_smoothing) + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp4*_tmp5*np.float64(label_smoothing)
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             if weight is None:
                 _s0 = 0.0
@@ -795,9 +774,9 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
                 _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2)
                 _r3 = np.float64(_s3)
-                _tmp8 = math.log(_r1)
-                _tmp9 = _r2*_tmp8
-                loss[i] = _r0*np.float64(label_smoothing) - _r0 + _tmp8*np.float64(label_smoothing) - _tmp9*np.float64(label_smoothing) + _tmp9 - _r3*np.float64(label_smoothing)/C
+                _tmp6 = math.log(_r1)
+                _tmp7 = _r2*_tmp6
+                loss[i] = _r0*np.float64(label_smoothing) - _r0 + _tmp6*np.float64(label_smoothing) - _tmp7*np.float64(label_smoothing) + _tmp7 - _r3*np.float64(label_smoothing)/C
             else:
                 _s0 = 0.0
                 _s1 = 0.0
@@ -807,10 +786,10 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
                 for k in range(C):
                     _zk = logits[i, k]
                     _ek = fast_exp(np.float64(_zk))
-                    _tmp10 = np.float64(weight[k])*np.float64(labels[i, k])
-                    _s0 += _tmp10
+                    _tmp8 = np.float64(weight[k])*np.float64(labels[i, k])
+                    _s0 += _tmp8
                     _s1 += np.float64(weight[k])*np.float64(_zk)
-                    _s2 += _tmp10*np.float64(_zk)
+                    _s2 += _tmp8*np.float64(_zk)
                     _s3 += np.float64(_ek)
                     _s4 += np.float64(weight[k])
                 _r0 = np.float64(_s0)
@@ -818,9 +797,9 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
                 _r2 = np.float64(_s2)
                 _r3 = np.float64(_s3)
                 _r4 = np.float64(_s4)
-                _tmp11 = math.log(_r3)
-                _tmp12 = 1/C
-                loss[i] = -_r0*_tmp11*np.float64(label_smoothing) + _r0*_tmp11 - _r1*_tmp12*np.float64(label_smoothing) + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp11*_tmp12*np.float64(label_smoothing)
+                _tmp9 = math.log(_r3)
+                _tmp10 = 1/C
+                loss[i] = -_r0*_tmp9*np.float64(label_smoothing) + _r0*_tmp9 - _r1*_tmp10*np.float64(label_smoothing) + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp10*_tmp9*np.float64(label_smoothing)
 
 
 @numba.njit(cache=True, error_model='numpy')
@@ -860,7 +839,7 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     _u2 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         grad[i, k] = _ek
                         _s0 += labels[i, k]*(_zk - mx)
                         _b1 = _ek
@@ -890,7 +869,7 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     _u2 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         grad[i, k] = _ek
                         _s0 += labels[i, k]*(_zk - mx)
                         _b1 = _ek
@@ -927,7 +906,7 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     _u2 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         grad[i, k] = _ek
                         _tmp11 = weight[k]*labels[i, k]
                         _b0 = _tmp11
@@ -961,7 +940,7 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     _u4 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         grad[i, k] = _ek
                         _tmp16 = weight[k]*labels[i, k]
                         _b0 = _tmp16
@@ -1094,7 +1073,7 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     _u2 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         grad[i, k] = _ek
                         _s0 += labels[i, k]*(_zk - mx)
                         _b1 = _ek
@@ -1124,7 +1103,7 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     _u2 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         grad[i, k] = _ek
                         _s0 += labels[i, k]*(_zk - mx)
                         _b1 = _ek
@@ -1161,7 +1140,7 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     _u2 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         grad[i, k] = _ek
                         _tmp11 = weight[k]*labels[i, k]
                         _b0 = _tmp11
@@ -1195,7 +1174,7 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     _u4 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = fast_exp(_zk - mx)
+                        _ek = fast_exp_nonpositive(_zk - mx)
                         grad[i, k] = _ek
                         _tmp16 = weight[k]*labels[i, k]
                         _b0 = _tmp16

@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   kl_divergence: ae01e23c747d0495fac7cb2301e5e0ecb6c75a751a1e34d5f10c04aef48aa428
 #   entropy: e86205aeff1215e2c0166c95a493e1ab1b07ae127e6f5d8818b5b0614876fe01
-#   symce.generated.runtime: 894406b6ca81f168a5583a92e172c74f39be5fc4d5a6d41e17c7f153e2196c03
+#   symce.generated.runtime: 9bafb0015b46a7d3dd916dd32d77af038307f565b695bc2d795a56f1b04a2f3c
 """Numba kernels for the information family, derived from the spec(s) kl_divergence, entropy.
 
 Functions: kl_div_pointwise, kl_div_pointwise_backward, entropy.

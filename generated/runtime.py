@@ -79,6 +79,57 @@ def exp_float64(x):
     return p * low * high
 
 
+@numba.njit(cache=True, error_model='numpy', fastmath={'contract'})
+def exp_nonpositive_float32(x):
+    """exp(x ≤ 0) in float32: 2^n · p(r), p of degree 6 fitted to exp on [−ln 2/2, ln 2/2]
+    (fit error 2.0e-09); vectorisable, unlike a libm call."""
+    if x < np.float32(-104.0):
+        x = np.float32(-104.0)
+    n = np.floor(x * np.float32(1.4426950408889634) + np.float32(0.5))
+    r = (x - n * np.float32(0.693359375)) - n * np.float32(-0.00021219444170128554)
+    p = np.float32(0.0013941108481958508)
+    p = p * r + np.float32(0.00837512593716383)
+    p = p * r + np.float32(0.04166635125875473)
+    p = p * r + np.float32(0.16666415333747864)
+    p = p * r + np.float32(0.5)
+    p = p * r + np.float32(1.0)
+    p = p * r + np.float32(1.0)
+    # 2^n as two powers of two, so that a subnormal result is rounded once, by the last product
+    e = np.int32(n)
+    half = e >> 1
+    low = np.int32((half + 127) << 23).view(np.float32)
+    high = np.int32((e - half + 127) << 23).view(np.float32)
+    return p * low * high
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'contract'})
+def exp_nonpositive_float64(x):
+    """exp(x ≤ 0) in float64: 2^n · p(r), p of degree 11 fitted to exp on [−ln 2/2, ln 2/2]
+    (fit error 3.2e-18); vectorisable, unlike a libm call."""
+    if x < np.float64(-746.0):
+        x = np.float64(-746.0)
+    n = np.floor(x * np.float64(1.4426950408889634) + np.float64(0.5))
+    r = (x - n * np.float64(0.6931471803691238)) - n * np.float64(1.9082149292705877e-10)
+    p = np.float64(2.5110037605963777e-08)
+    p = p * r + np.float64(2.763263963904103e-07)
+    p = p * r + np.float64(2.755724091857897e-06)
+    p = p * r + np.float64(2.4801485482328494e-05)
+    p = p * r + np.float64(0.00019841269890047113)
+    p = p * r + np.float64(0.0013888888952314775)
+    p = p * r + np.float64(0.008333333333319601)
+    p = p * r + np.float64(0.0416666666664881)
+    p = p * r + np.float64(0.1666666666666668)
+    p = p * r + np.float64(0.5000000000000019)
+    p = p * r + np.float64(1.0)
+    p = p * r + np.float64(1.0)
+    # 2^n as two powers of two, so that a subnormal result is rounded once, by the last product
+    e = np.int64(n)
+    half = e >> 1
+    low = np.int64((half + 1023) << 52).view(np.float64)
+    high = np.int64((e - half + 1023) << 52).view(np.float64)
+    return p * low * high
+
+
 def fast_exp(x):
     """exp(x) computed in x's own float type (numba picks exp_float32 or exp_float64 by type)."""
     return math.exp(x)
@@ -89,6 +140,18 @@ def _fast_exp_typed(x):
     if x == numba.types.float32:
         return lambda x: exp_float32(x)
     return lambda x: exp_float64(x)
+
+
+def fast_exp_nonpositive(x):
+    """exp(x) for x ≤ 0, in x's own float type (numba picks exp_nonpositive_float32 or exp_nonpositive_float64 by type)."""
+    return math.exp(x)
+
+
+@numba.extending.overload(fast_exp_nonpositive)
+def _fast_exp_nonpositive_typed(x):
+    if x == numba.types.float32:
+        return lambda x: exp_nonpositive_float32(x)
+    return lambda x: exp_nonpositive_float64(x)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'contract'})
@@ -161,10 +224,13 @@ def _fast_log1p_typed(x):
 
 @numba.njit(cache=True, error_model='numpy', inline='always')
 def row_max_float32(rows, i):
-    """(max of row i, is it finite with no nan in the row?). Long rows: one vectorised pass over
-    integer keys, b ^ ((b >> 31) & 0x7FFFFFFF), which order floats as integers
-    (−nan < −inf < … < inf < nan); integer max/min vectorise without fast-math flags, unlike a
-    float max that must respect nan. Short rows: a plain loop, cheaper than setting that up."""
+    """(max of row i, is it finite with no nan in the row?). Long rows: one vectorised unsigned
+    max over u = key(b) − key(−inf), key(b) = b ^ ((b >> 31) & 0x7FFFFFFF) (arithmetic shift),
+    which orders floats as integers (−nan < −inf < … < inf < nan); the subtraction wraps −nan
+    above +nan, so u puts −inf at 0, every finite float above it in order, then +inf and both
+    nans: the row is finite iff 0 < max u < u(+inf). An integer max vectorises without fast-math
+    flags, unlike a float max that must respect nan, and one reduction is half the work of a
+    min and a max. Short rows: a plain loop, cheaper than setting that up."""
     n = rows.shape[1]
     if n < 32:
         largest = np.float32(-np.inf)
@@ -173,25 +239,28 @@ def row_max_float32(rows, i):
             clean &= rows[i, k] == rows[i, k]  # not `and`: a branch per element costs more than the loop
             largest = rows[i, k] if rows[i, k] > largest else largest
         return largest, clean and -np.inf < largest < np.inf
-    keys = rows.view(np.int32)
-    low = np.int32(2147483647)
-    high = np.int32(-2147483647 - 1)
+    bits = rows.view(np.uint32)
+    negative_infinity = np.uint32(np.float32(-np.inf).view(np.uint32) ^ np.uint32(2147483647))
+    high = np.uint32(0)
     for k in range(n):
-        key = keys[i, k] ^ ((keys[i, k] >> 31) & np.int32(2147483647))
-        low = min(low, key)
-        high = max(high, key)
-    largest = np.int32(high ^ ((high >> 31) & np.int32(2147483647))).view(np.float32)
-    positive_infinity = np.float32(np.inf).view(np.int32)  # a non-negative float is its own key
-    negative_infinity = np.float32(-np.inf).view(np.int32) ^ np.int32(2147483647)
-    return largest, low >= negative_infinity and negative_infinity < high < positive_infinity
+        b = bits[i, k]
+        key = b ^ (np.uint32(np.int32(b) >> 31) & np.uint32(2147483647))
+        high = max(high, np.uint32(key - negative_infinity))
+    key = np.uint32(high + negative_infinity)
+    largest = np.uint32(key ^ (np.uint32(np.int32(key) >> 31) & np.uint32(2147483647))).view(np.float32)
+    positive_infinity = np.uint32(np.float32(np.inf).view(np.uint32) - negative_infinity)
+    return largest, np.uint32(0) < high < positive_infinity
 
 
 @numba.njit(cache=True, error_model='numpy', inline='always')
 def row_max_float64(rows, i):
-    """(max of row i, is it finite with no nan in the row?). Long rows: one vectorised pass over
-    integer keys, b ^ ((b >> 63) & 0x7FFFFFFFFFFFFFFF), which order floats as integers
-    (−nan < −inf < … < inf < nan); integer max/min vectorise without fast-math flags, unlike a
-    float max that must respect nan. Short rows: a plain loop, cheaper than setting that up."""
+    """(max of row i, is it finite with no nan in the row?). Long rows: one vectorised unsigned
+    max over u = key(b) − key(−inf), key(b) = b ^ ((b >> 63) & 0x7FFFFFFFFFFFFFFF) (arithmetic shift),
+    which orders floats as integers (−nan < −inf < … < inf < nan); the subtraction wraps −nan
+    above +nan, so u puts −inf at 0, every finite float above it in order, then +inf and both
+    nans: the row is finite iff 0 < max u < u(+inf). An integer max vectorises without fast-math
+    flags, unlike a float max that must respect nan, and one reduction is half the work of a
+    min and a max. Short rows: a plain loop, cheaper than setting that up."""
     n = rows.shape[1]
     if n < 32:
         largest = np.float64(-np.inf)
@@ -200,17 +269,17 @@ def row_max_float64(rows, i):
             clean &= rows[i, k] == rows[i, k]  # not `and`: a branch per element costs more than the loop
             largest = rows[i, k] if rows[i, k] > largest else largest
         return largest, clean and -np.inf < largest < np.inf
-    keys = rows.view(np.int64)
-    low = np.int64(9223372036854775807)
-    high = np.int64(-9223372036854775807 - 1)
+    bits = rows.view(np.uint64)
+    negative_infinity = np.uint64(np.float64(-np.inf).view(np.uint64) ^ np.uint64(9223372036854775807))
+    high = np.uint64(0)
     for k in range(n):
-        key = keys[i, k] ^ ((keys[i, k] >> 63) & np.int64(9223372036854775807))
-        low = min(low, key)
-        high = max(high, key)
-    largest = np.int64(high ^ ((high >> 63) & np.int64(9223372036854775807))).view(np.float64)
-    positive_infinity = np.float64(np.inf).view(np.int64)  # a non-negative float is its own key
-    negative_infinity = np.float64(-np.inf).view(np.int64) ^ np.int64(9223372036854775807)
-    return largest, low >= negative_infinity and negative_infinity < high < positive_infinity
+        b = bits[i, k]
+        key = b ^ (np.uint64(np.int64(b) >> 63) & np.uint64(9223372036854775807))
+        high = max(high, np.uint64(key - negative_infinity))
+    key = np.uint64(high + negative_infinity)
+    largest = np.uint64(key ^ (np.uint64(np.int64(key) >> 63) & np.uint64(9223372036854775807))).view(np.float64)
+    positive_infinity = np.uint64(np.float64(np.inf).view(np.uint64) - negative_infinity)
+    return largest, np.uint64(0) < high < positive_infinity
 
 
 def row_max(rows, i):
@@ -240,7 +309,7 @@ def sigmoid(v):
     """σ(v) = 1/(1 + exp(−v)); for v < 0 as exp(v)/(1 + exp(v)) (the same ratio times exp(v)/exp(v)),
     so neither form overflows and a tiny σ keeps its relative precision. One exp(−|v|) serves
     both, and the choice is a select, so a loop over σ vectorises."""
-    e = fast_exp(-abs(v))
+    e = fast_exp_nonpositive(-abs(v))
     ratio = 1.0 / (1.0 + e)
     return ratio if v >= 0.0 else e * ratio
 

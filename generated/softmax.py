@@ -4,7 +4,7 @@
 #   softmax: caa2e2463cb4aabceefe5bfc39ccead8b342098eca9bc8c13a55c31cc46dde7f
 #   log_softmax: 0f14b335e2f2ba0a5fb8dae06f51d2cf27c6b67793e270362601742734835210
 #   logsumexp: 1a725fd3cb01fb8b15046fd5f10473e13682a4aa2eaa8a3ca1b5d6a5c8b63545
-#   symce.generated.runtime: 894406b6ca81f168a5583a92e172c74f39be5fc4d5a6d41e17c7f153e2196c03
+#   symce.generated.runtime: 9bafb0015b46a7d3dd916dd32d77af038307f565b695bc2d795a56f1b04a2f3c
 """Numba kernels for the softmax family, derived from the spec(s) softmax, log_softmax, logsumexp.
 
 Functions: softmax, log_softmax, logsumexp.
@@ -17,7 +17,7 @@ import math
 import numba
 import numpy as np
 
-from symce.generated.runtime import cast_like, fast_exp, fast_log1p, row_max
+from symce.generated.runtime import cast_like, fast_exp, fast_exp_nonpositive, fast_log1p, row_max
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
@@ -30,16 +30,13 @@ def _softmax_rows(start, stop, logits, out):
         if finite:
             _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
             _s0 = _zero
-            _u0 = _zero
             for k in range(C):
                 _zk = logits[i, k]
-                _ek = fast_exp(_zk - mx)
+                _ek = fast_exp_nonpositive(_zk - mx)
                 out[i, k] = _ek
-                _b0 = _ek
-                _s0 += _zero if _zk == mx else _b0
-                _u0 += _b0 if _zk == mx else _zero
-            _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
-            _tmp0 = 1/(_r0 + 1)
+                _s0 += _ek
+            _r0 = np.float64(_s0)
+            _tmp0 = 1/_r0
             _tmp1 = cast_like(_tmp0, mx)
             for j in range(C):
                 out[i, j] = _tmp1 * out[i, j]
@@ -86,16 +83,13 @@ def _softmax_rows_in_place(start, stop, logits):
         if finite:
             _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
             _s0 = _zero
-            _u0 = _zero
             for k in range(C):
                 _zk = logits[i, k]
-                _ek = fast_exp(_zk - mx)
+                _ek = fast_exp_nonpositive(_zk - mx)
                 out[i, k] = _ek
-                _b0 = _ek
-                _s0 += _zero if _zk == mx else _b0
-                _u0 += _b0 if _zk == mx else _zero
-            _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
-            _tmp0 = 1/(_r0 + 1)
+                _s0 += _ek
+            _r0 = np.float64(_s0)
+            _tmp0 = 1/_r0
             _tmp1 = cast_like(_tmp0, mx)
             for j in range(C):
                 out[i, j] = _tmp1 * out[i, j]
@@ -136,7 +130,7 @@ def _log_softmax_rows(start, stop, logits, out):
             _u0 = _zero
             for k in range(C):
                 _zk = logits[i, k]
-                _ek = fast_exp(_zk - mx)
+                _ek = fast_exp_nonpositive(_zk - mx)
                 _b0 = _ek
                 _s0 += _zero if _zk == mx else _b0
                 _u0 += _b0 if _zk == mx else _zero
@@ -190,7 +184,7 @@ def _log_softmax_rows_in_place(start, stop, logits):
             _u0 = _zero
             for k in range(C):
                 _zk = logits[i, k]
-                _ek = fast_exp(_zk - mx)
+                _ek = fast_exp_nonpositive(_zk - mx)
                 _b0 = _ek
                 _s0 += _zero if _zk == mx else _b0
                 _u0 += _b0 if _zk == mx else _zero
@@ -235,7 +229,7 @@ def _logsumexp_rows(start, stop, logits, out):
             _u0 = _zero
             for k in range(C):
                 _zk = logits[i, k]
-                _ek = fast_exp(_zk - mx)
+                _ek = fast_exp_nonpositive(_zk - mx)
                 _b0 = _ek
                 _s0 += _zero if _zk == mx else _b0
                 _u0 += _b0 if _zk == mx else _zero

@@ -25,7 +25,9 @@ class TestPrinter:
     def test_math_functions_and_constants(self):
         x = sp.Symbol("x", real=True)
         printer = KernelPrinter({x: "v"})
-        assert printer.doprint(log1p(sp.exp(-sp.Abs(x)))) == "fast_log1p(fast_exp(-abs(v)))"
+        # an argument SymPy proves ≤ 0 gets the exp without the overflow clamp
+        assert printer.doprint(log1p(sp.exp(-sp.Abs(x)))) == "fast_log1p(fast_exp_nonpositive(-abs(v)))"
+        assert printer.doprint(sp.exp(x)) == "fast_exp(v)"
         assert printer.doprint(sp.Rational(1, 3) * x) == "(1.0/3.0)*v"
         assert printer.doprint(sp.Max(x, 0)) == "max(0.0, v)"
 
@@ -63,6 +65,20 @@ class TestRowProgram:
         at_target = cases[sp.And(sp.Eq(j, argmax), sp.Eq(t, argmax))]
         # softmax_a − 1 = −O/(1 + O): no constant 1 left to cancel numerically
         assert sp.simplify(at_target - (-others / (1 + others))) == 0
+
+
+    def test_a_sum_used_only_whole_is_not_split_at_the_argmax(self):
+        import inspect
+
+        from symce.generated import cross_entropy, softmax
+
+        def source(function):
+            return inspect.getsource(function.py_func)
+        # the loss of probability targets and softmax use their sums whole (Σ_k y_k, Σ_k e_k);
+        # the gradient at the argmax needs Σ_{k≠a} y_k apart, and log-softmax log1p(Σ_{k≠a} e_k)
+        assert "first_index" not in source(cross_entropy._probability_labels_forward_rows)
+        assert "first_index" in source(cross_entropy._probability_labels_forward_backward_rows)
+        assert "_u0" not in source(softmax._softmax_rows) and "_u0" in source(softmax._log_softmax_rows)
 
 
 class TestGeneratedFolder:

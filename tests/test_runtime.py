@@ -20,6 +20,11 @@ def _exp(x):
 
 
 @numba.njit
+def _exp_nonpositive(x):
+    return runtime.fast_exp_nonpositive(x)
+
+
+@numba.njit
 def _log1p(x):
     return runtime.fast_log1p(x)
 
@@ -46,20 +51,30 @@ def test_exp_is_within_two_ulps_of_mpmath(dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_exp_of_nonpositive_arguments_is_within_two_ulps_of_mpmath(dtype):
+    assert polynomials.measured_error(dtype, points=4001, nonpositive=True) <= 2 * ULP[dtype]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_log1p_is_within_two_ulps_of_mpmath(dtype):
     assert polynomials.measured_log1p_error(dtype, points=4001) <= 2 * ULP[dtype]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_exp_keeps_ieee_meaning_at_the_ends(dtype):
+@pytest.mark.parametrize("exp", [_exp, _exp_nonpositive])
+def test_exp_keeps_ieee_meaning_at_the_ends(dtype, exp):
     # exp(0) = 1 exactly: the kernels' argmax term relies on it
-    assert _exp(dtype(0.0)) == 1.0
-    assert _exp(dtype(np.inf)) == np.inf and _exp(dtype(-np.inf)) == 0.0
-    assert np.isnan(_exp(dtype(np.nan)))
-    assert _exp(dtype(1000.0)) == np.inf and _exp(dtype(-1000.0)) == 0.0
+    assert exp(dtype(0.0)) == 1.0 and exp(dtype(-0.0)) == 1.0
+    assert exp(dtype(-np.inf)) == 0.0 and exp(dtype(-1000.0)) == 0.0
+    assert np.isnan(exp(dtype(np.nan)))
     # a subnormal result is rounded once, as libm does
     tiny = -745.0 if dtype == np.float64 else -103.0
-    assert _exp(dtype(tiny)) == np.exp(dtype(tiny))
+    assert exp(dtype(tiny)) == np.exp(dtype(tiny))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exp_overflows_to_inf(dtype):
+    assert _exp(dtype(np.inf)) == np.inf and _exp(dtype(1000.0)) == np.inf
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -88,6 +103,13 @@ def test_row_max_reports_the_max_and_whether_the_row_is_clean(dtype, size):
     assert _row_max(with_value(2, -np.nan))[1] is False  # a negative nan sorts below −inf
     assert _row_max(np.full(size, -np.inf, dtype))[1] is False
     assert _row_max(np.empty(0, dtype))[1] is False
+    # the ends of the finite range, signed zeros and all-negative rows, against NumPy
+    info = np.finfo(dtype)
+    for row in (with_value(0, info.max), np.full(size, -info.max, dtype), -base - 1, base - base,
+                -(base - base), with_value(size // 2, info.smallest_subnormal) - size,
+                np.concatenate([np.full(size - 1, -np.inf, dtype), [-info.max]])):
+        largest, clean = _row_max(row)
+        assert clean and largest == row.max(), row
 
 
 @pytest.mark.parametrize("v", [-800.0, -40.0, -1e-3, 0.0, 2.5, 40.0, 800.0])

@@ -224,6 +224,31 @@ def _argmax_term(reduction) -> sp.Expr:
     return reduction.body.subs(k, argmax).subs(zs[argmax], 0)
 
 
+def _whole_sums(program: RowProgram, outputs: Sequence[str]) -> RowProgram:
+    """``program`` with each Σ_{k≠a} that ``outputs`` only use as (term at a) + Σ_{k≠a} summed over
+    every k instead: there pinning the argmax buys no digit, and costs a search for it and a
+    second accumulator (Σ_k y_k in the loss of probability targets; the gradient at the argmax
+    still needs Σ_{k≠a} y_k apart)."""
+    reductions, whole = [], {}
+    used = [cases for name, cases in program.scalars + program.vectors if name in outputs]
+    for reduction in program.reductions:
+        term = _argmax_term(reduction)
+        pair = term + reduction.symbol
+        if term != 0 and not any(c.expr.subs(pair, sp.Dummy()).has(reduction.symbol) for cases in used for c in cases):
+            whole[pair] = reduction.symbol
+            reduction = replace(reduction, excludes_argmax=False)
+        reductions.append(reduction)
+    if not whole:
+        return program
+
+    def summed(outputs_and_cases):
+        # an output left out keeps its Σ_{k≠a}; it is not printed, and must not be misread
+        return tuple((name, tuple(replace(c, expr=c.expr.subs(whole)) for c in cases)) if name in outputs
+                     else (name, cases) for name, cases in outputs_and_cases)
+    return replace(program, reductions=tuple(reductions), scalars=summed(program.scalars),
+                   vectors=summed(program.vectors))
+
+
 def _reduction_pass(kernel: Kernel, program: RowProgram, numbering: _Numbering, printer: KernelPrinter,
                     native: KernelPrinter, indent: str, store: str | None) -> list[str]:
     """Pass 2: every reduction in one branch-free sweep over the row, each element read once (``_zk``).
@@ -253,7 +278,7 @@ def _reduction_pass(kernel: Kernel, program: RowProgram, numbering: _Numbering, 
     lines += [f"{indent}for k in range(C):", f"{inner}_zk = {rows.name}[i, k]"]
     if uses_exp:
         # unshifted (a row with inf or nan, rare) the exponent is taken in float64 like every plain-row value
-        lines.append(f"{inner}_ek = fast_exp(_zk - mx)" if shifted else f"{inner}_ek = fast_exp(np.float64(_zk))")
+        lines.append(f"{inner}_ek = fast_exp_nonpositive(_zk - mx)" if shifted else f"{inner}_ek = fast_exp(np.float64(_zk))")
         if store:
             lines.append(f"{inner}{store}[i, k] = _ek")
     replacements, bodies = numbering.cse([r.body for r in program.reductions])
@@ -325,6 +350,7 @@ def _row_block(kernel: Kernel, program: RowProgram, numbering: _Numbering, print
                native: KernelPrinter, indent: str, outputs: Sequence[str], label, pin: str) -> list[str]:
     """Passes 2 and 3 of a row: the reductions, then the outputs; the argmax ``a`` found (``pin``)
     only where the code uses it (the label's own row max is tested by value)."""
+    program = _whole_sums(program, outputs)
     store = _stores_exponentials(kernel, program, outputs, label)
     lines = _reduction_pass(kernel, program, numbering, printer, native, indent, store) \
         if program.reductions else []
@@ -332,10 +358,10 @@ def _row_block(kernel: Kernel, program: RowProgram, numbering: _Numbering, print
     if program.shifted and label is not None:
         printer = printer.with_elements({sp.Eq(label, argmax): "(_zt == mx)", sp.Eq(argmax, label): "(_zt == mx)"})
     if program.shifted:
-        read = (lambda index: f"{store}[i, {index}]") if store else (lambda index: f"fast_exp({rows.name}[i, {index}] - mx)")
+        read = (lambda index: f"{store}[i, {index}]") if store else (lambda index: f"fast_exp_nonpositive({rows.name}[i, {index}] - mx)")
         exponentials = {zs[j]: f"np.float64({read('j')})"}
         if label is not None:
-            exponentials[zs[label]] = f"np.float64({read('t')})" if store else "np.float64(fast_exp(_zt - mx))"
+            exponentials[zs[label]] = f"np.float64({read('t')})" if store else "np.float64(fast_exp_nonpositive(_zt - mx))"
         printer = printer.with_elements(exponentials=exponentials)
         native = native.with_elements(exponentials={zs[j]: read("j")})
     else:

@@ -113,19 +113,28 @@ def _exact_one_at_zero(poly: Polynomial) -> Polynomial:
     return poly
 
 
-def exp_helper_source(poly: Polynomial, decorator: str = "@numba.njit({JIT_OPTIONS}, fastmath={'contract'})") -> str:
-    """The numba source of ``exp_<dtype>`` (see the module docstring)."""
+#: the name of the exp helper for arguments known to be ≤ 0, by dtype
+NONPOSITIVE = "exp_nonpositive_{}"
+
+
+def exp_helper_source(poly: Polynomial, decorator: str = "@numba.njit({JIT_OPTIONS}, fastmath={'contract'})",
+                      nonpositive: bool = False) -> str:
+    """The numba source of ``exp_<dtype>`` (see the module docstring); with ``nonpositive``, of
+    ``exp_nonpositive_<dtype>``, the same without the overflow clamp, for x ≤ 0 (and nan): a
+    shifted logit z − max or −|v|. That clamp is a compare and a select per element, ~10 % of a
+    float32 softmax pass."""
     poly = _exact_one_at_zero(poly)
     fmt = FORMATS[poly.dtype]
     f = f"np.{poly.dtype}"
     horner = _horner(poly, "r")
+    overflow = [] if nonpositive else [f"    if x > {f}({fmt.overflow!r}):", f"        x = {f}({fmt.overflow!r})"]
     return "\n".join([
         decorator,
-        f"def {poly.function}(x):",
-        f'    """exp(x) in {poly.dtype}: 2^n · p(r), p of degree {poly.degree} fitted to exp on [−ln 2/2, ln 2/2]',
+        f"def {NONPOSITIVE.format(poly.dtype) if nonpositive else poly.function}(x):",
+        f'    """exp(x{" ≤ 0" if nonpositive else ""}) in {poly.dtype}: 2^n · p(r), p of degree {poly.degree} fitted to exp '
+        f'on [−ln 2/2, ln 2/2]',
         f'    (fit error {poly.fit_error:.1e}); vectorisable, unlike a libm call."""',
-        f"    if x > {f}({fmt.overflow!r}):",
-        f"        x = {f}({fmt.overflow!r})",
+        *overflow,
         f"    if x < {f}({fmt.underflow!r}):",
         f"        x = {f}({fmt.underflow!r})",
         f"    n = np.floor(x * {f}({float(1 / np.log(2))!r}) + {f}(0.5))",
@@ -197,13 +206,16 @@ def log1p_helper_source(poly: Polynomial,
 
 
 # ----- measured errors ---------------------------------------------------------------------------
-def _worst_relative_error(poly: Polynomial, source: str, exact: Callable, xs: np.ndarray) -> float:
-    """Compile ``source`` (a helper without its decorator) and compare it with ``exact`` in mpmath."""
+def _worst_relative_error(poly: Polynomial, source: str, exact: Callable, xs: np.ndarray,
+                          function: str | None = None) -> float:
+    """Compile ``source`` (a helper without its decorator, named ``function``, by default the
+    polynomial's) and compare it with ``exact`` in mpmath."""
     import numba
 
+    function = function or poly.function
     namespace = {"numba": numba, "np": np, "math": math}
-    exec(compile(source, f"<symce {poly.function}>", "exec"), namespace)  # noqa: S102
-    compiled = numba.njit(fastmath={"contract"}, error_model="numpy")(namespace[poly.function])
+    exec(compile(source, f"<symce {function}>", "exec"), namespace)  # noqa: S102
+    compiled = numba.njit(fastmath={"contract"}, error_model="numpy")(namespace[function])
     worst = mpmath.mpf(0)
     with mpmath.workdps(40):
         for x in xs.astype(poly.dtype):
@@ -213,8 +225,9 @@ def _worst_relative_error(poly: Polynomial, source: str, exact: Callable, xs: np
     return float(worst)
 
 
-def measured_error(dtype: str, points: int = 20001) -> float:
-    """Worst relative error of the compiled ``exp_<dtype>`` against mpmath over its normal range.
+def measured_error(dtype: str, points: int = 20001, nonpositive: bool = False) -> float:
+    """Worst relative error of the compiled ``exp_<dtype>`` (``exp_nonpositive_<dtype>``: for
+    x ≤ 0 only) against mpmath over its normal range.
 
     Subnormal results are left out: there a correctly rounded result itself has a large
     relative error (an ulp is the smallest subnormal).
@@ -222,9 +235,11 @@ def measured_error(dtype: str, points: int = 20001) -> float:
     poly = exp_polynomial(dtype)
     info = np.finfo(dtype)
     # a little inside the normal range, so that rounding x to dtype cannot step outside it
-    low, high = math.log(float(info.tiny)) + 0.01, math.log(float(info.max)) - 0.01
-    xs = np.concatenate([np.linspace(low, high, points), -np.logspace(-30, 0, 200), np.logspace(-30, 0, 200)])
-    return _worst_relative_error(poly, exp_helper_source(poly, decorator=""), mpmath.exp, xs)
+    low, high = math.log(float(info.tiny)) + 0.01, 0.0 if nonpositive else math.log(float(info.max)) - 0.01
+    xs = np.concatenate([np.linspace(low, high, points), -np.logspace(-30, 0, 200)]
+                        + ([] if nonpositive else [np.logspace(-30, 0, 200)]))
+    source = exp_helper_source(poly, decorator="", nonpositive=nonpositive)
+    return _worst_relative_error(poly, source, mpmath.exp, xs, NONPOSITIVE.format(dtype) if nonpositive else None)
 
 
 def measured_log1p_error(dtype: str, points: int = 20001) -> float:

@@ -74,8 +74,10 @@ def _log1p_helper() -> str:
 def _exp_helper() -> str:
     from symce.codegen.polynomials import exp_helper_source, exp_polynomial
 
-    return "\n\n".join([exp_helper_source(exp_polynomial("float32")), exp_helper_source(exp_polynomial("float64")),
-                        _typed_dispatch("fast_exp", "exp(x) computed in x's own float type", "math.exp")])
+    helpers = [exp_helper_source(exp_polynomial(dtype), nonpositive=nonpositive)
+               for nonpositive in (False, True) for dtype in ("float32", "float64")]
+    return "\n\n".join([*helpers, _typed_dispatch("fast_exp", "exp(x) computed in x's own float type", "math.exp"),
+                        _typed_dispatch("fast_exp_nonpositive", "exp(x) for x ≤ 0, in x's own float type", "math.exp")])
 
 
 def _row_max_helper() -> str:
@@ -84,15 +86,19 @@ def _row_max_helper() -> str:
     rows[i] (a new array, reference-counted at each call), and numba inlines it (a call passing
     2-D arrays cost more than the max of 10 elements). Both together: 30 → 4 ns a row at C = 10."""
     typed = []
-    for dtype, int_type, bits in (("float32", "int32", 32), ("float64", "int64", 64)):
+    for dtype, bits in (("float32", 32), ("float64", 64)):
+        signed, unsigned = f"int{bits}", f"uint{bits}"
         magnitude = (1 << (bits - 1)) - 1
         typed.append(f'''\
-@numba.njit({JIT_OPTIONS}, inline='always')
+@numba.njit({{JIT_OPTIONS}}, inline='always')
 def row_max_{dtype}(rows, i):
-    """(max of row i, is it finite with no nan in the row?). Long rows: one vectorised pass over
-    integer keys, b ^ ((b >> {bits - 1}) & 0x{magnitude:X}), which order floats as integers
-    (−nan < −inf < … < inf < nan); integer max/min vectorise without fast-math flags, unlike a
-    float max that must respect nan. Short rows: a plain loop, cheaper than setting that up."""
+    """(max of row i, is it finite with no nan in the row?). Long rows: one vectorised unsigned
+    max over u = key(b) − key(−inf), key(b) = b ^ ((b >> {bits - 1}) & 0x{magnitude:X}) (arithmetic shift),
+    which orders floats as integers (−nan < −inf < … < inf < nan); the subtraction wraps −nan
+    above +nan, so u puts −inf at 0, every finite float above it in order, then +inf and both
+    nans: the row is finite iff 0 < max u < u(+inf). An integer max vectorises without fast-math
+    flags, unlike a float max that must respect nan, and one reduction is half the work of a
+    min and a max. Short rows: a plain loop, cheaper than setting that up."""
     n = rows.shape[1]
     if n < 32:
         largest = np.{dtype}(-np.inf)
@@ -101,17 +107,17 @@ def row_max_{dtype}(rows, i):
             clean &= rows[i, k] == rows[i, k]  # not `and`: a branch per element costs more than the loop
             largest = rows[i, k] if rows[i, k] > largest else largest
         return largest, clean and -np.inf < largest < np.inf
-    keys = rows.view(np.{int_type})
-    low = np.{int_type}({magnitude})
-    high = np.{int_type}(-{magnitude} - 1)
+    bits = rows.view(np.{unsigned})
+    negative_infinity = np.{unsigned}(np.{dtype}(-np.inf).view(np.{unsigned}) ^ np.{unsigned}({magnitude}))
+    high = np.{unsigned}(0)
     for k in range(n):
-        key = keys[i, k] ^ ((keys[i, k] >> {bits - 1}) & np.{int_type}({magnitude}))
-        low = min(low, key)
-        high = max(high, key)
-    largest = np.{int_type}(high ^ ((high >> {bits - 1}) & np.{int_type}({magnitude}))).view(np.{dtype})
-    positive_infinity = np.{dtype}(np.inf).view(np.{int_type})  # a non-negative float is its own key
-    negative_infinity = np.{dtype}(-np.inf).view(np.{int_type}) ^ np.{int_type}({magnitude})
-    return largest, low >= negative_infinity and negative_infinity < high < positive_infinity
+        b = bits[i, k]
+        key = b ^ (np.{unsigned}(np.{signed}(b) >> {bits - 1}) & np.{unsigned}({magnitude}))
+        high = max(high, np.{unsigned}(key - negative_infinity))
+    key = np.{unsigned}(high + negative_infinity)
+    largest = np.{unsigned}(key ^ (np.{unsigned}(np.{signed}(key) >> {bits - 1}) & np.{unsigned}({magnitude}))).view(np.{dtype})
+    positive_infinity = np.{unsigned}(np.{dtype}(np.inf).view(np.{unsigned}) - negative_infinity)
+    return largest, np.{unsigned}(0) < high < positive_infinity
 ''')
     dispatch = '''\
 def row_max(rows, i):
@@ -150,7 +156,7 @@ def sigmoid(v):
     """σ(v) = 1/(1 + exp(−v)); for v < 0 as exp(v)/(1 + exp(v)) (the same ratio times exp(v)/exp(v)),
     so neither form overflows and a tiny σ keeps its relative precision. One exp(−|v|) serves
     both, and the choice is a select, so a loop over σ vectorises."""
-    e = fast_exp(-abs(v))
+    e = fast_exp_nonpositive(-abs(v))
     ratio = 1.0 / (1.0 + e)
     return ratio if v >= 0.0 else e * ratio
 ''',
@@ -266,7 +272,8 @@ class KernelPrinter(PythonCodePrinter):
         argument = expr.args[0]
         if argument in self._exponentials:
             return self._exponentials[argument]
-        return f"fast_exp({self._print(argument)})"
+        helper = "fast_exp_nonpositive" if argument.is_nonpositive else "fast_exp"
+        return f"{helper}({self._print(argument)})"
 
     def _print_Abs(self, expr):
         return f"abs({self._print(expr.args[0])})"
