@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   sigmoid_binary_cross_entropy: 683d90e1dd32f2eb8ba487f81f81b91213cd68179e5e78fab3b8aa928662bc22
 #   binary_cross_entropy: b1c8816ab5ffd0ec5f7d3348ed307906115126cad2ffaba15c6a6b671f607f93
-#   symce.generated.runtime: 9bafb0015b46a7d3dd916dd32d77af038307f565b695bc2d795a56f1b04a2f3c
+#   symce.generated.runtime: 3345409fd5f9cccab8229cfbc60b2ee9363e2f898f2f7e61a4c53bb584a5b4b5
 """Numba kernels for the binary family, derived from the spec(s) sigmoid_binary_cross_entropy, binary_cross_entropy.
 
 Functions: sigmoid_binary_cross_entropy_forward, sigmoid_binary_cross_entropy_forward_backward, binary_cross_entropy_forward, binary_cross_entropy_forward_backward.
@@ -16,7 +16,7 @@ import math
 import numba
 import numpy as np
 
-from symce.generated.runtime import fast_exp_nonpositive, fast_log1p, sigmoid
+from symce.generated.runtime import fast_exp_nonpositive, fast_log1p
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
@@ -109,66 +109,82 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk(start, stop, logits, la
         if weight is None:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp0 = -np.float64(logits[i])
-                    _tmp1 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
+                    _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp1 = fast_log1p(_tmp0)
                     _tmp2 = 1 - np.float64(labels[i])
-                    loss[i] = _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, _tmp0))
-                    grad[i] = _scale * (_tmp2*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp0))
+                    _tmp3 = 1/(_tmp0 + 1)
+                    _tmp4 = _tmp0*_tmp3
+                    loss[i] = _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, -np.float64(logits[i])))
+                    grad[i] = _scale * (_tmp2*(_tmp3 if (np.float64(logits[i]) >= 0) else _tmp4) - np.float64(labels[i])*(_tmp3 if (np.float64(logits[i]) <= 0) else _tmp4))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp3 = -np.float64(logits[i])
-                    _tmp4 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp5 = np.float64(labels[i])*np.float64(pos_weight[i])
-                    _tmp6 = 1 - np.float64(labels[i])
-                    loss[i] = _tmp5*(_tmp4 + max(0.0, _tmp3)) + _tmp6*(_tmp4 + max(0.0, np.float64(logits[i])))
-                    grad[i] = _scale * (-_tmp5*sigmoid(_tmp3) + _tmp6*sigmoid(np.float64(logits[i])))
+                    _tmp5 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp6 = fast_log1p(_tmp5)
+                    _tmp7 = np.float64(labels[i])*np.float64(pos_weight[i])
+                    _tmp8 = 1 - np.float64(labels[i])
+                    _tmp9 = 1/(_tmp5 + 1)
+                    _tmp10 = _tmp5*_tmp9
+                    loss[i] = _tmp7*(_tmp6 + max(0.0, -np.float64(logits[i]))) + _tmp8*(_tmp6 + max(0.0, np.float64(logits[i])))
+                    grad[i] = _scale * (-_tmp7*(_tmp9 if (np.float64(logits[i]) <= 0) else _tmp10) + _tmp8*(_tmp9 if (np.float64(logits[i]) >= 0) else _tmp10))
         else:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp7 = -np.float64(logits[i])
-                    _tmp8 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp9 = np.float64(labels[i])*np.float64(weight[i])
-                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp8 + max(0.0, _tmp7)) - (1 - np.float64(labels[i]))*(_tmp8 + max(0.0, np.float64(logits[i]))))
-                    grad[i] = _scale * (-_tmp9*sigmoid(_tmp7) + (-_tmp9 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+                    _tmp11 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp12 = fast_log1p(_tmp11)
+                    _tmp13 = 1/(_tmp11 + 1)
+                    _tmp14 = _tmp11*_tmp13
+                    _tmp15 = np.float64(labels[i])*np.float64(weight[i])
+                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp12 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp12 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = _scale * (-_tmp15*(_tmp13 if (np.float64(logits[i]) <= 0) else _tmp14) + (-_tmp15 + np.float64(weight[i]))*(_tmp13 if (np.float64(logits[i]) >= 0) else _tmp14))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp10 = -np.float64(logits[i])
-                    _tmp11 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp12 = np.float64(labels[i])*np.float64(weight[i])
-                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp11 + max(0.0, _tmp10)) - (1 - np.float64(labels[i]))*(_tmp11 + max(0.0, np.float64(logits[i]))))
-                    grad[i] = _scale * (-_tmp12*np.float64(pos_weight[i])*sigmoid(_tmp10) + (-_tmp12 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+                    _tmp16 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp17 = fast_log1p(_tmp16)
+                    _tmp18 = 1/(_tmp16 + 1)
+                    _tmp19 = _tmp16*_tmp18
+                    _tmp20 = np.float64(labels[i])*np.float64(weight[i])
+                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp17 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp17 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = _scale * (-_tmp20*np.float64(pos_weight[i])*(_tmp18 if (np.float64(logits[i]) <= 0) else _tmp19) + (-_tmp20 + np.float64(weight[i]))*(_tmp18 if (np.float64(logits[i]) >= 0) else _tmp19))
     else:
         if weight is None:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp13 = -np.float64(logits[i])
-                    _tmp14 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp15 = 1 - np.float64(labels[i])
-                    loss[i] = _tmp15*(_tmp14 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp14 + max(0.0, _tmp13))
-                    grad[i] = scale[i] * (_tmp15*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp13))
+                    _tmp21 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp22 = fast_log1p(_tmp21)
+                    _tmp23 = 1 - np.float64(labels[i])
+                    _tmp24 = 1/(_tmp21 + 1)
+                    _tmp25 = _tmp21*_tmp24
+                    loss[i] = _tmp23*(_tmp22 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp22 + max(0.0, -np.float64(logits[i])))
+                    grad[i] = scale[i] * (_tmp23*(_tmp24 if (np.float64(logits[i]) >= 0) else _tmp25) - np.float64(labels[i])*(_tmp24 if (np.float64(logits[i]) <= 0) else _tmp25))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp16 = -np.float64(logits[i])
-                    _tmp17 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp18 = np.float64(labels[i])*np.float64(pos_weight[i])
-                    _tmp19 = 1 - np.float64(labels[i])
-                    loss[i] = _tmp18*(_tmp17 + max(0.0, _tmp16)) + _tmp19*(_tmp17 + max(0.0, np.float64(logits[i])))
-                    grad[i] = scale[i] * (-_tmp18*sigmoid(_tmp16) + _tmp19*sigmoid(np.float64(logits[i])))
+                    _tmp26 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp27 = fast_log1p(_tmp26)
+                    _tmp28 = np.float64(labels[i])*np.float64(pos_weight[i])
+                    _tmp29 = 1 - np.float64(labels[i])
+                    _tmp30 = 1/(_tmp26 + 1)
+                    _tmp31 = _tmp26*_tmp30
+                    loss[i] = _tmp28*(_tmp27 + max(0.0, -np.float64(logits[i]))) + _tmp29*(_tmp27 + max(0.0, np.float64(logits[i])))
+                    grad[i] = scale[i] * (-_tmp28*(_tmp30 if (np.float64(logits[i]) <= 0) else _tmp31) + _tmp29*(_tmp30 if (np.float64(logits[i]) >= 0) else _tmp31))
         else:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp20 = -np.float64(logits[i])
-                    _tmp21 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp22 = np.float64(labels[i])*np.float64(weight[i])
-                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp21 + max(0.0, _tmp20)) - (1 - np.float64(labels[i]))*(_tmp21 + max(0.0, np.float64(logits[i]))))
-                    grad[i] = scale[i] * (-_tmp22*sigmoid(_tmp20) + (-_tmp22 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+                    _tmp32 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp33 = fast_log1p(_tmp32)
+                    _tmp34 = 1/(_tmp32 + 1)
+                    _tmp35 = _tmp32*_tmp34
+                    _tmp36 = np.float64(labels[i])*np.float64(weight[i])
+                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp33 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp33 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = scale[i] * (-_tmp36*(_tmp34 if (np.float64(logits[i]) <= 0) else _tmp35) + (-_tmp36 + np.float64(weight[i]))*(_tmp34 if (np.float64(logits[i]) >= 0) else _tmp35))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp23 = -np.float64(logits[i])
-                    _tmp24 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp25 = np.float64(labels[i])*np.float64(weight[i])
-                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp24 + max(0.0, _tmp23)) - (1 - np.float64(labels[i]))*(_tmp24 + max(0.0, np.float64(logits[i]))))
-                    grad[i] = scale[i] * (-_tmp25*np.float64(pos_weight[i])*sigmoid(_tmp23) + (-_tmp25 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+                    _tmp37 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp38 = fast_log1p(_tmp37)
+                    _tmp39 = 1/(_tmp37 + 1)
+                    _tmp40 = _tmp37*_tmp39
+                    _tmp41 = np.float64(labels[i])*np.float64(weight[i])
+                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp38 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp38 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = scale[i] * (-_tmp41*np.float64(pos_weight[i])*(_tmp39 if (np.float64(logits[i]) <= 0) else _tmp40) + (-_tmp41 + np.float64(weight[i]))*(_tmp39 if (np.float64(logits[i]) >= 0) else _tmp40))
 
 
 @numba.njit(cache=True, error_model='numpy')
@@ -201,66 +217,82 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk_in_place(start, stop, l
         if weight is None:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp0 = -np.float64(logits[i])
-                    _tmp1 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
+                    _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp1 = fast_log1p(_tmp0)
                     _tmp2 = 1 - np.float64(labels[i])
-                    loss[i] = _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, _tmp0))
-                    grad[i] = _scale * (_tmp2*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp0))
+                    _tmp3 = 1/(_tmp0 + 1)
+                    _tmp4 = _tmp0*_tmp3
+                    loss[i] = _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, -np.float64(logits[i])))
+                    grad[i] = _scale * (_tmp2*(_tmp3 if (np.float64(logits[i]) >= 0) else _tmp4) - np.float64(labels[i])*(_tmp3 if (np.float64(logits[i]) <= 0) else _tmp4))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp3 = -np.float64(logits[i])
-                    _tmp4 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp5 = np.float64(labels[i])*np.float64(pos_weight[i])
-                    _tmp6 = 1 - np.float64(labels[i])
-                    loss[i] = _tmp5*(_tmp4 + max(0.0, _tmp3)) + _tmp6*(_tmp4 + max(0.0, np.float64(logits[i])))
-                    grad[i] = _scale * (-_tmp5*sigmoid(_tmp3) + _tmp6*sigmoid(np.float64(logits[i])))
+                    _tmp5 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp6 = fast_log1p(_tmp5)
+                    _tmp7 = np.float64(labels[i])*np.float64(pos_weight[i])
+                    _tmp8 = 1 - np.float64(labels[i])
+                    _tmp9 = 1/(_tmp5 + 1)
+                    _tmp10 = _tmp5*_tmp9
+                    loss[i] = _tmp7*(_tmp6 + max(0.0, -np.float64(logits[i]))) + _tmp8*(_tmp6 + max(0.0, np.float64(logits[i])))
+                    grad[i] = _scale * (-_tmp7*(_tmp9 if (np.float64(logits[i]) <= 0) else _tmp10) + _tmp8*(_tmp9 if (np.float64(logits[i]) >= 0) else _tmp10))
         else:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp7 = -np.float64(logits[i])
-                    _tmp8 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp9 = np.float64(labels[i])*np.float64(weight[i])
-                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp8 + max(0.0, _tmp7)) - (1 - np.float64(labels[i]))*(_tmp8 + max(0.0, np.float64(logits[i]))))
-                    grad[i] = _scale * (-_tmp9*sigmoid(_tmp7) + (-_tmp9 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+                    _tmp11 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp12 = fast_log1p(_tmp11)
+                    _tmp13 = 1/(_tmp11 + 1)
+                    _tmp14 = _tmp11*_tmp13
+                    _tmp15 = np.float64(labels[i])*np.float64(weight[i])
+                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp12 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp12 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = _scale * (-_tmp15*(_tmp13 if (np.float64(logits[i]) <= 0) else _tmp14) + (-_tmp15 + np.float64(weight[i]))*(_tmp13 if (np.float64(logits[i]) >= 0) else _tmp14))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp10 = -np.float64(logits[i])
-                    _tmp11 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp12 = np.float64(labels[i])*np.float64(weight[i])
-                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp11 + max(0.0, _tmp10)) - (1 - np.float64(labels[i]))*(_tmp11 + max(0.0, np.float64(logits[i]))))
-                    grad[i] = _scale * (-_tmp12*np.float64(pos_weight[i])*sigmoid(_tmp10) + (-_tmp12 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+                    _tmp16 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp17 = fast_log1p(_tmp16)
+                    _tmp18 = 1/(_tmp16 + 1)
+                    _tmp19 = _tmp16*_tmp18
+                    _tmp20 = np.float64(labels[i])*np.float64(weight[i])
+                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp17 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp17 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = _scale * (-_tmp20*np.float64(pos_weight[i])*(_tmp18 if (np.float64(logits[i]) <= 0) else _tmp19) + (-_tmp20 + np.float64(weight[i]))*(_tmp18 if (np.float64(logits[i]) >= 0) else _tmp19))
     else:
         if weight is None:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp13 = -np.float64(logits[i])
-                    _tmp14 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp15 = 1 - np.float64(labels[i])
-                    loss[i] = _tmp15*(_tmp14 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp14 + max(0.0, _tmp13))
-                    grad[i] = scale[i] * (_tmp15*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp13))
+                    _tmp21 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp22 = fast_log1p(_tmp21)
+                    _tmp23 = 1 - np.float64(labels[i])
+                    _tmp24 = 1/(_tmp21 + 1)
+                    _tmp25 = _tmp21*_tmp24
+                    loss[i] = _tmp23*(_tmp22 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp22 + max(0.0, -np.float64(logits[i])))
+                    grad[i] = scale[i] * (_tmp23*(_tmp24 if (np.float64(logits[i]) >= 0) else _tmp25) - np.float64(labels[i])*(_tmp24 if (np.float64(logits[i]) <= 0) else _tmp25))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp16 = -np.float64(logits[i])
-                    _tmp17 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp18 = np.float64(labels[i])*np.float64(pos_weight[i])
-                    _tmp19 = 1 - np.float64(labels[i])
-                    loss[i] = _tmp18*(_tmp17 + max(0.0, _tmp16)) + _tmp19*(_tmp17 + max(0.0, np.float64(logits[i])))
-                    grad[i] = scale[i] * (-_tmp18*sigmoid(_tmp16) + _tmp19*sigmoid(np.float64(logits[i])))
+                    _tmp26 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp27 = fast_log1p(_tmp26)
+                    _tmp28 = np.float64(labels[i])*np.float64(pos_weight[i])
+                    _tmp29 = 1 - np.float64(labels[i])
+                    _tmp30 = 1/(_tmp26 + 1)
+                    _tmp31 = _tmp26*_tmp30
+                    loss[i] = _tmp28*(_tmp27 + max(0.0, -np.float64(logits[i]))) + _tmp29*(_tmp27 + max(0.0, np.float64(logits[i])))
+                    grad[i] = scale[i] * (-_tmp28*(_tmp30 if (np.float64(logits[i]) <= 0) else _tmp31) + _tmp29*(_tmp30 if (np.float64(logits[i]) >= 0) else _tmp31))
         else:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp20 = -np.float64(logits[i])
-                    _tmp21 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp22 = np.float64(labels[i])*np.float64(weight[i])
-                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp21 + max(0.0, _tmp20)) - (1 - np.float64(labels[i]))*(_tmp21 + max(0.0, np.float64(logits[i]))))
-                    grad[i] = scale[i] * (-_tmp22*sigmoid(_tmp20) + (-_tmp22 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+                    _tmp32 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp33 = fast_log1p(_tmp32)
+                    _tmp34 = 1/(_tmp32 + 1)
+                    _tmp35 = _tmp32*_tmp34
+                    _tmp36 = np.float64(labels[i])*np.float64(weight[i])
+                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp33 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp33 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = scale[i] * (-_tmp36*(_tmp34 if (np.float64(logits[i]) <= 0) else _tmp35) + (-_tmp36 + np.float64(weight[i]))*(_tmp34 if (np.float64(logits[i]) >= 0) else _tmp35))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp23 = -np.float64(logits[i])
-                    _tmp24 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp25 = np.float64(labels[i])*np.float64(weight[i])
-                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp24 + max(0.0, _tmp23)) - (1 - np.float64(labels[i]))*(_tmp24 + max(0.0, np.float64(logits[i]))))
-                    grad[i] = scale[i] * (-_tmp25*np.float64(pos_weight[i])*sigmoid(_tmp23) + (-_tmp25 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+                    _tmp37 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp38 = fast_log1p(_tmp37)
+                    _tmp39 = 1/(_tmp37 + 1)
+                    _tmp40 = _tmp37*_tmp39
+                    _tmp41 = np.float64(labels[i])*np.float64(weight[i])
+                    loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp38 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp38 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = scale[i] * (-_tmp41*np.float64(pos_weight[i])*(_tmp39 if (np.float64(logits[i]) <= 0) else _tmp40) + (-_tmp41 + np.float64(weight[i]))*(_tmp39 if (np.float64(logits[i]) >= 0) else _tmp40))
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
@@ -285,66 +317,82 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk(start, stop, logits
         if weight is None:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp0 = -np.float64(logits[i])
-                    _tmp1 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
+                    _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp1 = fast_log1p(_tmp0)
                     _tmp2 = 1 - np.float64(labels[i])
-                    _total += _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, _tmp0))
-                    grad[i] = _scale * (_tmp2*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp0))
+                    _tmp3 = 1/(_tmp0 + 1)
+                    _tmp4 = _tmp0*_tmp3
+                    _total += _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, -np.float64(logits[i])))
+                    grad[i] = _scale * (_tmp2*(_tmp3 if (np.float64(logits[i]) >= 0) else _tmp4) - np.float64(labels[i])*(_tmp3 if (np.float64(logits[i]) <= 0) else _tmp4))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp3 = -np.float64(logits[i])
-                    _tmp4 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp5 = np.float64(labels[i])*np.float64(pos_weight[i])
-                    _tmp6 = 1 - np.float64(labels[i])
-                    _total += _tmp5*(_tmp4 + max(0.0, _tmp3)) + _tmp6*(_tmp4 + max(0.0, np.float64(logits[i])))
-                    grad[i] = _scale * (-_tmp5*sigmoid(_tmp3) + _tmp6*sigmoid(np.float64(logits[i])))
+                    _tmp5 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp6 = fast_log1p(_tmp5)
+                    _tmp7 = np.float64(labels[i])*np.float64(pos_weight[i])
+                    _tmp8 = 1 - np.float64(labels[i])
+                    _tmp9 = 1/(_tmp5 + 1)
+                    _tmp10 = _tmp5*_tmp9
+                    _total += _tmp7*(_tmp6 + max(0.0, -np.float64(logits[i]))) + _tmp8*(_tmp6 + max(0.0, np.float64(logits[i])))
+                    grad[i] = _scale * (-_tmp7*(_tmp9 if (np.float64(logits[i]) <= 0) else _tmp10) + _tmp8*(_tmp9 if (np.float64(logits[i]) >= 0) else _tmp10))
         else:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp7 = -np.float64(logits[i])
-                    _tmp8 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp9 = np.float64(labels[i])*np.float64(weight[i])
-                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp8 + max(0.0, _tmp7)) - (1 - np.float64(labels[i]))*(_tmp8 + max(0.0, np.float64(logits[i]))))
-                    grad[i] = _scale * (-_tmp9*sigmoid(_tmp7) + (-_tmp9 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+                    _tmp11 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp12 = fast_log1p(_tmp11)
+                    _tmp13 = 1/(_tmp11 + 1)
+                    _tmp14 = _tmp11*_tmp13
+                    _tmp15 = np.float64(labels[i])*np.float64(weight[i])
+                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp12 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp12 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = _scale * (-_tmp15*(_tmp13 if (np.float64(logits[i]) <= 0) else _tmp14) + (-_tmp15 + np.float64(weight[i]))*(_tmp13 if (np.float64(logits[i]) >= 0) else _tmp14))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp10 = -np.float64(logits[i])
-                    _tmp11 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp12 = np.float64(labels[i])*np.float64(weight[i])
-                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp11 + max(0.0, _tmp10)) - (1 - np.float64(labels[i]))*(_tmp11 + max(0.0, np.float64(logits[i]))))
-                    grad[i] = _scale * (-_tmp12*np.float64(pos_weight[i])*sigmoid(_tmp10) + (-_tmp12 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+                    _tmp16 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp17 = fast_log1p(_tmp16)
+                    _tmp18 = 1/(_tmp16 + 1)
+                    _tmp19 = _tmp16*_tmp18
+                    _tmp20 = np.float64(labels[i])*np.float64(weight[i])
+                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp17 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp17 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = _scale * (-_tmp20*np.float64(pos_weight[i])*(_tmp18 if (np.float64(logits[i]) <= 0) else _tmp19) + (-_tmp20 + np.float64(weight[i]))*(_tmp18 if (np.float64(logits[i]) >= 0) else _tmp19))
     else:
         if weight is None:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp13 = -np.float64(logits[i])
-                    _tmp14 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp15 = 1 - np.float64(labels[i])
-                    _total += _tmp15*(_tmp14 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp14 + max(0.0, _tmp13))
-                    grad[i] = scale[i] * (_tmp15*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp13))
+                    _tmp21 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp22 = fast_log1p(_tmp21)
+                    _tmp23 = 1 - np.float64(labels[i])
+                    _tmp24 = 1/(_tmp21 + 1)
+                    _tmp25 = _tmp21*_tmp24
+                    _total += _tmp23*(_tmp22 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp22 + max(0.0, -np.float64(logits[i])))
+                    grad[i] = scale[i] * (_tmp23*(_tmp24 if (np.float64(logits[i]) >= 0) else _tmp25) - np.float64(labels[i])*(_tmp24 if (np.float64(logits[i]) <= 0) else _tmp25))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp16 = -np.float64(logits[i])
-                    _tmp17 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp18 = np.float64(labels[i])*np.float64(pos_weight[i])
-                    _tmp19 = 1 - np.float64(labels[i])
-                    _total += _tmp18*(_tmp17 + max(0.0, _tmp16)) + _tmp19*(_tmp17 + max(0.0, np.float64(logits[i])))
-                    grad[i] = scale[i] * (-_tmp18*sigmoid(_tmp16) + _tmp19*sigmoid(np.float64(logits[i])))
+                    _tmp26 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp27 = fast_log1p(_tmp26)
+                    _tmp28 = np.float64(labels[i])*np.float64(pos_weight[i])
+                    _tmp29 = 1 - np.float64(labels[i])
+                    _tmp30 = 1/(_tmp26 + 1)
+                    _tmp31 = _tmp26*_tmp30
+                    _total += _tmp28*(_tmp27 + max(0.0, -np.float64(logits[i]))) + _tmp29*(_tmp27 + max(0.0, np.float64(logits[i])))
+                    grad[i] = scale[i] * (-_tmp28*(_tmp30 if (np.float64(logits[i]) <= 0) else _tmp31) + _tmp29*(_tmp30 if (np.float64(logits[i]) >= 0) else _tmp31))
         else:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp20 = -np.float64(logits[i])
-                    _tmp21 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp22 = np.float64(labels[i])*np.float64(weight[i])
-                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp21 + max(0.0, _tmp20)) - (1 - np.float64(labels[i]))*(_tmp21 + max(0.0, np.float64(logits[i]))))
-                    grad[i] = scale[i] * (-_tmp22*sigmoid(_tmp20) + (-_tmp22 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+                    _tmp32 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp33 = fast_log1p(_tmp32)
+                    _tmp34 = 1/(_tmp32 + 1)
+                    _tmp35 = _tmp32*_tmp34
+                    _tmp36 = np.float64(labels[i])*np.float64(weight[i])
+                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp33 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp33 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = scale[i] * (-_tmp36*(_tmp34 if (np.float64(logits[i]) <= 0) else _tmp35) + (-_tmp36 + np.float64(weight[i]))*(_tmp34 if (np.float64(logits[i]) >= 0) else _tmp35))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp23 = -np.float64(logits[i])
-                    _tmp24 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp25 = np.float64(labels[i])*np.float64(weight[i])
-                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp24 + max(0.0, _tmp23)) - (1 - np.float64(labels[i]))*(_tmp24 + max(0.0, np.float64(logits[i]))))
-                    grad[i] = scale[i] * (-_tmp25*np.float64(pos_weight[i])*sigmoid(_tmp23) + (-_tmp25 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+                    _tmp37 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp38 = fast_log1p(_tmp37)
+                    _tmp39 = 1/(_tmp37 + 1)
+                    _tmp40 = _tmp37*_tmp39
+                    _tmp41 = np.float64(labels[i])*np.float64(weight[i])
+                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp38 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp38 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = scale[i] * (-_tmp41*np.float64(pos_weight[i])*(_tmp39 if (np.float64(logits[i]) <= 0) else _tmp40) + (-_tmp41 + np.float64(weight[i]))*(_tmp39 if (np.float64(logits[i]) >= 0) else _tmp40))
     return _total
 
 
@@ -381,66 +429,82 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk_in_place(start, sto
         if weight is None:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp0 = -np.float64(logits[i])
-                    _tmp1 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
+                    _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp1 = fast_log1p(_tmp0)
                     _tmp2 = 1 - np.float64(labels[i])
-                    _total += _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, _tmp0))
-                    grad[i] = _scale * (_tmp2*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp0))
+                    _tmp3 = 1/(_tmp0 + 1)
+                    _tmp4 = _tmp0*_tmp3
+                    _total += _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, -np.float64(logits[i])))
+                    grad[i] = _scale * (_tmp2*(_tmp3 if (np.float64(logits[i]) >= 0) else _tmp4) - np.float64(labels[i])*(_tmp3 if (np.float64(logits[i]) <= 0) else _tmp4))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp3 = -np.float64(logits[i])
-                    _tmp4 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp5 = np.float64(labels[i])*np.float64(pos_weight[i])
-                    _tmp6 = 1 - np.float64(labels[i])
-                    _total += _tmp5*(_tmp4 + max(0.0, _tmp3)) + _tmp6*(_tmp4 + max(0.0, np.float64(logits[i])))
-                    grad[i] = _scale * (-_tmp5*sigmoid(_tmp3) + _tmp6*sigmoid(np.float64(logits[i])))
+                    _tmp5 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp6 = fast_log1p(_tmp5)
+                    _tmp7 = np.float64(labels[i])*np.float64(pos_weight[i])
+                    _tmp8 = 1 - np.float64(labels[i])
+                    _tmp9 = 1/(_tmp5 + 1)
+                    _tmp10 = _tmp5*_tmp9
+                    _total += _tmp7*(_tmp6 + max(0.0, -np.float64(logits[i]))) + _tmp8*(_tmp6 + max(0.0, np.float64(logits[i])))
+                    grad[i] = _scale * (-_tmp7*(_tmp9 if (np.float64(logits[i]) <= 0) else _tmp10) + _tmp8*(_tmp9 if (np.float64(logits[i]) >= 0) else _tmp10))
         else:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp7 = -np.float64(logits[i])
-                    _tmp8 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp9 = np.float64(labels[i])*np.float64(weight[i])
-                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp8 + max(0.0, _tmp7)) - (1 - np.float64(labels[i]))*(_tmp8 + max(0.0, np.float64(logits[i]))))
-                    grad[i] = _scale * (-_tmp9*sigmoid(_tmp7) + (-_tmp9 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+                    _tmp11 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp12 = fast_log1p(_tmp11)
+                    _tmp13 = 1/(_tmp11 + 1)
+                    _tmp14 = _tmp11*_tmp13
+                    _tmp15 = np.float64(labels[i])*np.float64(weight[i])
+                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp12 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp12 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = _scale * (-_tmp15*(_tmp13 if (np.float64(logits[i]) <= 0) else _tmp14) + (-_tmp15 + np.float64(weight[i]))*(_tmp13 if (np.float64(logits[i]) >= 0) else _tmp14))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp10 = -np.float64(logits[i])
-                    _tmp11 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp12 = np.float64(labels[i])*np.float64(weight[i])
-                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp11 + max(0.0, _tmp10)) - (1 - np.float64(labels[i]))*(_tmp11 + max(0.0, np.float64(logits[i]))))
-                    grad[i] = _scale * (-_tmp12*np.float64(pos_weight[i])*sigmoid(_tmp10) + (-_tmp12 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+                    _tmp16 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp17 = fast_log1p(_tmp16)
+                    _tmp18 = 1/(_tmp16 + 1)
+                    _tmp19 = _tmp16*_tmp18
+                    _tmp20 = np.float64(labels[i])*np.float64(weight[i])
+                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp17 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp17 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = _scale * (-_tmp20*np.float64(pos_weight[i])*(_tmp18 if (np.float64(logits[i]) <= 0) else _tmp19) + (-_tmp20 + np.float64(weight[i]))*(_tmp18 if (np.float64(logits[i]) >= 0) else _tmp19))
     else:
         if weight is None:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp13 = -np.float64(logits[i])
-                    _tmp14 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp15 = 1 - np.float64(labels[i])
-                    _total += _tmp15*(_tmp14 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp14 + max(0.0, _tmp13))
-                    grad[i] = scale[i] * (_tmp15*sigmoid(np.float64(logits[i])) - np.float64(labels[i])*sigmoid(_tmp13))
+                    _tmp21 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp22 = fast_log1p(_tmp21)
+                    _tmp23 = 1 - np.float64(labels[i])
+                    _tmp24 = 1/(_tmp21 + 1)
+                    _tmp25 = _tmp21*_tmp24
+                    _total += _tmp23*(_tmp22 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp22 + max(0.0, -np.float64(logits[i])))
+                    grad[i] = scale[i] * (_tmp23*(_tmp24 if (np.float64(logits[i]) >= 0) else _tmp25) - np.float64(labels[i])*(_tmp24 if (np.float64(logits[i]) <= 0) else _tmp25))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp16 = -np.float64(logits[i])
-                    _tmp17 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp18 = np.float64(labels[i])*np.float64(pos_weight[i])
-                    _tmp19 = 1 - np.float64(labels[i])
-                    _total += _tmp18*(_tmp17 + max(0.0, _tmp16)) + _tmp19*(_tmp17 + max(0.0, np.float64(logits[i])))
-                    grad[i] = scale[i] * (-_tmp18*sigmoid(_tmp16) + _tmp19*sigmoid(np.float64(logits[i])))
+                    _tmp26 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp27 = fast_log1p(_tmp26)
+                    _tmp28 = np.float64(labels[i])*np.float64(pos_weight[i])
+                    _tmp29 = 1 - np.float64(labels[i])
+                    _tmp30 = 1/(_tmp26 + 1)
+                    _tmp31 = _tmp26*_tmp30
+                    _total += _tmp28*(_tmp27 + max(0.0, -np.float64(logits[i]))) + _tmp29*(_tmp27 + max(0.0, np.float64(logits[i])))
+                    grad[i] = scale[i] * (-_tmp28*(_tmp30 if (np.float64(logits[i]) <= 0) else _tmp31) + _tmp29*(_tmp30 if (np.float64(logits[i]) >= 0) else _tmp31))
         else:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp20 = -np.float64(logits[i])
-                    _tmp21 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp22 = np.float64(labels[i])*np.float64(weight[i])
-                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp21 + max(0.0, _tmp20)) - (1 - np.float64(labels[i]))*(_tmp21 + max(0.0, np.float64(logits[i]))))
-                    grad[i] = scale[i] * (-_tmp22*sigmoid(_tmp20) + (-_tmp22 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+                    _tmp32 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp33 = fast_log1p(_tmp32)
+                    _tmp34 = 1/(_tmp32 + 1)
+                    _tmp35 = _tmp32*_tmp34
+                    _tmp36 = np.float64(labels[i])*np.float64(weight[i])
+                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp33 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp33 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = scale[i] * (-_tmp36*(_tmp34 if (np.float64(logits[i]) <= 0) else _tmp35) + (-_tmp36 + np.float64(weight[i]))*(_tmp34 if (np.float64(logits[i]) >= 0) else _tmp35))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp23 = -np.float64(logits[i])
-                    _tmp24 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
-                    _tmp25 = np.float64(labels[i])*np.float64(weight[i])
-                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp24 + max(0.0, _tmp23)) - (1 - np.float64(labels[i]))*(_tmp24 + max(0.0, np.float64(logits[i]))))
-                    grad[i] = scale[i] * (-_tmp25*np.float64(pos_weight[i])*sigmoid(_tmp23) + (-_tmp25 + np.float64(weight[i]))*sigmoid(np.float64(logits[i])))
+                    _tmp37 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
+                    _tmp38 = fast_log1p(_tmp37)
+                    _tmp39 = 1/(_tmp37 + 1)
+                    _tmp40 = _tmp37*_tmp39
+                    _tmp41 = np.float64(labels[i])*np.float64(weight[i])
+                    _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp38 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp38 + max(0.0, np.float64(logits[i]))))
+                    grad[i] = scale[i] * (-_tmp41*np.float64(pos_weight[i])*(_tmp39 if (np.float64(logits[i]) <= 0) else _tmp40) + (-_tmp41 + np.float64(weight[i]))*(_tmp39 if (np.float64(logits[i]) >= 0) else _tmp40))
     return _total
 
 

@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   softmax_cross_entropy_with_integer_labels: ae167e7a846a4475a75f5cb17bcb34c7ffd37c5790a1e36f7b0511f84c1ebb7f
 #   softmax_cross_entropy: d68047608d215459d48ec7a5460857e7abeb17d58b209ddb673dae8f719794bf
-#   symce.generated.runtime: 9bafb0015b46a7d3dd916dd32d77af038307f565b695bc2d795a56f1b04a2f3c
+#   symce.generated.runtime: 3345409fd5f9cccab8229cfbc60b2ee9363e2f898f2f7e61a4c53bb584a5b4b5
 """Numba kernels for the cross_entropy family, derived from the spec(s) softmax_cross_entropy_with_integer_labels, softmax_cross_entropy.
 
 Functions: integer_labels_forward, integer_labels_forward_backward, probability_labels_forward, probability_labels_forward_backward.

@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   kl_divergence: ae01e23c747d0495fac7cb2301e5e0ecb6c75a751a1e34d5f10c04aef48aa428
 #   entropy: e86205aeff1215e2c0166c95a493e1ab1b07ae127e6f5d8818b5b0614876fe01
-#   symce.generated.runtime: 9bafb0015b46a7d3dd916dd32d77af038307f565b695bc2d795a56f1b04a2f3c
+#   symce.generated.runtime: 3345409fd5f9cccab8229cfbc60b2ee9363e2f898f2f7e61a4c53bb584a5b4b5
 """Numba kernels for the information family, derived from the spec(s) kl_divergence, entropy.
 
 Functions: kl_div_pointwise, kl_div_pointwise_backward, entropy.

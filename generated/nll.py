@@ -2,7 +2,7 @@
 # edit the spec and regenerate. Specs and the sha256 of each (srepr of its expression + generator
 # version), and of the runtime the kernels call:
 #   nll_loss: 73c67c3b51b44e65906127faaa44f013dcc15e7b7abbbd5277bb687d5bd01dfa
-#   symce.generated.runtime: 9bafb0015b46a7d3dd916dd32d77af038307f565b695bc2d795a56f1b04a2f3c
+#   symce.generated.runtime: 3345409fd5f9cccab8229cfbc60b2ee9363e2f898f2f7e61a4c53bb584a5b4b5
 """Numba kernels for the nll family, derived from the spec(s) nll_loss.
 
 Functions: nll_forward, nll_forward_backward.

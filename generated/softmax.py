@@ -4,7 +4,7 @@
 #   softmax: caa2e2463cb4aabceefe5bfc39ccead8b342098eca9bc8c13a55c31cc46dde7f
 #   log_softmax: 0f14b335e2f2ba0a5fb8dae06f51d2cf27c6b67793e270362601742734835210
 #   logsumexp: 1a725fd3cb01fb8b15046fd5f10473e13682a4aa2eaa8a3ca1b5d6a5c8b63545
-#   symce.generated.runtime: 9bafb0015b46a7d3dd916dd32d77af038307f565b695bc2d795a56f1b04a2f3c
+#   symce.generated.runtime: 3345409fd5f9cccab8229cfbc60b2ee9363e2f898f2f7e61a4c53bb584a5b4b5
 """Numba kernels for the softmax family, derived from the spec(s) softmax, log_softmax, logsumexp.
 
 Functions: softmax, log_softmax, logsumexp.
@@ -30,13 +30,16 @@ def _softmax_rows(start, stop, logits, out):
         if finite:
             _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
             _s0 = _zero
+            _u0 = _zero
             for k in range(C):
                 _zk = logits[i, k]
                 _ek = fast_exp_nonpositive(_zk - mx)
                 out[i, k] = _ek
-                _s0 += _ek
-            _r0 = np.float64(_s0)
-            _tmp0 = 1/_r0
+                _b0 = _ek
+                _s0 += _zero if _zk == mx else _b0
+                _u0 += _b0 if _zk == mx else _zero
+            _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
+            _tmp0 = 1/(_r0 + 1)
             _tmp1 = cast_like(_tmp0, mx)
             for j in range(C):
                 out[i, j] = _tmp1 * out[i, j]
@@ -83,13 +86,16 @@ def _softmax_rows_in_place(start, stop, logits):
         if finite:
             _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
             _s0 = _zero
+            _u0 = _zero
             for k in range(C):
                 _zk = logits[i, k]
                 _ek = fast_exp_nonpositive(_zk - mx)
                 out[i, k] = _ek
-                _s0 += _ek
-            _r0 = np.float64(_s0)
-            _tmp0 = 1/_r0
+                _b0 = _ek
+                _s0 += _zero if _zk == mx else _b0
+                _u0 += _b0 if _zk == mx else _zero
+            _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
+            _tmp0 = 1/(_r0 + 1)
             _tmp1 = cast_like(_tmp0, mx)
             for j in range(C):
                 out[i, j] = _tmp1 * out[i, j]

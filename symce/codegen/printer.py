@@ -27,12 +27,28 @@ class UnsupportedNode(TypeError):
 
 
 class Sigmoid(sp.Function):
-    """σ(v) = 1 / (1 + exp(−v)), kept whole so the kernel evaluates it without overflow."""
+    """σ(v) = 1 / (1 + exp(−v)), kept whole so the kernel evaluates it without overflow
+    (:meth:`through_exp_of_minus_abs`)."""
 
     nargs = 1
 
     def fdiff(self, argindex=1):
         return self * (1 - self)
+
+    def through_exp_of_minus_abs(self) -> sp.Expr:
+        """σ(v) = 1/(1 + E) for v ≥ 0 and E/(1 + E) below (the same ratio times exp(v)/exp(v)),
+        E = exp(−|v|) ≤ 1: neither form overflows, a tiny σ keeps its relative precision, and the
+        choice is a select, so a loop over σ vectorises."""
+        v, = self.args
+        e = sp.exp(-sp.Abs(v))
+        return sp.Piecewise((1 / (1 + e), v >= 0), (e / (1 + e), True))
+
+
+def sigmoids_written_out(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with every σ written through E = exp(−|v|), before common subexpressions are
+    named: σ(v), σ(−v) and softplus's log1p(exp(−|v|)) then share one exponential, where a
+    σ helper would compute one per call (three per element of a BCE-with-logits gradient)."""
+    return expr.replace(lambda e: isinstance(e, Sigmoid), lambda e: e.through_exp_of_minus_abs())
 
 
 class XLogX(sp.Function):
@@ -150,16 +166,6 @@ HELPERS = {
     "fast_exp": _exp_helper,
     "fast_log1p": _log1p_helper,
     "row_max": _row_max_helper,
-    "sigmoid": '''\
-@numba.njit({JIT_OPTIONS})
-def sigmoid(v):
-    """σ(v) = 1/(1 + exp(−v)); for v < 0 as exp(v)/(1 + exp(v)) (the same ratio times exp(v)/exp(v)),
-    so neither form overflows and a tiny σ keeps its relative precision. One exp(−|v|) serves
-    both, and the choice is a select, so a loop over σ vectorises."""
-    e = fast_exp_nonpositive(-abs(v))
-    ratio = 1.0 / (1.0 + e)
-    return ratio if v >= 0.0 else e * ratio
-''',
     "cast_like": '''\
 def cast_like(value, like):
     """value in the float type of like (numba picks float32 or float64 by type)."""
@@ -283,9 +289,6 @@ class KernelPrinter(PythonCodePrinter):
 
     def _print_Min(self, expr):
         return "min(" + ", ".join(self._print(sp.Float(a) if a.is_Number else a) for a in expr.args) + ")"
-
-    def _print_Sigmoid(self, expr):
-        return f"sigmoid({self._print(expr.args[0])})"
 
     def _print_XLogX(self, expr):
         return f"xlogx({self._print(expr.args[0])})"
