@@ -150,12 +150,15 @@ def test_inputs_are_reproducible_and_targets_fit_the_case():
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
 
 
-def test_large_rows_get_fewer_repeats():
+def test_large_rows_get_fewer_repeats_of_torch_and_numpy():
     settings = suite.Settings()
     assert set(settings.repeats((4096, 1000)).values()) == {suite.DEFAULT_REPEAT}
-    assert set(settings.repeats((8192, 32000)).values()) == set(settings.repeats((4096, 4096)).values()) == {
-        suite.LARGE_REPEAT}
+    for shape in ((8192, 32000), (4096, 4096)):
+        repeats = settings.repeats(shape)
+        assert repeats["torch"] == repeats["numpy"] == suite.LARGE_REPEAT
+        assert repeats["symce"] == repeats["symce_out"] == repeats["symce_inplace"] == suite.DEFAULT_REPEAT
     assert set(suite.Settings(repeat=2).repeats((8192, 32000)).values()) == {2}
+    assert set(suite.Settings(quick=True).repeats((8192, 32000)).values()) == {suite.QUICK_REPEAT}
     assert suite.Settings(quick=True).shapes_of(cases.BY_NAME["ce"]) == cases.QUICK_SHAPES
 
 

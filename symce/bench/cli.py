@@ -62,8 +62,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "(quick.json, quick.png, quick.md with --quick) into --output.")
     parser.add_argument("--quick", action="store_true", help="small shapes and 3 repeats: under a minute")
     parser.add_argument("--repeat", type=positive_int, default=None,
-                        help="timed calls per measurement (default 9, and 3 on rows of 16 Mi elements or more; "
-                             "3 with --quick)")
+                        help="timed calls per measurement (default 9; torch and NumPy 3 on rows of 16 Mi elements or "
+                             "more; 3 with --quick)")
     parser.add_argument("--shapes", type=parse_shapes, default=None,
                         help="comma-separated NxC shapes for every case (binary cross-entropy: the input's shape); "
                              "default: each case's own")

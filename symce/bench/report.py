@@ -66,7 +66,7 @@ def header_lines(report: dict) -> list[str]:
     elif settings["quick"]:
         repeats = f"{settings['quick_repeat']} calls"
     else:
-        repeats = (f"{settings['default_repeat']} calls ({settings['large_repeat']} on rows of "
+        repeats = (f"{settings['default_repeat']} calls (torch and NumPy: {settings['large_repeat']} on rows of "
                    f"{settings['large_elements'] / 2**20:.0f} Mi elements or more)")
     def startup_runs(runs):
         return ", ".join(f"{run['total_s']:.2f} s (import {run['import_s']:.2f} + first call {run['first_call_s']:.2f})"

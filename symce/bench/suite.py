@@ -22,7 +22,8 @@ from symce.bench import cases as bench_cases
 from symce.bench import measure
 from symce.bench.cases import FORWARD, FORWARD_BACKWARD, Case
 
-#: rows from this many elements (16 Mi) on are "large": fewer repeats, as a call takes 0.2–10 s there
+#: rows from this many elements (16 Mi) on are "large": fewer repeats of torch and NumPy, whose calls
+#: take 1–10 s there; symce's (0.03–0.5 s) keep the default, as their medians are the ratios' other half
 LARGE = 1 << 24
 DEFAULT_REPEAT, LARGE_REPEAT, QUICK_REPEAT = 9, 3, 3
 BANDWIDTH_BYTES, QUICK_BANDWIDTH_BYTES = 1 << 30, 1 << 28
@@ -36,7 +37,8 @@ QUICK_LINEAR_SHAPE = {"n": 512, "hidden": 128, "vocab": 4000}
 @dataclass(frozen=True)
 class Settings:
     """What to run: ``shapes`` None means each case's own (its quick ones with ``quick``);
-    ``repeat`` None means DEFAULT_REPEAT, LARGE_REPEAT on large rows, QUICK_REPEAT with ``quick``."""
+    ``repeat`` None means DEFAULT_REPEAT (LARGE_REPEAT for torch and NumPy on large rows),
+    QUICK_REPEAT with ``quick``."""
 
     cases: tuple[Case, ...] = bench_cases.CASES
     shapes: tuple[tuple[int, int], ...] | None = None
@@ -52,9 +54,11 @@ class Settings:
 
     def repeats(self, shape: tuple[int, int]) -> dict[str, int]:
         """Timed calls per implementation key."""
+        if self.repeat or self.quick:
+            return dict.fromkeys(FORWARD_BACKWARD, self.repeat or QUICK_REPEAT)
         large = shape[0] * shape[1] >= LARGE
-        return dict.fromkeys(FORWARD_BACKWARD, self.repeat or (QUICK_REPEAT if self.quick else
-                                                                LARGE_REPEAT if large else DEFAULT_REPEAT))
+        return {key: LARGE_REPEAT if large and not key.startswith("symce") else DEFAULT_REPEAT
+                for key in FORWARD_BACKWARD}
 
     def as_json(self) -> dict:
         return {"cases": [case.name for case in self.cases], "shapes": self.shapes, "dtypes": [d.name for d in self.dtypes],
