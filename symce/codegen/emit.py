@@ -232,11 +232,12 @@ def _whole_sums(program: RowProgram, outputs: Sequence[str]) -> RowProgram:
     split even then: leaving exp(z_a − m) = 1 out keeps float32 partial sums small (softmax's
     worst error 8.4e-8 split, 1.1e-7 summed whole)."""
     reductions, whole = [], {}
-    used = [cases for name, cases in program.scalars + program.vectors if name in outputs]
+    used = [c.expr for name, cases in program.scalars + program.vectors if name in outputs for c in cases]
     for reduction in program.reductions:
         term = _argmax_term(reduction)
         pair = term + reduction.symbol
-        if term != 0 and not reduction.body.has(sp.exp) and not any(c.expr.subs(pair, sp.Dummy()).has(reduction.symbol) for cases in used for c in cases):
+        only_whole = not any(expr.subs(pair, sp.Dummy()).has(reduction.symbol) for expr in used)
+        if term != 0 and not reduction.body.has(sp.exp) and only_whole:
             whole[pair] = reduction.symbol
             reduction = replace(reduction, excludes_argmax=False)
         reductions.append(reduction)
@@ -280,7 +281,7 @@ def _reduction_pass(kernel: Kernel, program: RowProgram, numbering: _Numbering, 
     lines += [f"{indent}for k in range(C):", f"{inner}_zk = {rows.name}[i, k]"]
     if uses_exp:
         # unshifted (a row with inf or nan, rare) the exponent is taken in float64 like every plain-row value
-        lines.append(f"{inner}_ek = fast_exp_nonpositive(_zk - mx)" if shifted else f"{inner}_ek = fast_exp(np.float64(_zk))")
+        lines.append(f"{inner}_ek = " + ("fast_exp_nonpositive(_zk - mx)" if shifted else "fast_exp(np.float64(_zk))"))
         if store:
             lines.append(f"{inner}{store}[i, k] = _ek")
     replacements, bodies = numbering.cse([r.body for r in program.reductions])
@@ -360,10 +361,13 @@ def _row_block(kernel: Kernel, program: RowProgram, numbering: _Numbering, print
     if program.shifted and label is not None:
         printer = printer.with_elements({sp.Eq(label, argmax): "(_zt == mx)", sp.Eq(argmax, label): "(_zt == mx)"})
     if program.shifted:
-        read = (lambda index: f"{store}[i, {index}]") if store else (lambda index: f"fast_exp_nonpositive({rows.name}[i, {index}] - mx)")
+        # a shifted logit z − max is ≤ 0: its exp needs no overflow clamp
+        read = (lambda index: f"{store}[i, {index}]") if store else \
+            (lambda index: f"fast_exp_nonpositive({rows.name}[i, {index}] - mx)")
         exponentials = {zs[j]: f"np.float64({read('j')})"}
         if label is not None:
-            exponentials[zs[label]] = f"np.float64({read('t')})" if store else "np.float64(fast_exp_nonpositive(_zt - mx))"
+            exponentials[zs[label]] = f"np.float64({read('t')})" if store else \
+                "np.float64(fast_exp_nonpositive(_zt - mx))"
         printer = printer.with_elements(exponentials=exponentials)
         native = native.with_elements(exponentials={zs[j]: read("j")})
     else:

@@ -92,8 +92,9 @@ def _exp_helper() -> str:
 
     helpers = [exp_helper_source(exp_polynomial(dtype), nonpositive=nonpositive)
                for nonpositive in (False, True) for dtype in ("float32", "float64")]
-    return "\n\n".join([*helpers, _typed_dispatch("fast_exp", "exp(x) computed in x's own float type", "math.exp"),
-                        _typed_dispatch("fast_exp_nonpositive", "exp(x) for x ≤ 0, in x's own float type", "math.exp")])
+    dispatch = [_typed_dispatch("fast_exp", "exp(x) computed in x's own float type", "math.exp"),
+                _typed_dispatch("fast_exp_nonpositive", "exp(x) for x ≤ 0, in x's own float type", "math.exp")]
+    return "\n\n".join(helpers + dispatch)
 
 
 def _row_max_helper() -> str:
