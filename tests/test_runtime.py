@@ -2,6 +2,7 @@
 the kernels write it out."""
 from __future__ import annotations
 
+import functools
 import math
 
 import mpmath
@@ -110,8 +111,9 @@ def test_row_max_reports_the_max_and_whether_the_row_is_clean(dtype, size):
         assert clean and largest == row.max(), row
 
 
+@functools.cache
 def _compiled_sigmoid():
-    """σ(v) as the kernels print it: written out through exp(−|v|), compiled by numba."""
+    """σ(v) as the kernels print it: written out through exp(−|v|), compiled by numba (once)."""
     v = sp.Symbol("v", real=True)
     code = KernelPrinter({v: "v"}).doprint(sigmoids_written_out(Sigmoid(v)))
     namespace = dict(vars(runtime))
