@@ -113,8 +113,9 @@ def _exact_one_at_zero(poly: Polynomial) -> Polynomial:
     return poly
 
 
-#: the name of the exp helper for arguments known to be ≤ 0, by dtype
-NONPOSITIVE = "exp_nonpositive_{}"
+def exp_helper_name(poly: Polynomial, nonpositive: bool = False) -> str:
+    """``exp_<dtype>``, or ``exp_nonpositive_<dtype>`` for the helper of arguments known to be ≤ 0."""
+    return f"exp_nonpositive_{poly.dtype}" if nonpositive else poly.function
 
 
 def exp_helper_source(poly: Polynomial, decorator: str = "@numba.njit({JIT_OPTIONS}, fastmath={'contract'})",
@@ -130,7 +131,7 @@ def exp_helper_source(poly: Polynomial, decorator: str = "@numba.njit({JIT_OPTIO
     overflow = [] if nonpositive else [f"    if x > {f}({fmt.overflow!r}):", f"        x = {f}({fmt.overflow!r})"]
     return "\n".join([
         decorator,
-        f"def {NONPOSITIVE.format(poly.dtype) if nonpositive else poly.function}(x):",
+        f"def {exp_helper_name(poly, nonpositive)}(x):",
         f'    """exp(x{" ≤ 0" if nonpositive else ""}) in {poly.dtype}: 2^n · p(r), p of degree {poly.degree} '
         f'fitted to exp on [−ln 2/2, ln 2/2]',
         f'    (fit error {poly.fit_error:.1e}); vectorisable, unlike a libm call."""',
@@ -239,7 +240,7 @@ def measured_error(dtype: str, points: int = 20001, nonpositive: bool = False) -
     xs = np.concatenate([np.linspace(low, high, points), -np.logspace(-30, 0, 200)]
                         + ([] if nonpositive else [np.logspace(-30, 0, 200)]))
     source = exp_helper_source(poly, decorator="", nonpositive=nonpositive)
-    return _worst_relative_error(poly, source, mpmath.exp, xs, NONPOSITIVE.format(dtype) if nonpositive else None)
+    return _worst_relative_error(poly, source, mpmath.exp, xs, exp_helper_name(poly, nonpositive))
 
 
 def measured_log1p_error(dtype: str, points: int = 20001) -> float:
