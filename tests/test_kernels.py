@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from symce.codegen import accuracy
+from symce.codegen import accuracy, emit
 
 TOLERANCE = {np.float64: 1e-13, np.float32: 1e-5}
 
@@ -224,7 +224,7 @@ def test_default_parameters_take_the_specialised_path_with_the_same_values(dtype
 def _kernels_with_buffers():
     """(family, kernel function, its Kernel) for every generated kernel with an output buffer,
     the ``_sum`` variants of elementwise kernels included."""
-    from symce.codegen import emit, kernels
+    from symce.codegen import kernels
 
     found = []
     for family, (_, family_kernels) in kernels.families().items():
@@ -236,11 +236,11 @@ def _kernels_with_buffers():
     return found
 
 
-def _arguments(kernel, dtype, rng, label_smoothing):
-    """Arguments for ``kernel`` by role: a (7, 30) row block with a confident row, an ignored label,
-    class weights, label smoothing, a row scale; elements in (0.05, 0.95), valid for every elementwise
-    operand (probabilities, targets, weights, log-probabilities)."""
-    rows, classes, elements = 7, 30, 7 * 30
+def _arguments(kernel, dtype, rng, label_smoothing, classes):
+    """Arguments for ``kernel`` by role: a (7, classes) row block with a confident row, an ignored label,
+    class weights, label smoothing, a row scale; 7 · classes elements in (0.05, 0.95), valid for every
+    elementwise operand (probabilities, targets, weights, log-probabilities)."""
+    rows, elements = 7, 7 * classes
     arguments = []
     for arg in kernel.args:
         if arg.role == "rows" and not arguments:
@@ -273,15 +273,17 @@ def _arguments(kernel, dtype, rng, label_smoothing):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("family,function,kernel", _kernels_with_buffers(), ids=lambda v: v if isinstance(v, str) else "")
-def test_in_place_twin_writes_over_the_first_input_what_a_fresh_call_returns(family, function, kernel, dtype):
+@pytest.mark.parametrize("classes", [emit.WIDE_ROWS - 2, emit.WIDE_ROWS + 8])
+def test_in_place_twin_writes_over_the_first_input_what_a_fresh_call_returns(family, function, kernel, dtype, classes):
     """``<kernel>_in_place`` (no overlap checks), the kernel given its first input as the buffer
     (overlap checks, scalar loops) and a fresh call agree: the in-place code reads nothing it has
-    already overwritten."""
+    already overwritten. Rows shorter and longer than ``WIDE_ROWS`` run the row function compiled
+    for the CPU's preferred vector width and for 512-bit vectors."""
     import importlib
 
     module = importlib.import_module(f"symce.generated.{family}")
     smoothing = 0.2 if any(arg.role == "scalar" for arg in kernel.args) else None
-    arguments = _arguments(kernel, dtype, np.random.default_rng(4), smoothing)
+    arguments = _arguments(kernel, dtype, np.random.default_rng(4), smoothing, classes)
     fresh = getattr(module, function)(*arguments)
     first = arguments[0]
     twin_input, given_input = first.copy(), first.copy()

@@ -130,3 +130,28 @@ def test_sigmoid_keeps_relative_precision_in_both_tails(v):
         assert got == 0.0
     else:
         assert abs(got - float(exact)) <= 2 * math.ulp(float(exact))
+
+
+def _in_place_rows_llvm(classes: int) -> str:
+    """The LLVM IR of the in-place cross-entropy row function, compiled as the in-place kernel calls
+    it on rows of ``classes``."""
+    from symce.generated import cross_entropy
+
+    logits, labels, scale = np.zeros((2, classes)), np.zeros(2, np.int64), np.ones(1)
+    arguments = (0, 2, logits, labels, None, 0.0, -100, scale, np.empty(2), None if classes < 32 else True)
+    types = [numba.typeof(a) for a in arguments[:-1]]
+    types.append(numba.typeof(None) if classes < 32 else numba.types.literal(True))
+    cached = cross_entropy._integer_labels_forward_backward_rows_in_place
+    # numba cannot show the IR of cached code: the same function, compiled afresh
+    options = {name: value for name, value in cached.targetoptions.items() if name != "nopython"}
+    rows = numba.njit(**options)(cached.py_func)
+    rows.compile(tuple(types))
+    return rows.inspect_llvm(tuple(types))
+
+
+def test_in_place_rows_prefer_512_bit_vectors_only_when_long():
+    """prefer_wide_vectors marks the row function compiled for long rows, and only that one: LLVM's
+    attribute is on its definition, not on the one for rows shorter than a wide vector."""
+    attribute = '"prefer-vector-width"="512"'
+    assert attribute in _in_place_rows_llvm(40)
+    assert attribute not in _in_place_rows_llvm(10)

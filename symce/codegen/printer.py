@@ -179,6 +179,19 @@ def _cast_like_typed(value, like):
         return lambda value, like: np.float32(value)
     return lambda value, like: np.float64(value)
 ''',
+    "prefer_wide_vectors": '''\
+@numba.extending.intrinsic
+def prefer_wide_vectors(typingctx):
+    """Marks the calling function for 512-bit vectors: LLVM's per-function attribute
+    "prefer-vector-width"="512". LLVM prefers 256-bit vectors on most AVX-512 CPUs (this one
+    included), and numba's way to change that (NUMBA_CPU_FEATURES) holds for every function in
+    the process. A CPU without AVX-512 ignores the attribute. llvmlite's FunctionAttributes
+    accept only keyword attributes, so the string attribute goes into the underlying set."""
+    def codegen(context, builder, signature, args):
+        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+    return numba.types.none(), codegen
+''',
     "xlogx": '''\
 @numba.njit({JIT_OPTIONS})
 def xlogx(v):

@@ -120,14 +120,17 @@ def class_targets(target: np.ndarray, input: np.ndarray, ignore: int) -> np.ndar
         raise ValueError(f"target shape {target.shape} does not match input shape {input.shape}: "
                          f"class-index targets need shape {expected} (the input's shape without "
                          f"dimension {min(input.ndim - 1, 1)}), probability targets shape {input.shape}")
-    labels = target.astype(np.int64)
+    labels = np.ascontiguousarray(target, dtype=np.int64)
+    if labels.size == 0 or (labels.min() >= 0 and labels.max() < classes):
+        # the common case, every label a class index, in two fast reductions
+        return labels
     valid = ((labels >= 0) & (labels < classes)) | (labels == ignore)
     if not valid.all():
         where = tuple(int(i) for i in np.argwhere(~valid)[0])
         raise IndexError(f"target {int(target[where])} at index {where} is out of bounds: class-index "
                          f"targets must satisfy 0 <= target < {classes} (the number of classes) "
                          f"or equal ignore_index ({ignore})")
-    return np.ascontiguousarray(labels)
+    return labels
 
 
 def probability_targets_allowed(ignore: int) -> None:

@@ -35,7 +35,7 @@ def _integer_label_rows(family: str, names: tuple[str, str], input, target, weig
     rows = layout.to_rows(input)
     kept = labels != ignore
     forward, forward_backward = (bind(family, name, rows, labels, weight, *options, ignore) for name in names)
-    counted = kept.sum(dtype=input.dtype) if weight is None else weight[labels[kept]].sum(dtype=input.dtype)
+    counted = np.count_nonzero(kept) if weight is None else weight[labels[kept]].sum(dtype=input.dtype)
     return RowLoss(
         forward=forward, forward_backward=forward_backward,
         loss_shape=layout.batch_shape,
