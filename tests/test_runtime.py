@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symce.codegen import polynomials
+from symce.codegen import emit, polynomials
 from symce.codegen.printer import KernelPrinter, Sigmoid, sigmoids_written_out
 from symce.generated import runtime
 
@@ -138,9 +138,9 @@ def _in_place_rows_llvm(classes: int) -> str:
     from symce.generated import cross_entropy
 
     logits, labels, scale = np.zeros((2, classes)), np.zeros(2, np.int64), np.ones(1)
-    arguments = (0, 2, logits, labels, None, 0.0, -100, scale, np.empty(2), None if classes < 32 else True)
-    types = [numba.typeof(a) for a in arguments[:-1]]
-    types.append(numba.typeof(None) if classes < 32 else numba.types.literal(True))
+    arguments = (0, 2, logits, labels, None, 0.0, -100, scale, np.empty(2))
+    types = [numba.typeof(a) for a in arguments]
+    types.append(numba.typeof(None) if classes < emit.WIDE_ROWS else numba.types.literal(True))
     cached = cross_entropy._integer_labels_forward_backward_rows_in_place
     # numba cannot show the IR of cached code: the same function, compiled afresh
     options = {name: value for name, value in cached.targetoptions.items() if name != "nopython"}
@@ -153,5 +153,5 @@ def test_in_place_rows_prefer_512_bit_vectors_only_when_long():
     """prefer_wide_vectors marks the row function compiled for long rows, and only that one: LLVM's
     attribute is on its definition, not on the one for rows shorter than a wide vector."""
     attribute = '"prefer-vector-width"="512"'
-    assert attribute in _in_place_rows_llvm(40)
-    assert attribute not in _in_place_rows_llvm(10)
+    assert attribute in _in_place_rows_llvm(emit.WIDE_ROWS)
+    assert attribute not in _in_place_rows_llvm(emit.WIDE_ROWS - 1)
