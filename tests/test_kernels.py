@@ -273,12 +273,12 @@ def _arguments(kernel, dtype, rng, label_smoothing, classes):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("family,function,kernel", _kernels_with_buffers(), ids=lambda v: v if isinstance(v, str) else "")
-@pytest.mark.parametrize("classes", [emit.WIDE_ROWS - 2, emit.WIDE_ROWS + 8])
+@pytest.mark.parametrize("classes", [emit.LONG_ROWS - 2, emit.LONG_ROWS + 8])
 def test_in_place_twin_writes_over_the_first_input_what_a_fresh_call_returns(family, function, kernel, dtype, classes):
     """``<kernel>_in_place`` (no overlap checks), the kernel given its first input as the buffer
     (overlap checks, scalar loops) and a fresh call agree: the in-place code reads nothing it has
-    already overwritten. Rows shorter and longer than ``WIDE_ROWS`` run the row function compiled
-    for the CPU's preferred vector width and for 512-bit vectors."""
+    already overwritten. Rows shorter than ``LONG_ROWS`` take their exponentials from one flat loop
+    over their run (``run_exponentials``), longer ones each their own, with 512-bit vectors."""
     import importlib
 
     module = importlib.import_module(f"symce.generated.{family}")

@@ -111,6 +111,28 @@ def test_row_max_reports_the_max_and_whether_the_row_is_clean(dtype, size):
         assert clean and largest == row.max(), row
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_run_exponentials_are_each_rows_exp_below_its_max(dtype):
+    """A run of short rows (the middle rows of a larger array, so a wrong offset would show) gets
+    exp(z − max z) for each row within 2 ulps of mpmath (of the shift as the kernels take it, in
+    the row's dtype), NumPy's max, and False for rows with inf or nan, whose exponentials the
+    kernels never read."""
+    rng = np.random.default_rng(11)
+    rows = (rng.standard_normal((9, 10)) * 30).astype(dtype)
+    rows[3, 4], rows[4, 0], rows[5, 9], rows[6] = np.inf, np.nan, -np.inf, -np.inf
+    rows[7, 2] = rows[7, 5] = rows[7].max()  # a tied max
+    exponentials, maxima, finite = runtime.run_exponentials(rows, 2, 8)
+    assert exponentials.shape == (6, 10) and exponentials.dtype == dtype
+    np.testing.assert_array_equal(finite, [True, False, False, True, False, True])
+    for r, row in enumerate(rows[2:8]):
+        if not finite[r]:
+            continue
+        assert maxima[r] == row.max()
+        for k, z in enumerate(row):
+            exact = mpmath.exp(float(z - row.max()))
+            assert abs(exponentials[r, k] - float(exact)) <= 2 * ULP[np.dtype(dtype).name] * float(exact)
+
+
 @functools.cache
 def _compiled_sigmoid():
     """σ(v) as the kernels print it: written out through exp(−|v|), compiled by numba (once)."""
@@ -132,26 +154,29 @@ def test_sigmoid_keeps_relative_precision_in_both_tails(v):
         assert abs(got - float(exact)) <= 2 * math.ulp(float(exact))
 
 
-def _in_place_rows_llvm(classes: int) -> str:
-    """The LLVM IR of the in-place cross-entropy row function, compiled as the in-place kernel calls
-    it on rows of ``classes``."""
-    from symce.generated import cross_entropy
+def _rows_llvm(classes: int, in_place: bool) -> str:
+    """The LLVM IR of a cross-entropy row function (the in-place twin or the one with a gradient
+    buffer), compiled as its kernel calls it on rows of ``classes``."""
+    from symce.generated import cross_entropy, runtime
 
     logits, labels, scale = np.zeros((2, classes)), np.zeros(2, np.int64), np.ones(1)
-    arguments = (0, 2, logits, labels, None, 0.0, -100, scale, np.empty(2))
-    types = [numba.typeof(a) for a in arguments]
-    types.append(numba.typeof(None) if classes < emit.WIDE_ROWS else numba.types.literal(True))
-    cached = cross_entropy._integer_labels_forward_backward_rows_in_place
+    run = runtime.run_exponentials(logits, 0, 2) if classes < emit.LONG_ROWS else None
+    buffers = () if in_place else (np.empty((2, classes)),)
+    arguments = (0, 2, logits, labels, None, 0.0, -100, scale, np.empty(2), *buffers, run)
+    types = tuple(numba.typeof(a) for a in arguments)
+    cached = (cross_entropy._integer_labels_forward_backward_rows_in_place if in_place
+              else cross_entropy._integer_labels_forward_backward_rows)
     # numba cannot show the IR of cached code: the same function, compiled afresh
     options = {name: value for name, value in cached.targetoptions.items() if name != "nopython"}
     rows = numba.njit(**options)(cached.py_func)
-    rows.compile(tuple(types))
-    return rows.inspect_llvm(tuple(types))
+    rows.compile(types)
+    return rows.inspect_llvm(types)
 
 
-def test_in_place_rows_prefer_512_bit_vectors_only_when_long():
+@pytest.mark.parametrize("in_place", [True, False])
+def test_row_functions_prefer_512_bit_vectors_only_when_long(in_place):
     """prefer_wide_vectors marks the row function compiled for long rows, and only that one: LLVM's
     attribute is on its definition, not on the one for rows shorter than a wide vector."""
     attribute = '"prefer-vector-width"="512"'
-    assert attribute in _in_place_rows_llvm(emit.WIDE_ROWS)
-    assert attribute not in _in_place_rows_llvm(emit.WIDE_ROWS - 1)
+    assert attribute in _rows_llvm(emit.LONG_ROWS, in_place)
+    assert attribute not in _rows_llvm(emit.LONG_ROWS - 1, in_place)

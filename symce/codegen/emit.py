@@ -6,7 +6,8 @@ Two templates serve every loss:
   finds the row max (and the argmax only where a formula needs it), pass 2 accumulates every
   reduction in one sweep, pass 3 writes the per-row outputs and, for each class, the
   per-class outputs — so a fused forward+backward kernel reads each logit twice, stores
-  exp(z_k − m) in the gradient and reads it back once;
+  exp(z_k − m) in the gradient and reads it back once. Rows shorter than ``LONG_ROWS`` take
+  passes 1 and the exponentials of pass 2 for a whole run of rows first, in one flat loop;
 * **elementwise** kernels read flat (n,) arrays (``numba.prange`` over chunks of elements).
 
 A shifted row's reductions run in the row's own dtype (float32 rows vectorise at full width)
@@ -36,10 +37,13 @@ INDENT = "    "
 #: the call, small enough that the two cores share the work evenly
 CHUNK = 16384
 
-#: the shortest row an in-place kernel runs with 512-bit vectors (``prefer_wide_vectors``): wide
-#: vectors made in-place rows of 1000 and 32000 classes 10-25 % faster, and rows of 10 or 16
-#: up to 13 % slower (fewer elements than one wide vector run the scalar loop); 32 broke even
-WIDE_ROWS = 32
+#: the shortest row a row kernel treats as long. A long row takes its own exponentials, in a loop
+#: over the row that vectorises, with 512-bit vectors (``prefer_wide_vectors``: rows of 1000 and
+#: 32000 classes 5-30 % faster). A shorter row never reaches a vector loop's step: its run of rows
+#: gets its exponentials from one flat loop first (``run_exponentials``: 1.4-2x faster at 10 and 16
+#: classes, 1.2x at 32, slower from 64), and keeps the CPU's preferred vector width (512 bits made
+#: rows of 10 or 16 up to 13 % slower).
+LONG_ROWS = 32
 
 
 @dataclass(frozen=True)
@@ -149,28 +153,32 @@ IN_PLACE = "{}_in_place"
 
 
 def _in_place_functions(kernel: Kernel, inner: str, parameters: Sequence[str], arguments: Sequence[str],
-                        doc: str, body: Sequence[str], loop, trailing: Sequence[str] = ()) -> list[str]:
+                        doc: str, body: Sequence[str], public, trailing: Sequence[str] = ()) -> list[str]:
     """``<name>_in_place``, which writes the kernel's buffer over its first input: a twin of the
     inner (row or chunk) function without the buffer argument (and with the ``trailing``
-    parameters), and the public loop over it.
+    parameters), and the public function that runs it.
 
     Passing the input as the buffer gives the same numbers, but LLVM cannot prove two arguments
     equal: each loop then checks at run time whether they overlap, finds that they do and runs
     its scalar version (3x slower here). One array under two names needs no check.
-    ``loop(function, arguments)`` gives the public function's body up to its return.
+    ``public(name, twin, arguments)`` gives the functions that run the twin, the public one last.
     """
     buffer = _in_place_buffer(kernel)
     if buffer is None:
         return []
-    first = kernel.args[0].name
-    public, twin = IN_PLACE.format(kernel.function), IN_PLACE.format(inner)
+    twin = IN_PLACE.format(inner)
     kept = [name for name in arguments if name != buffer]
     return ["", "", _inner_decorator(),
-            f"def {twin}({', '.join([*parameters, *kept, *trailing])}):", f'{INDENT}"""{doc.format(public)}"""',
-            f"{INDENT}{buffer} = {first}  # in place: one array, so no overlap checks", *body,
-            "", "", _decorator(), f"def {public}({', '.join(a.name for a in kernel.args)}):",
-            *_docstring(kernel, in_place=True), *loop(twin, kept),
-            f"{INDENT}return {', '.join(first if name == buffer else name for name in kernel.outputs)}"]
+            f"def {twin}({', '.join([*parameters, *kept, *trailing])}):",
+            f'{INDENT}"""{doc.format(IN_PLACE.format(kernel.function))}"""',
+            f"{INDENT}{buffer} = {kernel.args[0].name}  # in place: one array, so no overlap checks", *body,
+            *public(IN_PLACE.format(kernel.function), twin, kept)]
+
+
+def _in_place_outputs(kernel: Kernel) -> str:
+    """What ``<name>_in_place`` returns: the kernel's outputs, its first input for the buffer."""
+    buffer, first = _in_place_buffer(kernel), kernel.args[0].name
+    return ", ".join(first if name == buffer else name for name in kernel.outputs)
 
 
 class _Numbering:
@@ -287,7 +295,8 @@ def _reduction_pass(kernel: Kernel, program: RowProgram, numbering: _Numbering, 
     lines += [f"{indent}for k in range(C):", f"{inner}_zk = {rows.name}[i, k]"]
     if uses_exp:
         # unshifted (a row with inf or nan, rare) the exponent is taken in float64 like every plain-row value
-        lines.append(f"{inner}_ek = " + ("fast_exp_nonpositive(_zk - mx)" if shifted else "fast_exp(np.float64(_zk))"))
+        lines.append(f"{inner}_ek = " + ("exp_below_max(_zk, mx, run, i - start, k)" if shifted
+                                         else "fast_exp(np.float64(_zk))"))
         if store:
             lines.append(f"{inner}{store}[i, k] = _ek")
     replacements, bodies = numbering.cse([r.body for r in program.reductions])
@@ -369,11 +378,11 @@ def _row_block(kernel: Kernel, program: RowProgram, numbering: _Numbering, print
     if program.shifted:
         # a shifted logit z − max is ≤ 0: its exp needs no overflow clamp
         read = (lambda index: f"{store}[i, {index}]") if store else \
-            (lambda index: f"fast_exp_nonpositive({rows.name}[i, {index}] - mx)")
+            (lambda index: f"exp_below_max({rows.name}[i, {index}], mx, run, i - start, {index})")
         exponentials = {zs[j]: f"np.float64({read('j')})"}
         if label is not None:
             exponentials[zs[label]] = f"np.float64({read('t')})" if store else \
-                "np.float64(fast_exp_nonpositive(_zt - mx))"
+                "np.float64(exp_below_max(_zt, mx, run, i - start, t))"
         printer = printer.with_elements(exponentials=exponentials)
         native = native.with_elements(exponentials={zs[j]: read("j")})
     else:
@@ -555,6 +564,7 @@ def row_kernel_source(kernel: Kernel) -> str:
     ignore = _arg(kernel, "ignore_index")
     names, arrays = _bindings(kernel, "i")
     label_symbol = label.symbol if label is not None else None
+    shifted = kernel.program.shifted
     fixed = {}
     if label is not None:
         # z_t is read before pass 2, which may overwrite the row (out=input)
@@ -566,7 +576,6 @@ def row_kernel_source(kernel: Kernel) -> str:
     outputs = scalar_outputs + vector_outputs
     row_function = f"_{kernel.function}_rows"
     argument_names = [a.name for a in kernel.args] + outputs
-    arguments = ", ".join(argument_names)
     # a task is a run of rows, not one: a call passes every array, a cost that short rows would
     # pay per row
     lines = [f"{INDENT}C = {rows.name}.shape[1]", f"{INDENT}for i in range(start, stop):"]
@@ -596,8 +605,9 @@ def row_kernel_source(kernel: Kernel) -> str:
     def block(program_of, indent):
         return lambda chosen, indent=indent: _row_block(kernel, program_of(kernel.specialisation(chosen)), numbering,
                                                         printer, native, indent, kernel.outputs, label_symbol, pin)
-    if kernel.program.shifted:
-        lines += [f"{row}mx, finite = row_max({rows.name}, i)", f"{row}m = np.float64(mx)", f"{row}if finite:"]
+    if shifted:
+        lines += [f"{row}mx, finite = row_max_of_run({rows.name}, i, start, run)", f"{row}m = np.float64(mx)",
+                  f"{row}if finite:"]
         lines += _nested(_specialisable(kernel), block(lambda v: v.program, row + INDENT), row + INDENT)
         lines.append(f"{row}else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it")
         # rare rows: specialised only where an absent (None) array must not be read
@@ -606,29 +616,54 @@ def row_kernel_source(kernel: Kernel) -> str:
     else:
         lines += _nested(_specialisable(kernel, arrays_only=True), block(lambda v: v.program, row), row)
 
-    def tasks(function: str, called: Sequence[str], indent: str = INDENT) -> list[str]:
-        return [f"{indent}for task in numba.prange((rows + per_task - 1) // per_task):",
-                f"{indent}{INDENT}{function}(task * per_task, min(rows, (task + 1) * per_task), {', '.join(called)})"]
+    def entry(public: str, function: str, called: Sequence[str], in_place: bool) -> list[str]:
+        """The parallel loops over the tasks of ``function``, and ``public``, a Python function that
+        runs one of them.
 
-    def rows_loop(function: str, called: Sequence[str], run=tasks) -> list[str]:
-        return [f"{INDENT}rows, C = {rows.name}.shape",
-                *[_allocate(name, "rows", rows.name, INDENT) for name in scalar_outputs],
-                f"{INDENT}per_task = max(1, {CHUNK} // max(C, 1))", *run(function, called)]
+        The row function takes a trailing argument that differs between short and long rows, so
+        numba compiles it twice: ``run`` (shifted rows) is run_exponentials' result or None, and the
+        helpers that read it are chosen by its type; ``wide`` (the in-place twin of a kernel without
+        exponentials) is None or True, a test numba prunes at compile time. One parallel loop per
+        row length, picked in Python, means a caller compiles only the length it is given.
+        """
+        parameters = [a.name for a in kernel.args] + ([] if in_place else list(buffers(kernel)))
+        lengths = {"short": [f"run_exponentials({rows.name}, start, stop)"], "long": ["None"]} if shifted \
+            else {"short": ["None"], "long": ["True"]} if in_place else {"into": []}
+        lines = []
+        for length, trailing_arguments in lengths.items():
+            lines += ["", "", _decorator(), f"def _{public}_{length}({', '.join(parameters)}):",
+                      f"{INDENT}rows, C = {rows.name}.shape",
+                      *[_allocate(name, "rows", rows.name, INDENT) for name in scalar_outputs],
+                      f"{INDENT}per_task = max(1, {CHUNK} // max(C, 1))",
+                      f"{INDENT}for task in numba.prange((rows + per_task - 1) // per_task):",
+                      f"{INDENT * 2}start = task * per_task", f"{INDENT * 2}stop = min(rows, start + per_task)",
+                      f"{INDENT * 2}{function}(start, stop, {', '.join([*called, *trailing_arguments])})",
+                      f"{INDENT}return {_in_place_outputs(kernel) if in_place else ', '.join(kernel.outputs)}"]
+        signature = [*parameters[:len(kernel.args)], *[f"{name}=None" for name in parameters[len(kernel.args):]]]
+        lines += ["", "", f"def {public}({', '.join(signature)}):", *_docstring(kernel, in_place=in_place)]
+        for name in parameters[len(kernel.args):]:
+            # allocated by NumPy, which asks Linux for huge pages on a large array (numba does not)
+            lines += [f"{INDENT}if {name} is None:", f"{INDENT * 2}{name} = np.empty({rows.name}.shape, dtype={rows.name}.dtype)"]
+        call = f"({', '.join(parameters)})"
+        if "into" in lengths:
+            return lines + [f"{INDENT}return _{public}_into{call}"]
+        return lines + [f"{INDENT}if {rows.name}.shape[1] < {LONG_ROWS}:", f"{INDENT * 2}return _{public}_short{call}",
+                        f"{INDENT}return _{public}_long{call}"]
 
-    def widened_tasks(function: str, called: Sequence[str]) -> list[str]:
-        # the in-place twin is compiled twice, for None and for True: 512-bit vectors on rows of
-        # WIDE_ROWS or more, the CPU's preferred width on shorter rows
-        return [f"{INDENT}if C < {WIDE_ROWS}:", *tasks(function, [*called, "None"], INDENT * 2),
-                f"{INDENT}else:", *tasks(function, [*called, "True"], INDENT * 2)]
-
-    source = [_inner_decorator(), f"def {row_function}(start, stop, {arguments}):",
-              f'{INDENT}"""Rows start..stop of {kernel.function}."""', *lines, "", ""]
-    source += _entry(kernel, {name: f"{rows.name}.shape" for name in vector_outputs}, rows.name)
-    source += [*rows_loop(row_function, argument_names), f"{INDENT}return {', '.join(kernel.outputs)}"]
-    wide = [f"{INDENT}if wide is not None:", f"{INDENT * 2}prefer_wide_vectors()"]
+    if shifted:
+        # every row function, in place or not, runs long rows (run None) with 512-bit vectors
+        trailing, wide = ["run"], [f"{INDENT}prefer_wide_vectors_if_long(run)"]
+        own_trailing, own_wide = trailing, wide
+    else:
+        # no exponentials, no run: only the in-place twin is compiled for long rows apart
+        trailing, wide = ["wide"], [f"{INDENT}if wide is not None:", f"{INDENT * 2}prefer_wide_vectors()"]
+        own_trailing, own_wide = [], []
+    source = [_inner_decorator(), f"def {row_function}(start, stop, {', '.join(argument_names + own_trailing)}):",
+              f'{INDENT}"""Rows start..stop of {kernel.function}."""', *own_wide, *lines]
+    source += entry(kernel.function, row_function, argument_names, in_place=False)
     source += _in_place_functions(kernel, row_function, ["start", "stop"], argument_names, "Rows start..stop of {}.",
-                                  [*wide, *lines], lambda function, called: rows_loop(function, called, widened_tasks),
-                                  trailing=["wide"])
+                                  [*wide, *lines], lambda public, twin, kept: entry(public, twin, kept, in_place=True),
+                                  trailing=trailing)
     return "\n".join(source) + "\n"
 
 
@@ -702,8 +737,11 @@ def elementwise_kernel_source(kernel: Kernel, summed: bool = False) -> str:
               f'{INDENT}"""Elements start..stop of {kernel.function}."""', *lines, "", ""]
     source += _entry(kernel, {name: f"{first.name}.shape" for name in buffers(kernel)}, first.name)
     source += [*chunks_loop(chunk_function, argument_names), f"{INDENT}return {', '.join(kernel.outputs)}"]
+    def in_place(public: str, twin: str, kept: Sequence[str]) -> list[str]:
+        return ["", "", _decorator(), f"def {public}({', '.join(a.name for a in kernel.args)}):",
+                *_docstring(kernel, in_place=True), *chunks_loop(twin, kept), f"{INDENT}return {_in_place_outputs(kernel)}"]
     source += _in_place_functions(kernel, chunk_function, ["start", "stop"], argument_names,
-                                  "Elements start..stop of {}.", lines, chunks_loop)
+                                  "Elements start..stop of {}.", lines, in_place)
     return "\n".join(source) + "\n"
 
 
@@ -718,7 +756,7 @@ def kernel_source(kernel: Kernel) -> str:
 
 # ----- modules -------------------------------------------------------------------------------
 #: bump when the generator's output changes for the same specs (it is part of every hash)
-GENERATOR_VERSION = "3"
+GENERATOR_VERSION = "4"
 
 
 def spec_hash(spec_expr: sp.Expr) -> str:

@@ -179,6 +179,55 @@ def _cast_like_typed(value, like):
         return lambda value, like: np.float32(value)
     return lambda value, like: np.float64(value)
 ''',
+    "run_exponentials": '''\
+@numba.njit({JIT_OPTIONS})
+def run_exponentials(rows, start, stop):
+    """(exp(z − max) of rows start..stop, each row's max, whether each row is finite) for rows too
+    short for a vector loop of their own: the exponentials of the whole run in one flat loop,
+    which vectorises, where a row of 10 classes takes 10 scalar calls (1.5x faster at 65536 × 10).
+    A row with inf or nan gets exponentials of 1 (never read: it takes the formula as written)."""
+    n, C = stop - start, rows.shape[1]
+    exponentials = np.empty((n, C), rows.dtype)
+    maxima = np.empty(n, rows.dtype)
+    finite = np.empty(n, np.bool_)
+    for r in range(n):
+        mx, clean = row_max(rows, start + r)
+        maxima[r], finite[r] = mx, clean
+        if clean:
+            for k in range(C):
+                exponentials[r, k] = rows[start + r, k] - mx
+        else:
+            exponentials[r] = 0
+    flat = exponentials.reshape(n * C)
+    for e in range(n * C):
+        flat[e] = fast_exp_nonpositive(flat[e])
+    return exponentials, maxima, finite
+
+
+def row_max_of_run(rows, i, start, run):
+    """row_max(rows, i), or what run_exponentials found for it (run: its result, or None)."""
+    return row_max(rows, i)
+
+
+@numba.extending.overload(row_max_of_run, inline='always')
+def _row_max_of_run_typed(rows, i, start, run):
+    if isinstance(run, numba.types.NoneType):
+        return lambda rows, i, start, run: row_max(rows, i)
+    return lambda rows, i, start, run: (run[1][i - start], run[2][i - start])
+
+
+def exp_below_max(value, mx, run, r, k):
+    """exp(value − mx) for value ≤ mx, or the same number from run_exponentials (run: its result,
+    or None), entry (r, k) of its run."""
+    return math.exp(value - mx)
+
+
+@numba.extending.overload(exp_below_max, inline='always')
+def _exp_below_max_typed(value, mx, run, r, k):
+    if isinstance(run, numba.types.NoneType):
+        return lambda value, mx, run, r, k: fast_exp_nonpositive(value - mx)
+    return lambda value, mx, run, r, k: run[0][r, k]
+''',
     "prefer_wide_vectors": '''\
 @numba.extending.intrinsic
 def prefer_wide_vectors(typingctx):
@@ -191,6 +240,18 @@ def prefer_wide_vectors(typingctx):
         set.add(builder.function.attributes, '"prefer-vector-width"="512"')
         return context.get_dummy_value()
     return numba.types.none(), codegen
+
+
+@numba.extending.intrinsic
+def prefer_wide_vectors_if_long(typingctx, run):
+    """prefer_wide_vectors() in a row function compiled for long rows (run None: each row takes its
+    own exponentials), nothing in one compiled for a run of short rows. Decided by run's type:
+    numba prunes `if x is None` at compile time only for None and literal arguments."""
+    def codegen(context, builder, signature, args):
+        if isinstance(signature.args[0], numba.types.NoneType):
+            set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+    return numba.types.none(run), codegen
 ''',
     "xlogx": '''\
 @numba.njit({JIT_OPTIONS})
