@@ -2,7 +2,7 @@
 # edit the spec and regenerate. Specs and the sha256 of each (srepr of its expression + generator
 # version), and of the runtime the kernels call:
 #   nll_loss: 60c12bd97d9eb362578e5484b9409a1bd369c154cb1c3c10adea7d4e15234cda
-#   symce.generated.runtime: a1d33306e6ff8457a16ab64e8bfffb04972e44780ca993104c38f37651f0818f
+#   symce.generated.runtime: eaabdbfd91ec83e0aa4ceb3b27dcec8a69da45bfa9ee03c96483c6f28d964420
 """Numba kernels for the nll family, derived from the spec(s) nll_loss.
 
 Functions: nll_forward, nll_forward_backward.
@@ -13,7 +13,7 @@ Generated: do not edit; see symce.codegen.
 import numba
 import numpy as np
 
-from symce.generated.runtime import prefer_wide_vectors
+from symce.generated.runtime import prefer_wide_vectors_if_long
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
@@ -100,11 +100,10 @@ def nll_forward_backward(log_probs, labels, weight, ignore_index, row_scale, gra
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, wide):
+def _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, short):
     """Rows start..stop of nll_forward_backward_in_place."""
     grad = log_probs  # in place: one array, so no overlap checks
-    if wide is not None:
-        prefer_wide_vectors()
+    prefer_wide_vectors_if_long(short)
     C = log_probs.shape[1]
     for i in range(start, stop):
         t = labels[i]
@@ -137,7 +136,7 @@ def _nll_forward_backward_in_place_short(log_probs, labels, weight, ignore_index
     for task in numba.prange((rows + per_task - 1) // per_task):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, None)
+        _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, True)
     return loss, log_probs
 
 
@@ -149,7 +148,7 @@ def _nll_forward_backward_in_place_long(log_probs, labels, weight, ignore_index,
     for task in numba.prange((rows + per_task - 1) // per_task):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, True)
+        _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, None)
     return loss, log_probs
 
 

@@ -223,6 +223,10 @@ def _fast_log1p_typed(x):
     return lambda x: log1p_float64(x)
 
 
+#: LLVM's per-function attribute for 512-bit vectors
+WIDE_VECTORS = '"prefer-vector-width"="512"'
+
+
 @numba.extending.intrinsic
 def prefer_wide_vectors(typingctx):
     """Marks the calling function for 512-bit vectors: LLVM's per-function attribute
@@ -231,21 +235,22 @@ def prefer_wide_vectors(typingctx):
     the process. A CPU without AVX-512 ignores the attribute. llvmlite's FunctionAttributes
     accept only keyword attributes, so the string attribute goes into the underlying set."""
     def codegen(context, builder, signature, args):
-        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        set.add(builder.function.attributes, WIDE_VECTORS)
         return context.get_dummy_value()
     return numba.types.none(), codegen
 
 
 @numba.extending.intrinsic
-def prefer_wide_vectors_if_long(typingctx, run):
-    """prefer_wide_vectors() in a row function compiled for long rows (run None: each row takes its
-    own exponentials), nothing in one compiled for a run of short rows. Decided by run's type:
-    numba prunes `if x is None` at compile time only for None and literal arguments."""
+def prefer_wide_vectors_if_long(typingctx, short):
+    """prefer_wide_vectors() in a row function compiled for long rows (its row-length argument
+    ``short`` None), nothing in one compiled for short rows (``short`` run_exponentials' result, or
+    True). Decided by the argument's type: numba prunes `if x is None` at compile time only for
+    None and literal arguments, and run_exponentials' result is neither."""
     def codegen(context, builder, signature, args):
         if isinstance(signature.args[0], numba.types.NoneType):
-            set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+            set.add(builder.function.attributes, WIDE_VECTORS)
         return context.get_dummy_value()
-    return numba.types.none(run), codegen
+    return numba.types.none(short), codegen
 
 
 @numba.njit(cache=True, error_model='numpy', inline='always')

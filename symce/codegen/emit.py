@@ -620,15 +620,16 @@ def row_kernel_source(kernel: Kernel) -> str:
         """The parallel loops over the tasks of ``function``, and ``public``, a Python function that
         runs one of them.
 
-        The row function takes a trailing argument that differs between short and long rows, so
-        numba compiles it twice: ``run`` (shifted rows) is run_exponentials' result or None, and the
-        helpers that read it are chosen by its type; ``wide`` (the in-place twin of a kernel without
-        exponentials) is None or True, a test numba prunes at compile time. One parallel loop per
-        row length, picked in Python, means a caller compiles only the length it is given.
+        The row function takes a trailing argument, None for long rows, so numba compiles it once
+        per row length: ``run`` (shifted rows) is run_exponentials' result for short ones, and the
+        helpers that read it are chosen by its type; ``short`` (the in-place twin of a kernel
+        without exponentials) is True. One parallel loop per row length, picked in Python, means a
+        caller compiles only the length it is given.
         """
-        parameters = [a.name for a in kernel.args] + ([] if in_place else list(buffers(kernel)))
+        optional = [] if in_place else list(buffers(kernel))
+        parameters = [a.name for a in kernel.args] + optional
         lengths = {"short": [f"run_exponentials({rows.name}, start, stop)"], "long": ["None"]} if shifted \
-            else {"short": ["None"], "long": ["True"]} if in_place else {"into": []}
+            else {"short": ["True"], "long": ["None"]} if in_place else {"into": []}
         lines = []
         for length, trailing_arguments in lengths.items():
             lines += ["", "", _decorator(), f"def _{public}_{length}({', '.join(parameters)}):",
@@ -639,9 +640,9 @@ def row_kernel_source(kernel: Kernel) -> str:
                       f"{INDENT * 2}start = task * per_task", f"{INDENT * 2}stop = min(rows, start + per_task)",
                       f"{INDENT * 2}{function}(start, stop, {', '.join([*called, *trailing_arguments])})",
                       f"{INDENT}return {_in_place_outputs(kernel) if in_place else ', '.join(kernel.outputs)}"]
-        signature = [*parameters[:len(kernel.args)], *[f"{name}=None" for name in parameters[len(kernel.args):]]]
+        signature = [a.name for a in kernel.args] + [f"{name}=None" for name in optional]
         lines += ["", "", f"def {public}({', '.join(signature)}):", *_docstring(kernel, in_place=in_place)]
-        for name in parameters[len(kernel.args):]:
+        for name in optional:
             # allocated by NumPy, which asks Linux for huge pages on a large array (numba does not)
             lines += [f"{INDENT}if {name} is None:", f"{INDENT * 2}{name} = np.empty({rows.name}.shape, dtype={rows.name}.dtype)"]
         call = f"({', '.join(parameters)})"
@@ -650,20 +651,17 @@ def row_kernel_source(kernel: Kernel) -> str:
         return lines + [f"{INDENT}if {rows.name}.shape[1] < {LONG_ROWS}:", f"{INDENT * 2}return _{public}_short{call}",
                         f"{INDENT}return _{public}_long{call}"]
 
-    if shifted:
-        # every row function, in place or not, runs long rows (run None) with 512-bit vectors
-        trailing, wide = ["run"], [f"{INDENT}prefer_wide_vectors_if_long(run)"]
-        own_trailing, own_wide = trailing, wide
-    else:
-        # no exponentials, no run: only the in-place twin is compiled for long rows apart
-        trailing, wide = ["wide"], [f"{INDENT}if wide is not None:", f"{INDENT * 2}prefer_wide_vectors()"]
-        own_trailing, own_wide = [], []
-    source = [_inner_decorator(), f"def {row_function}(start, stop, {', '.join(argument_names + own_trailing)}):",
+    # long rows (the row-length argument None) run with 512-bit vectors; without exponentials there
+    # is no run, and only the in-place twin is compiled for each row length
+    length = "run" if shifted else "short"
+    wide = [f"{INDENT}prefer_wide_vectors_if_long({length})"]
+    own_length, own_wide = ([length], wide) if shifted else ([], [])
+    source = [_inner_decorator(), f"def {row_function}(start, stop, {', '.join(argument_names + own_length)}):",
               f'{INDENT}"""Rows start..stop of {kernel.function}."""', *own_wide, *lines]
     source += entry(kernel.function, row_function, argument_names, in_place=False)
     source += _in_place_functions(kernel, row_function, ["start", "stop"], argument_names, "Rows start..stop of {}.",
                                   [*wide, *lines], lambda public, twin, kept: entry(public, twin, kept, in_place=True),
-                                  trailing=trailing)
+                                  trailing=[length])
     return "\n".join(source) + "\n"
 
 
