@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   sigmoid_binary_cross_entropy: 010b963bf7aafeadabd7e0207720915bbd11c2578fb985cb8c4b313b3a9cc62e
 #   binary_cross_entropy: ce21498ff3a9690c5fcb44a4f5443ffb2e59beedbf92a5599dcf9fff77710782
-#   symce.generated.runtime: eaabdbfd91ec83e0aa4ceb3b27dcec8a69da45bfa9ee03c96483c6f28d964420
+#   symce.generated.runtime: 14a8ccbb8b6d010fcaf00ead1be3905b6fe3b699e08ac920e1b56c9cdde03891
 """Numba kernels for the binary family, derived from the spec(s) sigmoid_binary_cross_entropy, binary_cross_entropy.
 
 Functions: sigmoid_binary_cross_entropy_forward, sigmoid_binary_cross_entropy_forward_backward, binary_cross_entropy_forward, binary_cross_entropy_forward_backward.

@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   softmax_cross_entropy_with_integer_labels: c1e6a693aa4f710a91eae15c1032b98e8f0aa8442df68b872c2af7c69e79e941
 #   softmax_cross_entropy: f44393ba090e1f776562008c7e115a5741977d30851c6dba991a07aa33769c66
-#   symce.generated.runtime: eaabdbfd91ec83e0aa4ceb3b27dcec8a69da45bfa9ee03c96483c6f28d964420
+#   symce.generated.runtime: 14a8ccbb8b6d010fcaf00ead1be3905b6fe3b699e08ac920e1b56c9cdde03891
 """Numba kernels for the cross_entropy family, derived from the spec(s) softmax_cross_entropy_with_integer_labels, softmax_cross_entropy.
 
 Functions: integer_labels_forward, integer_labels_forward_backward, probability_labels_forward, probability_labels_forward_backward.
@@ -16,7 +16,7 @@ import math
 import numba
 import numpy as np
 
-from symce.generated.runtime import cast_like, exp_below_max, fast_exp, fast_log1p, first_index, prefer_wide_vectors_if_long, row_max_of_run, run_exponentials
+from symce.generated.runtime import cast_like, exp_below_max, fast_exp, fast_log1p, first_index_of_run, prefer_wide_vectors_if_long, row_max_of_run, run_exponentials
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
@@ -89,7 +89,7 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
                     else:
                         loss[i] = -(-_tmp4 + (np.float64(_zt) - m))*np.float64(weight[t])
                 else:
-                    a = t if _zt == mx else first_index(logits, i, mx)
+                    a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
                     _s1 = _zero
@@ -228,7 +228,7 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                             grad[i, j] = _tmp5 * grad[i, j]
                         grad[i, t] = _tmp4
                 else:
-                    a = t if _zt == mx else first_index(logits, i, mx)
+                    a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
                     _s1 = _zero
@@ -258,19 +258,23 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     if (_zt == mx):
                         _tmp14 = C*np.float64(label_smoothing)
                         _tmp15 = _scale * (_tmp12*(-C*_r0 + _r0*_tmp14 - _tmp10 + _tmp14))
+                        _tmp16 = cast_like(_scale * (C*_tmp12), mx)
+                        _tmp17 = cast_like(_scale * (-_tmp10*_tmp12), mx)
                         for j in range(C):
-                            grad[i, j] = _scale * (_tmp12*(C*np.float64(grad[i, j]) - _tmp10))
+                            grad[i, j] = _tmp16 * grad[i, j] + _tmp17
                         grad[i, t] = _tmp15
                     else:
-                        _tmp16 = _scale * (_tmp12*(C - _tmp10))
-                        _tmp17 = _scale * (_tmp11*np.float64(grad[i, t]) + _tmp13 + _tmp9)
+                        _tmp18 = _scale * (_tmp12*(C - _tmp10))
+                        _tmp19 = _scale * (_tmp11*np.float64(grad[i, t]) + _tmp13 + _tmp9)
+                        _tmp20 = cast_like(_scale * (_tmp11), mx)
+                        _tmp21 = cast_like(_scale * (_tmp13), mx)
                         for j in range(C):
-                            grad[i, j] = _scale * (_tmp11*np.float64(grad[i, j]) + _tmp13)
-                        grad[i, t] = _tmp17
-                        grad[i, a] = _tmp16
+                            grad[i, j] = _tmp20 * grad[i, j] + _tmp21
+                        grad[i, t] = _tmp19
+                        grad[i, a] = _tmp18
             else:
                 if label_smoothing == 0.0:
-                    a = t if _zt == mx else first_index(logits, i, mx)
+                    a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
                     _u0 = _zero
@@ -282,28 +286,28 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
                     _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
-                    _tmp18 = fast_log1p(_r0)
-                    _tmp19 = 1/(_r0 + 1)
-                    _tmp20 = _tmp19*np.float64(weight[a])
-                    _tmp21 = _tmp19*np.float64(weight[t])
+                    _tmp22 = fast_log1p(_r0)
+                    _tmp23 = 1/(_r0 + 1)
+                    _tmp24 = _tmp23*np.float64(weight[a])
+                    _tmp25 = _tmp23*np.float64(weight[t])
                     if (_zt == mx):
-                        loss[i] = _tmp18*np.float64(weight[t])
+                        loss[i] = _tmp22*np.float64(weight[t])
                     else:
-                        loss[i] = -(-_tmp18 + (np.float64(_zt) - m))*np.float64(weight[t])
+                        loss[i] = -(-_tmp22 + (np.float64(_zt) - m))*np.float64(weight[t])
                     if (_zt == mx):
-                        _tmp22 = _scale * (-_r0*_tmp20)
-                        _tmp23 = cast_like(_scale * (_tmp20), mx)
+                        _tmp26 = _scale * (-_r0*_tmp24)
+                        _tmp27 = cast_like(_scale * (_tmp24), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp23 * grad[i, j]
-                        grad[i, t] = _tmp22
+                            grad[i, j] = _tmp27 * grad[i, j]
+                        grad[i, t] = _tmp26
                     else:
-                        _tmp24 = _scale * (_tmp19*np.float64(grad[i, t])*np.float64(weight[t]) - np.float64(weight[t]))
-                        _tmp25 = cast_like(_scale * (_tmp21), mx)
+                        _tmp28 = _scale * (_tmp23*np.float64(grad[i, t])*np.float64(weight[t]) - np.float64(weight[t]))
+                        _tmp29 = cast_like(_scale * (_tmp25), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp25 * grad[i, j]
-                        grad[i, t] = _tmp24
+                            grad[i, j] = _tmp29 * grad[i, j]
+                        grad[i, t] = _tmp28
                 else:
-                    a = t if _zt == mx else first_index(logits, i, mx)
+                    a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
                     _s1 = _zero
@@ -324,41 +328,40 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     _r0 = np.float64(_s0)
                     _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
                     _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(weight[a]))
-                    _tmp26 = 1/C
-                    _tmp27 = fast_log1p(_r1)
-                    _tmp28 = _r2*np.float64(label_smoothing)
-                    _tmp29 = _tmp27*np.float64(weight[a])
-                    _tmp30 = _tmp29*np.float64(label_smoothing)
-                    _tmp31 = _r2 + np.float64(weight[a])
-                    _tmp32 = _tmp26*np.float64(label_smoothing)
-                    _tmp33 = _r1*np.float64(weight[a])
+                    _tmp30 = 1/C
+                    _tmp31 = fast_log1p(_r1)
+                    _tmp32 = _r2*np.float64(label_smoothing)
+                    _tmp33 = _tmp31*np.float64(weight[a])
                     _tmp34 = _tmp33*np.float64(label_smoothing)
-                    _tmp35 = 1/(_r1 + 1)
-                    _tmp36 = _tmp26*_tmp35
-                    _tmp37 = np.float64(label_smoothing)*np.float64(weight[t])
-                    _tmp38 = np.float64(grad[i, t])
-                    _tmp39 = _tmp35*_tmp37
+                    _tmp35 = _r2 + np.float64(weight[a])
+                    _tmp36 = _tmp30*np.float64(label_smoothing)
+                    _tmp37 = _r1*np.float64(weight[a])
+                    _tmp38 = _tmp37*np.float64(label_smoothing)
+                    _tmp39 = 1/(_r1 + 1)
+                    _tmp40 = _tmp30*_tmp39
+                    _tmp41 = np.float64(label_smoothing)*np.float64(weight[t])
+                    _tmp42 = np.float64(grad[i, t])
+                    _tmp43 = _tmp39*_tmp41
                     if (_zt == mx):
-                        loss[i] = _tmp26*(C*_tmp29 - C*_tmp30 - _r0*np.float64(label_smoothing) + _tmp27*_tmp28 + _tmp30)
+                        loss[i] = _tmp30*(C*_tmp33 - C*_tmp34 - _r0*np.float64(label_smoothing) + _tmp31*_tmp32 + _tmp34)
                     else:
-                        loss[i] = -_tmp32*(_r0 - _tmp27*_tmp31) - (1 - np.float64(label_smoothing))*(-_tmp27 + (np.float64(_zt) - m))*np.float64(weight[t])
+                        loss[i] = -_tmp36*(_r0 - _tmp31*_tmp35) - (1 - np.float64(label_smoothing))*(-_tmp31 + (np.float64(_zt) - m))*np.float64(weight[t])
                     if (_zt == mx):
-                        _tmp40 = _scale * (_tmp36*(-C*_tmp33 + C*_tmp34 + _tmp28 - _tmp34))
+                        _tmp44 = _scale * (_tmp40*(-C*_tmp37 + C*_tmp38 + _tmp32 - _tmp38))
+                        _tmp45 = cast_like(_scale * (_tmp40*(-C*np.float64(label_smoothing)*np.float64(weight[t]) + C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) + np.float64(label_smoothing)*np.float64(weight[t]))), mx)
+                        _tmp46 = cast_like(_scale * (-_tmp40*np.float64(label_smoothing)*(_r1 + 1)), mx)
                         for j in range(C):
-                            _tmp41 = np.float64(label_smoothing)*np.float64(weight[j])
-                            _tmp42 = np.float64(grad[i, j])
-                            grad[i, j] = _scale * (_tmp36*(-C*_tmp42*np.float64(label_smoothing)*np.float64(weight[t]) + C*_tmp42*np.float64(weight[t]) - _r1*_tmp41 + _r2*_tmp42*np.float64(label_smoothing) - _tmp41 + _tmp42*np.float64(label_smoothing)*np.float64(weight[t])))
-                        grad[i, t] = _tmp40
-                    else:
-                        _tmp43 = _scale * (_tmp36*(-C*np.float64(label_smoothing)*np.float64(weight[t]) + C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp34))
-                        _tmp44 = _scale * (-_tmp26*_tmp37 + _tmp31*_tmp32*_tmp35*_tmp38 + _tmp35*_tmp38*np.float64(weight[t]) + _tmp37 - _tmp38*_tmp39 - np.float64(weight[t]))
-                        for j in range(C):
-                            _tmp45 = np.float64(grad[i, j])
-                            _tmp46 = _tmp26*np.float64(label_smoothing)
-                            _tmp47 = _tmp35*_tmp45
-                            grad[i, j] = _scale * (_tmp31*_tmp46*_tmp47 - _tmp39*_tmp45 - _tmp46*np.float64(weight[j]) + _tmp47*np.float64(weight[t]))
+                            grad[i, j] = _tmp45 * grad[i, j] + _tmp46 * weight[j]
                         grad[i, t] = _tmp44
-                        grad[i, a] = _tmp43
+                    else:
+                        _tmp47 = _scale * (_tmp40*(-C*np.float64(label_smoothing)*np.float64(weight[t]) + C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp38))
+                        _tmp48 = _scale * (-_tmp30*_tmp41 + _tmp35*_tmp36*_tmp39*_tmp42 + _tmp39*_tmp42*np.float64(weight[t]) + _tmp41 - _tmp42*_tmp43 - np.float64(weight[t]))
+                        _tmp49 = cast_like(_scale * (_tmp30*_tmp35*_tmp39*np.float64(label_smoothing) + _tmp39*np.float64(weight[t]) - _tmp43), mx)
+                        _tmp50 = cast_like(_scale * (-_tmp30*np.float64(label_smoothing)), mx)
+                        for j in range(C):
+                            grad[i, j] = _tmp49 * grad[i, j] + _tmp50 * weight[j]
+                        grad[i, t] = _tmp48
+                        grad[i, a] = _tmp47
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             if weight is None:
                 _s0 = 0.0
@@ -370,16 +373,16 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     _s1 += np.float64(_zk)
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
-                _tmp48 = 1/C
-                _tmp49 = math.log(_r0)
-                _tmp50 = np.float64(label_smoothing) - 1
-                _tmp51 = -_tmp48*np.float64(label_smoothing)
-                _tmp52 = 1/_r0
-                loss[i] = _tmp48*np.float64(label_smoothing)*(C*_tmp49 - _r1) + _tmp50*(-_tmp49 + np.float64(_zt))
-                _tmp53 = _scale * (_tmp50 + _tmp51 + _tmp52*fast_exp(np.float64(_zt)))
+                _tmp51 = 1/C
+                _tmp52 = math.log(_r0)
+                _tmp53 = np.float64(label_smoothing) - 1
+                _tmp54 = -_tmp51*np.float64(label_smoothing)
+                _tmp55 = 1/_r0
+                loss[i] = _tmp51*np.float64(label_smoothing)*(C*_tmp52 - _r1) + _tmp53*(-_tmp52 + np.float64(_zt))
+                _tmp56 = _scale * (_tmp53 + _tmp54 + _tmp55*fast_exp(np.float64(_zt)))
                 for j in range(C):
-                    grad[i, j] = _scale * (_tmp51 + _tmp52*fast_exp(np.float64(logits[i, j])))
-                grad[i, t] = _tmp53
+                    grad[i, j] = _scale * (_tmp54 + _tmp55*fast_exp(np.float64(logits[i, j])))
+                grad[i, t] = _tmp56
             else:
                 _s0 = 0.0
                 _s1 = 0.0
@@ -393,21 +396,21 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2)
-                _tmp54 = 1/C
-                _tmp55 = math.log(_r1)
-                _tmp56 = np.float64(label_smoothing)*np.float64(weight[t])
-                _tmp57 = fast_exp(np.float64(_zt))
-                _tmp58 = 1/_r1
-                _tmp59 = _tmp54*np.float64(label_smoothing)
-                _tmp60 = _tmp56*_tmp58
-                loss[i] = _tmp54*np.float64(label_smoothing)*(-_r0 + _r2*_tmp55) - (1 - np.float64(label_smoothing))*(-_tmp55 + np.float64(_zt))*np.float64(weight[t])
-                _tmp61 = _tmp57*_tmp58
-                _tmp62 = _scale * (_r2*_tmp59*_tmp61 - _tmp54*_tmp56 + _tmp56 - _tmp57*_tmp60 + _tmp61*np.float64(weight[t]) - np.float64(weight[t]))
+                _tmp57 = 1/C
+                _tmp58 = math.log(_r1)
+                _tmp59 = np.float64(label_smoothing)*np.float64(weight[t])
+                _tmp60 = fast_exp(np.float64(_zt))
+                _tmp61 = 1/_r1
+                _tmp62 = _tmp57*np.float64(label_smoothing)
+                _tmp63 = _tmp59*_tmp61
+                loss[i] = _tmp57*np.float64(label_smoothing)*(-_r0 + _r2*_tmp58) - (1 - np.float64(label_smoothing))*(-_tmp58 + np.float64(_zt))*np.float64(weight[t])
+                _tmp64 = _tmp60*_tmp61
+                _tmp65 = _scale * (_r2*_tmp62*_tmp64 - _tmp57*_tmp59 + _tmp59 - _tmp60*_tmp63 + _tmp64*np.float64(weight[t]) - np.float64(weight[t]))
                 for j in range(C):
-                    _tmp63 = fast_exp(np.float64(logits[i, j]))
-                    _tmp64 = _tmp58*_tmp63
-                    grad[i, j] = _scale * (_r2*_tmp54*_tmp64*np.float64(label_smoothing) - _tmp59*np.float64(weight[j]) - _tmp60*_tmp63 + _tmp64*np.float64(weight[t]))
-                grad[i, t] = _tmp62
+                    _tmp66 = fast_exp(np.float64(logits[i, j]))
+                    _tmp67 = _tmp61*_tmp66
+                    grad[i, j] = _scale * (_r2*_tmp57*_tmp67*np.float64(label_smoothing) - _tmp62*np.float64(weight[j]) - _tmp63*_tmp66 + _tmp67*np.float64(weight[t]))
+                grad[i, t] = _tmp65
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
@@ -496,7 +499,7 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                             grad[i, j] = _tmp5 * grad[i, j]
                         grad[i, t] = _tmp4
                 else:
-                    a = t if _zt == mx else first_index(logits, i, mx)
+                    a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
                     _s1 = _zero
@@ -526,19 +529,23 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     if (_zt == mx):
                         _tmp14 = C*np.float64(label_smoothing)
                         _tmp15 = _scale * (_tmp12*(-C*_r0 + _r0*_tmp14 - _tmp10 + _tmp14))
+                        _tmp16 = cast_like(_scale * (C*_tmp12), mx)
+                        _tmp17 = cast_like(_scale * (-_tmp10*_tmp12), mx)
                         for j in range(C):
-                            grad[i, j] = _scale * (_tmp12*(C*np.float64(grad[i, j]) - _tmp10))
+                            grad[i, j] = _tmp16 * grad[i, j] + _tmp17
                         grad[i, t] = _tmp15
                     else:
-                        _tmp16 = _scale * (_tmp12*(C - _tmp10))
-                        _tmp17 = _scale * (_tmp11*np.float64(grad[i, t]) + _tmp13 + _tmp9)
+                        _tmp18 = _scale * (_tmp12*(C - _tmp10))
+                        _tmp19 = _scale * (_tmp11*np.float64(grad[i, t]) + _tmp13 + _tmp9)
+                        _tmp20 = cast_like(_scale * (_tmp11), mx)
+                        _tmp21 = cast_like(_scale * (_tmp13), mx)
                         for j in range(C):
-                            grad[i, j] = _scale * (_tmp11*np.float64(grad[i, j]) + _tmp13)
-                        grad[i, t] = _tmp17
-                        grad[i, a] = _tmp16
+                            grad[i, j] = _tmp20 * grad[i, j] + _tmp21
+                        grad[i, t] = _tmp19
+                        grad[i, a] = _tmp18
             else:
                 if label_smoothing == 0.0:
-                    a = t if _zt == mx else first_index(logits, i, mx)
+                    a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
                     _u0 = _zero
@@ -550,28 +557,28 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
                     _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
-                    _tmp18 = fast_log1p(_r0)
-                    _tmp19 = 1/(_r0 + 1)
-                    _tmp20 = _tmp19*np.float64(weight[a])
-                    _tmp21 = _tmp19*np.float64(weight[t])
+                    _tmp22 = fast_log1p(_r0)
+                    _tmp23 = 1/(_r0 + 1)
+                    _tmp24 = _tmp23*np.float64(weight[a])
+                    _tmp25 = _tmp23*np.float64(weight[t])
                     if (_zt == mx):
-                        loss[i] = _tmp18*np.float64(weight[t])
+                        loss[i] = _tmp22*np.float64(weight[t])
                     else:
-                        loss[i] = -(-_tmp18 + (np.float64(_zt) - m))*np.float64(weight[t])
+                        loss[i] = -(-_tmp22 + (np.float64(_zt) - m))*np.float64(weight[t])
                     if (_zt == mx):
-                        _tmp22 = _scale * (-_r0*_tmp20)
-                        _tmp23 = cast_like(_scale * (_tmp20), mx)
+                        _tmp26 = _scale * (-_r0*_tmp24)
+                        _tmp27 = cast_like(_scale * (_tmp24), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp23 * grad[i, j]
-                        grad[i, t] = _tmp22
+                            grad[i, j] = _tmp27 * grad[i, j]
+                        grad[i, t] = _tmp26
                     else:
-                        _tmp24 = _scale * (_tmp19*np.float64(grad[i, t])*np.float64(weight[t]) - np.float64(weight[t]))
-                        _tmp25 = cast_like(_scale * (_tmp21), mx)
+                        _tmp28 = _scale * (_tmp23*np.float64(grad[i, t])*np.float64(weight[t]) - np.float64(weight[t]))
+                        _tmp29 = cast_like(_scale * (_tmp25), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp25 * grad[i, j]
-                        grad[i, t] = _tmp24
+                            grad[i, j] = _tmp29 * grad[i, j]
+                        grad[i, t] = _tmp28
                 else:
-                    a = t if _zt == mx else first_index(logits, i, mx)
+                    a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
                     _s1 = _zero
@@ -592,41 +599,40 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     _r0 = np.float64(_s0)
                     _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
                     _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(weight[a]))
-                    _tmp26 = 1/C
-                    _tmp27 = fast_log1p(_r1)
-                    _tmp28 = _r2*np.float64(label_smoothing)
-                    _tmp29 = _tmp27*np.float64(weight[a])
-                    _tmp30 = _tmp29*np.float64(label_smoothing)
-                    _tmp31 = _r2 + np.float64(weight[a])
-                    _tmp32 = _tmp26*np.float64(label_smoothing)
-                    _tmp33 = _r1*np.float64(weight[a])
+                    _tmp30 = 1/C
+                    _tmp31 = fast_log1p(_r1)
+                    _tmp32 = _r2*np.float64(label_smoothing)
+                    _tmp33 = _tmp31*np.float64(weight[a])
                     _tmp34 = _tmp33*np.float64(label_smoothing)
-                    _tmp35 = 1/(_r1 + 1)
-                    _tmp36 = _tmp26*_tmp35
-                    _tmp37 = np.float64(label_smoothing)*np.float64(weight[t])
-                    _tmp38 = np.float64(grad[i, t])
-                    _tmp39 = _tmp35*_tmp37
+                    _tmp35 = _r2 + np.float64(weight[a])
+                    _tmp36 = _tmp30*np.float64(label_smoothing)
+                    _tmp37 = _r1*np.float64(weight[a])
+                    _tmp38 = _tmp37*np.float64(label_smoothing)
+                    _tmp39 = 1/(_r1 + 1)
+                    _tmp40 = _tmp30*_tmp39
+                    _tmp41 = np.float64(label_smoothing)*np.float64(weight[t])
+                    _tmp42 = np.float64(grad[i, t])
+                    _tmp43 = _tmp39*_tmp41
                     if (_zt == mx):
-                        loss[i] = _tmp26*(C*_tmp29 - C*_tmp30 - _r0*np.float64(label_smoothing) + _tmp27*_tmp28 + _tmp30)
+                        loss[i] = _tmp30*(C*_tmp33 - C*_tmp34 - _r0*np.float64(label_smoothing) + _tmp31*_tmp32 + _tmp34)
                     else:
-                        loss[i] = -_tmp32*(_r0 - _tmp27*_tmp31) - (1 - np.float64(label_smoothing))*(-_tmp27 + (np.float64(_zt) - m))*np.float64(weight[t])
+                        loss[i] = -_tmp36*(_r0 - _tmp31*_tmp35) - (1 - np.float64(label_smoothing))*(-_tmp31 + (np.float64(_zt) - m))*np.float64(weight[t])
                     if (_zt == mx):
-                        _tmp40 = _scale * (_tmp36*(-C*_tmp33 + C*_tmp34 + _tmp28 - _tmp34))
+                        _tmp44 = _scale * (_tmp40*(-C*_tmp37 + C*_tmp38 + _tmp32 - _tmp38))
+                        _tmp45 = cast_like(_scale * (_tmp40*(-C*np.float64(label_smoothing)*np.float64(weight[t]) + C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) + np.float64(label_smoothing)*np.float64(weight[t]))), mx)
+                        _tmp46 = cast_like(_scale * (-_tmp40*np.float64(label_smoothing)*(_r1 + 1)), mx)
                         for j in range(C):
-                            _tmp41 = np.float64(label_smoothing)*np.float64(weight[j])
-                            _tmp42 = np.float64(grad[i, j])
-                            grad[i, j] = _scale * (_tmp36*(-C*_tmp42*np.float64(label_smoothing)*np.float64(weight[t]) + C*_tmp42*np.float64(weight[t]) - _r1*_tmp41 + _r2*_tmp42*np.float64(label_smoothing) - _tmp41 + _tmp42*np.float64(label_smoothing)*np.float64(weight[t])))
-                        grad[i, t] = _tmp40
-                    else:
-                        _tmp43 = _scale * (_tmp36*(-C*np.float64(label_smoothing)*np.float64(weight[t]) + C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp34))
-                        _tmp44 = _scale * (-_tmp26*_tmp37 + _tmp31*_tmp32*_tmp35*_tmp38 + _tmp35*_tmp38*np.float64(weight[t]) + _tmp37 - _tmp38*_tmp39 - np.float64(weight[t]))
-                        for j in range(C):
-                            _tmp45 = np.float64(grad[i, j])
-                            _tmp46 = _tmp26*np.float64(label_smoothing)
-                            _tmp47 = _tmp35*_tmp45
-                            grad[i, j] = _scale * (_tmp31*_tmp46*_tmp47 - _tmp39*_tmp45 - _tmp46*np.float64(weight[j]) + _tmp47*np.float64(weight[t]))
+                            grad[i, j] = _tmp45 * grad[i, j] + _tmp46 * weight[j]
                         grad[i, t] = _tmp44
-                        grad[i, a] = _tmp43
+                    else:
+                        _tmp47 = _scale * (_tmp40*(-C*np.float64(label_smoothing)*np.float64(weight[t]) + C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp38))
+                        _tmp48 = _scale * (-_tmp30*_tmp41 + _tmp35*_tmp36*_tmp39*_tmp42 + _tmp39*_tmp42*np.float64(weight[t]) + _tmp41 - _tmp42*_tmp43 - np.float64(weight[t]))
+                        _tmp49 = cast_like(_scale * (_tmp30*_tmp35*_tmp39*np.float64(label_smoothing) + _tmp39*np.float64(weight[t]) - _tmp43), mx)
+                        _tmp50 = cast_like(_scale * (-_tmp30*np.float64(label_smoothing)), mx)
+                        for j in range(C):
+                            grad[i, j] = _tmp49 * grad[i, j] + _tmp50 * weight[j]
+                        grad[i, t] = _tmp48
+                        grad[i, a] = _tmp47
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             if weight is None:
                 _s0 = 0.0
@@ -638,16 +644,16 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     _s1 += np.float64(_zk)
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
-                _tmp48 = 1/C
-                _tmp49 = math.log(_r0)
-                _tmp50 = np.float64(label_smoothing) - 1
-                _tmp51 = -_tmp48*np.float64(label_smoothing)
-                _tmp52 = 1/_r0
-                loss[i] = _tmp48*np.float64(label_smoothing)*(C*_tmp49 - _r1) + _tmp50*(-_tmp49 + np.float64(_zt))
-                _tmp53 = _scale * (_tmp50 + _tmp51 + _tmp52*fast_exp(np.float64(_zt)))
+                _tmp51 = 1/C
+                _tmp52 = math.log(_r0)
+                _tmp53 = np.float64(label_smoothing) - 1
+                _tmp54 = -_tmp51*np.float64(label_smoothing)
+                _tmp55 = 1/_r0
+                loss[i] = _tmp51*np.float64(label_smoothing)*(C*_tmp52 - _r1) + _tmp53*(-_tmp52 + np.float64(_zt))
+                _tmp56 = _scale * (_tmp53 + _tmp54 + _tmp55*fast_exp(np.float64(_zt)))
                 for j in range(C):
-                    grad[i, j] = _scale * (_tmp51 + _tmp52*fast_exp(np.float64(logits[i, j])))
-                grad[i, t] = _tmp53
+                    grad[i, j] = _scale * (_tmp54 + _tmp55*fast_exp(np.float64(logits[i, j])))
+                grad[i, t] = _tmp56
             else:
                 _s0 = 0.0
                 _s1 = 0.0
@@ -661,21 +667,21 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2)
-                _tmp54 = 1/C
-                _tmp55 = math.log(_r1)
-                _tmp56 = np.float64(label_smoothing)*np.float64(weight[t])
-                _tmp57 = fast_exp(np.float64(_zt))
-                _tmp58 = 1/_r1
-                _tmp59 = _tmp54*np.float64(label_smoothing)
-                _tmp60 = _tmp56*_tmp58
-                loss[i] = _tmp54*np.float64(label_smoothing)*(-_r0 + _r2*_tmp55) - (1 - np.float64(label_smoothing))*(-_tmp55 + np.float64(_zt))*np.float64(weight[t])
-                _tmp61 = _tmp57*_tmp58
-                _tmp62 = _scale * (_r2*_tmp59*_tmp61 - _tmp54*_tmp56 + _tmp56 - _tmp57*_tmp60 + _tmp61*np.float64(weight[t]) - np.float64(weight[t]))
+                _tmp57 = 1/C
+                _tmp58 = math.log(_r1)
+                _tmp59 = np.float64(label_smoothing)*np.float64(weight[t])
+                _tmp60 = fast_exp(np.float64(_zt))
+                _tmp61 = 1/_r1
+                _tmp62 = _tmp57*np.float64(label_smoothing)
+                _tmp63 = _tmp59*_tmp61
+                loss[i] = _tmp57*np.float64(label_smoothing)*(-_r0 + _r2*_tmp58) - (1 - np.float64(label_smoothing))*(-_tmp58 + np.float64(_zt))*np.float64(weight[t])
+                _tmp64 = _tmp60*_tmp61
+                _tmp65 = _scale * (_r2*_tmp62*_tmp64 - _tmp57*_tmp59 + _tmp59 - _tmp60*_tmp63 + _tmp64*np.float64(weight[t]) - np.float64(weight[t]))
                 for j in range(C):
-                    _tmp63 = fast_exp(np.float64(logits[i, j]))
-                    _tmp64 = _tmp58*_tmp63
-                    grad[i, j] = _scale * (_r2*_tmp54*_tmp64*np.float64(label_smoothing) - _tmp59*np.float64(weight[j]) - _tmp60*_tmp63 + _tmp64*np.float64(weight[t]))
-                grad[i, t] = _tmp62
+                    _tmp66 = fast_exp(np.float64(logits[i, j]))
+                    _tmp67 = _tmp61*_tmp66
+                    grad[i, j] = _scale * (_r2*_tmp57*_tmp67*np.float64(label_smoothing) - _tmp62*np.float64(weight[j]) - _tmp63*_tmp66 + _tmp67*np.float64(weight[t]))
+                grad[i, t] = _tmp65
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
@@ -899,7 +905,7 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
         if finite:
             if weight is None:
                 if label_smoothing == 0.0:
-                    a = first_index(logits, i, mx)
+                    a = first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
                     _s1 = _zero
@@ -924,11 +930,13 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     _tmp1 = 1/(_r1 + 1)
                     loss[i] = -_r0 + _tmp0*fast_log1p(_r1)
                     _tmp2 = _scale * (_tmp1*(-_r1*np.float64(labels[i, a]) + _r2))
+                    _tmp3 = cast_like(_scale * (_tmp0*_tmp1), mx)
+                    _tmp4 = cast_like(_scale * (-1), mx)
                     for j in range(C):
-                        grad[i, j] = _scale * (_tmp0*_tmp1*np.float64(grad[i, j]) - np.float64(labels[i, j]))
+                        grad[i, j] = _tmp3 * grad[i, j] + _tmp4 * labels[i, j]
                     grad[i, a] = _tmp2
                 else:
-                    a = first_index(logits, i, mx)
+                    a = first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
                     _s1 = _zero
@@ -952,21 +960,23 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
                     _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
                     _r3 = np.float64(_s3)
-                    _tmp3 = fast_log1p(_r1)
-                    _tmp4 = _tmp3*np.float64(label_smoothing)
-                    _tmp5 = 1/C
+                    _tmp5 = fast_log1p(_r1)
                     _tmp6 = _tmp5*np.float64(label_smoothing)
-                    _tmp7 = _r2 + np.float64(labels[i, a])
-                    _tmp8 = 1/(_r1 + 1)
-                    loss[i] = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp6 + _tmp3*_tmp7 - _tmp4*_tmp7 + _tmp4
-                    _tmp9 = _scale * (_tmp5*_tmp8*(C*_r1*np.float64(label_smoothing)*np.float64(labels[i, a]) - C*_r1*np.float64(labels[i, a]) - C*_r2*np.float64(label_smoothing) + C*_r2 + C*np.float64(label_smoothing) - _r1*np.float64(label_smoothing) - np.float64(label_smoothing)))
+                    _tmp7 = 1/C
+                    _tmp8 = _tmp7*np.float64(label_smoothing)
+                    _tmp9 = _r2 + np.float64(labels[i, a])
+                    _tmp10 = 1/(_r1 + 1)
+                    loss[i] = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp8 + _tmp5*_tmp9 - _tmp6*_tmp9 + _tmp6
+                    _tmp11 = _scale * (_tmp10*_tmp7*(C*_r1*np.float64(label_smoothing)*np.float64(labels[i, a]) - C*_r1*np.float64(labels[i, a]) - C*_r2*np.float64(label_smoothing) + C*_r2 + C*np.float64(label_smoothing) - _r1*np.float64(label_smoothing) - np.float64(label_smoothing)))
+                    _tmp12 = cast_like(_scale * (_tmp10*(-_tmp9*np.float64(label_smoothing) + _tmp9 + np.float64(label_smoothing))), mx)
+                    _tmp13 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
+                    _tmp14 = cast_like(_scale * (-_tmp8), mx)
                     for j in range(C):
-                        _tmp10 = np.float64(grad[i, j])
-                        grad[i, j] = _scale * (-_tmp10*_tmp7*_tmp8*np.float64(label_smoothing) + _tmp10*_tmp7*_tmp8 + _tmp10*_tmp8*np.float64(label_smoothing) - _tmp6 + np.float64(label_smoothing)*np.float64(labels[i, j]) - np.float64(labels[i, j]))
-                    grad[i, a] = _tmp9
+                        grad[i, j] = _tmp12 * grad[i, j] + _tmp13 * labels[i, j] + _tmp14
+                    grad[i, a] = _tmp11
             else:
                 if label_smoothing == 0.0:
-                    a = first_index(logits, i, mx)
+                    a = first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
                     _s1 = _zero
@@ -977,27 +987,29 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
                         grad[i, k] = _ek
-                        _tmp11 = weight[k]*labels[i, k]
-                        _b0 = _tmp11
+                        _tmp15 = weight[k]*labels[i, k]
+                        _b0 = _tmp15
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
-                        _s1 += _tmp11*(_zk - mx)
+                        _s1 += _tmp15*(_zk - mx)
                         _b2 = _ek
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
                     _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))
                     _r1 = np.float64(_s1)
                     _r2 = np.float64(_s2) + (np.float64(_u2) - 1)
-                    _tmp12 = np.float64(weight[a])*np.float64(labels[i, a])
-                    _tmp13 = _r0 + _tmp12
-                    _tmp14 = 1/(_r2 + 1)
-                    loss[i] = -_r1 + _tmp13*fast_log1p(_r2)
-                    _tmp15 = _scale * (_tmp14*(_r0 - _r2*_tmp12))
+                    _tmp16 = np.float64(weight[a])*np.float64(labels[i, a])
+                    _tmp17 = _r0 + _tmp16
+                    _tmp18 = 1/(_r2 + 1)
+                    loss[i] = -_r1 + _tmp17*fast_log1p(_r2)
+                    _tmp19 = _scale * (_tmp18*(_r0 - _r2*_tmp16))
+                    _tmp20 = cast_like(_scale * (-1), mx)
+                    _tmp21 = cast_like(_scale * (_tmp17*_tmp18), mx)
                     for j in range(C):
-                        grad[i, j] = _scale * (_tmp13*_tmp14*np.float64(grad[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
-                    grad[i, a] = _tmp15
+                        grad[i, j] = _tmp20 * weight[j]*labels[i, j] + _tmp21 * grad[i, j]
+                    grad[i, a] = _tmp19
                 else:
-                    a = first_index(logits, i, mx)
+                    a = first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
                     _s1 = _zero
@@ -1011,12 +1023,12 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
                         grad[i, k] = _ek
-                        _tmp16 = weight[k]*labels[i, k]
-                        _b0 = _tmp16
+                        _tmp22 = weight[k]*labels[i, k]
+                        _b0 = _tmp22
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
                         _s1 += weight[k]*(_zk - mx)
-                        _s2 += _tmp16*(_zk - mx)
+                        _s2 += _tmp22*(_zk - mx)
                         _b3 = _ek
                         _s3 += _zero if _zk == mx else _b3
                         _u3 += _b3 if _zk == mx else _zero
@@ -1028,22 +1040,22 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     _r2 = np.float64(_s2)
                     _r3 = np.float64(_s3) + (np.float64(_u3) - 1)
                     _r4 = np.float64(_s4) + (np.float64(_u4) - np.float64(weight[a]))
-                    _tmp17 = 1/C
-                    _tmp18 = _tmp17*np.float64(label_smoothing)
-                    _tmp19 = fast_log1p(_r3)
-                    _tmp20 = _r4 + np.float64(weight[a])
-                    _tmp21 = np.float64(weight[a])*np.float64(labels[i, a])
-                    _tmp22 = _r0 + _tmp21
-                    _tmp23 = _tmp19*_tmp22
-                    _tmp24 = 1/(_r3 + 1)
-                    loss[i] = -_r1*_tmp18 + _r2*np.float64(label_smoothing) - _r2 + _tmp18*_tmp19*_tmp20 - _tmp23*np.float64(label_smoothing) + _tmp23
-                    _tmp25 = _scale * (_tmp17*_tmp24*(-C*_r0*np.float64(label_smoothing) + C*_r0 - C*_r3*_tmp21 + C*_r3*np.float64(label_smoothing)*np.float64(weight[a])*np.float64(labels[i, a]) - _r3*np.float64(label_smoothing)*np.float64(weight[a]) + _r4*np.float64(label_smoothing)))
+                    _tmp23 = 1/C
+                    _tmp24 = _tmp23*np.float64(label_smoothing)
+                    _tmp25 = fast_log1p(_r3)
+                    _tmp26 = _r4 + np.float64(weight[a])
+                    _tmp27 = np.float64(weight[a])*np.float64(labels[i, a])
+                    _tmp28 = _r0 + _tmp27
+                    _tmp29 = _tmp25*_tmp28
+                    _tmp30 = 1/(_r3 + 1)
+                    loss[i] = -_r1*_tmp24 + _r2*np.float64(label_smoothing) - _r2 + _tmp24*_tmp25*_tmp26 - _tmp29*np.float64(label_smoothing) + _tmp29
+                    _tmp31 = _scale * (_tmp23*_tmp30*(-C*_r0*np.float64(label_smoothing) + C*_r0 - C*_r3*_tmp27 + C*_r3*np.float64(label_smoothing)*np.float64(weight[a])*np.float64(labels[i, a]) - _r3*np.float64(label_smoothing)*np.float64(weight[a]) + _r4*np.float64(label_smoothing)))
+                    _tmp32 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
+                    _tmp33 = cast_like(_scale * (_tmp30*(_tmp23*_tmp26*np.float64(label_smoothing) - _tmp28*np.float64(label_smoothing) + _tmp28)), mx)
+                    _tmp34 = cast_like(_scale * (-_tmp24), mx)
                     for j in range(C):
-                        _tmp26 = _tmp24*np.float64(grad[i, j])
-                        _tmp27 = _tmp22*_tmp26
-                        _tmp28 = np.float64(weight[j])*np.float64(labels[i, j])
-                        grad[i, j] = _scale * (_tmp17*_tmp20*_tmp26*np.float64(label_smoothing) - _tmp18*np.float64(weight[j]) - _tmp27*np.float64(label_smoothing) + _tmp27 + _tmp28*np.float64(label_smoothing) - _tmp28)
-                    grad[i, a] = _tmp25
+                        grad[i, j] = _tmp32 * weight[j]*labels[i, j] + _tmp33 * grad[i, j] + _tmp34 * weight[j]
+                    grad[i, a] = _tmp31
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             if weight is None:
                 _s0 = 0.0
@@ -1061,14 +1073,14 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                 _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2)
                 _r3 = np.float64(_s3)
-                _tmp29 = math.log(_r1)
-                _tmp30 = _r2*_tmp29
-                _tmp31 = np.float64(label_smoothing)/C
-                _tmp32 = 1/_r1
-                loss[i] = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp31 + _tmp29*np.float64(label_smoothing) - _tmp30*np.float64(label_smoothing) + _tmp30
+                _tmp35 = math.log(_r1)
+                _tmp36 = _r2*_tmp35
+                _tmp37 = np.float64(label_smoothing)/C
+                _tmp38 = 1/_r1
+                loss[i] = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp37 + _tmp35*np.float64(label_smoothing) - _tmp36*np.float64(label_smoothing) + _tmp36
                 for j in range(C):
-                    _tmp33 = fast_exp(np.float64(logits[i, j]))
-                    grad[i, j] = _scale * (-_r2*_tmp32*_tmp33*np.float64(label_smoothing) + _r2*_tmp32*_tmp33 - _tmp31 + _tmp32*_tmp33*np.float64(label_smoothing) + np.float64(label_smoothing)*np.float64(labels[i, j]) - np.float64(labels[i, j]))
+                    _tmp39 = fast_exp(np.float64(logits[i, j]))
+                    grad[i, j] = _scale * (-_r2*_tmp38*_tmp39*np.float64(label_smoothing) + _r2*_tmp38*_tmp39 - _tmp37 + _tmp38*_tmp39*np.float64(label_smoothing) + np.float64(label_smoothing)*np.float64(labels[i, j]) - np.float64(labels[i, j]))
             else:
                 _s0 = 0.0
                 _s1 = 0.0
@@ -1078,10 +1090,10 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                 for k in range(C):
                     _zk = logits[i, k]
                     _ek = fast_exp(np.float64(_zk))
-                    _tmp34 = np.float64(weight[k])*np.float64(labels[i, k])
-                    _s0 += _tmp34
+                    _tmp40 = np.float64(weight[k])*np.float64(labels[i, k])
+                    _s0 += _tmp40
                     _s1 += np.float64(weight[k])*np.float64(_zk)
-                    _s2 += _tmp34*np.float64(_zk)
+                    _s2 += _tmp40*np.float64(_zk)
                     _s3 += np.float64(_ek)
                     _s4 += np.float64(weight[k])
                 _r0 = np.float64(_s0)
@@ -1089,14 +1101,14 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                 _r2 = np.float64(_s2)
                 _r3 = np.float64(_s3)
                 _r4 = np.float64(_s4)
-                _tmp35 = math.log(_r3)
-                _tmp36 = 1/C
-                _tmp37 = _tmp36*np.float64(label_smoothing)
-                _tmp38 = 1/_r3
-                loss[i] = -_r0*_tmp35*np.float64(label_smoothing) + _r0*_tmp35 - _r1*_tmp37 + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp35*_tmp36*np.float64(label_smoothing)
+                _tmp41 = math.log(_r3)
+                _tmp42 = 1/C
+                _tmp43 = _tmp42*np.float64(label_smoothing)
+                _tmp44 = 1/_r3
+                loss[i] = -_r0*_tmp41*np.float64(label_smoothing) + _r0*_tmp41 - _r1*_tmp43 + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp41*_tmp42*np.float64(label_smoothing)
                 for j in range(C):
-                    _tmp39 = fast_exp(np.float64(logits[i, j]))
-                    grad[i, j] = _scale * (-_r0*_tmp38*_tmp39*np.float64(label_smoothing) + _r0*_tmp38*_tmp39 + _r4*_tmp36*_tmp38*_tmp39*np.float64(label_smoothing) - _tmp37*np.float64(weight[j]) + np.float64(label_smoothing)*np.float64(weight[j])*np.float64(labels[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
+                    _tmp45 = fast_exp(np.float64(logits[i, j]))
+                    grad[i, j] = _scale * (-_r0*_tmp44*_tmp45*np.float64(label_smoothing) + _r0*_tmp44*_tmp45 + _r4*_tmp42*_tmp44*_tmp45*np.float64(label_smoothing) - _tmp43*np.float64(weight[j]) + np.float64(label_smoothing)*np.float64(weight[j])*np.float64(labels[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
@@ -1148,7 +1160,7 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
         if finite:
             if weight is None:
                 if label_smoothing == 0.0:
-                    a = first_index(logits, i, mx)
+                    a = first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
                     _s1 = _zero
@@ -1173,11 +1185,13 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     _tmp1 = 1/(_r1 + 1)
                     loss[i] = -_r0 + _tmp0*fast_log1p(_r1)
                     _tmp2 = _scale * (_tmp1*(-_r1*np.float64(labels[i, a]) + _r2))
+                    _tmp3 = cast_like(_scale * (_tmp0*_tmp1), mx)
+                    _tmp4 = cast_like(_scale * (-1), mx)
                     for j in range(C):
-                        grad[i, j] = _scale * (_tmp0*_tmp1*np.float64(grad[i, j]) - np.float64(labels[i, j]))
+                        grad[i, j] = _tmp3 * grad[i, j] + _tmp4 * labels[i, j]
                     grad[i, a] = _tmp2
                 else:
-                    a = first_index(logits, i, mx)
+                    a = first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
                     _s1 = _zero
@@ -1201,21 +1215,23 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
                     _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
                     _r3 = np.float64(_s3)
-                    _tmp3 = fast_log1p(_r1)
-                    _tmp4 = _tmp3*np.float64(label_smoothing)
-                    _tmp5 = 1/C
+                    _tmp5 = fast_log1p(_r1)
                     _tmp6 = _tmp5*np.float64(label_smoothing)
-                    _tmp7 = _r2 + np.float64(labels[i, a])
-                    _tmp8 = 1/(_r1 + 1)
-                    loss[i] = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp6 + _tmp3*_tmp7 - _tmp4*_tmp7 + _tmp4
-                    _tmp9 = _scale * (_tmp5*_tmp8*(C*_r1*np.float64(label_smoothing)*np.float64(labels[i, a]) - C*_r1*np.float64(labels[i, a]) - C*_r2*np.float64(label_smoothing) + C*_r2 + C*np.float64(label_smoothing) - _r1*np.float64(label_smoothing) - np.float64(label_smoothing)))
+                    _tmp7 = 1/C
+                    _tmp8 = _tmp7*np.float64(label_smoothing)
+                    _tmp9 = _r2 + np.float64(labels[i, a])
+                    _tmp10 = 1/(_r1 + 1)
+                    loss[i] = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp8 + _tmp5*_tmp9 - _tmp6*_tmp9 + _tmp6
+                    _tmp11 = _scale * (_tmp10*_tmp7*(C*_r1*np.float64(label_smoothing)*np.float64(labels[i, a]) - C*_r1*np.float64(labels[i, a]) - C*_r2*np.float64(label_smoothing) + C*_r2 + C*np.float64(label_smoothing) - _r1*np.float64(label_smoothing) - np.float64(label_smoothing)))
+                    _tmp12 = cast_like(_scale * (_tmp10*(-_tmp9*np.float64(label_smoothing) + _tmp9 + np.float64(label_smoothing))), mx)
+                    _tmp13 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
+                    _tmp14 = cast_like(_scale * (-_tmp8), mx)
                     for j in range(C):
-                        _tmp10 = np.float64(grad[i, j])
-                        grad[i, j] = _scale * (-_tmp10*_tmp7*_tmp8*np.float64(label_smoothing) + _tmp10*_tmp7*_tmp8 + _tmp10*_tmp8*np.float64(label_smoothing) - _tmp6 + np.float64(label_smoothing)*np.float64(labels[i, j]) - np.float64(labels[i, j]))
-                    grad[i, a] = _tmp9
+                        grad[i, j] = _tmp12 * grad[i, j] + _tmp13 * labels[i, j] + _tmp14
+                    grad[i, a] = _tmp11
             else:
                 if label_smoothing == 0.0:
-                    a = first_index(logits, i, mx)
+                    a = first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
                     _s1 = _zero
@@ -1226,27 +1242,29 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
                         grad[i, k] = _ek
-                        _tmp11 = weight[k]*labels[i, k]
-                        _b0 = _tmp11
+                        _tmp15 = weight[k]*labels[i, k]
+                        _b0 = _tmp15
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
-                        _s1 += _tmp11*(_zk - mx)
+                        _s1 += _tmp15*(_zk - mx)
                         _b2 = _ek
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
                     _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))
                     _r1 = np.float64(_s1)
                     _r2 = np.float64(_s2) + (np.float64(_u2) - 1)
-                    _tmp12 = np.float64(weight[a])*np.float64(labels[i, a])
-                    _tmp13 = _r0 + _tmp12
-                    _tmp14 = 1/(_r2 + 1)
-                    loss[i] = -_r1 + _tmp13*fast_log1p(_r2)
-                    _tmp15 = _scale * (_tmp14*(_r0 - _r2*_tmp12))
+                    _tmp16 = np.float64(weight[a])*np.float64(labels[i, a])
+                    _tmp17 = _r0 + _tmp16
+                    _tmp18 = 1/(_r2 + 1)
+                    loss[i] = -_r1 + _tmp17*fast_log1p(_r2)
+                    _tmp19 = _scale * (_tmp18*(_r0 - _r2*_tmp16))
+                    _tmp20 = cast_like(_scale * (-1), mx)
+                    _tmp21 = cast_like(_scale * (_tmp17*_tmp18), mx)
                     for j in range(C):
-                        grad[i, j] = _scale * (_tmp13*_tmp14*np.float64(grad[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
-                    grad[i, a] = _tmp15
+                        grad[i, j] = _tmp20 * weight[j]*labels[i, j] + _tmp21 * grad[i, j]
+                    grad[i, a] = _tmp19
                 else:
-                    a = first_index(logits, i, mx)
+                    a = first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
                     _s1 = _zero
@@ -1260,12 +1278,12 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
                         grad[i, k] = _ek
-                        _tmp16 = weight[k]*labels[i, k]
-                        _b0 = _tmp16
+                        _tmp22 = weight[k]*labels[i, k]
+                        _b0 = _tmp22
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
                         _s1 += weight[k]*(_zk - mx)
-                        _s2 += _tmp16*(_zk - mx)
+                        _s2 += _tmp22*(_zk - mx)
                         _b3 = _ek
                         _s3 += _zero if _zk == mx else _b3
                         _u3 += _b3 if _zk == mx else _zero
@@ -1277,22 +1295,22 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     _r2 = np.float64(_s2)
                     _r3 = np.float64(_s3) + (np.float64(_u3) - 1)
                     _r4 = np.float64(_s4) + (np.float64(_u4) - np.float64(weight[a]))
-                    _tmp17 = 1/C
-                    _tmp18 = _tmp17*np.float64(label_smoothing)
-                    _tmp19 = fast_log1p(_r3)
-                    _tmp20 = _r4 + np.float64(weight[a])
-                    _tmp21 = np.float64(weight[a])*np.float64(labels[i, a])
-                    _tmp22 = _r0 + _tmp21
-                    _tmp23 = _tmp19*_tmp22
-                    _tmp24 = 1/(_r3 + 1)
-                    loss[i] = -_r1*_tmp18 + _r2*np.float64(label_smoothing) - _r2 + _tmp18*_tmp19*_tmp20 - _tmp23*np.float64(label_smoothing) + _tmp23
-                    _tmp25 = _scale * (_tmp17*_tmp24*(-C*_r0*np.float64(label_smoothing) + C*_r0 - C*_r3*_tmp21 + C*_r3*np.float64(label_smoothing)*np.float64(weight[a])*np.float64(labels[i, a]) - _r3*np.float64(label_smoothing)*np.float64(weight[a]) + _r4*np.float64(label_smoothing)))
+                    _tmp23 = 1/C
+                    _tmp24 = _tmp23*np.float64(label_smoothing)
+                    _tmp25 = fast_log1p(_r3)
+                    _tmp26 = _r4 + np.float64(weight[a])
+                    _tmp27 = np.float64(weight[a])*np.float64(labels[i, a])
+                    _tmp28 = _r0 + _tmp27
+                    _tmp29 = _tmp25*_tmp28
+                    _tmp30 = 1/(_r3 + 1)
+                    loss[i] = -_r1*_tmp24 + _r2*np.float64(label_smoothing) - _r2 + _tmp24*_tmp25*_tmp26 - _tmp29*np.float64(label_smoothing) + _tmp29
+                    _tmp31 = _scale * (_tmp23*_tmp30*(-C*_r0*np.float64(label_smoothing) + C*_r0 - C*_r3*_tmp27 + C*_r3*np.float64(label_smoothing)*np.float64(weight[a])*np.float64(labels[i, a]) - _r3*np.float64(label_smoothing)*np.float64(weight[a]) + _r4*np.float64(label_smoothing)))
+                    _tmp32 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
+                    _tmp33 = cast_like(_scale * (_tmp30*(_tmp23*_tmp26*np.float64(label_smoothing) - _tmp28*np.float64(label_smoothing) + _tmp28)), mx)
+                    _tmp34 = cast_like(_scale * (-_tmp24), mx)
                     for j in range(C):
-                        _tmp26 = _tmp24*np.float64(grad[i, j])
-                        _tmp27 = _tmp22*_tmp26
-                        _tmp28 = np.float64(weight[j])*np.float64(labels[i, j])
-                        grad[i, j] = _scale * (_tmp17*_tmp20*_tmp26*np.float64(label_smoothing) - _tmp18*np.float64(weight[j]) - _tmp27*np.float64(label_smoothing) + _tmp27 + _tmp28*np.float64(label_smoothing) - _tmp28)
-                    grad[i, a] = _tmp25
+                        grad[i, j] = _tmp32 * weight[j]*labels[i, j] + _tmp33 * grad[i, j] + _tmp34 * weight[j]
+                    grad[i, a] = _tmp31
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             if weight is None:
                 _s0 = 0.0
@@ -1310,14 +1328,14 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                 _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2)
                 _r3 = np.float64(_s3)
-                _tmp29 = math.log(_r1)
-                _tmp30 = _r2*_tmp29
-                _tmp31 = np.float64(label_smoothing)/C
-                _tmp32 = 1/_r1
-                loss[i] = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp31 + _tmp29*np.float64(label_smoothing) - _tmp30*np.float64(label_smoothing) + _tmp30
+                _tmp35 = math.log(_r1)
+                _tmp36 = _r2*_tmp35
+                _tmp37 = np.float64(label_smoothing)/C
+                _tmp38 = 1/_r1
+                loss[i] = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp37 + _tmp35*np.float64(label_smoothing) - _tmp36*np.float64(label_smoothing) + _tmp36
                 for j in range(C):
-                    _tmp33 = fast_exp(np.float64(logits[i, j]))
-                    grad[i, j] = _scale * (-_r2*_tmp32*_tmp33*np.float64(label_smoothing) + _r2*_tmp32*_tmp33 - _tmp31 + _tmp32*_tmp33*np.float64(label_smoothing) + np.float64(label_smoothing)*np.float64(labels[i, j]) - np.float64(labels[i, j]))
+                    _tmp39 = fast_exp(np.float64(logits[i, j]))
+                    grad[i, j] = _scale * (-_r2*_tmp38*_tmp39*np.float64(label_smoothing) + _r2*_tmp38*_tmp39 - _tmp37 + _tmp38*_tmp39*np.float64(label_smoothing) + np.float64(label_smoothing)*np.float64(labels[i, j]) - np.float64(labels[i, j]))
             else:
                 _s0 = 0.0
                 _s1 = 0.0
@@ -1327,10 +1345,10 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                 for k in range(C):
                     _zk = logits[i, k]
                     _ek = fast_exp(np.float64(_zk))
-                    _tmp34 = np.float64(weight[k])*np.float64(labels[i, k])
-                    _s0 += _tmp34
+                    _tmp40 = np.float64(weight[k])*np.float64(labels[i, k])
+                    _s0 += _tmp40
                     _s1 += np.float64(weight[k])*np.float64(_zk)
-                    _s2 += _tmp34*np.float64(_zk)
+                    _s2 += _tmp40*np.float64(_zk)
                     _s3 += np.float64(_ek)
                     _s4 += np.float64(weight[k])
                 _r0 = np.float64(_s0)
@@ -1338,14 +1356,14 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                 _r2 = np.float64(_s2)
                 _r3 = np.float64(_s3)
                 _r4 = np.float64(_s4)
-                _tmp35 = math.log(_r3)
-                _tmp36 = 1/C
-                _tmp37 = _tmp36*np.float64(label_smoothing)
-                _tmp38 = 1/_r3
-                loss[i] = -_r0*_tmp35*np.float64(label_smoothing) + _r0*_tmp35 - _r1*_tmp37 + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp35*_tmp36*np.float64(label_smoothing)
+                _tmp41 = math.log(_r3)
+                _tmp42 = 1/C
+                _tmp43 = _tmp42*np.float64(label_smoothing)
+                _tmp44 = 1/_r3
+                loss[i] = -_r0*_tmp41*np.float64(label_smoothing) + _r0*_tmp41 - _r1*_tmp43 + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp41*_tmp42*np.float64(label_smoothing)
                 for j in range(C):
-                    _tmp39 = fast_exp(np.float64(logits[i, j]))
-                    grad[i, j] = _scale * (-_r0*_tmp38*_tmp39*np.float64(label_smoothing) + _r0*_tmp38*_tmp39 + _r4*_tmp36*_tmp38*_tmp39*np.float64(label_smoothing) - _tmp37*np.float64(weight[j]) + np.float64(label_smoothing)*np.float64(weight[j])*np.float64(labels[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
+                    _tmp45 = fast_exp(np.float64(logits[i, j]))
+                    grad[i, j] = _scale * (-_r0*_tmp44*_tmp45*np.float64(label_smoothing) + _r0*_tmp44*_tmp45 + _r4*_tmp42*_tmp44*_tmp45*np.float64(label_smoothing) - _tmp43*np.float64(weight[j]) + np.float64(label_smoothing)*np.float64(weight[j])*np.float64(labels[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})

@@ -4,7 +4,7 @@
 #   softmax: e1e4c312125af01b35d3ea22b53d858ef03e576c7f7143f975ca36aedb7354f9
 #   log_softmax: 1fb4eee99969fb81fed5d1fc8091d56f921aaba6c23488106d25db823906ee3e
 #   logsumexp: 5017277cc78af0bacf9e9e4b720777f270b0d6de86094a09c8f9a4eab2ff5c50
-#   symce.generated.runtime: eaabdbfd91ec83e0aa4ceb3b27dcec8a69da45bfa9ee03c96483c6f28d964420
+#   symce.generated.runtime: 14a8ccbb8b6d010fcaf00ead1be3905b6fe3b699e08ac920e1b56c9cdde03891
 """Numba kernels for the softmax family, derived from the spec(s) softmax, log_softmax, logsumexp.
 
 Functions: softmax, log_softmax, logsumexp.
@@ -177,8 +177,10 @@ def _log_softmax_rows(start, stop, logits, out, run):
                 _u0 += _b0 if _zk == mx else _zero
             _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
             _tmp0 = fast_log1p(_r0)
+            _tmp1 = cast_like(1, mx)
+            _tmp2 = cast_like(-_tmp0, mx)
             for j in range(C):
-                out[i, j] = -_tmp0 + (np.float64(logits[i, j]) - m)
+                out[i, j] = _tmp1 * (np.float64(logits[i, j]) - m) + _tmp2
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             _s0 = 0.0
             for k in range(C):
@@ -245,8 +247,10 @@ def _log_softmax_rows_in_place(start, stop, logits, run):
                 _u0 += _b0 if _zk == mx else _zero
             _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
             _tmp0 = fast_log1p(_r0)
+            _tmp1 = cast_like(1, mx)
+            _tmp2 = cast_like(-_tmp0, mx)
             for j in range(C):
-                out[i, j] = -_tmp0 + (np.float64(logits[i, j]) - m)
+                out[i, j] = _tmp1 * (np.float64(logits[i, j]) - m) + _tmp2
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             _s0 = 0.0
             for k in range(C):

@@ -48,13 +48,16 @@ def test_quick_run_writes_every_case_to_json_png_and_markdown(quick_run):
     assert report["bandwidth"]["reference"] > 0
     assert report["threads"]["numba"] == report["threads"]["torch"] >= 1
     assert len(report["startup"]["runs"]) == 2 and all(run["total_s"] > 0 for run in report["startup"]["runs"])
+    floor = report["startup"]["numba_floor"]
+    assert len(floor["runs"]) == 2 and all(run["total_s"] > 0 for run in floor["runs"])
     if report["startup"]["hidden"]:
-        assert all(run["total_s"] > 0 for run in report["startup"]["runs_hidden"])
+        assert all(run["total_s"] > 0 for run in report["startup"]["runs_hidden"] + floor["runs_hidden"])
     kernels = {row["kernel"] for row in report["accuracy"]["rows"]}
     assert {"cross_entropy integer labels", "sigmoid_binary_cross_entropy"} <= kernels
     assert (output / "quick.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| case |" in (output / "quick.md").read_text()
     assert "speed-up = torch time / symce time" in printed and "Peak extra memory" in printed
+    assert "numba's own start-up" in printed
 
 
 def test_quick_run_measures_peak_memory_where_linux_allows(quick_run):

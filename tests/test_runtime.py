@@ -112,22 +112,38 @@ def test_row_max_reports_the_max_and_whether_the_row_is_clean(dtype, size):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [5, runtime.SEARCH_BLOCK, 3 * runtime.SEARCH_BLOCK + 7])
+def test_first_index_finds_the_first_occurrence_in_any_block(dtype, size):
+    """Where the value sits: the first or last entry of a block, a block's middle, the tail past
+    the last whole block; with a second occurrence later on (the first wins), against NumPy."""
+    block = runtime.SEARCH_BLOCK
+    places = {0, size - 1, size // 2} | {p for start in range(0, size, block) for p in (start, start - 1)}
+    for place in sorted(p for p in places if 0 <= p < size):
+        row = np.arange(size, dtype=dtype)
+        row[place] = size
+        row[min(place + block // 2 + 1, size - 1)] = size
+        rows = np.stack([np.zeros(size, dtype), row])
+        assert runtime.first_index(rows, 1, dtype(size)) == np.flatnonzero(row == size)[0] == place
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_run_exponentials_are_each_rows_exp_below_its_max(dtype):
     """A run of short rows (the middle rows of a larger array, so a wrong offset would show) gets
     exp(z − max z) for each row within 2 ulps of mpmath (of the shift as the kernels take it, in
     the row's dtype), NumPy's max, and False for rows with inf or nan, whose exponentials the
-    kernels never read."""
+    kernels never read; and the first index of each row's max (the first of a tie)."""
     rng = np.random.default_rng(11)
     rows = (rng.standard_normal((9, 10)) * 30).astype(dtype)
     rows[3, 4], rows[4, 0], rows[5, 9], rows[6] = np.inf, np.nan, -np.inf, -np.inf
     rows[7, 2] = rows[7, 5] = rows[7].max()  # a tied max
-    exponentials, maxima, finite = runtime.run_exponentials(rows, 2, 8)
+    exponentials, maxima, finite, firsts = runtime.run_exponentials(rows, 2, 8)
     assert exponentials.shape == (6, 10) and exponentials.dtype == dtype
     np.testing.assert_array_equal(finite, [True, False, False, True, False, True])
     for r, row in enumerate(rows[2:8]):
         if not finite[r]:
             continue
         assert maxima[r] == row.max()
+        assert firsts[r] == np.flatnonzero(row == row.max())[0]
         for k, z in enumerate(row):
             exact = mpmath.exp(float(z - row.max()))
             assert abs(exponentials[r, k] - float(exact)) <= 2 * ULP[np.dtype(dtype).name] * float(exact)

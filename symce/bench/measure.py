@@ -158,12 +158,54 @@ sys.meta_path.insert(0, _Hidden())
 OPTIONAL_IMPORTS = ("scipy",)
 
 
+#: numba's own share of a start-up: the same two steps for a one-line cached njit function in a
+#: module of its own (numba cannot cache a function defined in ``-c``), so the report shows how
+#: much of symce's start-up any cached numba function pays in a new process
+NUMBA_FLOOR_MODULE = """\
+import numba
+
+
+@numba.njit(cache=True)
+def add_one(x):
+    return x + 1.0
+"""
+NUMBA_FLOOR_SCRIPT = """\
+import sys, time
+sys.path.insert(0, {directory!r})
+start = time.perf_counter()
+import numpy as np
+import numba_floor_probe
+imported = time.perf_counter()
+numba_floor_probe.add_one(np.float64(1.0))
+called = time.perf_counter()
+import json
+print(json.dumps({{"import_s": imported - start, "first_call_s": called - imported, "total_s": called - start}}))
+"""
+
+
 def startup(runs: int = 2, hidden: tuple[str, ...] = ()) -> list[dict]:
     """Seconds to import symce.functional and make the first kernel call, in ``runs`` new processes
     one after the other (the first may fill numba's cache, the later ones read it), timed inside
     each process from before the import; ``hidden`` packages cannot be imported there (as on a
     machine without them). A process that fails gives {"error": its last line}."""
-    script = (HIDE_PACKAGES.format(hidden=set(hidden)) if hidden else "") + STARTUP_SCRIPT
+    return _new_processes(STARTUP_SCRIPT, runs, hidden)
+
+
+def numba_floor(runs: int = 2, hidden: tuple[str, ...] = ()) -> list[dict]:
+    """:func:`startup` for numba alone: import numba and call a one-line cached njit function, in
+    ``runs`` new processes sharing one fresh cache (the first fills it, the later ones read it)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="symce-numba-floor-") as directory:
+        with open(os.path.join(directory, "numba_floor_probe.py"), "w") as module:
+            module.write(NUMBA_FLOOR_MODULE)
+        return _new_processes(NUMBA_FLOOR_SCRIPT.format(directory=directory), runs, hidden)
+
+
+def _new_processes(script: str, runs: int, hidden: tuple[str, ...]) -> list[dict]:
+    """The JSON line ``script`` prints, from ``runs`` new processes one after the other, with the
+    ``hidden`` packages unimportable; a process that fails gives {"error": its last line}."""
+    script = (HIDE_PACKAGES.format(hidden=set(hidden)) if hidden else "") + script
     results = []
     for _ in range(runs):
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)

@@ -72,10 +72,15 @@ def header_lines(report: dict) -> list[str]:
         return ", ".join(f"{run['total_s']:.2f} s (import {run['import_s']:.2f} + first call {run['first_call_s']:.2f})"
                          if "total_s" in run else f"failed ({run['error']})" for run in runs)
 
-    startup = startup_runs(report["startup"]["runs"])
-    if report["startup"].get("runs_hidden"):
-        startup += (f"; with {', '.join(report['startup']['hidden'])} hidden (installed here, not needed by symce, "
-                    f"imported by numba when present): {startup_runs(report['startup']['runs_hidden'])}")
+    def with_hidden(measured, hidden_note):
+        runs = startup_runs(measured["runs"])
+        if measured.get("runs_hidden"):
+            runs += f"; with {', '.join(report['startup']['hidden'])} hidden{hidden_note}: " \
+                    f"{startup_runs(measured['runs_hidden'])}"
+        return runs
+
+    startup = with_hidden(report["startup"], " (installed here, not needed by symce, imported by numba when present)")
+    floor = with_hidden(report["startup"]["numba_floor"], "")
     return [
         f"machine: {m['cpu']}, {m['usable_cores']} cores{memory}; Python {m['python']}, NumPy {m['numpy']}, "
         f"numba {m['numba']} ({m.get('numba_threading_layer') or '?'} threading layer), torch {m['torch']}",
@@ -87,6 +92,8 @@ def header_lines(report: dict) -> list[str]:
         f"GB/s, {threads['torch']} threads) on a {bandwidth['buffer_bytes'] / MIB:.0f} MiB buffer, bytes read + written",
         f"start-up in a new process (import symce.functional + first cross_entropy_value_and_grad): {startup}; "
         f"goal < {report['startup']['goal_s']} s",
+        f"numba's own start-up, the floor under symce's (import numba + first call of a cached one-line njit "
+        f"function, the first process filling its cache): {floor}",
     ]
 
 

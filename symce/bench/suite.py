@@ -211,6 +211,8 @@ def run(settings: Settings, log=print) -> dict:
     startup = measure.startup(runs=2)
     optional = measure.installed_optional_imports()
     startup_hidden = measure.startup(runs=2, hidden=optional) if optional else None
+    floor = measure.numba_floor(runs=2)
+    floor_hidden = measure.numba_floor(runs=2, hidden=optional) if optional else None
     threads = numba.get_num_threads()
     torch.set_num_threads(threads)
     log("start-up: " + ", ".join(f"{run['total_s']:.2f} s" if "total_s" in run else run["error"]
@@ -263,7 +265,11 @@ def run(settings: Settings, log=print) -> dict:
                     "what": "seconds inside a new process from before `import symce.functional` to the end of its "
                             "first cross_entropy_value_and_grad call; run twice, one process after the other; "
                             "runs_hidden: the same with the packages in 'hidden' made unimportable, as on a machine "
-                            "without them (numba imports SciPy when it is installed; symce does not need it)"},
+                            "without them (numba imports SciPy when it is installed; symce does not need it)",
+                    "numba_floor": {"runs": floor, "runs_hidden": floor_hidden,
+                                    "what": "the same, for numba alone: import numba and call a one-line cached "
+                                            "njit function, two new processes sharing a fresh cache (the first "
+                                            "fills it); what any cached numba function costs to start"}},
         "peak_memory": {"measured": probe is not None,
                         "what": "resident-set high-water mark above the level before the call (VmHWM after "
                                 "/proc/self/clear_refs), one call, in a separate process"},

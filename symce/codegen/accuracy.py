@@ -33,6 +33,9 @@ LOGIT_ROWS = (
     ([1e4, 1e-4, -1e-4, 1.0], 1),
     ([-20.0, 15.0, 14.0, -7.5], 1),
 )
+#: the label smoothing of the cross-entropy rows with options, and the uniform share of the soft targets
+SMOOTHING = 0.1
+SOFT = 0.3
 #: (logit, label) pairs of the binary losses
 BINARY_POINTS = ((40.0, 1.0), (-40.0, 0.0), (1e4, 0.0), (-1e4, 1.0), (0.0, 0.5), (3.5, 1.0), (-750.0, 0.0),
                  (1e-8, 1.0), (20.0, 0.3), (-2.0, 0.9))
@@ -82,10 +85,11 @@ def _torch_value_and_grad(loss, inputs, target) -> tuple:
     return value.detach().numpy(), tensor.grad.numpy()
 
 
-def _spec_value_and_grad(spec, values) -> tuple:
-    """The spec's value and gradient at ``values``, with digits enough for its cancellations."""
+def _spec_value_and_grad(spec, values, params=None) -> tuple:
+    """The spec's value and gradient at ``values`` (and ``params``), with digits enough for its
+    cancellations."""
     dps = digits(*values.values())
-    return spec.evaluate(values, dps=dps), spec.evaluate(values, dps=dps, expr=spec.gradient())
+    return (spec.evaluate(values, params, dps=dps), spec.evaluate(values, params, dps=dps, expr=spec.gradient()))
 
 
 def _ce_cases(dtype) -> list[Case]:
@@ -117,6 +121,23 @@ def _ce_cases(dtype) -> list[Case]:
                 x, onehot, ones, 0.0, np.ones(1, dtype=dtype)),
             partial(_torch_value_and_grad, torch.nn.functional.cross_entropy, x, onehot),
             partial(_spec_value_and_grad, prob, prob_values)))
+        # the options, whose gradients are sums (softmax − smoothed target) rather than products
+        weight = np.linspace(0.5, 2.0, x.shape[1]).astype(dtype)
+        options = {"weight": list(weight), "label_smoothing": SMOOTHING}
+        cases.append(Case(
+            "cross_entropy integer labels, weights + smoothing", dtype,
+            lambda x=x, labels=labels, weight=weight: cross_entropy.integer_labels_forward_backward(
+                x, labels, weight, SMOOTHING, -100, np.ones(1, dtype=dtype)),
+            partial(_torch_value_and_grad, partial(torch.nn.functional.cross_entropy, weight=torch.tensor(weight),
+                                                   label_smoothing=SMOOTHING), x, labels),
+            partial(_spec_value_and_grad, spec, values, options)))
+        soft = (onehot * (1 - SOFT) + SOFT / x.shape[1]).astype(dtype)
+        cases.append(Case(
+            "cross_entropy soft probability labels", dtype,
+            lambda x=x, soft=soft, ones=ones: cross_entropy.probability_labels_forward_backward(
+                x, soft, ones, 0.0, np.ones(1, dtype=dtype)),
+            partial(_torch_value_and_grad, torch.nn.functional.cross_entropy, x, soft),
+            partial(_spec_value_and_grad, prob, {"logits": list(x[0]), "labels": list(soft[0])})))
     return cases
 
 

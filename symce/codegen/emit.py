@@ -408,15 +408,22 @@ def label_pins(branch: sp.Basic) -> bool:
     return any(isinstance(e, sp.Eq) and argmax in e.args and not e.has(j) for e in sp.And.make_args(branch))
 
 
-def _row_scaling(value: sp.Expr) -> tuple[sp.Expr, sp.Expr] | None:
-    """(factor, product) when a per-class value is a row-level factor times a product of per-class
-    reads (exp(z_j − m), w_j, …) with no sum in it; else None."""
-    factor, product = value.as_independent(j, as_Add=False)
-    factors = sp.Mul.make_args(product)
-    if product == 1 or not all(isinstance(f, sp.Indexed) or (isinstance(f, sp.exp) and f.args[0] == zs[j])
-                               for f in factors):
+def _row_affine(value: sp.Expr) -> list[tuple[sp.Expr, sp.Expr]] | None:
+    """[(factor, product), …] with ``value`` = Σ factor · product, each factor row-level and each
+    product a product of per-class reads (exp(z_j − m), w_j, y_ij, …) or 1, at least one not 1;
+    None when a per-class value is not of that form (a sum or a function of the reads)."""
+    terms: dict[sp.Expr, sp.Expr] = {}
+    for term in sp.Add.make_args(sp.expand(value)):
+        factor, product = term.as_independent(j, as_Add=False)
+        if product != 1 and not all(isinstance(f, sp.Indexed) or (isinstance(f, sp.exp) and f.args[0] == zs[j])
+                                    for f in sp.Mul.make_args(product)):
+            return None
+        terms[product] = terms.get(product, sp.S.Zero) + factor
+    if set(terms) <= {sp.S.One}:
         return None
-    return factor, product
+    # per-class products first, the row-level constant last, in a fixed order
+    return sorted(((sp.factor_terms(factor), product) for product, factor in terms.items()),
+                  key=lambda term: (term[1] == 1, sp.default_sort_key(term[1])))
 
 
 def _vector_lines(kernel: Kernel, printer: KernelPrinter, native: KernelPrinter | None, numbering: _Numbering,
@@ -424,9 +431,11 @@ def _vector_lines(kernel: Kernel, printer: KernelPrinter, native: KernelPrinter 
     """A per-class output: for each row branch, the overriding classes' values first (they may
     read the buffer the loop overwrites), then one branch-free loop, then the overrides.
 
-    With a ``native`` printer (a shifted row), a loop that only scales a product of per-class reads
-    by a row-level factor runs in the row's dtype: the factor is rounded to it once, and a product
-    cannot cancel, so a float32 entry is within 1 ulp, and the loop twice as wide as in float64.
+    With a ``native`` printer (a shifted row), a loop whose value is affine in products of
+    per-class reads (softmax − target, a scaled exp(z_j − m), …) runs in the row's dtype, twice as
+    wide as in float64: each row-level coefficient is rounded to the dtype once. That adds an error
+    of the order the float32 read exp(z_j − m) already carries, which a cancellation (softmax_j
+    close to y_j) amplifies alike in either precision; the accuracy table measures the result.
     """
     lines = []
     plan = list(_vector_plan(cases))
@@ -446,15 +455,17 @@ def _vector_lines(kernel: Kernel, printer: KernelPrinter, native: KernelPrinter 
             numbering.count += 1
             lines.append(f"{body}{symbol} = {_scaled(kernel, name, branch_printer.doprint(value))}")
             held.append((branch_printer.doprint(index), symbol))
-        local, (value,) = numbering.cse([values[generic]])
-        scaling = _row_scaling(value) if native is not None and not local else None
-        if scaling is not None:
-            factor, product = scaling
-            symbol = f"_tmp{numbering.count}"
-            numbering.count += 1
-            lines.append(f"{body}{symbol} = cast_like({_scaled(kernel, name, branch_printer.doprint(factor))}, mx)")
-            lines += [f"{body}for j in range(C):", f"{body}{INDENT}{name}[i, j] = {symbol} * {native.doprint(product)}"]
+        affine = _row_affine(values[generic]) if native is not None else None
+        if affine is not None:
+            terms = []
+            for factor, product in affine:
+                symbol = f"_tmp{numbering.count}"
+                numbering.count += 1
+                lines.append(f"{body}{symbol} = cast_like({_scaled(kernel, name, branch_printer.doprint(factor))}, mx)")
+                terms.append(symbol if product == 1 else f"{symbol} * {native.doprint(product)}")
+            lines += [f"{body}for j in range(C):", f"{body}{INDENT}{name}[i, j] = {' + '.join(terms)}"]
         else:
+            local, (value,) = numbering.cse([values[generic]])
             lines.append(f"{body}for j in range(C):")
             lines += _lines(branch_printer, local, body + INDENT)
             lines.append(f"{body}{INDENT}{name}[i, j] = {_scaled(kernel, name, branch_printer.doprint(value))}")
@@ -599,8 +610,8 @@ def row_kernel_source(kernel: Kernel) -> str:
     native_names, native_arrays = _bindings(kernel, "i", native=True)
     native = KernelPrinter(native_names, native_arrays, fixed)
     # the pinned argmax may be any class holding the max; the label's own saves a search
-    pin = f"t if _zt == mx else first_index({rows.name}, i, mx)" if label is not None \
-        else f"first_index({rows.name}, i, mx)"
+    pin = f"t if _zt == mx else first_index_of_run({rows.name}, i, mx, start, run)" if label is not None \
+        else f"first_index_of_run({rows.name}, i, mx, start, run)"
 
     def block(program_of, indent):
         return lambda chosen, indent=indent: _row_block(kernel, program_of(kernel.specialisation(chosen)), numbering,
