@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   sigmoid_binary_cross_entropy: 010b963bf7aafeadabd7e0207720915bbd11c2578fb985cb8c4b313b3a9cc62e
 #   binary_cross_entropy: ce21498ff3a9690c5fcb44a4f5443ffb2e59beedbf92a5599dcf9fff77710782
-#   symce.generated.runtime: 14a8ccbb8b6d010fcaf00ead1be3905b6fe3b699e08ac920e1b56c9cdde03891
+#   symce.generated.runtime: 50224cd774f2bd21987b4ec143a05d38567b56bd3186f4d04e8689e7437936db
 """Numba kernels for the binary family, derived from the spec(s) sigmoid_binary_cross_entropy, binary_cross_entropy.
 
 Functions: sigmoid_binary_cross_entropy_forward, sigmoid_binary_cross_entropy_forward_backward, binary_cross_entropy_forward, binary_cross_entropy_forward_backward.

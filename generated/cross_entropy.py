@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   softmax_cross_entropy_with_integer_labels: c1e6a693aa4f710a91eae15c1032b98e8f0aa8442df68b872c2af7c69e79e941
 #   softmax_cross_entropy: f44393ba090e1f776562008c7e115a5741977d30851c6dba991a07aa33769c66
-#   symce.generated.runtime: 14a8ccbb8b6d010fcaf00ead1be3905b6fe3b699e08ac920e1b56c9cdde03891
+#   symce.generated.runtime: 50224cd774f2bd21987b4ec143a05d38567b56bd3186f4d04e8689e7437936db
 """Numba kernels for the cross_entropy family, derived from the spec(s) softmax_cross_entropy_with_integer_labels, softmax_cross_entropy.
 
 Functions: integer_labels_forward, integer_labels_forward_backward, probability_labels_forward, probability_labels_forward_backward.
@@ -112,7 +112,7 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
                     _tmp5 = 1/C
                     _tmp6 = fast_log1p(_r1)
                     _tmp7 = _tmp6*np.float64(label_smoothing)
-                    _tmp8 = _tmp7*np.float64(weight[a])
+                    _tmp8 = _tmp7*np.float64(weight[t])
                     if (_zt == mx):
                         loss[i] = _tmp5*(C*_tmp6*np.float64(weight[t]) - C*_tmp8 - _r0*np.float64(label_smoothing) + _r2*_tmp7 + _tmp8)
                     else:
@@ -274,7 +274,6 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                         grad[i, a] = _tmp18
             else:
                 if label_smoothing == 0.0:
-                    a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
                     _u0 = _zero
@@ -288,24 +287,23 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
                     _tmp22 = fast_log1p(_r0)
                     _tmp23 = 1/(_r0 + 1)
-                    _tmp24 = _tmp23*np.float64(weight[a])
-                    _tmp25 = _tmp23*np.float64(weight[t])
+                    _tmp24 = _tmp23*np.float64(weight[t])
                     if (_zt == mx):
                         loss[i] = _tmp22*np.float64(weight[t])
                     else:
                         loss[i] = -(-_tmp22 + (np.float64(_zt) - m))*np.float64(weight[t])
                     if (_zt == mx):
-                        _tmp26 = _scale * (-_r0*_tmp24)
-                        _tmp27 = cast_like(_scale * (_tmp24), mx)
+                        _tmp25 = _scale * (-_r0*_tmp24)
+                        _tmp26 = cast_like(_scale * (_tmp24), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp27 * grad[i, j]
-                        grad[i, t] = _tmp26
+                            grad[i, j] = _tmp26 * grad[i, j]
+                        grad[i, t] = _tmp25
                     else:
-                        _tmp28 = _scale * (_tmp23*np.float64(grad[i, t])*np.float64(weight[t]) - np.float64(weight[t]))
-                        _tmp29 = cast_like(_scale * (_tmp25), mx)
+                        _tmp27 = _scale * (_tmp23*np.float64(grad[i, t])*np.float64(weight[t]) - np.float64(weight[t]))
+                        _tmp28 = cast_like(_scale * (_tmp24), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp29 * grad[i, j]
-                        grad[i, t] = _tmp28
+                            grad[i, j] = _tmp28 * grad[i, j]
+                        grad[i, t] = _tmp27
                 else:
                     a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
@@ -328,40 +326,40 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     _r0 = np.float64(_s0)
                     _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
                     _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(weight[a]))
-                    _tmp30 = 1/C
-                    _tmp31 = fast_log1p(_r1)
-                    _tmp32 = _r2*np.float64(label_smoothing)
-                    _tmp33 = _tmp31*np.float64(weight[a])
-                    _tmp34 = _tmp33*np.float64(label_smoothing)
+                    _tmp29 = 1/C
+                    _tmp30 = fast_log1p(_r1)
+                    _tmp31 = _r2*np.float64(label_smoothing)
+                    _tmp32 = C*np.float64(weight[t])
+                    _tmp33 = _tmp30*_tmp32
+                    _tmp34 = np.float64(label_smoothing)*np.float64(weight[t])
                     _tmp35 = _r2 + np.float64(weight[a])
-                    _tmp36 = _tmp30*np.float64(label_smoothing)
-                    _tmp37 = _r1*np.float64(weight[a])
-                    _tmp38 = _tmp37*np.float64(label_smoothing)
-                    _tmp39 = 1/(_r1 + 1)
-                    _tmp40 = _tmp30*_tmp39
-                    _tmp41 = np.float64(label_smoothing)*np.float64(weight[t])
-                    _tmp42 = np.float64(grad[i, t])
-                    _tmp43 = _tmp39*_tmp41
+                    _tmp36 = _tmp29*np.float64(label_smoothing)
+                    _tmp37 = _r1*_tmp32
+                    _tmp38 = 1/(_r1 + 1)
+                    _tmp39 = _tmp29*_tmp38
+                    _tmp40 = _tmp32*np.float64(label_smoothing)
+                    _tmp41 = np.float64(grad[i, t])
+                    _tmp42 = _tmp38*_tmp41
                     if (_zt == mx):
-                        loss[i] = _tmp30*(C*_tmp33 - C*_tmp34 - _r0*np.float64(label_smoothing) + _tmp31*_tmp32 + _tmp34)
+                        loss[i] = _tmp29*(-_r0*np.float64(label_smoothing) + _tmp30*_tmp31 + _tmp30*_tmp34 - _tmp33*np.float64(label_smoothing) + _tmp33)
                     else:
-                        loss[i] = -_tmp36*(_r0 - _tmp31*_tmp35) - (1 - np.float64(label_smoothing))*(-_tmp31 + (np.float64(_zt) - m))*np.float64(weight[t])
+                        loss[i] = -_tmp36*(_r0 - _tmp30*_tmp35) - (1 - np.float64(label_smoothing))*(-_tmp30 + (np.float64(_zt) - m))*np.float64(weight[t])
                     if (_zt == mx):
-                        _tmp44 = _scale * (_tmp40*(-C*_tmp37 + C*_tmp38 + _tmp32 - _tmp38))
-                        _tmp45 = cast_like(_scale * (_tmp40*(-C*np.float64(label_smoothing)*np.float64(weight[t]) + C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) + np.float64(label_smoothing)*np.float64(weight[t]))), mx)
-                        _tmp46 = cast_like(_scale * (-_tmp40*np.float64(label_smoothing)*(_r1 + 1)), mx)
+                        _tmp43 = _scale * (_tmp39*(-_r1*_tmp34 + _tmp31 + _tmp37*np.float64(label_smoothing) - _tmp37))
+                        _tmp44 = cast_like(_scale * (_tmp39*(C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp40 + np.float64(label_smoothing)*np.float64(weight[t]))), mx)
+                        _tmp45 = cast_like(_scale * (-_tmp39*np.float64(label_smoothing)*(_r1 + 1)), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp45 * grad[i, j] + _tmp46 * weight[j]
-                        grad[i, t] = _tmp44
+                            grad[i, j] = _tmp44 * grad[i, j] + _tmp45 * weight[j]
+                        grad[i, t] = _tmp43
                     else:
-                        _tmp47 = _scale * (_tmp40*(-C*np.float64(label_smoothing)*np.float64(weight[t]) + C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp38))
-                        _tmp48 = _scale * (-_tmp30*_tmp41 + _tmp35*_tmp36*_tmp39*_tmp42 + _tmp39*_tmp42*np.float64(weight[t]) + _tmp41 - _tmp42*_tmp43 - np.float64(weight[t]))
-                        _tmp49 = cast_like(_scale * (_tmp30*_tmp35*_tmp39*np.float64(label_smoothing) + _tmp39*np.float64(weight[t]) - _tmp43), mx)
-                        _tmp50 = cast_like(_scale * (-_tmp30*np.float64(label_smoothing)), mx)
+                        _tmp46 = _scale * (_tmp39*(C*np.float64(weight[t]) - _r1*np.float64(label_smoothing)*np.float64(weight[a]) + _r2*np.float64(label_smoothing) - _tmp40))
+                        _tmp47 = _scale * (-_tmp29*_tmp34 - _tmp34*_tmp42 + _tmp34 + _tmp35*_tmp36*_tmp42 + _tmp38*_tmp41*np.float64(weight[t]) - np.float64(weight[t]))
+                        _tmp48 = cast_like(_scale * (_tmp38*(_tmp29*_tmp35*np.float64(label_smoothing) - _tmp34 + np.float64(weight[t]))), mx)
+                        _tmp49 = cast_like(_scale * (-_tmp29*np.float64(label_smoothing)), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp49 * grad[i, j] + _tmp50 * weight[j]
-                        grad[i, t] = _tmp48
-                        grad[i, a] = _tmp47
+                            grad[i, j] = _tmp48 * grad[i, j] + _tmp49 * weight[j]
+                        grad[i, t] = _tmp47
+                        grad[i, a] = _tmp46
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             if weight is None:
                 _s0 = 0.0
@@ -373,16 +371,16 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     _s1 += np.float64(_zk)
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
-                _tmp51 = 1/C
-                _tmp52 = math.log(_r0)
-                _tmp53 = np.float64(label_smoothing) - 1
-                _tmp54 = -_tmp51*np.float64(label_smoothing)
-                _tmp55 = 1/_r0
-                loss[i] = _tmp51*np.float64(label_smoothing)*(C*_tmp52 - _r1) + _tmp53*(-_tmp52 + np.float64(_zt))
-                _tmp56 = _scale * (_tmp53 + _tmp54 + _tmp55*fast_exp(np.float64(_zt)))
+                _tmp50 = 1/C
+                _tmp51 = math.log(_r0)
+                _tmp52 = np.float64(label_smoothing) - 1
+                _tmp53 = -_tmp50*np.float64(label_smoothing)
+                _tmp54 = 1/_r0
+                loss[i] = _tmp50*np.float64(label_smoothing)*(C*_tmp51 - _r1) + _tmp52*(-_tmp51 + np.float64(_zt))
+                _tmp55 = _scale * (_tmp52 + _tmp53 + _tmp54*fast_exp(np.float64(_zt)))
                 for j in range(C):
-                    grad[i, j] = _scale * (_tmp54 + _tmp55*fast_exp(np.float64(logits[i, j])))
-                grad[i, t] = _tmp56
+                    grad[i, j] = _scale * (_tmp53 + _tmp54*fast_exp(np.float64(logits[i, j])))
+                grad[i, t] = _tmp55
             else:
                 _s0 = 0.0
                 _s1 = 0.0
@@ -396,21 +394,21 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2)
-                _tmp57 = 1/C
-                _tmp58 = math.log(_r1)
-                _tmp59 = np.float64(label_smoothing)*np.float64(weight[t])
-                _tmp60 = fast_exp(np.float64(_zt))
-                _tmp61 = 1/_r1
-                _tmp62 = _tmp57*np.float64(label_smoothing)
-                _tmp63 = _tmp59*_tmp61
-                loss[i] = _tmp57*np.float64(label_smoothing)*(-_r0 + _r2*_tmp58) - (1 - np.float64(label_smoothing))*(-_tmp58 + np.float64(_zt))*np.float64(weight[t])
-                _tmp64 = _tmp60*_tmp61
-                _tmp65 = _scale * (_r2*_tmp62*_tmp64 - _tmp57*_tmp59 + _tmp59 - _tmp60*_tmp63 + _tmp64*np.float64(weight[t]) - np.float64(weight[t]))
+                _tmp56 = 1/C
+                _tmp57 = math.log(_r1)
+                _tmp58 = np.float64(label_smoothing)*np.float64(weight[t])
+                _tmp59 = fast_exp(np.float64(_zt))
+                _tmp60 = 1/_r1
+                _tmp61 = _tmp56*np.float64(label_smoothing)
+                _tmp62 = _tmp58*_tmp60
+                loss[i] = _tmp56*np.float64(label_smoothing)*(-_r0 + _r2*_tmp57) - (1 - np.float64(label_smoothing))*(-_tmp57 + np.float64(_zt))*np.float64(weight[t])
+                _tmp63 = _tmp59*_tmp60
+                _tmp64 = _scale * (_r2*_tmp61*_tmp63 - _tmp56*_tmp58 + _tmp58 - _tmp59*_tmp62 + _tmp63*np.float64(weight[t]) - np.float64(weight[t]))
                 for j in range(C):
-                    _tmp66 = fast_exp(np.float64(logits[i, j]))
-                    _tmp67 = _tmp61*_tmp66
-                    grad[i, j] = _scale * (_r2*_tmp57*_tmp67*np.float64(label_smoothing) - _tmp62*np.float64(weight[j]) - _tmp63*_tmp66 + _tmp67*np.float64(weight[t]))
-                grad[i, t] = _tmp65
+                    _tmp65 = fast_exp(np.float64(logits[i, j]))
+                    _tmp66 = _tmp60*_tmp65
+                    grad[i, j] = _scale * (_r2*_tmp56*_tmp66*np.float64(label_smoothing) - _tmp61*np.float64(weight[j]) - _tmp62*_tmp65 + _tmp66*np.float64(weight[t]))
+                grad[i, t] = _tmp64
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
@@ -545,7 +543,6 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                         grad[i, a] = _tmp18
             else:
                 if label_smoothing == 0.0:
-                    a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
                     _u0 = _zero
@@ -559,24 +556,23 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
                     _tmp22 = fast_log1p(_r0)
                     _tmp23 = 1/(_r0 + 1)
-                    _tmp24 = _tmp23*np.float64(weight[a])
-                    _tmp25 = _tmp23*np.float64(weight[t])
+                    _tmp24 = _tmp23*np.float64(weight[t])
                     if (_zt == mx):
                         loss[i] = _tmp22*np.float64(weight[t])
                     else:
                         loss[i] = -(-_tmp22 + (np.float64(_zt) - m))*np.float64(weight[t])
                     if (_zt == mx):
-                        _tmp26 = _scale * (-_r0*_tmp24)
-                        _tmp27 = cast_like(_scale * (_tmp24), mx)
+                        _tmp25 = _scale * (-_r0*_tmp24)
+                        _tmp26 = cast_like(_scale * (_tmp24), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp27 * grad[i, j]
-                        grad[i, t] = _tmp26
+                            grad[i, j] = _tmp26 * grad[i, j]
+                        grad[i, t] = _tmp25
                     else:
-                        _tmp28 = _scale * (_tmp23*np.float64(grad[i, t])*np.float64(weight[t]) - np.float64(weight[t]))
-                        _tmp29 = cast_like(_scale * (_tmp25), mx)
+                        _tmp27 = _scale * (_tmp23*np.float64(grad[i, t])*np.float64(weight[t]) - np.float64(weight[t]))
+                        _tmp28 = cast_like(_scale * (_tmp24), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp29 * grad[i, j]
-                        grad[i, t] = _tmp28
+                            grad[i, j] = _tmp28 * grad[i, j]
+                        grad[i, t] = _tmp27
                 else:
                     a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
@@ -599,40 +595,40 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     _r0 = np.float64(_s0)
                     _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
                     _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(weight[a]))
-                    _tmp30 = 1/C
-                    _tmp31 = fast_log1p(_r1)
-                    _tmp32 = _r2*np.float64(label_smoothing)
-                    _tmp33 = _tmp31*np.float64(weight[a])
-                    _tmp34 = _tmp33*np.float64(label_smoothing)
+                    _tmp29 = 1/C
+                    _tmp30 = fast_log1p(_r1)
+                    _tmp31 = _r2*np.float64(label_smoothing)
+                    _tmp32 = C*np.float64(weight[t])
+                    _tmp33 = _tmp30*_tmp32
+                    _tmp34 = np.float64(label_smoothing)*np.float64(weight[t])
                     _tmp35 = _r2 + np.float64(weight[a])
-                    _tmp36 = _tmp30*np.float64(label_smoothing)
-                    _tmp37 = _r1*np.float64(weight[a])
-                    _tmp38 = _tmp37*np.float64(label_smoothing)
-                    _tmp39 = 1/(_r1 + 1)
-                    _tmp40 = _tmp30*_tmp39
-                    _tmp41 = np.float64(label_smoothing)*np.float64(weight[t])
-                    _tmp42 = np.float64(grad[i, t])
-                    _tmp43 = _tmp39*_tmp41
+                    _tmp36 = _tmp29*np.float64(label_smoothing)
+                    _tmp37 = _r1*_tmp32
+                    _tmp38 = 1/(_r1 + 1)
+                    _tmp39 = _tmp29*_tmp38
+                    _tmp40 = _tmp32*np.float64(label_smoothing)
+                    _tmp41 = np.float64(grad[i, t])
+                    _tmp42 = _tmp38*_tmp41
                     if (_zt == mx):
-                        loss[i] = _tmp30*(C*_tmp33 - C*_tmp34 - _r0*np.float64(label_smoothing) + _tmp31*_tmp32 + _tmp34)
+                        loss[i] = _tmp29*(-_r0*np.float64(label_smoothing) + _tmp30*_tmp31 + _tmp30*_tmp34 - _tmp33*np.float64(label_smoothing) + _tmp33)
                     else:
-                        loss[i] = -_tmp36*(_r0 - _tmp31*_tmp35) - (1 - np.float64(label_smoothing))*(-_tmp31 + (np.float64(_zt) - m))*np.float64(weight[t])
+                        loss[i] = -_tmp36*(_r0 - _tmp30*_tmp35) - (1 - np.float64(label_smoothing))*(-_tmp30 + (np.float64(_zt) - m))*np.float64(weight[t])
                     if (_zt == mx):
-                        _tmp44 = _scale * (_tmp40*(-C*_tmp37 + C*_tmp38 + _tmp32 - _tmp38))
-                        _tmp45 = cast_like(_scale * (_tmp40*(-C*np.float64(label_smoothing)*np.float64(weight[t]) + C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) + np.float64(label_smoothing)*np.float64(weight[t]))), mx)
-                        _tmp46 = cast_like(_scale * (-_tmp40*np.float64(label_smoothing)*(_r1 + 1)), mx)
+                        _tmp43 = _scale * (_tmp39*(-_r1*_tmp34 + _tmp31 + _tmp37*np.float64(label_smoothing) - _tmp37))
+                        _tmp44 = cast_like(_scale * (_tmp39*(C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp40 + np.float64(label_smoothing)*np.float64(weight[t]))), mx)
+                        _tmp45 = cast_like(_scale * (-_tmp39*np.float64(label_smoothing)*(_r1 + 1)), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp45 * grad[i, j] + _tmp46 * weight[j]
-                        grad[i, t] = _tmp44
+                            grad[i, j] = _tmp44 * grad[i, j] + _tmp45 * weight[j]
+                        grad[i, t] = _tmp43
                     else:
-                        _tmp47 = _scale * (_tmp40*(-C*np.float64(label_smoothing)*np.float64(weight[t]) + C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp38))
-                        _tmp48 = _scale * (-_tmp30*_tmp41 + _tmp35*_tmp36*_tmp39*_tmp42 + _tmp39*_tmp42*np.float64(weight[t]) + _tmp41 - _tmp42*_tmp43 - np.float64(weight[t]))
-                        _tmp49 = cast_like(_scale * (_tmp30*_tmp35*_tmp39*np.float64(label_smoothing) + _tmp39*np.float64(weight[t]) - _tmp43), mx)
-                        _tmp50 = cast_like(_scale * (-_tmp30*np.float64(label_smoothing)), mx)
+                        _tmp46 = _scale * (_tmp39*(C*np.float64(weight[t]) - _r1*np.float64(label_smoothing)*np.float64(weight[a]) + _r2*np.float64(label_smoothing) - _tmp40))
+                        _tmp47 = _scale * (-_tmp29*_tmp34 - _tmp34*_tmp42 + _tmp34 + _tmp35*_tmp36*_tmp42 + _tmp38*_tmp41*np.float64(weight[t]) - np.float64(weight[t]))
+                        _tmp48 = cast_like(_scale * (_tmp38*(_tmp29*_tmp35*np.float64(label_smoothing) - _tmp34 + np.float64(weight[t]))), mx)
+                        _tmp49 = cast_like(_scale * (-_tmp29*np.float64(label_smoothing)), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp49 * grad[i, j] + _tmp50 * weight[j]
-                        grad[i, t] = _tmp48
-                        grad[i, a] = _tmp47
+                            grad[i, j] = _tmp48 * grad[i, j] + _tmp49 * weight[j]
+                        grad[i, t] = _tmp47
+                        grad[i, a] = _tmp46
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             if weight is None:
                 _s0 = 0.0
@@ -644,16 +640,16 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     _s1 += np.float64(_zk)
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
-                _tmp51 = 1/C
-                _tmp52 = math.log(_r0)
-                _tmp53 = np.float64(label_smoothing) - 1
-                _tmp54 = -_tmp51*np.float64(label_smoothing)
-                _tmp55 = 1/_r0
-                loss[i] = _tmp51*np.float64(label_smoothing)*(C*_tmp52 - _r1) + _tmp53*(-_tmp52 + np.float64(_zt))
-                _tmp56 = _scale * (_tmp53 + _tmp54 + _tmp55*fast_exp(np.float64(_zt)))
+                _tmp50 = 1/C
+                _tmp51 = math.log(_r0)
+                _tmp52 = np.float64(label_smoothing) - 1
+                _tmp53 = -_tmp50*np.float64(label_smoothing)
+                _tmp54 = 1/_r0
+                loss[i] = _tmp50*np.float64(label_smoothing)*(C*_tmp51 - _r1) + _tmp52*(-_tmp51 + np.float64(_zt))
+                _tmp55 = _scale * (_tmp52 + _tmp53 + _tmp54*fast_exp(np.float64(_zt)))
                 for j in range(C):
-                    grad[i, j] = _scale * (_tmp54 + _tmp55*fast_exp(np.float64(logits[i, j])))
-                grad[i, t] = _tmp56
+                    grad[i, j] = _scale * (_tmp53 + _tmp54*fast_exp(np.float64(logits[i, j])))
+                grad[i, t] = _tmp55
             else:
                 _s0 = 0.0
                 _s1 = 0.0
@@ -667,21 +663,21 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2)
-                _tmp57 = 1/C
-                _tmp58 = math.log(_r1)
-                _tmp59 = np.float64(label_smoothing)*np.float64(weight[t])
-                _tmp60 = fast_exp(np.float64(_zt))
-                _tmp61 = 1/_r1
-                _tmp62 = _tmp57*np.float64(label_smoothing)
-                _tmp63 = _tmp59*_tmp61
-                loss[i] = _tmp57*np.float64(label_smoothing)*(-_r0 + _r2*_tmp58) - (1 - np.float64(label_smoothing))*(-_tmp58 + np.float64(_zt))*np.float64(weight[t])
-                _tmp64 = _tmp60*_tmp61
-                _tmp65 = _scale * (_r2*_tmp62*_tmp64 - _tmp57*_tmp59 + _tmp59 - _tmp60*_tmp63 + _tmp64*np.float64(weight[t]) - np.float64(weight[t]))
+                _tmp56 = 1/C
+                _tmp57 = math.log(_r1)
+                _tmp58 = np.float64(label_smoothing)*np.float64(weight[t])
+                _tmp59 = fast_exp(np.float64(_zt))
+                _tmp60 = 1/_r1
+                _tmp61 = _tmp56*np.float64(label_smoothing)
+                _tmp62 = _tmp58*_tmp60
+                loss[i] = _tmp56*np.float64(label_smoothing)*(-_r0 + _r2*_tmp57) - (1 - np.float64(label_smoothing))*(-_tmp57 + np.float64(_zt))*np.float64(weight[t])
+                _tmp63 = _tmp59*_tmp60
+                _tmp64 = _scale * (_r2*_tmp61*_tmp63 - _tmp56*_tmp58 + _tmp58 - _tmp59*_tmp62 + _tmp63*np.float64(weight[t]) - np.float64(weight[t]))
                 for j in range(C):
-                    _tmp66 = fast_exp(np.float64(logits[i, j]))
-                    _tmp67 = _tmp61*_tmp66
-                    grad[i, j] = _scale * (_r2*_tmp57*_tmp67*np.float64(label_smoothing) - _tmp62*np.float64(weight[j]) - _tmp63*_tmp66 + _tmp67*np.float64(weight[t]))
-                grad[i, t] = _tmp65
+                    _tmp65 = fast_exp(np.float64(logits[i, j]))
+                    _tmp66 = _tmp60*_tmp65
+                    grad[i, j] = _scale * (_r2*_tmp56*_tmp66*np.float64(label_smoothing) - _tmp61*np.float64(weight[j]) - _tmp62*_tmp65 + _tmp66*np.float64(weight[t]))
+                grad[i, t] = _tmp64
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})

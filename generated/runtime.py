@@ -330,7 +330,7 @@ def _row_max_typed(rows, i):
 SEARCH_BLOCK = 128
 
 
-@numba.njit(cache=True, error_model='numpy', inline='always')
+@numba.njit(cache=True, error_model='numpy')
 def first_index(rows, i, value):
     """The first k with rows[i, k] == value (the pinned argmax; value is in the row). A search
     that stops at the first match cannot vectorise, so it counts the matches of each block of

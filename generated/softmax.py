@@ -4,7 +4,7 @@
 #   softmax: e1e4c312125af01b35d3ea22b53d858ef03e576c7f7143f975ca36aedb7354f9
 #   log_softmax: 1fb4eee99969fb81fed5d1fc8091d56f921aaba6c23488106d25db823906ee3e
 #   logsumexp: 5017277cc78af0bacf9e9e4b720777f270b0d6de86094a09c8f9a4eab2ff5c50
-#   symce.generated.runtime: 14a8ccbb8b6d010fcaf00ead1be3905b6fe3b699e08ac920e1b56c9cdde03891
+#   symce.generated.runtime: 50224cd774f2bd21987b4ec143a05d38567b56bd3186f4d04e8689e7437936db
 """Numba kernels for the softmax family, derived from the spec(s) softmax, log_softmax, logsumexp.
 
 Functions: softmax, log_softmax, logsumexp.

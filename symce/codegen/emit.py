@@ -389,8 +389,13 @@ def _row_block(kernel: Kernel, program: RowProgram, numbering: _Numbering, print
         native = None
     scalars = [(name, cases) for name, cases in program.scalars if name in outputs]
     vectors = [(name, cases) for name, cases in program.vectors if name in outputs]
+    # a case that holds only where the label is the argmax reads a as t before the row-level common
+    # subexpressions are hoisted: hoisted, w_a would make every row search for a
+    pinned = {argmax: label} if label is not None else {}
+    exprs = [c.expr.xreplace(pinned) if c.condition is not None and label_pins(c.condition) else c.expr
+             for _, cases in scalars + vectors for c in cases]
     # row-level common subexpressions (free of the class indices) are computed once per row
-    replacements, reduced = numbering.cse([c.expr for _, cases in scalars + vectors for c in cases], ignore=(j, k))
+    replacements, reduced = numbering.cse(exprs, ignore=(j, k))
     lines += _lines(printer, replacements, indent)
     reduced = iter(reduced)
     for name, cases in scalars:
