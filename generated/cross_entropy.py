@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   softmax_cross_entropy_with_integer_labels: c1e6a693aa4f710a91eae15c1032b98e8f0aa8442df68b872c2af7c69e79e941
 #   softmax_cross_entropy: f44393ba090e1f776562008c7e115a5741977d30851c6dba991a07aa33769c66
-#   symce.generated.runtime: 50224cd774f2bd21987b4ec143a05d38567b56bd3186f4d04e8689e7437936db
+#   symce.generated.runtime: 6133786284f1edfac67d1625b2243cc1de7e708a5447cd2c7e7ba497ef5ff7a3
 """Numba kernels for the cross_entropy family, derived from the spec(s) softmax_cross_entropy_with_integer_labels, softmax_cross_entropy.
 
 Functions: integer_labels_forward, integer_labels_forward_backward, probability_labels_forward, probability_labels_forward_backward.
@@ -148,14 +148,18 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_short(logits, labels, weight, label_smoothing, ignore_index):
+def _integer_labels_forward_short(logits, labels, weight, label_smoothing, ignore_index, threads):
     rows, C = logits.shape
     loss = np.empty(rows, dtype=logits.dtype)
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
-        start = task * per_task
-        stop = min(rows, start + per_task)
-        _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, loss, run_exponentials(logits, start, stop))
+    tasks = (rows + per_task - 1) // per_task
+    parts = max(1, min(threads, tasks))
+    for part in numba.prange(parts):
+        scratch = np.empty(per_task * C, logits.dtype)
+        for task in range(part * tasks // parts, (part + 1) * tasks // parts):
+            start = task * per_task
+            stop = min(rows, start + per_task)
+            _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, loss, run_exponentials(logits, start, stop, scratch))
     return loss
 
 
@@ -175,7 +179,7 @@ def integer_labels_forward(logits, labels, weight, label_smoothing, ignore_index
     """Loss per sample of spec 'softmax_cross_entropy_with_integer_labels': L = keep·[(1-ε) w_t (-log softmax(z)_t) + ε/C Σ_k w_k (-log softmax(z)_k)]
     """
     if logits.shape[1] < 32:
-        return _integer_labels_forward_short(logits, labels, weight, label_smoothing, ignore_index)
+        return _integer_labels_forward_short(logits, labels, weight, label_smoothing, ignore_index, numba.get_num_threads())
     return _integer_labels_forward_long(logits, labels, weight, label_smoothing, ignore_index)
 
 
@@ -412,14 +416,18 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_backward_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad):
+def _integer_labels_forward_backward_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, threads):
     rows, C = logits.shape
     loss = np.empty(rows, dtype=logits.dtype)
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
-        start = task * per_task
-        stop = min(rows, start + per_task)
-        _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad, run_exponentials(logits, start, stop))
+    tasks = (rows + per_task - 1) // per_task
+    parts = max(1, min(threads, tasks))
+    for part in numba.prange(parts):
+        scratch = np.empty(per_task * C, logits.dtype)
+        for task in range(part * tasks // parts, (part + 1) * tasks // parts):
+            start = task * per_task
+            stop = min(rows, start + per_task)
+            _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad, run_exponentials(logits, start, stop, scratch))
     return loss, grad
 
 
@@ -443,7 +451,7 @@ def integer_labels_forward_backward(logits, labels, weight, label_smoothing, ign
     if grad is None:
         grad = np.empty(logits.shape, dtype=logits.dtype)
     if logits.shape[1] < 32:
-        return _integer_labels_forward_backward_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad)
+        return _integer_labels_forward_backward_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, numba.get_num_threads())
     return _integer_labels_forward_backward_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad)
 
 
@@ -681,14 +689,18 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, ignore_index, row_scale):
+def _integer_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, threads):
     rows, C = logits.shape
     loss = np.empty(rows, dtype=logits.dtype)
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
-        start = task * per_task
-        stop = min(rows, start + per_task)
-        _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, run_exponentials(logits, start, stop))
+    tasks = (rows + per_task - 1) // per_task
+    parts = max(1, min(threads, tasks))
+    for part in numba.prange(parts):
+        scratch = np.empty(per_task * C, logits.dtype)
+        for task in range(part * tasks // parts, (part + 1) * tasks // parts):
+            start = task * per_task
+            stop = min(rows, start + per_task)
+            _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, run_exponentials(logits, start, stop, scratch))
     return loss, logits
 
 
@@ -710,7 +722,7 @@ def integer_labels_forward_backward_in_place(logits, labels, weight, label_smoot
     grad: written over logits, which is returned in its place.
     """
     if logits.shape[1] < 32:
-        return _integer_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, ignore_index, row_scale)
+        return _integer_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, numba.get_num_threads())
     return _integer_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, ignore_index, row_scale)
 
 
@@ -858,14 +870,18 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_short(logits, labels, weight, label_smoothing):
+def _probability_labels_forward_short(logits, labels, weight, label_smoothing, threads):
     rows, C = logits.shape
     loss = np.empty(rows, dtype=logits.dtype)
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
-        start = task * per_task
-        stop = min(rows, start + per_task)
-        _probability_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, loss, run_exponentials(logits, start, stop))
+    tasks = (rows + per_task - 1) // per_task
+    parts = max(1, min(threads, tasks))
+    for part in numba.prange(parts):
+        scratch = np.empty(per_task * C, logits.dtype)
+        for task in range(part * tasks // parts, (part + 1) * tasks // parts):
+            start = task * per_task
+            stop = min(rows, start + per_task)
+            _probability_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, loss, run_exponentials(logits, start, stop, scratch))
     return loss
 
 
@@ -885,7 +901,7 @@ def probability_labels_forward(logits, labels, weight, label_smoothing):
     """Loss per sample of spec 'softmax_cross_entropy': L = -Σ_k w_k ((1-ε) y_k + ε/C) log softmax(z)_k
     """
     if logits.shape[1] < 32:
-        return _probability_labels_forward_short(logits, labels, weight, label_smoothing)
+        return _probability_labels_forward_short(logits, labels, weight, label_smoothing, numba.get_num_threads())
     return _probability_labels_forward_long(logits, labels, weight, label_smoothing)
 
 
@@ -1108,14 +1124,18 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_backward_short(logits, labels, weight, label_smoothing, row_scale, grad):
+def _probability_labels_forward_backward_short(logits, labels, weight, label_smoothing, row_scale, grad, threads):
     rows, C = logits.shape
     loss = np.empty(rows, dtype=logits.dtype)
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
-        start = task * per_task
-        stop = min(rows, start + per_task)
-        _probability_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, grad, run_exponentials(logits, start, stop))
+    tasks = (rows + per_task - 1) // per_task
+    parts = max(1, min(threads, tasks))
+    for part in numba.prange(parts):
+        scratch = np.empty(per_task * C, logits.dtype)
+        for task in range(part * tasks // parts, (part + 1) * tasks // parts):
+            start = task * per_task
+            stop = min(rows, start + per_task)
+            _probability_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, grad, run_exponentials(logits, start, stop, scratch))
     return loss, grad
 
 
@@ -1139,7 +1159,7 @@ def probability_labels_forward_backward(logits, labels, weight, label_smoothing,
     if grad is None:
         grad = np.empty(logits.shape, dtype=logits.dtype)
     if logits.shape[1] < 32:
-        return _probability_labels_forward_backward_short(logits, labels, weight, label_smoothing, row_scale, grad)
+        return _probability_labels_forward_backward_short(logits, labels, weight, label_smoothing, row_scale, grad, numba.get_num_threads())
     return _probability_labels_forward_backward_long(logits, labels, weight, label_smoothing, row_scale, grad)
 
 
@@ -1363,14 +1383,18 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, row_scale):
+def _probability_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, row_scale, threads):
     rows, C = logits.shape
     loss = np.empty(rows, dtype=logits.dtype)
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
-        start = task * per_task
-        stop = min(rows, start + per_task)
-        _probability_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, run_exponentials(logits, start, stop))
+    tasks = (rows + per_task - 1) // per_task
+    parts = max(1, min(threads, tasks))
+    for part in numba.prange(parts):
+        scratch = np.empty(per_task * C, logits.dtype)
+        for task in range(part * tasks // parts, (part + 1) * tasks // parts):
+            start = task * per_task
+            stop = min(rows, start + per_task)
+            _probability_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, run_exponentials(logits, start, stop, scratch))
     return loss, logits
 
 
@@ -1392,5 +1416,5 @@ def probability_labels_forward_backward_in_place(logits, labels, weight, label_s
     grad: written over logits, which is returned in its place.
     """
     if logits.shape[1] < 32:
-        return _probability_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, row_scale)
+        return _probability_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, row_scale, numba.get_num_threads())
     return _probability_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, row_scale)

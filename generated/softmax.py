@@ -4,7 +4,7 @@
 #   softmax: e1e4c312125af01b35d3ea22b53d858ef03e576c7f7143f975ca36aedb7354f9
 #   log_softmax: 1fb4eee99969fb81fed5d1fc8091d56f921aaba6c23488106d25db823906ee3e
 #   logsumexp: 5017277cc78af0bacf9e9e4b720777f270b0d6de86094a09c8f9a4eab2ff5c50
-#   symce.generated.runtime: 50224cd774f2bd21987b4ec143a05d38567b56bd3186f4d04e8689e7437936db
+#   symce.generated.runtime: 6133786284f1edfac67d1625b2243cc1de7e708a5447cd2c7e7ba497ef5ff7a3
 """Numba kernels for the softmax family, derived from the spec(s) softmax, log_softmax, logsumexp.
 
 Functions: softmax, log_softmax, logsumexp.
@@ -56,13 +56,17 @@ def _softmax_rows(start, stop, logits, out, run):
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _softmax_short(logits, out):
+def _softmax_short(logits, out, threads):
     rows, C = logits.shape
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
-        start = task * per_task
-        stop = min(rows, start + per_task)
-        _softmax_rows(start, stop, logits, out, run_exponentials(logits, start, stop))
+    tasks = (rows + per_task - 1) // per_task
+    parts = max(1, min(threads, tasks))
+    for part in numba.prange(parts):
+        scratch = np.empty(per_task * C, logits.dtype)
+        for task in range(part * tasks // parts, (part + 1) * tasks // parts):
+            start = task * per_task
+            stop = min(rows, start + per_task)
+            _softmax_rows(start, stop, logits, out, run_exponentials(logits, start, stop, scratch))
     return out
 
 
@@ -85,7 +89,7 @@ def softmax(logits, out=None):
     if out is None:
         out = np.empty(logits.shape, dtype=logits.dtype)
     if logits.shape[1] < 32:
-        return _softmax_short(logits, out)
+        return _softmax_short(logits, out, numba.get_num_threads())
     return _softmax_long(logits, out)
 
 
@@ -126,13 +130,17 @@ def _softmax_rows_in_place(start, stop, logits, run):
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _softmax_in_place_short(logits):
+def _softmax_in_place_short(logits, threads):
     rows, C = logits.shape
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
-        start = task * per_task
-        stop = min(rows, start + per_task)
-        _softmax_rows_in_place(start, stop, logits, run_exponentials(logits, start, stop))
+    tasks = (rows + per_task - 1) // per_task
+    parts = max(1, min(threads, tasks))
+    for part in numba.prange(parts):
+        scratch = np.empty(per_task * C, logits.dtype)
+        for task in range(part * tasks // parts, (part + 1) * tasks // parts):
+            start = task * per_task
+            stop = min(rows, start + per_task)
+            _softmax_rows_in_place(start, stop, logits, run_exponentials(logits, start, stop, scratch))
     return logits
 
 
@@ -153,7 +161,7 @@ def softmax_in_place(logits):
     out: written over logits, which is returned in its place.
     """
     if logits.shape[1] < 32:
-        return _softmax_in_place_short(logits)
+        return _softmax_in_place_short(logits, numba.get_num_threads())
     return _softmax_in_place_long(logits)
 
 
@@ -193,13 +201,17 @@ def _log_softmax_rows(start, stop, logits, out, run):
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _log_softmax_short(logits, out):
+def _log_softmax_short(logits, out, threads):
     rows, C = logits.shape
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
-        start = task * per_task
-        stop = min(rows, start + per_task)
-        _log_softmax_rows(start, stop, logits, out, run_exponentials(logits, start, stop))
+    tasks = (rows + per_task - 1) // per_task
+    parts = max(1, min(threads, tasks))
+    for part in numba.prange(parts):
+        scratch = np.empty(per_task * C, logits.dtype)
+        for task in range(part * tasks // parts, (part + 1) * tasks // parts):
+            start = task * per_task
+            stop = min(rows, start + per_task)
+            _log_softmax_rows(start, stop, logits, out, run_exponentials(logits, start, stop, scratch))
     return out
 
 
@@ -222,7 +234,7 @@ def log_softmax(logits, out=None):
     if out is None:
         out = np.empty(logits.shape, dtype=logits.dtype)
     if logits.shape[1] < 32:
-        return _log_softmax_short(logits, out)
+        return _log_softmax_short(logits, out, numba.get_num_threads())
     return _log_softmax_long(logits, out)
 
 
@@ -263,13 +275,17 @@ def _log_softmax_rows_in_place(start, stop, logits, run):
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _log_softmax_in_place_short(logits):
+def _log_softmax_in_place_short(logits, threads):
     rows, C = logits.shape
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
-        start = task * per_task
-        stop = min(rows, start + per_task)
-        _log_softmax_rows_in_place(start, stop, logits, run_exponentials(logits, start, stop))
+    tasks = (rows + per_task - 1) // per_task
+    parts = max(1, min(threads, tasks))
+    for part in numba.prange(parts):
+        scratch = np.empty(per_task * C, logits.dtype)
+        for task in range(part * tasks // parts, (part + 1) * tasks // parts):
+            start = task * per_task
+            stop = min(rows, start + per_task)
+            _log_softmax_rows_in_place(start, stop, logits, run_exponentials(logits, start, stop, scratch))
     return logits
 
 
@@ -290,7 +306,7 @@ def log_softmax_in_place(logits):
     out: written over logits, which is returned in its place.
     """
     if logits.shape[1] < 32:
-        return _log_softmax_in_place_short(logits)
+        return _log_softmax_in_place_short(logits, numba.get_num_threads())
     return _log_softmax_in_place_long(logits)
 
 
@@ -325,14 +341,18 @@ def _logsumexp_rows(start, stop, logits, out, run):
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _logsumexp_short(logits):
+def _logsumexp_short(logits, threads):
     rows, C = logits.shape
     out = np.empty(rows, dtype=logits.dtype)
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
-        start = task * per_task
-        stop = min(rows, start + per_task)
-        _logsumexp_rows(start, stop, logits, out, run_exponentials(logits, start, stop))
+    tasks = (rows + per_task - 1) // per_task
+    parts = max(1, min(threads, tasks))
+    for part in numba.prange(parts):
+        scratch = np.empty(per_task * C, logits.dtype)
+        for task in range(part * tasks // parts, (part + 1) * tasks // parts):
+            start = task * per_task
+            stop = min(rows, start + per_task)
+            _logsumexp_rows(start, stop, logits, out, run_exponentials(logits, start, stop, scratch))
     return out
 
 
@@ -352,5 +372,5 @@ def logsumexp(logits):
     """Value per row of spec 'logsumexp': logsumexp(z) = log Σ_k exp(z_k)
     """
     if logits.shape[1] < 32:
-        return _logsumexp_short(logits)
+        return _logsumexp_short(logits, numba.get_num_threads())
     return _logsumexp_long(logits)

@@ -80,6 +80,24 @@ class TestRowProgram:
         assert "first_index" in source(cross_entropy._probability_labels_forward_backward_rows)
         assert "_u0" in source(softmax._softmax_rows)
 
+    @pytest.mark.parametrize("function", ["_integer_labels_forward_backward_rows",
+                                          "_integer_labels_forward_backward_rows_in_place",
+                                          "_probability_labels_forward_backward_rows",
+                                          "_probability_labels_forward_backward_rows_in_place"])
+    def test_per_class_loops_of_finite_rows_run_in_the_rows_dtype(self, function):
+        """softmax − smoothed target, weighted or soft: each per-class loop of a finite row is affine
+        in its reads with row-level coefficients, so none converts an entry to float64 (a float32 row
+        would run at half the vector width); the rare non-finite rows keep the formula as written."""
+        import inspect
+
+        from symce.generated import cross_entropy
+
+        finite = inspect.getsource(getattr(cross_entropy, function).py_func).split("# nan, +inf")[0]
+        lines = finite.splitlines()
+        bodies = [lines[number + 1].strip() for number, line in enumerate(lines) if line.strip() == "for j in range(C):"]
+        assert len(bodies) >= 4 and all(body.startswith("grad[i, j] = ") for body in bodies)
+        assert not [body for body in bodies if "np.float64(" in body]
+
 
 class TestGeneratedFolder:
     def test_committed_tree_is_fresh(self):

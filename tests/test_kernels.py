@@ -74,6 +74,30 @@ def test_probability_labels_match_torch():
     np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("in_place", [False, True])
+def test_short_rows_over_many_tasks_and_threads_match_torch(in_place):
+    """Rows shorter than LONG_ROWS, enough of them for several tasks per thread: each thread's
+    runs share its scratch row, so a task that read another's exponentials would show here."""
+    from symce.generated import cross_entropy
+
+    rng = np.random.default_rng(3)
+    classes = emit.LONG_ROWS // 2
+    rows = 5 * (emit.CHUNK // classes) + 3
+    x = rng.normal(size=(rows, classes)) * 4
+    y = rng.dirichlet(np.ones(classes), size=rows)
+    scale = np.full(1, 1.0 / rows)
+    tx = torch.tensor(x, requires_grad=True)
+    expected = torch.nn.functional.cross_entropy(tx, torch.tensor(y))
+    expected.backward()
+    if in_place:
+        grad = x.copy()
+        loss = cross_entropy.probability_labels_forward_backward_in_place(grad, y, None, 0.0, scale)[0]
+    else:
+        loss, grad = cross_entropy.probability_labels_forward_backward(x, y, None, 0.0, scale)
+    assert loss.mean() == pytest.approx(expected.item(), rel=1e-12)  # the loss unscaled, row by row
+    np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-10, atol=1e-18)
+
+
 def test_nll_and_softmax_family_match_torch():
     from symce.generated import nll, softmax
 

@@ -136,7 +136,9 @@ def test_run_exponentials_are_each_rows_exp_below_its_max(dtype):
     rows = (rng.standard_normal((9, 10)) * 30).astype(dtype)
     rows[3, 4], rows[4, 0], rows[5, 9], rows[6] = np.inf, np.nan, -np.inf, -np.inf
     rows[7, 2] = rows[7, 5] = rows[7].max()  # a tied max
-    exponentials, maxima, finite, firsts = runtime.run_exponentials(rows, 2, 8)
+    scratch = np.full(6 * 10 + 3, np.nan, dtype)  # longer than the run needs
+    exponentials, maxima, finite, firsts = runtime.run_exponentials(rows, 2, 8, scratch)
+    assert np.shares_memory(exponentials, scratch)
     assert exponentials.shape == (6, 10) and exponentials.dtype == dtype
     np.testing.assert_array_equal(finite, [True, False, False, True, False, True])
     for r, row in enumerate(rows[2:8]):
@@ -176,7 +178,7 @@ def _rows_llvm(classes: int, in_place: bool) -> str:
     from symce.generated import cross_entropy, runtime
 
     logits, labels, scale = np.zeros((2, classes)), np.zeros(2, np.int64), np.ones(1)
-    run = runtime.run_exponentials(logits, 0, 2) if classes < emit.LONG_ROWS else None
+    run = runtime.run_exponentials(logits, 0, 2, np.empty(2 * classes)) if classes < emit.LONG_ROWS else None
     buffers = () if in_place else (np.empty((2, classes)),)
     arguments = (0, 2, logits, labels, None, 0.0, -100, scale, np.empty(2), *buffers, run)
     types = tuple(numba.typeof(a) for a in arguments)

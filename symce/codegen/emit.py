@@ -644,18 +644,36 @@ def row_kernel_source(kernel: Kernel) -> str:
         """
         optional = [] if in_place else list(buffers(kernel))
         parameters = [a.name for a in kernel.args] + optional
-        lengths = {"short": [f"run_exponentials({rows.name}, start, stop)"], "long": ["None"]} if shifted \
-            else {"short": ["True"], "long": ["None"]} if in_place else {"into": []}
+        lengths = {"short": ["True"], "long": ["None"]} if shifted or in_place else {"into": []}
+        outputs = _in_place_outputs(kernel) if in_place else ", ".join(kernel.outputs)
         lines = []
-        for length, trailing_arguments in lengths.items():
-            lines += ["", "", _decorator(), f"def _{public}_{length}({', '.join(parameters)}):",
-                      f"{INDENT}rows, C = {rows.name}.shape",
-                      *[_allocate(name, "rows", rows.name, INDENT) for name in scalar_outputs],
-                      f"{INDENT}per_task = max(1, {CHUNK} // max(C, 1))",
-                      f"{INDENT}for task in numba.prange((rows + per_task - 1) // per_task):",
-                      f"{INDENT * 2}start = task * per_task", f"{INDENT * 2}stop = min(rows, start + per_task)",
-                      f"{INDENT * 2}{function}(start, stop, {', '.join([*called, *trailing_arguments])})",
-                      f"{INDENT}return {_in_place_outputs(kernel) if in_place else ', '.join(kernel.outputs)}"]
+        for length, (trailing,) in ((length, arguments or [None]) for length, arguments in lengths.items()):
+            head = ["", "", _decorator()]
+            if shifted and length == "short":
+                # a run's exponentials go into its thread's scratch row, allocated once a call: a
+                # thread's share of the tasks is one part (numba's prange splits statically too),
+                # and the thread count comes from Python (numba.get_num_threads() in a jitted
+                # function makes it uncacheable)
+                head += [f"def _{public}_short({', '.join(parameters)}, threads):",
+                         f"{INDENT}rows, C = {rows.name}.shape",
+                         *[_allocate(name, "rows", rows.name, INDENT) for name in scalar_outputs],
+                         f"{INDENT}per_task = max(1, {CHUNK} // max(C, 1))",
+                         f"{INDENT}tasks = (rows + per_task - 1) // per_task",
+                         f"{INDENT}parts = max(1, min(threads, tasks))",
+                         f"{INDENT}for part in numba.prange(parts):",
+                         f"{INDENT * 2}scratch = np.empty(per_task * C, {rows.name}.dtype)",
+                         f"{INDENT * 2}for task in range(part * tasks // parts, (part + 1) * tasks // parts):",
+                         f"{INDENT * 3}start = task * per_task", f"{INDENT * 3}stop = min(rows, start + per_task)",
+                         f"{INDENT * 3}{function}(start, stop, {', '.join([*called, f'run_exponentials({rows.name}, start, stop, scratch)'])})"]
+            else:
+                head += [f"def _{public}_{length}({', '.join(parameters)}):",
+                         f"{INDENT}rows, C = {rows.name}.shape",
+                         *[_allocate(name, "rows", rows.name, INDENT) for name in scalar_outputs],
+                         f"{INDENT}per_task = max(1, {CHUNK} // max(C, 1))",
+                         f"{INDENT}for task in numba.prange((rows + per_task - 1) // per_task):",
+                         f"{INDENT * 2}start = task * per_task", f"{INDENT * 2}stop = min(rows, start + per_task)",
+                         f"{INDENT * 2}{function}(start, stop, {', '.join([*called, *([trailing] if trailing else [])])})"]
+            lines += head + [f"{INDENT}return {outputs}"]
         signature = [a.name for a in kernel.args] + [f"{name}=None" for name in optional]
         lines += ["", "", f"def {public}({', '.join(signature)}):", *_docstring(kernel, in_place=in_place)]
         for name in optional:
@@ -664,7 +682,8 @@ def row_kernel_source(kernel: Kernel) -> str:
         call = f"({', '.join(parameters)})"
         if "into" in lengths:
             return lines + [f"{INDENT}return _{public}_into{call}"]
-        return lines + [f"{INDENT}if {rows.name}.shape[1] < {LONG_ROWS}:", f"{INDENT * 2}return _{public}_short{call}",
+        short_call = f"({', '.join(parameters + ['numba.get_num_threads()'])})" if shifted else call
+        return lines + [f"{INDENT}if {rows.name}.shape[1] < {LONG_ROWS}:", f"{INDENT * 2}return _{public}_short{short_call}",
                         f"{INDENT}return _{public}_long{call}"]
 
     # long rows (the row-length argument None) run with 512-bit vectors; without exponentials there
