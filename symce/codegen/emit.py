@@ -644,36 +644,33 @@ def row_kernel_source(kernel: Kernel) -> str:
         """
         optional = [] if in_place else list(buffers(kernel))
         parameters = [a.name for a in kernel.args] + optional
-        lengths = {"short": ["True"], "long": ["None"]} if shifted or in_place else {"into": []}
-        outputs = _in_place_outputs(kernel) if in_place else ", ".join(kernel.outputs)
+        lengths = ("short", "long") if shifted or in_place else ("into",)
         lines = []
-        for length, (trailing,) in ((length, arguments or [None]) for length, arguments in lengths.items()):
-            head = ["", "", _decorator()]
-            if shifted and length == "short":
+        for length in lengths:
+            runs = shifted and length == "short"
+            lines += ["", "", _decorator(), f"def _{public}_{length}({', '.join(parameters + ['threads'] * runs)}):",
+                      f"{INDENT}rows, C = {rows.name}.shape",
+                      *[_allocate(name, "rows", rows.name, INDENT) for name in scalar_outputs],
+                      f"{INDENT}per_task = max(1, {CHUNK} // max(C, 1))"]
+            if runs:
                 # a run's exponentials go into its thread's scratch row, allocated once a call: a
                 # thread's share of the tasks is one part (numba's prange splits statically too),
                 # and the thread count comes from Python (numba.get_num_threads() in a jitted
                 # function makes it uncacheable)
-                head += [f"def _{public}_short({', '.join(parameters)}, threads):",
-                         f"{INDENT}rows, C = {rows.name}.shape",
-                         *[_allocate(name, "rows", rows.name, INDENT) for name in scalar_outputs],
-                         f"{INDENT}per_task = max(1, {CHUNK} // max(C, 1))",
-                         f"{INDENT}tasks = (rows + per_task - 1) // per_task",
-                         f"{INDENT}parts = max(1, min(threads, tasks))",
-                         f"{INDENT}for part in numba.prange(parts):",
-                         f"{INDENT * 2}scratch = np.empty(per_task * C, {rows.name}.dtype)",
-                         f"{INDENT * 2}for task in range(part * tasks // parts, (part + 1) * tasks // parts):",
-                         f"{INDENT * 3}start = task * per_task", f"{INDENT * 3}stop = min(rows, start + per_task)",
-                         f"{INDENT * 3}{function}(start, stop, {', '.join([*called, f'run_exponentials({rows.name}, start, stop, scratch)'])})"]
+                lines += [f"{INDENT}tasks = (rows + per_task - 1) // per_task",
+                          f"{INDENT}parts = max(1, min(threads, tasks))",
+                          f"{INDENT}for part in numba.prange(parts):",
+                          f"{INDENT * 2}scratch = np.empty(per_task * C, {rows.name}.dtype)",
+                          f"{INDENT * 2}for task in range(part * tasks // parts, (part + 1) * tasks // parts):",
+                          f"{INDENT * 3}start = task * per_task", f"{INDENT * 3}stop = min(rows, start + per_task)",
+                          f"{INDENT * 3}{function}(start, stop, {', '.join(called)}, "
+                          f"run_exponentials({rows.name}, start, stop, scratch))"]
             else:
-                head += [f"def _{public}_{length}({', '.join(parameters)}):",
-                         f"{INDENT}rows, C = {rows.name}.shape",
-                         *[_allocate(name, "rows", rows.name, INDENT) for name in scalar_outputs],
-                         f"{INDENT}per_task = max(1, {CHUNK} // max(C, 1))",
-                         f"{INDENT}for task in numba.prange((rows + per_task - 1) // per_task):",
-                         f"{INDENT * 2}start = task * per_task", f"{INDENT * 2}stop = min(rows, start + per_task)",
-                         f"{INDENT * 2}{function}(start, stop, {', '.join([*called, *([trailing] if trailing else [])])})"]
-            lines += head + [f"{INDENT}return {outputs}"]
+                trailing = {"short": ["True"], "long": ["None"]}.get(length, [])
+                lines += [f"{INDENT}for task in numba.prange((rows + per_task - 1) // per_task):",
+                          f"{INDENT * 2}start = task * per_task", f"{INDENT * 2}stop = min(rows, start + per_task)",
+                          f"{INDENT * 2}{function}(start, stop, {', '.join([*called, *trailing])})"]
+            lines.append(f"{INDENT}return {_in_place_outputs(kernel) if in_place else ', '.join(kernel.outputs)}")
         signature = [a.name for a in kernel.args] + [f"{name}=None" for name in optional]
         lines += ["", "", f"def {public}({', '.join(signature)}):", *_docstring(kernel, in_place=in_place)]
         for name in optional:
