@@ -131,17 +131,21 @@ def peak_extra_bytes(call: Callable[[], object]) -> int:
 
 # --- start-up ------------------------------------------------------------------------------------
 
-STARTUP_SCRIPT = """\
+#: a new process's start-up, timed inside it: from before ``imports`` to the end of ``call``
+TIMED_START = """\
 import time
 start = time.perf_counter()
 import numpy as np
-import symce.functional as F
+{imports}
 imported = time.perf_counter()
-F.cross_entropy_value_and_grad(np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]]), np.array([0, 2]))
+{call}
 called = time.perf_counter()
 import json
-print(json.dumps({"import_s": imported - start, "first_call_s": called - imported, "total_s": called - start}))
+print(json.dumps({{"import_s": imported - start, "first_call_s": called - imported, "total_s": called - start}}))
 """
+STARTUP_SCRIPT = TIMED_START.format(
+    imports="import symce.functional as F",
+    call="F.cross_entropy_value_and_grad(np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]]), np.array([0, 2]))")
 
 #: run ahead of STARTUP_SCRIPT to time a process on a machine without these packages
 HIDE_PACKAGES = """\
@@ -169,18 +173,8 @@ import numba
 def add_one(x):
     return x + 1.0
 """
-NUMBA_FLOOR_SCRIPT = """\
-import sys, time
-sys.path.insert(0, {directory!r})
-start = time.perf_counter()
-import numpy as np
-import numba_floor_probe
-imported = time.perf_counter()
-numba_floor_probe.add_one(np.float64(1.0))
-called = time.perf_counter()
-import json
-print(json.dumps({{"import_s": imported - start, "first_call_s": called - imported, "total_s": called - start}}))
-"""
+NUMBA_FLOOR_SCRIPT = TIMED_START.format(imports="import numba_floor_probe",
+                                        call="numba_floor_probe.add_one(np.float64(1.0))")
 
 
 def startup(runs: int = 2, hidden: tuple[str, ...] = ()) -> list[dict]:
@@ -199,7 +193,7 @@ def numba_floor(runs: int = 2, hidden: tuple[str, ...] = ()) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="symce-numba-floor-") as directory:
         with open(os.path.join(directory, "numba_floor_probe.py"), "w") as module:
             module.write(NUMBA_FLOOR_MODULE)
-        return _new_processes(NUMBA_FLOOR_SCRIPT.format(directory=directory), runs, hidden)
+        return _new_processes(f"import sys\nsys.path.insert(0, {directory!r})\n{NUMBA_FLOOR_SCRIPT}", runs, hidden)
 
 
 def _new_processes(script: str, runs: int, hidden: tuple[str, ...]) -> list[dict]:

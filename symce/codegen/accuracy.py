@@ -89,7 +89,7 @@ def _spec_value_and_grad(spec, values, params=None) -> tuple:
     """The spec's value and gradient at ``values`` (and ``params``), with digits enough for its
     cancellations."""
     dps = digits(*values.values())
-    return (spec.evaluate(values, params, dps=dps), spec.evaluate(values, params, dps=dps, expr=spec.gradient()))
+    return spec.evaluate(values, params, dps=dps), spec.evaluate(values, params, dps=dps, expr=spec.gradient())
 
 
 def _ce_cases(dtype) -> list[Case]:
