@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   sigmoid_binary_cross_entropy: 010b963bf7aafeadabd7e0207720915bbd11c2578fb985cb8c4b313b3a9cc62e
 #   binary_cross_entropy: ce21498ff3a9690c5fcb44a4f5443ffb2e59beedbf92a5599dcf9fff77710782
-#   symce.generated.runtime: 6133786284f1edfac67d1625b2243cc1de7e708a5447cd2c7e7ba497ef5ff7a3
+#   symce.generated.runtime: 44235de6dc3af3979785cfac6c868536467033559412728b7cd2117916168953
 """Numba kernels for the binary family, derived from the spec(s) sigmoid_binary_cross_entropy, binary_cross_entropy.
 
 Functions: sigmoid_binary_cross_entropy_forward, sigmoid_binary_cross_entropy_forward_backward, binary_cross_entropy_forward, binary_cross_entropy_forward_backward.
