@@ -254,6 +254,20 @@ def prefer_wide_vectors_if_long(typingctx, short):
 
 
 @numba.njit(cache=True, error_model='numpy', inline='always')
+def short_row_max(rows, i, lowest):
+    """(max of row i, is it finite with no nan in the row?, the first index of its max) for a row
+    too short for a vector loop: a plain loop, the index a select on the comparison the max makes
+    anyway. ``lowest``: −inf in the rows' dtype, where the max starts."""
+    largest, clean, first = lowest, rows.shape[1] > 0, 0
+    for k in range(rows.shape[1]):
+        value = rows[i, k]
+        clean &= value == value  # not `and`: a branch per element costs more than the loop
+        first = k if value > largest else first
+        largest = value if value > largest else largest
+    return largest, clean and -np.inf < largest < np.inf, first
+
+
+@numba.njit(cache=True, error_model='numpy', inline='always')
 def row_max_float32(rows, i):
     """(max of row i, is it finite with no nan in the row?). Long rows: one vectorised unsigned
     max over u = key(b) − key(−inf), key(b) = b ^ ((b >> 31) & 0x7FFFFFFF) (arithmetic shift),
@@ -264,12 +278,8 @@ def row_max_float32(rows, i):
     min and a max. Short rows: a plain loop, cheaper than setting that up."""
     n = rows.shape[1]
     if n < 32:
-        largest = np.float32(-np.inf)
-        clean = n > 0
-        for k in range(n):
-            clean &= rows[i, k] == rows[i, k]  # not `and`: a branch per element costs more than the loop
-            largest = rows[i, k] if rows[i, k] > largest else largest
-        return largest, clean and -np.inf < largest < np.inf
+        largest, finite, _ = short_row_max(rows, i, np.float32(-np.inf))
+        return largest, finite
     bits = rows.view(np.uint32)
     negative_infinity = np.uint32(np.float32(-np.inf).view(np.uint32) ^ np.uint32(2147483647))
     high = np.uint32(0)
@@ -294,12 +304,8 @@ def row_max_float64(rows, i):
     min and a max. Short rows: a plain loop, cheaper than setting that up."""
     n = rows.shape[1]
     if n < 32:
-        largest = np.float64(-np.inf)
-        clean = n > 0
-        for k in range(n):
-            clean &= rows[i, k] == rows[i, k]  # not `and`: a branch per element costs more than the loop
-            largest = rows[i, k] if rows[i, k] > largest else largest
-        return largest, clean and -np.inf < largest < np.inf
+        largest, finite, _ = short_row_max(rows, i, np.float64(-np.inf))
+        return largest, finite
     bits = rows.view(np.uint64)
     negative_infinity = np.uint64(np.float64(-np.inf).view(np.uint64) ^ np.uint64(9223372036854775807))
     high = np.uint64(0)
@@ -356,28 +362,21 @@ def run_exponentials(rows, start, stop, scratch):
     """(exp(z − max) of rows start..stop, each row's max, whether each row is finite, the first
     index of each row's max) for rows too short for a vector loop of their own: the exponentials
     of the whole run in one flat loop, which vectorises (512-bit), where a row of 10 classes takes
-    10 scalar calls (1.5x faster at 65536 × 10). The first index comes out of the max's own loop,
-    a select on the comparison the max already makes: found from the shifted row instead, as the
-    first k with z_k − max = 0, it was a second dependency chain that made this function 1.3-1.4x
-    slower. A row with inf or nan gets exponentials of 1 (never read: it takes the formula as
+    10 scalar calls (1.5x faster at 65536 × 10). The first index comes out of the max's own loop
+    (short_row_max): found from the shifted row instead, as the first k with z_k − max = 0, it was
+    a second dependency chain that made this function 1.3-1.4x slower. A row with inf or nan gets exponentials of 1 (never read: it takes the formula as
     written). The exponentials go into ``scratch`` (at least (stop − start) · C entries, the
     calling thread's own, reused from run to run): allocated per run, 128 KiB of float64 went
     through mmap and munmap, and made the kernel up to 1.7x slower."""
     prefer_wide_vectors()
     n, C = stop - start, rows.shape[1]
     exponentials = scratch[:n * C].reshape((n, C))
-    maxima = np.full(n, -np.inf, rows.dtype)
+    maxima = np.full(n, -np.inf, rows.dtype)  # each row's max starts at −inf in the rows' dtype
     finite = np.empty(n, np.bool_)
     firsts = np.zeros(n, np.intp)
     for r in range(n):
-        largest, clean, first = maxima[r], C > 0, 0
-        for k in range(C):
-            value = rows[start + r, k]
-            clean &= value == value  # not `and`: a branch per element costs more than the loop
-            first = k if value > largest else first
-            largest = value if value > largest else largest
-        clean = clean and -np.inf < largest < np.inf
-        maxima[r], finite[r], firsts[r] = largest, clean, first
+        largest, clean, firsts[r] = short_row_max(rows, start + r, maxima[r])
+        maxima[r], finite[r] = largest, clean
         for k in range(C):
             exponentials[r, k] = rows[start + r, k] - largest if clean else 0
     flat = exponentials.reshape(n * C)

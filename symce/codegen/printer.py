@@ -102,7 +102,20 @@ def _row_max_helper() -> str:
     integer keys. Once per row, so its cost shows on short rows: it takes (rows, i), not a slice
     rows[i] (a new array, reference-counted at each call), and numba inlines it (a call passing
     2-D arrays cost more than the max of 10 elements). Both together: 30 → 4 ns a row at C = 10."""
-    typed = []
+    typed = ['''\
+@numba.njit({JIT_OPTIONS}, inline='always')
+def short_row_max(rows, i, lowest):
+    """(max of row i, is it finite with no nan in the row?, the first index of its max) for a row
+    too short for a vector loop: a plain loop, the index a select on the comparison the max makes
+    anyway. ``lowest``: −inf in the rows' dtype, where the max starts."""
+    largest, clean, first = lowest, rows.shape[1] > 0, 0
+    for k in range(rows.shape[1]):
+        value = rows[i, k]
+        clean &= value == value  # not `and`: a branch per element costs more than the loop
+        first = k if value > largest else first
+        largest = value if value > largest else largest
+    return largest, clean and -np.inf < largest < np.inf, first
+''']
     for dtype, bits in (("float32", 32), ("float64", 64)):
         signed, unsigned = f"int{bits}", f"uint{bits}"
         magnitude = (1 << (bits - 1)) - 1
@@ -118,12 +131,8 @@ def row_max_{dtype}(rows, i):
     min and a max. Short rows: a plain loop, cheaper than setting that up."""
     n = rows.shape[1]
     if n < 32:
-        largest = np.{dtype}(-np.inf)
-        clean = n > 0
-        for k in range(n):
-            clean &= rows[i, k] == rows[i, k]  # not `and`: a branch per element costs more than the loop
-            largest = rows[i, k] if rows[i, k] > largest else largest
-        return largest, clean and -np.inf < largest < np.inf
+        largest, finite, _ = short_row_max(rows, i, np.{dtype}(-np.inf))
+        return largest, finite
     bits = rows.view(np.{unsigned})
     negative_infinity = np.{unsigned}(np.{dtype}(-np.inf).view(np.{unsigned}) ^ np.{unsigned}({magnitude}))
     high = np.{unsigned}(0)
@@ -201,28 +210,21 @@ def run_exponentials(rows, start, stop, scratch):
     """(exp(z − max) of rows start..stop, each row's max, whether each row is finite, the first
     index of each row's max) for rows too short for a vector loop of their own: the exponentials
     of the whole run in one flat loop, which vectorises (512-bit), where a row of 10 classes takes
-    10 scalar calls (1.5x faster at 65536 × 10). The first index comes out of the max's own loop,
-    a select on the comparison the max already makes: found from the shifted row instead, as the
-    first k with z_k − max = 0, it was a second dependency chain that made this function 1.3-1.4x
-    slower. A row with inf or nan gets exponentials of 1 (never read: it takes the formula as
+    10 scalar calls (1.5x faster at 65536 × 10). The first index comes out of the max's own loop
+    (short_row_max): found from the shifted row instead, as the first k with z_k − max = 0, it was
+    a second dependency chain that made this function 1.3-1.4x slower. A row with inf or nan gets exponentials of 1 (never read: it takes the formula as
     written). The exponentials go into ``scratch`` (at least (stop − start) · C entries, the
     calling thread's own, reused from run to run): allocated per run, 128 KiB of float64 went
     through mmap and munmap, and made the kernel up to 1.7x slower."""
     prefer_wide_vectors()
     n, C = stop - start, rows.shape[1]
     exponentials = scratch[:n * C].reshape((n, C))
-    maxima = np.full(n, -np.inf, rows.dtype)
+    maxima = np.full(n, -np.inf, rows.dtype)  # each row's max starts at −inf in the rows' dtype
     finite = np.empty(n, np.bool_)
     firsts = np.zeros(n, np.intp)
     for r in range(n):
-        largest, clean, first = maxima[r], C > 0, 0
-        for k in range(C):
-            value = rows[start + r, k]
-            clean &= value == value  # not `and`: a branch per element costs more than the loop
-            first = k if value > largest else first
-            largest = value if value > largest else largest
-        clean = clean and -np.inf < largest < np.inf
-        maxima[r], finite[r], firsts[r] = largest, clean, first
+        largest, clean, firsts[r] = short_row_max(rows, start + r, maxima[r])
+        maxima[r], finite[r] = largest, clean
         for k in range(C):
             exponentials[r, k] = rows[start + r, k] - largest if clean else 0
     flat = exponentials.reshape(n * C)
