@@ -193,6 +193,11 @@ class _Numbering:
         self.count += len(replacements)
         return replacements, reduced
 
+    def fresh(self) -> str:
+        """The next ``_tmpN`` name, for a value the kernel computes without CSE."""
+        self.count += 1
+        return f"_tmp{self.count - 1}"
+
 
 def _lines(printer: KernelPrinter, replacements, indent: str) -> list[str]:
     return [f"{indent}{sym} = {printer.doprint(value)}" for sym, value in replacements]
@@ -456,16 +461,14 @@ def _vector_lines(kernel: Kernel, printer: KernelPrinter, native: KernelPrinter 
         for index, case in overrides:
             local, (value,) = numbering.cse([values[case]])
             lines += _lines(branch_printer, local, body)
-            symbol = f"_tmp{numbering.count}"
-            numbering.count += 1
+            symbol = numbering.fresh()
             lines.append(f"{body}{symbol} = {_scaled(kernel, name, branch_printer.doprint(value))}")
             held.append((branch_printer.doprint(index), symbol))
         affine = _row_affine(values[generic]) if native is not None else None
         if affine is not None:
             terms = []
             for factor, product in affine:
-                symbol = f"_tmp{numbering.count}"
-                numbering.count += 1
+                symbol = numbering.fresh()
                 lines.append(f"{body}{symbol} = cast_like({_scaled(kernel, name, branch_printer.doprint(factor))}, mx)")
                 terms.append(symbol if product == 1 else f"{symbol} * {native.doprint(product)}")
             lines += [f"{body}for j in range(C):", f"{body}{INDENT}{name}[i, j] = {' + '.join(terms)}"]

@@ -212,8 +212,8 @@ def run_exponentials(rows, start, stop, scratch):
     of the whole run in one flat loop, which vectorises (512-bit), where a row of 10 classes takes
     10 scalar calls (1.5x faster at 65536 × 10). The first index comes out of the max's own loop
     (short_row_max): found from the shifted row instead, as the first k with z_k − max = 0, it was
-    a second dependency chain that made this function 1.3-1.4x slower. A row with inf or nan gets exponentials of 1 (never read: it takes the formula as
-    written). The exponentials go into ``scratch`` (at least (stop − start) · C entries, the
+    a second dependency chain that made this function 1.3-1.4x slower. A row with inf or nan gets
+    exponentials of 1 (never read: it takes the formula as written). The exponentials go into ``scratch`` (at least (stop − start) · C entries, the
     calling thread's own, reused from run to run): allocated per run, 128 KiB of float64 went
     through mmap and munmap, and made the kernel up to 1.7x slower."""
     prefer_wide_vectors()
