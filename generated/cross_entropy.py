@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   softmax_cross_entropy_with_integer_labels: c1e6a693aa4f710a91eae15c1032b98e8f0aa8442df68b872c2af7c69e79e941
 #   softmax_cross_entropy: f44393ba090e1f776562008c7e115a5741977d30851c6dba991a07aa33769c66
-#   symce.generated.runtime: 62fbf61e16c9595878776d8681ffc2c0d38c1ad7ddfed5304dc5e2fb816be23c
+#   symce.generated.runtime: 3999160e621f74ae67ace6509d2d9c10696da1905637f17e4b2c894a5888ceba
 """Numba kernels for the cross_entropy family, derived from the spec(s) softmax_cross_entropy_with_integer_labels, softmax_cross_entropy.
 
 Functions: integer_labels_forward, integer_labels_forward_backward, probability_labels_forward, probability_labels_forward_backward.
@@ -16,7 +16,7 @@ import math
 import numba
 import numpy as np
 
-from symce.generated.runtime import cast_like, exp_below_max, fast_exp, fast_log1p, first_index_of_run, prefer_wide_vectors_if_long, row_max_of_run, run_exponentials
+from symce.generated.runtime import cast_like, exp_below_max, fast_exp, first_index_of_run, log1p_of_run, prefer_wide_vectors_if_long, row_max_of_run, run_exponentials, sum_below_max_of_run
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
@@ -44,8 +44,8 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
                         _b0 = _ek
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
-                    _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
-                    _tmp0 = fast_log1p(_r0)
+                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
+                    _tmp0 = log1p_of_run(_r0, run, i - start)
                     if (_zt == mx):
                         loss[i] = _tmp0
                     else:
@@ -62,10 +62,10 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
                         _s1 += (_zk - mx)
-                    _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
+                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
                     _r1 = np.float64(_s1)
                     _tmp1 = 1/C
-                    _tmp2 = fast_log1p(_r0)
+                    _tmp2 = log1p_of_run(_r0, run, i - start)
                     _tmp3 = C*_tmp2
                     if (_zt == mx):
                         loss[i] = _tmp1*(-_r1*np.float64(label_smoothing) + _tmp3)
@@ -82,8 +82,8 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
                         _b0 = _ek
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
-                    _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
-                    _tmp4 = fast_log1p(_r0)
+                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
+                    _tmp4 = log1p_of_run(_r0, run, i - start)
                     if (_zt == mx):
                         loss[i] = _tmp4*np.float64(weight[t])
                     else:
@@ -107,10 +107,10 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
                     _r0 = np.float64(_s0)
-                    _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
+                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
                     _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(weight[a]))
                     _tmp5 = 1/C
-                    _tmp6 = fast_log1p(_r1)
+                    _tmp6 = log1p_of_run(_r1, run, i - start)
                     _tmp7 = _tmp6*np.float64(label_smoothing)
                     _tmp8 = _tmp7*np.float64(weight[t])
                     if (_zt == mx):
@@ -212,8 +212,8 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                         _b0 = _ek
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
-                    _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
-                    _tmp0 = fast_log1p(_r0)
+                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
+                    _tmp0 = log1p_of_run(_r0, run, i - start)
                     _tmp1 = 1/(_r0 + 1)
                     if (_zt == mx):
                         loss[i] = _tmp0
@@ -245,10 +245,10 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
                         _s1 += (_zk - mx)
-                    _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
+                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
                     _r1 = np.float64(_s1)
                     _tmp6 = 1/C
-                    _tmp7 = fast_log1p(_r0)
+                    _tmp7 = log1p_of_run(_r0, run, i - start)
                     _tmp8 = C*_tmp7
                     _tmp9 = np.float64(label_smoothing) - 1
                     _tmp10 = _r0*np.float64(label_smoothing) + np.float64(label_smoothing)
@@ -288,8 +288,8 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                         _b0 = _ek
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
-                    _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
-                    _tmp22 = fast_log1p(_r0)
+                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
+                    _tmp22 = log1p_of_run(_r0, run, i - start)
                     _tmp23 = 1/(_r0 + 1)
                     _tmp24 = _tmp23*np.float64(weight[t])
                     if (_zt == mx):
@@ -328,10 +328,10 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
                     _r0 = np.float64(_s0)
-                    _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
+                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
                     _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(weight[a]))
                     _tmp29 = 1/C
-                    _tmp30 = fast_log1p(_r1)
+                    _tmp30 = log1p_of_run(_r1, run, i - start)
                     _tmp31 = _r2*np.float64(label_smoothing)
                     _tmp32 = C*np.float64(weight[t])
                     _tmp33 = _tmp30*_tmp32
@@ -485,8 +485,8 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                         _b0 = _ek
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
-                    _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
-                    _tmp0 = fast_log1p(_r0)
+                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
+                    _tmp0 = log1p_of_run(_r0, run, i - start)
                     _tmp1 = 1/(_r0 + 1)
                     if (_zt == mx):
                         loss[i] = _tmp0
@@ -518,10 +518,10 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
                         _s1 += (_zk - mx)
-                    _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
+                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
                     _r1 = np.float64(_s1)
                     _tmp6 = 1/C
-                    _tmp7 = fast_log1p(_r0)
+                    _tmp7 = log1p_of_run(_r0, run, i - start)
                     _tmp8 = C*_tmp7
                     _tmp9 = np.float64(label_smoothing) - 1
                     _tmp10 = _r0*np.float64(label_smoothing) + np.float64(label_smoothing)
@@ -561,8 +561,8 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                         _b0 = _ek
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
-                    _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
-                    _tmp22 = fast_log1p(_r0)
+                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
+                    _tmp22 = log1p_of_run(_r0, run, i - start)
                     _tmp23 = 1/(_r0 + 1)
                     _tmp24 = _tmp23*np.float64(weight[t])
                     if (_zt == mx):
@@ -601,10 +601,10 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
                     _r0 = np.float64(_s0)
-                    _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
+                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
                     _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(weight[a]))
                     _tmp29 = 1/C
-                    _tmp30 = fast_log1p(_r1)
+                    _tmp30 = log1p_of_run(_r1, run, i - start)
                     _tmp31 = _r2*np.float64(label_smoothing)
                     _tmp32 = C*np.float64(weight[t])
                     _tmp33 = _tmp30*_tmp32
@@ -751,9 +751,9 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
                         _u1 += _b1 if _zk == mx else _zero
                         _s2 += labels[i, k]
                     _r0 = np.float64(_s0)
-                    _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
+                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
                     _r2 = np.float64(_s2)
-                    loss[i] = -_r0 + _r2*fast_log1p(_r1)
+                    loss[i] = -_r0 + _r2*log1p_of_run(_r1, run, i - start)
                 else:
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
@@ -771,10 +771,10 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
                         _s2 += labels[i, k]
                         _s3 += (_zk - mx)
                     _r0 = np.float64(_s0)
-                    _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
+                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
                     _r2 = np.float64(_s2)
                     _r3 = np.float64(_s3)
-                    _tmp0 = fast_log1p(_r1)
+                    _tmp0 = log1p_of_run(_r1, run, i - start)
                     _tmp1 = _r2*_tmp0
                     loss[i] = _r0*np.float64(label_smoothing) - _r0 + _tmp0*np.float64(label_smoothing) - _tmp1*np.float64(label_smoothing) + _tmp1 - _r3*np.float64(label_smoothing)/C
             else:
@@ -795,8 +795,8 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
                         _u2 += _b2 if _zk == mx else _zero
                     _r0 = np.float64(_s0)
                     _r1 = np.float64(_s1)
-                    _r2 = np.float64(_s2) + (np.float64(_u2) - 1)
-                    loss[i] = _r0*fast_log1p(_r2) - _r1
+                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)
+                    loss[i] = _r0*log1p_of_run(_r2, run, i - start) - _r1
                 else:
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
@@ -819,9 +819,9 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
                     _r0 = np.float64(_s0)
                     _r1 = np.float64(_s1)
                     _r2 = np.float64(_s2)
-                    _r3 = np.float64(_s3) + (np.float64(_u3) - 1)
+                    _r3 = sum_below_max_of_run(np.float64(_s3) + (np.float64(_u3) - 1), run, i - start)
                     _r4 = np.float64(_s4)
-                    _tmp4 = fast_log1p(_r3)
+                    _tmp4 = log1p_of_run(_r3, run, i - start)
                     _tmp5 = 1/C
                     loss[i] = -_r0*_tmp4*np.float64(label_smoothing) + _r0*_tmp4 - _r1*_tmp5*np.float64(label_smoothing) + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp4*_tmp5*np.float64(label_smoothing)
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
@@ -936,11 +936,11 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
                     _r0 = np.float64(_s0)
-                    _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
+                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
                     _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
                     _tmp0 = _r2 + np.float64(labels[i, a])
                     _tmp1 = 1/(_r1 + 1)
-                    loss[i] = -_r0 + _tmp0*fast_log1p(_r1)
+                    loss[i] = -_r0 + _tmp0*log1p_of_run(_r1, run, i - start)
                     _tmp2 = _scale * (_tmp1*(-_r1*np.float64(labels[i, a]) + _r2))
                     _tmp3 = cast_like(_scale * (_tmp0*_tmp1), mx)
                     _tmp4 = cast_like(_scale * (-1), mx)
@@ -969,10 +969,10 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                         _u2 += _b2 if _zk == mx else _zero
                         _s3 += (_zk - mx)
                     _r0 = np.float64(_s0)
-                    _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
+                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
                     _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
                     _r3 = np.float64(_s3)
-                    _tmp5 = fast_log1p(_r1)
+                    _tmp5 = log1p_of_run(_r1, run, i - start)
                     _tmp6 = _tmp5*np.float64(label_smoothing)
                     _tmp7 = 1/C
                     _tmp8 = _tmp7*np.float64(label_smoothing)
@@ -1009,11 +1009,11 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                         _u2 += _b2 if _zk == mx else _zero
                     _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))
                     _r1 = np.float64(_s1)
-                    _r2 = np.float64(_s2) + (np.float64(_u2) - 1)
+                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)
                     _tmp16 = np.float64(weight[a])*np.float64(labels[i, a])
                     _tmp17 = _r0 + _tmp16
                     _tmp18 = 1/(_r2 + 1)
-                    loss[i] = -_r1 + _tmp17*fast_log1p(_r2)
+                    loss[i] = -_r1 + _tmp17*log1p_of_run(_r2, run, i - start)
                     _tmp19 = _scale * (_tmp18*(_r0 - _r2*_tmp16))
                     _tmp20 = cast_like(_scale * (-1), mx)
                     _tmp21 = cast_like(_scale * (_tmp17*_tmp18), mx)
@@ -1050,11 +1050,11 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))
                     _r1 = np.float64(_s1)
                     _r2 = np.float64(_s2)
-                    _r3 = np.float64(_s3) + (np.float64(_u3) - 1)
+                    _r3 = sum_below_max_of_run(np.float64(_s3) + (np.float64(_u3) - 1), run, i - start)
                     _r4 = np.float64(_s4) + (np.float64(_u4) - np.float64(weight[a]))
                     _tmp23 = 1/C
                     _tmp24 = _tmp23*np.float64(label_smoothing)
-                    _tmp25 = fast_log1p(_r3)
+                    _tmp25 = log1p_of_run(_r3, run, i - start)
                     _tmp26 = _r4 + np.float64(weight[a])
                     _tmp27 = np.float64(weight[a])*np.float64(labels[i, a])
                     _tmp28 = _r0 + _tmp27
@@ -1195,11 +1195,11 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
                     _r0 = np.float64(_s0)
-                    _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
+                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
                     _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
                     _tmp0 = _r2 + np.float64(labels[i, a])
                     _tmp1 = 1/(_r1 + 1)
-                    loss[i] = -_r0 + _tmp0*fast_log1p(_r1)
+                    loss[i] = -_r0 + _tmp0*log1p_of_run(_r1, run, i - start)
                     _tmp2 = _scale * (_tmp1*(-_r1*np.float64(labels[i, a]) + _r2))
                     _tmp3 = cast_like(_scale * (_tmp0*_tmp1), mx)
                     _tmp4 = cast_like(_scale * (-1), mx)
@@ -1228,10 +1228,10 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                         _u2 += _b2 if _zk == mx else _zero
                         _s3 += (_zk - mx)
                     _r0 = np.float64(_s0)
-                    _r1 = np.float64(_s1) + (np.float64(_u1) - 1)
+                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
                     _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
                     _r3 = np.float64(_s3)
-                    _tmp5 = fast_log1p(_r1)
+                    _tmp5 = log1p_of_run(_r1, run, i - start)
                     _tmp6 = _tmp5*np.float64(label_smoothing)
                     _tmp7 = 1/C
                     _tmp8 = _tmp7*np.float64(label_smoothing)
@@ -1268,11 +1268,11 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                         _u2 += _b2 if _zk == mx else _zero
                     _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))
                     _r1 = np.float64(_s1)
-                    _r2 = np.float64(_s2) + (np.float64(_u2) - 1)
+                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)
                     _tmp16 = np.float64(weight[a])*np.float64(labels[i, a])
                     _tmp17 = _r0 + _tmp16
                     _tmp18 = 1/(_r2 + 1)
-                    loss[i] = -_r1 + _tmp17*fast_log1p(_r2)
+                    loss[i] = -_r1 + _tmp17*log1p_of_run(_r2, run, i - start)
                     _tmp19 = _scale * (_tmp18*(_r0 - _r2*_tmp16))
                     _tmp20 = cast_like(_scale * (-1), mx)
                     _tmp21 = cast_like(_scale * (_tmp17*_tmp18), mx)
@@ -1309,11 +1309,11 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))
                     _r1 = np.float64(_s1)
                     _r2 = np.float64(_s2)
-                    _r3 = np.float64(_s3) + (np.float64(_u3) - 1)
+                    _r3 = sum_below_max_of_run(np.float64(_s3) + (np.float64(_u3) - 1), run, i - start)
                     _r4 = np.float64(_s4) + (np.float64(_u4) - np.float64(weight[a]))
                     _tmp23 = 1/C
                     _tmp24 = _tmp23*np.float64(label_smoothing)
-                    _tmp25 = fast_log1p(_r3)
+                    _tmp25 = log1p_of_run(_r3, run, i - start)
                     _tmp26 = _r4 + np.float64(weight[a])
                     _tmp27 = np.float64(weight[a])*np.float64(labels[i, a])
                     _tmp28 = _r0 + _tmp27

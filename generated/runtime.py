@@ -357,17 +357,24 @@ def first_index(rows, i, value):
     return 0
 
 
-@numba.njit(cache=True, error_model='numpy')
+# its fastmath flags stated, not inherited: numba compiles a function without them for its
+# first caller when that is Python, and every kernel then reuses that slower build (the sums
+# no longer vectorise: the 65536 × 10 kernel took 1.1x as long)
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def run_exponentials(rows, start, stop, scratch):
     """(exp(z − max) of rows start..stop, each row's max, whether each row is finite, the first
-    index of each row's max) for rows too short for a vector loop of their own: the exponentials
-    of the whole run in one flat loop, which vectorises (512-bit), where a row of 10 classes takes
-    10 scalar calls (1.5x faster at 65536 × 10). The first index comes out of the max's own loop
-    (short_row_max): found from the shifted row instead, as the first k with z_k − max = 0, it was
-    a second dependency chain that made this function 1.3-1.4x slower. A row with inf or nan gets
-    exponentials of 1 (never read: it takes the formula as written). The exponentials go into ``scratch`` (at least (stop − start) · C entries, the
-    calling thread's own, reused from run to run): allocated per run, 128 KiB of float64 went
-    through mmap and munmap, and made the kernel up to 1.7x slower."""
+    index of each row's max, each row's Σ_{k≠a} exp(z_k − max), and log1p of it) for rows too
+    short for a vector loop of their own: the exponentials of the whole run in one flat loop,
+    which vectorises (512-bit), where a row of 10 classes takes 10 scalar calls (1.5x faster at
+    65536 × 10); log1p likewise, where a row took one scalar call (the kernel 1.1x faster). The
+    first index comes out of the max's own loop (short_row_max): found from the shifted row
+    instead, as the first k with z_k − max = 0, it was a second dependency chain that made this
+    function 1.3-1.4x slower. The sum adds the terms below 1 and the terms equal to 1 apart, as
+    the kernels' own reduction pass does, so a confident row keeps every digit of its small sum.
+    A row with inf or nan gets exponentials of 1 (never read: it takes the formula as written).
+    The exponentials go into ``scratch`` (at least (stop − start) · C entries, the calling
+    thread's own, reused from run to run): allocated per run, 128 KiB of float64 went through
+    mmap and munmap, and made the kernel up to 1.7x slower."""
     prefer_wide_vectors()
     n, C = stop - start, rows.shape[1]
     exponentials = scratch[:n * C].reshape((n, C))
@@ -382,7 +389,21 @@ def run_exponentials(rows, start, stop, scratch):
     flat = exponentials.reshape(n * C)
     for e in range(n * C):
         flat[e] = fast_exp_nonpositive(flat[e])
-    return exponentials, maxima, finite, firsts
+    below_max = np.empty(n, np.float64)
+    one = exponentials.dtype.type(1)
+    for r in range(n):
+        # exp(z_k − max) = 1 at the max, and where z_k is so close to it that exp rounds to 1:
+        # either way Σ_{k≠a} = below + (ones − 1)
+        below, ones = one - one, one - one
+        for k in range(C):
+            value = exponentials[r, k]
+            below += one - one if value == one else value
+            ones += value if value == one else one - one
+        below_max[r] = np.float64(below) + (np.float64(ones) - 1)
+    log1p_below_max = np.empty(n, np.float64)
+    for r in range(n):
+        log1p_below_max[r] = fast_log1p(below_max[r])
+    return exponentials, maxima, finite, firsts, below_max, log1p_below_max
 
 
 def row_max_of_run(rows, i, start, run):
@@ -407,6 +428,33 @@ def _first_index_of_run_typed(rows, i, mx, start, run):
     if isinstance(run, numba.types.NoneType):
         return lambda rows, i, mx, start, run: first_index(rows, i, mx)
     return lambda rows, i, mx, start, run: run[3][i - start]
+
+
+def sum_below_max_of_run(total, run, r):
+    """Σ_{k≠a} exp(z_k − max) of a row, ``total`` as its reduction pass found it, or what
+    run_exponentials found for it (run: its result, or None), row r of its run. With a run, the
+    pass's own sum is never read, and LLVM drops it."""
+    return total
+
+
+@numba.extending.overload(sum_below_max_of_run, inline='always')
+def _sum_below_max_of_run_typed(total, run, r):
+    if isinstance(run, numba.types.NoneType):
+        return lambda total, run, r: total
+    return lambda total, run, r: run[4][r]
+
+
+def log1p_of_run(value, run, r):
+    """log1p(value) for value a row's Σ_{k≠a} exp(z_k − max), or what run_exponentials found for
+    it (run: its result, or None), row r of its run."""
+    return math.log1p(value)
+
+
+@numba.extending.overload(log1p_of_run, inline='always')
+def _log1p_of_run_typed(value, run, r):
+    if isinstance(run, numba.types.NoneType):
+        return lambda value, run, r: fast_log1p(value)
+    return lambda value, run, r: run[5][r]
 
 
 def exp_below_max(value, mx, run, r, k):

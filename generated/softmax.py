@@ -4,7 +4,7 @@
 #   softmax: e1e4c312125af01b35d3ea22b53d858ef03e576c7f7143f975ca36aedb7354f9
 #   log_softmax: 1fb4eee99969fb81fed5d1fc8091d56f921aaba6c23488106d25db823906ee3e
 #   logsumexp: 5017277cc78af0bacf9e9e4b720777f270b0d6de86094a09c8f9a4eab2ff5c50
-#   symce.generated.runtime: 62fbf61e16c9595878776d8681ffc2c0d38c1ad7ddfed5304dc5e2fb816be23c
+#   symce.generated.runtime: 3999160e621f74ae67ace6509d2d9c10696da1905637f17e4b2c894a5888ceba
 """Numba kernels for the softmax family, derived from the spec(s) softmax, log_softmax, logsumexp.
 
 Functions: softmax, log_softmax, logsumexp.
@@ -17,7 +17,7 @@ import math
 import numba
 import numpy as np
 
-from symce.generated.runtime import cast_like, exp_below_max, fast_exp, fast_log1p, prefer_wide_vectors_if_long, row_max_of_run, run_exponentials
+from symce.generated.runtime import cast_like, exp_below_max, fast_exp, log1p_of_run, prefer_wide_vectors_if_long, row_max_of_run, run_exponentials, sum_below_max_of_run
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
@@ -39,7 +39,7 @@ def _softmax_rows(start, stop, logits, out, run):
                 _b0 = _ek
                 _s0 += _zero if _zk == mx else _b0
                 _u0 += _b0 if _zk == mx else _zero
-            _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
+            _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
             _tmp0 = 1/(_r0 + 1)
             _tmp1 = cast_like(_tmp0, mx)
             for j in range(C):
@@ -113,7 +113,7 @@ def _softmax_rows_in_place(start, stop, logits, run):
                 _b0 = _ek
                 _s0 += _zero if _zk == mx else _b0
                 _u0 += _b0 if _zk == mx else _zero
-            _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
+            _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
             _tmp0 = 1/(_r0 + 1)
             _tmp1 = cast_like(_tmp0, mx)
             for j in range(C):
@@ -183,8 +183,8 @@ def _log_softmax_rows(start, stop, logits, out, run):
                 _b0 = _ek
                 _s0 += _zero if _zk == mx else _b0
                 _u0 += _b0 if _zk == mx else _zero
-            _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
-            _tmp0 = fast_log1p(_r0)
+            _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
+            _tmp0 = log1p_of_run(_r0, run, i - start)
             _tmp1 = cast_like(1, mx)
             _tmp2 = cast_like(-_tmp0, mx)
             for j in range(C):
@@ -257,8 +257,8 @@ def _log_softmax_rows_in_place(start, stop, logits, run):
                 _b0 = _ek
                 _s0 += _zero if _zk == mx else _b0
                 _u0 += _b0 if _zk == mx else _zero
-            _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
-            _tmp0 = fast_log1p(_r0)
+            _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
+            _tmp0 = log1p_of_run(_r0, run, i - start)
             _tmp1 = cast_like(1, mx)
             _tmp2 = cast_like(-_tmp0, mx)
             for j in range(C):
@@ -328,8 +328,8 @@ def _logsumexp_rows(start, stop, logits, out, run):
                 _b0 = _ek
                 _s0 += _zero if _zk == mx else _b0
                 _u0 += _b0 if _zk == mx else _zero
-            _r0 = np.float64(_s0) + (np.float64(_u0) - 1)
-            out[i] = m + fast_log1p(_r0)
+            _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
+            out[i] = m + log1p_of_run(_r0, run, i - start)
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             _s0 = 0.0
             for k in range(C):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 
 import mpmath
 import numba
@@ -131,24 +132,43 @@ def test_run_exponentials_are_each_rows_exp_below_its_max(dtype):
     """A run of short rows (the middle rows of a larger array, so a wrong offset would show) gets
     exp(z − max z) for each row within 2 ulps of mpmath (of the shift as the kernels take it, in
     the row's dtype), NumPy's max, and False for rows with inf or nan, whose exponentials the
-    kernels never read; and the first index of each row's max (the first of a tie)."""
+    kernels never read; the first index of each row's max (the first of a tie); and
+    Σ_{k≠a} exp(z_k − max) and its log1p, each within C + 2 ulps of mpmath's, relative, also
+    where the sum is far below 1 (a confident row) or a tie puts a second 1 in it."""
     rng = np.random.default_rng(11)
     rows = (rng.standard_normal((9, 10)) * 30).astype(dtype)
     rows[3, 4], rows[4, 0], rows[5, 9], rows[6] = np.inf, np.nan, -np.inf, -np.inf
     rows[7, 2] = rows[7, 5] = rows[7].max()  # a tied max
+    rows[2] = np.arange(10, dtype=dtype) * -12  # confident: Σ_{k≠a} ≈ 6e-6
     scratch = np.full(6 * 10 + 3, np.nan, dtype)  # longer than the run needs
-    exponentials, maxima, finite, firsts = runtime.run_exponentials(rows, 2, 8, scratch)
+    exponentials, maxima, finite, firsts, below_max, log1p_below_max = runtime.run_exponentials(rows, 2, 8, scratch)
     assert np.shares_memory(exponentials, scratch)
     assert exponentials.shape == (6, 10) and exponentials.dtype == dtype
     np.testing.assert_array_equal(finite, [True, False, False, True, False, True])
+    ulp = ULP[np.dtype(dtype).name]
     for r, row in enumerate(rows[2:8]):
         if not finite[r]:
             continue
         assert maxima[r] == row.max()
         assert firsts[r] == np.flatnonzero(row == row.max())[0]
-        for k, z in enumerate(row):
-            exact = mpmath.exp(float(z - row.max()))
-            assert abs(exponentials[r, k] - float(exact)) <= 2 * ULP[np.dtype(dtype).name] * float(exact)
+        shifted = [mpmath.mpf(float(z - row.max())) for z in row]
+        for k, exact in enumerate(map(mpmath.exp, shifted)):
+            assert abs(exponentials[r, k] - float(exact)) <= 2 * ulp * float(exact)
+        with mpmath.workdps(40):
+            others = mpmath.fsum(mpmath.exp(v) for n, v in enumerate(shifted) if n != firsts[r])
+            for got, exact in ((below_max[r], others), (log1p_below_max[r], mpmath.log1p(others))):
+                assert abs(got - exact) <= (row.size + 2) * ulp * abs(exact)
+
+
+def test_run_exponentials_sums_vectorise_whoever_compiles_it_first():
+    """run_exponentials states its fastmath flags. Without them numba takes its first caller's: first
+    called from Python (as a test does), it was built without reassoc, its row sums stayed scalar,
+    and every kernel then reused that build from the cache. Compiled here from Python, as it is
+    declared, its sums are reassociable vector adds."""
+    options = {name: value for name, value in runtime.run_exponentials.targetoptions.items() if name != "nopython"}
+    fresh = numba.njit(**options)(runtime.run_exponentials.py_func)
+    fresh(np.zeros((4, 10)), 0, 4, np.empty(40))
+    assert re.search(r"fadd reassoc contract <\d+ x double>", fresh.inspect_llvm(fresh.signatures[0]))
 
 
 @functools.cache

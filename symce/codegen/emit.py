@@ -7,7 +7,8 @@ Two templates serve every loss:
   reduction in one sweep, pass 3 writes the per-row outputs and, for each class, the
   per-class outputs — so a fused forward+backward kernel reads each logit twice, stores
   exp(z_k − m) in the gradient and reads it back once. Rows shorter than ``LONG_ROWS`` take
-  passes 1 and the exponentials of pass 2 for a whole run of rows first, in one flat loop;
+  pass 1, the exponentials of pass 2, their sum and its log1p for a whole run of rows first,
+  in flat loops;
 * **elementwise** kernels read flat (n,) arrays (``numba.prange`` over chunks of elements).
 
 A shifted row's reductions run in the row's own dtype (float32 rows vectorise at full width)
@@ -25,8 +26,9 @@ from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 import sympy as sp
+from sympy.codegen.cfunctions import log1p
 
-from symce.codegen.printer import JIT_OPTIONS, KernelPrinter, sigmoids_written_out
+from symce.codegen.printer import FASTMATH, JIT_OPTIONS, KernelPrinter, sigmoids_written_out
 from symce.codegen.program import Case, RowProgram, argmax
 from symce.codegen.rewrites import zs
 from symce.spec.symbols import j, k
@@ -317,8 +319,18 @@ def _reduction_pass(kernel: Kernel, program: RowProgram, numbering: _Numbering, 
         total = f"np.float64(_s{n})"
         if n in split:
             total += f" + (np.float64(_u{n}) - {printer.doprint(_argmax_term(r))})"
+        if r == _exponential_sum(program):
+            total = f"sum_below_max_of_run({total}, run, i - start)"
         lines.append(f"{indent}{r.symbol} = {total}")
     return lines
+
+
+def _exponential_sum(program: RowProgram):
+    """The reduction Σ_{k≠a} exp(z_k − m) of a shifted program, or None: a short row reads it, and
+    its log1p, from run_exponentials, which computes them for the whole run (the log1p in a loop
+    that vectorises)."""
+    return next((r for r in program.reductions if program.shifted and r.excludes_argmax
+                 and r.body == sp.exp(zs[k])), None)
 
 
 def _pinned(expr: sp.Expr) -> sp.Expr:
@@ -388,7 +400,9 @@ def _row_block(kernel: Kernel, program: RowProgram, numbering: _Numbering, print
         if label is not None:
             exponentials[zs[label]] = f"np.float64({read('t')})" if store else \
                 "np.float64(exp_below_max(_zt, mx, run, i - start, t))"
-        printer = printer.with_elements(exponentials=exponentials)
+        total = _exponential_sum(program)
+        logs = {log1p(total.symbol): f"log1p_of_run({total.symbol}, run, i - start)"} if total else {}
+        printer = printer.with_elements(logs, exponentials=exponentials)
         native = native.with_elements(exponentials={zs[j]: read("j")})
     else:
         native = None
@@ -509,11 +523,6 @@ def _scaled(kernel: Kernel, output: str, code: str, scale_code: str | None = Non
     if scale is not None and output in kernel.scale:
         return f"{scale_code or ('_scale' if kernel.program is not None else f'{scale.name}[i]')} * ({code})"
     return code
-
-
-#: reassoc lets LLVM vectorise the row sums (their order is free); contract allows FMA. No
-#: nnan/ninf/nsz: inf and nan keep their IEEE meaning, which the plain-row branch relies on.
-FASTMATH = "{'reassoc', 'contract'}"
 
 
 def _decorator() -> str:
