@@ -29,7 +29,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import log1p
 
 from symce.codegen.printer import FASTMATH, JIT_OPTIONS, KernelPrinter, sigmoids_written_out
-from symce.codegen.program import Case, RowProgram, argmax
+from symce.codegen.program import Case, Reduction, RowProgram, argmax
 from symce.codegen.rewrites import zs
 from symce.spec.symbols import j, k
 
@@ -325,7 +325,7 @@ def _reduction_pass(kernel: Kernel, program: RowProgram, numbering: _Numbering, 
     return lines
 
 
-def _exponential_sum(program: RowProgram):
+def _exponential_sum(program: RowProgram) -> Reduction | None:
     """The reduction Σ_{k≠a} exp(z_k − m) of a shifted program, or None: a short row reads it, and
     its log1p, from run_exponentials, which computes them for the whole run (the log1p in a loop
     that vectorises)."""

@@ -367,8 +367,9 @@ class KernelPrinter(PythonCodePrinter):
     ``arrays`` maps an IndexedBase to a format string with one ``{}`` for the index
     (``z`` → ``np.float64(logits[i, {}])``), ``fixed`` maps single elements to code that
     replaces the array read (a value loaded once, before the buffer it lives in is overwritten)
-    or the whole node (a relation, a log1p computed ahead), and ``exponentials`` maps an element x to the code of exp(x) (an exponential computed once
-    in the row's own dtype, or stored in an output buffer).
+    and whole nodes to code that replaces them (a relation, a log1p computed ahead), and
+    ``exponentials`` maps an element x to the code of exp(x) (an exponential computed once in
+    the row's own dtype, or stored in an output buffer).
     """
 
     printmethod = "_numba_kernel"
