@@ -38,7 +38,8 @@ class Rows:
 
     def to_rows(self, array: np.ndarray) -> np.ndarray:
         """(M, R): contiguous, so non-contiguous and transposed inputs reach the kernels as rows."""
-        moved = np.moveaxis(array, self.axes, self._last())
+        # rows already last (torch's (N, C) and (C,)) need no moveaxis, which costs 15 µs a call
+        moved = array if self.axes == self._last() else np.moveaxis(array, self.axes, self._last())
         return np.ascontiguousarray(moved).reshape(self.count, prod(self.row_shape))
 
     def rows_view(self, array: np.ndarray) -> np.ndarray | None:

@@ -9,6 +9,7 @@ backward gives them even where ``D = 0`` (an all-ignored batch: value nan, gradi
 """
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable
@@ -64,7 +65,7 @@ class RowLoss:
         """The row scales s (M,) for ``grad_output`` (default: ones of the loss's shape), or one
         scale for every row (1,) where the reduction scales them alike; the kernels take either.
         Ignored rows need none: the kernels give them loss and gradient 0 whatever their scale."""
-        count = int(np.prod(self.loss_shape))
+        count = math.prod(self.loss_shape)
         shape = self.loss_shape if reduction == "none" else ()
         if grad_output is None:
             grad_output = np.ones(shape, self.dtype)
