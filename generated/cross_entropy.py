@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   softmax_cross_entropy_with_integer_labels: c1e6a693aa4f710a91eae15c1032b98e8f0aa8442df68b872c2af7c69e79e941
 #   softmax_cross_entropy: f44393ba090e1f776562008c7e115a5741977d30851c6dba991a07aa33769c66
-#   symce.generated.runtime: 3999160e621f74ae67ace6509d2d9c10696da1905637f17e4b2c894a5888ceba
+#   symce.generated.runtime: 1eaf0cdc1a3ef7c1a61e650c5d7314d7f90372c33cf7a5db18933c0a1ea1ff65
 """Numba kernels for the cross_entropy family, derived from the spec(s) softmax_cross_entropy_with_integer_labels, softmax_cross_entropy.
 
 Functions: integer_labels_forward, integer_labels_forward_backward, probability_labels_forward, probability_labels_forward_backward.
@@ -16,7 +16,7 @@ import math
 import numba
 import numpy as np
 
-from symce.generated.runtime import cast_like, exp_below_max, fast_exp, first_index_of_run, log1p_of_run, prefer_wide_vectors_if_long, row_max_of_run, run_exponentials, sum_below_max_of_run
+from symce.generated.runtime import cast_like, exp_below_max, fast_exp, first_index_of_run, log1p_of_run, prefer_wide_vectors_if_long, row_max_of_run, run_exponentials, store_exponential, stored_exponential, sum_below_max_of_run
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
@@ -208,7 +208,7 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        grad[i, k] = _ek
+                        store_exponential(grad, i, k, _ek, run)
                         _b0 = _ek
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
@@ -223,13 +223,13 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                         _tmp2 = _scale * (-_r0*_tmp1)
                         _tmp3 = cast_like(_scale * (_tmp1), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp3 * grad[i, j]
+                            grad[i, j] = _tmp3 * stored_exponential(grad, i, j, run, i - start)
                         grad[i, t] = _tmp2
                     else:
-                        _tmp4 = _scale * (_tmp1*np.float64(grad[i, t]) - 1)
+                        _tmp4 = _scale * (_tmp1*np.float64(stored_exponential(grad, i, t, run, i - start)) - 1)
                         _tmp5 = cast_like(_scale * (_tmp1), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp5 * grad[i, j]
+                            grad[i, j] = _tmp5 * stored_exponential(grad, i, j, run, i - start)
                         grad[i, t] = _tmp4
                 else:
                     a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)
@@ -240,7 +240,7 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        grad[i, k] = _ek
+                        store_exponential(grad, i, k, _ek, run)
                         _b0 = _ek
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
@@ -265,15 +265,15 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                         _tmp16 = cast_like(_scale * (C*_tmp12), mx)
                         _tmp17 = cast_like(_scale * (-_tmp10*_tmp12), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp16 * grad[i, j] + _tmp17
+                            grad[i, j] = _tmp16 * stored_exponential(grad, i, j, run, i - start) + _tmp17
                         grad[i, t] = _tmp15
                     else:
                         _tmp18 = _scale * (_tmp12*(C - _tmp10))
-                        _tmp19 = _scale * (_tmp11*np.float64(grad[i, t]) + _tmp13 + _tmp9)
+                        _tmp19 = _scale * (_tmp11*np.float64(stored_exponential(grad, i, t, run, i - start)) + _tmp13 + _tmp9)
                         _tmp20 = cast_like(_scale * (_tmp11), mx)
                         _tmp21 = cast_like(_scale * (_tmp13), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp20 * grad[i, j] + _tmp21
+                            grad[i, j] = _tmp20 * stored_exponential(grad, i, j, run, i - start) + _tmp21
                         grad[i, t] = _tmp19
                         grad[i, a] = _tmp18
             else:
@@ -284,7 +284,7 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        grad[i, k] = _ek
+                        store_exponential(grad, i, k, _ek, run)
                         _b0 = _ek
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
@@ -300,13 +300,13 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                         _tmp25 = _scale * (-_r0*_tmp24)
                         _tmp26 = cast_like(_scale * (_tmp24), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp26 * grad[i, j]
+                            grad[i, j] = _tmp26 * stored_exponential(grad, i, j, run, i - start)
                         grad[i, t] = _tmp25
                     else:
-                        _tmp27 = _scale * (_tmp23*np.float64(grad[i, t])*np.float64(weight[t]) - np.float64(weight[t]))
+                        _tmp27 = _scale * (_tmp23*np.float64(stored_exponential(grad, i, t, run, i - start))*np.float64(weight[t]) - np.float64(weight[t]))
                         _tmp28 = cast_like(_scale * (_tmp24), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp28 * grad[i, j]
+                            grad[i, j] = _tmp28 * stored_exponential(grad, i, j, run, i - start)
                         grad[i, t] = _tmp27
                 else:
                     a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)
@@ -319,7 +319,7 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        grad[i, k] = _ek
+                        store_exponential(grad, i, k, _ek, run)
                         _s0 += weight[k]*(_zk - mx)
                         _b1 = _ek
                         _s1 += _zero if _zk == mx else _b1
@@ -342,7 +342,7 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     _tmp38 = 1/(_r1 + 1)
                     _tmp39 = _tmp29*_tmp38
                     _tmp40 = _tmp32*np.float64(label_smoothing)
-                    _tmp41 = np.float64(grad[i, t])
+                    _tmp41 = np.float64(stored_exponential(grad, i, t, run, i - start))
                     _tmp42 = _tmp38*_tmp41
                     if (_zt == mx):
                         loss[i] = _tmp29*(-_r0*np.float64(label_smoothing) + _tmp30*_tmp31 + _tmp30*_tmp34 - _tmp33*np.float64(label_smoothing) + _tmp33)
@@ -353,7 +353,7 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                         _tmp44 = cast_like(_scale * (_tmp39*(C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp40 + np.float64(label_smoothing)*np.float64(weight[t]))), mx)
                         _tmp45 = cast_like(_scale * (-_tmp39*np.float64(label_smoothing)*(_r1 + 1)), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp44 * grad[i, j] + _tmp45 * weight[j]
+                            grad[i, j] = _tmp44 * stored_exponential(grad, i, j, run, i - start) + _tmp45 * weight[j]
                         grad[i, t] = _tmp43
                     else:
                         _tmp46 = _scale * (_tmp39*(C*np.float64(weight[t]) - _r1*np.float64(label_smoothing)*np.float64(weight[a]) + _r2*np.float64(label_smoothing) - _tmp40))
@@ -361,7 +361,7 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                         _tmp48 = cast_like(_scale * (_tmp38*(_tmp29*_tmp35*np.float64(label_smoothing) - _tmp34 + np.float64(weight[t]))), mx)
                         _tmp49 = cast_like(_scale * (-_tmp29*np.float64(label_smoothing)), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp48 * grad[i, j] + _tmp49 * weight[j]
+                            grad[i, j] = _tmp48 * stored_exponential(grad, i, j, run, i - start) + _tmp49 * weight[j]
                         grad[i, t] = _tmp47
                         grad[i, a] = _tmp46
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
@@ -481,7 +481,7 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        grad[i, k] = _ek
+                        store_exponential(grad, i, k, _ek, run)
                         _b0 = _ek
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
@@ -496,13 +496,13 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                         _tmp2 = _scale * (-_r0*_tmp1)
                         _tmp3 = cast_like(_scale * (_tmp1), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp3 * grad[i, j]
+                            grad[i, j] = _tmp3 * stored_exponential(grad, i, j, run, i - start)
                         grad[i, t] = _tmp2
                     else:
-                        _tmp4 = _scale * (_tmp1*np.float64(grad[i, t]) - 1)
+                        _tmp4 = _scale * (_tmp1*np.float64(stored_exponential(grad, i, t, run, i - start)) - 1)
                         _tmp5 = cast_like(_scale * (_tmp1), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp5 * grad[i, j]
+                            grad[i, j] = _tmp5 * stored_exponential(grad, i, j, run, i - start)
                         grad[i, t] = _tmp4
                 else:
                     a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)
@@ -513,7 +513,7 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        grad[i, k] = _ek
+                        store_exponential(grad, i, k, _ek, run)
                         _b0 = _ek
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
@@ -538,15 +538,15 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                         _tmp16 = cast_like(_scale * (C*_tmp12), mx)
                         _tmp17 = cast_like(_scale * (-_tmp10*_tmp12), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp16 * grad[i, j] + _tmp17
+                            grad[i, j] = _tmp16 * stored_exponential(grad, i, j, run, i - start) + _tmp17
                         grad[i, t] = _tmp15
                     else:
                         _tmp18 = _scale * (_tmp12*(C - _tmp10))
-                        _tmp19 = _scale * (_tmp11*np.float64(grad[i, t]) + _tmp13 + _tmp9)
+                        _tmp19 = _scale * (_tmp11*np.float64(stored_exponential(grad, i, t, run, i - start)) + _tmp13 + _tmp9)
                         _tmp20 = cast_like(_scale * (_tmp11), mx)
                         _tmp21 = cast_like(_scale * (_tmp13), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp20 * grad[i, j] + _tmp21
+                            grad[i, j] = _tmp20 * stored_exponential(grad, i, j, run, i - start) + _tmp21
                         grad[i, t] = _tmp19
                         grad[i, a] = _tmp18
             else:
@@ -557,7 +557,7 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        grad[i, k] = _ek
+                        store_exponential(grad, i, k, _ek, run)
                         _b0 = _ek
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
@@ -573,13 +573,13 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                         _tmp25 = _scale * (-_r0*_tmp24)
                         _tmp26 = cast_like(_scale * (_tmp24), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp26 * grad[i, j]
+                            grad[i, j] = _tmp26 * stored_exponential(grad, i, j, run, i - start)
                         grad[i, t] = _tmp25
                     else:
-                        _tmp27 = _scale * (_tmp23*np.float64(grad[i, t])*np.float64(weight[t]) - np.float64(weight[t]))
+                        _tmp27 = _scale * (_tmp23*np.float64(stored_exponential(grad, i, t, run, i - start))*np.float64(weight[t]) - np.float64(weight[t]))
                         _tmp28 = cast_like(_scale * (_tmp24), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp28 * grad[i, j]
+                            grad[i, j] = _tmp28 * stored_exponential(grad, i, j, run, i - start)
                         grad[i, t] = _tmp27
                 else:
                     a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)
@@ -592,7 +592,7 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        grad[i, k] = _ek
+                        store_exponential(grad, i, k, _ek, run)
                         _s0 += weight[k]*(_zk - mx)
                         _b1 = _ek
                         _s1 += _zero if _zk == mx else _b1
@@ -615,7 +615,7 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     _tmp38 = 1/(_r1 + 1)
                     _tmp39 = _tmp29*_tmp38
                     _tmp40 = _tmp32*np.float64(label_smoothing)
-                    _tmp41 = np.float64(grad[i, t])
+                    _tmp41 = np.float64(stored_exponential(grad, i, t, run, i - start))
                     _tmp42 = _tmp38*_tmp41
                     if (_zt == mx):
                         loss[i] = _tmp29*(-_r0*np.float64(label_smoothing) + _tmp30*_tmp31 + _tmp30*_tmp34 - _tmp33*np.float64(label_smoothing) + _tmp33)
@@ -626,7 +626,7 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                         _tmp44 = cast_like(_scale * (_tmp39*(C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp40 + np.float64(label_smoothing)*np.float64(weight[t]))), mx)
                         _tmp45 = cast_like(_scale * (-_tmp39*np.float64(label_smoothing)*(_r1 + 1)), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp44 * grad[i, j] + _tmp45 * weight[j]
+                            grad[i, j] = _tmp44 * stored_exponential(grad, i, j, run, i - start) + _tmp45 * weight[j]
                         grad[i, t] = _tmp43
                     else:
                         _tmp46 = _scale * (_tmp39*(C*np.float64(weight[t]) - _r1*np.float64(label_smoothing)*np.float64(weight[a]) + _r2*np.float64(label_smoothing) - _tmp40))
@@ -634,7 +634,7 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                         _tmp48 = cast_like(_scale * (_tmp38*(_tmp29*_tmp35*np.float64(label_smoothing) - _tmp34 + np.float64(weight[t]))), mx)
                         _tmp49 = cast_like(_scale * (-_tmp29*np.float64(label_smoothing)), mx)
                         for j in range(C):
-                            grad[i, j] = _tmp48 * grad[i, j] + _tmp49 * weight[j]
+                            grad[i, j] = _tmp48 * stored_exponential(grad, i, j, run, i - start) + _tmp49 * weight[j]
                         grad[i, t] = _tmp47
                         grad[i, a] = _tmp46
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
@@ -927,7 +927,7 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        grad[i, k] = _ek
+                        store_exponential(grad, i, k, _ek, run)
                         _s0 += labels[i, k]*(_zk - mx)
                         _b1 = _ek
                         _s1 += _zero if _zk == mx else _b1
@@ -945,7 +945,7 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     _tmp3 = cast_like(_scale * (_tmp0*_tmp1), mx)
                     _tmp4 = cast_like(_scale * (-1), mx)
                     for j in range(C):
-                        grad[i, j] = _tmp3 * grad[i, j] + _tmp4 * labels[i, j]
+                        grad[i, j] = _tmp3 * stored_exponential(grad, i, j, run, i - start) + _tmp4 * labels[i, j]
                     grad[i, a] = _tmp2
                 else:
                     a = first_index_of_run(logits, i, mx, start, run)
@@ -959,7 +959,7 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        grad[i, k] = _ek
+                        store_exponential(grad, i, k, _ek, run)
                         _s0 += labels[i, k]*(_zk - mx)
                         _b1 = _ek
                         _s1 += _zero if _zk == mx else _b1
@@ -984,7 +984,7 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     _tmp13 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
                     _tmp14 = cast_like(_scale * (-_tmp8), mx)
                     for j in range(C):
-                        grad[i, j] = _tmp12 * grad[i, j] + _tmp13 * labels[i, j] + _tmp14
+                        grad[i, j] = _tmp12 * stored_exponential(grad, i, j, run, i - start) + _tmp13 * labels[i, j] + _tmp14
                     grad[i, a] = _tmp11
             else:
                 if label_smoothing == 0.0:
@@ -998,7 +998,7 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        grad[i, k] = _ek
+                        store_exponential(grad, i, k, _ek, run)
                         _tmp15 = weight[k]*labels[i, k]
                         _b0 = _tmp15
                         _s0 += _zero if _zk == mx else _b0
@@ -1018,7 +1018,7 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     _tmp20 = cast_like(_scale * (-1), mx)
                     _tmp21 = cast_like(_scale * (_tmp17*_tmp18), mx)
                     for j in range(C):
-                        grad[i, j] = _tmp20 * weight[j]*labels[i, j] + _tmp21 * grad[i, j]
+                        grad[i, j] = _tmp20 * weight[j]*labels[i, j] + _tmp21 * stored_exponential(grad, i, j, run, i - start)
                     grad[i, a] = _tmp19
                 else:
                     a = first_index_of_run(logits, i, mx, start, run)
@@ -1034,7 +1034,7 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        grad[i, k] = _ek
+                        store_exponential(grad, i, k, _ek, run)
                         _tmp22 = weight[k]*labels[i, k]
                         _b0 = _tmp22
                         _s0 += _zero if _zk == mx else _b0
@@ -1066,7 +1066,7 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     _tmp33 = cast_like(_scale * (_tmp30*(_tmp23*_tmp26*np.float64(label_smoothing) - _tmp28*np.float64(label_smoothing) + _tmp28)), mx)
                     _tmp34 = cast_like(_scale * (-_tmp24), mx)
                     for j in range(C):
-                        grad[i, j] = _tmp32 * weight[j]*labels[i, j] + _tmp33 * grad[i, j] + _tmp34 * weight[j]
+                        grad[i, j] = _tmp32 * weight[j]*labels[i, j] + _tmp33 * stored_exponential(grad, i, j, run, i - start) + _tmp34 * weight[j]
                     grad[i, a] = _tmp31
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             if weight is None:
@@ -1186,7 +1186,7 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        grad[i, k] = _ek
+                        store_exponential(grad, i, k, _ek, run)
                         _s0 += labels[i, k]*(_zk - mx)
                         _b1 = _ek
                         _s1 += _zero if _zk == mx else _b1
@@ -1204,7 +1204,7 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     _tmp3 = cast_like(_scale * (_tmp0*_tmp1), mx)
                     _tmp4 = cast_like(_scale * (-1), mx)
                     for j in range(C):
-                        grad[i, j] = _tmp3 * grad[i, j] + _tmp4 * labels[i, j]
+                        grad[i, j] = _tmp3 * stored_exponential(grad, i, j, run, i - start) + _tmp4 * labels[i, j]
                     grad[i, a] = _tmp2
                 else:
                     a = first_index_of_run(logits, i, mx, start, run)
@@ -1218,7 +1218,7 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        grad[i, k] = _ek
+                        store_exponential(grad, i, k, _ek, run)
                         _s0 += labels[i, k]*(_zk - mx)
                         _b1 = _ek
                         _s1 += _zero if _zk == mx else _b1
@@ -1243,7 +1243,7 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     _tmp13 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
                     _tmp14 = cast_like(_scale * (-_tmp8), mx)
                     for j in range(C):
-                        grad[i, j] = _tmp12 * grad[i, j] + _tmp13 * labels[i, j] + _tmp14
+                        grad[i, j] = _tmp12 * stored_exponential(grad, i, j, run, i - start) + _tmp13 * labels[i, j] + _tmp14
                     grad[i, a] = _tmp11
             else:
                 if label_smoothing == 0.0:
@@ -1257,7 +1257,7 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        grad[i, k] = _ek
+                        store_exponential(grad, i, k, _ek, run)
                         _tmp15 = weight[k]*labels[i, k]
                         _b0 = _tmp15
                         _s0 += _zero if _zk == mx else _b0
@@ -1277,7 +1277,7 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     _tmp20 = cast_like(_scale * (-1), mx)
                     _tmp21 = cast_like(_scale * (_tmp17*_tmp18), mx)
                     for j in range(C):
-                        grad[i, j] = _tmp20 * weight[j]*labels[i, j] + _tmp21 * grad[i, j]
+                        grad[i, j] = _tmp20 * weight[j]*labels[i, j] + _tmp21 * stored_exponential(grad, i, j, run, i - start)
                     grad[i, a] = _tmp19
                 else:
                     a = first_index_of_run(logits, i, mx, start, run)
@@ -1293,7 +1293,7 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        grad[i, k] = _ek
+                        store_exponential(grad, i, k, _ek, run)
                         _tmp22 = weight[k]*labels[i, k]
                         _b0 = _tmp22
                         _s0 += _zero if _zk == mx else _b0
@@ -1325,7 +1325,7 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     _tmp33 = cast_like(_scale * (_tmp30*(_tmp23*_tmp26*np.float64(label_smoothing) - _tmp28*np.float64(label_smoothing) + _tmp28)), mx)
                     _tmp34 = cast_like(_scale * (-_tmp24), mx)
                     for j in range(C):
-                        grad[i, j] = _tmp32 * weight[j]*labels[i, j] + _tmp33 * grad[i, j] + _tmp34 * weight[j]
+                        grad[i, j] = _tmp32 * weight[j]*labels[i, j] + _tmp33 * stored_exponential(grad, i, j, run, i - start) + _tmp34 * weight[j]
                     grad[i, a] = _tmp31
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             if weight is None:

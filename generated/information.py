@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   kl_divergence: 1a85433b15bbe59adde57fb99b4b0d0435c1b8d3424a59dd06bcb0438fa6e018
 #   entropy: 5a7dc0ccfc239590e7e66f4fdcaaae5247313e29acedf1a105e8d4cacbde2734
-#   symce.generated.runtime: 3999160e621f74ae67ace6509d2d9c10696da1905637f17e4b2c894a5888ceba
+#   symce.generated.runtime: 1eaf0cdc1a3ef7c1a61e650c5d7314d7f90372c33cf7a5db18933c0a1ea1ff65
 """Numba kernels for the information family, derived from the spec(s) kl_divergence, entropy.
 
 Functions: kl_div_pointwise, kl_div_pointwise_backward, entropy.

@@ -457,6 +457,35 @@ def _log1p_of_run_typed(value, run, r):
     return lambda value, run, r: run[5][r]
 
 
+def store_exponential(buffer, i, k, value, run):
+    """buffer[i, k] = value, an exponential pass 2 keeps for pass 3 — for a long row only (run:
+    None); a short row's stay in run_exponentials' result (run), and copying them was 4 % of the
+    65536 × 10 kernel."""
+    buffer[i, k] = value
+
+
+@numba.extending.overload(store_exponential, inline='always')
+def _store_exponential_typed(buffer, i, k, value, run):
+    if isinstance(run, numba.types.NoneType):
+        def store(buffer, i, k, value, run):
+            buffer[i, k] = value
+        return store
+    return lambda buffer, i, k, value, run: None
+
+
+def stored_exponential(buffer, i, k, run, r):
+    """The exponential store_exponential kept: buffer[i, k], or entry (r, k) of run_exponentials'
+    result (run: its result, or None)."""
+    return buffer[i, k]
+
+
+@numba.extending.overload(stored_exponential, inline='always')
+def _stored_exponential_typed(buffer, i, k, run, r):
+    if isinstance(run, numba.types.NoneType):
+        return lambda buffer, i, k, run, r: buffer[i, k]
+    return lambda buffer, i, k, run, r: run[0][r, k]
+
+
 def exp_below_max(value, mx, run, r, k):
     """exp(value − mx) for value ≤ mx, or the same number from run_exponentials (run: its result,
     or None), entry (r, k) of its run."""

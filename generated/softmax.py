@@ -4,7 +4,7 @@
 #   softmax: e1e4c312125af01b35d3ea22b53d858ef03e576c7f7143f975ca36aedb7354f9
 #   log_softmax: 1fb4eee99969fb81fed5d1fc8091d56f921aaba6c23488106d25db823906ee3e
 #   logsumexp: 5017277cc78af0bacf9e9e4b720777f270b0d6de86094a09c8f9a4eab2ff5c50
-#   symce.generated.runtime: 3999160e621f74ae67ace6509d2d9c10696da1905637f17e4b2c894a5888ceba
+#   symce.generated.runtime: 1eaf0cdc1a3ef7c1a61e650c5d7314d7f90372c33cf7a5db18933c0a1ea1ff65
 """Numba kernels for the softmax family, derived from the spec(s) softmax, log_softmax, logsumexp.
 
 Functions: softmax, log_softmax, logsumexp.
@@ -17,7 +17,7 @@ import math
 import numba
 import numpy as np
 
-from symce.generated.runtime import cast_like, exp_below_max, fast_exp, log1p_of_run, prefer_wide_vectors_if_long, row_max_of_run, run_exponentials, sum_below_max_of_run
+from symce.generated.runtime import cast_like, exp_below_max, fast_exp, log1p_of_run, prefer_wide_vectors_if_long, row_max_of_run, run_exponentials, store_exponential, stored_exponential, sum_below_max_of_run
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
@@ -35,7 +35,7 @@ def _softmax_rows(start, stop, logits, out, run):
             for k in range(C):
                 _zk = logits[i, k]
                 _ek = exp_below_max(_zk, mx, run, i - start, k)
-                out[i, k] = _ek
+                store_exponential(out, i, k, _ek, run)
                 _b0 = _ek
                 _s0 += _zero if _zk == mx else _b0
                 _u0 += _b0 if _zk == mx else _zero
@@ -43,7 +43,7 @@ def _softmax_rows(start, stop, logits, out, run):
             _tmp0 = 1/(_r0 + 1)
             _tmp1 = cast_like(_tmp0, mx)
             for j in range(C):
-                out[i, j] = _tmp1 * out[i, j]
+                out[i, j] = _tmp1 * stored_exponential(out, i, j, run, i - start)
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             _s0 = 0.0
             for k in range(C):
@@ -109,7 +109,7 @@ def _softmax_rows_in_place(start, stop, logits, run):
             for k in range(C):
                 _zk = logits[i, k]
                 _ek = exp_below_max(_zk, mx, run, i - start, k)
-                out[i, k] = _ek
+                store_exponential(out, i, k, _ek, run)
                 _b0 = _ek
                 _s0 += _zero if _zk == mx else _b0
                 _u0 += _b0 if _zk == mx else _zero
@@ -117,7 +117,7 @@ def _softmax_rows_in_place(start, stop, logits, run):
             _tmp0 = 1/(_r0 + 1)
             _tmp1 = cast_like(_tmp0, mx)
             for j in range(C):
-                out[i, j] = _tmp1 * out[i, j]
+                out[i, j] = _tmp1 * stored_exponential(out, i, j, run, i - start)
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             _s0 = 0.0
             for k in range(C):

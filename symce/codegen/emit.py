@@ -305,7 +305,7 @@ def _reduction_pass(kernel: Kernel, program: RowProgram, numbering: _Numbering, 
         lines.append(f"{inner}_ek = " + ("exp_below_max(_zk, mx, run, i - start, k)" if shifted
                                          else "fast_exp(np.float64(_zk))"))
         if store:
-            lines.append(f"{inner}{store}[i, k] = _ek")
+            lines.append(f"{inner}store_exponential({store}, i, k, _ek, run)")
     replacements, bodies = numbering.cse([r.body for r in program.reductions])
     lines += _lines(loop_printer, replacements, inner)
     for n, body in enumerate(bodies):
@@ -394,7 +394,7 @@ def _row_block(kernel: Kernel, program: RowProgram, numbering: _Numbering, print
         printer = printer.with_elements({sp.Eq(label, argmax): "(_zt == mx)", sp.Eq(argmax, label): "(_zt == mx)"})
     if program.shifted:
         # a shifted logit z − max is ≤ 0: its exp needs no overflow clamp
-        read = (lambda index: f"{store}[i, {index}]") if store else \
+        read = (lambda index: f"stored_exponential({store}, i, {index}, run, i - start)") if store else \
             (lambda index: f"exp_below_max({rows.name}[i, {index}], mx, run, i - start, {index})")
         exponentials = {zs[j]: f"np.float64({read('j')})"}
         if label is not None:
