@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   sigmoid_binary_cross_entropy: 010b963bf7aafeadabd7e0207720915bbd11c2578fb985cb8c4b313b3a9cc62e
 #   binary_cross_entropy: ce21498ff3a9690c5fcb44a4f5443ffb2e59beedbf92a5599dcf9fff77710782
-#   symce.generated.runtime: 1eaf0cdc1a3ef7c1a61e650c5d7314d7f90372c33cf7a5db18933c0a1ea1ff65
+#   symce.generated.runtime: cf52503056c7b557f012ef134bb3c510861ac68dbf7f20b9467ace3e5ab54b53
 """Numba kernels for the binary family, derived from the spec(s) sigmoid_binary_cross_entropy, binary_cross_entropy.
 
 Functions: sigmoid_binary_cross_entropy_forward, sigmoid_binary_cross_entropy_forward_backward, binary_cross_entropy_forward, binary_cross_entropy_forward_backward.

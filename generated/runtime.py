@@ -6,6 +6,7 @@ Generated: do not edit.
 """
 
 
+import collections
 import math
 
 import numba
@@ -357,6 +358,11 @@ def first_index(rows, i, value):
     return 0
 
 
+#: what run_exponentials finds for a run of short rows: each array indexed by the row's place in
+#: the run (exponentials by that and the class)
+Run = collections.namedtuple("Run", "exponentials maxima finite firsts below_max log1p_below_max")
+
+
 # its fastmath flags stated, not inherited: numba compiles a function without them for its
 # first caller when that is Python, and every kernel then reuses that slower build (the sums
 # no longer vectorise: the 65536 × 10 kernel took 1.1x as long)
@@ -403,7 +409,7 @@ def run_exponentials(rows, start, stop, scratch):
     log1p_below_max = np.empty(n, np.float64)
     for r in range(n):
         log1p_below_max[r] = fast_log1p(below_max[r])
-    return exponentials, maxima, finite, firsts, below_max, log1p_below_max
+    return Run(exponentials, maxima, finite, firsts, below_max, log1p_below_max)
 
 
 def row_max_of_run(rows, i, start, run):
@@ -415,7 +421,7 @@ def row_max_of_run(rows, i, start, run):
 def _row_max_of_run_typed(rows, i, start, run):
     if isinstance(run, numba.types.NoneType):
         return lambda rows, i, start, run: row_max(rows, i)
-    return lambda rows, i, start, run: (run[1][i - start], run[2][i - start])
+    return lambda rows, i, start, run: (run.maxima[i - start], run.finite[i - start])
 
 
 def first_index_of_run(rows, i, mx, start, run):
@@ -427,7 +433,7 @@ def first_index_of_run(rows, i, mx, start, run):
 def _first_index_of_run_typed(rows, i, mx, start, run):
     if isinstance(run, numba.types.NoneType):
         return lambda rows, i, mx, start, run: first_index(rows, i, mx)
-    return lambda rows, i, mx, start, run: run[3][i - start]
+    return lambda rows, i, mx, start, run: run.firsts[i - start]
 
 
 def sum_below_max_of_run(total, run, r):
@@ -441,7 +447,7 @@ def sum_below_max_of_run(total, run, r):
 def _sum_below_max_of_run_typed(total, run, r):
     if isinstance(run, numba.types.NoneType):
         return lambda total, run, r: total
-    return lambda total, run, r: run[4][r]
+    return lambda total, run, r: run.below_max[r]
 
 
 def log1p_of_run(value, run, r):
@@ -454,7 +460,7 @@ def log1p_of_run(value, run, r):
 def _log1p_of_run_typed(value, run, r):
     if isinstance(run, numba.types.NoneType):
         return lambda value, run, r: fast_log1p(value)
-    return lambda value, run, r: run[5][r]
+    return lambda value, run, r: run.log1p_below_max[r]
 
 
 def store_exponential(buffer, i, k, value, run):
@@ -483,7 +489,7 @@ def stored_exponential(buffer, i, k, run, r):
 def _stored_exponential_typed(buffer, i, k, run, r):
     if isinstance(run, numba.types.NoneType):
         return lambda buffer, i, k, run, r: buffer[i, k]
-    return lambda buffer, i, k, run, r: run[0][r, k]
+    return lambda buffer, i, k, run, r: run.exponentials[r, k]
 
 
 def exp_below_max(value, mx, run, r, k):
@@ -496,7 +502,7 @@ def exp_below_max(value, mx, run, r, k):
 def _exp_below_max_typed(value, mx, run, r, k):
     if isinstance(run, numba.types.NoneType):
         return lambda value, mx, run, r, k: fast_exp_nonpositive(value - mx)
-    return lambda value, mx, run, r, k: run[0][r, k]
+    return lambda value, mx, run, r, k: run.exponentials[r, k]
 
 
 @numba.njit(cache=True, error_model='numpy')

@@ -819,7 +819,7 @@ def runtime_module_source() -> str:
            "symce.codegen.polynomials) and log1p, the row max, x·log x and the 512-bit vector preference.",
            "Generated: do not edit.", '"""']
     header = _header("symce regen", ["# edit symce/codegen/printer.py or polynomials.py and regenerate."])
-    imports = "import math\n\nimport numba\nimport numba.extending\nimport numpy as np"
+    imports = "import collections\nimport math\n\nimport numba\nimport numba.extending\nimport numpy as np"
     return "\n\n\n".join(["\n".join(header + doc), imports, runtime_source().rstrip("\n")]) + "\n"
 
 
