@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   sigmoid_binary_cross_entropy: 010b963bf7aafeadabd7e0207720915bbd11c2578fb985cb8c4b313b3a9cc62e
 #   binary_cross_entropy: ce21498ff3a9690c5fcb44a4f5443ffb2e59beedbf92a5599dcf9fff77710782
-#   symce.generated.runtime: cf52503056c7b557f012ef134bb3c510861ac68dbf7f20b9467ace3e5ab54b53
+#   symce.generated.runtime: ff852196532ae0b70bd462d1e4f69efdde6145aab38b7fdb720792e3980206d4
 """Numba kernels for the binary family, derived from the spec(s) sigmoid_binary_cross_entropy, binary_cross_entropy.
 
 Functions: sigmoid_binary_cross_entropy_forward, sigmoid_binary_cross_entropy_forward_backward, binary_cross_entropy_forward, binary_cross_entropy_forward_backward.

@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   softmax_cross_entropy_with_integer_labels: c1e6a693aa4f710a91eae15c1032b98e8f0aa8442df68b872c2af7c69e79e941
 #   softmax_cross_entropy: f44393ba090e1f776562008c7e115a5741977d30851c6dba991a07aa33769c66
-#   symce.generated.runtime: cf52503056c7b557f012ef134bb3c510861ac68dbf7f20b9467ace3e5ab54b53
+#   symce.generated.runtime: ff852196532ae0b70bd462d1e4f69efdde6145aab38b7fdb720792e3980206d4
 """Numba kernels for the cross_entropy family, derived from the spec(s) softmax_cross_entropy_with_integer_labels, softmax_cross_entropy.
 
 Functions: integer_labels_forward, integer_labels_forward_backward, probability_labels_forward, probability_labels_forward_backward.
@@ -159,7 +159,7 @@ def _integer_labels_forward_short(logits, labels, weight, label_smoothing, ignor
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, loss, run_exponentials(logits, start, stop, scratch))
+            _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, loss, run_exponentials(logits, start, stop, scratch, True))
     return loss
 
 
@@ -427,7 +427,7 @@ def _integer_labels_forward_backward_short(logits, labels, weight, label_smoothi
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad, run_exponentials(logits, start, stop, scratch))
+            _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad, run_exponentials(logits, start, stop, scratch, True))
     return loss, grad
 
 
@@ -700,7 +700,7 @@ def _integer_labels_forward_backward_in_place_short(logits, labels, weight, labe
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, run_exponentials(logits, start, stop, scratch))
+            _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, run_exponentials(logits, start, stop, scratch, True))
     return loss, logits
 
 
@@ -881,7 +881,7 @@ def _probability_labels_forward_short(logits, labels, weight, label_smoothing, t
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _probability_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, loss, run_exponentials(logits, start, stop, scratch))
+            _probability_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, loss, run_exponentials(logits, start, stop, scratch, True))
     return loss
 
 
@@ -1135,7 +1135,7 @@ def _probability_labels_forward_backward_short(logits, labels, weight, label_smo
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _probability_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, grad, run_exponentials(logits, start, stop, scratch))
+            _probability_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, grad, run_exponentials(logits, start, stop, scratch, True))
     return loss, grad
 
 
@@ -1394,7 +1394,7 @@ def _probability_labels_forward_backward_in_place_short(logits, labels, weight, 
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _probability_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, run_exponentials(logits, start, stop, scratch))
+            _probability_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, run_exponentials(logits, start, stop, scratch, True))
     return loss, logits
 
 

@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   kl_divergence: 1a85433b15bbe59adde57fb99b4b0d0435c1b8d3424a59dd06bcb0438fa6e018
 #   entropy: 5a7dc0ccfc239590e7e66f4fdcaaae5247313e29acedf1a105e8d4cacbde2734
-#   symce.generated.runtime: cf52503056c7b557f012ef134bb3c510861ac68dbf7f20b9467ace3e5ab54b53
+#   symce.generated.runtime: ff852196532ae0b70bd462d1e4f69efdde6145aab38b7fdb720792e3980206d4
 """Numba kernels for the information family, derived from the spec(s) kl_divergence, entropy.
 
 Functions: kl_div_pointwise, kl_div_pointwise_backward, entropy.

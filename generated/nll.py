@@ -2,7 +2,7 @@
 # edit the spec and regenerate. Specs and the sha256 of each (srepr of its expression + generator
 # version), and of the runtime the kernels call:
 #   nll_loss: 60c12bd97d9eb362578e5484b9409a1bd369c154cb1c3c10adea7d4e15234cda
-#   symce.generated.runtime: cf52503056c7b557f012ef134bb3c510861ac68dbf7f20b9467ace3e5ab54b53
+#   symce.generated.runtime: ff852196532ae0b70bd462d1e4f69efdde6145aab38b7fdb720792e3980206d4
 """Numba kernels for the nll family, derived from the spec(s) nll_loss.
 
 Functions: nll_forward, nll_forward_backward.

@@ -4,7 +4,7 @@
 #   softmax: e1e4c312125af01b35d3ea22b53d858ef03e576c7f7143f975ca36aedb7354f9
 #   log_softmax: 1fb4eee99969fb81fed5d1fc8091d56f921aaba6c23488106d25db823906ee3e
 #   logsumexp: 5017277cc78af0bacf9e9e4b720777f270b0d6de86094a09c8f9a4eab2ff5c50
-#   symce.generated.runtime: cf52503056c7b557f012ef134bb3c510861ac68dbf7f20b9467ace3e5ab54b53
+#   symce.generated.runtime: ff852196532ae0b70bd462d1e4f69efdde6145aab38b7fdb720792e3980206d4
 """Numba kernels for the softmax family, derived from the spec(s) softmax, log_softmax, logsumexp.
 
 Functions: softmax, log_softmax, logsumexp.
@@ -66,7 +66,7 @@ def _softmax_short(logits, out, threads):
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _softmax_rows(start, stop, logits, out, run_exponentials(logits, start, stop, scratch))
+            _softmax_rows(start, stop, logits, out, run_exponentials(logits, start, stop, scratch, False))
     return out
 
 
@@ -140,7 +140,7 @@ def _softmax_in_place_short(logits, threads):
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _softmax_rows_in_place(start, stop, logits, run_exponentials(logits, start, stop, scratch))
+            _softmax_rows_in_place(start, stop, logits, run_exponentials(logits, start, stop, scratch, False))
     return logits
 
 
@@ -211,7 +211,7 @@ def _log_softmax_short(logits, out, threads):
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _log_softmax_rows(start, stop, logits, out, run_exponentials(logits, start, stop, scratch))
+            _log_softmax_rows(start, stop, logits, out, run_exponentials(logits, start, stop, scratch, True))
     return out
 
 
@@ -285,7 +285,7 @@ def _log_softmax_in_place_short(logits, threads):
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _log_softmax_rows_in_place(start, stop, logits, run_exponentials(logits, start, stop, scratch))
+            _log_softmax_rows_in_place(start, stop, logits, run_exponentials(logits, start, stop, scratch, True))
     return logits
 
 
@@ -352,7 +352,7 @@ def _logsumexp_short(logits, threads):
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _logsumexp_rows(start, stop, logits, out, run_exponentials(logits, start, stop, scratch))
+            _logsumexp_rows(start, stop, logits, out, run_exponentials(logits, start, stop, scratch, True))
     return out
 
 

@@ -643,6 +643,8 @@ def row_kernel_source(kernel: Kernel) -> str:
                          row + INDENT)
     else:
         lines += _nested(_specialisable(kernel, arrays_only=True), block(lambda v: v.program, row), row)
+    # run_exponentials takes the log1p of each short row's sum only for a kernel that reads it
+    takes_log1p = any("log1p_of_run(" in line for line in lines)
 
     def entry(public: str, function: str, called: Sequence[str], in_place: bool) -> list[str]:
         """The parallel loops over the tasks of ``function``, and ``public``, a Python function that
@@ -676,7 +678,7 @@ def row_kernel_source(kernel: Kernel) -> str:
                           f"{INDENT * 2}for task in range(part * tasks // parts, (part + 1) * tasks // parts):",
                           f"{INDENT * 3}start = task * per_task", f"{INDENT * 3}stop = min(rows, start + per_task)",
                           f"{INDENT * 3}{function}(start, stop, {', '.join(called)}, "
-                          f"run_exponentials({rows.name}, start, stop, scratch))"]
+                          f"run_exponentials({rows.name}, start, stop, scratch, {takes_log1p}))"]
             else:
                 trailing = {"short": ["True"], "long": ["None"]}.get(length, [])
                 lines += [f"{INDENT}for task in numba.prange((rows + per_task - 1) // per_task):",

@@ -218,12 +218,13 @@ Run = collections.namedtuple("Run", "exponentials maxima finite firsts below_max
 # first caller when that is Python, and every kernel then reuses that slower build (the sums
 # no longer vectorise: the 65536 × 10 kernel took 1.1x as long)
 @numba.njit({JIT_OPTIONS}, fastmath={FASTMATH})
-def run_exponentials(rows, start, stop, scratch):
+def run_exponentials(rows, start, stop, scratch, with_log1p):
     """(exp(z − max) of rows start..stop, each row's max, whether each row is finite, the first
-    index of each row's max, each row's Σ_{k≠a} exp(z_k − max), and log1p of it) for rows too
-    short for a vector loop of their own: the exponentials of the whole run in one flat loop,
+    index of each row's max, each row's Σ_{k≠a} exp(z_k − max), and log1p of it where
+    ``with_log1p``, else an empty array) for rows too short for a vector loop of their own: the exponentials of the whole run in one flat loop,
     which vectorises (512-bit), where a row of 10 classes takes 10 scalar calls (1.5x faster at
-    65536 × 10); log1p likewise, where a row took one scalar call (the kernel 1.1x faster). The
+    65536 × 10); log1p likewise, where a row took one scalar call (the kernel 1.1x faster; a kernel
+    that takes no log1p, softmax, was 1.05x slower computing it anyway). The
     first index comes out of the max's own loop (short_row_max): found from the shifted row
     instead, as the first k with z_k − max = 0, it was a second dependency chain that made this
     function 1.3-1.4x slower. The sum adds the terms below 1 and the terms equal to 1 apart, as
@@ -257,8 +258,8 @@ def run_exponentials(rows, start, stop, scratch):
             below += one - one if value == one else value
             ones += value if value == one else one - one
         below_max[r] = np.float64(below) + (np.float64(ones) - 1)
-    log1p_below_max = np.empty(n, np.float64)
-    for r in range(n):
+    log1p_below_max = np.empty(n if with_log1p else 0, np.float64)
+    for r in range(log1p_below_max.shape[0]):
         log1p_below_max[r] = fast_log1p(below_max[r])
     return Run(exponentials, maxima, finite, firsts, below_max, log1p_below_max)
 
