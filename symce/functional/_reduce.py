@@ -114,3 +114,17 @@ class RowLoss:
         if target is None:
             np.copyto(out, self.to_input(grad), casting="same_kind")
         return self._reduce(rows, reduction), out
+
+
+def mean_denominator(labels: np.ndarray, ignore: int, weight, dtype: np.dtype):
+    """Σ_i keep_i · w[t_i] (``Spec.mean_weight``): the number of rows kept, or their weights' sum.
+
+    The weights are gathered with ``take``, and from all labels when none is ignored: a
+    boolean-indexed copy of the labels and a fancy-indexed gather made this 0.1-0.15 ms of a
+    1.5 ms call at 65536 × 10.
+    """
+    kept = labels != ignore
+    count = np.count_nonzero(kept)
+    if weight is None:
+        return count
+    return weight.take(labels if count == labels.size else labels[kept]).sum(dtype=dtype)

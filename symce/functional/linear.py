@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from symce.functional import _validate
+from symce.functional._reduce import mean_denominator
 from symce.functional.losses import cross_entropy, cross_entropy_value_and_grad
 
 #: bytes of logits per chunk when ``chunk_size`` is None (two such buffers are alive). The three
@@ -200,8 +201,7 @@ def _linear_rows(input, linear_weight, target, linear_bias, weight, ignore_index
     ignore = _validate.ignore_index(-100 if ignore_index is None else ignore_index)
     labels = _targets(target, hidden.shape[0], classes, dtype, ignore)
     class_weight = _validate.class_weight(weight, classes, dtype)
-    kept = labels != ignore
-    divisor = kept.sum(dtype=dtype) if class_weight is None else class_weight[labels[kept]].sum(dtype=dtype)
+    divisor = mean_denominator(labels, ignore, class_weight, dtype)
     return _LinearRows(hidden, matrix, _bias(linear_bias, classes, dtype), labels, class_weight, ignore,
                        _validate.label_smoothing(label_smoothing), _chunk_size(chunk_size, classes, dtype),
                        dtype.type(divisor))
