@@ -20,14 +20,16 @@ from symce.generated.runtime import cast_like, exp_below_max, fast_exp, first_in
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, loss, run):
+def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, loss, summed, run):
     """Rows start..stop of integer_labels_forward."""
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
+    _total = 0.0
     for i in range(start, stop):
         t = labels[i]
         if t == ignore_index:
-            loss[i] = 0.0
+            if not summed:
+                loss[i] = 0.0
             continue
         _zt = logits[i, t]
         mx, finite = row_max_of_run(logits, i, start, run)
@@ -47,9 +49,12 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
                     _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
                     _tmp0 = log1p_of_run(_r0, run, i - start)
                     if (_zt == mx):
-                        loss[i] = _tmp0
+                        _loss = _tmp0
                     else:
-                        loss[i] = _tmp0 - (np.float64(_zt) - m)
+                        _loss = _tmp0 - (np.float64(_zt) - m)
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
                 else:
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
@@ -68,9 +73,12 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
                     _tmp2 = log1p_of_run(_r0, run, i - start)
                     _tmp3 = C*_tmp2
                     if (_zt == mx):
-                        loss[i] = _tmp1*(-_r1*np.float64(label_smoothing) + _tmp3)
+                        _loss = _tmp1*(-_r1*np.float64(label_smoothing) + _tmp3)
                     else:
-                        loss[i] = _tmp1*np.float64(label_smoothing)*(-_r1 + _tmp3) - (1 - np.float64(label_smoothing))*(-_tmp2 + (np.float64(_zt) - m))
+                        _loss = _tmp1*np.float64(label_smoothing)*(-_r1 + _tmp3) - (1 - np.float64(label_smoothing))*(-_tmp2 + (np.float64(_zt) - m))
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
             else:
                 if label_smoothing == 0.0:
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
@@ -85,9 +93,12 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
                     _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
                     _tmp4 = log1p_of_run(_r0, run, i - start)
                     if (_zt == mx):
-                        loss[i] = _tmp4*np.float64(weight[t])
+                        _loss = _tmp4*np.float64(weight[t])
                     else:
-                        loss[i] = -(-_tmp4 + (np.float64(_zt) - m))*np.float64(weight[t])
+                        _loss = -(-_tmp4 + (np.float64(_zt) - m))*np.float64(weight[t])
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
                 else:
                     a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
@@ -114,9 +125,12 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
                     _tmp7 = _tmp6*np.float64(label_smoothing)
                     _tmp8 = _tmp7*np.float64(weight[t])
                     if (_zt == mx):
-                        loss[i] = _tmp5*(C*_tmp6*np.float64(weight[t]) - C*_tmp8 - _r0*np.float64(label_smoothing) + _r2*_tmp7 + _tmp8)
+                        _loss = _tmp5*(C*_tmp6*np.float64(weight[t]) - C*_tmp8 - _r0*np.float64(label_smoothing) + _r2*_tmp7 + _tmp8)
                     else:
-                        loss[i] = -_tmp5*np.float64(label_smoothing)*(_r0 - _tmp6*(_r2 + np.float64(weight[a]))) - (1 - np.float64(label_smoothing))*(-_tmp6 + (np.float64(_zt) - m))*np.float64(weight[t])
+                        _loss = -_tmp5*np.float64(label_smoothing)*(_r0 - _tmp6*(_r2 + np.float64(weight[a]))) - (1 - np.float64(label_smoothing))*(-_tmp6 + (np.float64(_zt) - m))*np.float64(weight[t])
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             if weight is None:
                 _s0 = 0.0
@@ -129,7 +143,10 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
                 _tmp9 = math.log(_r0)
-                loss[i] = -(1 - np.float64(label_smoothing))*(-_tmp9 + np.float64(_zt)) + np.float64(label_smoothing)*(C*_tmp9 - _r1)/C
+                _loss = -(1 - np.float64(label_smoothing))*(-_tmp9 + np.float64(_zt)) + np.float64(label_smoothing)*(C*_tmp9 - _r1)/C
+                _total += _loss
+                if not summed:
+                    loss[i] = _loss
             else:
                 _s0 = 0.0
                 _s1 = 0.0
@@ -144,34 +161,43 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
                 _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2)
                 _tmp10 = math.log(_r1)
-                loss[i] = -(1 - np.float64(label_smoothing))*(-_tmp10 + np.float64(_zt))*np.float64(weight[t]) + np.float64(label_smoothing)*(-_r0 + _r2*_tmp10)/C
+                _loss = -(1 - np.float64(label_smoothing))*(-_tmp10 + np.float64(_zt))*np.float64(weight[t]) + np.float64(label_smoothing)*(-_r0 + _r2*_tmp10)/C
+                _total += _loss
+                if not summed:
+                    loss[i] = _loss
+    return _total
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_short(logits, labels, weight, label_smoothing, ignore_index, threads):
+def _integer_labels_forward_short(logits, labels, weight, label_smoothing, ignore_index, summed, threads):
     rows, C = logits.shape
-    loss = np.empty(rows, dtype=logits.dtype)
     per_task = max(1, 16384 // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, loss, run_exponentials(logits, start, stop, scratch, True))
+            _total = _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, loss, summed, run_exponentials(logits, start, stop, scratch, True))
+            if summed:
+                loss[task] = _total
     return loss
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_long(logits, labels, weight, label_smoothing, ignore_index):
+def _integer_labels_forward_long(logits, labels, weight, label_smoothing, ignore_index, summed):
     rows, C = logits.shape
-    loss = np.empty(rows, dtype=logits.dtype)
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
+    tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
+    for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, loss, None)
+        _total = _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, loss, summed, None)
+        if summed:
+            loss[task] = _total
     return loss
 
 
@@ -179,19 +205,31 @@ def integer_labels_forward(logits, labels, weight, label_smoothing, ignore_index
     """Loss per sample of spec 'softmax_cross_entropy_with_integer_labels': L = keep·[(1-ε) w_t (-log softmax(z)_t) + ε/C Σ_k w_k (-log softmax(z)_k)]
     """
     if logits.shape[1] < 32:
-        return _integer_labels_forward_short(logits, labels, weight, label_smoothing, ignore_index, numba.get_num_threads())
-    return _integer_labels_forward_long(logits, labels, weight, label_smoothing, ignore_index)
+        return _integer_labels_forward_short(logits, labels, weight, label_smoothing, ignore_index, False, numba.get_num_threads())
+    return _integer_labels_forward_long(logits, labels, weight, label_smoothing, ignore_index, False)
+
+
+def integer_labels_forward_sum(logits, labels, weight, label_smoothing, ignore_index):
+    """Loss per sample of spec 'softmax_cross_entropy_with_integer_labels': L = keep·[(1-ε) w_t (-log softmax(z)_t) + ε/C Σ_k w_k (-log softmax(z)_k)]
+
+    loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
+    """
+    if logits.shape[1] < 32:
+        return _integer_labels_forward_short(logits, labels, weight, label_smoothing, ignore_index, True, numba.get_num_threads())
+    return _integer_labels_forward_long(logits, labels, weight, label_smoothing, ignore_index, True)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad, run):
+def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad, summed, run):
     """Rows start..stop of integer_labels_forward_backward."""
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
+    _total = 0.0
     for i in range(start, stop):
         t = labels[i]
         if t == ignore_index:
-            loss[i] = 0.0
+            if not summed:
+                loss[i] = 0.0
             for j in range(C):
                 grad[i, j] = 0.0
             continue
@@ -216,9 +254,12 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     _tmp0 = log1p_of_run(_r0, run, i - start)
                     _tmp1 = 1/(_r0 + 1)
                     if (_zt == mx):
-                        loss[i] = _tmp0
+                        _loss = _tmp0
                     else:
-                        loss[i] = _tmp0 - (np.float64(_zt) - m)
+                        _loss = _tmp0 - (np.float64(_zt) - m)
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
                     if (_zt == mx):
                         _tmp2 = _scale * (-_r0*_tmp1)
                         _tmp3 = cast_like(_scale * (_tmp1), mx)
@@ -256,9 +297,12 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     _tmp12 = _tmp11*_tmp6
                     _tmp13 = -_tmp6*np.float64(label_smoothing)
                     if (_zt == mx):
-                        loss[i] = _tmp6*(-_r1*np.float64(label_smoothing) + _tmp8)
+                        _loss = _tmp6*(-_r1*np.float64(label_smoothing) + _tmp8)
                     else:
-                        loss[i] = _tmp6*np.float64(label_smoothing)*(-_r1 + _tmp8) + _tmp9*(-_tmp7 + (np.float64(_zt) - m))
+                        _loss = _tmp6*np.float64(label_smoothing)*(-_r1 + _tmp8) + _tmp9*(-_tmp7 + (np.float64(_zt) - m))
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
                     if (_zt == mx):
                         _tmp14 = C*np.float64(label_smoothing)
                         _tmp15 = _scale * (_tmp12*(-C*_r0 + _r0*_tmp14 - _tmp10 + _tmp14))
@@ -293,9 +337,12 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     _tmp23 = 1/(_r0 + 1)
                     _tmp24 = _tmp23*np.float64(weight[t])
                     if (_zt == mx):
-                        loss[i] = _tmp22*np.float64(weight[t])
+                        _loss = _tmp22*np.float64(weight[t])
                     else:
-                        loss[i] = -(-_tmp22 + (np.float64(_zt) - m))*np.float64(weight[t])
+                        _loss = -(-_tmp22 + (np.float64(_zt) - m))*np.float64(weight[t])
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
                     if (_zt == mx):
                         _tmp25 = _scale * (-_r0*_tmp24)
                         _tmp26 = cast_like(_scale * (_tmp24), mx)
@@ -345,9 +392,12 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     _tmp41 = np.float64(stored_exponential(grad, i, t, run, i - start))
                     _tmp42 = _tmp38*_tmp41
                     if (_zt == mx):
-                        loss[i] = _tmp29*(-_r0*np.float64(label_smoothing) + _tmp30*_tmp31 + _tmp30*_tmp34 - _tmp33*np.float64(label_smoothing) + _tmp33)
+                        _loss = _tmp29*(-_r0*np.float64(label_smoothing) + _tmp30*_tmp31 + _tmp30*_tmp34 - _tmp33*np.float64(label_smoothing) + _tmp33)
                     else:
-                        loss[i] = -_tmp36*(_r0 - _tmp30*_tmp35) - (1 - np.float64(label_smoothing))*(-_tmp30 + (np.float64(_zt) - m))*np.float64(weight[t])
+                        _loss = -_tmp36*(_r0 - _tmp30*_tmp35) - (1 - np.float64(label_smoothing))*(-_tmp30 + (np.float64(_zt) - m))*np.float64(weight[t])
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
                     if (_zt == mx):
                         _tmp43 = _scale * (_tmp39*(-_r1*_tmp34 + _tmp31 + _tmp37*np.float64(label_smoothing) - _tmp37))
                         _tmp44 = cast_like(_scale * (_tmp39*(C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp40 + np.float64(label_smoothing)*np.float64(weight[t]))), mx)
@@ -380,7 +430,10 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                 _tmp52 = np.float64(label_smoothing) - 1
                 _tmp53 = -_tmp50*np.float64(label_smoothing)
                 _tmp54 = 1/_r0
-                loss[i] = _tmp50*np.float64(label_smoothing)*(C*_tmp51 - _r1) + _tmp52*(-_tmp51 + np.float64(_zt))
+                _loss = _tmp50*np.float64(label_smoothing)*(C*_tmp51 - _r1) + _tmp52*(-_tmp51 + np.float64(_zt))
+                _total += _loss
+                if not summed:
+                    loss[i] = _loss
                 _tmp55 = _scale * (_tmp52 + _tmp53 + _tmp54*fast_exp(np.float64(_zt)))
                 for j in range(C):
                     grad[i, j] = _scale * (_tmp53 + _tmp54*fast_exp(np.float64(logits[i, j])))
@@ -405,7 +458,10 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                 _tmp60 = 1/_r1
                 _tmp61 = _tmp56*np.float64(label_smoothing)
                 _tmp62 = _tmp58*_tmp60
-                loss[i] = _tmp56*np.float64(label_smoothing)*(-_r0 + _r2*_tmp57) - (1 - np.float64(label_smoothing))*(-_tmp57 + np.float64(_zt))*np.float64(weight[t])
+                _loss = _tmp56*np.float64(label_smoothing)*(-_r0 + _r2*_tmp57) - (1 - np.float64(label_smoothing))*(-_tmp57 + np.float64(_zt))*np.float64(weight[t])
+                _total += _loss
+                if not summed:
+                    loss[i] = _loss
                 _tmp63 = _tmp59*_tmp60
                 _tmp64 = _scale * (_r2*_tmp61*_tmp63 - _tmp56*_tmp58 + _tmp58 - _tmp59*_tmp62 + _tmp63*np.float64(weight[t]) - np.float64(weight[t]))
                 for j in range(C):
@@ -413,33 +469,39 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     _tmp66 = _tmp60*_tmp65
                     grad[i, j] = _scale * (_r2*_tmp56*_tmp66*np.float64(label_smoothing) - _tmp61*np.float64(weight[j]) - _tmp62*_tmp65 + _tmp66*np.float64(weight[t]))
                 grad[i, t] = _tmp64
+    return _total
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_backward_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, threads):
+def _integer_labels_forward_backward_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, summed, threads):
     rows, C = logits.shape
-    loss = np.empty(rows, dtype=logits.dtype)
     per_task = max(1, 16384 // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad, run_exponentials(logits, start, stop, scratch, True))
+            _total = _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad, summed, run_exponentials(logits, start, stop, scratch, True))
+            if summed:
+                loss[task] = _total
     return loss, grad
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_backward_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad):
+def _integer_labels_forward_backward_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, summed):
     rows, C = logits.shape
-    loss = np.empty(rows, dtype=logits.dtype)
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
+    tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
+    for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad, None)
+        _total = _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad, summed, None)
+        if summed:
+            loss[task] = _total
     return loss, grad
 
 
@@ -451,20 +513,36 @@ def integer_labels_forward_backward(logits, labels, weight, label_smoothing, ign
     if grad is None:
         grad = np.empty(logits.shape, dtype=logits.dtype)
     if logits.shape[1] < 32:
-        return _integer_labels_forward_backward_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, numba.get_num_threads())
-    return _integer_labels_forward_backward_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad)
+        return _integer_labels_forward_backward_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, False, numba.get_num_threads())
+    return _integer_labels_forward_backward_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, False)
+
+
+def integer_labels_forward_backward_sum(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad=None):
+    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy_with_integer_labels': L = keep·[(1-ε) w_t (-log softmax(z)_t) + ε/C Σ_k w_k (-log softmax(z)_k)]
+
+    loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
+
+    grad: optional output buffer, allocated when None; it may be logits itself, but integer_labels_forward_backward_sum_in_place is faster at that.
+    """
+    if grad is None:
+        grad = np.empty(logits.shape, dtype=logits.dtype)
+    if logits.shape[1] < 32:
+        return _integer_labels_forward_backward_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, True, numba.get_num_threads())
+    return _integer_labels_forward_backward_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, True)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, run):
+def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, summed, run):
     """Rows start..stop of integer_labels_forward_backward_in_place."""
     grad = logits  # in place: one array, so no overlap checks
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
+    _total = 0.0
     for i in range(start, stop):
         t = labels[i]
         if t == ignore_index:
-            loss[i] = 0.0
+            if not summed:
+                loss[i] = 0.0
             for j in range(C):
                 grad[i, j] = 0.0
             continue
@@ -489,9 +567,12 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     _tmp0 = log1p_of_run(_r0, run, i - start)
                     _tmp1 = 1/(_r0 + 1)
                     if (_zt == mx):
-                        loss[i] = _tmp0
+                        _loss = _tmp0
                     else:
-                        loss[i] = _tmp0 - (np.float64(_zt) - m)
+                        _loss = _tmp0 - (np.float64(_zt) - m)
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
                     if (_zt == mx):
                         _tmp2 = _scale * (-_r0*_tmp1)
                         _tmp3 = cast_like(_scale * (_tmp1), mx)
@@ -529,9 +610,12 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     _tmp12 = _tmp11*_tmp6
                     _tmp13 = -_tmp6*np.float64(label_smoothing)
                     if (_zt == mx):
-                        loss[i] = _tmp6*(-_r1*np.float64(label_smoothing) + _tmp8)
+                        _loss = _tmp6*(-_r1*np.float64(label_smoothing) + _tmp8)
                     else:
-                        loss[i] = _tmp6*np.float64(label_smoothing)*(-_r1 + _tmp8) + _tmp9*(-_tmp7 + (np.float64(_zt) - m))
+                        _loss = _tmp6*np.float64(label_smoothing)*(-_r1 + _tmp8) + _tmp9*(-_tmp7 + (np.float64(_zt) - m))
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
                     if (_zt == mx):
                         _tmp14 = C*np.float64(label_smoothing)
                         _tmp15 = _scale * (_tmp12*(-C*_r0 + _r0*_tmp14 - _tmp10 + _tmp14))
@@ -566,9 +650,12 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     _tmp23 = 1/(_r0 + 1)
                     _tmp24 = _tmp23*np.float64(weight[t])
                     if (_zt == mx):
-                        loss[i] = _tmp22*np.float64(weight[t])
+                        _loss = _tmp22*np.float64(weight[t])
                     else:
-                        loss[i] = -(-_tmp22 + (np.float64(_zt) - m))*np.float64(weight[t])
+                        _loss = -(-_tmp22 + (np.float64(_zt) - m))*np.float64(weight[t])
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
                     if (_zt == mx):
                         _tmp25 = _scale * (-_r0*_tmp24)
                         _tmp26 = cast_like(_scale * (_tmp24), mx)
@@ -618,9 +705,12 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     _tmp41 = np.float64(stored_exponential(grad, i, t, run, i - start))
                     _tmp42 = _tmp38*_tmp41
                     if (_zt == mx):
-                        loss[i] = _tmp29*(-_r0*np.float64(label_smoothing) + _tmp30*_tmp31 + _tmp30*_tmp34 - _tmp33*np.float64(label_smoothing) + _tmp33)
+                        _loss = _tmp29*(-_r0*np.float64(label_smoothing) + _tmp30*_tmp31 + _tmp30*_tmp34 - _tmp33*np.float64(label_smoothing) + _tmp33)
                     else:
-                        loss[i] = -_tmp36*(_r0 - _tmp30*_tmp35) - (1 - np.float64(label_smoothing))*(-_tmp30 + (np.float64(_zt) - m))*np.float64(weight[t])
+                        _loss = -_tmp36*(_r0 - _tmp30*_tmp35) - (1 - np.float64(label_smoothing))*(-_tmp30 + (np.float64(_zt) - m))*np.float64(weight[t])
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
                     if (_zt == mx):
                         _tmp43 = _scale * (_tmp39*(-_r1*_tmp34 + _tmp31 + _tmp37*np.float64(label_smoothing) - _tmp37))
                         _tmp44 = cast_like(_scale * (_tmp39*(C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp40 + np.float64(label_smoothing)*np.float64(weight[t]))), mx)
@@ -653,7 +743,10 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                 _tmp52 = np.float64(label_smoothing) - 1
                 _tmp53 = -_tmp50*np.float64(label_smoothing)
                 _tmp54 = 1/_r0
-                loss[i] = _tmp50*np.float64(label_smoothing)*(C*_tmp51 - _r1) + _tmp52*(-_tmp51 + np.float64(_zt))
+                _loss = _tmp50*np.float64(label_smoothing)*(C*_tmp51 - _r1) + _tmp52*(-_tmp51 + np.float64(_zt))
+                _total += _loss
+                if not summed:
+                    loss[i] = _loss
                 _tmp55 = _scale * (_tmp52 + _tmp53 + _tmp54*fast_exp(np.float64(_zt)))
                 for j in range(C):
                     grad[i, j] = _scale * (_tmp53 + _tmp54*fast_exp(np.float64(logits[i, j])))
@@ -678,7 +771,10 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                 _tmp60 = 1/_r1
                 _tmp61 = _tmp56*np.float64(label_smoothing)
                 _tmp62 = _tmp58*_tmp60
-                loss[i] = _tmp56*np.float64(label_smoothing)*(-_r0 + _r2*_tmp57) - (1 - np.float64(label_smoothing))*(-_tmp57 + np.float64(_zt))*np.float64(weight[t])
+                _loss = _tmp56*np.float64(label_smoothing)*(-_r0 + _r2*_tmp57) - (1 - np.float64(label_smoothing))*(-_tmp57 + np.float64(_zt))*np.float64(weight[t])
+                _total += _loss
+                if not summed:
+                    loss[i] = _loss
                 _tmp63 = _tmp59*_tmp60
                 _tmp64 = _scale * (_r2*_tmp61*_tmp63 - _tmp56*_tmp58 + _tmp58 - _tmp59*_tmp62 + _tmp63*np.float64(weight[t]) - np.float64(weight[t]))
                 for j in range(C):
@@ -686,33 +782,39 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     _tmp66 = _tmp60*_tmp65
                     grad[i, j] = _scale * (_r2*_tmp56*_tmp66*np.float64(label_smoothing) - _tmp61*np.float64(weight[j]) - _tmp62*_tmp65 + _tmp66*np.float64(weight[t]))
                 grad[i, t] = _tmp64
+    return _total
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, threads):
+def _integer_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, summed, threads):
     rows, C = logits.shape
-    loss = np.empty(rows, dtype=logits.dtype)
     per_task = max(1, 16384 // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, run_exponentials(logits, start, stop, scratch, True))
+            _total = _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, summed, run_exponentials(logits, start, stop, scratch, True))
+            if summed:
+                loss[task] = _total
     return loss, logits
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, ignore_index, row_scale):
+def _integer_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, summed):
     rows, C = logits.shape
-    loss = np.empty(rows, dtype=logits.dtype)
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
+    tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
+    for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, None)
+        _total = _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, summed, None)
+        if summed:
+            loss[task] = _total
     return loss, logits
 
 
@@ -722,15 +824,28 @@ def integer_labels_forward_backward_in_place(logits, labels, weight, label_smoot
     grad: written over logits, which is returned in its place.
     """
     if logits.shape[1] < 32:
-        return _integer_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, numba.get_num_threads())
-    return _integer_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, ignore_index, row_scale)
+        return _integer_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, False, numba.get_num_threads())
+    return _integer_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, False)
+
+
+def integer_labels_forward_backward_sum_in_place(logits, labels, weight, label_smoothing, ignore_index, row_scale):
+    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy_with_integer_labels': L = keep·[(1-ε) w_t (-log softmax(z)_t) + ε/C Σ_k w_k (-log softmax(z)_k)]
+
+    loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
+
+    grad: written over logits, which is returned in its place.
+    """
+    if logits.shape[1] < 32:
+        return _integer_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, True, numba.get_num_threads())
+    return _integer_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, True)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, loss, run):
+def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, loss, summed, run):
     """Rows start..stop of probability_labels_forward."""
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
+    _total = 0.0
     for i in range(start, stop):
         mx, finite = row_max_of_run(logits, i, start, run)
         m = np.float64(mx)
@@ -753,7 +868,10 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
                     _r0 = np.float64(_s0)
                     _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
                     _r2 = np.float64(_s2)
-                    loss[i] = -_r0 + _r2*log1p_of_run(_r1, run, i - start)
+                    _loss = -_r0 + _r2*log1p_of_run(_r1, run, i - start)
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
                 else:
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
@@ -776,7 +894,10 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
                     _r3 = np.float64(_s3)
                     _tmp0 = log1p_of_run(_r1, run, i - start)
                     _tmp1 = _r2*_tmp0
-                    loss[i] = _r0*np.float64(label_smoothing) - _r0 + _tmp0*np.float64(label_smoothing) - _tmp1*np.float64(label_smoothing) + _tmp1 - _r3*np.float64(label_smoothing)/C
+                    _loss = _r0*np.float64(label_smoothing) - _r0 + _tmp0*np.float64(label_smoothing) - _tmp1*np.float64(label_smoothing) + _tmp1 - _r3*np.float64(label_smoothing)/C
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
             else:
                 if label_smoothing == 0.0:
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
@@ -796,7 +917,10 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
                     _r0 = np.float64(_s0)
                     _r1 = np.float64(_s1)
                     _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)
-                    loss[i] = _r0*log1p_of_run(_r2, run, i - start) - _r1
+                    _loss = _r0*log1p_of_run(_r2, run, i - start) - _r1
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
                 else:
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
                     _s0 = _zero
@@ -823,7 +947,10 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
                     _r4 = np.float64(_s4)
                     _tmp4 = log1p_of_run(_r3, run, i - start)
                     _tmp5 = 1/C
-                    loss[i] = -_r0*_tmp4*np.float64(label_smoothing) + _r0*_tmp4 - _r1*_tmp5*np.float64(label_smoothing) + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp4*_tmp5*np.float64(label_smoothing)
+                    _loss = -_r0*_tmp4*np.float64(label_smoothing) + _r0*_tmp4 - _r1*_tmp5*np.float64(label_smoothing) + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp4*_tmp5*np.float64(label_smoothing)
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             if weight is None:
                 _s0 = 0.0
@@ -843,7 +970,10 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
                 _r3 = np.float64(_s3)
                 _tmp6 = math.log(_r1)
                 _tmp7 = _r2*_tmp6
-                loss[i] = _r0*np.float64(label_smoothing) - _r0 + _tmp6*np.float64(label_smoothing) - _tmp7*np.float64(label_smoothing) + _tmp7 - _r3*np.float64(label_smoothing)/C
+                _loss = _r0*np.float64(label_smoothing) - _r0 + _tmp6*np.float64(label_smoothing) - _tmp7*np.float64(label_smoothing) + _tmp7 - _r3*np.float64(label_smoothing)/C
+                _total += _loss
+                if not summed:
+                    loss[i] = _loss
             else:
                 _s0 = 0.0
                 _s1 = 0.0
@@ -866,34 +996,43 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
                 _r4 = np.float64(_s4)
                 _tmp9 = math.log(_r3)
                 _tmp10 = 1/C
-                loss[i] = -_r0*_tmp9*np.float64(label_smoothing) + _r0*_tmp9 - _r1*_tmp10*np.float64(label_smoothing) + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp10*_tmp9*np.float64(label_smoothing)
+                _loss = -_r0*_tmp9*np.float64(label_smoothing) + _r0*_tmp9 - _r1*_tmp10*np.float64(label_smoothing) + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp10*_tmp9*np.float64(label_smoothing)
+                _total += _loss
+                if not summed:
+                    loss[i] = _loss
+    return _total
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_short(logits, labels, weight, label_smoothing, threads):
+def _probability_labels_forward_short(logits, labels, weight, label_smoothing, summed, threads):
     rows, C = logits.shape
-    loss = np.empty(rows, dtype=logits.dtype)
     per_task = max(1, 16384 // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _probability_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, loss, run_exponentials(logits, start, stop, scratch, True))
+            _total = _probability_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, loss, summed, run_exponentials(logits, start, stop, scratch, True))
+            if summed:
+                loss[task] = _total
     return loss
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_long(logits, labels, weight, label_smoothing):
+def _probability_labels_forward_long(logits, labels, weight, label_smoothing, summed):
     rows, C = logits.shape
-    loss = np.empty(rows, dtype=logits.dtype)
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
+    tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
+    for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _probability_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, loss, None)
+        _total = _probability_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, loss, summed, None)
+        if summed:
+            loss[task] = _total
     return loss
 
 
@@ -901,15 +1040,26 @@ def probability_labels_forward(logits, labels, weight, label_smoothing):
     """Loss per sample of spec 'softmax_cross_entropy': L = -Σ_k w_k ((1-ε) y_k + ε/C) log softmax(z)_k
     """
     if logits.shape[1] < 32:
-        return _probability_labels_forward_short(logits, labels, weight, label_smoothing, numba.get_num_threads())
-    return _probability_labels_forward_long(logits, labels, weight, label_smoothing)
+        return _probability_labels_forward_short(logits, labels, weight, label_smoothing, False, numba.get_num_threads())
+    return _probability_labels_forward_long(logits, labels, weight, label_smoothing, False)
+
+
+def probability_labels_forward_sum(logits, labels, weight, label_smoothing):
+    """Loss per sample of spec 'softmax_cross_entropy': L = -Σ_k w_k ((1-ε) y_k + ε/C) log softmax(z)_k
+
+    loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
+    """
+    if logits.shape[1] < 32:
+        return _probability_labels_forward_short(logits, labels, weight, label_smoothing, True, numba.get_num_threads())
+    return _probability_labels_forward_long(logits, labels, weight, label_smoothing, True)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, grad, run):
+def _probability_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, grad, summed, run):
     """Rows start..stop of probability_labels_forward_backward."""
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
+    _total = 0.0
     for i in range(start, stop):
         _scale = row_scale[0] if row_scale.shape[0] == 1 else row_scale[i]
         mx, finite = row_max_of_run(logits, i, start, run)
@@ -940,7 +1090,10 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
                     _tmp0 = _r2 + np.float64(labels[i, a])
                     _tmp1 = 1/(_r1 + 1)
-                    loss[i] = -_r0 + _tmp0*log1p_of_run(_r1, run, i - start)
+                    _loss = -_r0 + _tmp0*log1p_of_run(_r1, run, i - start)
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
                     _tmp2 = _scale * (_tmp1*(-_r1*np.float64(labels[i, a]) + _r2))
                     _tmp3 = cast_like(_scale * (_tmp0*_tmp1), mx)
                     _tmp4 = cast_like(_scale * (-1), mx)
@@ -978,7 +1131,10 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     _tmp8 = _tmp7*np.float64(label_smoothing)
                     _tmp9 = _r2 + np.float64(labels[i, a])
                     _tmp10 = 1/(_r1 + 1)
-                    loss[i] = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp8 + _tmp5*_tmp9 - _tmp6*_tmp9 + _tmp6
+                    _loss = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp8 + _tmp5*_tmp9 - _tmp6*_tmp9 + _tmp6
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
                     _tmp11 = _scale * (_tmp10*_tmp7*(C*_r1*np.float64(label_smoothing)*np.float64(labels[i, a]) - C*_r1*np.float64(labels[i, a]) - C*_r2*np.float64(label_smoothing) + C*_r2 + C*np.float64(label_smoothing) - _r1*np.float64(label_smoothing) - np.float64(label_smoothing)))
                     _tmp12 = cast_like(_scale * (_tmp10*(-_tmp9*np.float64(label_smoothing) + _tmp9 + np.float64(label_smoothing))), mx)
                     _tmp13 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
@@ -1013,7 +1169,10 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     _tmp16 = np.float64(weight[a])*np.float64(labels[i, a])
                     _tmp17 = _r0 + _tmp16
                     _tmp18 = 1/(_r2 + 1)
-                    loss[i] = -_r1 + _tmp17*log1p_of_run(_r2, run, i - start)
+                    _loss = -_r1 + _tmp17*log1p_of_run(_r2, run, i - start)
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
                     _tmp19 = _scale * (_tmp18*(_r0 - _r2*_tmp16))
                     _tmp20 = cast_like(_scale * (-1), mx)
                     _tmp21 = cast_like(_scale * (_tmp17*_tmp18), mx)
@@ -1060,7 +1219,10 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     _tmp28 = _r0 + _tmp27
                     _tmp29 = _tmp25*_tmp28
                     _tmp30 = 1/(_r3 + 1)
-                    loss[i] = -_r1*_tmp24 + _r2*np.float64(label_smoothing) - _r2 + _tmp24*_tmp25*_tmp26 - _tmp29*np.float64(label_smoothing) + _tmp29
+                    _loss = -_r1*_tmp24 + _r2*np.float64(label_smoothing) - _r2 + _tmp24*_tmp25*_tmp26 - _tmp29*np.float64(label_smoothing) + _tmp29
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
                     _tmp31 = _scale * (_tmp23*_tmp30*(-C*_r0*np.float64(label_smoothing) + C*_r0 - C*_r3*_tmp27 + C*_r3*np.float64(label_smoothing)*np.float64(weight[a])*np.float64(labels[i, a]) - _r3*np.float64(label_smoothing)*np.float64(weight[a]) + _r4*np.float64(label_smoothing)))
                     _tmp32 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
                     _tmp33 = cast_like(_scale * (_tmp30*(_tmp23*_tmp26*np.float64(label_smoothing) - _tmp28*np.float64(label_smoothing) + _tmp28)), mx)
@@ -1089,7 +1251,10 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                 _tmp36 = _r2*_tmp35
                 _tmp37 = np.float64(label_smoothing)/C
                 _tmp38 = 1/_r1
-                loss[i] = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp37 + _tmp35*np.float64(label_smoothing) - _tmp36*np.float64(label_smoothing) + _tmp36
+                _loss = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp37 + _tmp35*np.float64(label_smoothing) - _tmp36*np.float64(label_smoothing) + _tmp36
+                _total += _loss
+                if not summed:
+                    loss[i] = _loss
                 for j in range(C):
                     _tmp39 = fast_exp(np.float64(logits[i, j]))
                     grad[i, j] = _scale * (-_r2*_tmp38*_tmp39*np.float64(label_smoothing) + _r2*_tmp38*_tmp39 - _tmp37 + _tmp38*_tmp39*np.float64(label_smoothing) + np.float64(label_smoothing)*np.float64(labels[i, j]) - np.float64(labels[i, j]))
@@ -1117,37 +1282,46 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                 _tmp42 = 1/C
                 _tmp43 = _tmp42*np.float64(label_smoothing)
                 _tmp44 = 1/_r3
-                loss[i] = -_r0*_tmp41*np.float64(label_smoothing) + _r0*_tmp41 - _r1*_tmp43 + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp41*_tmp42*np.float64(label_smoothing)
+                _loss = -_r0*_tmp41*np.float64(label_smoothing) + _r0*_tmp41 - _r1*_tmp43 + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp41*_tmp42*np.float64(label_smoothing)
+                _total += _loss
+                if not summed:
+                    loss[i] = _loss
                 for j in range(C):
                     _tmp45 = fast_exp(np.float64(logits[i, j]))
                     grad[i, j] = _scale * (-_r0*_tmp44*_tmp45*np.float64(label_smoothing) + _r0*_tmp44*_tmp45 + _r4*_tmp42*_tmp44*_tmp45*np.float64(label_smoothing) - _tmp43*np.float64(weight[j]) + np.float64(label_smoothing)*np.float64(weight[j])*np.float64(labels[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
+    return _total
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_backward_short(logits, labels, weight, label_smoothing, row_scale, grad, threads):
+def _probability_labels_forward_backward_short(logits, labels, weight, label_smoothing, row_scale, grad, summed, threads):
     rows, C = logits.shape
-    loss = np.empty(rows, dtype=logits.dtype)
     per_task = max(1, 16384 // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _probability_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, grad, run_exponentials(logits, start, stop, scratch, True))
+            _total = _probability_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, grad, summed, run_exponentials(logits, start, stop, scratch, True))
+            if summed:
+                loss[task] = _total
     return loss, grad
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_backward_long(logits, labels, weight, label_smoothing, row_scale, grad):
+def _probability_labels_forward_backward_long(logits, labels, weight, label_smoothing, row_scale, grad, summed):
     rows, C = logits.shape
-    loss = np.empty(rows, dtype=logits.dtype)
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
+    tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
+    for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _probability_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, grad, None)
+        _total = _probability_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, grad, summed, None)
+        if summed:
+            loss[task] = _total
     return loss, grad
 
 
@@ -1159,16 +1333,31 @@ def probability_labels_forward_backward(logits, labels, weight, label_smoothing,
     if grad is None:
         grad = np.empty(logits.shape, dtype=logits.dtype)
     if logits.shape[1] < 32:
-        return _probability_labels_forward_backward_short(logits, labels, weight, label_smoothing, row_scale, grad, numba.get_num_threads())
-    return _probability_labels_forward_backward_long(logits, labels, weight, label_smoothing, row_scale, grad)
+        return _probability_labels_forward_backward_short(logits, labels, weight, label_smoothing, row_scale, grad, False, numba.get_num_threads())
+    return _probability_labels_forward_backward_long(logits, labels, weight, label_smoothing, row_scale, grad, False)
+
+
+def probability_labels_forward_backward_sum(logits, labels, weight, label_smoothing, row_scale, grad=None):
+    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy': L = -Σ_k w_k ((1-ε) y_k + ε/C) log softmax(z)_k
+
+    loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
+
+    grad: optional output buffer, allocated when None; it may be logits itself, but probability_labels_forward_backward_sum_in_place is faster at that.
+    """
+    if grad is None:
+        grad = np.empty(logits.shape, dtype=logits.dtype)
+    if logits.shape[1] < 32:
+        return _probability_labels_forward_backward_short(logits, labels, weight, label_smoothing, row_scale, grad, True, numba.get_num_threads())
+    return _probability_labels_forward_backward_long(logits, labels, weight, label_smoothing, row_scale, grad, True)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, run):
+def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, summed, run):
     """Rows start..stop of probability_labels_forward_backward_in_place."""
     grad = logits  # in place: one array, so no overlap checks
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
+    _total = 0.0
     for i in range(start, stop):
         _scale = row_scale[0] if row_scale.shape[0] == 1 else row_scale[i]
         mx, finite = row_max_of_run(logits, i, start, run)
@@ -1199,7 +1388,10 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
                     _tmp0 = _r2 + np.float64(labels[i, a])
                     _tmp1 = 1/(_r1 + 1)
-                    loss[i] = -_r0 + _tmp0*log1p_of_run(_r1, run, i - start)
+                    _loss = -_r0 + _tmp0*log1p_of_run(_r1, run, i - start)
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
                     _tmp2 = _scale * (_tmp1*(-_r1*np.float64(labels[i, a]) + _r2))
                     _tmp3 = cast_like(_scale * (_tmp0*_tmp1), mx)
                     _tmp4 = cast_like(_scale * (-1), mx)
@@ -1237,7 +1429,10 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     _tmp8 = _tmp7*np.float64(label_smoothing)
                     _tmp9 = _r2 + np.float64(labels[i, a])
                     _tmp10 = 1/(_r1 + 1)
-                    loss[i] = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp8 + _tmp5*_tmp9 - _tmp6*_tmp9 + _tmp6
+                    _loss = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp8 + _tmp5*_tmp9 - _tmp6*_tmp9 + _tmp6
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
                     _tmp11 = _scale * (_tmp10*_tmp7*(C*_r1*np.float64(label_smoothing)*np.float64(labels[i, a]) - C*_r1*np.float64(labels[i, a]) - C*_r2*np.float64(label_smoothing) + C*_r2 + C*np.float64(label_smoothing) - _r1*np.float64(label_smoothing) - np.float64(label_smoothing)))
                     _tmp12 = cast_like(_scale * (_tmp10*(-_tmp9*np.float64(label_smoothing) + _tmp9 + np.float64(label_smoothing))), mx)
                     _tmp13 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
@@ -1272,7 +1467,10 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     _tmp16 = np.float64(weight[a])*np.float64(labels[i, a])
                     _tmp17 = _r0 + _tmp16
                     _tmp18 = 1/(_r2 + 1)
-                    loss[i] = -_r1 + _tmp17*log1p_of_run(_r2, run, i - start)
+                    _loss = -_r1 + _tmp17*log1p_of_run(_r2, run, i - start)
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
                     _tmp19 = _scale * (_tmp18*(_r0 - _r2*_tmp16))
                     _tmp20 = cast_like(_scale * (-1), mx)
                     _tmp21 = cast_like(_scale * (_tmp17*_tmp18), mx)
@@ -1319,7 +1517,10 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     _tmp28 = _r0 + _tmp27
                     _tmp29 = _tmp25*_tmp28
                     _tmp30 = 1/(_r3 + 1)
-                    loss[i] = -_r1*_tmp24 + _r2*np.float64(label_smoothing) - _r2 + _tmp24*_tmp25*_tmp26 - _tmp29*np.float64(label_smoothing) + _tmp29
+                    _loss = -_r1*_tmp24 + _r2*np.float64(label_smoothing) - _r2 + _tmp24*_tmp25*_tmp26 - _tmp29*np.float64(label_smoothing) + _tmp29
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
                     _tmp31 = _scale * (_tmp23*_tmp30*(-C*_r0*np.float64(label_smoothing) + C*_r0 - C*_r3*_tmp27 + C*_r3*np.float64(label_smoothing)*np.float64(weight[a])*np.float64(labels[i, a]) - _r3*np.float64(label_smoothing)*np.float64(weight[a]) + _r4*np.float64(label_smoothing)))
                     _tmp32 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
                     _tmp33 = cast_like(_scale * (_tmp30*(_tmp23*_tmp26*np.float64(label_smoothing) - _tmp28*np.float64(label_smoothing) + _tmp28)), mx)
@@ -1348,7 +1549,10 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                 _tmp36 = _r2*_tmp35
                 _tmp37 = np.float64(label_smoothing)/C
                 _tmp38 = 1/_r1
-                loss[i] = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp37 + _tmp35*np.float64(label_smoothing) - _tmp36*np.float64(label_smoothing) + _tmp36
+                _loss = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp37 + _tmp35*np.float64(label_smoothing) - _tmp36*np.float64(label_smoothing) + _tmp36
+                _total += _loss
+                if not summed:
+                    loss[i] = _loss
                 for j in range(C):
                     _tmp39 = fast_exp(np.float64(logits[i, j]))
                     grad[i, j] = _scale * (-_r2*_tmp38*_tmp39*np.float64(label_smoothing) + _r2*_tmp38*_tmp39 - _tmp37 + _tmp38*_tmp39*np.float64(label_smoothing) + np.float64(label_smoothing)*np.float64(labels[i, j]) - np.float64(labels[i, j]))
@@ -1376,37 +1580,46 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                 _tmp42 = 1/C
                 _tmp43 = _tmp42*np.float64(label_smoothing)
                 _tmp44 = 1/_r3
-                loss[i] = -_r0*_tmp41*np.float64(label_smoothing) + _r0*_tmp41 - _r1*_tmp43 + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp41*_tmp42*np.float64(label_smoothing)
+                _loss = -_r0*_tmp41*np.float64(label_smoothing) + _r0*_tmp41 - _r1*_tmp43 + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp41*_tmp42*np.float64(label_smoothing)
+                _total += _loss
+                if not summed:
+                    loss[i] = _loss
                 for j in range(C):
                     _tmp45 = fast_exp(np.float64(logits[i, j]))
                     grad[i, j] = _scale * (-_r0*_tmp44*_tmp45*np.float64(label_smoothing) + _r0*_tmp44*_tmp45 + _r4*_tmp42*_tmp44*_tmp45*np.float64(label_smoothing) - _tmp43*np.float64(weight[j]) + np.float64(label_smoothing)*np.float64(weight[j])*np.float64(labels[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
+    return _total
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, row_scale, threads):
+def _probability_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, row_scale, summed, threads):
     rows, C = logits.shape
-    loss = np.empty(rows, dtype=logits.dtype)
     per_task = max(1, 16384 // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _probability_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, run_exponentials(logits, start, stop, scratch, True))
+            _total = _probability_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, summed, run_exponentials(logits, start, stop, scratch, True))
+            if summed:
+                loss[task] = _total
     return loss, logits
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, row_scale):
+def _probability_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, row_scale, summed):
     rows, C = logits.shape
-    loss = np.empty(rows, dtype=logits.dtype)
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
+    tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
+    for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _probability_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, None)
+        _total = _probability_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, summed, None)
+        if summed:
+            loss[task] = _total
     return loss, logits
 
 
@@ -1416,5 +1629,17 @@ def probability_labels_forward_backward_in_place(logits, labels, weight, label_s
     grad: written over logits, which is returned in its place.
     """
     if logits.shape[1] < 32:
-        return _probability_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, row_scale, numba.get_num_threads())
-    return _probability_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, row_scale)
+        return _probability_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, row_scale, False, numba.get_num_threads())
+    return _probability_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, row_scale, False)
+
+
+def probability_labels_forward_backward_sum_in_place(logits, labels, weight, label_smoothing, row_scale):
+    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy': L = -Σ_k w_k ((1-ε) y_k + ε/C) log softmax(z)_k
+
+    loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
+
+    grad: written over logits, which is returned in its place.
+    """
+    if logits.shape[1] < 32:
+        return _probability_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, row_scale, True, numba.get_num_threads())
+    return _probability_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, row_scale, True)

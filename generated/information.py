@@ -156,9 +156,10 @@ def _entropy_rows(start, stop, p, out):
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _entropy_into(p):
     rows, C = p.shape
-    out = np.empty(rows, dtype=p.dtype)
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
+    tasks = (rows + per_task - 1) // per_task
+    out = np.empty(rows, dtype=p.dtype)
+    for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
         _entropy_rows(start, stop, p, out)

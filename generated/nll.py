@@ -17,75 +17,107 @@ from symce.generated.runtime import prefer_wide_vectors_if_long
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _nll_forward_rows(start, stop, log_probs, labels, weight, ignore_index, loss):
+def _nll_forward_rows(start, stop, log_probs, labels, weight, ignore_index, loss, summed):
     """Rows start..stop of nll_forward."""
     C = log_probs.shape[1]
+    _total = 0.0
     for i in range(start, stop):
         t = labels[i]
         if t == ignore_index:
-            loss[i] = 0.0
+            if not summed:
+                loss[i] = 0.0
             continue
         _zt = log_probs[i, t]
         if weight is None:
-            loss[i] = -np.float64(_zt)
+            _loss = -np.float64(_zt)
+            _total += _loss
+            if not summed:
+                loss[i] = _loss
         else:
-            loss[i] = -np.float64(_zt)*np.float64(weight[t])
+            _loss = -np.float64(_zt)*np.float64(weight[t])
+            _total += _loss
+            if not summed:
+                loss[i] = _loss
+    return _total
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _nll_forward_into(log_probs, labels, weight, ignore_index):
+def _nll_forward_into(log_probs, labels, weight, ignore_index, summed):
     rows, C = log_probs.shape
-    loss = np.empty(rows, dtype=log_probs.dtype)
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
+    tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=log_probs.dtype)
+    for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _nll_forward_rows(start, stop, log_probs, labels, weight, ignore_index, loss)
+        _total = _nll_forward_rows(start, stop, log_probs, labels, weight, ignore_index, loss, summed)
+        if summed:
+            loss[task] = _total
     return loss
 
 
 def nll_forward(log_probs, labels, weight, ignore_index):
     """Loss per sample of spec 'nll_loss': L = -keep · w_t · a_t
     """
-    return _nll_forward_into(log_probs, labels, weight, ignore_index)
+    return _nll_forward_into(log_probs, labels, weight, ignore_index, False)
+
+
+def nll_forward_sum(log_probs, labels, weight, ignore_index):
+    """Loss per sample of spec 'nll_loss': L = -keep · w_t · a_t
+
+    loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
+    """
+    return _nll_forward_into(log_probs, labels, weight, ignore_index, True)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _nll_forward_backward_rows(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, grad):
+def _nll_forward_backward_rows(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, grad, summed):
     """Rows start..stop of nll_forward_backward."""
     C = log_probs.shape[1]
+    _total = 0.0
     for i in range(start, stop):
         t = labels[i]
         if t == ignore_index:
-            loss[i] = 0.0
+            if not summed:
+                loss[i] = 0.0
             for j in range(C):
                 grad[i, j] = 0.0
             continue
         _zt = log_probs[i, t]
         _scale = row_scale[0] if row_scale.shape[0] == 1 else row_scale[i]
         if weight is None:
-            loss[i] = -np.float64(_zt)
+            _loss = -np.float64(_zt)
+            _total += _loss
+            if not summed:
+                loss[i] = _loss
             _tmp0 = _scale * (-1)
             for j in range(C):
                 grad[i, j] = _scale * (0)
             grad[i, t] = _tmp0
         else:
-            loss[i] = -np.float64(_zt)*np.float64(weight[t])
+            _loss = -np.float64(_zt)*np.float64(weight[t])
+            _total += _loss
+            if not summed:
+                loss[i] = _loss
             _tmp1 = _scale * (-np.float64(weight[t]))
             for j in range(C):
                 grad[i, j] = _scale * (0)
             grad[i, t] = _tmp1
+    return _total
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _nll_forward_backward_into(log_probs, labels, weight, ignore_index, row_scale, grad):
+def _nll_forward_backward_into(log_probs, labels, weight, ignore_index, row_scale, grad, summed):
     rows, C = log_probs.shape
-    loss = np.empty(rows, dtype=log_probs.dtype)
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
+    tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=log_probs.dtype)
+    for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _nll_forward_backward_rows(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, grad)
+        _total = _nll_forward_backward_rows(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, grad, summed)
+        if summed:
+            loss[task] = _total
     return loss, grad
 
 
@@ -96,59 +128,86 @@ def nll_forward_backward(log_probs, labels, weight, ignore_index, row_scale, gra
     """
     if grad is None:
         grad = np.empty(log_probs.shape, dtype=log_probs.dtype)
-    return _nll_forward_backward_into(log_probs, labels, weight, ignore_index, row_scale, grad)
+    return _nll_forward_backward_into(log_probs, labels, weight, ignore_index, row_scale, grad, False)
+
+
+def nll_forward_backward_sum(log_probs, labels, weight, ignore_index, row_scale, grad=None):
+    """Loss and scale · d loss / d input of spec 'nll_loss': L = -keep · w_t · a_t
+
+    loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
+
+    grad: optional output buffer, allocated when None; it may be log_probs itself, but nll_forward_backward_sum_in_place is faster at that.
+    """
+    if grad is None:
+        grad = np.empty(log_probs.shape, dtype=log_probs.dtype)
+    return _nll_forward_backward_into(log_probs, labels, weight, ignore_index, row_scale, grad, True)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, short):
+def _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, summed, short):
     """Rows start..stop of nll_forward_backward_in_place."""
     grad = log_probs  # in place: one array, so no overlap checks
     prefer_wide_vectors_if_long(short)
     C = log_probs.shape[1]
+    _total = 0.0
     for i in range(start, stop):
         t = labels[i]
         if t == ignore_index:
-            loss[i] = 0.0
+            if not summed:
+                loss[i] = 0.0
             for j in range(C):
                 grad[i, j] = 0.0
             continue
         _zt = log_probs[i, t]
         _scale = row_scale[0] if row_scale.shape[0] == 1 else row_scale[i]
         if weight is None:
-            loss[i] = -np.float64(_zt)
+            _loss = -np.float64(_zt)
+            _total += _loss
+            if not summed:
+                loss[i] = _loss
             _tmp0 = _scale * (-1)
             for j in range(C):
                 grad[i, j] = _scale * (0)
             grad[i, t] = _tmp0
         else:
-            loss[i] = -np.float64(_zt)*np.float64(weight[t])
+            _loss = -np.float64(_zt)*np.float64(weight[t])
+            _total += _loss
+            if not summed:
+                loss[i] = _loss
             _tmp1 = _scale * (-np.float64(weight[t]))
             for j in range(C):
                 grad[i, j] = _scale * (0)
             grad[i, t] = _tmp1
+    return _total
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _nll_forward_backward_in_place_short(log_probs, labels, weight, ignore_index, row_scale):
+def _nll_forward_backward_in_place_short(log_probs, labels, weight, ignore_index, row_scale, summed):
     rows, C = log_probs.shape
-    loss = np.empty(rows, dtype=log_probs.dtype)
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
+    tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=log_probs.dtype)
+    for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, True)
+        _total = _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, summed, True)
+        if summed:
+            loss[task] = _total
     return loss, log_probs
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _nll_forward_backward_in_place_long(log_probs, labels, weight, ignore_index, row_scale):
+def _nll_forward_backward_in_place_long(log_probs, labels, weight, ignore_index, row_scale, summed):
     rows, C = log_probs.shape
-    loss = np.empty(rows, dtype=log_probs.dtype)
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
+    tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=log_probs.dtype)
+    for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, None)
+        _total = _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, summed, None)
+        if summed:
+            loss[task] = _total
     return loss, log_probs
 
 
@@ -158,5 +217,17 @@ def nll_forward_backward_in_place(log_probs, labels, weight, ignore_index, row_s
     grad: written over log_probs, which is returned in its place.
     """
     if log_probs.shape[1] < 32:
-        return _nll_forward_backward_in_place_short(log_probs, labels, weight, ignore_index, row_scale)
-    return _nll_forward_backward_in_place_long(log_probs, labels, weight, ignore_index, row_scale)
+        return _nll_forward_backward_in_place_short(log_probs, labels, weight, ignore_index, row_scale, False)
+    return _nll_forward_backward_in_place_long(log_probs, labels, weight, ignore_index, row_scale, False)
+
+
+def nll_forward_backward_sum_in_place(log_probs, labels, weight, ignore_index, row_scale):
+    """Loss and scale · d loss / d input of spec 'nll_loss': L = -keep · w_t · a_t
+
+    loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
+
+    grad: written over log_probs, which is returned in its place.
+    """
+    if log_probs.shape[1] < 32:
+        return _nll_forward_backward_in_place_short(log_probs, labels, weight, ignore_index, row_scale, True)
+    return _nll_forward_backward_in_place_long(log_probs, labels, weight, ignore_index, row_scale, True)

@@ -74,7 +74,8 @@ def _softmax_short(logits, out, threads):
 def _softmax_long(logits, out):
     rows, C = logits.shape
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
+    tasks = (rows + per_task - 1) // per_task
+    for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
         _softmax_rows(start, stop, logits, out, None)
@@ -148,7 +149,8 @@ def _softmax_in_place_short(logits, threads):
 def _softmax_in_place_long(logits):
     rows, C = logits.shape
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
+    tasks = (rows + per_task - 1) // per_task
+    for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
         _softmax_rows_in_place(start, stop, logits, None)
@@ -219,7 +221,8 @@ def _log_softmax_short(logits, out, threads):
 def _log_softmax_long(logits, out):
     rows, C = logits.shape
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
+    tasks = (rows + per_task - 1) // per_task
+    for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
         _log_softmax_rows(start, stop, logits, out, None)
@@ -293,7 +296,8 @@ def _log_softmax_in_place_short(logits, threads):
 def _log_softmax_in_place_long(logits):
     rows, C = logits.shape
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
+    tasks = (rows + per_task - 1) // per_task
+    for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
         _log_softmax_rows_in_place(start, stop, logits, None)
@@ -343,9 +347,9 @@ def _logsumexp_rows(start, stop, logits, out, run):
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _logsumexp_short(logits, threads):
     rows, C = logits.shape
-    out = np.empty(rows, dtype=logits.dtype)
     per_task = max(1, 16384 // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
+    out = np.empty(rows, dtype=logits.dtype)
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
@@ -359,9 +363,10 @@ def _logsumexp_short(logits, threads):
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _logsumexp_long(logits):
     rows, C = logits.shape
-    out = np.empty(rows, dtype=logits.dtype)
     per_task = max(1, 16384 // max(C, 1))
-    for task in numba.prange((rows + per_task - 1) // per_task):
+    tasks = (rows + per_task - 1) // per_task
+    out = np.empty(rows, dtype=logits.dtype)
+    for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
         _logsumexp_rows(start, stop, logits, out, None)

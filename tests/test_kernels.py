@@ -247,24 +247,28 @@ def test_default_parameters_take_the_specialised_path_with_the_same_values(dtype
 
 def _kernels_with_buffers():
     """(family, kernel function, its Kernel) for every generated kernel with an output buffer,
-    the ``_sum`` variants of elementwise kernels included."""
+    the ``_sum`` variants included."""
+    return [(family, function, kernel) for family, function, kernel in _kernels_and_sums() if emit.buffers(kernel)]
+
+
+def _kernels_and_sums():
+    """(family, kernel function, its Kernel) for every generated kernel and ``_sum`` variant."""
     from symce.codegen import kernels
 
     found = []
     for family, (_, family_kernels) in kernels.families().items():
         for kernel in family_kernels:
-            if emit.buffers(kernel):
-                found.append((family, kernel.function, kernel))
-                if kernel.program is None and emit.SUMMED_OUTPUT in kernel.outputs:
-                    found.append((family, f"{kernel.function}_sum", kernel))
+            found.append((family, kernel.function, kernel))
+            if emit.SUMMED_OUTPUT in kernel.outputs:
+                found.append((family, f"{kernel.function}_sum", kernel))
     return found
 
 
-def _arguments(kernel, dtype, rng, label_smoothing, classes):
-    """Arguments for ``kernel`` by role: a (7, classes) row block with a confident row, an ignored label,
-    class weights, label smoothing, a row scale; 7 · classes elements in (0.05, 0.95), valid for every
-    elementwise operand (probabilities, targets, weights, log-probabilities)."""
-    rows, elements = 7, 7 * classes
+def _arguments(kernel, dtype, rng, label_smoothing, classes, rows=7):
+    """Arguments for ``kernel`` by role: a (rows, classes) row block (rows ≥ 7) with a confident row,
+    an ignored label, class weights, label smoothing, a row scale; rows · classes elements in
+    (0.05, 0.95), valid for every elementwise operand (probabilities, targets, weights, log-probabilities)."""
+    elements = rows * classes
     arguments = []
     for arg in kernel.args:
         if arg.role == "rows" and not arguments:
@@ -402,6 +406,38 @@ def test_one_scale_for_every_element_equals_a_scale_per_element():
     shared = binary.sigmoid_binary_cross_entropy_forward_backward(x, y, None, None, np.array([0.25]))
     each = binary.sigmoid_binary_cross_entropy_forward_backward(x, y, None, None, np.full(40000, 0.25))
     np.testing.assert_array_equal(shared[1], each[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("family,function,kernel",
+                         [found for found in _kernels_and_sums() if found[1].endswith("_sum")],
+                         ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize("rows", [7, 1201])
+def test_sum_variant_adds_up_the_losses_of_each_task(family, function, kernel, dtype, rows):
+    """``<kernel>_sum`` returns one loss total per task of rows (row kernels: max(1, CHUNK // C) rows
+    a task) or chunk of elements instead of a loss per row or element, and every other output as
+    the kernel itself does. Rows of 30 and 1201 classes (short and long) over several tasks."""
+    import importlib
+
+    module = importlib.import_module(f"symce.generated.{family}")
+    classes = emit.LONG_ROWS - 2 if rows == 7 else 30
+    smoothing = 0.2 if any(arg.role == "scalar" for arg in kernel.args) else None
+    arguments = _arguments(kernel, dtype, np.random.default_rng(5), smoothing, classes, rows)
+    each, summed = (result if isinstance(result, tuple) else (result,)
+                    for result in (getattr(module, kernel.function)(*arguments), getattr(module, function)(*arguments)))
+    position = kernel.outputs.index(emit.SUMMED_OUTPUT)
+    losses, totals = each[position], summed[position]
+    per_task = max(1, emit.CHUNK // classes) if kernel.program is not None else emit.CHUNK
+    units = rows if kernel.program is not None else rows * classes
+    assert totals.shape == (-(-units // per_task),)
+    # a task adds its losses one after the other in float64, (n - 1) u Σ|loss| at most (recursive
+    # summation), and each loss, or each task's total, is rounded once to the output's dtype
+    rounding = 2 * np.finfo(losses.dtype).eps + min(per_task, units) * np.finfo(np.float64).eps
+    bound = rounding * np.abs(losses).sum(dtype=np.float64)
+    assert abs(totals.sum(dtype=np.float64) - losses.sum(dtype=np.float64)) <= bound
+    for name, expected, got in zip(kernel.outputs, each, summed):
+        if name != emit.SUMMED_OUTPUT:
+            np.testing.assert_array_equal(got, expected)
 
 
 @pytest.mark.parametrize("n", [0, 5, 16384, 40001])

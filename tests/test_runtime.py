@@ -205,7 +205,7 @@ def _rows_llvm(classes: int, in_place: bool) -> str:
     logits, labels, scale = np.zeros((2, classes)), np.zeros(2, np.int64), np.ones(1)
     run = runtime.run_exponentials(logits, 0, 2, np.empty(2 * classes), True) if classes < emit.LONG_ROWS else None
     buffers = () if in_place else (np.empty((2, classes)),)
-    arguments = (0, 2, logits, labels, None, 0.0, -100, scale, np.empty(2), *buffers, run)
+    arguments = (0, 2, logits, labels, None, 0.0, -100, scale, np.empty(2), *buffers, False, run)
     types = tuple(numba.typeof(a) for a in arguments)
     cached = (cross_entropy._integer_labels_forward_backward_rows_in_place if in_place
               else cross_entropy._integer_labels_forward_backward_rows)

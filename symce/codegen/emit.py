@@ -381,6 +381,25 @@ def _nested(args: Sequence[Arg], leaf, indent: str, chosen: frozenset[str] = fro
             f"{indent}else:", *_nested(rest, leaf, indent + INDENT, chosen)]
 
 
+#: the output a kernel's ``_sum`` variant adds up per task (of rows) or chunk (of elements) instead
+#: of storing one per row or element: what 'mean' and 'sum' need, without an array per row
+SUMMED_OUTPUT = "loss"
+
+#: a row's loss, before it is stored or added to its task's total
+ROW_LOSS = "_loss"
+
+
+def _summable(kernel: Kernel) -> bool:
+    """Whether a kernel has a ``_sum`` variant: it returns a loss per row or element."""
+    return SUMMED_OUTPUT in kernel.outputs
+
+
+def _row_loss_store(value: str, indent: str) -> list[str]:
+    """Row i's loss into its slot, unless the kernel runs as its ``_sum`` variant (``summed``),
+    whose loss array holds one total per task."""
+    return [f"{indent}if not summed:", f"{indent}{INDENT}{SUMMED_OUTPUT}[i] = {value}"]
+
+
 def _row_block(kernel: Kernel, program: RowProgram, numbering: _Numbering, printer: KernelPrinter,
                native: KernelPrinter, indent: str, outputs: Sequence[str], label, pin: str) -> list[str]:
     """Passes 2 and 3 of a row: the reductions, then the outputs; the argmax ``a`` found (``pin``)
@@ -418,7 +437,11 @@ def _row_block(kernel: Kernel, program: RowProgram, numbering: _Numbering, print
     lines += _lines(printer, replacements, indent)
     reduced = iter(reduced)
     for name, cases in scalars:
-        lines += _case_lines(kernel, printer, numbering, f"{name}[i]", cases, reduced, indent)
+        if _summable(kernel) and name == SUMMED_OUTPUT:
+            lines += _case_lines(kernel, printer, numbering, ROW_LOSS, cases, reduced, indent)
+            lines += [f"{indent}_total += {ROW_LOSS}", *_row_loss_store(ROW_LOSS, indent)]
+        else:
+            lines += _case_lines(kernel, printer, numbering, f"{name}[i]", cases, reduced, indent)
     for name, cases in vectors:
         values = [next(reduced) for _ in cases]
         lines += _vector_lines(kernel, printer, native, numbering, name, cases, values, indent)
@@ -603,10 +626,13 @@ def row_kernel_source(kernel: Kernel) -> str:
     scalar_outputs = [name for name, _ in kernel.program.scalars if name in kernel.outputs]
     outputs = scalar_outputs + vector_outputs
     row_function = f"_{kernel.function}_rows"
-    argument_names = [a.name for a in kernel.args] + outputs
+    summable = _summable(kernel)
+    # ``summed``: the loss of rows start..stop is returned as one total instead of stored per row
+    argument_names = [a.name for a in kernel.args] + outputs + ["summed"] * summable
     # a task is a run of rows, not one: a call passes every array, a cost that short rows would
     # pay per row
-    lines = [f"{INDENT}C = {rows.name}.shape[1]", f"{INDENT}for i in range(start, stop):"]
+    lines = [f"{INDENT}C = {rows.name}.shape[1]", *[f"{INDENT}_total = 0.0"] * summable,
+             f"{INDENT}for i in range(start, stop):"]
     row = INDENT * 2
     if label is not None:
         lines.append(f"{row}t = {label.name}[i]")
@@ -614,7 +640,9 @@ def row_kernel_source(kernel: Kernel) -> str:
         # an ignored row (keep = 0) has loss and gradient exactly 0, the spec's keep·(…) at keep = 0;
         # its label is not a class index, so nothing is read with it
         lines.append(f"{row}if t == {ignore.name}:")
-        lines += [f"{row}{INDENT}{name}[i] = 0.0" for name in scalar_outputs]
+        for name in scalar_outputs:
+            lines += _row_loss_store("0.0", row + INDENT) if summable and name == SUMMED_OUTPUT \
+                else [f"{row}{INDENT}{name}[i] = 0.0"]
         lines += [line for name in vector_outputs
                   for line in (f"{row}{INDENT}for j in range(C):", f"{row}{INDENT * 2}{name}[i, j] = 0.0")]
         lines.append(f"{row}{INDENT}continue")
@@ -643,59 +671,75 @@ def row_kernel_source(kernel: Kernel) -> str:
                          row + INDENT)
     else:
         lines += _nested(_specialisable(kernel, arrays_only=True), block(lambda v: v.program, row), row)
+    if summable:
+        lines.append(f"{INDENT}return _total")
     # run_exponentials takes the log1p of each short row's sum only for a kernel that reads it
     takes_log1p = any("log1p_of_run(" in line for line in lines)
 
     def entry(public: str, function: str, called: Sequence[str], in_place: bool) -> list[str]:
         """The parallel loops over the tasks of ``function``, and ``public``, a Python function that
-        runs one of them.
+        runs one of them (and ``public``'s ``_sum`` variant, when the kernel has one).
 
         The row function takes a trailing argument, None for long rows, so numba compiles it once
         per row length: ``run`` (shifted rows) is run_exponentials' result for short ones, and the
         helpers that read it are chosen by its type; ``short`` (the in-place twin of a kernel
         without exponentials) is True. One parallel loop per row length, picked in Python, means a
-        caller compiles only the length it is given.
+        caller compiles only the length it is given. The ``_sum`` variant runs the same loops with
+        ``summed`` True: a run-time flag, so it shares their compiled code.
         """
         optional = [] if in_place else list(buffers(kernel))
-        parameters = [a.name for a in kernel.args] + optional
+        parameters = [a.name for a in kernel.args] + optional + ["summed"] * summable
         lengths = ("short", "long") if shifted or in_place else ("into",)
+
+        def run_rows(indent: str, call: str) -> list[str]:
+            if not summable:
+                return [f"{indent}{call}"]
+            return [f"{indent}_total = {call}", f"{indent}if summed:", f"{indent}{INDENT}{SUMMED_OUTPUT}[task] = _total"]
+
         lines = []
         for length in lengths:
             runs = shifted and length == "short"
             lines += ["", "", _decorator(), f"def _{public}_{length}({', '.join(parameters + ['threads'] * runs)}):",
                       f"{INDENT}rows, C = {rows.name}.shape",
-                      *[_allocate(name, "rows", rows.name, INDENT) for name in scalar_outputs],
-                      f"{INDENT}per_task = max(1, {CHUNK} // max(C, 1))"]
+                      f"{INDENT}per_task = max(1, {CHUNK} // max(C, 1))",
+                      f"{INDENT}tasks = (rows + per_task - 1) // per_task",
+                      *[_allocate(name, "tasks if summed else rows" if summable and name == SUMMED_OUTPUT else "rows",
+                                  rows.name, INDENT) for name in scalar_outputs]]
             if runs:
                 # a run's exponentials go into its thread's scratch row, allocated once a call: a
                 # thread's share of the tasks is one part (numba's prange splits statically too),
                 # and the thread count comes from Python (numba.get_num_threads() in a jitted
                 # function makes it uncacheable)
-                lines += [f"{INDENT}tasks = (rows + per_task - 1) // per_task",
-                          f"{INDENT}parts = max(1, min(threads, tasks))",
+                lines += [f"{INDENT}parts = max(1, min(threads, tasks))",
                           f"{INDENT}for part in numba.prange(parts):",
                           f"{INDENT * 2}scratch = np.empty(per_task * C, {rows.name}.dtype)",
                           f"{INDENT * 2}for task in range(part * tasks // parts, (part + 1) * tasks // parts):",
                           f"{INDENT * 3}start = task * per_task", f"{INDENT * 3}stop = min(rows, start + per_task)",
-                          f"{INDENT * 3}{function}(start, stop, {', '.join(called)}, "
-                          f"run_exponentials({rows.name}, start, stop, scratch, {takes_log1p}))"]
+                          *run_rows(INDENT * 3, f"{function}(start, stop, {', '.join(called)}, "
+                                                f"run_exponentials({rows.name}, start, stop, scratch, {takes_log1p}))")]
             else:
                 trailing = {"short": ["True"], "long": ["None"]}.get(length, [])
-                lines += [f"{INDENT}for task in numba.prange((rows + per_task - 1) // per_task):",
+                lines += [f"{INDENT}for task in numba.prange(tasks):",
                           f"{INDENT * 2}start = task * per_task", f"{INDENT * 2}stop = min(rows, start + per_task)",
-                          f"{INDENT * 2}{function}(start, stop, {', '.join([*called, *trailing])})"]
+                          *run_rows(INDENT * 2, f"{function}(start, stop, {', '.join([*called, *trailing])})")]
             lines.append(f"{INDENT}return {_in_place_outputs(kernel) if in_place else ', '.join(kernel.outputs)}")
         signature = [a.name for a in kernel.args] + [f"{name}=None" for name in optional]
-        lines += ["", "", f"def {public}({', '.join(signature)}):", *_docstring(kernel, in_place=in_place)]
-        for name in optional:
-            # allocated by NumPy, which asks Linux for huge pages on a large array (numba does not)
-            lines += [f"{INDENT}if {name} is None:", f"{INDENT * 2}{name} = np.empty({rows.name}.shape, dtype={rows.name}.dtype)"]
-        call = f"({', '.join(parameters)})"
-        if "into" in lengths:
-            return lines + [f"{INDENT}return _{public}_into{call}"]
-        short_call = f"({', '.join(parameters + ['numba.get_num_threads()'])})" if shifted else call
-        return lines + [f"{INDENT}if {rows.name}.shape[1] < {LONG_ROWS}:", f"{INDENT * 2}return _{public}_short{short_call}",
-                        f"{INDENT}return _{public}_long{call}"]
+        summed_public = IN_PLACE.format(f"{kernel.function}_sum") if in_place else f"{kernel.function}_sum"
+        for name, documented, flag in [(public, kernel, "False"), *[(summed_public, _summed(kernel), "True")] * summable]:
+            lines += ["", "", f"def {name}({', '.join(signature)}):", *_docstring(documented, in_place=in_place)]
+            for buffer in optional:
+                # allocated by NumPy, which asks Linux for huge pages on a large array (numba does not)
+                lines += [f"{INDENT}if {buffer} is None:",
+                          f"{INDENT * 2}{buffer} = np.empty({rows.name}.shape, dtype={rows.name}.dtype)"]
+            arguments = [flag if parameter == "summed" else parameter for parameter in parameters]
+            call = f"({', '.join(arguments)})"
+            if "into" in lengths:
+                lines.append(f"{INDENT}return _{public}_into{call}")
+                continue
+            short_call = f"({', '.join(arguments + ['numba.get_num_threads()'])})" if shifted else call
+            lines += [f"{INDENT}if {rows.name}.shape[1] < {LONG_ROWS}:", f"{INDENT * 2}return _{public}_short{short_call}",
+                      f"{INDENT}return _{public}_long{call}"]
+        return lines
 
     # long rows (the row-length argument None) run with 512-bit vectors; without exponentials there
     # is no run, and only the in-place twin is compiled for each row length
@@ -711,8 +755,14 @@ def row_kernel_source(kernel: Kernel) -> str:
     return "\n".join(source) + "\n"
 
 
-#: the output an elementwise kernel's ``_sum`` variant adds up per chunk instead of storing
-SUMMED_OUTPUT = "loss"
+def _summed(kernel: Kernel) -> Kernel:
+    """``kernel``'s ``_sum`` variant: the loss summed per task or chunk instead of one per row or element."""
+    if kernel.program is not None:
+        what = (f"the sum over each task of rows (max(1, {CHUNK} // C) rows a task), in the rows' dtype "
+                "(one per task)")
+    else:
+        what = f"the sum over each chunk of {CHUNK} elements, in float64 (one per chunk)"
+    return replace(kernel, function=f"{kernel.function}_sum", doc=f"{kernel.doc.strip()}\n\n{SUMMED_OUTPUT}: {what}.")
 
 
 def elementwise_kernel_source(kernel: Kernel, summed: bool = False) -> str:
@@ -724,8 +774,7 @@ def elementwise_kernel_source(kernel: Kernel, summed: bool = False) -> str:
     input-sized array.
     """
     if summed:
-        kernel = replace(kernel, function=f"{kernel.function}_sum", doc=kernel.doc.strip() + (
-            f"\n\n{SUMMED_OUTPUT}: the sum over each chunk of {CHUNK} elements, in float64 (one per chunk)."))
+        kernel = _summed(kernel)
     first = next(a for a in kernel.args if a.role == "elements")
     flag = _arg(kernel, "flag")
     names, arrays = _bindings(kernel, "i")
@@ -793,7 +842,7 @@ def kernel_source(kernel: Kernel) -> str:
     if kernel.program is not None:
         return row_kernel_source(kernel)
     source = elementwise_kernel_source(kernel)
-    if SUMMED_OUTPUT in kernel.outputs:
+    if _summable(kernel):
         source += "\n\n" + elementwise_kernel_source(kernel, summed=True)
     return source
 

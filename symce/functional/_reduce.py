@@ -43,8 +43,8 @@ class RowLoss:
     dtype: np.dtype
     out_dtype: np.dtype
     warnings: dict[str, str] = field(default_factory=dict)
-    #: kernels returning the loss summed per chunk (elementwise losses): what 'mean' and 'sum' need,
-    #: without a loss array as large as the input
+    #: kernels returning the loss summed per task of rows or chunk of elements: what 'mean' and
+    #: 'sum' need, without a loss array as long as the batch (or as large as the input)
     forward_sum: Forward | None = None
     forward_backward_sum: ForwardBackward | None = None
 

@@ -19,6 +19,16 @@ KL_MEAN_WARNING = ("reduction: 'mean' divides the total loss by both the batch s
                    "definition (as in torch.nn.functional.kl_div).")
 
 
+def _kernels(family: str, names: tuple[str, str], *args, summed: bool = True) -> dict:
+    """The forward and forward+backward kernels of a :class:`RowLoss`, bound to ``args``, and
+    (``summed``) their ``_sum`` variants, which return the loss summed per task of rows or chunk of
+    elements: what 'mean' and 'sum' run, without a loss array as long as the batch."""
+    forward, forward_backward = (bind(family, name, *args) for name in names)
+    forward_sum, forward_backward_sum = (bind(family, f"{name}_sum", *args) for name in names) if summed else (None, None)
+    return {"forward": forward, "forward_backward": forward_backward,
+            "forward_sum": forward_sum, "forward_backward_sum": forward_backward_sum}
+
+
 def _integer_label_rows(family: str, names: tuple[str, str], input, target, weight, ignore_index,
                         *options) -> RowLoss:
     """Class-index targets: one row per sample, ignored rows kept out of the 'mean' denominator.
@@ -33,10 +43,9 @@ def _integer_label_rows(family: str, names: tuple[str, str], input, target, weig
     labels = _validate.class_targets(np.asarray(target), input, ignore).reshape(-1)
     layout = class_rows(input.shape)
     rows = layout.to_rows(input)
-    forward, forward_backward = (bind(family, name, rows, labels, weight, *options, ignore) for name in names)
     counted = mean_denominator(labels, ignore, weight, input.dtype)
     return RowLoss(
-        forward=forward, forward_backward=forward_backward,
+        **_kernels(family, names, rows, labels, weight, *options, ignore),
         loss_shape=layout.batch_shape,
         divisors={"mean": counted, "sum": 1},
         to_input=layout.from_rows, rows_view=layout.rows_view, input_shape=input.shape,
@@ -51,10 +60,9 @@ def _probability_label_rows(input, target, weight, ignore_index, smoothing: floa
     layout = class_rows(input.shape)
     rows = layout.to_rows(input)
     labels = layout.to_rows(_validate.as_dtype(target, input.dtype, "target"))
-    forward, forward_backward = (bind("cross_entropy", f"probability_labels_{name}", rows, labels, weight, smoothing)
-                                 for name in ("forward", "forward_backward"))
     return RowLoss(
-        forward=forward, forward_backward=forward_backward,
+        **_kernels("cross_entropy", ("probability_labels_forward", "probability_labels_forward_backward"),
+                   rows, labels, weight, smoothing),
         loss_shape=layout.batch_shape,
         divisors={"mean": layout.count, "sum": 1},
         to_input=layout.from_rows, rows_view=layout.rows_view, input_shape=input.shape,
@@ -84,16 +92,13 @@ def _elementwise(family: str, names: tuple[str, str], input: np.ndarray, out_dty
     """
     shape = input.shape
     flats = [None if operand is None else flat(operand) for operand in (input, *operands)]
-    forward, forward_backward = (bind(family, name, *flats, *options) for name in names)
-    sums = [bind(family, f"{name}_sum", *flats, *options) for name in names] if summed else [None, None]
     return RowLoss(
-        forward=forward, forward_backward=forward_backward,
+        **_kernels(family, names, *flats, *options, summed=summed),
         loss_shape=shape,
         divisors={"mean": input.size, "sum": 1, **(divisors or {})},
         to_input=lambda grad: grad.reshape(shape),
         rows_view=lambda array: array.reshape(-1) if array.flags.c_contiguous else None,
-        input_shape=shape, dtype=input.dtype, out_dtype=out_dtype, warnings=warnings or {},
-        forward_sum=sums[0], forward_backward_sum=sums[1])
+        input_shape=shape, dtype=input.dtype, out_dtype=out_dtype, warnings=warnings or {})
 
 
 def _elementwise_weight(weight, input: np.ndarray, name: str) -> np.ndarray | None:
