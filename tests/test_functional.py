@@ -136,6 +136,20 @@ class TestCrossEntropy:
                      grad_output=grad_output_for(draw, rng, reduction, sample_shape(shape), dtype))
 
     @pytest.mark.parametrize("dtype", FLOATS)
+    @pytest.mark.parametrize("ignore_index", [-100, 2])
+    def test_weighted_mean_over_several_gathers(self, dtype, ignore_index):
+        """The 'mean' denominator Σ keep·w[t] gathers the weights GATHERED labels at a time: a batch
+        of several such gathers, a tenth of it ignored, and its sum-reduced kernel tasks."""
+        from symce.functional._reduce import GATHERED
+
+        rng = np.random.default_rng(11)
+        rows = 2 * GATHERED + 1001
+        logits = (rng.standard_normal((rows, 5)) * 3).astype(dtype)
+        labels = np.where(rng.random(rows) < 0.1, ignore_index, rng.integers(0, 5, rows))
+        check_parity("cross_entropy", logits, labels, weight=rng.uniform(0.2, 2.0, 5).astype(dtype),
+                     ignore_index=ignore_index, reduction="mean")
+
+    @pytest.mark.parametrize("dtype", FLOATS)
     def test_extreme_logits(self, dtype):
         logits = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4], [1e4, 1e4, -1e4]], dtype)
         for labels in (np.array([0, 2, 1]), np.array([1, 0, 2])):

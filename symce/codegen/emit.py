@@ -14,7 +14,8 @@ Two templates serve every loss:
 A shifted row's reductions run in the row's own dtype (float32 rows vectorise at full width)
 and are then widened; everything else is float64 whatever the input dtype, rounded once into
 outputs of the first array's dtype. Every kernel with an output buffer has an ``_in_place``
-twin that writes it over the first input. Common subexpressions become ``_tmp0 … _tmpN``
+twin that writes it over the first input, and every kernel with a loss a ``_sum`` variant that
+returns it summed per task (rows) or chunk (elements), which 'mean' and 'sum' run. Common subexpressions become ``_tmp0 … _tmpN``
 (``sympy.cse``), numbered in printing order, so the output is deterministic.
 """
 from __future__ import annotations
@@ -849,7 +850,7 @@ def kernel_source(kernel: Kernel) -> str:
 
 # ----- modules -------------------------------------------------------------------------------
 #: bump when the generator's output changes for the same specs (it is part of every hash)
-GENERATOR_VERSION = "4"
+GENERATOR_VERSION = "5"
 
 
 def spec_hash(spec_expr: sp.Expr) -> str:
