@@ -60,7 +60,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "forward+backward, with the fraction of the measured copy bandwidth, peak extra memory, start-up time "
         "and the accuracy table; print the tables and write results.json, results.png and results.md "
         "(quick.json, quick.png, quick.md with --quick) into --output.")
-    parser.add_argument("--quick", action="store_true", help="small shapes and 3 repeats: under a minute")
+    parser.add_argument("--quick", action="store_true", help="small shapes and 3 repeats: under a minute once numba has cached the kernels")
     parser.add_argument("--repeat", type=positive_int, default=None,
                         help="timed calls per measurement (default 9; torch and NumPy 3 on rows of 16 Mi elements or "
                              "more; 3 with --quick)")
