@@ -15,8 +15,9 @@ A shifted row's reductions run in the row's own dtype (float32 rows vectorise at
 and are then widened; everything else is float64 whatever the input dtype, rounded once into
 outputs of the first array's dtype. Every kernel with an output buffer has an ``_in_place``
 twin that writes it over the first input, and every kernel with a loss a ``_sum`` variant that
-returns it summed per task (rows) or chunk (elements), which 'mean' and 'sum' run. Common subexpressions become ``_tmp0 … _tmpN``
-(``sympy.cse``), numbered in printing order, so the output is deterministic.
+returns it summed per task (rows) or chunk (elements), which 'mean' and 'sum' run. Common
+subexpressions become ``_tmp0 … _tmpN`` (``sympy.cse``), numbered in printing order, so the
+output is deterministic.
 """
 from __future__ import annotations
 
@@ -438,7 +439,7 @@ def _row_block(kernel: Kernel, program: RowProgram, numbering: _Numbering, print
     lines += _lines(printer, replacements, indent)
     reduced = iter(reduced)
     for name, cases in scalars:
-        if _summable(kernel) and name == SUMMED_OUTPUT:
+        if name == SUMMED_OUTPUT:
             lines += _case_lines(kernel, printer, numbering, ROW_LOSS, cases, reduced, indent)
             lines += [f"{indent}_total += {ROW_LOSS}", *_row_loss_store(ROW_LOSS, indent)]
         else:
@@ -642,8 +643,7 @@ def row_kernel_source(kernel: Kernel) -> str:
         # its label is not a class index, so nothing is read with it
         lines.append(f"{row}if t == {ignore.name}:")
         for name in scalar_outputs:
-            lines += _row_loss_store("0.0", row + INDENT) if summable and name == SUMMED_OUTPUT \
-                else [f"{row}{INDENT}{name}[i] = 0.0"]
+            lines += _row_loss_store("0.0", row + INDENT) if name == SUMMED_OUTPUT else [f"{row}{INDENT}{name}[i] = 0.0"]
         lines += [line for name in vector_outputs
                   for line in (f"{row}{INDENT}for j in range(C):", f"{row}{INDENT * 2}{name}[i, j] = 0.0")]
         lines.append(f"{row}{INDENT}continue")
@@ -704,8 +704,8 @@ def row_kernel_source(kernel: Kernel) -> str:
                       f"{INDENT}rows, C = {rows.name}.shape",
                       f"{INDENT}per_task = max(1, {CHUNK} // max(C, 1))",
                       f"{INDENT}tasks = (rows + per_task - 1) // per_task",
-                      *[_allocate(name, "tasks if summed else rows" if summable and name == SUMMED_OUTPUT else "rows",
-                                  rows.name, INDENT) for name in scalar_outputs]]
+                      *[_allocate(name, "tasks if summed else rows" if name == SUMMED_OUTPUT else "rows", rows.name, INDENT)
+                        for name in scalar_outputs]]
             if runs:
                 # a run's exponentials go into its thread's scratch row, allocated once a call: a
                 # thread's share of the tasks is one part (numba's prange splits statically too),

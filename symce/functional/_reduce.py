@@ -5,8 +5,9 @@ A kernel returns one loss per row, ``loss_i``, and with a row scale ``s_i`` the 
 'mean', the batch size for 'batchmean'): the value is ``Σ_i loss_i / D`` and its gradient under
 an upstream ``grad_output`` g is ``s_i = g / D``, and the kernel's ``_sum`` variant hands back
 Σ_i loss_i in parts (one per task of rows or chunk of elements) instead of each loss_i. With
-``reduction='none'`` the value is the rows themselves and ``s_i = g_i``. Ignored rows (``keep = 0``) get ``s_i = 0``, which is what torch's
-backward gives them even where ``D = 0`` (an all-ignored batch: value nan, gradient 0).
+``reduction='none'`` the value is the rows themselves and ``s_i = g_i``. Ignored rows
+(``keep = 0``) get ``s_i = 0``, which is what torch's backward gives them even where ``D = 0``
+(an all-ignored batch: value nan, gradient 0).
 """
 from __future__ import annotations
 
