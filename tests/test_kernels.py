@@ -455,3 +455,89 @@ def test_summed_variant_adds_up_the_per_element_losses(n):
     assert totals.sum() == pytest.approx(loss.sum(), rel=1e-13, abs=0)
     np.testing.assert_array_equal(grad, expected_grad)
     assert binary.sigmoid_binary_cross_entropy_forward_sum(x, y, None, None).sum() == pytest.approx(loss.sum(), rel=1e-13)
+
+
+def _streamed_kernels():
+    """(family, kernel function, its Kernel) for every row kernel whose buffer a caller passes is
+    streamed (``_<function>_streamed``: write_row's non-temporal stores)."""
+    import importlib
+
+    return [(family, function, kernel) for family, function, kernel in _kernels_with_buffers()
+            if function == kernel.function
+            and hasattr(importlib.import_module(f"symce.generated.{family}"), f"_{function}_streamed")]
+
+
+def _buffer(kind: str, shape: tuple[int, int], dtype) -> np.ndarray:
+    """An output buffer of ``shape``: 64-byte aligned (NumPy's), its start one element or one byte
+    past that (write_row's head and tail take more, or every, element), or every other column of a
+    wider array (not C-contiguous: write_row declines, the row loop writes it)."""
+    size, itemsize = shape[0] * shape[1], np.dtype(dtype).itemsize
+    if kind == "aligned":
+        return np.full(shape, np.nan, dtype)
+    if kind == "one element off":
+        return np.full(size + 1, np.nan, dtype)[1:].reshape(shape)
+    if kind == "one byte off":
+        return np.zeros(size * itemsize + 1, np.uint8)[1:].view(dtype).reshape(shape)
+    return np.full((shape[0], 2 * shape[1]), np.nan, dtype)[:, ::2]
+
+
+def _streamed_cases():
+    """(kind of buffer, family, function, Kernel, dtype): every streamed kernel into NumPy's buffers and
+    ones starting an element past a line; a buffer off its elements' alignment, or strided, is
+    another compile of the kernel, so only softmax (the smallest) gets those."""
+    cases = []
+    for family, function, kernel in _streamed_kernels():
+        kinds = ["aligned", "one element off"] + ["one byte off", "strided"] * (family == "softmax")
+        cases += [(kind, family, function, kernel, dtype) for kind in kinds for dtype in (np.float64, np.float32)]
+    return cases
+
+
+@pytest.mark.parametrize("kind,family,function,kernel,dtype", _streamed_cases(),
+                         ids=lambda v: v if isinstance(v, str) else np.dtype(v).name if isinstance(v, type) else "")
+def test_streamed_rows_write_what_a_fresh_call_returns(kind, family, function, kernel, dtype):
+    """The streamed loop (exponentials kept in a scratch row per thread, the output written by
+    non-temporal stores of whole aligned lines) gives exactly what a fresh call (ordinary stores,
+    exponentials kept in the output) returns: both write each row with write_row's arithmetic.
+    A strided buffer, which write_row declines, gets the row loop's numbers: a few ulps apart at
+    most. Rows of 1001 classes (16 a task: several tasks a thread), labels ignored, weights,
+    smoothing."""
+    import importlib
+
+    import numba
+
+    module = importlib.import_module(f"symce.generated.{family}")
+    smoothing = 0.2 if any(arg.role == "scalar" for arg in kernel.args) else None
+    arguments = _arguments(kernel, dtype, np.random.default_rng(6), smoothing, 1001, rows=37)
+    fresh = getattr(module, function)(*arguments)
+    buffers = [_buffer(kind, arguments[0].shape, dtype) for _ in emit.buffers(kernel)]
+    summed = [False] * (emit.SUMMED_OUTPUT in kernel.outputs)
+    streamed = getattr(module, f"_{function}_streamed")(*arguments, *buffers, *summed, numba.get_num_threads())
+    fresh, streamed = (result if isinstance(result, tuple) else (result,) for result in (fresh, streamed))
+    eps = 8 * np.finfo(dtype).eps if kind == "strided" else 0
+    for expected, got in zip(fresh, streamed):
+        np.testing.assert_allclose(got, expected, rtol=eps, atol=eps * float(np.abs(expected).max(initial=0)))
+    assert all(any(result is buffer for result in streamed) for buffer in buffers)
+
+
+def test_only_a_large_buffer_of_the_callers_own_with_long_rows_is_streamed(monkeypatch):
+    """The public kernel streams a buffer passed in of STREAMED_BYTES or more with rows of
+    STREAMED_ROW_BYTES or more, and writes a fresh buffer, a smaller one, or one of shorter rows,
+    with ordinary stores (streaming a buffer that stays in cache was slower)."""
+    from symce.generated import cross_entropy
+
+    name = "_integer_labels_forward_backward_streamed"
+    streamed, calls = getattr(cross_entropy, name), []
+    monkeypatch.setattr(cross_entropy, name, lambda *arguments: calls.append(arguments[0].shape) or streamed(*arguments))
+    itemsize = np.dtype(np.float32).itemsize
+    row = emit.STREAMED_ROW_BYTES // itemsize
+    large = (emit.STREAMED_BYTES // emit.STREAMED_ROW_BYTES, row)
+    for shape, passed_in in [(large, True), (large, False), ((large[0] - 1, row), True),
+                             ((large[0] * 2, row // 2), True)]:
+        rng = np.random.default_rng(7)
+        logits = rng.normal(size=shape).astype(np.float32)
+        labels = rng.integers(0, shape[1], shape[0])
+        buffer = np.empty_like(logits) if passed_in else None
+        # the argument types of the tests above (class weights, a float32 scale): no new compile
+        weight, scale = rng.uniform(0.2, 2, shape[1]).astype(np.float32), np.full(1, 0.5, np.float32)
+        cross_entropy.integer_labels_forward_backward_sum(logits, labels, weight, 0.2, -100, scale, buffer)
+    assert calls == [large]

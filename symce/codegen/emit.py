@@ -8,7 +8,9 @@ Two templates serve every loss:
   per-class outputs — so a fused forward+backward kernel reads each logit twice, stores
   exp(z_k − m) in the gradient and reads it back once. Rows shorter than ``LONG_ROWS`` take
   pass 1, the exponentials of pass 2, their sum and its log1p for a whole run of rows first,
-  in flat loops;
+  in flat loops; a long row's per-class output, where it is Σ coefficient · (reads at j), is
+  written by the runtime's ``write_row``, which prefetches the next row and, into a large
+  buffer of the caller's, stores past the cache (the exponentials then kept in a scratch row);
 * **elementwise** kernels read flat (n,) arrays (``numba.prange`` over chunks of elements).
 
 A shifted row's reductions run in the row's own dtype (float32 rows vectorise at full width)
@@ -48,6 +50,15 @@ CHUNK = 16384
 #: classes, 1.2x at 32, slower from 64), and keeps the CPU's preferred vector width (512 bits made
 #: rows of 10 or 16 up to 13 % slower).
 LONG_ROWS = 32
+
+#: the smallest buffer, and row, that a caller's buffer (``out=``) is streamed into (write_row's
+#: non-temporal stores). Measured on this machine, float32 into a reused buffer (ms, ordinary
+#: stores → streamed): 32 MiB stayed in cache and was slower streamed (256 × 32000: 2.1 → 2.6,
+#: 2048 × 4000: 2.0 → 2.6); from 64 MiB it went to memory and was faster (512 × 32000: 6.5 → 5.2,
+#: 4096 × 4000: 5.8 → 5.1, 8192 × 2000: 6.2 → 5.5, 8192 × 32000: 127-133 → 96-99), except rows
+#: of 4 KiB (65536 × 1000: 26.6 → 29.3)
+STREAMED_BYTES = 64 * 2 ** 20
+STREAMED_ROW_BYTES = 8 * 2 ** 10
 
 
 @dataclass(frozen=True)
@@ -446,7 +457,7 @@ def _row_block(kernel: Kernel, program: RowProgram, numbering: _Numbering, print
             lines += _case_lines(kernel, printer, numbering, f"{name}[i]", cases, reduced, indent)
     for name, cases in vectors:
         values = [next(reduced) for _ in cases]
-        lines += _vector_lines(kernel, printer, native, numbering, name, cases, values, indent)
+        lines += _vector_lines(kernel, printer, native, numbering, name, cases, values, indent, store)
     if program.shifted and any(re.search(r"\ba\b", line) for line in lines):
         lines.insert(0, f"{indent}a = {pin}")
     return lines
@@ -476,7 +487,8 @@ def _row_affine(value: sp.Expr) -> list[tuple[sp.Expr, sp.Expr]] | None:
 
 
 def _vector_lines(kernel: Kernel, printer: KernelPrinter, native: KernelPrinter | None, numbering: _Numbering,
-                  name: str, cases: Sequence[Case], values: Sequence[sp.Expr], indent: str) -> list[str]:
+                  name: str, cases: Sequence[Case], values: Sequence[sp.Expr], indent: str,
+                  kept: str | None = None) -> list[str]:
     """A per-class output: for each row branch, the overriding classes' values first (they may
     read the buffer the loop overwrites), then one branch-free loop, then the overrides.
 
@@ -485,6 +497,8 @@ def _vector_lines(kernel: Kernel, printer: KernelPrinter, native: KernelPrinter 
     wide as in float64: each row-level coefficient is rounded to the dtype once. That adds an error
     of the order the float32 read exp(z_j − m) already carries, which a cancellation (softmax_j
     close to y_j) amplifies alike in either precision; the accuracy table measures the result.
+    Where every product reads arrays at j (``kept``: the output pass 2 kept exp(z_j − m) in),
+    a long row is written by the runtime's write_row instead, and the loop runs for short ones.
     """
     lines = []
     plan = list(_vector_plan(cases))
@@ -505,12 +519,15 @@ def _vector_lines(kernel: Kernel, printer: KernelPrinter, native: KernelPrinter 
             held.append((branch_printer.doprint(index), symbol))
         affine = _row_affine(values[generic]) if native is not None else None
         if affine is not None:
-            terms = []
+            terms, coefficients = [], []
             for factor, product in affine:
                 symbol = numbering.fresh()
                 lines.append(f"{body}{symbol} = cast_like({_scaled(kernel, name, branch_printer.doprint(factor))}, mx)")
                 terms.append(symbol if product == 1 else f"{symbol} * {native.doprint(product)}")
-            lines += [f"{body}for j in range(C):", f"{body}{INDENT}{name}[i, j] = {' + '.join(terms)}"]
+                coefficients.append((symbol, product))
+            loop = [f"{body}for j in range(C):", f"{body}{INDENT}{name}[i, j] = {' + '.join(terms)}"]
+            writer = _row_writer(kernel, name, coefficients, kept)
+            lines += [f"{body}if not {writer}:", *[INDENT + line for line in loop]] if writer else loop
         else:
             local, (value,) = numbering.cse([values[generic]])
             lines.append(f"{body}for j in range(C):")
@@ -518,6 +535,31 @@ def _vector_lines(kernel: Kernel, printer: KernelPrinter, native: KernelPrinter 
             lines.append(f"{body}{INDENT}{name}[i, j] = {_scaled(kernel, name, branch_printer.doprint(value))}")
         lines += [f"{body}{name}[i, {index}] = {symbol}" for index, symbol in reversed(held)]
     return lines
+
+
+def _row_writer(kernel: Kernel, name: str, coefficients: Sequence[tuple[str, sp.Expr]], kept: str | None) -> str | None:
+    """The runtime's ``write_row(…)`` that writes row i of ``name`` = Σ coefficient · product, each
+    product's factors given as the arrays it reads at j, and row i + 1 of every per-row input
+    prefetched; None where a factor is not such a read (the loop alone runs)."""
+    arrays = {arg.symbol: arg.name for arg in kernel.args if arg.role in ("rows", "classes")}
+    terms = []
+    for coefficient, product in coefficients:
+        factors = []
+        for factor in sp.Mul.make_args(product) if product != 1 else ():
+            if isinstance(factor, sp.exp) and factor.args[0] == zs[j] and kept is not None:
+                factors.append(f"kept_exponentials({kept}, run)")
+            elif isinstance(factor, sp.Indexed) and factor.indices == (j,) and factor.base in arrays:
+                factors.append(arrays[factor.base])
+            else:
+                return None
+        terms.append(_tuple([coefficient, *factors]))
+    ahead = [arg.name for arg in kernel.args if arg.role == "rows"]
+    return f"write_row({name}, i, {_tuple(terms)}, {_tuple(ahead)}, run)"
+
+
+def _tuple(items: Sequence[str]) -> str:
+    """A Python tuple of ``items`` (a 1-tuple with its comma)."""
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
 
 def _case_lines(kernel: Kernel, printer: KernelPrinter, numbering: _Numbering, target: str,
@@ -676,21 +718,29 @@ def row_kernel_source(kernel: Kernel) -> str:
         lines.append(f"{INDENT}return _total")
     # run_exponentials takes the log1p of each short row's sum only for a kernel that reads it
     takes_log1p = any("log1p_of_run(" in line for line in lines)
+    # a buffer of the caller's is streamed (write_row's non-temporal stores) from a scratch row
+    streams = any("write_row(" in line for line in lines)
 
     def entry(public: str, function: str, called: Sequence[str], in_place: bool) -> list[str]:
         """The parallel loops over the tasks of ``function``, and ``public``, a Python function that
         runs one of them (and ``public``'s ``_sum`` variant, when the kernel has one).
 
         The row function takes a trailing argument, None for long rows, so numba compiles it once
-        per row length: ``run`` (shifted rows) is run_exponentials' result for short ones, and the
-        helpers that read it are chosen by its type; ``short`` (the in-place twin of a kernel
+        per row length: ``run`` (shifted rows) is run_exponentials' result for short ones and the
+        thread's scratch row for streamed ones, and the helpers that read it are chosen by its type; ``short`` (the in-place twin of a kernel
         without exponentials) is True. One parallel loop per row length, picked in Python, means a
         caller compiles only the length it is given. The ``_sum`` variant runs the same loops with
-        ``summed`` True: a run-time flag, so it shares their compiled code.
+        ``summed`` True: a run-time flag, so it shares their compiled code. Long rows written into
+        buffers the caller passed (``out=``) run ``streamed``: pass 2 keeps each row's exponentials
+        in its thread's scratch row, and write_row streams the output past the cache, where the
+        buffer and its rows are large enough (STREAMED_BYTES); a fresh buffer or the input itself
+        is written with ordinary stores.
         """
         optional = [] if in_place else list(buffers(kernel))
         parameters = [a.name for a in kernel.args] + optional + ["summed"] * summable
         lengths = ("short", "long") if shifted or in_place else ("into",)
+        streamed = streams and bool(optional) and not in_place
+        lengths += ("streamed",) * streamed
 
         def run_rows(indent: str, call: str) -> list[str]:
             if not summable:
@@ -700,24 +750,26 @@ def row_kernel_source(kernel: Kernel) -> str:
         lines = []
         for length in lengths:
             runs = shifted and length == "short"
-            lines += ["", "", _decorator(), f"def _{public}_{length}({', '.join(parameters + ['threads'] * runs)}):",
+            per_thread = runs or length == "streamed"
+            lines += ["", "", _decorator(), f"def _{public}_{length}({', '.join(parameters + ['threads'] * per_thread)}):",
                       f"{INDENT}rows, C = {rows.name}.shape",
                       f"{INDENT}per_task = max(1, {CHUNK} // max(C, 1))",
                       f"{INDENT}tasks = (rows + per_task - 1) // per_task",
                       *[_allocate(name, "tasks if summed else rows" if name == SUMMED_OUTPUT else "rows", rows.name, INDENT)
                         for name in scalar_outputs]]
-            if runs:
-                # a run's exponentials go into its thread's scratch row, allocated once a call: a
-                # thread's share of the tasks is one part (numba's prange splits statically too),
-                # and the thread count comes from Python (numba.get_num_threads() in a jitted
-                # function makes it uncacheable)
+            if per_thread:
+                # a run's exponentials (a streamed row's) go into its thread's scratch row,
+                # allocated once a call: a thread's share of the tasks is one part (numba's prange
+                # splits statically too), and the thread count comes from Python
+                # (numba.get_num_threads() in a jitted function makes it uncacheable)
+                run = f"run_exponentials({rows.name}, start, stop, scratch, {takes_log1p})" if runs else "scratch"
                 lines += [f"{INDENT}parts = max(1, min(threads, tasks))",
                           f"{INDENT}for part in numba.prange(parts):",
-                          f"{INDENT * 2}scratch = np.empty(per_task * C, {rows.name}.dtype)",
+                          f"{INDENT * 2}scratch = np.empty({'per_task * C' if runs else 'C'}, {rows.name}.dtype)",
                           f"{INDENT * 2}for task in range(part * tasks // parts, (part + 1) * tasks // parts):",
                           f"{INDENT * 3}start = task * per_task", f"{INDENT * 3}stop = min(rows, start + per_task)",
-                          *run_rows(INDENT * 3, f"{function}(start, stop, {', '.join(called)}, "
-                                                f"run_exponentials({rows.name}, start, stop, scratch, {takes_log1p}))")]
+                          *run_rows(INDENT * 3, f"{function}(start, stop, {', '.join(called)}, {run})"),
+                          *[f"{INDENT * 2}store_fence()"] * (not runs)]
             else:
                 trailing = {"short": ["True"], "long": ["None"]}.get(length, [])
                 lines += [f"{INDENT}for task in numba.prange(tasks):",
@@ -728,6 +780,8 @@ def row_kernel_source(kernel: Kernel) -> str:
         summed_public = IN_PLACE.format(f"{kernel.function}_sum") if in_place else f"{kernel.function}_sum"
         for name, documented, flag in [(public, kernel, "False"), *[(summed_public, _summed(kernel), "True")] * summable]:
             lines += ["", "", f"def {name}({', '.join(signature)}):", *_docstring(documented, in_place=in_place)]
+            if streamed:
+                lines.append(f"{INDENT}passed_in = {' and '.join(f'{buffer} is not None' for buffer in optional)}")
             for buffer in optional:
                 # allocated by NumPy, which asks Linux for huge pages on a large array (numba does not)
                 lines += [f"{INDENT}if {buffer} is None:",
@@ -737,9 +791,14 @@ def row_kernel_source(kernel: Kernel) -> str:
             if "into" in lengths:
                 lines.append(f"{INDENT}return _{public}_into{call}")
                 continue
-            short_call = f"({', '.join(arguments + ['numba.get_num_threads()'])})" if shifted else call
-            lines += [f"{INDENT}if {rows.name}.shape[1] < {LONG_ROWS}:", f"{INDENT * 2}return _{public}_short{short_call}",
-                      f"{INDENT}return _{public}_long{call}"]
+            threaded = f"({', '.join(arguments + ['numba.get_num_threads()'])})"
+            lines += [f"{INDENT}if {rows.name}.shape[1] < {LONG_ROWS}:",
+                      f"{INDENT * 2}return _{public}_short{threaded if shifted else call}"]
+            if streamed:
+                lines += [f"{INDENT}if passed_in and {optional[0]}.nbytes >= {STREAMED_BYTES} and "
+                          f"{rows.name}.shape[1] * {rows.name}.itemsize >= {STREAMED_ROW_BYTES}:",
+                          f"{INDENT * 2}return _{public}_streamed{threaded}"]
+            lines.append(f"{INDENT}return _{public}_long{call}")
         return lines
 
     # long rows (the row-length argument None) run with 512-bit vectors; without exponentials there
@@ -850,7 +909,7 @@ def kernel_source(kernel: Kernel) -> str:
 
 # ----- modules -------------------------------------------------------------------------------
 #: bump when the generator's output changes for the same specs (it is part of every hash)
-GENERATOR_VERSION = "5"
+GENERATOR_VERSION = "6"
 
 
 def spec_hash(spec_expr: sp.Expr) -> str:
@@ -871,7 +930,8 @@ def runtime_module_source() -> str:
            "symce.codegen.polynomials) and log1p, the row max, x·log x and the 512-bit vector preference.",
            "Generated: do not edit.", '"""']
     header = _header("symce regen", ["# edit symce/codegen/printer.py or polynomials.py and regenerate."])
-    imports = "import collections\nimport math\n\nimport numba\nimport numba.extending\nimport numpy as np"
+    imports = ("import collections\nimport math\n\nimport numba\nimport numba.extending\nimport numpy as np\n"
+               "from llvmlite import ir\nfrom numba.core import cgutils")
     return "\n\n\n".join(["\n".join(header + doc), imports, runtime_source().rstrip("\n")]) + "\n"
 
 

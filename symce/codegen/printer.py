@@ -265,60 +265,63 @@ def run_exponentials(rows, start, stop, scratch, with_log1p):
 
 
 def row_max_of_run(rows, i, start, run):
-    """row_max(rows, i), or what run_exponentials found for it (run: its result, or None)."""
+    """row_max(rows, i), or what run_exponentials found for it (run: its result; a long row's
+    None or scratch row, see long_row)."""
     return row_max(rows, i)
 
 
 @numba.extending.overload(row_max_of_run, inline='always')
 def _row_max_of_run_typed(rows, i, start, run):
-    if isinstance(run, numba.types.NoneType):
+    if long_row(run):
         return lambda rows, i, start, run: row_max(rows, i)
     return lambda rows, i, start, run: (run.maxima[i - start], run.finite[i - start])
 
 
 def first_index_of_run(rows, i, mx, start, run):
-    """first_index(rows, i, mx), or what run_exponentials found for it (run: its result, or None)."""
+    """first_index(rows, i, mx), or what run_exponentials found for it (run: its result; a long
+    row's None or scratch row)."""
     return first_index(rows, i, mx)
 
 
 @numba.extending.overload(first_index_of_run, inline='always')
 def _first_index_of_run_typed(rows, i, mx, start, run):
-    if isinstance(run, numba.types.NoneType):
+    if long_row(run):
         return lambda rows, i, mx, start, run: first_index(rows, i, mx)
     return lambda rows, i, mx, start, run: run.firsts[i - start]
 
 
 def sum_below_max_of_run(total, run, r):
     """Σ_{k≠a} exp(z_k − max) of a row, ``total`` as its reduction pass found it, or what
-    run_exponentials found for it (run: its result, or None), row r of its run. With a run, the
-    pass's own sum is never read, and LLVM drops it."""
+    run_exponentials found for it (run: its result; a long row's None or scratch row), row r of
+    its run. With a run, the pass's own sum is never read, and LLVM drops it."""
     return total
 
 
 @numba.extending.overload(sum_below_max_of_run, inline='always')
 def _sum_below_max_of_run_typed(total, run, r):
-    if isinstance(run, numba.types.NoneType):
+    if long_row(run):
         return lambda total, run, r: total
     return lambda total, run, r: run.below_max[r]
 
 
 def log1p_of_run(value, run, r):
     """log1p(value) for value a row's Σ_{k≠a} exp(z_k − max), or what run_exponentials found for
-    it (run: its result, or None), row r of its run."""
+    it (run: its result; a long row's None or scratch row), row r of its run."""
     return math.log1p(value)
 
 
 @numba.extending.overload(log1p_of_run, inline='always')
 def _log1p_of_run_typed(value, run, r):
-    if isinstance(run, numba.types.NoneType):
+    if long_row(run):
         return lambda value, run, r: fast_log1p(value)
     return lambda value, run, r: run.log1p_below_max[r]
 
 
 def store_exponential(buffer, i, k, value, run):
-    """buffer[i, k] = value, an exponential pass 2 keeps for pass 3 — for a long row only (run:
-    None); a short row's stay in run_exponentials' result (run), and copying them was 4 % of the
-    65536 × 10 kernel."""
+    """Keeps value, an exponential pass 2 computes for pass 3: in buffer[i, k] for a long row
+    (run None), in run[k] for a long row whose output is streamed (run its scratch row); a short
+    row's stay in run_exponentials' result (run), and copying them was 4 % of the 65536 × 10
+    kernel."""
     buffer[i, k] = value
 
 
@@ -328,12 +331,16 @@ def _store_exponential_typed(buffer, i, k, value, run):
         def store(buffer, i, k, value, run):
             buffer[i, k] = value
         return store
+    if isinstance(run, numba.types.Array):
+        def keep(buffer, i, k, value, run):
+            run[k] = value
+        return keep
     return lambda buffer, i, k, value, run: None
 
 
 def stored_exponential(buffer, i, k, run, r):
-    """The exponential store_exponential kept: buffer[i, k], or entry (r, k) of run_exponentials'
-    result (run: its result, or None)."""
+    """The exponential store_exponential kept: buffer[i, k], run[k] (a scratch row), or entry
+    (r, k) of run_exponentials' result."""
     return buffer[i, k]
 
 
@@ -341,20 +348,177 @@ def stored_exponential(buffer, i, k, run, r):
 def _stored_exponential_typed(buffer, i, k, run, r):
     if isinstance(run, numba.types.NoneType):
         return lambda buffer, i, k, run, r: buffer[i, k]
+    if isinstance(run, numba.types.Array):
+        return lambda buffer, i, k, run, r: run[k]
     return lambda buffer, i, k, run, r: run.exponentials[r, k]
 
 
+def kept_exponentials(buffer, run):
+    """The array store_exponential keeps a long row's exponentials in: buffer (read at [i, k]) or
+    the scratch row run (read at [k]); run_exponentials' for short rows."""
+    return buffer
+
+
+@numba.extending.overload(kept_exponentials, inline='always')
+def _kept_exponentials_typed(buffer, run):
+    if isinstance(run, numba.types.NoneType):
+        return lambda buffer, run: buffer
+    if isinstance(run, numba.types.Array):
+        return lambda buffer, run: run
+    return lambda buffer, run: run.exponentials
+
+
 def exp_below_max(value, mx, run, r, k):
-    """exp(value − mx) for value ≤ mx, or the same number from run_exponentials (run: its result,
-    or None), entry (r, k) of its run."""
+    """exp(value − mx) for value ≤ mx, or the same number from run_exponentials (run: its result;
+    a long row's None or scratch row), entry (r, k) of its run."""
     return math.exp(value - mx)
 
 
 @numba.extending.overload(exp_below_max, inline='always')
 def _exp_below_max_typed(value, mx, run, r, k):
-    if isinstance(run, numba.types.NoneType):
+    if long_row(run):
         return lambda value, mx, run, r, k: fast_exp_nonpositive(value - mx)
     return lambda value, mx, run, r, k: run.exponentials[r, k]
+''',
+    "long_row": '''\
+def long_row(run):
+    """Whether a row function compiled for ``run``, the numba type of its row-length argument,
+    works on long rows: None (pass 2 keeps the exponentials in the output row) or a scratch row
+    (kept there, and the output row written with non-temporal stores: write_row); not for
+    run_exponentials' result (short rows) or True (the in-place twin of a kernel without
+    exponentials, on short rows)."""
+    return isinstance(run, (numba.types.NoneType, numba.types.Array))
+''',
+    "write_row": '''\
+#: bytes in a cache line: one vector store of write_row
+LINE = 64
+
+#: the fast-math flags of write_row's arithmetic, those of the kernels ({FASTMATH})
+ROW_FLAGS = ("reassoc", "contract")
+
+
+def _row_writable(out, terms, ahead, run):
+    """Whether write_row writes the row: a long row (long_row), every array C-contiguous, the
+    factors in the output's dtype, the prefetched arrays 2-D."""
+    factors = [factor for term in terms for factor in tuple(term)[1:]]
+    return (long_row(run) and isinstance(out, numba.types.Array) and out.ndim == 2 and out.layout == "C"
+            and out.dtype in (numba.types.float32, numba.types.float64)
+            and all(isinstance(f, numba.types.Array) and f.layout == "C" and f.dtype == out.dtype
+                    and f.ndim in (1, 2) for f in factors)
+            and all(isinstance(a, numba.types.Array) and a.layout == "C" and a.ndim == 2 for a in ahead))
+
+
+@numba.extending.intrinsic
+def write_row(typingctx, out, i, terms, ahead, run):
+    """out[i, j] = Σ_term coefficient · Π_factor factor[j] for every class j of a long row, and
+    True; False, writing nothing, where the caller's own loop must run (short rows, arrays this
+    does not take: see _row_writable). ``terms``: ((coefficient, factor, …), …), a coefficient in
+    the output's dtype, a factor a 1-D array read at [j] (w_j, a scratch row of exponentials) or a
+    2-D one read at [i, j] (y_ij, exponentials kept in the output); ``ahead``: 2-D arrays whose
+    row i + 1 the next row's first pass reads (the logits, probability targets).
+
+    Written as LLVM IR, a vector a cache line wide, for two things LLVM's vectoriser does not do:
+    - it prefetches row i + 1 of each array in ``ahead`` into L2, one line per line written, so
+      the next row's max pass reads it from cache while this pass's stores drain (in place at
+      8192 × 32000 float32: 97-99 → 84-85 ms);
+    - with ``run`` a scratch row (the output a buffer of the caller's, not the logits), it writes
+      each aligned line with a non-temporal store, which does not read the line first: an
+      ordinary store's read-for-ownership moved half as much again (out= at 8192 × 32000
+      float32: 127-133 → 96-99 ms). numba cannot mark a store non-temporal, and LLVM's vectoriser does not
+      widen one it cannot prove aligned. A fresh buffer (run None) is written with ordinary
+      stores: non-temporal ones were slower there (198-205 against 161-179 ms, the pages faulted
+      in as they are written). The caller fences once after its rows (store_fence).
+    The elements before the row's first 64-byte boundary and after its last whole line take the
+    same arithmetic one at a time: the same sum of products in the same order as the vector
+    lanes (ROW_FLAGS, as the kernels' own)."""
+    writable = _row_writable(out, terms, ahead, run)
+    streamed = isinstance(run, numba.types.Array)
+
+    def codegen(context, builder, signature, args):
+        if not writable:
+            return context.get_constant(numba.types.boolean, False)
+        out_type, index_type, terms_type, ahead_type, _ = signature.args
+        intp = context.get_value_type(numba.types.intp)
+        zero, one = ir.Constant(intp, 0), ir.Constant(intp, 1)
+        element = context.get_data_type(out_type.dtype)
+        size = context.get_abi_sizeof(element)
+        lanes = LINE // size
+        vector = ir.VectorType(element, lanes)
+        i = context.cast(builder, args[1], index_type, numba.types.intp)
+        out = context.make_array(out_type)(context, builder, args[0])
+        _, C = cgutils.unpack_tuple(builder, out.shape, 2)
+        row = cgutils.get_item_pointer(context, builder, out_type, out, [i, zero])
+
+        def splat(value):
+            lane0 = builder.insert_element(ir.Constant(vector, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+            return builder.shuffle_vector(lane0, ir.Constant(vector, ir.Undefined),
+                                          ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
+
+        terms = []
+        for n, term_type in enumerate(terms_type):
+            term = builder.extract_value(args[2], n)
+            coefficient = context.cast(builder, builder.extract_value(term, 0), term_type[0], out_type.dtype)
+            starts = []
+            for m, factor_type in enumerate(tuple(term_type)[1:], start=1):
+                factor = context.make_array(factor_type)(context, builder, builder.extract_value(term, m))
+                at = [i, zero] if factor_type.ndim == 2 else [zero]
+                starts.append(cgutils.get_item_pointer(context, builder, factor_type, factor, at))
+            terms.append((coefficient, splat(coefficient), starts))
+        upcoming = []
+        for n, array_type in enumerate(ahead_type):
+            array = context.make_array(array_type)(context, builder, builder.extract_value(args[3], n))
+            last = builder.sub(cgutils.unpack_tuple(builder, array.shape, 2)[0], one)
+            following = builder.select(builder.icmp_signed("<", i, last), builder.add(i, one), last)
+            upcoming.append(cgutils.get_item_pointer(context, builder, array_type, array, [following, zero]))
+
+        def value(j, lanes_type, coefficient_of):
+            total = None
+            for coefficient, splatted, starts in terms:
+                product = coefficient_of(coefficient, splatted)
+                for start in starts:
+                    address = builder.bitcast(builder.gep(start, [j]), lanes_type.as_pointer())
+                    product = builder.fmul(product, builder.load(address, align=size), flags=ROW_FLAGS)
+                total = product if total is None else builder.fadd(total, product, flags=ROW_FLAGS)
+            return total
+
+        def one_at_a_time(first, stop):
+            with cgutils.for_range_slice(builder, first, stop, one) as (j, _):
+                builder.store(value(j, element, lambda scalar, splatted: scalar), builder.gep(row, [j]))
+
+        # the first element on a 64-byte boundary; none for a row not even aligned to its elements
+        address = builder.ptrtoint(row, intp)
+        to_boundary = builder.udiv(builder.and_(builder.neg(address), ir.Constant(intp, LINE - 1)), ir.Constant(intp, size))
+        aligned = builder.icmp_unsigned("==", builder.urem(address, ir.Constant(intp, size)), zero)
+        head = builder.select(aligned, builder.select(builder.icmp_signed("<", to_boundary, C), to_boundary, C), C)
+        body_end = builder.add(head, builder.mul(builder.sdiv(builder.sub(C, head), ir.Constant(intp, lanes)),
+                                                 ir.Constant(intp, lanes)))
+        one_at_a_time(zero, head)
+        prefetch = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer()] + [ir.IntType(32)] * 3),
+            "llvm.prefetch.p0i8")
+        with cgutils.for_range_slice(builder, head, body_end, ir.Constant(intp, lanes)) as (k, _):
+            for start in upcoming:
+                # read, locality 2 (L2: a long row does not fit in L1), data
+                builder.call(prefetch, [builder.bitcast(builder.gep(start, [k]), ir.IntType(8).as_pointer()),
+                                        ir.Constant(ir.IntType(32), 0), ir.Constant(ir.IntType(32), 2),
+                                        ir.Constant(ir.IntType(32), 1)])
+            line = value(k, vector, lambda scalar, splatted: splatted)
+            store = builder.store(line, builder.bitcast(builder.gep(row, [k]), vector.as_pointer()), align=LINE)
+            if streamed:
+                store.set_metadata("nontemporal", builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)]))
+        one_at_a_time(body_end, C)
+        return context.get_constant(numba.types.boolean, True)
+    return numba.types.boolean(out, i, terms, ahead, run), codegen
+
+
+@numba.extending.intrinsic
+def store_fence(typingctx):
+    """A full memory fence: the non-temporal stores of write_row are weakly ordered, and this
+    makes them visible before what the calling thread does next (its part of a parallel loop ends)."""
+    def codegen(context, builder, signature, args):
+        builder.fence("seq_cst")
+        return context.get_dummy_value()
+    return numba.types.none(), codegen
 ''',
     "prefer_wide_vectors": '''\
 #: LLVM's per-function attribute for 512-bit vectors
@@ -377,11 +541,12 @@ def prefer_wide_vectors(typingctx):
 @numba.extending.intrinsic
 def prefer_wide_vectors_if_long(typingctx, short):
     """prefer_wide_vectors() in a row function compiled for long rows (its row-length argument
-    ``short`` None), nothing in one compiled for short rows (``short`` run_exponentials' result, or
-    True). Decided by the argument's type: numba prunes `if x is None` at compile time only for
-    None and literal arguments, and run_exponentials' result is neither."""
+    ``short`` None or a scratch row, see long_row), nothing in one compiled for short rows
+    (``short`` run_exponentials' result, or True). Decided by the argument's type: numba prunes
+    `if x is None` at compile time only for None and literal arguments, and run_exponentials'
+    result is neither."""
     def codegen(context, builder, signature, args):
-        if isinstance(signature.args[0], numba.types.NoneType):
+        if long_row(signature.args[0]):
             set.add(builder.function.attributes, WIDE_VECTORS)
         return context.get_dummy_value()
     return numba.types.none(short), codegen
