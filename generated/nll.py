@@ -2,7 +2,7 @@
 # edit the spec and regenerate. Specs and the sha256 of each (srepr of its expression + generator
 # version), and of the runtime the kernels call:
 #   nll_loss: d2d1367a0861efcf25b06f1c30d2d92250ea79ef7a6bd9055bedc2ffc2fb60fd
-#   symce.generated.runtime: 8c0b0d53d785758d088f01d4595d87ae6ccb933733e3864b943c5cd77894c644
+#   symce.generated.runtime: 351f563262313db9db7f94ffff91b1ceb3363868dc938b9e395b29f1a8c401a4
 """Numba kernels for the nll family, derived from the spec(s) nll_loss.
 
 Functions: nll_forward, nll_forward_backward.

@@ -264,6 +264,11 @@ def _kernels_and_sums():
     return found
 
 
+def _outputs(result) -> tuple:
+    """A kernel's outputs as a tuple (a kernel with one output returns it bare)."""
+    return result if isinstance(result, tuple) else (result,)
+
+
 def _arguments(kernel, dtype, rng, label_smoothing, classes, rows=7):
     """Arguments for ``kernel`` by role: a (rows, classes) row block (rows ≥ 7) with a confident row,
     an ignored label, class weights, label smoothing, a row scale; rows · classes elements in
@@ -317,7 +322,7 @@ def test_in_place_twin_writes_over_the_first_input_what_a_fresh_call_returns(fam
     twin_input, given_input = first.copy(), first.copy()
     in_place = getattr(module, f"{function}_in_place")(twin_input, *arguments[1:])
     given = getattr(module, function)(given_input, *arguments[1:], given_input)
-    fresh, in_place, given = (result if isinstance(result, tuple) else (result,) for result in (fresh, in_place, given))
+    fresh, in_place, given = (_outputs(result) for result in (fresh, in_place, given))
     assert any(result is twin_input for result in in_place) and any(result is given_input for result in given)
     for expected, twin, passed in zip(fresh, in_place, given):
         # the loops may vectorise differently (or, given the input as buffer, not at all): a few
@@ -423,8 +428,7 @@ def test_sum_variant_adds_up_the_losses_of_each_task(family, function, kernel, d
     classes = emit.LONG_ROWS - 2 if rows == 7 else 30
     smoothing = 0.2 if any(arg.role == "scalar" for arg in kernel.args) else None
     arguments = _arguments(kernel, dtype, np.random.default_rng(5), smoothing, classes, rows)
-    each, summed = (result if isinstance(result, tuple) else (result,)
-                    for result in (getattr(module, kernel.function)(*arguments), getattr(module, function)(*arguments)))
+    each, summed = (_outputs(getattr(module, name)(*arguments)) for name in (kernel.function, function))
     position = kernel.outputs.index(emit.SUMMED_OUTPUT)
     losses, totals = each[position], summed[position]
     per_task = max(1, emit.CHUNK // classes) if kernel.program is not None else emit.CHUNK
@@ -512,7 +516,7 @@ def test_streamed_rows_write_what_a_fresh_call_returns(kind, family, function, k
     buffers = [_buffer(kind, arguments[0].shape, dtype) for _ in emit.buffers(kernel)]
     summed = [False] * (emit.SUMMED_OUTPUT in kernel.outputs)
     streamed = getattr(module, f"_{function}_streamed")(*arguments, *buffers, *summed, numba.get_num_threads())
-    fresh, streamed = (result if isinstance(result, tuple) else (result,) for result in (fresh, streamed))
+    fresh, streamed = (_outputs(result) for result in (fresh, streamed))
     eps = 8 * np.finfo(dtype).eps if kind == "strided" else 0
     for expected, got in zip(fresh, streamed):
         np.testing.assert_allclose(got, expected, rtol=eps, atol=eps * float(np.abs(expected).max(initial=0)))

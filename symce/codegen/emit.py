@@ -923,11 +923,13 @@ def _header(command: str, lines: Sequence[str]) -> list[str]:
 
 
 def runtime_module_source() -> str:
-    """``symce.generated.runtime``: the helpers every kernel module imports (exp, log1p, row max, x log x)."""
+    """``symce.generated.runtime``: the helpers every kernel module imports (exp, log1p, row max, x log x,
+    write_row)."""
     from symce.codegen.printer import runtime_source
 
     doc = ['"""Helpers of the generated kernels: a vectorisable exp (its polynomial fitted by',
-           "symce.codegen.polynomials) and log1p, the row max, x·log x and the 512-bit vector preference.",
+           "symce.codegen.polynomials) and log1p, the row max, x·log x, the 512-bit vector preference and",
+           "write_row, which writes a long row's output (prefetching the next row, streaming a caller's buffer).",
            "Generated: do not edit.", '"""']
     header = _header("symce regen", ["# edit symce/codegen/printer.py or polynomials.py and regenerate."])
     imports = ("import collections\nimport math\n\nimport numba\nimport numba.extending\nimport numpy as np\n"
