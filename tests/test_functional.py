@@ -420,6 +420,26 @@ def test_elementwise_non_contiguous(name, dtype):
     check_parity(name, first, second, reduction="sum")
 
 
+def test_read_only_operands_reuse_the_writeable_ones_compilation():
+    """A broadcast weight or a frozen target is the same kernel call as a writeable copy: numba
+    would otherwise compile (and cache) every kernel it reaches a second time, once per flag."""
+    from symce.generated import binary
+
+    rng = np.random.default_rng(13)
+    logits, target = rng.standard_normal((5, 3)), rng.uniform(size=(5, 3))
+    weight, pos_weight = rng.uniform(0.5, 2.0, 3), rng.uniform(0.5, 2.0, 3)
+    writeable = F.binary_cross_entropy_with_logits_value_and_grad(logits, target, weight=weight, pos_weight=pos_weight)
+    compiled = {name: len(getattr(binary, name).signatures) for name in dir(binary)
+                if hasattr(getattr(binary, name), "signatures")}
+    for array in (logits, target, weight, pos_weight):
+        array.flags.writeable = False
+    read_only = F.binary_cross_entropy_with_logits_value_and_grad(
+        logits, target, weight=np.broadcast_to(weight, (5, 3)), pos_weight=pos_weight)
+    assert {name: len(getattr(binary, name).signatures) for name in compiled} == compiled
+    np.testing.assert_allclose(read_only[0], writeable[0], rtol=1e-15)
+    np.testing.assert_allclose(read_only[1], writeable[1], rtol=1e-15)
+
+
 def test_docstring_examples():
     import symce.functional.losses as losses
     for module in (F, losses):

@@ -24,6 +24,17 @@ def _is_same_array(a: np.ndarray, b: np.ndarray) -> bool:
             and a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype)
 
 
+def _read_only(operand):
+    """``operand`` as a read-only view where it is an array: numba compiles one specialisation per
+    writeable flag, so a caller's read-only array (np.broadcast_to's, a frozen buffer's) would
+    otherwise cost a second compilation of every kernel it reaches; the kernels never write an input."""
+    if not isinstance(operand, np.ndarray) or not operand.flags.writeable:
+        return operand
+    view = operand.view()
+    view.flags.writeable = False
+    return view
+
+
 def bind(family: str, name: str, *args):
     """``kernel(family, name)`` with its leading arguments bound, looked up only when called.
 
@@ -31,16 +42,18 @@ def bind(family: str, name: str, *args):
     clearly, before the generated module is even imported. The bound kernel takes its output
     buffer as ``out=``: the first argument itself runs the generated ``<name>_in_place`` twin
     (the gradient written over the input); a buffer sharing memory with any other argument is
-    refused, since the kernel would read what it has already overwritten.
+    refused, since the kernel would read what it has already overwritten. Every input reaches the
+    kernel read-only (see ``_read_only``) but the one the in-place twin writes over.
     """
     def call(*rest, out=None):
+        inputs = tuple(map(_read_only, (*args, *rest)))
         if out is None:
-            return kernel(family, name)(*args, *rest)
+            return kernel(family, name)(*inputs)
         if _is_same_array(out, args[0]):
-            return kernel(family, f"{name}_in_place")(*args, *rest)
+            return kernel(family, f"{name}_in_place")(args[0], *inputs[1:])
         for operand in (*args, *rest):
             if isinstance(operand, np.ndarray) and np.may_share_memory(out, operand) and np.shares_memory(out, operand):
                 raise ValueError("out shares memory with the loss's input or target without being the input "
                                  "itself: pass a separate array, or the input to write the gradient in place")
-        return kernel(family, name)(*args, *rest, out)
+        return kernel(family, name)(*inputs, out)
     return call
