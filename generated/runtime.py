@@ -90,7 +90,9 @@ def exp_nonpositive_float32(x):
     (fit error 2.0e-09); vectorisable, unlike a libm call."""
     if x < np.float32(-104.0):
         x = np.float32(-104.0)
-    n = np.floor(x * np.float32(1.4426950408889634) + np.float32(0.5))
+    # round(x / ln 2) in the low bits of t (|x / ln 2| is far below 2^(mantissa bits − 1))
+    t = x * np.float32(1.4426950408889634) + np.float32(12582912.0)
+    n = t - np.float32(12582912.0)
     r = (x - n * np.float32(0.693359375)) - n * np.float32(-0.00021219444170128554)
     p = np.float32(0.0013941108481958508)
     p = p * r + np.float32(0.00837512593716383)
@@ -99,12 +101,10 @@ def exp_nonpositive_float32(x):
     p = p * r + np.float32(0.5)
     p = p * r + np.float32(1.0)
     p = p * r + np.float32(1.0)
-    # 2^n as two powers of two, so that a subnormal result is rounded once, by the last product
-    e = np.int32(n)
-    half = e >> 1
-    low = np.int32((half + 127) << 23).view(np.float32)
-    high = np.int32((e - half + 127) << 23).view(np.float32)
-    return p * low * high
+    # 2^(n + 25) from t's bits, a normal number for every n here, then 2^-25:
+    # a subnormal result is rounded once, by the last product
+    scale = np.int32((np.float32(t).view(np.int32) + np.int32(152)) << np.int32(23)).view(np.float32)
+    return p * scale * np.float32(2.9802322387695312e-08)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'contract'})
@@ -113,7 +113,9 @@ def exp_nonpositive_float64(x):
     (fit error 3.2e-18); vectorisable, unlike a libm call."""
     if x < np.float64(-746.0):
         x = np.float64(-746.0)
-    n = np.floor(x * np.float64(1.4426950408889634) + np.float64(0.5))
+    # round(x / ln 2) in the low bits of t (|x / ln 2| is far below 2^(mantissa bits − 1))
+    t = x * np.float64(1.4426950408889634) + np.float64(6755399441055744.0)
+    n = t - np.float64(6755399441055744.0)
     r = (x - n * np.float64(0.6931471803691238)) - n * np.float64(1.9082149292705877e-10)
     p = np.float64(2.5110037605963777e-08)
     p = p * r + np.float64(2.763263963904103e-07)
@@ -127,12 +129,10 @@ def exp_nonpositive_float64(x):
     p = p * r + np.float64(0.5000000000000019)
     p = p * r + np.float64(1.0)
     p = p * r + np.float64(1.0)
-    # 2^n as two powers of two, so that a subnormal result is rounded once, by the last product
-    e = np.int64(n)
-    half = e >> 1
-    low = np.int64((half + 1023) << 52).view(np.float64)
-    high = np.int64((e - half + 1023) << 52).view(np.float64)
-    return p * low * high
+    # 2^(n + 55) from t's bits, a normal number for every n here, then 2^-55:
+    # a subnormal result is rounded once, by the last product
+    scale = np.int64((np.float64(t).view(np.int64) + np.int64(1078)) << np.int64(52)).view(np.float64)
+    return p * scale * np.float64(2.7755575615628914e-17)
 
 
 def fast_exp(x):

