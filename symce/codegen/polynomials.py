@@ -143,6 +143,7 @@ def exp_helper_source(poly: Polynomial, decorator: str = "@numba.njit({JIT_OPTIO
     fmt = FORMATS[poly.dtype]
     f = f"np.{poly.dtype}"
     horner = _horner(poly, "r")
+    over_ln2 = f"x * {f}({float(1 / np.log(2))!r})"
     overflow = [] if nonpositive else [f"    if x > {f}({fmt.overflow!r}):", f"        x = {f}({fmt.overflow!r})"]
     return "\n".join([
         decorator,
@@ -153,18 +154,17 @@ def exp_helper_source(poly: Polynomial, decorator: str = "@numba.njit({JIT_OPTIO
         *overflow,
         f"    if x < {f}({fmt.underflow!r}):",
         f"        x = {f}({fmt.underflow!r})",
-        *(_nonpositive_rounding(fmt, f) if nonpositive else
-          [f"    n = np.floor(x * {f}({float(1 / np.log(2))!r}) + {f}(0.5))"]),
+        *(_nonpositive_rounding(fmt, f, over_ln2) if nonpositive else [f"    n = np.floor({over_ln2} + {f}(0.5))"]),
         f"    r = (x - n * {f}({fmt.ln2_high!r})) - n * {f}({fmt.ln2_low!r})",
         *horner,
         *(_nonpositive_scaling(fmt, f) if nonpositive else _two_power_scaling(fmt, f)),
     ]) + "\n"
 
 
-def _nonpositive_rounding(fmt: FloatFormat, f: str) -> list[str]:
+def _nonpositive_rounding(fmt: FloatFormat, f: str, over_ln2: str) -> list[str]:
     magic = f"{f}({fmt.rounding_constant!r})"
     return ["    # round(x / ln 2) in the low bits of t (|x / ln 2| is far below 2^(mantissa bits − 1))",
-            f"    t = x * {f}({float(1 / np.log(2))!r}) + {magic}",
+            f"    t = {over_ln2} + {magic}",
             f"    n = t - {magic}"]
 
 
