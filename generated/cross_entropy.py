@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   softmax_cross_entropy_with_integer_labels: bea0f7d3a6b4e73862688bb01bb3c8a7216f83e83ade21a1dff2561ec99a16a6
 #   softmax_cross_entropy: 25f7d8883d035e8a896f87c957500f4401df6f14ef977fc10468e619e16c9f0c
-#   symce.generated.runtime: d2a69ce3920872f72cdbb8b159b83c7ad591c332ea732c994011a5893db4438e
+#   symce.generated.runtime: 79eab15858f7a0022834ca5a4feedf0536893efc438b307e6da9f2e710583115
 """Numba kernels for the cross_entropy family, derived from the spec(s) softmax_cross_entropy_with_integer_labels, softmax_cross_entropy.
 
 Functions: integer_labels_forward, integer_labels_forward_backward, probability_labels_forward, probability_labels_forward_backward.

@@ -4,7 +4,7 @@
 #   softmax: c13c5ea1f1feb9a306394153396fec43325aadd84d4f2ecdf518a07b03271eb1
 #   log_softmax: 238d96318f5c385dd5d06af6065019ff8d5b06972b757600cd9a4f0d23486149
 #   logsumexp: efd672d90dca5cdda93a127696db3b18a00bb3e77e7efe37953a45933a9a7aae
-#   symce.generated.runtime: d2a69ce3920872f72cdbb8b159b83c7ad591c332ea732c994011a5893db4438e
+#   symce.generated.runtime: 79eab15858f7a0022834ca5a4feedf0536893efc438b307e6da9f2e710583115
 """Numba kernels for the softmax family, derived from the spec(s) softmax, log_softmax, logsumexp.
 
 Functions: softmax, log_softmax, logsumexp.

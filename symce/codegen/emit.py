@@ -727,8 +727,8 @@ def row_kernel_source(kernel: Kernel) -> str:
 
         The row function takes a trailing argument, None for long rows, so numba compiles it once
         per row length: ``run`` (shifted rows) is run_exponentials' result for short ones and the
-        thread's scratch row for streamed ones, and the helpers that read it are chosen by its type; ``short`` (the in-place twin of a kernel
-        without exponentials) is True. One parallel loop per row length, picked in Python, means a
+        thread's scratch row for streamed ones, and the helpers that read it are chosen by its
+        type; ``short`` (the in-place twin of a kernel without exponentials) is True. One parallel loop per row length, picked in Python, means a
         caller compiles only the length it is given. The ``_sum`` variant runs the same loops with
         ``summed`` True: a run-time flag, so it shares their compiled code. Long rows written into
         buffers the caller passed (``out=``) run ``streamed``: pass 2 keeps each row's exponentials

@@ -424,8 +424,8 @@ def write_row(typingctx, out, i, terms, ahead, run):
     - with ``run`` a scratch row (the output a buffer of the caller's, not the logits), it writes
       each aligned line with a non-temporal store, which does not read the line first: an
       ordinary store's read-for-ownership moved half as much again (out= at 8192 × 32000
-      float32: 127-133 → 96-99 ms). numba cannot mark a store non-temporal, and LLVM's vectoriser does not
-      widen one it cannot prove aligned. A fresh buffer (run None) is written with ordinary
+      float32: 127-133 → 96-99 ms). numba cannot mark a store non-temporal, and LLVM's
+      vectoriser does not widen one it cannot prove aligned. A fresh buffer (run None) is written with ordinary
       stores: non-temporal ones were slower there (198-205 against 161-179 ms, the pages faulted
       in as they are written). The caller fences once after its rows (store_fence).
     The elements before the row's first 64-byte boundary and after its last whole line take the
