@@ -6,6 +6,7 @@ the bandwidth is measured and that the peak-memory probe sees an allocation.
 """
 import argparse
 import json
+import time
 
 import numpy as np
 import pytest
@@ -48,6 +49,7 @@ def test_quick_run_writes_every_case_to_json_png_and_markdown(quick_run):
     assert report["bandwidth"]["reference"] > 0
     assert report["threads"]["numba"] == report["threads"]["torch"] >= 1
     assert len(report["startup"]["runs"]) == 2 and all(run["total_s"] > 0 for run in report["startup"]["runs"])
+    assert report["startup"]["median_s"] == report["startup"]["runs"][1]["total_s"]  # the first may fill the caches
     floor = report["startup"]["numba_floor"]
     assert len(floor["runs"]) == 2 and all(run["total_s"] > 0 for run in floor["runs"])
     if report["startup"]["hidden"]:
@@ -122,6 +124,37 @@ def test_startup_can_hide_a_package_from_the_new_process():
     assert "numpy" in failed["error"] and "hidden" in failed["error"]
     [run] = measure.startup(runs=1, hidden=("scipy",))
     assert run["total_s"] > 0
+
+
+def test_new_processes_write_bytecode_as_python_does_by_default(monkeypatch):
+    """A start-up is timed as a user's second run: the processes write Python's bytecode cache even
+    where this process was told not to (a sandbox's PYTHONDONTWRITEBYTECODE)."""
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    script = "import json, sys\nprint(json.dumps({'writes': not sys.dont_write_bytecode}))"
+    assert measure._new_processes(script, 1, ()) == [{"writes": True}]
+
+
+def test_time_calls_fills_its_seconds_with_more_calls_up_to_a_limit(monkeypatch):
+    def call():
+        time.sleep(0.001)
+    assert len(measure.time_calls(call, 3).times) == 3
+    filled = measure.time_calls(call, 3, fill_seconds=0.05).times
+    # past its repeats it stops at the first call that fills the seconds, however long the calls took
+    assert len(filled) > 3 and sum(filled[:-1]) < 0.05 <= sum(filled)
+    monkeypatch.setattr(measure, "MOST_CALLS", 5)
+    assert len(measure.time_calls(call, 3, fill_seconds=10.0).times) == 5
+    assert len(measure.time_calls(call, 7, fill_seconds=10.0).times) == 7  # the repeats come first
+
+
+def test_full_runs_fill_their_timings_and_quick_or_fixed_ones_do_not():
+    assert suite.Settings().fill_seconds == suite.FILL_SECONDS > 0
+    assert suite.Settings(quick=True).fill_seconds == suite.Settings(repeat=20).fill_seconds == 0
+
+
+def test_warm_median_leaves_out_the_first_process_and_failures():
+    runs = [{"total_s": 5.0}, {"total_s": 0.4}, {"error": "ImportError"}, {"total_s": 0.6}, {"total_s": 0.5}]
+    assert measure.warm_median(runs) == 0.5
+    assert measure.warm_median(runs[:1]) is None and measure.warm_median([]) is None
 
 
 def test_peak_memory_sees_a_large_allocation():

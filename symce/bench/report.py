@@ -68,15 +68,19 @@ def header_lines(report: dict) -> list[str]:
     else:
         repeats = (f"{settings['default_repeat']} calls (torch and NumPy: {settings['large_repeat']} on rows of "
                    f"{settings['large_elements'] / 2**20:.0f} Mi elements or more)")
-    def startup_runs(runs):
-        return ", ".join(f"{run['total_s']:.2f} s (import {run['import_s']:.2f} + first call {run['first_call_s']:.2f})"
-                         if "total_s" in run else f"failed ({run['error']})" for run in runs)
+        if settings.get("fill_seconds"):
+            repeats += (f", and more while they add up to less than {settings['fill_seconds']} s (at most "
+                        f"{settings['most_calls']} calls)")
+    def startup_runs(runs, median):
+        each = ", ".join(f"{run['total_s']:.2f}" if "total_s" in run else f"failed ({run['error']})" for run in runs)
+        # the median of the processes after the first, which may fill the caches
+        return (f"median {median:.2f} s after the first" if median is not None else "no median") + f" (each, s: {each})"
 
     def with_hidden(measured, hidden_note):
-        runs = startup_runs(measured["runs"])
+        runs = startup_runs(measured["runs"], measured.get("median_s"))
         if measured.get("runs_hidden"):
             runs += f"; with {', '.join(report['startup']['hidden'])} hidden{hidden_note}: " \
-                    f"{startup_runs(measured['runs_hidden'])}"
+                    f"{startup_runs(measured['runs_hidden'], measured.get('median_hidden_s'))}"
         return runs
 
     startup = with_hidden(report["startup"], " (installed here, not needed by symce, imported by numba when present)")

@@ -26,10 +26,16 @@ from symce.bench.cases import FORWARD, FORWARD_BACKWARD, Case
 #: take 1–10 s there; symce's (0.03–0.5 s) keep the default, as their medians are the ratios' other half
 LARGE = 1 << 24
 DEFAULT_REPEAT, LARGE_REPEAT, QUICK_REPEAT = 9, 3, 3
+#: a full run's timings go on past their repeats until their calls add up to this (short calls:
+#: up to measure.MOST_CALLS); --quick and an explicit --repeat time exactly their repeats
+FILL_SECONDS = 0.25
 BANDWIDTH_BYTES, QUICK_BANDWIDTH_BYTES = 1 << 30, 1 << 28
 #: the kernels' accuracy goals: worst relative error against mpmath (tests/test_kernels.py TOLERANCE)
 ACCURACY_GOALS = {"float64": 1e-13, "float32": 1e-5}
 STARTUP_GOAL_S = 0.5
+#: new processes per start-up series (--quick: QUICK_STARTUP_RUNS): the first may fill the caches,
+#: and the median of the rest is the reading (two processes moved 0.5-0.9 s apart on a busy machine)
+STARTUP_RUNS, QUICK_STARTUP_RUNS = 6, 2
 #: --quick runs the linear + cross-entropy row at this size (default: 8192 × 1024 → 32000, float32)
 QUICK_LINEAR_SHAPE = {"n": 512, "hidden": 128, "vocab": 4000}
 
@@ -60,10 +66,16 @@ class Settings:
         return {key: LARGE_REPEAT if large and not key.startswith("symce") else DEFAULT_REPEAT
                 for key in FORWARD_BACKWARD}
 
+    @property
+    def fill_seconds(self) -> float:
+        """The timed seconds each measurement fills (see FILL_SECONDS); 0 for a fixed count."""
+        return 0.0 if self.repeat or self.quick else FILL_SECONDS
+
     def as_json(self) -> dict:
         return {"cases": [case.name for case in self.cases], "shapes": self.shapes, "dtypes": [d.name for d in self.dtypes],
                 "repeat": self.repeat, "quick": self.quick, "seed": self.seed, "large_elements": LARGE,
                 "default_repeat": DEFAULT_REPEAT, "large_repeat": LARGE_REPEAT, "quick_repeat": QUICK_REPEAT,
+                "fill_seconds": self.fill_seconds, "most_calls": measure.MOST_CALLS,
                 "reduction": "mean"}
 
 
@@ -96,7 +108,7 @@ def _as_numpy(value):
 
 # --- one row -------------------------------------------------------------------------------------
 
-def _time_part(part: str, keys: dict, builders: dict, repeats: dict, row: dict) -> None:
+def _time_part(part: str, keys: dict, builders: dict, repeats: dict, row: dict, fill_seconds: float) -> None:
     """Time every implementation of one part (forward or forward_backward) into ``row``, checking
     each warm-up result against torch's (timed first). Returns with nothing of the part alive."""
     torch_result = {}
@@ -122,7 +134,8 @@ def _time_part(part: str, keys: dict, builders: dict, repeats: dict, row: dict) 
             row["unavailable"][key] = build
             continue
         call = build()
-        row[part][key] = measure.time_calls(call.run, repeats[key], before=call.before, check=compare(key)).as_json()
+        row[part][key] = measure.time_calls(call.run, repeats[key], before=call.before, check=compare(key),
+                                            fill_seconds=fill_seconds).as_json()
         del call
 
 
@@ -137,8 +150,10 @@ def measure_row(case: Case, shape, dtype: np.dtype, settings: Settings, bandwidt
                      "gradient": inputs.logits.nbytes},
            "repeat": repeats, "forward": {}, "forward_backward": {}, "unavailable": {},
            "agreement": {"forward": {}, "forward_backward": {}}}
-    _time_part("forward", FORWARD, bench_cases.forward_calls(case, inputs), repeats, row)
-    _time_part("forward_backward", FORWARD_BACKWARD, bench_cases.forward_backward_calls(case, inputs), repeats, row)
+    _time_part("forward", FORWARD, bench_cases.forward_calls(case, inputs), repeats, row,
+               settings.fill_seconds)
+    _time_part("forward_backward", FORWARD_BACKWARD, bench_cases.forward_backward_calls(case, inputs), repeats,
+               row, settings.fill_seconds)
     del inputs  # the memory process rebuilds them: only one copy at a time
 
     row["speedup"] = {part: {key: _ratio(row[part]["torch"], row[part][key]) for key in keys if key.startswith("symce")}
@@ -200,6 +215,11 @@ def _threading_layer() -> str | None:
         return None
 
 
+def _warm_medians(runs: list[dict], runs_hidden: list[dict] | None) -> dict:
+    return {"median_s": measure.warm_median(runs),
+            "median_hidden_s": measure.warm_median(runs_hidden) if runs_hidden else None}
+
+
 def run(settings: Settings, log=print) -> dict:
     """The report of one benchmark run; ``log`` receives a progress line per step."""
     import numba
@@ -208,11 +228,12 @@ def run(settings: Settings, log=print) -> dict:
     started = time.perf_counter()
     load_before = _load_average()
     # first, before this process compiles anything: how long a new process takes to start
-    startup = measure.startup(runs=2)
+    runs = QUICK_STARTUP_RUNS if settings.quick else STARTUP_RUNS
+    startup = measure.startup(runs=runs)
     optional = measure.installed_optional_imports()
-    startup_hidden = measure.startup(runs=2, hidden=optional) if optional else None
-    floor = measure.numba_floor(runs=2)
-    floor_hidden = measure.numba_floor(runs=2, hidden=optional) if optional else None
+    startup_hidden = measure.startup(runs=runs, hidden=optional) if optional else None
+    floor = measure.numba_floor(runs=runs)
+    floor_hidden = measure.numba_floor(runs=runs, hidden=optional) if optional else None
     threads = numba.get_num_threads()
     torch.set_num_threads(threads)
     log("start-up: " + ", ".join(f"{run['total_s']:.2f} s" if "total_s" in run else run["error"]
@@ -262,13 +283,16 @@ def run(settings: Settings, log=print) -> dict:
         "bandwidth": bandwidth,
         "startup": {"runs": startup, "goal_s": STARTUP_GOAL_S,
                     "hidden": list(optional), "runs_hidden": startup_hidden,
+                    **_warm_medians(startup, startup_hidden),
                     "what": "seconds inside a new process from before `import symce.functional` to the end of its "
-                            "first cross_entropy_value_and_grad call; run twice, one process after the other; "
+                            f"first cross_entropy_value_and_grad call; {runs} processes one after the other, each "
+                            "writing Python's bytecode cache as Python does by default; median_s: the median of "
+                            "all but the first, which may fill numba's and Python's caches; "
                             "runs_hidden: the same with the packages in 'hidden' made unimportable, as on a machine "
                             "without them (numba imports SciPy when it is installed; symce does not need it)",
-                    "numba_floor": {"runs": floor, "runs_hidden": floor_hidden,
+                    "numba_floor": {"runs": floor, "runs_hidden": floor_hidden, **_warm_medians(floor, floor_hidden),
                                     "what": "the same, for numba alone: import numba and call a one-line cached "
-                                            "njit function, two new processes sharing a fresh cache (the first "
+                                            "njit function, new processes sharing a fresh cache (the first "
                                             "fills it); what any cached numba function costs to start"}},
         "peak_memory": {"measured": probe is not None,
                         "what": "resident-set high-water mark above the level before the call (VmHWM after "
