@@ -71,13 +71,14 @@ def time_calls(call: Callable[[], object], repeat: int, warmup: int = 1,
         if index == 0 and check is not None:
             check(result)
         del result
-    times = []
-    while len(times) < repeat or (sum(times) < fill_seconds and len(times) < MOST_CALLS):
+    times, timed = [], 0.0
+    while len(times) < repeat or (timed < fill_seconds and len(times) < MOST_CALLS):
         if before is not None:
             before()
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)
+        timed += times[-1]
     return Timing(tuple(times))
 
 
