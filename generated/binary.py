@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   sigmoid_binary_cross_entropy: fbb97de0c9e809ea47a27574e0b8afcee5abd653a50dab51e5ddfb8f5e398352
 #   binary_cross_entropy: 9a478936c49ad989d50c9b77e3aea3dc07e44012147435ccc84db5b9d5c423da
-#   symce.generated.runtime: 79eab15858f7a0022834ca5a4feedf0536893efc438b307e6da9f2e710583115
+#   symce.generated.runtime: c671e6f2b33d5c40d7206dd506e8008dbea7f4581c039b4e261147e0b091d711
 """Numba kernels for the binary family, derived from the spec(s) sigmoid_binary_cross_entropy, binary_cross_entropy.
 
 Functions: sigmoid_binary_cross_entropy_forward, sigmoid_binary_cross_entropy_forward_backward, binary_cross_entropy_forward, binary_cross_entropy_forward_backward.

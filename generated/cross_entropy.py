@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   softmax_cross_entropy_with_integer_labels: bea0f7d3a6b4e73862688bb01bb3c8a7216f83e83ade21a1dff2561ec99a16a6
 #   softmax_cross_entropy: 25f7d8883d035e8a896f87c957500f4401df6f14ef977fc10468e619e16c9f0c
-#   symce.generated.runtime: 79eab15858f7a0022834ca5a4feedf0536893efc438b307e6da9f2e710583115
+#   symce.generated.runtime: c671e6f2b33d5c40d7206dd506e8008dbea7f4581c039b4e261147e0b091d711
 """Numba kernels for the cross_entropy family, derived from the spec(s) softmax_cross_entropy_with_integer_labels, softmax_cross_entropy.
 
 Functions: integer_labels_forward, integer_labels_forward_backward, probability_labels_forward, probability_labels_forward_backward.
@@ -174,13 +174,14 @@ def _integer_labels_forward_short(logits, labels, weight, label_smoothing, ignor
     per_task = max(1, 16384 // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
+    with_firsts = (not (label_smoothing == 0.0) and not (weight is None))
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _total = _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, loss, summed, run_exponentials(logits, start, stop, scratch, True))
+            _total = _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, loss, summed, run_exponentials(logits, start, stop, scratch, True, with_firsts))
             if summed:
                 loss[task] = _total
     return loss
@@ -486,13 +487,14 @@ def _integer_labels_forward_backward_short(logits, labels, weight, label_smoothi
     per_task = max(1, 16384 // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
+    with_firsts = not (label_smoothing == 0.0)
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _total = _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad, summed, run_exponentials(logits, start, stop, scratch, True))
+            _total = _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad, summed, run_exponentials(logits, start, stop, scratch, True, with_firsts))
             if summed:
                 loss[task] = _total
     return loss, grad
@@ -832,13 +834,14 @@ def _integer_labels_forward_backward_in_place_short(logits, labels, weight, labe
     per_task = max(1, 16384 // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
+    with_firsts = not (label_smoothing == 0.0)
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _total = _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, summed, run_exponentials(logits, start, stop, scratch, True))
+            _total = _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, summed, run_exponentials(logits, start, stop, scratch, True, with_firsts))
             if summed:
                 loss[task] = _total
     return loss, logits
@@ -1050,13 +1053,14 @@ def _probability_labels_forward_short(logits, labels, weight, label_smoothing, s
     per_task = max(1, 16384 // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
+    with_firsts = False
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _total = _probability_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, loss, summed, run_exponentials(logits, start, stop, scratch, True))
+            _total = _probability_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, loss, summed, run_exponentials(logits, start, stop, scratch, True, with_firsts))
             if summed:
                 loss[task] = _total
     return loss
@@ -1343,13 +1347,14 @@ def _probability_labels_forward_backward_short(logits, labels, weight, label_smo
     per_task = max(1, 16384 // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
+    with_firsts = True
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _total = _probability_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, grad, summed, run_exponentials(logits, start, stop, scratch, True))
+            _total = _probability_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, grad, summed, run_exponentials(logits, start, stop, scratch, True, with_firsts))
             if summed:
                 loss[task] = _total
     return loss, grad
@@ -1670,13 +1675,14 @@ def _probability_labels_forward_backward_in_place_short(logits, labels, weight, 
     per_task = max(1, 16384 // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
+    with_firsts = True
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _total = _probability_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, summed, run_exponentials(logits, start, stop, scratch, True))
+            _total = _probability_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, summed, run_exponentials(logits, start, stop, scratch, True, with_firsts))
             if summed:
                 loss[task] = _total
     return loss, logits

@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call:
 #   kl_divergence: 40a6d93abb3b8530fb5933ce9603bfd893e09514d2c84f1f3db4bcc817251db9
 #   entropy: 74e2a7a68a68bd64d60fbf37dbe13170a9fe659144946b18f05be5fe307e6eeb
-#   symce.generated.runtime: 79eab15858f7a0022834ca5a4feedf0536893efc438b307e6da9f2e710583115
+#   symce.generated.runtime: c671e6f2b33d5c40d7206dd506e8008dbea7f4581c039b4e261147e0b091d711
 """Numba kernels for the information family, derived from the spec(s) kl_divergence, entropy.
 
 Functions: kl_div_pointwise, kl_div_pointwise_backward, entropy.

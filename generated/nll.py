@@ -2,7 +2,7 @@
 # edit the spec and regenerate. Specs and the sha256 of each (srepr of its expression + generator
 # version), and of the runtime the kernels call:
 #   nll_loss: d2d1367a0861efcf25b06f1c30d2d92250ea79ef7a6bd9055bedc2ffc2fb60fd
-#   symce.generated.runtime: 79eab15858f7a0022834ca5a4feedf0536893efc438b307e6da9f2e710583115
+#   symce.generated.runtime: c671e6f2b33d5c40d7206dd506e8008dbea7f4581c039b4e261147e0b091d711
 """Numba kernels for the nll family, derived from the spec(s) nll_loss.
 
 Functions: nll_forward, nll_forward_backward.

@@ -4,7 +4,7 @@
 #   softmax: c13c5ea1f1feb9a306394153396fec43325aadd84d4f2ecdf518a07b03271eb1
 #   log_softmax: 238d96318f5c385dd5d06af6065019ff8d5b06972b757600cd9a4f0d23486149
 #   logsumexp: efd672d90dca5cdda93a127696db3b18a00bb3e77e7efe37953a45933a9a7aae
-#   symce.generated.runtime: 79eab15858f7a0022834ca5a4feedf0536893efc438b307e6da9f2e710583115
+#   symce.generated.runtime: c671e6f2b33d5c40d7206dd506e8008dbea7f4581c039b4e261147e0b091d711
 """Numba kernels for the softmax family, derived from the spec(s) softmax, log_softmax, logsumexp.
 
 Functions: softmax, log_softmax, logsumexp.
@@ -61,13 +61,14 @@ def _softmax_short(logits, out, threads):
     rows, C = logits.shape
     per_task = max(1, 16384 // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
+    with_firsts = False
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _softmax_rows(start, stop, logits, out, run_exponentials(logits, start, stop, scratch, False))
+            _softmax_rows(start, stop, logits, out, run_exponentials(logits, start, stop, scratch, False, with_firsts))
     return out
 
 
@@ -156,13 +157,14 @@ def _softmax_in_place_short(logits, threads):
     rows, C = logits.shape
     per_task = max(1, 16384 // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
+    with_firsts = False
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _softmax_rows_in_place(start, stop, logits, run_exponentials(logits, start, stop, scratch, False))
+            _softmax_rows_in_place(start, stop, logits, run_exponentials(logits, start, stop, scratch, False, with_firsts))
     return logits
 
 
@@ -228,13 +230,14 @@ def _log_softmax_short(logits, out, threads):
     rows, C = logits.shape
     per_task = max(1, 16384 // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
+    with_firsts = False
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _log_softmax_rows(start, stop, logits, out, run_exponentials(logits, start, stop, scratch, True))
+            _log_softmax_rows(start, stop, logits, out, run_exponentials(logits, start, stop, scratch, True, with_firsts))
     return out
 
 
@@ -303,13 +306,14 @@ def _log_softmax_in_place_short(logits, threads):
     rows, C = logits.shape
     per_task = max(1, 16384 // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
+    with_firsts = False
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _log_softmax_rows_in_place(start, stop, logits, run_exponentials(logits, start, stop, scratch, True))
+            _log_softmax_rows_in_place(start, stop, logits, run_exponentials(logits, start, stop, scratch, True, with_firsts))
     return logits
 
 
@@ -371,13 +375,14 @@ def _logsumexp_short(logits, threads):
     per_task = max(1, 16384 // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     out = np.empty(rows, dtype=logits.dtype)
+    with_firsts = False
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _logsumexp_rows(start, stop, logits, out, run_exponentials(logits, start, stop, scratch, True))
+            _logsumexp_rows(start, stop, logits, out, run_exponentials(logits, start, stop, scratch, True, with_firsts))
     return out
 
 

@@ -80,6 +80,29 @@ class TestRowProgram:
         assert "first_index" in source(cross_entropy._probability_labels_forward_backward_rows)
         assert "_u0" in source(softmax._softmax_rows)
 
+    def test_first_indices_are_asked_for_exactly_where_the_arguments_pick_rows_that_read_them(self):
+        """emit._python_condition: for every choice of which arguments are at their defaults, the
+        test it writes holds exactly when that choice is one of the given leaves (the rows reading
+        the pinned argmax, for run_exponentials' ``with_firsts``), and it is simplified."""
+        import itertools
+
+        from symce.codegen.emit import Arg, _python_condition
+
+        args = [Arg("weight", "classes", default=sp.S.One), Arg("label_smoothing", "scalar", default=sp.S.Zero)]
+        names = [a.name for a in args]
+        leaves = [frozenset(chosen) for size in range(3) for chosen in itertools.combinations(names, size)]
+        for count in range(len(leaves) + 1):
+            for picked in itertools.combinations(leaves, count):
+                condition = _python_condition(args, picked)
+                for weight, smoothing in itertools.product((None, np.ones(3)), (0.0, 0.1)):
+                    at_default = frozenset(name for name, default in zip(names, (weight is None, smoothing == 0.0))
+                                           if default)
+                    held = eval(condition, {}, {"weight": weight, "label_smoothing": smoothing})  # noqa: S307
+                    assert held == (at_default in picked), (condition, picked, weight, smoothing)
+        smoothed = [leaf for leaf in leaves if "label_smoothing" not in leaf]
+        assert _python_condition(args, smoothed) == "not (label_smoothing == 0.0)"
+        assert _python_condition(args, leaves) == "True" and _python_condition(args, []) == "False"
+
     @pytest.mark.parametrize("function", ["_integer_labels_forward_backward_rows",
                                           "_integer_labels_forward_backward_rows_in_place",
                                           "_probability_labels_forward_backward_rows",

@@ -149,14 +149,16 @@ def test_run_exponentials_are_each_rows_exp_below_its_max(dtype):
     kernels never read; the first index of each row's max (the first of a tie); and
     Σ_{k≠a} exp(z_k − max) and its log1p, each within C + 2 ulps of mpmath's, relative, also
     where the sum is far below 1 (a confident row) or a tie puts a second 1 in it; asked for no
-    log1p, the same run without it."""
+    log1p and no first indices, the same run without them (its maxima and finiteness found by
+    the max-only loop)."""
     rng = np.random.default_rng(11)
     rows = (rng.standard_normal((9, 10)) * 30).astype(dtype)
     rows[3, 4], rows[4, 0], rows[5, 9], rows[6] = np.inf, np.nan, -np.inf, -np.inf
     rows[7, 2] = rows[7, 5] = rows[7].max()  # a tied max
     rows[2] = np.arange(10, dtype=dtype) * -12  # confident: Σ_{k≠a} ≈ 6e-6
     scratch = np.full(6 * 10 + 3, np.nan, dtype)  # longer than the run needs
-    exponentials, maxima, finite, firsts, below_max, log1p_below_max = runtime.run_exponentials(rows, 2, 8, scratch, True)
+    run = runtime.run_exponentials(rows, 2, 8, scratch, True, True)
+    exponentials, maxima, finite, firsts, below_max, log1p_below_max = run
     assert np.shares_memory(exponentials, scratch)
     assert exponentials.shape == (6, 10) and exponentials.dtype == dtype
     np.testing.assert_array_equal(finite, [True, False, False, True, False, True])
@@ -173,10 +175,13 @@ def test_run_exponentials_are_each_rows_exp_below_its_max(dtype):
             others = mpmath.fsum(mpmath.exp(v) for n, v in enumerate(shifted) if n != firsts[r])
             for got, exact in ((below_max[r], others), (log1p_below_max[r], mpmath.log1p(others))):
                 assert abs(got - exact) <= (row.size + 2) * ulp * abs(exact)
-    without = runtime.run_exponentials(rows, 2, 8, np.empty_like(scratch), False)
+    without = runtime.run_exponentials(rows, 2, 8, np.empty_like(scratch), False, False)
     assert without.log1p_below_max.size == 0  # a kernel that reads no log1p (softmax) gets none
-    for got, expected in zip(without[:5], (exponentials, maxima, finite, firsts, below_max)):
-        np.testing.assert_array_equal(got, expected)
+    assert without.firsts.size == 0  # nor first indices, where no row reads the argmax
+    np.testing.assert_array_equal(without.finite, finite)
+    for got, expected in ((without.exponentials, exponentials), (without.maxima, maxima),
+                          (without.below_max, below_max)):
+        np.testing.assert_array_equal(got[finite], expected[finite])
 
 
 def test_run_exponentials_sums_vectorise_whoever_compiles_it_first():
@@ -186,7 +191,7 @@ def test_run_exponentials_sums_vectorise_whoever_compiles_it_first():
     declared, its sums are reassociable vector adds."""
     options = {name: value for name, value in runtime.run_exponentials.targetoptions.items() if name != "nopython"}
     fresh = numba.njit(**options)(runtime.run_exponentials.py_func)
-    fresh(np.zeros((4, 10)), 0, 4, np.empty(40), True)
+    fresh(np.zeros((4, 10)), 0, 4, np.empty(40), True, False)
     assert re.search(r"fadd reassoc contract <\d+ x double>", fresh.inspect_llvm(fresh.signatures[0]))
 
 
@@ -218,7 +223,7 @@ def _rows_llvm(classes: int, in_place: bool, streamed: bool = False) -> str:
     from symce.generated import cross_entropy, runtime
 
     logits, labels, scale = np.zeros((2, classes)), np.zeros(2, np.int64), np.ones(1)
-    run = runtime.run_exponentials(logits, 0, 2, np.empty(2 * classes), True) if classes < emit.LONG_ROWS \
+    run = runtime.run_exponentials(logits, 0, 2, np.empty(2 * classes), True, True) if classes < emit.LONG_ROWS \
         else np.empty(classes) if streamed else None
     buffers = () if in_place else (np.empty((2, classes)),)
     arguments = (0, 2, logits, labels, None, 0.0, -100, scale, np.empty(2), *buffers, False, run)

@@ -385,6 +385,28 @@ def _specialisable(kernel: Kernel, arrays_only: bool = False) -> list[Arg]:
     return [a for a in kernel.args if a.default is not None and not (arrays_only and a.role == "scalar")]
 
 
+def _python_condition(args: Sequence[Arg], chosen_sets: Sequence[frozenset[str]]) -> str:
+    """The test, in the kernel's Python, that its arguments pick one of the :func:`_nested` leaves
+    ``chosen_sets`` (each the names of the arguments at their defaults there), simplified
+    (sympy.simplify_logic): "True", "False", or e.g. "not (label_smoothing == 0.0)"."""
+    at_default = {a.name: sp.Symbol(a.name) for a in args}
+    tests = {symbol: a.at_default for a, symbol in zip(args, at_default.values())}
+    condition = sp.logic.boolalg.simplify_logic(sp.Or(*[
+        sp.And(*[symbol if name in chosen else sp.Not(symbol) for name, symbol in at_default.items()])
+        for chosen in chosen_sets]))
+
+    def python(expr) -> str:
+        if expr in (sp.true, sp.false):
+            return str(bool(expr))
+        if isinstance(expr, sp.Symbol):
+            return f"({tests[expr]})"
+        if isinstance(expr, sp.Not):
+            return f"not {python(expr.args[0])}"
+        joiner = " and " if isinstance(expr, sp.And) else " or "
+        return "(" + joiner.join(sorted(python(arg) for arg in expr.args)) + ")"
+    return python(condition)
+
+
 def _nested(args: Sequence[Arg], leaf, indent: str, chosen: frozenset[str] = frozenset()) -> list[str]:
     """``leaf(chosen, indent)`` under one if/else per argument that may be at its default."""
     if not args:
@@ -701,13 +723,21 @@ def row_kernel_source(kernel: Kernel) -> str:
     pin = f"t if _zt == mx else first_index_of_run({rows.name}, i, mx, start, run)" if label is not None \
         else f"first_index_of_run({rows.name}, i, mx, start, run)"
 
-    def block(program_of, indent):
-        return lambda chosen, indent=indent: _row_block(kernel, program_of(kernel.specialisation(chosen)), numbering,
-                                                        printer, native, indent, kernel.outputs, label_symbol, pin)
+    # the specialisations (their arguments at defaults) whose finite rows read the pinned argmax
+    pinning: list[frozenset[str]] = []
+
+    def block(program_of, indent, pinned_by=None):
+        def leaf(chosen, indent=indent):
+            block_lines = _row_block(kernel, program_of(kernel.specialisation(chosen)), numbering, printer, native,
+                                     indent, kernel.outputs, label_symbol, pin)
+            if pinned_by is not None and any("first_index_of_run(" in line for line in block_lines):
+                pinned_by.append(chosen)
+            return block_lines
+        return leaf
     if shifted:
         lines += [f"{row}mx, finite = row_max_of_run({rows.name}, i, start, run)", f"{row}m = np.float64(mx)",
                   f"{row}if finite:"]
-        lines += _nested(_specialisable(kernel), block(lambda v: v.program, row + INDENT), row + INDENT)
+        lines += _nested(_specialisable(kernel), block(lambda v: v.program, row + INDENT, pinning), row + INDENT)
         lines.append(f"{row}else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it")
         # rare rows: specialised only where an absent (None) array must not be read
         lines += _nested(_specialisable(kernel, arrays_only=True), block(lambda v: v.plain, row + INDENT),
@@ -716,8 +746,10 @@ def row_kernel_source(kernel: Kernel) -> str:
         lines += _nested(_specialisable(kernel, arrays_only=True), block(lambda v: v.program, row), row)
     if summable:
         lines.append(f"{INDENT}return _total")
-    # run_exponentials takes the log1p of each short row's sum only for a kernel that reads it
+    # run_exponentials takes the log1p of each short row's sum only for a kernel that reads it, and
+    # each row's first index of its max only where the arguments choose rows that read it
     takes_log1p = any("log1p_of_run(" in line for line in lines)
+    takes_firsts = _python_condition(_specialisable(kernel), pinning)
     # a buffer of the caller's is streamed (write_row's non-temporal stores) from a scratch row
     streams = any("write_row(" in line for line in lines)
 
@@ -762,8 +794,10 @@ def row_kernel_source(kernel: Kernel) -> str:
                 # allocated once a call: a thread's share of the tasks is one part (numba's prange
                 # splits statically too), and the thread count comes from Python
                 # (numba.get_num_threads() in a jitted function makes it uncacheable)
-                run = f"run_exponentials({rows.name}, start, stop, scratch, {takes_log1p})" if runs else "scratch"
-                lines += [f"{INDENT}parts = max(1, min(threads, tasks))",
+                run = f"run_exponentials({rows.name}, start, stop, scratch, {takes_log1p}, with_firsts)" if runs \
+                    else "scratch"
+                lines += [*[f"{INDENT}with_firsts = {takes_firsts}"] * runs,
+                          f"{INDENT}parts = max(1, min(threads, tasks))",
                           f"{INDENT}for part in numba.prange(parts):",
                           f"{INDENT * 2}scratch = np.empty({'per_task * C' if runs else 'C'}, {rows.name}.dtype)",
                           f"{INDENT * 2}for task in range(part * tasks // parts, (part + 1) * tasks // parts):",

@@ -119,6 +119,18 @@ def short_row_max(rows, i, lowest):
         first = k if value > largest else first
         largest = value if value > largest else largest
     return largest, clean and -np.inf < largest < np.inf, first
+
+
+@numba.njit({JIT_OPTIONS}, inline='always')
+def short_row_largest(rows, i, lowest):
+    """The max of row i for a row too short for a vector loop, nan skipped (short_row_max
+    without its nan test and its first index: one select an element, where short_row_max's three
+    made run_exponentials 1.3x slower at 65536 × 10). ``lowest``: −inf in the rows' dtype."""
+    largest = lowest
+    for k in range(rows.shape[1]):
+        value = rows[i, k]
+        largest = value if value > largest else largest
+    return largest
 ''']
     for dtype, bits in (("float32", 32), ("float64", 64)):
         signed, unsigned = f"int{bits}", f"uint{bits}"
@@ -218,18 +230,24 @@ Run = collections.namedtuple("Run", "exponentials maxima finite firsts below_max
 # first caller when that is Python, and every kernel then reuses that slower build (the sums
 # no longer vectorise: the 65536 × 10 kernel took 1.1x as long)
 @numba.njit({JIT_OPTIONS}, fastmath={FASTMATH})
-def run_exponentials(rows, start, stop, scratch, with_log1p):
+def run_exponentials(rows, start, stop, scratch, with_log1p, with_firsts):
     """(exp(z − max) of rows start..stop, each row's max, whether each row is finite, the first
-    index of each row's max, each row's Σ_{k≠a} exp(z_k − max), and log1p of it where
-    ``with_log1p``, else an empty array) for rows too short for a vector loop of their own: the exponentials of the whole run in one flat loop,
+    index of each row's max where ``with_firsts`` (else an empty array), each row's
+    Σ_{k≠a} exp(z_k − max), and log1p of it where ``with_log1p`` (else an empty array)) for rows
+    too short for a vector loop of their own: the exponentials of the whole run in one flat loop,
     which vectorises (512-bit), where a row of 10 classes takes 10 scalar calls (1.5x faster at
     65536 × 10); log1p likewise, where a row took one scalar call (the kernel 1.1x faster; a kernel
-    that takes no log1p, softmax, was 1.05x slower computing it anyway). The
-    first index comes out of the max's own loop (short_row_max): found from the shifted row
-    instead, as the first k with z_k − max = 0, it was a second dependency chain that made this
-    function 1.3-1.4x slower. The sum adds the terms below 1 and the terms equal to 1 apart, as
-    the kernels' own reduction pass does, so a confident row keeps every digit of its small sum.
-    A row with inf or nan gets exponentials of 1 (never read: it takes the formula as written).
+    that takes no log1p, softmax, was 1.05x slower computing it anyway).
+    The max loop is one select an element (short_row_largest), and a row's finiteness is read
+    from its sum: a nan in the row makes its exponential, and so the sum, nan; a max of ±inf or
+    an all −inf row is not finite. Testing each element for nan in the max loop, and moving the
+    first index along in it, made this function 1.3x slower where no kernel reads that index; a
+    kernel whose rows read it (the argmax a, pinned) asks for it with ``with_firsts``, and gets
+    it from the max's own loop (short_row_max): found from the shifted row instead, as the first k
+    with z_k − max = 0, it was a second dependency chain that made this function 1.3-1.4x slower.
+    The sum adds the terms below 1 and the terms equal to 1 apart, as the kernels' own reduction
+    pass does, so a confident row keeps every digit of its small sum. A row that is not finite
+    gets exponentials that are never read (it takes the formula as written).
     The exponentials go into ``scratch`` (at least (stop − start) · C entries, the calling
     thread's own, reused from run to run): allocated per run, 128 KiB of float64 went through
     mmap and munmap, and made the kernel up to 1.7x slower."""
@@ -238,12 +256,15 @@ def run_exponentials(rows, start, stop, scratch, with_log1p):
     exponentials = scratch[:n * C].reshape((n, C))
     maxima = np.full(n, -np.inf, rows.dtype)  # each row's max starts at −inf in the rows' dtype
     finite = np.empty(n, np.bool_)
-    firsts = np.zeros(n, np.intp)
+    firsts = np.zeros(n if with_firsts else 0, np.intp)
     for r in range(n):
-        largest, clean, firsts[r] = short_row_max(rows, start + r, maxima[r])
-        maxima[r], finite[r] = largest, clean
+        if with_firsts:
+            largest, _, firsts[r] = short_row_max(rows, start + r, maxima[r])
+        else:
+            largest = short_row_largest(rows, start + r, maxima[r])
+        maxima[r] = largest
         for k in range(C):
-            exponentials[r, k] = rows[start + r, k] - largest if clean else 0
+            exponentials[r, k] = rows[start + r, k] - largest
     flat = exponentials.reshape(n * C)
     for e in range(n * C):
         flat[e] = fast_exp_nonpositive(flat[e])
@@ -258,6 +279,8 @@ def run_exponentials(rows, start, stop, scratch, with_log1p):
             below += one - one if value == one else value
             ones += value if value == one else one - one
         below_max[r] = np.float64(below) + (np.float64(ones) - 1)
+    for r in range(n):
+        finite[r] = -np.inf < maxima[r] < np.inf and below_max[r] == below_max[r]
     log1p_below_max = np.empty(n if with_log1p else 0, np.float64)
     for r in range(log1p_below_max.shape[0]):
         log1p_below_max[r] = fast_log1p(below_max[r])
