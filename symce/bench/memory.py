@@ -1,8 +1,8 @@
 """Peak extra memory, measured in a process of its own: ``python -m symce.bench.memory``.
 
 The benchmark starts this process once (:class:`MemoryProbe`), waits until it is ready, and sends
-it one job per timed row as a line of JSON; it rebuilds the row's inputs from the same seed, warms every call up on a tiny
-input of the same case and dtype (numba's cache, torch's first-call set-up), then makes each call
+it one job per timed row as a line of JSON; it rebuilds the row's inputs from the same seed, warms every call up on a few
+rows of the same case, dtype and class count (numba's cache, torch's first-call set-up), then makes each call
 once and replies with the bytes its resident set rose above the level before the call
 (:func:`symce.bench.measure.peak_extra_bytes`). ``MALLOC_MMAP_THRESHOLD_=65536`` makes its malloc
 map every block above 64 KiB afresh and unmap it when freed, so each call's arrays are counted
@@ -19,7 +19,10 @@ import sys
 from symce.bench.cases import BY_NAME, forward_backward_calls, forward_calls, make_inputs
 from symce.bench.measure import peak_extra_bytes
 
-WARM_UP_SHAPE = (4, 3)
+#: rows of the warm-up input; it keeps the row's own class count, so that the calls measured next run
+#: kernels already loaded: a row kernel's short- and long-row loops are compiled (and loaded from
+#: numba's cache) apart, and loading one counted 0.5-3.9 MiB at 4096 x 1000, the first long rows
+WARM_UP_ROWS = 4
 
 
 #: forward is measured for torch and symce only (the NumPy reference's forward is not reported)
@@ -46,7 +49,7 @@ def measure_row(case: str, shape, dtype: str, seed: int) -> dict:
     """{"forward": {key: bytes}, "forward_backward": {key: bytes or None (no out=)}} for one row."""
     case = BY_NAME[case]
     gc.collect()
-    _run_all(case, make_inputs(case, WARM_UP_SHAPE, dtype, seed), lambda run: run())
+    _run_all(case, make_inputs(case, (WARM_UP_ROWS, *shape[1:]), dtype, seed), lambda run: run())
     return _run_all(case, make_inputs(case, tuple(shape), dtype, seed), peak_extra_bytes)
 
 
