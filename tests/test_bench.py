@@ -6,16 +6,13 @@ the bandwidth is measured and that the peak-memory probe sees an allocation.
 """
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 import torch
 
-from symce.bench import cases, cli, measure, reference, suite
+from symce.bench import cases, cli, measure, memory, reference, suite
 from symce.bench.cases import CASES, FORWARD, FORWARD_BACKWARD
 from symce.cli import main
 
@@ -169,14 +166,11 @@ def test_peak_memory_sees_a_large_allocation():
 
 @pytest.mark.skipif(not measure.peak_memory_supported(), reason="needs Linux's /proc/self/clear_refs")
 def test_memory_probe_counts_the_call_and_not_the_loading_of_its_kernels():
-    """In a new process, as the benchmark's probe runs: writing the gradient over the logits costs no
+    """In the benchmark's own probe process: writing the gradient over the logits costs no
     memory even for the first long rows, whose kernels the warm-up must already have loaded (loading
     them counted about 1 MiB)."""
-    script = ("import json; from symce.bench.memory import measure_row; "
-              "print(json.dumps(measure_row('ce_weights', [256, 1000], 'float32', 0)))")
-    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
-    measured = json.loads(done.stdout.strip().splitlines()[-1])["forward_backward"]
+    with memory.MemoryProbe() as probe:
+        measured = probe.measure("ce_weights", (256, 1000), "float32", 0)["forward_backward"]
     assert measured["symce_inplace"] < 256 << 10
     assert measured["symce"] < (256 * 1000 * 4) + (256 << 10)  # the gradient, and not much more
 
