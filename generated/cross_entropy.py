@@ -921,24 +921,20 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
                     _s0 = _zero
                     _s1 = _zero
                     _s2 = _zero
-                    _s3 = _zero
                     _u1 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        _s0 += labels[i, k]*(_zk - mx)
+                        _s0 += (-np.float64(label_smoothing)*labels[i, k] + labels[i, k] + np.float64(label_smoothing)/C)*(_zk - mx)
                         _b1 = _ek
                         _s1 += _zero if _zk == mx else _b1
                         _u1 += _b1 if _zk == mx else _zero
                         _s2 += labels[i, k]
-                        _s3 += (_zk - mx)
                     _r0 = np.float64(_s0)
                     _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
                     _r2 = np.float64(_s2)
-                    _r3 = np.float64(_s3)
                     _tmp0 = log1p_of_run(_r1, run, i - start)
-                    _tmp1 = _r2*_tmp0
-                    _loss = _r0*np.float64(label_smoothing) - _r0 + _tmp0*np.float64(label_smoothing) - _tmp1*np.float64(label_smoothing) + _tmp1 - _r3*np.float64(label_smoothing)/C
+                    _loss = -_r0 - _r2*_tmp0*np.float64(label_smoothing) + _r2*_tmp0 + _tmp0*np.float64(label_smoothing)
                     _total += _loss
                     if not summed:
                         loss[i] = _loss
@@ -952,9 +948,9 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        _tmp2 = weight[k]*labels[i, k]
-                        _s0 += _tmp2
-                        _s1 += _tmp2*(_zk - mx)
+                        _tmp1 = weight[k]*labels[i, k]
+                        _s0 += _tmp1
+                        _s1 += _tmp1*(_zk - mx)
                         _b2 = _ek
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
@@ -971,27 +967,23 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
                     _s1 = _zero
                     _s2 = _zero
                     _s3 = _zero
-                    _s4 = _zero
-                    _u3 = _zero
+                    _u2 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        _tmp3 = weight[k]*labels[i, k]
-                        _s0 += _tmp3
-                        _s1 += weight[k]*(_zk - mx)
-                        _s2 += _tmp3*(_zk - mx)
-                        _b3 = _ek
-                        _s3 += _zero if _zk == mx else _b3
-                        _u3 += _b3 if _zk == mx else _zero
-                        _s4 += weight[k]
+                        _tmp2 = weight[k]*labels[i, k]
+                        _s0 += (-_tmp2*np.float64(label_smoothing) + _tmp2 + np.float64(label_smoothing)*weight[k]/C)*(_zk - mx)
+                        _s1 += _tmp2
+                        _b2 = _ek
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                        _s3 += weight[k]
                     _r0 = np.float64(_s0)
                     _r1 = np.float64(_s1)
-                    _r2 = np.float64(_s2)
-                    _r3 = sum_below_max_of_run(np.float64(_s3) + (np.float64(_u3) - 1), run, i - start)
-                    _r4 = np.float64(_s4)
-                    _tmp4 = log1p_of_run(_r3, run, i - start)
-                    _tmp5 = 1/C
-                    _loss = -_r0*_tmp4*np.float64(label_smoothing) + _r0*_tmp4 - _r1*_tmp5*np.float64(label_smoothing) + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp4*_tmp5*np.float64(label_smoothing)
+                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)
+                    _r3 = np.float64(_s3)
+                    _tmp3 = log1p_of_run(_r2, run, i - start)
+                    _loss = -_r0 - _r1*_tmp3*np.float64(label_smoothing) + _r1*_tmp3 + _r3*_tmp3*np.float64(label_smoothing)/C
                     _total += _loss
                     if not summed:
                         loss[i] = _loss
@@ -1000,21 +992,18 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
                 _s0 = 0.0
                 _s1 = 0.0
                 _s2 = 0.0
-                _s3 = 0.0
                 for k in range(C):
                     _zk = logits[i, k]
                     _ek = fast_exp(np.float64(_zk))
-                    _s0 += np.float64(labels[i, k])*np.float64(_zk)
+                    _s0 += (np.float64(label_smoothing)*np.float64(labels[i, k]) - np.float64(labels[i, k]) - np.float64(label_smoothing)/C)*np.float64(_zk)
                     _s1 += np.float64(_ek)
                     _s2 += np.float64(labels[i, k])
-                    _s3 += np.float64(_zk)
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2)
-                _r3 = np.float64(_s3)
-                _tmp6 = math.log(_r1)
-                _tmp7 = _r2*_tmp6
-                _loss = _r0*np.float64(label_smoothing) - _r0 + _tmp6*np.float64(label_smoothing) - _tmp7*np.float64(label_smoothing) + _tmp7 - _r3*np.float64(label_smoothing)/C
+                _tmp4 = math.log(_r1)
+                _tmp5 = _r2*_tmp4
+                _loss = _r0 + _tmp4*np.float64(label_smoothing) - _tmp5*np.float64(label_smoothing) + _tmp5
                 _total += _loss
                 if not summed:
                     loss[i] = _loss
@@ -1023,24 +1012,21 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
                 _s1 = 0.0
                 _s2 = 0.0
                 _s3 = 0.0
-                _s4 = 0.0
                 for k in range(C):
                     _zk = logits[i, k]
                     _ek = fast_exp(np.float64(_zk))
-                    _tmp8 = np.float64(weight[k])*np.float64(labels[i, k])
-                    _s0 += _tmp8
-                    _s1 += np.float64(weight[k])*np.float64(_zk)
-                    _s2 += _tmp8*np.float64(_zk)
-                    _s3 += np.float64(_ek)
-                    _s4 += np.float64(weight[k])
+                    _tmp6 = np.float64(weight[k])*np.float64(labels[i, k])
+                    _s0 += (-_tmp6 + np.float64(label_smoothing)*np.float64(weight[k])*np.float64(labels[i, k]) - np.float64(label_smoothing)*np.float64(weight[k])/C)*np.float64(_zk)
+                    _s1 += _tmp6
+                    _s2 += np.float64(_ek)
+                    _s3 += np.float64(weight[k])
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2)
                 _r3 = np.float64(_s3)
-                _r4 = np.float64(_s4)
-                _tmp9 = math.log(_r3)
-                _tmp10 = 1/C
-                _loss = -_r0*_tmp9*np.float64(label_smoothing) + _r0*_tmp9 - _r1*_tmp10*np.float64(label_smoothing) + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp10*_tmp9*np.float64(label_smoothing)
+                _tmp7 = math.log(_r2)
+                _tmp8 = _r1*_tmp7
+                _loss = _r0 - _tmp8*np.float64(label_smoothing) + _tmp8 + _r3*_tmp7*np.float64(label_smoothing)/C
                 _total += _loss
                 if not summed:
                     loss[i] = _loss
@@ -1152,43 +1138,38 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     _s0 = _zero
                     _s1 = _zero
                     _s2 = _zero
-                    _s3 = _zero
                     _u1 = _zero
                     _u2 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
                         store_exponential(grad, i, k, _ek, run)
-                        _s0 += labels[i, k]*(_zk - mx)
+                        _s0 += (-np.float64(label_smoothing)*labels[i, k] + labels[i, k] + np.float64(label_smoothing)/C)*(_zk - mx)
                         _b1 = _ek
                         _s1 += _zero if _zk == mx else _b1
                         _u1 += _b1 if _zk == mx else _zero
                         _b2 = labels[i, k]
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
-                        _s3 += (_zk - mx)
                     _r0 = np.float64(_s0)
                     _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
                     _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
-                    _r3 = np.float64(_s3)
                     _tmp5 = log1p_of_run(_r1, run, i - start)
-                    _tmp6 = _tmp5*np.float64(label_smoothing)
+                    _tmp6 = _r2 + np.float64(labels[i, a])
                     _tmp7 = 1/C
-                    _tmp8 = _tmp7*np.float64(label_smoothing)
-                    _tmp9 = _r2 + np.float64(labels[i, a])
-                    _tmp10 = 1/(_r1 + 1)
-                    _loss = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp8 + _tmp5*_tmp9 - _tmp6*_tmp9 + _tmp6
+                    _tmp8 = 1/(_r1 + 1)
+                    _loss = -_r0 - _tmp5*_tmp6*np.float64(label_smoothing) + _tmp5*_tmp6 + _tmp5*np.float64(label_smoothing)
                     _total += _loss
                     if not summed:
                         loss[i] = _loss
-                    _tmp11 = _scale * (_tmp10*_tmp7*(C*_r1*np.float64(label_smoothing)*np.float64(labels[i, a]) - C*_r1*np.float64(labels[i, a]) - C*_r2*np.float64(label_smoothing) + C*_r2 + C*np.float64(label_smoothing) - _r1*np.float64(label_smoothing) - np.float64(label_smoothing)))
-                    _tmp12 = cast_like(_scale * (_tmp10*(-_tmp9*np.float64(label_smoothing) + _tmp9 + np.float64(label_smoothing))), mx)
-                    _tmp13 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
-                    _tmp14 = cast_like(_scale * (-_tmp8), mx)
-                    if not write_row(grad, i, ((_tmp12, kept_exponentials(grad, run)), (_tmp13, labels), (_tmp14,)), (logits, labels), run):
+                    _tmp9 = _scale * (_tmp7*_tmp8*(C*_r1*np.float64(label_smoothing)*np.float64(labels[i, a]) - C*_r1*np.float64(labels[i, a]) - C*_r2*np.float64(label_smoothing) + C*_r2 + C*np.float64(label_smoothing) - _r1*np.float64(label_smoothing) - np.float64(label_smoothing)))
+                    _tmp10 = cast_like(_scale * (_tmp8*(-_tmp6*np.float64(label_smoothing) + _tmp6 + np.float64(label_smoothing))), mx)
+                    _tmp11 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
+                    _tmp12 = cast_like(_scale * (-_tmp7*np.float64(label_smoothing)), mx)
+                    if not write_row(grad, i, ((_tmp10, kept_exponentials(grad, run)), (_tmp11, labels), (_tmp12,)), (logits, labels), run):
                         for j in range(C):
-                            grad[i, j] = _tmp12 * stored_exponential(grad, i, j, run, i - start) + _tmp13 * labels[i, j] + _tmp14
-                    grad[i, a] = _tmp11
+                            grad[i, j] = _tmp10 * stored_exponential(grad, i, j, run, i - start) + _tmp11 * labels[i, j] + _tmp12
+                    grad[i, a] = _tmp9
             else:
                 if label_smoothing == 0.0:
                     a = first_index_of_run(logits, i, mx, start, run)
@@ -1202,31 +1183,31 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
                         store_exponential(grad, i, k, _ek, run)
-                        _tmp15 = weight[k]*labels[i, k]
-                        _b0 = _tmp15
+                        _tmp13 = weight[k]*labels[i, k]
+                        _b0 = _tmp13
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
-                        _s1 += _tmp15*(_zk - mx)
+                        _s1 += _tmp13*(_zk - mx)
                         _b2 = _ek
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
                     _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))
                     _r1 = np.float64(_s1)
                     _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)
-                    _tmp16 = np.float64(weight[a])*np.float64(labels[i, a])
-                    _tmp17 = _r0 + _tmp16
-                    _tmp18 = 1/(_r2 + 1)
-                    _loss = -_r1 + _tmp17*log1p_of_run(_r2, run, i - start)
+                    _tmp14 = np.float64(weight[a])*np.float64(labels[i, a])
+                    _tmp15 = _r0 + _tmp14
+                    _tmp16 = 1/(_r2 + 1)
+                    _loss = -_r1 + _tmp15*log1p_of_run(_r2, run, i - start)
                     _total += _loss
                     if not summed:
                         loss[i] = _loss
-                    _tmp19 = _scale * (_tmp18*(_r0 - _r2*_tmp16))
-                    _tmp20 = cast_like(_scale * (-1), mx)
-                    _tmp21 = cast_like(_scale * (_tmp17*_tmp18), mx)
-                    if not write_row(grad, i, ((_tmp20, weight, labels), (_tmp21, kept_exponentials(grad, run))), (logits, labels), run):
+                    _tmp17 = _scale * (_tmp16*(_r0 - _r2*_tmp14))
+                    _tmp18 = cast_like(_scale * (-1), mx)
+                    _tmp19 = cast_like(_scale * (_tmp15*_tmp16), mx)
+                    if not write_row(grad, i, ((_tmp18, weight, labels), (_tmp19, kept_exponentials(grad, run))), (logits, labels), run):
                         for j in range(C):
-                            grad[i, j] = _tmp20 * weight[j]*labels[i, j] + _tmp21 * stored_exponential(grad, i, j, run, i - start)
-                    grad[i, a] = _tmp19
+                            grad[i, j] = _tmp18 * weight[j]*labels[i, j] + _tmp19 * stored_exponential(grad, i, j, run, i - start)
+                    grad[i, a] = _tmp17
                 else:
                     a = first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
@@ -1234,110 +1215,99 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
                     _s1 = _zero
                     _s2 = _zero
                     _s3 = _zero
-                    _s4 = _zero
-                    _u0 = _zero
+                    _u1 = _zero
+                    _u2 = _zero
                     _u3 = _zero
-                    _u4 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
                         store_exponential(grad, i, k, _ek, run)
-                        _tmp22 = weight[k]*labels[i, k]
-                        _b0 = _tmp22
-                        _s0 += _zero if _zk == mx else _b0
-                        _u0 += _b0 if _zk == mx else _zero
-                        _s1 += weight[k]*(_zk - mx)
-                        _s2 += _tmp22*(_zk - mx)
-                        _b3 = _ek
+                        _tmp20 = weight[k]*labels[i, k]
+                        _s0 += (-_tmp20*np.float64(label_smoothing) + _tmp20 + np.float64(label_smoothing)*weight[k]/C)*(_zk - mx)
+                        _b1 = _tmp20
+                        _s1 += _zero if _zk == mx else _b1
+                        _u1 += _b1 if _zk == mx else _zero
+                        _b2 = _ek
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                        _b3 = weight[k]
                         _s3 += _zero if _zk == mx else _b3
                         _u3 += _b3 if _zk == mx else _zero
-                        _b4 = weight[k]
-                        _s4 += _zero if _zk == mx else _b4
-                        _u4 += _b4 if _zk == mx else _zero
-                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))
-                    _r1 = np.float64(_s1)
-                    _r2 = np.float64(_s2)
-                    _r3 = sum_below_max_of_run(np.float64(_s3) + (np.float64(_u3) - 1), run, i - start)
-                    _r4 = np.float64(_s4) + (np.float64(_u4) - np.float64(weight[a]))
-                    _tmp23 = 1/C
-                    _tmp24 = _tmp23*np.float64(label_smoothing)
-                    _tmp25 = log1p_of_run(_r3, run, i - start)
-                    _tmp26 = _r4 + np.float64(weight[a])
-                    _tmp27 = np.float64(weight[a])*np.float64(labels[i, a])
-                    _tmp28 = _r0 + _tmp27
-                    _tmp29 = _tmp25*_tmp28
-                    _tmp30 = 1/(_r3 + 1)
-                    _loss = -_r1*_tmp24 + _r2*np.float64(label_smoothing) - _r2 + _tmp24*_tmp25*_tmp26 - _tmp29*np.float64(label_smoothing) + _tmp29
+                    _r0 = np.float64(_s0)
+                    _r1 = np.float64(_s1) + (np.float64(_u1) - np.float64(weight[a])*np.float64(labels[i, a]))
+                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)
+                    _r3 = np.float64(_s3) + (np.float64(_u3) - np.float64(weight[a]))
+                    _tmp21 = log1p_of_run(_r2, run, i - start)
+                    _tmp22 = 1/C
+                    _tmp23 = _r3 + np.float64(weight[a])
+                    _tmp24 = np.float64(weight[a])*np.float64(labels[i, a])
+                    _tmp25 = _r1 + _tmp24
+                    _tmp26 = 1/(_r2 + 1)
+                    _loss = -_r0 + _tmp21*_tmp22*_tmp23*np.float64(label_smoothing) - _tmp21*_tmp25*np.float64(label_smoothing) + _tmp21*_tmp25
                     _total += _loss
                     if not summed:
                         loss[i] = _loss
-                    _tmp31 = _scale * (_tmp23*_tmp30*(-C*_r0*np.float64(label_smoothing) + C*_r0 - C*_r3*_tmp27 + C*_r3*np.float64(label_smoothing)*np.float64(weight[a])*np.float64(labels[i, a]) - _r3*np.float64(label_smoothing)*np.float64(weight[a]) + _r4*np.float64(label_smoothing)))
-                    _tmp32 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
-                    _tmp33 = cast_like(_scale * (_tmp30*(_tmp23*_tmp26*np.float64(label_smoothing) - _tmp28*np.float64(label_smoothing) + _tmp28)), mx)
-                    _tmp34 = cast_like(_scale * (-_tmp24), mx)
-                    if not write_row(grad, i, ((_tmp32, weight, labels), (_tmp33, kept_exponentials(grad, run)), (_tmp34, weight)), (logits, labels), run):
+                    _tmp27 = _scale * (_tmp22*_tmp26*(-C*_r1*np.float64(label_smoothing) + C*_r1 - C*_r2*_tmp24 + C*_r2*np.float64(label_smoothing)*np.float64(weight[a])*np.float64(labels[i, a]) - _r2*np.float64(label_smoothing)*np.float64(weight[a]) + _r3*np.float64(label_smoothing)))
+                    _tmp28 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
+                    _tmp29 = cast_like(_scale * (_tmp26*(_tmp22*_tmp23*np.float64(label_smoothing) - _tmp25*np.float64(label_smoothing) + _tmp25)), mx)
+                    _tmp30 = cast_like(_scale * (-_tmp22*np.float64(label_smoothing)), mx)
+                    if not write_row(grad, i, ((_tmp28, weight, labels), (_tmp29, kept_exponentials(grad, run)), (_tmp30, weight)), (logits, labels), run):
                         for j in range(C):
-                            grad[i, j] = _tmp32 * weight[j]*labels[i, j] + _tmp33 * stored_exponential(grad, i, j, run, i - start) + _tmp34 * weight[j]
-                    grad[i, a] = _tmp31
+                            grad[i, j] = _tmp28 * weight[j]*labels[i, j] + _tmp29 * stored_exponential(grad, i, j, run, i - start) + _tmp30 * weight[j]
+                    grad[i, a] = _tmp27
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             if weight is None:
                 _s0 = 0.0
                 _s1 = 0.0
                 _s2 = 0.0
-                _s3 = 0.0
                 for k in range(C):
                     _zk = logits[i, k]
                     _ek = fast_exp(np.float64(_zk))
-                    _s0 += np.float64(labels[i, k])*np.float64(_zk)
+                    _s0 += (np.float64(label_smoothing)*np.float64(labels[i, k]) - np.float64(labels[i, k]) - np.float64(label_smoothing)/C)*np.float64(_zk)
                     _s1 += np.float64(_ek)
                     _s2 += np.float64(labels[i, k])
-                    _s3 += np.float64(_zk)
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2)
-                _r3 = np.float64(_s3)
-                _tmp35 = math.log(_r1)
-                _tmp36 = _r2*_tmp35
-                _tmp37 = np.float64(label_smoothing)/C
-                _tmp38 = 1/_r1
-                _loss = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp37 + _tmp35*np.float64(label_smoothing) - _tmp36*np.float64(label_smoothing) + _tmp36
+                _tmp31 = math.log(_r1)
+                _tmp32 = _r2*_tmp31
+                _tmp33 = 1/_r1
+                _loss = _r0 + _tmp31*np.float64(label_smoothing) - _tmp32*np.float64(label_smoothing) + _tmp32
                 _total += _loss
                 if not summed:
                     loss[i] = _loss
                 for j in range(C):
-                    _tmp39 = fast_exp(np.float64(logits[i, j]))
-                    grad[i, j] = _scale * (-_r2*_tmp38*_tmp39*np.float64(label_smoothing) + _r2*_tmp38*_tmp39 - _tmp37 + _tmp38*_tmp39*np.float64(label_smoothing) + np.float64(label_smoothing)*np.float64(labels[i, j]) - np.float64(labels[i, j]))
+                    _tmp34 = fast_exp(np.float64(logits[i, j]))
+                    grad[i, j] = _scale * (-_r2*_tmp33*_tmp34*np.float64(label_smoothing) + _r2*_tmp33*_tmp34 + _tmp33*_tmp34*np.float64(label_smoothing) + np.float64(label_smoothing)*np.float64(labels[i, j]) - np.float64(labels[i, j]) - np.float64(label_smoothing)/C)
             else:
                 _s0 = 0.0
                 _s1 = 0.0
                 _s2 = 0.0
                 _s3 = 0.0
-                _s4 = 0.0
                 for k in range(C):
                     _zk = logits[i, k]
                     _ek = fast_exp(np.float64(_zk))
-                    _tmp40 = np.float64(weight[k])*np.float64(labels[i, k])
-                    _s0 += _tmp40
-                    _s1 += np.float64(weight[k])*np.float64(_zk)
-                    _s2 += _tmp40*np.float64(_zk)
-                    _s3 += np.float64(_ek)
-                    _s4 += np.float64(weight[k])
+                    _tmp35 = np.float64(weight[k])*np.float64(labels[i, k])
+                    _s0 += (-_tmp35 + np.float64(label_smoothing)*np.float64(weight[k])*np.float64(labels[i, k]) - np.float64(label_smoothing)*np.float64(weight[k])/C)*np.float64(_zk)
+                    _s1 += _tmp35
+                    _s2 += np.float64(_ek)
+                    _s3 += np.float64(weight[k])
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2)
                 _r3 = np.float64(_s3)
-                _r4 = np.float64(_s4)
-                _tmp41 = math.log(_r3)
-                _tmp42 = 1/C
-                _tmp43 = _tmp42*np.float64(label_smoothing)
-                _tmp44 = 1/_r3
-                _loss = -_r0*_tmp41*np.float64(label_smoothing) + _r0*_tmp41 - _r1*_tmp43 + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp41*_tmp42*np.float64(label_smoothing)
+                _tmp36 = math.log(_r2)
+                _tmp37 = _r1*_tmp36
+                _tmp38 = 1/C
+                _tmp39 = _tmp38*np.float64(label_smoothing)
+                _tmp40 = 1/_r2
+                _loss = _r0 + _r3*_tmp36*_tmp39 - _tmp37*np.float64(label_smoothing) + _tmp37
                 _total += _loss
                 if not summed:
                     loss[i] = _loss
                 for j in range(C):
-                    _tmp45 = fast_exp(np.float64(logits[i, j]))
-                    grad[i, j] = _scale * (-_r0*_tmp44*_tmp45*np.float64(label_smoothing) + _r0*_tmp44*_tmp45 + _r4*_tmp42*_tmp44*_tmp45*np.float64(label_smoothing) - _tmp43*np.float64(weight[j]) + np.float64(label_smoothing)*np.float64(weight[j])*np.float64(labels[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
+                    _tmp41 = fast_exp(np.float64(logits[i, j]))
+                    grad[i, j] = _scale * (-_r1*_tmp40*_tmp41*np.float64(label_smoothing) + _r1*_tmp40*_tmp41 + _r3*_tmp38*_tmp40*_tmp41*np.float64(label_smoothing) - _tmp39*np.float64(weight[j]) + np.float64(label_smoothing)*np.float64(weight[j])*np.float64(labels[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
     return _total
 
 
@@ -1480,43 +1450,38 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     _s0 = _zero
                     _s1 = _zero
                     _s2 = _zero
-                    _s3 = _zero
                     _u1 = _zero
                     _u2 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
                         store_exponential(grad, i, k, _ek, run)
-                        _s0 += labels[i, k]*(_zk - mx)
+                        _s0 += (-np.float64(label_smoothing)*labels[i, k] + labels[i, k] + np.float64(label_smoothing)/C)*(_zk - mx)
                         _b1 = _ek
                         _s1 += _zero if _zk == mx else _b1
                         _u1 += _b1 if _zk == mx else _zero
                         _b2 = labels[i, k]
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
-                        _s3 += (_zk - mx)
                     _r0 = np.float64(_s0)
                     _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
                     _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
-                    _r3 = np.float64(_s3)
                     _tmp5 = log1p_of_run(_r1, run, i - start)
-                    _tmp6 = _tmp5*np.float64(label_smoothing)
+                    _tmp6 = _r2 + np.float64(labels[i, a])
                     _tmp7 = 1/C
-                    _tmp8 = _tmp7*np.float64(label_smoothing)
-                    _tmp9 = _r2 + np.float64(labels[i, a])
-                    _tmp10 = 1/(_r1 + 1)
-                    _loss = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp8 + _tmp5*_tmp9 - _tmp6*_tmp9 + _tmp6
+                    _tmp8 = 1/(_r1 + 1)
+                    _loss = -_r0 - _tmp5*_tmp6*np.float64(label_smoothing) + _tmp5*_tmp6 + _tmp5*np.float64(label_smoothing)
                     _total += _loss
                     if not summed:
                         loss[i] = _loss
-                    _tmp11 = _scale * (_tmp10*_tmp7*(C*_r1*np.float64(label_smoothing)*np.float64(labels[i, a]) - C*_r1*np.float64(labels[i, a]) - C*_r2*np.float64(label_smoothing) + C*_r2 + C*np.float64(label_smoothing) - _r1*np.float64(label_smoothing) - np.float64(label_smoothing)))
-                    _tmp12 = cast_like(_scale * (_tmp10*(-_tmp9*np.float64(label_smoothing) + _tmp9 + np.float64(label_smoothing))), mx)
-                    _tmp13 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
-                    _tmp14 = cast_like(_scale * (-_tmp8), mx)
-                    if not write_row(grad, i, ((_tmp12, kept_exponentials(grad, run)), (_tmp13, labels), (_tmp14,)), (logits, labels), run):
+                    _tmp9 = _scale * (_tmp7*_tmp8*(C*_r1*np.float64(label_smoothing)*np.float64(labels[i, a]) - C*_r1*np.float64(labels[i, a]) - C*_r2*np.float64(label_smoothing) + C*_r2 + C*np.float64(label_smoothing) - _r1*np.float64(label_smoothing) - np.float64(label_smoothing)))
+                    _tmp10 = cast_like(_scale * (_tmp8*(-_tmp6*np.float64(label_smoothing) + _tmp6 + np.float64(label_smoothing))), mx)
+                    _tmp11 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
+                    _tmp12 = cast_like(_scale * (-_tmp7*np.float64(label_smoothing)), mx)
+                    if not write_row(grad, i, ((_tmp10, kept_exponentials(grad, run)), (_tmp11, labels), (_tmp12,)), (logits, labels), run):
                         for j in range(C):
-                            grad[i, j] = _tmp12 * stored_exponential(grad, i, j, run, i - start) + _tmp13 * labels[i, j] + _tmp14
-                    grad[i, a] = _tmp11
+                            grad[i, j] = _tmp10 * stored_exponential(grad, i, j, run, i - start) + _tmp11 * labels[i, j] + _tmp12
+                    grad[i, a] = _tmp9
             else:
                 if label_smoothing == 0.0:
                     a = first_index_of_run(logits, i, mx, start, run)
@@ -1530,31 +1495,31 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
                         store_exponential(grad, i, k, _ek, run)
-                        _tmp15 = weight[k]*labels[i, k]
-                        _b0 = _tmp15
+                        _tmp13 = weight[k]*labels[i, k]
+                        _b0 = _tmp13
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
-                        _s1 += _tmp15*(_zk - mx)
+                        _s1 += _tmp13*(_zk - mx)
                         _b2 = _ek
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
                     _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))
                     _r1 = np.float64(_s1)
                     _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)
-                    _tmp16 = np.float64(weight[a])*np.float64(labels[i, a])
-                    _tmp17 = _r0 + _tmp16
-                    _tmp18 = 1/(_r2 + 1)
-                    _loss = -_r1 + _tmp17*log1p_of_run(_r2, run, i - start)
+                    _tmp14 = np.float64(weight[a])*np.float64(labels[i, a])
+                    _tmp15 = _r0 + _tmp14
+                    _tmp16 = 1/(_r2 + 1)
+                    _loss = -_r1 + _tmp15*log1p_of_run(_r2, run, i - start)
                     _total += _loss
                     if not summed:
                         loss[i] = _loss
-                    _tmp19 = _scale * (_tmp18*(_r0 - _r2*_tmp16))
-                    _tmp20 = cast_like(_scale * (-1), mx)
-                    _tmp21 = cast_like(_scale * (_tmp17*_tmp18), mx)
-                    if not write_row(grad, i, ((_tmp20, weight, labels), (_tmp21, kept_exponentials(grad, run))), (logits, labels), run):
+                    _tmp17 = _scale * (_tmp16*(_r0 - _r2*_tmp14))
+                    _tmp18 = cast_like(_scale * (-1), mx)
+                    _tmp19 = cast_like(_scale * (_tmp15*_tmp16), mx)
+                    if not write_row(grad, i, ((_tmp18, weight, labels), (_tmp19, kept_exponentials(grad, run))), (logits, labels), run):
                         for j in range(C):
-                            grad[i, j] = _tmp20 * weight[j]*labels[i, j] + _tmp21 * stored_exponential(grad, i, j, run, i - start)
-                    grad[i, a] = _tmp19
+                            grad[i, j] = _tmp18 * weight[j]*labels[i, j] + _tmp19 * stored_exponential(grad, i, j, run, i - start)
+                    grad[i, a] = _tmp17
                 else:
                     a = first_index_of_run(logits, i, mx, start, run)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
@@ -1562,110 +1527,99 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
                     _s1 = _zero
                     _s2 = _zero
                     _s3 = _zero
-                    _s4 = _zero
-                    _u0 = _zero
+                    _u1 = _zero
+                    _u2 = _zero
                     _u3 = _zero
-                    _u4 = _zero
                     for k in range(C):
                         _zk = logits[i, k]
                         _ek = exp_below_max(_zk, mx, run, i - start, k)
                         store_exponential(grad, i, k, _ek, run)
-                        _tmp22 = weight[k]*labels[i, k]
-                        _b0 = _tmp22
-                        _s0 += _zero if _zk == mx else _b0
-                        _u0 += _b0 if _zk == mx else _zero
-                        _s1 += weight[k]*(_zk - mx)
-                        _s2 += _tmp22*(_zk - mx)
-                        _b3 = _ek
+                        _tmp20 = weight[k]*labels[i, k]
+                        _s0 += (-_tmp20*np.float64(label_smoothing) + _tmp20 + np.float64(label_smoothing)*weight[k]/C)*(_zk - mx)
+                        _b1 = _tmp20
+                        _s1 += _zero if _zk == mx else _b1
+                        _u1 += _b1 if _zk == mx else _zero
+                        _b2 = _ek
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                        _b3 = weight[k]
                         _s3 += _zero if _zk == mx else _b3
                         _u3 += _b3 if _zk == mx else _zero
-                        _b4 = weight[k]
-                        _s4 += _zero if _zk == mx else _b4
-                        _u4 += _b4 if _zk == mx else _zero
-                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))
-                    _r1 = np.float64(_s1)
-                    _r2 = np.float64(_s2)
-                    _r3 = sum_below_max_of_run(np.float64(_s3) + (np.float64(_u3) - 1), run, i - start)
-                    _r4 = np.float64(_s4) + (np.float64(_u4) - np.float64(weight[a]))
-                    _tmp23 = 1/C
-                    _tmp24 = _tmp23*np.float64(label_smoothing)
-                    _tmp25 = log1p_of_run(_r3, run, i - start)
-                    _tmp26 = _r4 + np.float64(weight[a])
-                    _tmp27 = np.float64(weight[a])*np.float64(labels[i, a])
-                    _tmp28 = _r0 + _tmp27
-                    _tmp29 = _tmp25*_tmp28
-                    _tmp30 = 1/(_r3 + 1)
-                    _loss = -_r1*_tmp24 + _r2*np.float64(label_smoothing) - _r2 + _tmp24*_tmp25*_tmp26 - _tmp29*np.float64(label_smoothing) + _tmp29
+                    _r0 = np.float64(_s0)
+                    _r1 = np.float64(_s1) + (np.float64(_u1) - np.float64(weight[a])*np.float64(labels[i, a]))
+                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)
+                    _r3 = np.float64(_s3) + (np.float64(_u3) - np.float64(weight[a]))
+                    _tmp21 = log1p_of_run(_r2, run, i - start)
+                    _tmp22 = 1/C
+                    _tmp23 = _r3 + np.float64(weight[a])
+                    _tmp24 = np.float64(weight[a])*np.float64(labels[i, a])
+                    _tmp25 = _r1 + _tmp24
+                    _tmp26 = 1/(_r2 + 1)
+                    _loss = -_r0 + _tmp21*_tmp22*_tmp23*np.float64(label_smoothing) - _tmp21*_tmp25*np.float64(label_smoothing) + _tmp21*_tmp25
                     _total += _loss
                     if not summed:
                         loss[i] = _loss
-                    _tmp31 = _scale * (_tmp23*_tmp30*(-C*_r0*np.float64(label_smoothing) + C*_r0 - C*_r3*_tmp27 + C*_r3*np.float64(label_smoothing)*np.float64(weight[a])*np.float64(labels[i, a]) - _r3*np.float64(label_smoothing)*np.float64(weight[a]) + _r4*np.float64(label_smoothing)))
-                    _tmp32 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
-                    _tmp33 = cast_like(_scale * (_tmp30*(_tmp23*_tmp26*np.float64(label_smoothing) - _tmp28*np.float64(label_smoothing) + _tmp28)), mx)
-                    _tmp34 = cast_like(_scale * (-_tmp24), mx)
-                    if not write_row(grad, i, ((_tmp32, weight, labels), (_tmp33, kept_exponentials(grad, run)), (_tmp34, weight)), (logits, labels), run):
+                    _tmp27 = _scale * (_tmp22*_tmp26*(-C*_r1*np.float64(label_smoothing) + C*_r1 - C*_r2*_tmp24 + C*_r2*np.float64(label_smoothing)*np.float64(weight[a])*np.float64(labels[i, a]) - _r2*np.float64(label_smoothing)*np.float64(weight[a]) + _r3*np.float64(label_smoothing)))
+                    _tmp28 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
+                    _tmp29 = cast_like(_scale * (_tmp26*(_tmp22*_tmp23*np.float64(label_smoothing) - _tmp25*np.float64(label_smoothing) + _tmp25)), mx)
+                    _tmp30 = cast_like(_scale * (-_tmp22*np.float64(label_smoothing)), mx)
+                    if not write_row(grad, i, ((_tmp28, weight, labels), (_tmp29, kept_exponentials(grad, run)), (_tmp30, weight)), (logits, labels), run):
                         for j in range(C):
-                            grad[i, j] = _tmp32 * weight[j]*labels[i, j] + _tmp33 * stored_exponential(grad, i, j, run, i - start) + _tmp34 * weight[j]
-                    grad[i, a] = _tmp31
+                            grad[i, j] = _tmp28 * weight[j]*labels[i, j] + _tmp29 * stored_exponential(grad, i, j, run, i - start) + _tmp30 * weight[j]
+                    grad[i, a] = _tmp27
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             if weight is None:
                 _s0 = 0.0
                 _s1 = 0.0
                 _s2 = 0.0
-                _s3 = 0.0
                 for k in range(C):
                     _zk = logits[i, k]
                     _ek = fast_exp(np.float64(_zk))
-                    _s0 += np.float64(labels[i, k])*np.float64(_zk)
+                    _s0 += (np.float64(label_smoothing)*np.float64(labels[i, k]) - np.float64(labels[i, k]) - np.float64(label_smoothing)/C)*np.float64(_zk)
                     _s1 += np.float64(_ek)
                     _s2 += np.float64(labels[i, k])
-                    _s3 += np.float64(_zk)
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2)
-                _r3 = np.float64(_s3)
-                _tmp35 = math.log(_r1)
-                _tmp36 = _r2*_tmp35
-                _tmp37 = np.float64(label_smoothing)/C
-                _tmp38 = 1/_r1
-                _loss = _r0*np.float64(label_smoothing) - _r0 - _r3*_tmp37 + _tmp35*np.float64(label_smoothing) - _tmp36*np.float64(label_smoothing) + _tmp36
+                _tmp31 = math.log(_r1)
+                _tmp32 = _r2*_tmp31
+                _tmp33 = 1/_r1
+                _loss = _r0 + _tmp31*np.float64(label_smoothing) - _tmp32*np.float64(label_smoothing) + _tmp32
                 _total += _loss
                 if not summed:
                     loss[i] = _loss
                 for j in range(C):
-                    _tmp39 = fast_exp(np.float64(logits[i, j]))
-                    grad[i, j] = _scale * (-_r2*_tmp38*_tmp39*np.float64(label_smoothing) + _r2*_tmp38*_tmp39 - _tmp37 + _tmp38*_tmp39*np.float64(label_smoothing) + np.float64(label_smoothing)*np.float64(labels[i, j]) - np.float64(labels[i, j]))
+                    _tmp34 = fast_exp(np.float64(logits[i, j]))
+                    grad[i, j] = _scale * (-_r2*_tmp33*_tmp34*np.float64(label_smoothing) + _r2*_tmp33*_tmp34 + _tmp33*_tmp34*np.float64(label_smoothing) + np.float64(label_smoothing)*np.float64(labels[i, j]) - np.float64(labels[i, j]) - np.float64(label_smoothing)/C)
             else:
                 _s0 = 0.0
                 _s1 = 0.0
                 _s2 = 0.0
                 _s3 = 0.0
-                _s4 = 0.0
                 for k in range(C):
                     _zk = logits[i, k]
                     _ek = fast_exp(np.float64(_zk))
-                    _tmp40 = np.float64(weight[k])*np.float64(labels[i, k])
-                    _s0 += _tmp40
-                    _s1 += np.float64(weight[k])*np.float64(_zk)
-                    _s2 += _tmp40*np.float64(_zk)
-                    _s3 += np.float64(_ek)
-                    _s4 += np.float64(weight[k])
+                    _tmp35 = np.float64(weight[k])*np.float64(labels[i, k])
+                    _s0 += (-_tmp35 + np.float64(label_smoothing)*np.float64(weight[k])*np.float64(labels[i, k]) - np.float64(label_smoothing)*np.float64(weight[k])/C)*np.float64(_zk)
+                    _s1 += _tmp35
+                    _s2 += np.float64(_ek)
+                    _s3 += np.float64(weight[k])
                 _r0 = np.float64(_s0)
                 _r1 = np.float64(_s1)
                 _r2 = np.float64(_s2)
                 _r3 = np.float64(_s3)
-                _r4 = np.float64(_s4)
-                _tmp41 = math.log(_r3)
-                _tmp42 = 1/C
-                _tmp43 = _tmp42*np.float64(label_smoothing)
-                _tmp44 = 1/_r3
-                _loss = -_r0*_tmp41*np.float64(label_smoothing) + _r0*_tmp41 - _r1*_tmp43 + _r2*np.float64(label_smoothing) - _r2 + _r4*_tmp41*_tmp42*np.float64(label_smoothing)
+                _tmp36 = math.log(_r2)
+                _tmp37 = _r1*_tmp36
+                _tmp38 = 1/C
+                _tmp39 = _tmp38*np.float64(label_smoothing)
+                _tmp40 = 1/_r2
+                _loss = _r0 + _r3*_tmp36*_tmp39 - _tmp37*np.float64(label_smoothing) + _tmp37
                 _total += _loss
                 if not summed:
                     loss[i] = _loss
                 for j in range(C):
-                    _tmp45 = fast_exp(np.float64(logits[i, j]))
-                    grad[i, j] = _scale * (-_r0*_tmp44*_tmp45*np.float64(label_smoothing) + _r0*_tmp44*_tmp45 + _r4*_tmp42*_tmp44*_tmp45*np.float64(label_smoothing) - _tmp43*np.float64(weight[j]) + np.float64(label_smoothing)*np.float64(weight[j])*np.float64(labels[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
+                    _tmp41 = fast_exp(np.float64(logits[i, j]))
+                    grad[i, j] = _scale * (-_r1*_tmp40*_tmp41*np.float64(label_smoothing) + _r1*_tmp40*_tmp41 + _r3*_tmp38*_tmp40*_tmp41*np.float64(label_smoothing) - _tmp39*np.float64(weight[j]) + np.float64(label_smoothing)*np.float64(weight[j])*np.float64(labels[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
     return _total
 
 

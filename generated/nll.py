@@ -92,7 +92,7 @@ def _nll_forward_backward_rows(start, stop, log_probs, labels, weight, ignore_in
                 loss[i] = _loss
             _tmp0 = _scale * (-1)
             for j in range(C):
-                grad[i, j] = _scale * (0)
+                grad[i, j] = 0.0
             grad[i, t] = _tmp0
         else:
             _loss = -np.float64(_zt)*np.float64(weight[t])
@@ -101,7 +101,7 @@ def _nll_forward_backward_rows(start, stop, log_probs, labels, weight, ignore_in
                 loss[i] = _loss
             _tmp1 = _scale * (-np.float64(weight[t]))
             for j in range(C):
-                grad[i, j] = _scale * (0)
+                grad[i, j] = 0.0
             grad[i, t] = _tmp1
     return _total
 
@@ -167,7 +167,7 @@ def _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, 
                 loss[i] = _loss
             _tmp0 = _scale * (-1)
             for j in range(C):
-                grad[i, j] = _scale * (0)
+                grad[i, j] = 0.0
             grad[i, t] = _tmp0
         else:
             _loss = -np.float64(_zt)*np.float64(weight[t])
@@ -176,7 +176,7 @@ def _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, 
                 loss[i] = _loss
             _tmp1 = _scale * (-np.float64(weight[t]))
             for j in range(C):
-                grad[i, j] = _scale * (0)
+                grad[i, j] = 0.0
             grad[i, t] = _tmp1
     return _total
 

@@ -1,10 +1,11 @@
 r"""symce's fused kernels as differentiable torch losses, on CPU tensors, without copies.
 
-``symce.torch.cross_entropy`` and ``symce.torch.binary_cross_entropy_with_logits`` take the
-arguments of their ``torch.nn.functional`` namesakes and return tensors that autograd
-differentiates. Each is a :class:`torch.autograd.Function` whose forward makes **one** call to
-the generated fused forward+backward kernel (``symce.functional.*_value_and_grad``) and saves
-the gradient; its backward only applies the chain rule,
+``symce.torch.cross_entropy``, ``binary_cross_entropy_with_logits`` and ``linear_cross_entropy``
+take the arguments of their ``torch.nn.functional`` namesakes and return tensors that autograd
+differentiates. Each runs a **torch custom operator** (``torch.library.custom_op``, namespace
+``symce``) whose forward makes **one** call to the generated fused forward+backward kernel
+(``symce.functional.*_value_and_grad``); the gradient it returns is saved, and the backward
+registered with ``register_autograd`` only applies the chain rule,
 
 .. math::
     \frac{\partial (g \cdot \ell)}{\partial z} = g \cdot \frac{\partial \ell}{\partial z}
@@ -13,7 +14,13 @@ the gradient; its backward only applies the chain rule,
 Memory is shared both ways: a contiguous CPU tensor's ``.detach().numpy()`` is a view of its
 storage, so the kernel reads the logits in place, and ``torch.from_numpy`` wraps the kernel's
 loss and gradient arrays. A non-contiguous input is made contiguous first (one copy), as are
-the (N, C, d1, ..., dk) layouts, whose class axis symce moves last.
+the (N, C, d1, ..., dk) layouts, whose class axis symce moves last. The backward's product is
+a new tensor: the saved gradient is never handed out, so a hook or an optimizer that changes
+the gradient in place cannot change what a second backward through a retained graph reads.
+
+Being operators with fake (meta) implementations, the losses compose with ``torch.compile``
+(``fullgraph=True``, on the eager, aot_eager and inductor backends): Dynamo records one opaque
+call instead of tracing into numba, and ``torch.library.opcheck`` passes for each operator.
 
 What this adapter does not do, by design:
 
@@ -42,20 +49,27 @@ https://pytorch.org/docs/stable/notes/extending.html.
 """
 from __future__ import annotations
 
+import numbers
+from typing import Optional
+
 import numpy as np
 import torch
+from torch import Tensor
 
 from symce import functional as sf
+from symce.functional import _validate
 
-__all__ = ["binary_cross_entropy_with_logits", "cross_entropy"]
+__all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "linear_cross_entropy"]
 
 #: the dtypes symce's kernels are compiled for, the only ones that reach them without a copy
 DTYPES = (torch.float32, torch.float64)
 
 
-# --- tensors in, tensors out ---------------------------------------------------------------------
+# --- checks at the boundary: metadata only, so that torch.compile traces them --------------------
 
-def _cpu(tensor: torch.Tensor, name: str) -> torch.Tensor:
+def _cpu(tensor: Tensor | None, name: str) -> Tensor | None:
+    if tensor is None:
+        return None
     if not isinstance(tensor, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
     if tensor.device.type != "cpu":
@@ -64,28 +78,12 @@ def _cpu(tensor: torch.Tensor, name: str) -> torch.Tensor:
     return tensor
 
 
-def _numpy(tensor: torch.Tensor | None, name: str) -> np.ndarray | None:
-    """A CPU tensor's storage as a NumPy array: a view when the tensor is contiguous, else one copy.
-
-    ``resolve_conj``/``resolve_neg`` are no-ops unless a lazy conjugate/negation bit is set, in which
-    case ``.numpy()`` would refuse the tensor.
-    """
-    if tensor is None:
-        return None
-    return _cpu(tensor, name).detach().resolve_conj().resolve_neg().contiguous().numpy()
-
-
-def _logits(input: torch.Tensor) -> np.ndarray:
-    _cpu(input, "input")
-    if input.dtype not in DTYPES:
-        raise TypeError(f"symce.torch computes in float32 or float64, got input of dtype {input.dtype}; "
+def _floating(tensor: Tensor, name: str = "input") -> Tensor:
+    _cpu(tensor, name)
+    if tensor.dtype not in DTYPES:
+        raise TypeError(f"symce.torch computes in float32 or float64, got {name} of dtype {tensor.dtype}; "
                         "convert it with .float() or .double()")
-    return _numpy(input, "input")
-
-
-def _tensor(value, dtype: torch.dtype) -> torch.Tensor:
-    """A kernel result as a tensor: ``torch.from_numpy`` shares the array (a scalar is wrapped as 0-d)."""
-    return torch.from_numpy(np.asarray(value)).to(dtype)
+    return tensor
 
 
 def _not_differentiated(**tensors) -> None:
@@ -104,35 +102,47 @@ def _no_legacy(size_average, reduce) -> None:
                         "reduce=False means 'none')")
 
 
-def _wants_grad(input: torch.Tensor) -> bool:
-    # inside Function.forward grad mode is always off, so the caller's mode is read before apply;
+def _wants_grad(*tensors: Tensor | None) -> bool:
     # without a gradient to save, the cheaper forward-only kernel runs
-    return torch.is_grad_enabled() and input.requires_grad
+    return torch.is_grad_enabled() and any(tensor is not None and tensor.requires_grad for tensor in tensors)
 
 
-# --- the chain rule, shared by both losses ------------------------------------------------------
+# --- inside the operators: tensors to arrays and back --------------------------------------------
 
-def _is_one(grad_output: torch.Tensor) -> bool:
-    """Whether every element of grad_output is exactly 1, read from one element only.
+def _numpy(tensor: Tensor | None) -> np.ndarray | None:
+    """A CPU tensor's storage as a NumPy array: a view when the tensor is contiguous, else one copy.
 
-    True for the 1 that ``loss.backward()`` sends and for the ones that ``loss.sum()`` sends through
-    reduction='none' (a scalar expanded to the loss's shape: every stride 0, so one element is all).
+    ``resolve_conj``/``resolve_neg`` are no-ops unless a lazy conjugate/negation bit is set, in which
+    case ``.numpy()`` would refuse the tensor.
     """
-    uniform = all(stride == 0 for stride in grad_output.stride()) and grad_output.numel() > 0
-    return uniform and grad_output[(0,) * grad_output.ndim].item() == 1.0
+    if tensor is None:
+        return None
+    return tensor.detach().resolve_conj().resolve_neg().contiguous().numpy()
 
 
-def _chain(grad: torch.Tensor, grad_output: torch.Tensor, class_axis: int | None) -> torch.Tensor:
-    """grad_output · ∂loss/∂input, from the saved ∂(Σ loss)/∂input (∂loss/∂input for a scalar loss).
+def _tensor(value, dtype: torch.dtype) -> Tensor:
+    """A kernel result as a tensor: ``torch.from_numpy`` shares the array (a scalar is wrapped as 0-d)."""
+    return torch.from_numpy(np.asarray(value)).to(dtype)
 
-    A grad_output of exactly 1 returns the saved gradient itself, skipping a pass over the input
-    (autograd accumulates in place only into a gradient nothing else references, so a retained
-    graph's saved gradient stays intact: tests/test_torch_adapter.py backpropagates one three times).
-    A grad_output of the loss's shape for reduction='none' lacks the input's ``class_axis``: it gets
-    it back as size 1 and broadcasts over the classes.
+
+def _loss_shape(input: Tensor, reduction: str, class_axis: int | None) -> tuple[int, ...]:
+    """The loss's shape: () when reduced, else the input's without its class axis (None: elementwise)."""
+    if reduction != "none":
+        return ()
+    shape = list(input.shape)
+    if class_axis is not None:
+        del shape[min(class_axis, input.ndim - 1)]
+    return tuple(shape)
+
+
+# --- the chain rule, shared by every loss --------------------------------------------------------
+
+def _scaled(grad: Tensor, grad_output: Tensor, class_axis: int | None) -> Tensor:
+    """grad_output · ∂loss/∂input, a new tensor, from the saved ∂(Σ loss)/∂input.
+
+    A grad_output of the loss's shape for reduction='none' lacks the input's ``class_axis``: it
+    gets it back as size 1 and broadcasts over the classes.
     """
-    if _is_one(grad_output):
-        return grad
     if class_axis is not None and grad_output.ndim > 0 and grad.ndim > 1:
         grad_output = grad_output.unsqueeze(class_axis)
     return grad * grad_output
@@ -157,36 +167,61 @@ class _DifferentiableOnce(torch.autograd.Function):
                            "derivative (create_graph=True); use torch.nn.functional for second derivatives")
 
 
-def _backward_result(grad: torch.Tensor, input: torch.Tensor) -> torch.Tensor:
+def _backward_result(grad: Tensor | None, input: Tensor) -> Tensor | None:
     # backward runs with grad mode on only under create_graph=True
-    return _DifferentiableOnce.apply(grad, input) if torch.is_grad_enabled() else grad
+    if grad is None or not torch.is_grad_enabled():
+        return grad
+    return _DifferentiableOnce.apply(grad, input)
+
+
+def _saves_gradient(ctx, inputs, output) -> None:
+    """setup_context of a ``*_value_and_grad`` operator: its gradient output is what backward scales."""
+    loss, *grads = output
+    ctx.mark_non_differentiable(*grads)
+    ctx.options = inputs[2:]
+    ctx.save_for_backward(inputs[0], inputs[1], *grads)
 
 
 # --- cross_entropy -------------------------------------------------------------------------------
 
-class _CrossEntropy(torch.autograd.Function):
-    """One fused kernel call forward, a scaling backward; differentiable in ``input`` only."""
+@torch.library.custom_op("symce::cross_entropy", mutates_args=())
+def _cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: int,
+                   reduction: str, label_smoothing: float) -> Tensor:
+    """The loss alone, from the forward-only kernel."""
+    loss = sf.cross_entropy(_numpy(input), _numpy(target), _numpy(weight), ignore_index, reduction, label_smoothing)
+    return _tensor(loss, input.dtype)
 
-    @staticmethod
-    def forward(ctx, input, target, weight, ignore_index, reduction, label_smoothing, wants_grad):
-        args = (_logits(input), _numpy(target, "target"), _numpy(weight, "weight"), ignore_index, reduction,
-                label_smoothing)
-        if not wants_grad:
-            return _tensor(sf.cross_entropy(*args), input.dtype)
-        loss, grad = sf.cross_entropy_value_and_grad(*args)
-        ctx.reduction, ctx.ignore_index = reduction, ignore_index
-        ctx.save_for_backward(torch.from_numpy(grad), target, input)
-        return _tensor(loss, input.dtype)
 
-    @staticmethod
-    def backward(ctx, grad_output):
-        grad, target, input = ctx.saved_tensors
-        if ctx.reduction == "none" and not target.is_floating_point() and not _is_one(grad_output):
-            # torch gives ignored samples a zero gradient whatever their grad_output (inf or nan
-            # included); the saved rows are zero there, but 0 · nan is not
-            grad_output = grad_output.masked_fill(target == ctx.ignore_index, 0)
-        grad = _backward_result(_chain(grad, grad_output, class_axis=1), input)
-        return grad, None, None, None, None, None, None
+@torch.library.custom_op("symce::cross_entropy_value_and_grad", mutates_args=())
+def _cross_entropy_value_and_grad(input: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: int,
+                                  reduction: str, label_smoothing: float) -> tuple[Tensor, Tensor]:
+    """(loss, ∂(Σ loss)/∂input) from one fused kernel call."""
+    loss, grad = sf.cross_entropy_value_and_grad(_numpy(input), _numpy(target), _numpy(weight), ignore_index,
+                                                 reduction, label_smoothing)
+    return _tensor(loss, input.dtype), torch.from_numpy(grad)
+
+
+@_cross_entropy.register_fake
+def _(input, target, weight, ignore_index, reduction, label_smoothing):
+    return input.new_empty(_loss_shape(input, reduction, 1))
+
+
+@_cross_entropy_value_and_grad.register_fake
+def _(input, target, weight, ignore_index, reduction, label_smoothing):
+    return input.new_empty(_loss_shape(input, reduction, 1)), input.new_empty(input.shape)
+
+
+def _cross_entropy_backward(ctx, grad_loss, _):
+    input, target, grad = ctx.saved_tensors
+    _, ignore_index, reduction, _ = ctx.options
+    if reduction == "none" and not target.is_floating_point():
+        # torch gives ignored samples a zero gradient whatever their grad_output (inf or nan
+        # included); the saved rows are zero there, but 0 · nan is not
+        grad_loss = grad_loss.masked_fill(target == ignore_index, 0)
+    return _backward_result(_scaled(grad, grad_loss, class_axis=1), input), None, None, None, None, None
+
+
+_cross_entropy_value_and_grad.register_autograd(_cross_entropy_backward, setup_context=_saves_gradient)
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
@@ -215,28 +250,51 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     """
     _no_legacy(size_average, reduce)
     _not_differentiated(target=target, weight=weight)
-    return _CrossEntropy.apply(input, target, weight, ignore_index, reduction, label_smoothing, _wants_grad(input))
+    options = (_cpu(target, "target"), _cpu(weight, "weight"), _validate.ignore_index(ignore_index),
+               _validate.reduction(reduction), _validate.label_smoothing(label_smoothing))
+    if _wants_grad(_floating(input)):
+        return _cross_entropy_value_and_grad(input, *options)[0]
+    return _cross_entropy(input, *options)
 
 
 # --- binary_cross_entropy_with_logits ------------------------------------------------------------
 
-class _BinaryCrossEntropyWithLogits(torch.autograd.Function):
-    """One fused kernel call forward, a scaling backward; differentiable in ``input`` only."""
+@torch.library.custom_op("symce::binary_cross_entropy_with_logits", mutates_args=())
+def _binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Optional[Tensor], reduction: str,
+                                      pos_weight: Optional[Tensor]) -> Tensor:
+    """The loss alone, from the forward-only kernel."""
+    loss = sf.binary_cross_entropy_with_logits(_numpy(input), _numpy(target), _numpy(weight), reduction,
+                                               _numpy(pos_weight))
+    return _tensor(loss, input.dtype)
 
-    @staticmethod
-    def forward(ctx, input, target, weight, reduction, pos_weight, wants_grad):
-        args = (_logits(input), _numpy(target, "target"), _numpy(weight, "weight"), reduction,
-                _numpy(pos_weight, "pos_weight"))
-        if not wants_grad:
-            return _tensor(sf.binary_cross_entropy_with_logits(*args), input.dtype)
-        loss, grad = sf.binary_cross_entropy_with_logits_value_and_grad(*args)
-        ctx.save_for_backward(torch.from_numpy(grad), input)
-        return _tensor(loss, input.dtype)
 
-    @staticmethod
-    def backward(ctx, grad_output):
-        grad, input = ctx.saved_tensors
-        return _backward_result(_chain(grad, grad_output, class_axis=None), input), None, None, None, None, None
+@torch.library.custom_op("symce::binary_cross_entropy_with_logits_value_and_grad", mutates_args=())
+def _binary_cross_entropy_with_logits_value_and_grad(input: Tensor, target: Tensor, weight: Optional[Tensor],
+                                                     reduction: str, pos_weight: Optional[Tensor]
+                                                     ) -> tuple[Tensor, Tensor]:
+    """(loss, ∂(Σ loss)/∂input) from one fused kernel call."""
+    loss, grad = sf.binary_cross_entropy_with_logits_value_and_grad(_numpy(input), _numpy(target), _numpy(weight),
+                                                                    reduction, _numpy(pos_weight))
+    return _tensor(loss, input.dtype), torch.from_numpy(grad)
+
+
+@_binary_cross_entropy_with_logits.register_fake
+def _(input, target, weight, reduction, pos_weight):
+    return input.new_empty(_loss_shape(input, reduction, None))
+
+
+@_binary_cross_entropy_with_logits_value_and_grad.register_fake
+def _(input, target, weight, reduction, pos_weight):
+    return input.new_empty(_loss_shape(input, reduction, None)), input.new_empty(input.shape)
+
+
+def _binary_cross_entropy_with_logits_backward(ctx, grad_loss, _):
+    input, _, grad = ctx.saved_tensors
+    return _backward_result(_scaled(grad, grad_loss, class_axis=None), input), None, None, None, None
+
+
+_binary_cross_entropy_with_logits_value_and_grad.register_autograd(_binary_cross_entropy_with_logits_backward,
+                                                                   setup_context=_saves_gradient)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
@@ -263,59 +321,101 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     """
     _no_legacy(size_average, reduce)
     _not_differentiated(target=target, weight=weight, pos_weight=pos_weight)
-    return _BinaryCrossEntropyWithLogits.apply(input, target, weight, reduction, pos_weight, _wants_grad(input))
+    options = (_cpu(target, "target"), _cpu(weight, "weight"), _validate.reduction(reduction),
+               _cpu(pos_weight, "pos_weight"))
+    if _wants_grad(_floating(input)):
+        return _binary_cross_entropy_with_logits_value_and_grad(input, *options)[0]
+    return _binary_cross_entropy_with_logits(input, *options)
 
 
-# --- linear_cross_entropy (appended: the chunked linear layer + cross-entropy) ---------------------
+# --- linear_cross_entropy: the chunked linear layer + cross-entropy ------------------------------
 
-__all__ += ["linear_cross_entropy"]
-
-
-def _matching(tensor: torch.Tensor | None, name: str, dtype: torch.dtype) -> np.ndarray | None:
-    """A companion of ``input`` in the linear layer: its dtype, as a NumPy view where contiguous."""
-    if tensor is not None and isinstance(tensor, torch.Tensor) and tensor.dtype != dtype:
-        raise TypeError(f"{name} has dtype {tensor.dtype} but input has dtype {dtype}: they must match")
-    return _numpy(tensor, name)
+def _linear_arrays(input, linear_weight, linear_bias, target, weight, reduction, ignore_index, label_smoothing,
+                   chunk_size) -> tuple[tuple, dict]:
+    arrays = (_numpy(input), _numpy(linear_weight), _numpy(target))
+    options = dict(linear_bias=_numpy(linear_bias), weight=_numpy(weight), reduction=reduction,
+                   ignore_index=ignore_index, label_smoothing=label_smoothing, chunk_size=chunk_size)
+    return arrays, options
 
 
-class _LinearCrossEntropy(torch.autograd.Function):
-    """Differentiable in input, linear_weight and linear_bias.
+def _bias_gradient(grad: np.ndarray | None, input: Tensor) -> Tensor:
+    """An operator returns tensors only: no bias, no gradient, is an empty one."""
+    return input.new_empty(0) if grad is None else torch.from_numpy(grad)
 
-    'mean' and 'sum': forward makes the one pass over the chunks that yields the loss and all three
-    gradients, and backward scales them by the scalar grad_output. 'none': forward computes the
-    losses only and backward makes the pass with grad_output as the rows' scales, because
-    ∂(Σ_i g_i ℓ_i)/∂W = Σ_i g_i ∂ℓ_i/∂W is no rescaling of anything forward could save.
-    """
 
-    @staticmethod
-    def forward(ctx, input, linear_weight, linear_bias, target, options, wants_grad):
-        arrays = (_logits(input), _matching(linear_weight, "linear_weight", input.dtype), _numpy(target, "target"))
-        bias = _matching(linear_bias, "linear_bias", input.dtype)
-        if not wants_grad or options["reduction"] == "none":
-            ctx.options = options
-            ctx.save_for_backward(input, linear_weight, linear_bias, target)
-            return _tensor(sf.linear_cross_entropy(*arrays, linear_bias=bias, **options), input.dtype)
-        loss, *grads = sf.linear_cross_entropy_value_and_grad(*arrays, linear_bias=bias, **options)
-        ctx.options = None
-        ctx.save_for_backward(*(None if grad is None else torch.from_numpy(grad) for grad in grads),
-                              input, linear_weight, linear_bias)
-        return _tensor(loss, input.dtype)
+@torch.library.custom_op("symce::linear_cross_entropy", mutates_args=())
+def _linear_cross_entropy(input: Tensor, linear_weight: Tensor, linear_bias: Optional[Tensor], target: Tensor,
+                          weight: Optional[Tensor], reduction: str, ignore_index: Optional[int],
+                          label_smoothing: float, chunk_size: Optional[int]) -> Tensor:
+    """The loss alone (reduction='none' differentiates through :func:`_linear_cross_entropy_backward`)."""
+    arrays, options = _linear_arrays(input, linear_weight, linear_bias, target, weight, reduction, ignore_index,
+                                     label_smoothing, chunk_size)
+    return _tensor(sf.linear_cross_entropy(*arrays, **options), input.dtype)
 
-    @staticmethod
-    def backward(ctx, grad_output):
-        if ctx.options is None:  # a scalar loss: the saved gradients times grad_output
-            *grads, input, linear_weight, linear_bias = ctx.saved_tensors
-            grads = [None if grad is None else _chain(grad, grad_output, class_axis=None) for grad in grads]
-        else:
-            input, linear_weight, linear_bias, target = ctx.saved_tensors
-            _, *arrays = sf.linear_cross_entropy_value_and_grad(
-                _logits(input), _numpy(linear_weight, "linear_weight"), _numpy(target, "target"),
-                linear_bias=_numpy(linear_bias, "linear_bias"), grad_output=_numpy(grad_output, "grad_output"),
-                **ctx.options)
-            grads = [None if array is None else torch.from_numpy(array) for array in arrays]
-        results = [None if grad is None or not needed else _backward_result(grad, tensor)
-                   for grad, tensor, needed in zip(grads, (input, linear_weight, linear_bias), ctx.needs_input_grad)]
-        return (*results, None, None, None)
+
+@torch.library.custom_op("symce::linear_cross_entropy_value_and_grad", mutates_args=())
+def _linear_cross_entropy_value_and_grad(input: Tensor, linear_weight: Tensor, linear_bias: Optional[Tensor],
+                                         target: Tensor, weight: Optional[Tensor], reduction: str,
+                                         ignore_index: Optional[int], label_smoothing: float,
+                                         chunk_size: Optional[int], grad_output: Optional[Tensor]
+                                         ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(loss, ∂/∂input, ∂/∂linear_weight, ∂/∂linear_bias) times ``grad_output``, from one pass over the chunks."""
+    arrays, options = _linear_arrays(input, linear_weight, linear_bias, target, weight, reduction, ignore_index,
+                                     label_smoothing, chunk_size)
+    loss, grad_input, grad_weight, grad_bias = sf.linear_cross_entropy_value_and_grad(
+        *arrays, grad_output=_numpy(grad_output), **options)
+    return (_tensor(loss, input.dtype), torch.from_numpy(grad_input), torch.from_numpy(grad_weight),
+            _bias_gradient(grad_bias, input))
+
+
+@_linear_cross_entropy.register_fake
+def _(input, linear_weight, linear_bias, target, weight, reduction, ignore_index, label_smoothing, chunk_size):
+    return input.new_empty(_loss_shape(input, reduction, 1))
+
+
+@_linear_cross_entropy_value_and_grad.register_fake
+def _(input, linear_weight, linear_bias, target, weight, reduction, ignore_index, label_smoothing, chunk_size,
+      grad_output):
+    bias = input.new_empty(0) if linear_bias is None else linear_bias.new_empty(linear_bias.shape)
+    return (input.new_empty(_loss_shape(input, reduction, 1)), input.new_empty(input.shape),
+            linear_weight.new_empty(linear_weight.shape), bias)
+
+
+def _linear_grads(ctx, grads) -> tuple:
+    """The three gradients as autograd wants them: None where not needed, tied once under create_graph."""
+    tensors = ctx.saved_tensors[:3]
+    return tuple(_backward_result(grad if needed and grad.numel() == tensor.numel() else None, tensor)
+                 for grad, tensor, needed in zip(grads, tensors, ctx.needs_input_grad))
+
+
+def _linear_saves_gradients(ctx, inputs, output) -> None:
+    """'mean' / 'sum': the gradients of the one pass, which backward scales by the scalar grad_output."""
+    _, *grads = output
+    ctx.mark_non_differentiable(*grads)
+    ctx.save_for_backward(*inputs[:3], *grads)
+
+
+def _linear_scaled_backward(ctx, grad_loss, *_):
+    _, _, _, *grads = ctx.saved_tensors
+    return (*_linear_grads(ctx, [grad * grad_loss for grad in grads]), *(None,) * 7)
+
+
+def _linear_saves_inputs(ctx, inputs, output) -> None:
+    """'none': the gradient of Σ_i g_i ℓ_i is no rescaling of anything forward could compute, so
+    backward makes the pass again with grad_output as the rows' scales."""
+    ctx.save_for_backward(*inputs[:5])
+    ctx.options = inputs[5:]
+
+
+def _linear_rerun_backward(ctx, grad_loss):
+    input, linear_weight, linear_bias, target, weight = ctx.saved_tensors
+    _, *grads = _linear_cross_entropy_value_and_grad(input, linear_weight, linear_bias, target, weight, *ctx.options,
+                                                     grad_output=grad_loss)
+    return (*_linear_grads(ctx, grads), *(None,) * 6)
+
+
+_linear_cross_entropy_value_and_grad.register_autograd(_linear_scaled_backward, setup_context=_linear_saves_gradients)
+_linear_cross_entropy.register_autograd(_linear_rerun_backward, setup_context=_linear_saves_inputs)
 
 
 def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction="mean",
@@ -343,8 +443,14 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
         raise TypeError("symce.torch.linear_cross_entropy always chunks: pass chunk_size=<rows per chunk> "
                         "instead of torch's options (LinearCrossEntropyOptions)")
     _not_differentiated(target=target, weight=weight)
-    numpy_options = dict(weight=_numpy(weight, "weight"), reduction=reduction, ignore_index=ignore_index,
-                         label_smoothing=label_smoothing, chunk_size=chunk_size)
-    wants_grad = torch.is_grad_enabled() and any(
-        isinstance(tensor, torch.Tensor) and tensor.requires_grad for tensor in (input, linear_weight, linear_bias))
-    return _LinearCrossEntropy.apply(input, linear_weight, linear_bias, target, numpy_options, wants_grad)
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral)):
+        raise TypeError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+    for name, tensor in (("linear_weight", linear_weight), ("linear_bias", linear_bias)):
+        if tensor is not None and _floating(tensor, name).dtype != _floating(input).dtype:
+            raise TypeError(f"{name} has dtype {tensor.dtype} but input has dtype {input.dtype}: they must match")
+    arguments = (_floating(input), linear_weight, linear_bias, _cpu(target, "target"), _cpu(weight, "weight"),
+                 _validate.reduction(reduction), None if ignore_index is None else _validate.ignore_index(ignore_index),
+                 _validate.label_smoothing(label_smoothing), chunk_size)
+    if _wants_grad(input, linear_weight, linear_bias) and reduction != "none":
+        return _linear_cross_entropy_value_and_grad(*arguments, grad_output=None)[0]
+    return _linear_cross_entropy(*arguments)

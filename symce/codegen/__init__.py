@@ -43,6 +43,7 @@ def generate_kernel(spec: Spec, out: str | Path, prefix: str | None = None, modu
     """
     from symce.codegen.emit import module_source
     from symce.codegen.kernels import loss_kernels
+    from symce.codegen.regen import write_if_changed
 
     prefix = prefix or spec.name
     module = module or spec.name
@@ -53,8 +54,7 @@ def generate_kernel(spec: Spec, out: str | Path, prefix: str | None = None, modu
     path = folder / f"{module}.py"
     source = module_source(module, {spec.name: spec.expr}, loss_kernels(spec, prefix),
                            command="symce.codegen.generate_kernel")
-    if not path.exists() or path.read_text() != source:
-        path.write_text(source)
+    write_if_changed(path, source)
     name = f"symce_user_kernels.{module}_{abs(hash(str(path.resolve())))}"
     loader = importlib.util.spec_from_file_location(name, path)
     loaded = importlib.util.module_from_spec(loader)

@@ -537,14 +537,14 @@ def _vector_lines(kernel: Kernel, printer: KernelPrinter, native: KernelPrinter 
             local, (value,) = numbering.cse([values[case]])
             lines += _lines(branch_printer, local, body)
             symbol = numbering.fresh()
-            lines.append(f"{body}{symbol} = {_scaled(kernel, name, branch_printer.doprint(value))}")
+            lines.append(f"{body}{symbol} = {_scaled(kernel, name, value, branch_printer)}")
             held.append((branch_printer.doprint(index), symbol))
         affine = _row_affine(values[generic]) if native is not None else None
         if affine is not None:
             terms, coefficients = [], []
             for factor, product in affine:
                 symbol = numbering.fresh()
-                lines.append(f"{body}{symbol} = cast_like({_scaled(kernel, name, branch_printer.doprint(factor))}, mx)")
+                lines.append(f"{body}{symbol} = cast_like({_scaled(kernel, name, factor, branch_printer)}, mx)")
                 terms.append(symbol if product == 1 else f"{symbol} * {native.doprint(product)}")
                 coefficients.append((symbol, product))
             loop = [f"{body}for j in range(C):", f"{body}{INDENT}{name}[i, j] = {' + '.join(terms)}"]
@@ -554,7 +554,7 @@ def _vector_lines(kernel: Kernel, printer: KernelPrinter, native: KernelPrinter 
             local, (value,) = numbering.cse([values[generic]])
             lines.append(f"{body}for j in range(C):")
             lines += _lines(branch_printer, local, body + INDENT)
-            lines.append(f"{body}{INDENT}{name}[i, j] = {_scaled(kernel, name, branch_printer.doprint(value))}")
+            lines.append(f"{body}{INDENT}{name}[i, j] = {_scaled(kernel, name, value, branch_printer)}")
         lines += [f"{body}{name}[i, {index}] = {symbol}" for index, symbol in reversed(held)]
     return lines
 
@@ -601,15 +601,23 @@ def _case_lines(kernel: Kernel, printer: KernelPrinter, numbering: _Numbering, t
             lines.append(f"{indent}else:")
         local, (value,) = numbering.cse([value])
         lines += _lines(case_printer, local, body)
-        lines.append(f"{body}{target} = {_scaled(kernel, name, case_printer.doprint(value))}")
+        lines.append(f"{body}{target} = {_scaled(kernel, name, value, case_printer)}")
     return lines
 
 
-def _scaled(kernel: Kernel, output: str, code: str, scale_code: str | None = None) -> str:
-    """``code`` times the output's scale: ``scale_code`` when given, a row's ``_scale`` (row kernels),
-    else element i's."""
+def _scaled(kernel: Kernel, output: str, value: sp.Expr, printer, scale_code: str | None = None) -> str:
+    """``value``, printed, times the output's scale: ``scale_code`` when given, a row's ``_scale``
+    (row kernels), else element i's.
+
+    A value that is identically 0 stays 0 whatever the scale, as torch's gradients are (an nll
+    gradient off the target class under an infinite 'mean' scale is 0, not 0 · inf = nan).
+    """
     scale = _arg(kernel, "scale")
-    if scale is not None and output in kernel.scale:
+    scaled = scale is not None and output in kernel.scale
+    if scaled and value == 0:
+        return "0.0"
+    code = printer.doprint(value)
+    if scaled:
         return f"{scale_code or ('_scale' if kernel.program is not None else f'{scale.name}[i]')} * ({code})"
     return code
 
@@ -887,7 +895,7 @@ def elementwise_kernel_source(kernel: Kernel, summed: bool = False) -> str:
         out = [f"{indent}for i in range(np.uint64(start), np.uint64(stop)):"]
         out += _lines(printer, replacements, indent + INDENT)
         for name, value in zip(kernel.outputs, reduced):
-            code = _scaled(kernel, name, printer.doprint(value), scale_code)
+            code = _scaled(kernel, name, value, printer, scale_code)
             out.append(f"{indent}{INDENT}_total += {code}" if name not in stored else f"{indent}{INDENT}{name}[i] = {code}")
         return out
 

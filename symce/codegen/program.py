@@ -35,7 +35,7 @@ import sympy as sp
 
 from symce.codegen import rewrites
 from symce.codegen.rewrites import zs
-from symce.spec.symbols import j, k
+from symce.spec.symbols import j, k, z
 
 #: the argmax class of a row (the pinned class of a shifted program)
 argmax = sp.Symbol("a", integer=True, nonnegative=True)
@@ -68,15 +68,25 @@ class RowProgram:
     shifted: bool
 
 
+def _has_logits(expr: sp.Expr) -> bool:
+    return any(isinstance(atom, sp.Indexed) and atom.base in (z, zs) for atom in expr.atoms(sp.Indexed))
+
+
 def sift_sums(expr: sp.Expr) -> sp.Expr:
     """Split every Σ into single terms, take out what does not depend on the index, sift δ.
 
     Σ_k (c·f_k + g_k) = c·Σ_k f_k + Σ_k g_k;  Σ_k f_k δ(i, k) = f_i for i in 0..C-1;
     Σ_k c = C·c. Inner sums are handled first.
+
+    Terms that multiply the same function of the logits keep one coefficient, summed per class:
+    Σ_k (c·y_k + d)·z_k stays one sum, not c·Σ_k y_k z_k + d·Σ_k z_k. Where z_k = −inf and y_k = 0
+    the split form is 0·(−inf) = nan; the coefficient first is (c·0 + d)·(−inf), the −inf that
+    torch gets by weighting log softmax (its smoothed probability targets give +inf there).
     """
     def split(total: sp.Sum) -> sp.Expr:
         (index, low, high), = total.limits
         out = sp.S.Zero
+        coefficients: dict[sp.Expr, list[tuple[sp.Expr, sp.Expr]]] = {}
         for term in sp.Add.make_args(sp.expand(total.function, log=False, power_exp=False)):
             factors = sp.Mul.make_args(term)
             constant = sp.Mul(*[f for f in factors if index not in f.free_symbols])
@@ -89,7 +99,13 @@ def sift_sums(expr: sp.Expr) -> sp.Expr:
             elif body == 1:
                 out += constant * (high - low + 1)
             else:
-                out += constant * sp.Sum(body, (index, low, high))
+                of_logits = sp.Mul(*[f for f in varying if _has_logits(f)])
+                coefficients.setdefault(of_logits, []).append((constant, body / of_logits))
+        for of_logits, terms in coefficients.items():
+            if len(terms) == 1 or of_logits == 1:
+                out += sum(constant * sp.Sum(weight * of_logits, (index, low, high)) for constant, weight in terms)
+            else:
+                out += sp.Sum(sp.Add(*(constant * weight for constant, weight in terms)) * of_logits, (index, low, high))
         return out
 
     return expr.replace(lambda e: isinstance(e, sp.Sum), split)

@@ -1,18 +1,30 @@
 """The generated kernels, imported when first called so symce.functional imports without them."""
 from __future__ import annotations
 
+import functools
 import importlib
 
 import numpy as np
 
+from symce import kernel_cache, threading_layer
 
-def kernel(family: str, name: str):
-    """``symce.generated.<family>.<name>``, with a clear error where the kernels are not generated."""
+
+@functools.cache
+def _family(family: str):
+    """``symce.generated.<family>``, imported once numba has been asked for the fork-safe layer."""
+    threading_layer.prefer_tbb()
     try:
-        module = importlib.import_module(f"symce.generated.{family}")
+        return importlib.import_module(f"symce.generated.{family}")
     except ModuleNotFoundError as error:
         raise ImportError(f"the {family!r} kernels are not generated (symce.generated.{family} is "
                           "missing): run `symce regen`") from error
+
+
+def kernel(family: str, name: str):
+    """``symce.generated.<family>.<name>``, with a clear error where the kernels are not generated
+    or cannot run in this process (see :func:`symce.threading_layer.check_fork`)."""
+    module = _family(family)
+    threading_layer.check_fork()
     try:
         return getattr(module, name)
     except AttributeError:
@@ -48,12 +60,28 @@ def bind(family: str, name: str, *args):
     def call(*rest, out=None):
         inputs = tuple(map(_read_only, (*args, *rest)))
         if out is None:
-            return kernel(family, name)(*inputs)
+            return run(family, name, *inputs)
         if _is_same_array(out, args[0]):
-            return kernel(family, f"{name}_in_place")(args[0], *inputs[1:])
+            return run(family, f"{name}_in_place", args[0], *inputs[1:])
         for operand in (*args, *rest):
             if isinstance(operand, np.ndarray) and np.may_share_memory(out, operand) and np.shares_memory(out, operand):
                 raise ValueError("out shares memory with the loss's input or target without being the input "
                                  "itself: pass a separate array, or the input to write the gradient in place")
-        return kernel(family, name)(*inputs, out)
+        return run(family, name, *inputs, out)
     return call
+
+
+def run(family: str, name: str, *arguments):
+    """``kernel(family, name)(*arguments)``, compiled again where numba's cache of it is unreadable.
+
+    Retrying is safe: each generated entry point calls one compiled function, which numba loads
+    (and fails to load) before it runs, so the failed call has written nothing. A retry can meet
+    the unreadable cache of a function the kernel calls; each retry follows the removal of at
+    least one file, so the loop ends.
+    """
+    while True:
+        try:
+            return kernel(family, name)(*arguments)
+        except Exception as error:
+            if not kernel_cache.repair_after(error):
+                raise

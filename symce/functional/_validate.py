@@ -14,6 +14,18 @@ import numpy as np
 
 #: dtypes the kernels are compiled for; float16 is computed in float32 and returned as float16.
 KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: the range of an int64 label, which ignore_index is compared with
+INT64 = np.iinfo(np.int64)
+
+
+def plain_array(value, name: str) -> np.ndarray:
+    """``np.asarray(value)``, refusing a masked array, whose mask ``np.asarray`` would drop silently."""
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a NumPy masked array, and symce does not apply masks (the masked "
+                        f"values would be used as if unmasked): pass {name}.filled(value) with the value "
+                        "masked entries should take; for class-index targets, target.filled(ignore_index) "
+                        "skips the masked samples")
+    return np.asarray(value)
 
 
 def floating(array, name: str) -> tuple[np.ndarray, np.dtype]:
@@ -22,7 +34,7 @@ def floating(array, name: str) -> tuple[np.ndarray, np.dtype]:
     torch computes float16 losses on CPU (accumulating in float32) and refuses integer logits,
     so float16 is computed in float32 and cast back, and integer or bool input is refused.
     """
-    array = np.asarray(array)
+    array = plain_array(array, name)
     if array.dtype == np.float16:
         return array.astype(np.float32), array.dtype
     if array.dtype not in KERNEL_DTYPES:
@@ -33,7 +45,7 @@ def floating(array, name: str) -> tuple[np.ndarray, np.dtype]:
 
 def as_dtype(array, dtype: np.dtype, name: str) -> np.ndarray:
     """A real-valued companion array (targets, weights) cast to the computation's dtype."""
-    array = np.asarray(array)
+    array = plain_array(array, name)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real-valued array, got dtype {array.dtype}")
     return array.astype(dtype, copy=False)
@@ -57,10 +69,20 @@ def label_smoothing(value) -> float:
 
 
 def ignore_index(value) -> int:
-    """ignore_index is an integer (it is compared with integer class labels)."""
+    """ignore_index is an integer of int64's range (it is compared with int64 class labels)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"ignore_index must be an integer, got {value!r}")
+    if not INT64.min <= int(value) <= INT64.max:
+        raise ValueError(f"ignore_index must fit in a 64-bit signed integer ([{INT64.min}, {INT64.max}]), "
+                         f"as class labels do, got {value}")
     return int(value)
+
+
+def flag(value, name: str) -> bool:
+    """A bool argument (torch raises TypeError for anything else, a string such as 'yes' included)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r} of type {type(value).__name__}")
+    return bool(value)
 
 
 def dim(value, ndim: int, name: str = "dim") -> int:
@@ -120,6 +142,10 @@ def class_targets(target: np.ndarray, input: np.ndarray, ignore: int) -> np.ndar
         raise ValueError(f"target shape {target.shape} does not match input shape {input.shape}: "
                          f"class-index targets need shape {expected} (the input's shape without "
                          f"dimension {min(input.ndim - 1, 1)}), probability targets shape {input.shape}")
+    if target.dtype == np.uint64 and target.size and target.max() > INT64.max:
+        # the int64 cast below would wrap such a label round to a negative one, ignore_index even
+        where = tuple(int(i) for i in np.argwhere(target > INT64.max)[0])
+        _out_of_bounds(int(target[where]), where, classes, ignore)
     labels = np.ascontiguousarray(target, dtype=np.int64)
     if labels.size == 0 or (labels.min() >= 0 and labels.max() < classes):
         # the common case, every label a class index, in two fast reductions
@@ -127,10 +153,13 @@ def class_targets(target: np.ndarray, input: np.ndarray, ignore: int) -> np.ndar
     valid = ((labels >= 0) & (labels < classes)) | (labels == ignore)
     if not valid.all():
         where = tuple(int(i) for i in np.argwhere(~valid)[0])
-        raise IndexError(f"target {int(target[where])} at index {where} is out of bounds: class-index "
-                         f"targets must satisfy 0 <= target < {classes} (the number of classes) "
-                         f"or equal ignore_index ({ignore})")
+        _out_of_bounds(int(target[where]), where, classes, ignore)
     return labels
+
+
+def _out_of_bounds(label: int, where: tuple[int, ...], classes: int, ignore: int):
+    raise IndexError(f"target {label} at index {where} is out of bounds: class-index targets must "
+                     f"satisfy 0 <= target < {classes} (the number of classes) or equal ignore_index ({ignore})")
 
 
 def probability_targets_allowed(ignore: int) -> None:

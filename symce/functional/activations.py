@@ -18,20 +18,30 @@ def _implicit_dim(name: str, ndim: int) -> int:
 
 
 def _rows_along(input, dims, dtype=None) -> tuple[Rows, np.ndarray, np.dtype]:
-    """The layout of ``input`` with ``dims`` as rows, its rows, and the result's dtype."""
-    input = np.asarray(input) if dtype is None else np.asarray(input).astype(dtype)
-    input, out_dtype = _validate.floating(input, "input")
-    axes = tuple(sorted({_validate.dim(d, input.ndim) for d in dims})) if input.ndim else ()
+    """The layout of ``input`` with ``dims`` as rows, its rows, and the result's dtype.
+
+    A 0-d input is one row of one element, as torch treats it (dim -1 or 0): softmax 1, log_softmax
+    0, logsumexp the value itself; the callers shape the result back with :func:`_shaped`.
+    """
+    input = _validate.plain_array(input, "input")
+    input, out_dtype = _validate.floating(input if dtype is None else input.astype(dtype), "input")
+    axes = tuple(sorted({_validate.dim(d, input.ndim) for d in dims}))
     if len(axes) != len(dims):
         raise ValueError(f"dim {tuple(dims)} names a dimension twice")
-    layout = Rows(input.shape, axes)
+    layout = Rows(input.shape or (1,), axes)
     return layout, layout.to_rows(input), out_dtype
+
+
+def _shaped(result: np.ndarray, input, out_dtype: np.dtype) -> np.ndarray:
+    """A result computed on a 0-d input's one-element row, back as 0-d (other shapes pass through)."""
+    result = result.reshape(()) if np.ndim(input) == 0 else result
+    return result.astype(out_dtype, copy=False)
 
 
 def _rowwise(name: str, input, dim, dtype):
     dim = _implicit_dim(name, np.ndim(input)) if dim is None else dim
     layout, rows, out_dtype = _rows_along(input, (dim,), dtype)
-    return layout.from_rows(bind("softmax", name)(rows)).astype(out_dtype, copy=False)
+    return _shaped(layout.from_rows(bind("softmax", name)(rows)), input, out_dtype)
 
 
 def softmax(input, dim=None, dtype=None):
@@ -53,4 +63,4 @@ def logsumexp(input, dim, keepdim=False):
     if not dims:
         raise ValueError("logsumexp needs at least one dim to reduce over, got dim=()")
     layout, rows, out_dtype = _rows_along(input, dims)
-    return layout.per_row(bind("softmax", "logsumexp")(rows), keepdim).astype(out_dtype, copy=False)
+    return _shaped(layout.per_row(bind("softmax", "logsumexp")(rows), keepdim), input, out_dtype)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from symce.functional._kernels import bind
-from symce.functional.activations import _rows_along
+from symce.functional.activations import _rows_along, _shaped
 
 
 def entropy(p, dim=-1):
@@ -14,7 +14,7 @@ def entropy(p, dim=-1):
     ``p`` is not renormalised here.
     """
     layout, rows, out_dtype = _rows_along(p, (dim,))
-    return layout.per_row(bind("information", "entropy")(rows)).astype(out_dtype, copy=False)
+    return _shaped(layout.per_row(bind("information", "entropy")(rows)), p, out_dtype)
 
 
 def perplexity(p, dim=-1):

@@ -62,7 +62,7 @@ def default_chunk_size(classes: int, dtype) -> int:
 
 def _matrix(array, name: str, dtype: np.dtype | None = None) -> np.ndarray:
     """A float32/float64 2-D array, C-contiguous (one copy if it is not), of ``dtype`` if given."""
-    array = np.asarray(array)
+    array = _validate.plain_array(array, name)
     if array.dtype not in _validate.KERNEL_DTYPES:
         raise TypeError(f"{name} must be a float32 or float64 array, got dtype {array.dtype}")
     if dtype is not None and array.dtype != dtype:
@@ -77,7 +77,7 @@ def _matrix(array, name: str, dtype: np.dtype | None = None) -> np.ndarray:
 def _bias(bias, classes: int, dtype: np.dtype) -> np.ndarray | None:
     if bias is None:
         return None
-    bias = np.asarray(bias)
+    bias = _validate.plain_array(bias, "linear_bias")
     if bias.dtype != dtype:
         raise TypeError(f"linear_bias has dtype {bias.dtype} but input has dtype {dtype}: they must match")
     if bias.shape != (classes,):
@@ -88,7 +88,7 @@ def _bias(bias, classes: int, dtype: np.dtype) -> np.ndarray | None:
 
 def _targets(target, rows: int, classes: int, dtype: np.dtype, ignore: int) -> np.ndarray:
     """Class indices (N,) as int64, each in [0, V) or ignore_index."""
-    target = np.asarray(target)
+    target = _validate.plain_array(target, "target")
     if target.dtype.kind == "f":
         raise TypeError("linear_cross_entropy takes class-index targets (an integer array of shape "
                         f"({rows},)); probability targets are not supported, got dtype {target.dtype}")

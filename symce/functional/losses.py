@@ -40,7 +40,7 @@ def _integer_label_rows(family: str, names: tuple[str, str], input, target, weig
     ignore = _validate.ignore_index(ignore_index)
     classes = _validate.class_count(input, family)
     weight = _validate.class_weight(weight, classes, input.dtype)
-    labels = _validate.class_targets(np.asarray(target), input, ignore).reshape(-1)
+    labels = _validate.class_targets(_validate.plain_array(target, "target"), input, ignore).reshape(-1)
     layout = class_rows(input.shape)
     rows = layout.to_rows(input)
     counted = mean_denominator(labels, ignore, weight, input.dtype)
@@ -71,7 +71,7 @@ def _probability_label_rows(input, target, weight, ignore_index, smoothing: floa
 
 def _cross_entropy(input, target, weight, ignore_index, label_smoothing) -> RowLoss:
     smoothing = _validate.label_smoothing(label_smoothing)
-    input, target = np.asarray(input), np.asarray(target)
+    input, target = _validate.plain_array(input, "input"), _validate.plain_array(target, "target")
     if _validate.is_probability_target(input, target):
         return _probability_label_rows(input, target, weight, ignore_index, smoothing)
     return _integer_label_rows("cross_entropy", ("integer_labels_forward", "integer_labels_forward_backward"),
@@ -134,7 +134,7 @@ def _kl_div(input, target, log_target) -> RowLoss:
     input, out_dtype = _validate.floating(input, "input")
     target = _validate.broadcast_to(_validate.as_dtype(target, input.dtype, "target"), input.shape, "target")
     return _elementwise("information", ("kl_div_pointwise", "kl_div_pointwise_backward"),
-                        input, out_dtype, (target,), options=(bool(log_target),),
+                        input, out_dtype, (target,), options=(_validate.flag(log_target, "log_target"),),
                         divisors={"batchmean": input.shape[0] if input.ndim else 1},
                         warnings={"mean": KL_MEAN_WARNING})
 
