@@ -379,6 +379,17 @@ class TestSoftmaxFamily:
             assert_close(getattr(F, name)(logits, 1), getattr(TF, name)(torch.from_numpy(logits), 1).numpy(), dtype)
         assert_close(F.logsumexp(logits, 1), torch.logsumexp(torch.from_numpy(logits), 1).numpy(), dtype)
 
+    @pytest.mark.parametrize("value", [2.5, -1e4, np.inf, -np.inf, np.nan])
+    @pytest.mark.parametrize("dim", [0, -1])
+    def test_a_0d_input_is_one_row_of_one_element_as_in_torch(self, value, dim):
+        x = np.float64(value)
+        for ours, theirs in ((F.softmax(x, dim), torch.softmax(torch.tensor(value), dim)),
+                             (F.log_softmax(x, dim), torch.log_softmax(torch.tensor(value), dim)),
+                             (F.logsumexp(x, dim), torch.logsumexp(torch.tensor(value), dim)),
+                             (F.logsumexp(x, (dim,), keepdim=True), torch.logsumexp(torch.tensor(value), (dim,), True))):
+            assert np.shape(ours) == () and ours.dtype == np.float64
+            np.testing.assert_array_equal(ours, theirs.numpy())
+
     def test_implicit_dim_warns_like_torch(self):
         logits = np.random.default_rng(9).standard_normal((2, 3))
         with pytest.warns(UserWarning, match="Implicit dimension"):
@@ -389,6 +400,67 @@ class TestSoftmaxFamily:
         logits = np.arange(6).reshape(2, 3)
         expected = TF.log_softmax(torch.from_numpy(logits), 1, dtype=torch.float64).numpy()
         assert_close(F.log_softmax(logits, 1, dtype=np.float64), expected, np.float64)
+
+
+class TestNonFinitePolicy:
+    """Where torch's number is the right one at a non-finite input, symce gives it."""
+
+    @pytest.mark.parametrize("dtype", FLOATS)
+    @pytest.mark.parametrize("weight", [None, np.array([1.0, 2.0, 3.0])])
+    def test_smoothed_probability_targets_at_a_minus_inf_logit_are_inf_as_in_torch(self, dtype, weight):
+        """ε/C · (−inf) weighs every class: the loss is +inf, not the nan of 0 · (−inf) at a y_k = 0."""
+        logits = np.array([[1.0, 0.0, -np.inf], [0.5, -np.inf, 2.0]], dtype)
+        target = np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]], dtype)
+        weight = None if weight is None else weight.astype(dtype)
+        for reduction in ("none", "mean"):
+            value, grad = check_parity("cross_entropy", logits, target, weight=weight, label_smoothing=0.1,
+                                       reduction=reduction)
+            assert np.isposinf(value).all()
+
+    @pytest.mark.parametrize("dtype", FLOATS)
+    def test_nll_gradient_off_the_target_is_zero_even_under_an_infinite_mean_scale(self, dtype):
+        """Every kept weight 0 makes 'mean' divide by 0: torch's gradient is nan at the targets, 0 elsewhere."""
+        log_probs = np.array([[-0.3, -1.2, -2.0], [-1.0, -0.5, -0.9]], dtype)
+        _, grad = F.nll_loss_value_and_grad(log_probs, np.array([0, 0]), weight=np.array([0.0, 2.0, 1.0], dtype))
+        expected = torch_value_and_grad(TF.nll_loss, log_probs, np.array([0, 0]), weight=np.array([0.0, 2.0, 1.0], dtype))[1]
+        np.testing.assert_array_equal(grad, expected)
+        assert np.isnan(grad[:, 0]).all() and (grad[:, 1:] == 0).all()
+
+
+class TestDeliberateDifferences:
+    """The README's table of the places where symce's number is not torch's, each with torch's beside it."""
+
+    def test_an_ignored_sample_with_nan_logits_gets_gradient_0(self):
+        logits, target = np.array([[np.nan, 0.0, 1.0], [1.0, 2.0, 0.0]]), np.array([-100, 1])
+        _, theirs = torch_value_and_grad(TF.cross_entropy, logits, target)
+        _, ours = F.cross_entropy_value_and_grad(logits, target)
+        assert np.isnan(theirs[0]).all() and (ours[0] == 0).all()
+        np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-12)
+
+    def test_binary_cross_entropy_with_logits_at_infinities_takes_the_limit_where_torch_has_nan(self):
+        x, y = np.array([np.inf, -np.inf, np.inf, -np.inf]), np.array([1.0, 0.0, 0.0, 1.0])
+        theirs, their_grad = torch_value_and_grad(TF.binary_cross_entropy_with_logits, x, y, reduction="none")
+        ours, grad = F.binary_cross_entropy_with_logits_value_and_grad(x, y, reduction="none")
+        np.testing.assert_array_equal(theirs, [np.nan, np.nan, np.inf, np.nan])
+        # the loss's limit at (−inf, 1) is +inf; at (±inf, y = sign) it is 0, where both give nan
+        np.testing.assert_array_equal(ours, [np.nan, np.nan, np.inf, np.inf])
+        np.testing.assert_array_equal(grad, [0.0, 0.0, 1.0, -1.0])  # σ(x) − y at the limits, as torch's
+        np.testing.assert_array_equal(their_grad, grad)
+
+    def test_a_plus_inf_logit_leaves_the_rest_of_its_row_finite(self):
+        logits, target = np.array([[1.0, np.inf, 0.0]]), np.array([1])
+        theirs, their_grad = torch_value_and_grad(TF.cross_entropy, logits, target)
+        ours, grad = F.cross_entropy_value_and_grad(logits, target)
+        assert np.isnan(theirs) and np.isnan(ours) and np.isnan(their_grad).all()
+        np.testing.assert_array_equal(grad, [[0.0, np.nan, 0.0]])  # softmax's limit off the +inf class
+        np.testing.assert_array_equal(F.softmax(logits, 1), [[0.0, np.nan, 0.0]])
+        assert np.isnan(TF.softmax(torch.from_numpy(logits), 1).numpy()).all()
+
+    def test_a_smoothed_mean_over_zero_weight_is_inf_where_torchs_is_nan(self):
+        """Σ_i ℓ_i / Σ_i w[t_i] with a positive smoothing total over 0: +inf; torch's first term is 0/0."""
+        logits, target, weight = np.array([[0.3, -1.2], [1.0, 0.0]]), np.array([0, 0]), np.array([0.0, 2.0])
+        theirs, _ = torch_value_and_grad(TF.cross_entropy, logits, target, weight=weight, label_smoothing=0.1)
+        assert np.isnan(theirs) and np.isposinf(F.cross_entropy(logits, target, weight=weight, label_smoothing=0.1))
 
 
 class TestInformation:

@@ -119,6 +119,56 @@ class TestCrossEntropyValidation:
                 LOGITS, LABELS, reduction="none", grad_output=np.ones(4))
 
 
+class TestIntegerRanges:
+    def test_uint64_labels_past_int64_are_out_of_bounds_not_wrapped_onto_ignore_index(self):
+        """2**64 - 100 as int64 is -100: cast first, it would silently drop the sample from the mean."""
+        labels = np.array([0, 2**64 - 100, 1], dtype=np.uint64)
+        for fn in (F.cross_entropy, F.cross_entropy_value_and_grad, F.nll_loss):
+            refuses(IndexError, rf"target {2**64 - 100} at index \(1,\) is out of bounds", fn, LOGITS, labels)
+
+    def test_uint8_labels_may_equal_a_positive_ignore_index(self):
+        """Segmentation masks: uint8 labels with 255 for 'void' are valid, not out of bounds."""
+        with pytest.raises(AssertionError, match="reached with invalid input"):
+            F.cross_entropy(LOGITS, np.array([0, 255, 1], dtype=np.uint8), ignore_index=255)
+
+    @pytest.mark.parametrize("ignore", [2**63, 2**64, -(2**63) - 1, np.uint64(2**64 - 1)])
+    def test_ignore_index_outside_int64_is_refused_alike_by_every_entry_point(self, ignore):
+        for fn in (F.cross_entropy, F.cross_entropy_value_and_grad, F.nll_loss, F.nll_loss_value_and_grad):
+            refuses(ValueError, r"ignore_index must fit in a 64-bit signed integer", fn, LOGITS, LABELS,
+                    ignore_index=ignore)
+
+    def test_ignore_index_at_the_ends_of_int64_is_accepted(self):
+        for ignore in (2**63 - 1, -(2**63)):
+            with pytest.raises(AssertionError, match="reached with invalid input"):
+                F.cross_entropy(LOGITS, LABELS, ignore_index=ignore)
+
+
+class TestMaskedArrays:
+    """np.asarray drops a mask silently: a masked value would be used as if it were not masked."""
+
+    @pytest.mark.parametrize("call", [
+        lambda m: F.cross_entropy(m(LOGITS), LABELS),
+        lambda m: F.cross_entropy(LOGITS, m(LABELS)),
+        lambda m: F.cross_entropy(LOGITS, LABELS, weight=m(np.ones(4))),
+        lambda m: F.nll_loss_value_and_grad(LOGITS, m(LABELS)),
+        lambda m: F.binary_cross_entropy_with_logits(LOGITS, m(np.zeros((3, 4)))),
+        lambda m: F.kl_div(m(LOGITS), np.zeros((3, 4))),
+        lambda m: F.softmax(m(LOGITS), dim=1),
+        lambda m: F.logsumexp(m(LOGITS), dim=1),
+        lambda m: F.entropy(m(np.full((3, 4), 0.25))),
+        lambda m: F.linear_cross_entropy(m(LOGITS), np.zeros((5, 4)), LABELS),
+    ])
+    def test_masked_arrays_are_refused(self, call):
+        with pytest.raises(TypeError, match=r"is a NumPy masked array.*filled"):
+            call(lambda array: np.ma.masked_array(array, mask=np.zeros(np.shape(array), bool)))
+
+
+def test_kl_div_log_target_must_be_a_bool():
+    for bad in ("yes", None, 1):
+        refuses(TypeError, r"log_target must be a bool", F.kl_div, LOGITS, np.zeros((3, 4)), log_target=bad)
+    torch_refuses(TF.kl_div, LOGITS, np.zeros((3, 4)), log_target="yes")
+
+
 class TestBinaryValidation:
     @pytest.mark.parametrize("name", ["input", "target"])
     @pytest.mark.parametrize("bad", [1.5, -0.2, np.nan])

@@ -291,9 +291,9 @@ def linear_cross_entropy_value_and_grad(input, linear_weight, target, *, linear_
     ignored rows contribute nothing (an all-ignored batch: loss nan for 'mean', gradients 0).
 
     Small chunks are slow for a reason outside symce: each chunk hands the cores from OpenBLAS's
-    threads to numba's and back, and numba's OpenMP threads keep spinning for some milliseconds
-    after a kernel, slowing the next matrix product. ``OMP_WAIT_POLICY=passive`` (set before
-    start-up) or ``NUMBA_THREADING_LAYER=workqueue`` remove that cost.
+    threads to numba's and back. On numba's OpenMP layer those threads also keep spinning for some
+    milliseconds after a kernel, slowing the next matrix product (``OMP_WAIT_POLICY=passive``, set
+    before start-up, removes that cost); symce asks numba for its tbb layer (symce.threading_layer).
     """
     reduction = _validate.reduction(reduction)
     problem = _linear_rows(input, linear_weight, target, linear_bias, weight, ignore_index, label_smoothing,
