@@ -17,17 +17,13 @@ numba is imported only by :func:`prefer_tbb`, so that importing symce.functional
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import sys
-from pathlib import Path
-
-#: the shared library numba's tbb layer links against, by platform (numba's own names)
-TBB_LIBRARY = {"linux": "libtbb.so.12", "darwin": "libtbb.12.dylib", "win32": "tbb12.dll"}
 
 FORK_FIX = ("install tbb (pip install tbb) so that numba runs symce's kernels on its fork-safe tbb layer "
-            "(and leave NUMBA_THREADING_LAYER unset, or set it to tbb), or start worker processes with the 'spawn' or 'forkserver' method "
-            "(multiprocessing.set_start_method, DataLoader(multiprocessing_context='spawn'))")
+            "(and leave NUMBA_THREADING_LAYER unset, or set it to tbb), or start worker processes with the "
+            "'spawn' or 'forkserver' method (multiprocessing.set_start_method, "
+            "DataLoader(multiprocessing_context='spawn'))")
 
 #: set in a child forked from a process that had run a GNU OpenMP parallel region
 _forked_after_gnu_openmp = False
@@ -38,31 +34,9 @@ def _user_chose_a_layer() -> bool:
     return "NUMBA_THREADING_LAYER" in os.environ or str(numba.config.THREADING_LAYER).lower() != "default"
 
 
-def _preload_tbb() -> bool:
-    """Load the tbb package's library where pip put it (``sys.prefix/lib``), if it is there.
-
-    In a virtual environment that folder is not on the loader's search path, so numba's own
-    ``CDLL('libtbb.so.12')`` would fail and numba would fall back to OpenMP without a word;
-    once the library is loaded by path, the loader finds it by its name.
-    """
-    name = TBB_LIBRARY.get(sys.platform)
-    if name is None:
-        return False
-    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
-        folder = Path(prefix) / ("Library/bin" if sys.platform == "win32" else "lib")
-        if (folder / name).exists():
-            try:
-                ctypes.CDLL(str(folder / name), mode=getattr(ctypes, "RTLD_GLOBAL", 0))
-                return True
-            except OSError:
-                return False
-    return False
-
-
 def tbb_available() -> bool:
     """Whether numba's tbb layer can load here (the library present and of a version numba takes)."""
     from numba.np.ufunc import parallel
-    _preload_tbb()
     try:
         parallel._check_tbb_version_compatible()
         from numba.np.ufunc import tbbpool  # noqa: F401  (the layer itself: it links the library)

@@ -44,6 +44,9 @@ def generate_kernel(spec: Spec, out: str | Path, prefix: str | None = None, modu
     from symce.codegen.emit import module_source
     from symce.codegen.kernels import loss_kernels
     from symce.codegen.regen import write_if_changed
+    from symce.threading_layer import prefer_tbb
+
+    prefer_tbb()  # before the module's first parallel loop, as for the built-in kernels
 
     prefix = prefix or spec.name
     module = module or spec.name
