@@ -14,9 +14,10 @@ registered with ``register_autograd`` only applies the chain rule,
 Memory is shared both ways: a contiguous CPU tensor's ``.detach().numpy()`` is a view of its
 storage, so the kernel reads the logits in place, and ``torch.from_numpy`` wraps the kernel's
 loss and gradient arrays. A non-contiguous input is made contiguous first (one copy), as are
-the (N, C, d1, ..., dk) layouts, whose class axis symce moves last. The backward's product is
-a new tensor: the saved gradient is never handed out, so a hook or an optimizer that changes
-the gradient in place cannot change what a second backward through a retained graph reads.
+the (N, C, d1, ..., dk) layouts, whose class axis symce moves last. The saved gradient is
+handed on without a copy where grad_output is exactly 1 (``loss.backward()``), and symce then stops
+keeping it (any other grad_output gets a new product tensor): a second backward through a retained graph computes it again, so a hook or an
+optimizer that changes the gradient in place cannot change what that backward reads.
 
 Being operators with fake (meta) implementations, the losses compose with ``torch.compile``
 (``fullgraph=True``, on the eager, aot_eager and inductor backends): Dynamo records one opaque
@@ -38,7 +39,8 @@ so this module is opt-in (``import symce.torch``).
 
 Reference: torch.nn.functional.cross_entropy and binary_cross_entropy_with_logits,
 https://pytorch.org/docs/stable/nn.functional.html#loss-functions; extending autograd,
-https://pytorch.org/docs/stable/notes/extending.html.
+https://pytorch.org/docs/stable/notes/extending.html; custom operators,
+https://pytorch.org/tutorials/advanced/python_custom_ops.html.
 
 >>> import torch, symce.torch
 >>> logits = torch.tensor([[2.0, 0.0, -1.0]], dtype=torch.float64, requires_grad=True)
@@ -145,7 +147,13 @@ def _scaled(grad: Tensor, grad_output: Tensor, class_axis: int | None) -> Tensor
     """
     if class_axis is not None and grad_output.ndim > 0 and grad.ndim > 1:
         grad_output = grad_output.unsqueeze(class_axis)
-    return grad * grad_output
+    if not _eager(grad, grad_output) or torch.is_grad_enabled():
+        # traced (the compiler writes the product) or under create_graph (autograd records it)
+        return grad * grad_output
+    # eagerly NumPy's product is several times faster than torch's on a large gradient: NumPy
+    # allocates the result with huge pages (the README's symce.torch timings)
+    product = np.empty(grad.shape, grad.numpy().dtype)
+    return torch.from_numpy(np.multiply(grad.numpy(), grad_output.numpy(), out=product))
 
 
 class _DifferentiableOnce(torch.autograd.Function):
@@ -174,12 +182,59 @@ def _backward_result(grad: Tensor | None, input: Tensor) -> Tensor | None:
     return _DifferentiableOnce.apply(grad, input)
 
 
-def _saves_gradient(ctx, inputs, output) -> None:
-    """setup_context of a ``*_value_and_grad`` operator: its gradient output is what backward scales."""
-    loss, *grads = output
+def _is_one(grad_output: Tensor) -> bool:
+    """Whether every element of grad_output is exactly 1, read from one element only.
+
+    True for the 1 that ``loss.backward()`` sends and for the ones that ``loss.sum()`` sends through
+    reduction='none' (a scalar expanded to the loss's shape: every stride 0, so one element is all).
+    """
+    uniform = all(stride == 0 for stride in grad_output.stride()) and grad_output.numel() > 0
+    return uniform and grad_output[(0,) * grad_output.ndim].item() == 1.0
+
+
+def _eager(*tensors: Tensor) -> bool:
+    """Whether these are real tensors of an eager call, not the fake or functional ones of a trace
+    (torch.compile's, or opcheck's and AOTAutograd's, which trace without Dynamo)."""
+    return not torch.compiler.is_compiling() and all(type(tensor) is torch.Tensor for tensor in tensors)
+
+
+def _keeps_gradients(ctx, inputs, output, saved_inputs: int) -> None:
+    """setup_context of a ``*_value_and_grad`` operator: the gradients it returns are what backward scales.
+
+    Run eagerly, they are kept as ``ctx.kept``, outside autograd's saved tensors, so that backward
+    can hand them on without a copy and stop keeping them (:func:`_scaled_gradients`); traced by
+    torch.compile they are saved tensors, and backward multiplies. The operator's first
+    ``saved_inputs`` inputs are saved, the rest (``ctx.options``) kept as they are.
+    """
+    _, *grads = output
     ctx.mark_non_differentiable(*grads)
-    ctx.options = inputs[2:]
-    ctx.save_for_backward(inputs[0], inputs[1], *grads)
+    ctx.set_materialize_grads(False)  # else autograd hands backward a zero tensor as large as the gradient
+    ctx.saved_inputs, ctx.options = saved_inputs, inputs[saved_inputs:]
+    ctx.traced = not _eager(*grads)
+    ctx.kept = None if ctx.traced else grads
+    ctx.save_for_backward(*inputs[:saved_inputs], *(grads if ctx.traced else ()))
+
+
+def _scaled_gradients(ctx, grad_output: Tensor, operator, class_axis: int | None) -> list[Tensor]:
+    """grad_output · each gradient of the forward, as tensors that symce does not keep.
+
+    A grad_output of exactly 1 (``loss.backward()``) hands the forward's gradients on as they are
+    and stops keeping them; a later backward through a retained graph runs ``operator`` again on
+    the saved inputs for them. So a hook or an optimizer that changes a gradient in place cannot
+    change what a second backward reads, and the common backward costs no pass over the gradient.
+    """
+    inputs = ctx.saved_tensors[:ctx.saved_inputs]
+    if grad_output is None:  # the loss took no part in what is differentiated
+        return [None] * (len(ctx.saved_tensors) - ctx.saved_inputs if ctx.traced else len(ctx.kept or (None,)))
+    if ctx.traced:
+        return [_scaled(grad, grad_output, class_axis) for grad in ctx.saved_tensors[ctx.saved_inputs:]]
+    grads, ctx.kept = ctx.kept, None
+    if grads is None:
+        grads = operator(*inputs, *ctx.options)[1:]
+    if _is_one(grad_output):
+        return list(grads)
+    ctx.kept = grads
+    return [_scaled(grad, grad_output, class_axis) for grad in grads]
 
 
 # --- cross_entropy -------------------------------------------------------------------------------
@@ -212,16 +267,19 @@ def _(input, target, weight, ignore_index, reduction, label_smoothing):
 
 
 def _cross_entropy_backward(ctx, grad_loss, _):
-    input, target, grad = ctx.saved_tensors
+    input, target = ctx.saved_tensors[:2]
     _, ignore_index, reduction, _ = ctx.options
-    if reduction == "none" and not target.is_floating_point():
+    if reduction == "none" and not target.is_floating_point() and grad_loss is not None and \
+            (ctx.traced or not _is_one(grad_loss)):
         # torch gives ignored samples a zero gradient whatever their grad_output (inf or nan
         # included); the saved rows are zero there, but 0 · nan is not
         grad_loss = grad_loss.masked_fill(target == ignore_index, 0)
-    return _backward_result(_scaled(grad, grad_loss, class_axis=1), input), None, None, None, None, None
+    (grad,) = _scaled_gradients(ctx, grad_loss, _cross_entropy_value_and_grad, class_axis=1)
+    return _backward_result(grad, input), None, None, None, None, None
 
 
-_cross_entropy_value_and_grad.register_autograd(_cross_entropy_backward, setup_context=_saves_gradient)
+_cross_entropy_value_and_grad.register_autograd(
+    _cross_entropy_backward, setup_context=lambda ctx, inputs, output: _keeps_gradients(ctx, inputs, output, 2))
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
@@ -289,12 +347,13 @@ def _(input, target, weight, reduction, pos_weight):
 
 
 def _binary_cross_entropy_with_logits_backward(ctx, grad_loss, _):
-    input, _, grad = ctx.saved_tensors
-    return _backward_result(_scaled(grad, grad_loss, class_axis=None), input), None, None, None, None
+    (grad,) = _scaled_gradients(ctx, grad_loss, _binary_cross_entropy_with_logits_value_and_grad, class_axis=None)
+    return _backward_result(grad, ctx.saved_tensors[0]), None, None, None, None
 
 
-_binary_cross_entropy_with_logits_value_and_grad.register_autograd(_binary_cross_entropy_with_logits_backward,
-                                                                   setup_context=_saves_gradient)
+_binary_cross_entropy_with_logits_value_and_grad.register_autograd(
+    _binary_cross_entropy_with_logits_backward,
+    setup_context=lambda ctx, inputs, output: _keeps_gradients(ctx, inputs, output, 2))
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
@@ -384,20 +443,15 @@ def _(input, linear_weight, linear_bias, target, weight, reduction, ignore_index
 def _linear_grads(ctx, grads) -> tuple:
     """The three gradients as autograd wants them: None where not needed, tied once under create_graph."""
     tensors = ctx.saved_tensors[:3]
-    return tuple(_backward_result(grad if needed and grad.numel() == tensor.numel() else None, tensor)
+    return tuple(_backward_result(grad if needed and grad is not None and grad.numel() == tensor.numel() else None,
+                                  tensor)
                  for grad, tensor, needed in zip(grads, tensors, ctx.needs_input_grad))
 
 
-def _linear_saves_gradients(ctx, inputs, output) -> None:
-    """'mean' / 'sum': the gradients of the one pass, which backward scales by the scalar grad_output."""
-    _, *grads = output
-    ctx.mark_non_differentiable(*grads)
-    ctx.save_for_backward(*inputs[:3], *grads)
-
-
 def _linear_scaled_backward(ctx, grad_loss, *_):
-    _, _, _, *grads = ctx.saved_tensors
-    return (*_linear_grads(ctx, [grad * grad_loss for grad in grads]), *(None,) * 7)
+    """'mean' / 'sum': the gradients of the one pass, scaled by the scalar grad_output."""
+    grads = _scaled_gradients(ctx, grad_loss, _linear_cross_entropy_value_and_grad, class_axis=None)
+    return (*_linear_grads(ctx, grads), *(None,) * 7)
 
 
 def _linear_saves_inputs(ctx, inputs, output) -> None:
@@ -414,7 +468,8 @@ def _linear_rerun_backward(ctx, grad_loss):
     return (*_linear_grads(ctx, grads), *(None,) * 6)
 
 
-_linear_cross_entropy_value_and_grad.register_autograd(_linear_scaled_backward, setup_context=_linear_saves_gradients)
+_linear_cross_entropy_value_and_grad.register_autograd(
+    _linear_scaled_backward, setup_context=lambda ctx, inputs, output: _keeps_gradients(ctx, inputs, output, 5))
 _linear_cross_entropy.register_autograd(_linear_rerun_backward, setup_context=_linear_saves_inputs)
 
 
