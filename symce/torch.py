@@ -152,8 +152,8 @@ def _scaled(grad: Tensor, grad_output: Tensor, class_axis: int | None) -> Tensor
         return grad * grad_output
     # eagerly NumPy's product is several times faster than torch's on a large gradient: NumPy
     # allocates the result with huge pages (the README's symce.torch timings)
-    product = np.empty(grad.shape, grad.numpy().dtype)
-    return torch.from_numpy(np.multiply(grad.numpy(), grad_output.numpy(), out=product))
+    grad = grad.numpy()
+    return torch.from_numpy(np.multiply(grad, grad_output.numpy(), out=np.empty_like(grad)))
 
 
 class _DifferentiableOnce(torch.autograd.Function):
@@ -209,7 +209,7 @@ def _keeps_gradients(ctx, inputs, output, saved_inputs: int) -> None:
     _, *grads = output
     ctx.mark_non_differentiable(*grads)
     ctx.set_materialize_grads(False)  # else autograd hands backward a zero tensor as large as the gradient
-    ctx.saved_inputs, ctx.options = saved_inputs, inputs[saved_inputs:]
+    ctx.saved_inputs, ctx.options, ctx.gradients = saved_inputs, inputs[saved_inputs:], len(grads)
     ctx.traced = not _eager(*grads)
     ctx.kept = None if ctx.traced else grads
     ctx.save_for_backward(*inputs[:saved_inputs], *(grads if ctx.traced else ()))
@@ -225,7 +225,7 @@ def _scaled_gradients(ctx, grad_output: Tensor, operator, class_axis: int | None
     """
     inputs = ctx.saved_tensors[:ctx.saved_inputs]
     if grad_output is None:  # the loss took no part in what is differentiated
-        return [None] * (len(ctx.saved_tensors) - ctx.saved_inputs if ctx.traced else len(ctx.kept or (None,)))
+        return [None] * ctx.gradients
     if ctx.traced:
         return [_scaled(grad, grad_output, class_axis) for grad in ctx.saved_tensors[ctx.saved_inputs:]]
     grads, ctx.kept = ctx.kept, None

@@ -87,7 +87,7 @@ def assert_like_torch(ours, theirs, dtype, allowed: np.ndarray):
         np.testing.assert_allclose(ours[compared], theirs[compared], equal_nan=True, **TOLERANCES[dtype])
 
 
-def check(name, input, *args, grad_output=None, row_axis=1, loss_allowed=None, grad_fixed=None,
+def check(name, input, *args, grad_output=None, row_axis=1, grad_fixed=None,
           empty_mean=False, **kwargs):
     """Value, and the fused value and gradient, of symce's ``name`` against torch's.
 
@@ -103,8 +103,8 @@ def check(name, input, *args, grad_output=None, row_axis=1, loss_allowed=None, g
         assert np.isnan(value) and not np.isfinite(ours) and not np.isfinite(our_loss), (value, ours, our_loss)
         return
     grad_allowed = non_finite_rows(input, row_axis if input.ndim > 1 else 0)
-    if loss_allowed is None:
-        loss_allowed = np.asarray(grad_allowed.any()) if np.ndim(value) == 0 else grad_allowed.any(axis=row_axis if input.ndim > 1 else 0)
+    loss_allowed = np.asarray(grad_allowed.any()) if np.ndim(value) == 0 else \
+        grad_allowed.any(axis=row_axis if input.ndim > 1 else 0)
     for result in (ours, our_loss):
         assert_like_torch(result, value, dtype, loss_allowed)
     if grad_fixed is not None:  # elements whose gradient symce fixes, whatever torch gives
