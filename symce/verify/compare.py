@@ -10,6 +10,7 @@ A proof is claimed only when one was made; otherwise the report says "checked nu
 """
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -21,6 +22,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from symce.verify import framework, ops
 from symce.verify.problem import Problem
 
 PROBE_DPS = 60
@@ -51,6 +53,13 @@ class Traced:
     expected: np.ndarray
     variables: list[Variable]
     sample_values: list[dict]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def constants(self) -> list[sp.Number]:
+        """The small constants in the traced expressions — eps terms and clip bounds — at
+        which the probes look (see ``draw_point``)."""
+        return small_constants(self.got.ravel())
 
     @property
     def shape_text(self) -> str:
@@ -97,24 +106,32 @@ def label_patterns(problem: Problem, classes: int | None, samples: int) -> list[
     return [tuple((c + i) % classes for i in range(samples)) for c in range(classes)]
 
 
+#: sample points at which a condition on the inputs (an input check) is decided during a trace
+DECIDING_POINTS = 12
+
+
 def trace(problem: Problem, samples: int, classes: int | None, labels: tuple,
           params: dict | None = None) -> Traced:
     arrays, variables, per_sample = symbolic_inputs(problem, samples, classes, labels)
     if problem.framework == "torch":
         from symce.verify import trace_torch as tracer
+        library = contextlib.nullcontext()
     else:
-        from symce.verify import trace_numpy as tracer
-    with np.errstate(all="ignore"):
+        from symce.verify import patches, trace_numpy as tracer
+        library = patches.symbolic_library(framework.reach(problem.fn).namespaces)
+    rng = np.random.default_rng(5)
+    points = [draw_point(variables, rng, extreme=n % 2 == 1) for n in range(DECIDING_POINTS)]
+    with np.errstate(all="ignore"), ops.noting(points) as notes, library:
         result = problem.call({name: tracer.symbolic(value) if value.dtype == object else tracer.concrete(value)
                                for name, value in arrays.items()})
-    got = tracer.expressions(result)
+        got = tracer.expressions(result)
     expected = problem.expected_symbolic(per_sample, params)
     if got.shape != expected.shape:
         if got.size != expected.size:
             raise ShapeMismatch(f"the function returns shape {got.shape}; the spec (reduction "
                                 f"{problem.reduction!r}) gives shape {expected.shape}")
         got = got.reshape(expected.shape)
-    return Traced(samples, classes, labels, got, expected, variables, per_sample)
+    return Traced(samples, classes, labels, got, expected, variables, per_sample, notes.texts)
 
 
 class ShapeMismatch(Exception):
@@ -122,9 +139,22 @@ class ShapeMismatch(Exception):
 
 
 # ----- probing ---------------------------------------------------------------------------
-def draw_point(variables: list[Variable], rng: np.random.Generator, extreme: bool) -> dict:
-    """Values for every free symbol, as exact mpmath numbers; extreme points stress the domain."""
+def small_constants(exprs) -> list[sp.Number]:
+    """Constants c with 0 < |c| < 1e-3 (an eps, a clip's lower bound) in ``exprs``, and 1 − c for
+    constants just below 1 (a clip's upper bound), smallest first."""
+    numbers = set().union(*(sp.sympify(e).atoms(sp.Number) for e in exprs)) if len(exprs) else set()
+    found = {abs(n) for n in numbers if 0 < abs(n) < sp.Rational(1, 1000)}
+    found |= {1 - n for n in numbers if 0 < 1 - n < sp.Rational(1, 1000)}
+    return sorted(found)
+
+
+def draw_point(variables: list[Variable], rng: np.random.Generator, extreme: bool,
+               scale: sp.Number | None = None) -> dict:
+    """Values for every free symbol, as exact mpmath numbers; extreme points stress the domain.
+    With ``scale`` (a small constant of the code), probabilities lie a decade beyond it: c/10
+    from 0 or 1, where a clip at c or an eps of c changes the value."""
     point: dict = {}
+    tiny_at = None if scale is None else mpmath.mpf(sp.Float(scale, 30)) / 10
     for var in variables:
         if var.symbol in point:
             continue
@@ -132,19 +162,20 @@ def draw_point(variables: list[Variable], rng: np.random.Generator, extreme: boo
             point[var.symbol] = (rng.choice([-1, 1]) * rng.uniform(300, 2000) if extreme and rng.random() < 0.7
                                  else rng.normal(0, 2))
         elif var.domain == "simplex":
-            weights = rng.dirichlet(np.ones(len(var.group) + 1))
+            weights = [mpmath.mpf(w) for w in rng.dirichlet(np.ones(len(var.group) + 1))]
             if extreme:
-                weights = np.full(len(weights), 1e-12)
-                weights[rng.integers(len(weights))] = 1 - 1e-12 * (len(weights) - 1)
+                small = tiny_at if tiny_at is not None else mpmath.mpf("1e-12")
+                weights = [small] * len(weights)
+                weights[rng.integers(len(weights))] = 1 - small * (len(weights) - 1)
             point.update(zip(var.group, weights[:-1]))
         else:
-            tiny = 10.0 ** -rng.uniform(6, 14)
+            tiny = tiny_at if tiny_at is not None else mpmath.mpf(10.0 ** -rng.uniform(6, 14))
             point[var.symbol] = (rng.choice([tiny, 1 - tiny]) if extreme else rng.uniform(0.05, 0.95))
-    return {s: mpmath.mpf(float(v)) for s, v in point.items()}
+    return {s: mpmath.mpf(v) for s, v in point.items()}
 
 
 def evaluator(exprs: list[sp.Expr], symbols: list[sp.Symbol]) -> Callable:
-    function = sp.lambdify(symbols, exprs, modules="mpmath")
+    function = sp.lambdify(symbols, exprs, modules=[ops.NUMERIC_FUNCTIONS, "mpmath"])
     return lambda point: function(*[point[s] for s in symbols])
 
 
@@ -160,9 +191,10 @@ class Probe:
 
 
 def probe(got: list[sp.Expr], expected: list[sp.Expr], variables: list[Variable],
-          seed: int = 0, count: int = 6) -> Probe:
-    """Compare at ``count`` ordinary and ``count`` extreme points; a point where a value is
-    inf/nan at 60 digits (1 − σ(1000) cancels to 0) is redone at 3000 digits, then skipped."""
+          seed: int = 0, count: int = 6, constants: list = ()) -> Probe:
+    """Compare at ``count`` ordinary and ``count`` extreme points, and at two points a decade
+    beyond each small constant of the code; a point where a value is inf/nan at 60 digits
+    (1 − σ(1000) cancels to 0) is redone at 3000 digits, then skipped."""
     pairs = [(g, e) for g, e in zip(got, expected) if sp.sympify(g - e) != 0]
     if not pairs:
         return Probe(True, 0)
@@ -171,9 +203,10 @@ def probe(got: list[sp.Expr], expected: list[sp.Expr], variables: list[Variable]
     rng = np.random.default_rng(seed)
     f_got, f_expected = evaluator(got, symbols), evaluator(expected, symbols)
     checked = 0
-    for n in range(2 * count):
+    scales = [None] * (2 * count) + [c for c in constants for _ in range(2)]
+    for n, scale in enumerate(scales):
         with mpmath.workdps(PROBE_DPS):
-            point = draw_point(variables, rng, extreme=n >= count)
+            point = draw_point(variables, rng, extreme=n >= count, scale=scale)
         for digits in (PROBE_DPS, 50 * PROBE_DPS):
             with mpmath.workdps(digits):
                 try:
@@ -254,6 +287,8 @@ def prove_zero(d: sp.Expr, seconds: float = PROOF_SECONDS) -> str | None:
     """The name of the rewrite that reduces ``d`` to 0, or None (no proof found in time)."""
     if d == 0:
         return "identical expressions"
+    if seconds <= 0:
+        return None
     if sp.expand(d) == 0:
         return "expansion"
     deadline = time.monotonic() + seconds
@@ -284,9 +319,13 @@ class ShapeResult:
         return self.probe.equal and all(self.proofs)
 
 
-def compare(traced: Traced, prove: bool = True) -> ShapeResult:
+def compare(traced: Traced, prove: bool = True, deadline: float | None = None) -> ShapeResult:
+    """Probe, then (if equal at every point) prove each entry; proofs share the time until
+    ``deadline`` (time.monotonic), and an entry left without time is unproven."""
     got, expected = list(traced.got.ravel()), list(traced.expected.ravel())
-    result = ShapeResult(traced, probe(got, expected, traced.variables))
+    result = ShapeResult(traced, probe(got, expected, traced.variables, constants=traced.constants))
     if result.probe.equal and prove:
-        result.proofs = [prove_zero(g - e) for g, e in zip(got, expected)]
+        for g, e in zip(got, expected):
+            left = PROOF_SECONDS if deadline is None else min(PROOF_SECONDS, deadline - time.monotonic())
+            result.proofs.append(prove_zero(g - e, left) if left > 0 else None)
     return result

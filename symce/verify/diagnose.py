@@ -94,6 +94,19 @@ def _small_constants(exprs) -> dict:
     return replace
 
 
+def _role(constant: sp.Number, exprs) -> str:
+    """How the code uses a small constant: "a clip at c" (a bound of max/min), "an epsilon of c
+    inside the log", or "the constant c"."""
+    near_one = abs(1 - float(constant)) < 1e-3
+    shown = f"1 − {float(1 - constant):.3g}" if near_one else f"{float(constant):.3g}"
+    atoms = set().union(*(sp.sympify(e).atoms(sp.Max, sp.Min, sp.log) for e in exprs))
+    if any(constant in a.args for a in atoms if isinstance(a, (sp.Max, sp.Min))):
+        return f"a clip at {shown}"
+    if any(constant in sp.Add.make_args(sp.expand(a.args[0])) for a in atoms if isinstance(a, sp.log)):
+        return f"an epsilon of {shown} inside the log"
+    return f"the constant {shown}"
+
+
 def extra_epsilon(problem: Problem, result: ShapeResult) -> str | None:
     """Small constants (1e-7 inside a log, clip bounds) whose removal makes it equal to the spec."""
     traced = result.traced
@@ -105,12 +118,12 @@ def extra_epsilon(problem: Problem, result: ShapeResult) -> str | None:
     check = compare.probe(cleaned, list(traced.expected.ravel()), traced.variables, seed=2)
     if not check.equal:
         return None
+    roles = list(dict.fromkeys(_role(n, got) for n in sorted(replace, key=lambda n: min(float(n), 1 - float(n)))))
     shown = ", ".join(repr(float(n)) for n in sorted(replace, key=float))
     how = f"at {check.points} exact probe points" if check.points else "identical expressions"
-    return (f"an extra epsilon term: with the constant(s) {shown} replaced by "
+    return (f"an extra epsilon term: {' and '.join(roles)} — with the constant(s) {shown} replaced by "
             f"{', '.join(sorted({str(v) for v in replace.values()}))} the function equals the spec "
-            f"({how}), so they are the whole difference; they matter most where a probability is "
-            "near 0 (or 1)")
+            f"({how}), so they are the whole difference; they matter where a probability is within them of 0 (or 1)")
 
 
 CANDIDATE_RELATIONS = (

@@ -17,8 +17,13 @@ import numpy as np
 
 from symce.verify.problem import Problem
 
-#: relative error above which a value counts as wrong (float64 loss code is good to ~1e-12)
+#: relative error above which a value counts as wrong (float64 loss code is good to ~1e-12),
+#: and the floor below which an entry is judged on the scale of the case's largest value
 TOLERANCE = 1e-6
+FLOOR = 1e-12
+#: the same for code that computes in float32 (``.float()``): ε(float32) ≈ 1.2e-7
+FLOAT32_TOLERANCE = 1e-4
+FLOAT32_FLOOR = 1e-6
 
 
 @dataclass
@@ -37,7 +42,9 @@ PATTERNS = (
 SCALES = {"large": 1e3, "huge": 1e4}
 
 
-def _real(pattern, shape, rng):
+def _real(pattern, shape, rng, scale=None):
+    if pattern == "beyond":
+        pattern = "large"
     if pattern in SCALES:
         return rng.uniform(-1, 1, shape) * SCALES[pattern], f"±{SCALES[pattern]:.0e}"
     if pattern == "mixed":
@@ -53,16 +60,20 @@ def _real(pattern, shape, rng):
     return rng.normal(0, 2, shape), "N(0, 2)"
 
 
-def _probability(pattern, shape, rng):
+def _probability(pattern, shape, rng, scale=None):
+    if pattern == "beyond":
+        return np.where(rng.random(shape) < 0.5, scale, 1 - scale), f"at {scale:.3g} from 0 or 1"
     if pattern in ("boundary", "large", "huge"):
         tiny = 10.0 ** -rng.uniform(8, 13, shape)
         return np.where(rng.random(shape) < 0.5, tiny, 1 - tiny), "within 1e-8..1e-13 of 0 or 1"
     return rng.uniform(0.05, 0.95, shape), "in (0.05, 0.95)"
 
 
-def _simplex(pattern, shape, rng, positive=False):
+def _simplex(pattern, shape, rng, positive=False, scale=None):
     samples, classes = shape
     hot = np.eye(classes)[rng.integers(classes, size=samples)]
+    if pattern == "beyond":
+        return (hot + scale) / (1 + classes * scale), f"near one-hot, the others at {scale:.3g}"
     if positive:  # a distribution that is logged (p, q > 0): near one-hot, never exactly 0
         hot = (hot + 1e-12) / (1 + classes * 1e-12)
     if pattern in ("boundary", "large", "huge", "ties"):
@@ -82,7 +93,7 @@ def _target(pattern, shape, rng):
 
 
 def draw_case(problem: Problem, pattern: str, extreme: bool, samples: int, classes: int,
-              rng: np.random.Generator) -> Case:
+              rng: np.random.Generator, scale: float | None = None) -> Case:
     values, words = {}, []
     for item in problem.spec.inputs:
         shape = (samples, classes) if item.kind == "vector" else (samples,)
@@ -90,15 +101,15 @@ def draw_case(problem: Problem, pattern: str, extreme: bool, samples: int, class
             values[item.name] = rng.integers(0, classes, samples)
             continue
         if item.domain == "real":
-            value, text = _real(pattern, shape, rng)
+            value, text = _real(pattern, shape, rng, scale)
         elif item.domain == "simplex":
-            value, text = _simplex(pattern, shape, rng, bool(item.symbol[0].is_positive))
+            value, text = _simplex(pattern, shape, rng, bool(item.symbol[0].is_positive), scale)
         elif item.domain == "sign":
             value, text = rng.choice([-1.0, 1.0], shape), "±1"
         elif item.kind == "scalar" and item.name == "labels":
             value, text = _target(pattern, shape, rng)
         else:
-            value, text = _probability(pattern, shape, rng)
+            value, text = _probability(pattern, shape, rng, scale)
             if item.kind == "vector":
                 value = value / value.sum(axis=1, keepdims=True)
         values[item.name] = value
@@ -114,13 +125,16 @@ def draw_case(problem: Problem, pattern: str, extreme: bool, samples: int, class
                 values, extreme)
 
 
-def cases(problem: Problem, seed: int = 0) -> list[Case]:
+def cases(problem: Problem, seed: int = 0, constants: list[float] = ()) -> list[Case]:
+    """The ``PATTERNS`` over several shapes, then, for each small constant of the code (an eps,
+    a clip bound), a case with probabilities a decade beyond it."""
     rng = np.random.default_rng(seed)
     sizes = ((1, 2), (3, 3), (2, 5), (4, 4), (3, 7))
     if problem.fixed_classes:
         sizes = tuple((samples, problem.fixed_classes) for samples, _ in sizes)
-    return [draw_case(problem, pattern, extreme, *sizes[n % len(sizes)], rng)
-            for n, (pattern, extreme) in enumerate(PATTERNS)]
+    drawn = [draw_case(problem, pattern, extreme, *sizes[n % len(sizes)], rng)
+             for n, (pattern, extreme) in enumerate(PATTERNS)]
+    return drawn + [draw_case(problem, "beyond", True, *sizes[1], rng, scale=constant / 10) for constant in constants]
 
 
 # ----- running the function and the reference ---------------------------------------------
@@ -135,7 +149,8 @@ def run(problem: Problem, values: dict) -> np.ndarray:
             out = out.detach().cpu().numpy() if isinstance(out, torch.Tensor) else out
         else:
             out = problem.call(values)
-    return np.asarray(out, dtype=np.float64)
+    out = np.asarray(out)
+    return out if out.dtype == np.float32 else np.asarray(out, dtype=np.float64)
 
 
 def samples_of(problem: Problem, values: dict) -> list[dict]:
@@ -152,18 +167,19 @@ class Outcome:
     error: float                  # worst relative error (inf: non-finite or raised)
     where: tuple | None
     raised: str | None = None
+    tolerance: float = TOLERANCE
 
     @property
     def ok(self) -> bool:
-        return self.error <= TOLERANCE
+        return self.error <= self.tolerance
 
 
-def relative_errors(expected: np.ndarray, got: np.ndarray) -> np.ndarray:
-    """|got − expected| / |expected|, with a floor of 1e-12 × the case's largest value (so an
-    entry that is 0 up to rounding is judged on the scale of the others)."""
+def relative_errors(expected: np.ndarray, got: np.ndarray, floor_ratio: float = FLOOR) -> np.ndarray:
+    """|got − expected| / |expected|, with a floor of ``floor_ratio`` × the case's largest value
+    (so an entry that is 0 up to rounding is judged on the scale of the others)."""
     reference = np.asarray([float(v) for v in expected.ravel()]).reshape(expected.shape)
     finite = np.isfinite(reference)
-    floor = 1e-12 * max(1.0, float(np.max(np.abs(reference[finite]))) if finite.any() else 1.0)
+    floor = floor_ratio * max(1.0, float(np.max(np.abs(reference[finite]))) if finite.any() else 1.0)
     with np.errstate(all="ignore"):
         errors = np.abs(got - reference) / np.maximum(np.abs(reference), floor)
     # where the spec itself is undefined (outside its domain) there is nothing to compare
@@ -181,9 +197,11 @@ def check(problem: Problem, case: Case) -> Outcome:
             return Outcome(case, expected, got, math.inf, None,
                            f"returned shape {got.shape}, the spec gives {expected.shape}")
         got = got.reshape(expected.shape)
-    errors = relative_errors(expected, got)
+    single = got.dtype == np.float32
+    errors = relative_errors(expected, got.astype(np.float64), FLOAT32_FLOOR if single else FLOOR)
     worst = np.unravel_index(int(np.argmax(errors)), errors.shape) if errors.size else None
-    return Outcome(case, expected, got, float(np.max(errors)) if errors.size else 0.0, worst)
+    return Outcome(case, expected, got.astype(np.float64), float(np.max(errors)) if errors.size else 0.0, worst,
+                   tolerance=FLOAT32_TOLERANCE if single else TOLERANCE)
 
 
 def breaking_magnitude(problem: Problem, outcome: Outcome, steps: int = 14) -> tuple[str, float] | None:

@@ -8,7 +8,10 @@ into these functions, so an operation is given its meaning once. Composite opera
 """
 from __future__ import annotations
 
+import contextvars
 import operator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 
@@ -22,12 +25,72 @@ class TraceError(Exception):
     """The traced function did something symce cannot follow symbolically."""
 
 
-def to_sympy(value: object) -> sp.Basic:
+# ----- what a trace noticed, and how it decides conditions ------------------------------------
+@dataclass
+class Notes:
+    """Sentences about one trace (a float32 constant read as a fraction, a condition decided at
+    sample points), each said once; ``kinds`` are the sentences said once for many cases."""
+
+    texts: list[str] = field(default_factory=list)
+    kinds: set[str] = field(default_factory=set)
+
+
+_NOTES: contextvars.ContextVar[Notes | None] = contextvars.ContextVar("trace_notes", default=None)
+#: points of the traced inputs' domain (symbol -> number) at which ``decide`` evaluates conditions
+_POINTS: contextvars.ContextVar[list] = contextvars.ContextVar("trace_points", default=[])
+
+
+@contextmanager
+def noting(points: list[dict] = ()):
+    """Collect notes (the yielded ``Notes``) and decide conditions at ``points`` while a trace runs."""
+    notes = Notes()
+    exact = [{symbol: sp.Float(str(value), 40) for symbol, value in point.items()} for point in points]
+    note_token, point_token = _NOTES.set(notes), _POINTS.set(exact)
+    try:
+        yield notes
+    finally:
+        _NOTES.reset(note_token)
+        _POINTS.reset(point_token)
+
+
+def note(text: str, kind: str | None = None) -> None:
+    """Add ``text`` to the current trace's notes, once (and once per ``kind``, if given)."""
+    notes = _NOTES.get()
+    if notes is None or text in notes.texts or kind in notes.kinds:
+        return
+    notes.texts.append(text)
+    if kind is not None:
+        notes.kinds.add(kind)
+
+
+def decide(condition: sp.Basic) -> bool:
+    """A condition on the traced inputs as a bool, when it has that value at every sample point
+    of the inputs' domain (an input check such as ``p > 1`` on probabilities); else TraceError."""
+    if condition in (True, False, sp.true, sp.false) or isinstance(condition, sp.Number):
+        return bool(condition)
+    points = _POINTS.get()
+    try:
+        values = {bool(condition.xreplace(point)) for point in points}
+    except TypeError:           # not a plain condition on the inputs' symbols
+        values = set()
+    if len(values) != 1:
+        raise TraceError(f"the function branches on a value computed from its inputs ({condition})")
+    value = values.pop()
+    note(f"a condition on the inputs ({condition}) is {value} at all {len(points)} sample points of their "
+         "domain, so the trace follows that branch (an input check)", kind="decided")
+    return value
+
+
+def to_sympy(value: object) -> sp.Basic | bool:
     """One scalar as SymPy; a float becomes an exact rational (see ``_rational``)."""
     if isinstance(value, sp.Basic):
         return value
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return to_sympy(value[()])
+    if isinstance(value, np.float32):
+        return _float32_rational(value)
     if isinstance(value, (bool, np.bool_)):
-        return sp.Integer(int(value))
+        return bool(value)      # a condition's value: a mask, and in arithmetic 1 or 0
     if isinstance(value, (int, np.integer)):
         return sp.Integer(int(value))
     if isinstance(value, (float, np.floating)):
@@ -50,6 +113,40 @@ def _rational(value: float) -> sp.Rational:
     return sp.Rational(repr(value))
 
 
+def is_condition(value: object) -> bool:
+    """A truth value: a bool, or a SymPy condition (the result of comparing traced values)."""
+    return isinstance(value, (bool, np.bool_, sp.core.relational.Relational, sp.logic.boolalg.BooleanFunction,
+                              sp.logic.boolalg.BooleanAtom))
+
+
+def floats(array: object) -> np.ndarray:
+    """Entries as numbers, as ``mask.float()`` makes them: a condition is 1 where it holds, else 0."""
+    array = np.asarray(array, dtype=object)
+    out = np.empty(array.shape, dtype=object)
+    for index in np.ndindex(array.shape):
+        value = array[index]
+        if is_condition(value) and not isinstance(value, (bool, np.bool_)) and value not in (sp.true, sp.false):
+            out[index] = sp.Piecewise((sp.Integer(1), value), (sp.Integer(0), True))
+        else:
+            out[index] = sp.Integer(int(bool(value))) if is_condition(value) else to_sympy(value)
+    return out
+
+
+def _float32_rational(value: np.float32) -> sp.Basic:
+    """A float32 constant (``label.float() * 0.9``) as the simplest fraction that rounds to it in
+    float32 (9/10, not 0.899999976...), else the shortest decimal that does (1e-7); noted, so the
+    report can say so."""
+    if not np.isfinite(value):
+        return to_sympy(float(value))
+    exact = Fraction(float(value))
+    simple = next((f for f in (exact.limit_denominator(10 ** k) for k in range(1, 7))
+                   if np.float32(float(f)) == value), Fraction(str(value)))
+    if simple != exact:
+        note(f"float32 constants are read as the fractions they round (e.g. {float(value)!r} as {simple}); "
+             "the numeric check allows float32 rounding", kind="float32")
+    return sp.Rational(simple.numerator, simple.denominator)
+
+
 def as_objects(value: object) -> np.ndarray:
     """An object array of SymPy expressions holding ``value`` (a scalar, list or array)."""
     array = np.asarray(value, dtype=object) if not isinstance(value, np.ndarray) else value
@@ -70,13 +167,14 @@ def _compare(relation):
 
 
 def _logical(function):
+    """and/or/not of conditions; a symbolic one is decided at sample points (an input check)."""
     def apply(*args):
-        values = [bool(a) if a in (True, False, sp.true, sp.false) or (isinstance(a, sp.Number)) else None
-                  for a in args]
-        if None in values:
-            raise TraceError("a logical operation on a symbolic condition")
-        return function(*values)
+        return function(*[decide(a) for a in args])
     return apply
+
+
+def _xlogy(a, b):
+    return a * sp.log(b)
 
 
 #: elementwise meaning of each ufunc / torch function, by name
@@ -95,7 +193,8 @@ ELEMENTWISE = {
     "maximum": sp.Max, "fmax": sp.Max, "minimum": sp.Min, "fmin": sp.Min,
     "clip": lambda a, low, high: sp.Min(sp.Max(a, low), high),
     "logaddexp": lambda a, b: sp.log(sp.exp(a) + sp.exp(b)),
-    "sigmoid": blocks.sigmoid, "expit": blocks.sigmoid,
+    "sigmoid": blocks.sigmoid, "expit": blocks.sigmoid, "log_expit": lambda a: sp.log(blocks.sigmoid(a)),
+    "xlogy": _xlogy, "xlog1py": lambda a, b: a * sp.log(1 + b), "logit": lambda a: sp.log(a / (1 - a)),
     "softplus": blocks.softplus, "logsigmoid": lambda a: sp.log(blocks.sigmoid(a)),
     "greater": _compare(sp.StrictGreaterThan), "gt": _compare(sp.StrictGreaterThan),
     "greater_equal": _compare(sp.GreaterThan), "ge": _compare(sp.GreaterThan),
@@ -103,14 +202,15 @@ ELEMENTWISE = {
     "less_equal": _compare(sp.LessThan), "le": _compare(sp.LessThan),
     "equal": _compare(sp.Eq), "eq": _compare(sp.Eq), "not_equal": _compare(sp.Ne), "ne": _compare(sp.Ne),
     "logical_not": _logical(operator.not_), "logical_and": _logical(operator.and_),
-    "logical_or": _logical(operator.or_),
+    "logical_or": _logical(operator.or_), "bitwise_and": _logical(operator.and_),
+    "bitwise_or": _logical(operator.or_), "invert": _logical(operator.not_),
 }
 
 
-_BINARY = {"add", "subtract", "sub", "rsub", "multiply", "mul", "true_divide", "divide", "div", "power",
+_BINARY = {"xlogy", "xlog1py", "add", "subtract", "sub", "rsub", "multiply", "mul", "true_divide", "divide", "div", "power",
            "float_power", "pow", "maximum", "fmax", "minimum", "fmin", "logaddexp", "greater", "gt",
            "greater_equal", "ge", "less", "lt", "less_equal", "le", "equal", "eq", "not_equal", "ne",
-           "logical_and", "logical_or"}
+           "logical_and", "logical_or", "bitwise_and", "bitwise_or"}
 
 
 @lru_cache(maxsize=None)
@@ -160,6 +260,42 @@ def softmax(array: object, axis=-1) -> np.ndarray:
 def log_softmax(array: object, axis=-1) -> np.ndarray:
     """log softmax, as ``blocks.log_softmax`` defines it: the log of the softmax."""
     return elementwise("log", softmax(array, axis))
+
+
+class argmax(sp.Function):
+    """The index of the largest entry of a row of symbolic values: opaque, since which entry is
+    largest depends on the values; using it as an index stops the trace (``concrete_integers``)."""
+
+
+def _first_largest(*values):
+    """argmax at numbers: the first index of the largest value, as NumPy and torch pick it."""
+    return max(range(len(values)), key=lambda k: (values[k], -k))
+
+
+#: how the opaque functions of a trace evaluate at numbers (for ``sympy.lambdify``)
+NUMERIC_FUNCTIONS = {"argmax": _first_largest}
+
+
+def one_hot(indices: object, classes: int) -> np.ndarray:
+    """Rows of 0s with a 1 at each index; at an opaque (argmax) index, 1 where it equals the class."""
+    indices = as_objects(indices)
+    out = np.empty(indices.shape + (classes,), dtype=object)
+    for index in np.ndindex(indices.shape):
+        for k in range(classes):
+            hit = sp.Eq(indices[index], k)
+            out[index + (k,)] = sp.Integer(int(bool(hit))) if hit in (sp.true, sp.false) else \
+                sp.Piecewise((1, hit), (0, True))
+    return out
+
+
+def arg_extremum(array: object, axis: int, largest: bool = True) -> np.ndarray:
+    """argmax (or argmin) along ``axis`` as opaque ``argmax`` terms, one per row."""
+    array = np.moveaxis(as_objects(array), axis, -1)
+    out = np.empty(array.shape[:-1], dtype=object)
+    for index in np.ndindex(out.shape):
+        row = array[index] if largest else -array[index]
+        out[index] = argmax(*row)
+    return out
 
 
 def where(condition: object, left: object, right: object) -> np.ndarray:

@@ -15,6 +15,7 @@ import numpy as np
 import sympy as sp
 
 from symce.spec import Spec
+from symce.verify import ops
 from symce.spec.symbols import j
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -46,8 +47,23 @@ class Problem:
         return self.spec.gradient(self.wrt) if self.wrt else self.spec.expr
 
     def call(self, arrays: Mapping[str, object]) -> object:
-        """Call the function with each spec input passed as the parameter bound to it."""
-        return self.fn(**{self.binding[name]: value for name, value in arrays.items()})
+        """Call the function with each spec input passed as the parameter bound to it. Of a
+        tuple it returns (``loss, grad``, as course code does) the part checked is the first
+        element, or with ``wrt`` the first shaped like that input."""
+        result = self.fn(**{self.binding[name]: value for name, value in arrays.items()})
+        if not isinstance(result, tuple):
+            return result
+        if self.wrt is None:
+            ops.note("the function returns a tuple; its first element is checked as the loss")
+            return result[0]
+        shape = np.shape(arrays[self.wrt])
+        for part in result:
+            if np.shape(part) == shape:
+                ops.note(f"the function returns a tuple; its element shaped like {self.wrt} is checked "
+                         "as the gradient")
+                return part
+        raise ValueError(f"the function returns a tuple, and none of its elements has the shape of {self.wrt}, "
+                         f"{shape}")
 
     # ----- expected values ------------------------------------------------------------
     def sample_entries(self, values: Mapping[str, object], params: Mapping[str, object] | None = None,

@@ -26,6 +26,7 @@ class Report:
     counterexample: dict | None = None
     unstable_inputs: dict | None = None
     diagnosis: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
     reason: str | None = None
     seconds: dict = field(default_factory=dict)
 
@@ -52,6 +53,8 @@ class Report:
         lines.append(f"symbolic: {self.symbolic}")
         for text in self.diagnosis:
             lines.append(f"diagnosis: {text}")
+        for text in self.notes:
+            lines.append(f"note: {text}")
         if self.max_rel_error is not None:
             where = f" — {self.worst_case['where']}" if self.worst_case else ""
             lines.append(f"numeric: worst relative error {_number(self.max_rel_error)}{where}")

@@ -4,7 +4,10 @@
 broadcasting and ``take_along_axis`` work as NumPy does them; every ufunc (``np.exp``,
 ``np.log1p``, ``+``, ``np.maximum``, reductions such as ``sum``/``max``/``mean``, ``np.clip``)
 comes through ``__array_ufunc__`` and is given its meaning by :mod:`symce.verify.ops`;
-``np.where`` with a symbolic condition comes through ``__array_function__``.
+``np.where`` with a symbolic condition and products (``np.dot``, ``ndarray.dot``) come through
+``__array_function__``. The array says it holds float64 (so ``np.finfo(x.dtype)`` and
+``x.astype(np.float64)`` work as in real code); functions that do not dispatch on their
+argument (``np.asarray``, scipy's ``logsumexp``) are handled by :mod:`symce.verify.patches`.
 """
 from __future__ import annotations
 
@@ -23,12 +26,47 @@ def wrap(value: object) -> "SymbolicArray":
     return ops.as_objects(_plain(value)).view(SymbolicArray)
 
 
+#: functions computed on object arrays whose every entry is SymPy (floats as exact rationals)
+_ON_OBJECTS = {np.dot, np.vdot, np.inner, np.outer, np.tensordot, np.einsum, np.concatenate, np.stack,
+               np.hstack, np.vstack, np.column_stack, np.cumsum, np.diff, np.trace, np.diagonal}
+
+
+def _objects(value: object) -> object:
+    """An argument as SymPy entries: arrays and array-like lists converted, others as they are."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_objects(v) for v in value)
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufcO":
+        return ops.as_objects(_plain(value))
+    return value
+
+
 class SymbolicArray(np.ndarray):
     """An ndarray of SymPy expressions that NumPy's ufuncs and functions dispatch to."""
 
+    @property
+    def dtype(self):
+        """float64, what the traced code was given (the entries are SymPy objects)."""
+        return np.dtype(np.float64)
+
+    def astype(self, dtype, *args, **kwargs):
+        kind = np.dtype(dtype).kind
+        if kind == "f":
+            return wrap(ops.floats(_plain(self)))
+        if kind == "b":
+            return np.asarray([ops.decide(v) for v in _plain(self).ravel()], dtype=bool).reshape(self.shape)
+        raise TraceError(f"the function converts a traced value to {np.dtype(dtype)}")
+
     def __getitem__(self, index):
-        out = super().__getitem__(index)
+        out = super().__getitem__(_mask(index))
         return out if isinstance(out, np.ndarray) else wrap(out)
+
+    def __setitem__(self, index, value):
+        # store expressions, not the 0-d arrays that arithmetic on an entry returns
+        value = ops.as_objects(_plain(value))
+        super().__setitem__(_mask(index), value[()] if value.ndim == 0 else value)
+
+    def dot(self, other, out=None):
+        return wrap(np.dot(ops.as_objects(_plain(self)), ops.as_objects(_plain(other))))
 
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
         if kwargs.pop("where", True) is not True:
@@ -56,19 +94,40 @@ class SymbolicArray(np.ndarray):
     def __array_function__(self, func, types, args, kwargs):
         if func is np.where and len(args) == 3:
             return wrap(ops.where(*[_plain(a) for a in args]))
+        if func in (np.argmax, np.argmin):
+            return wrap(ops.arg_extremum(_plain(args[0]), kwargs.get("axis", args[1] if len(args) > 1 else -1),
+                                         largest=func is np.argmax))
+        if func in _ON_OBJECTS:
+            return wrap(func(*_objects(args), **kwargs))
         return super().__array_function__(func, types, args, kwargs)
 
     def __bool__(self):
         entries = self.view(np.ndarray).ravel()
-        if entries.size == 1 and ops.to_sympy(entries[0]).is_number:
-            return bool(entries[0])
-        raise TraceError("the function branches on a value computed from its inputs")
+        if entries.size != 1:
+            raise TraceError("the truth value of a traced array of more than one entry")
+        return ops.decide(ops.to_sympy(entries[0]))
 
     def __float__(self):
         raise TraceError("the function converts a traced value to a Python float")
 
     def item(self, *args):
         raise TraceError("the function converts a traced value to a Python number (.item())")
+
+
+def _mask(index):
+    """An index as NumPy takes it: a mask of conditions on traced values becomes booleans when
+    each is decided at the sample points (``x[x < 0]`` in an input check), else TraceError."""
+    if isinstance(index, tuple):
+        return tuple(_mask(i) for i in index)
+    if not (isinstance(index, np.ndarray) and _plain(index).dtype == object):
+        return index
+    entries = list(_plain(index).ravel())
+    if not all(ops.is_condition(v) for v in entries):
+        return ops.concrete_integers(_plain(index), "an index")
+    try:
+        return np.asarray([ops.decide(v) for v in entries], dtype=bool).reshape(index.shape)
+    except TraceError:
+        raise TraceError("a boolean mask depends on the symbolic inputs") from None
 
 
 def symbolic(objects: np.ndarray) -> SymbolicArray:

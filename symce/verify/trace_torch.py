@@ -35,14 +35,16 @@ def objects(value: object) -> np.ndarray:
         return value.array
     if isinstance(value, torch.Tensor):
         return ops.as_objects(value.detach().cpu().numpy())
+    if isinstance(value, (list, tuple)) and any(isinstance(v, SymbolicTensor) for v in value):
+        return np.stack([objects(v) for v in value])
     return ops.as_objects(value)
 
 
 def integers(value: object, what: str) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy().astype(np.int64)
     if isinstance(value, SymbolicTensor):
         return ops.concrete_integers(value.array, what)
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy().astype(np.int64)
     return np.asarray(value, dtype=np.int64)
 
 
@@ -51,15 +53,36 @@ def _axis(dim, kwargs):
     return tuple(dim) if isinstance(dim, (list, tuple)) else dim
 
 
-class SymbolicTensor:
-    """A tensor of SymPy expressions that torch dispatches to."""
+class SymbolicTensor(torch.Tensor):
+    """A tensor of SymPy expressions that torch dispatches to.
 
-    def __init__(self, array: object):
-        self.array = ops.as_objects(array)
+    It is a real ``torch.Tensor`` (a wrapper subclass with no storage: float64 on the CPU), so
+    ``isinstance``, ``torch.is_tensor``, ``.device``, ``.dtype`` and torch's argument parsing see
+    a tensor, while every function and method comes to ``__torch_function__``. Basic indexing
+    gives views, so element updates (``p[y[i]] -= 1``) write through, as in torch."""
+
+    @staticmethod
+    def __new__(cls, array: object, share: bool = False):
+        array = array if share else ops.as_objects(array)
+        tensor = torch.Tensor._make_wrapper_subclass(cls, array.shape, dtype=torch.float64,
+                                                     device=torch.device("cpu"))
+        tensor.array = array
+        return tensor
+
+    def __init__(self, array: object, share: bool = False):
+        super().__init__()
+
+    @classmethod
+    def viewing(cls, array: np.ndarray) -> "SymbolicTensor":
+        """A tensor sharing ``array`` (an object array of expressions), as ``x[i]`` shares ``x``."""
+        return cls(array, share=True)
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         name = getattr(func, "__name__", str(func))
+        if name == "__get__":   # a property this class does not define (is_cuda, layout): the wrapper's
+            with torch._C.DisableTorchFunctionSubclass():
+                return func(*args, **(kwargs or {}))
         if name.startswith("__") and name.endswith("_") and name not in TORCH_OPS:
             name = name.strip("_")
         try:
@@ -68,12 +91,15 @@ class SymbolicTensor:
             raise TraceError(f"torch.{name} is not supported by the symbolic tracer") from None
         return function(*args, **(kwargs or {}))
 
-    def __getattr__(self, name):
-        if name in TORCH_OPS:
-            return lambda *args, **kwargs: TORCH_OPS[name](self, *args, **kwargs)
-        raise AttributeError(f"{name!r}: tensor method not supported by the symbolic tracer")
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        # every call is answered in __torch_function__; one that gets past it finds no storage
+        raise TraceError(f"{func} reached a traced tensor below torch's Python functions")
 
-    # shape
+    @property
+    def data(self):
+        return self
+
     @property
     def shape(self):
         return torch.Size(self.array.shape)
@@ -86,9 +112,18 @@ class SymbolicTensor:
     def T(self):
         return SymbolicTensor(self.array.T)
 
-    @property
-    def dtype(self):
-        return torch.float64
+    def requires_grad_(self, requires_grad=True):
+        return self
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def tolist(self):
+        raise TraceError("the function converts a traced tensor to Python numbers (.tolist())")
+
+    def numpy(self, *args, **kwargs):
+        from symce.verify import trace_numpy
+        return trace_numpy.wrap(self.array)
 
     def size(self, dim=None):
         return self.shape if dim is None else self.array.shape[dim]
@@ -103,28 +138,45 @@ class SymbolicTensor:
         return len(self.array)
 
     def __getitem__(self, index):
-        return SymbolicTensor(self.array[_index(index)])
+        out = self.array[_index(index)]
+        return SymbolicTensor.viewing(out) if isinstance(out, np.ndarray) else SymbolicTensor(out)
 
     def __setitem__(self, index, value):
-        self.array[_index(index)] = objects(value)
+        value = objects(value)
+        self.array[_index(index)] = value[()] if value.ndim == 0 else value
 
     def __bool__(self):
-        raise TraceError("the function branches on a value computed from its inputs")
+        if self.array.size != 1:
+            raise TraceError("the truth value of a traced tensor of more than one entry")
+        return ops.decide(self.array.ravel()[0])
 
     def item(self):
         raise TraceError("the function converts a traced value to a Python number (.item())")
 
+    def __float__(self):
+        raise TraceError("the function converts a traced value to a Python float")
+
     def __repr__(self):
         return f"SymbolicTensor({self.array!r})"
 
+    __str__ = __repr__
+
 
 def _index(index):
+    """An index as NumPy takes it; a mask of conditions on traced values is decided at the
+    inputs' sample points (``x[x < 0]`` in an input check), else TraceError."""
     if isinstance(index, tuple):
         return tuple(_index(i) for i in index)
-    if isinstance(index, (torch.Tensor, SymbolicTensor)):
-        values = integers(index, "an index") if not (isinstance(index, torch.Tensor) and index.dtype == torch.bool) \
-            else index.numpy()
-        return values
+    if isinstance(index, SymbolicTensor):
+        entries = list(index.array.ravel())
+        if not all(ops.is_condition(v) for v in entries):
+            return ops.concrete_integers(index.array, "an index")
+        try:
+            return np.asarray([ops.decide(v) for v in entries], dtype=bool).reshape(index.array.shape)
+        except TraceError:
+            raise TraceError("a boolean mask depends on the symbolic inputs") from None
+    if isinstance(index, torch.Tensor):
+        return index.numpy() if index.dtype == torch.bool else integers(index, "an index")
     return index
 
 
@@ -143,7 +195,6 @@ for _name, _ufunc in (("add", "add"), ("sub", "subtract"), ("subtract", "subtrac
                       ("minimum", "minimum"), ("logaddexp", "logaddexp"), ("gt", "gt"), ("ge", "ge"),
                       ("lt", "lt"), ("le", "le"), ("eq", "eq"), ("ne", "ne"), ("greater", "gt"), ("less", "lt")):
     TORCH_OPS[_name] = _binary(_ufunc)
-    TORCH_OPS[_name + "_"] = TORCH_OPS[_name]
 for _name, _ufunc in (("radd", "add"), ("rsub", "subtract"), ("rmul", "multiply"), ("rtruediv", "true_divide"),
                       ("rdiv", "true_divide"), ("rpow", "power")):
     TORCH_OPS[_name] = _binary(_ufunc, reverse=True)
@@ -165,19 +216,29 @@ for _name, _ufunc in (("exp", "exp"), ("log", "log"), ("log1p", "log1p"), ("expm
                       ("square", "square"), ("reciprocal", "reciprocal"), ("tanh", "tanh"), ("sign", "sign"),
                       ("log2", "log2"), ("log10", "log10"), ("exp2", "exp2"), ("positive", "positive")):
     TORCH_OPS[_name] = _unary(_ufunc)
-    TORCH_OPS[_name + "_"] = TORCH_OPS[_name]
 SymbolicTensor.__neg__ = lambda self: TORCH_OPS["neg"](self)
 SymbolicTensor.__abs__ = lambda self: TORCH_OPS["abs"](self)
 SymbolicTensor.__matmul__ = lambda self, other: SymbolicTensor(np.matmul(self.array, objects(other)))
 SymbolicTensor.__rmatmul__ = lambda self, other: SymbolicTensor(np.matmul(objects(other), self.array))
 
 
-@op("float", "double", "to", "type_as", "detach", "clone", "contiguous", "cpu")
+@op("float", "double", "to", "type_as", "type", "clone")
+def _as_float(value, *args, **kwargs):
+    """A float copy; a condition (``(x > 0).float()``) becomes 1 where it holds, else 0."""
+    return SymbolicTensor(ops.floats(objects(value)))
+
+
+@op("detach", "contiguous", "cpu", "cuda", "requires_grad_")
 def _same(value, *args, **kwargs):
-    return SymbolicTensor(value.array.copy())
+    return SymbolicTensor.viewing(objects(value))
 
 
-@op("clamp", "clip", "clamp_", "clip_")
+@op("long", "int", "bool")
+def _to_integers(value, *args, **kwargs):
+    return SymbolicTensor(ops.concrete_integers(objects(value), "a tensor converted to integers"))
+
+
+@op("clamp", "clip")
 def _clamp(value, min=None, max=None):
     out = objects(value)
     if min is not None:
@@ -189,6 +250,16 @@ def _clamp(value, min=None, max=None):
 
 TORCH_OPS["clamp_min"] = lambda value, min: _clamp(value, min=min)
 TORCH_OPS["clamp_max"] = lambda value, max: _clamp(value, max=max)
+
+
+@op("fill")
+def _fill(value, fill):
+    return SymbolicTensor(np.full(objects(value).shape, objects(fill)[()], dtype=object))
+
+
+@op("zero")
+def _zero(value):
+    return _fill(value, 0)
 
 
 def _reduction(name):
@@ -213,8 +284,21 @@ TORCH_OPS["amax"] = _reduction("maximum")
 TORCH_OPS["amin"] = _reduction("minimum")
 
 
+def _truth(name):
+    """any/all of conditions: each decided at the inputs' sample points (an input check)."""
+    def apply(value, dim=None, keepdim=False):
+        if dim is not None:
+            raise TraceError(f"torch.{name} along a dimension of traced conditions")
+        decided = [ops.decide(v) for v in objects(value).ravel()]
+        return SymbolicTensor(np.asarray(any(decided) if name == "any" else all(decided), dtype=object))
+    return apply
+
+
+TORCH_OPS["any"], TORCH_OPS["all"] = _truth("any"), _truth("all")
+
+
 class _ValuesAndIndices(tuple):
-    """torch.max(x, dim)'s (values, indices); the indices (an argmax) cannot be traced."""
+    """torch.max(x, dim)'s (values, indices); the indices are opaque ``argmax`` terms."""
 
     @property
     def values(self):
@@ -222,14 +306,35 @@ class _ValuesAndIndices(tuple):
 
     @property
     def indices(self):
-        raise TraceError("the function uses an argmax (the indices of torch.max)")
+        return self[1]
 
 
 def _extremum(name):
+    largest = name == "maximum"
+
     def apply(value, dim=None, keepdim=False, **kwargs):
+        if isinstance(dim, torch.Tensor):        # torch.max(a, b): elementwise (a SymbolicTensor passes too)
+            return SymbolicTensor(ops.elementwise(name, objects(value), objects(dim)))
         out = _reduction(name)(value, dim, keepdim, **kwargs)
-        return out if dim is None and "axis" not in kwargs else _ValuesAndIndices((out, None))
+        axis = _axis(dim, kwargs)
+        if axis is None:
+            return out
+        indices = ops.arg_extremum(objects(value), axis, largest)
+        return _ValuesAndIndices((out, SymbolicTensor(np.expand_dims(indices, axis) if keepdim else indices)))
     return apply
+
+
+def _arg_extremum(largest):
+    def apply(value, dim=None, keepdim=False):
+        array = objects(value)
+        array, dim = (array.reshape(-1), 0) if dim is None else (array, dim)
+        indices = ops.arg_extremum(array, dim, largest)
+        return SymbolicTensor(np.expand_dims(indices, dim) if keepdim else indices)
+    return apply
+
+
+TORCH_OPS["argmax"] = _arg_extremum(True)
+TORCH_OPS["argmin"] = _arg_extremum(False)
 
 
 TORCH_OPS["max"] = _extremum("maximum")
@@ -272,10 +377,19 @@ def _scatter(value, dim, index, src=None, **kwargs):
     return SymbolicTensor(_scattered(value, dim, index, kwargs.get("value", src)))
 
 
-@op("scatter_")
-def _scatter_inplace(value, dim, index, src=None, **kwargs):
-    value.array = _scattered(value, dim, index, kwargs.get("value", src))
-    return value
+@op("one_hot")
+def _one_hot(value, num_classes=-1):
+    if num_classes < 0:
+        raise TraceError("F.one_hot of traced indices needs num_classes")
+    return SymbolicTensor(ops.one_hot(objects(value), num_classes))
+
+
+@op("index_put")
+def _index_put(value, indices, values, accumulate=False):
+    out = objects(value).copy()
+    where = _index(tuple(indices))
+    out[where] = (out[where] + objects(values)) if accumulate else objects(values)
+    return SymbolicTensor(out)
 
 
 @op("where")
@@ -283,7 +397,7 @@ def _where(condition, left, right):
     return SymbolicTensor(ops.where(objects(condition), objects(left), objects(right)))
 
 
-@op("masked_fill", "masked_fill_")
+@op("masked_fill")
 def _masked_fill(value, mask, fill):
     return _where(mask, fill, value)
 
@@ -338,13 +452,23 @@ def _index_select(value, dim, index):
     return SymbolicTensor(np.take(objects(value), integers(index, "index_select's index"), axis=dim))
 
 
-@op("zeros_like", "ones_like", "full_like")
-def _like(value, fill_value=None, **kwargs):
-    fill = 0 if fill_value is None else fill_value
-    return SymbolicTensor(np.full(objects(value).shape, ops.to_sympy(fill), dtype=object))
+def _filled(shape, fill) -> SymbolicTensor:
+    return SymbolicTensor(np.full(tuple(shape), objects(fill)[()], dtype=object))
 
 
-TORCH_OPS["ones_like"] = lambda value, **kwargs: _like(value, 1)
+def _shape(args) -> tuple:
+    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list, torch.Size)) else tuple(args)
+
+
+# a new tensor shaped like a traced one (its values do not depend on the inputs); an "empty"
+# one holds zeros, which any code that reads it before writing it would get wrong anyway
+TORCH_OPS["zeros_like"] = TORCH_OPS["empty_like"] = lambda value, **kwargs: _filled(objects(value).shape, 0)
+TORCH_OPS["ones_like"] = lambda value, **kwargs: _filled(objects(value).shape, 1)
+TORCH_OPS["full_like"] = lambda value, fill_value, **kwargs: _filled(objects(value).shape, fill_value)
+TORCH_OPS["new_zeros"] = TORCH_OPS["new_empty"] = lambda value, *size, **kwargs: _filled(_shape(size), 0)
+TORCH_OPS["new_ones"] = lambda value, *size, **kwargs: _filled(_shape(size), 1)
+TORCH_OPS["new_full"] = lambda value, size, fill_value, **kwargs: _filled(size, fill_value)
+TORCH_OPS["new_tensor"] = lambda value, data, **kwargs: SymbolicTensor(objects(data))
 
 
 @op("stack")
@@ -355,6 +479,23 @@ def _stack(tensors, dim=0):
 @op("cat", "concat", "concatenate")
 def _cat(tensors, dim=0):
     return SymbolicTensor(np.concatenate([objects(t) for t in tensors], axis=dim))
+
+
+def _in_place(function):
+    """``x.op_(...)``: the result of ``op`` written into ``x`` (through views of it)."""
+    def apply(value, *args, **kwargs):
+        if not isinstance(value, SymbolicTensor):
+            raise TraceError("the function writes traced values into a tensor that holds numbers")
+        result = objects(function(value, *args, **kwargs))
+        value.array[...] = np.broadcast_to(result, value.array.shape)
+        return value
+    return apply
+
+
+for _name in [name for name in TORCH_OPS if not name.endswith("_") and name + "_" not in TORCH_OPS]:
+    TORCH_OPS[_name + "_"] = _in_place(TORCH_OPS[_name])
+for _name in ("add", "sub", "mul", "truediv", "pow"):
+    setattr(SymbolicTensor, f"__i{_name}__", lambda self, other, _f=TORCH_OPS[_name]: _in_place(_f)(self, other))
 
 
 # ----- torch.nn.functional losses, as torch documents them -----------------------------
@@ -426,6 +567,18 @@ def _binary_cross_entropy_with_logits(input, target, weight=None, size_average=N
     losses = -(positive * b * log_sigmoid + (1 - b) * log_one_minus)
     if weight is not None:
         losses = losses * objects(weight)
+    return _reduce(losses, reduction)
+
+
+@op("kl_div")
+def _kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """Σ target · (log target − input), pointwise as torch computes it; 'batchmean' divides by N."""
+    logq, p = objects(input), objects(target)
+    log_p = p if log_target else ops.elementwise("log", p)
+    p = ops.elementwise("exp", p) if log_target else p
+    losses = p * (log_p - logq)
+    if reduction == "batchmean":
+        return SymbolicTensor(ops.elementwise("true_divide", ops.reduce("add", losses), logq.shape[0]))
     return _reduce(losses, reduction)
 
 

@@ -11,48 +11,35 @@ from __future__ import annotations
 
 import ast
 import inspect
+import linecache
+import sysconfig
+import textwrap
 import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Mapping
 
 import numpy as np
 
 from symce.spec import Spec, get
-from symce.verify import compare, diagnose, numeric, ops
+from symce.verify import compare, diagnose, framework, numeric, ops
 from symce.verify.ops import TraceError
 from symce.verify.problem import REDUCTIONS, Problem
 from symce.verify.report import Report
 
-SYMBOLIC_SECONDS = 4.0
+#: time for tracing more shapes, and for all the proofs of the symbolic phase together
+SYMBOLIC_SECONDS = 3.0
+PROOF_BUDGET_SECONDS = 5.0
 SYMBOLIC_SAMPLES = 2
 SYMBOLIC_CLASSES = (2, 3, 4)
+#: one more shape, probed (not proven): a function right only at N = 2 or C ≤ 4 (a sum halved,
+#: a normaliser over the first classes) differs here
+CHECK_SHAPE = (3, 5)
 
 
 class VerifyError(ValueError):
     """The request cannot be analysed (unknown spec, bad binding, ...): exit code 2."""
-
-
-def _referenced(fn: Callable, depth: int = 3) -> list:
-    """The global values ``fn`` names (and, recursively, the plain functions it calls do)."""
-    code, names = getattr(fn, "__code__", None), getattr(fn, "__globals__", {})
-    if code is None:
-        return []
-    codes, found = [code], []
-    while codes:
-        current = codes.pop()
-        codes += [c for c in current.co_consts if inspect.iscode(c)]
-        found += [names[n] for n in current.co_names if n in names]
-    if depth:
-        found += [v for f in found if inspect.isfunction(f) for v in _referenced(f, depth - 1)]
-    return found
-
-
-def detect_framework(fn: Callable) -> str:
-    """'torch' when the function (or a helper it calls) uses torch, else 'numpy'."""
-    for value in _referenced(fn):
-        name = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
-        if isinstance(name, str) and name.split(".")[0] == "torch":
-            return "torch"
-    return "numpy"
 
 
 def parse_value(text: object) -> object:
@@ -73,13 +60,25 @@ def _literal(value: object) -> object:
         return value
 
 
+def call_parameters(fn: Callable) -> list[str]:
+    """The parameters a call of ``fn`` binds: an ``nn.Module``'s are its ``forward``'s, a
+    callable instance's its ``__call__``'s, a bound method's those after ``self``."""
+    forward = getattr(fn, "forward", None)
+    target = forward if callable(forward) and _is_module(fn) else fn
+    try:
+        return list(inspect.signature(target).parameters)
+    except (TypeError, ValueError):
+        raise VerifyError(f"cannot read the parameters of {fn!r}") from None
+
+
+def _is_module(fn: Callable) -> bool:
+    return any(f"{c.__module__}.{c.__qualname__}" == "torch.nn.modules.module.Module" for c in type(fn).__mro__)
+
+
 def resolve_binding(fn: Callable, spec: Spec, bind: Mapping[str, str] | None) -> dict[str, str]:
     """spec input → function parameter: ``bind`` maps function parameters to spec inputs;
     without it the spec's inputs go to the function's first parameters in order."""
-    try:
-        parameters = list(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        raise VerifyError(f"cannot read the parameters of {fn!r}") from None
+    parameters = list(call_parameters(fn))
     inputs = [item.name for item in spec.inputs]
     if bind:
         binding = {}
@@ -99,9 +98,21 @@ def resolve_binding(fn: Callable, spec: Spec, bind: Mapping[str, str] | None) ->
     return binding
 
 
-def symbolic_phase(problem: Problem) -> tuple[str, str, compare.ShapeResult | None, list[str]]:
-    """(status, text, the differing shape, diagnosis); status ∈ proven, probed, different, failed."""
+@dataclass
+class Symbolic:
+    """What the symbolic phase found: ``status`` ∈ proven, probed, different, failed; the report's
+    sentence; the shape that differs and its diagnosis; the notes of the traces."""
+
+    status: str
+    text: str
+    differing: compare.ShapeResult | None = None
+    diagnosis: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def symbolic_phase(problem: Problem) -> Symbolic:
     start = time.monotonic()
+    deadline = start + PROOF_BUDGET_SECONDS
     classes = SYMBOLIC_CLASSES if problem.spec.is_per_class else (None,)
     if problem.fixed_classes:
         classes = (problem.fixed_classes,)
@@ -111,24 +122,65 @@ def symbolic_phase(problem: Problem) -> tuple[str, str, compare.ShapeResult | No
             if done and time.monotonic() - start > SYMBOLIC_SECONDS:
                 break
             try:
-                result = compare.compare(compare.trace(problem, SYMBOLIC_SAMPLES, count, labels))
+                result = compare.compare(compare.trace(problem, SYMBOLIC_SAMPLES, count, labels), deadline=deadline)
             except compare.ShapeMismatch as error:
-                return "different", f"not equal: {error}", None, []
+                return Symbolic("different", f"not equal: {error}")
             except Exception as error:  # any failure to trace means: no symbolic verdict
-                reason = f"{type(error).__name__}: {error}" if not isinstance(error, TraceError) else str(error)
                 if done:
                     break
-                return "failed", (f"not traced ({reason}); the verdict rests on the numeric comparison "
-                                  "alone"), None, []
+                return Symbolic("failed", f"not traced ({untraced(error)}); the verdict rests on the numeric "
+                                          "comparison alone")
             if not result.probe.equal:
-                shape = result.traced.shape_text + (f", labels {list(result.traced.labels)}" if labels else "")
-                text = (f"not equal: the traced expression differs from the spec at {shape} "
-                        f"(found at an exact-arithmetic probe point)")
-                found = diagnose.diagnose(problem, result) or [
-                    "no constant factor, constant offset, epsilon or other parameter value explains the difference"]
-                return "different", text, result, found
+                return _different(problem, result, "")
             done.append(result)
-    return _equal_text(problem, done)
+    return _other_shape(problem, done) or _equal(problem, done)
+
+
+def _different(problem: Problem, result: compare.ShapeResult, lead: str) -> Symbolic:
+    labels = result.traced.labels
+    shape = result.traced.shape_text + (f", labels {list(labels)}" if labels else "")
+    text = (f"not equal: {lead}the traced expression differs from the spec at {shape} "
+            "(found at an exact-arithmetic probe point)")
+    found = diagnose.diagnose(problem, result) or [
+        "no constant factor, constant offset, epsilon, clip or other parameter value explains the difference"]
+    return Symbolic("different", text, result, found, result.traced.notes)
+
+
+def _other_shape(problem: Problem, done: list[compare.ShapeResult]) -> Symbolic | None:
+    """Probe at ``CHECK_SHAPE``: a function equal to the spec at the traced shapes only is different."""
+    samples, count = CHECK_SHAPE
+    count = problem.fixed_classes or (count if problem.spec.is_per_class else None)
+    labels = compare.label_patterns(problem, count, samples)
+    try:
+        result = compare.compare(compare.trace(problem, samples, count, labels[1 % len(labels)]), prove=False)
+    except compare.ShapeMismatch as error:
+        return Symbolic("different", f"not equal: equal at {_shapes(done)}, but at {samples} samples {error}")
+    except Exception:  # the traced shapes decide, as before this check
+        return None
+    if result.probe.equal:
+        return None
+    return _different(problem, result, f"equal at {_shapes(done)}, but ")
+
+
+def untraced(error: BaseException) -> str:
+    """Why a trace stopped, and where in the user's code: "reason, at file.py:12: `line`"."""
+    reason = f"{type(error).__name__}: {error}" if not isinstance(error, TraceError) else str(error)
+    frame = _user_frame(error)
+    return f"{reason}, at {frame}" if frame else reason
+
+
+def _user_frame(error: BaseException) -> str | None:
+    """The innermost traceback line in code that is neither symce's nor an installed library's."""
+    libraries = {Path(p).resolve() for p in (sysconfig.get_paths()["purelib"], sysconfig.get_paths()["stdlib"],
+                                             sysconfig.get_paths()["platlib"], Path(__file__).parent)}
+    found = None
+    for frame, line in traceback.walk_tb(error.__traceback__):
+        path = Path(frame.f_code.co_filename).resolve()
+        if frame.f_code.co_filename.startswith("<") or any(path.is_relative_to(p) for p in libraries):
+            continue
+        code = linecache.getline(str(path), line).strip()
+        found = f"{path.name}:{line}" + (f": `{code}`" if code else "")
+    return found
 
 
 def _shapes(results) -> str:
@@ -144,20 +196,25 @@ def _range(values) -> str:
         else ",".join(map(str, values))
 
 
-def _equal_text(problem, done):
+def _equal(problem, done) -> Symbolic:
+    status, text = _equal_text(done)
+    return Symbolic(status, text, notes=[n for r in done for n in r.traced.notes if n])
+
+
+def _equal_text(done):
     proven = [r for r in done if r.proven]
     probed = [r for r in done if not r.proven]
     methods = sorted({m for r in proven for m in r.proofs if m})
     points = sum(r.probe.points for r in done)
     if not probed:
-        return "proven", (f"proven equal for {_shapes(proven)} by SymPy ({'; '.join(methods)}); other shapes "
-                          "checked numerically only"), None, []
+        return "proven", (f"proven equal for {_shapes(proven)} by SymPy ({'; '.join(methods)}); probed equal "
+                          f"at N={CHECK_SHAPE[0]}; other shapes checked numerically only")
     text = (f"checked numerically: equal at {points} exact-arithmetic probe points for {_shapes(done)}, "
             "but SymPy found no proof")
     if proven:
         text = f"proven equal for {_shapes(proven)} by SymPy ({'; '.join(methods)}); " + text.replace(
             f"for {_shapes(done)}", f"for {_shapes(probed)}")
-    return "probed", text, None, []
+    return "probed", text
 
 
 def _case_inputs(case: numeric.Case) -> dict:
@@ -173,7 +230,7 @@ def _instability(problem: Problem, failures: list[numeric.Outcome]) -> dict:
               "got": (o.got.tolist() if o.got is not None else o.raised), "rel_error": o.error}
              for o in sorted(failures, key=lambda o: -o.error)]
     thresholds = []
-    for outcome in sorted(failures, key=lambda o: -o.error)[:4]:
+    for outcome in sorted(failures, key=lambda o: -o.error)[:3]:
         found = numeric.breaking_magnitude(problem, outcome)
         if found:
             thresholds.append({"input": found[0], "max_abs": found[1], "where": outcome.case.description})
@@ -212,8 +269,10 @@ def verify(fn: Callable, spec: str | Spec, bind: Mapping[str, str] | None = None
     if reduction is not None and reduction not in REDUCTIONS:
         raise VerifyError(f"reduction must be one of {REDUCTIONS}, not {reduction!r}")
     problem = Problem(fn, spec, resolve_binding(fn, spec, bind), reduction or "mean", params, wrt,
-                      framework or detect_framework(fn))
-    all_cases = numeric.cases(problem, seed)
+                      framework or "numpy")
+    all_cases = numeric.cases(problem, seed, source_constants(fn))
+    chosen = framework or choose_framework(problem, all_cases[1])
+    problem.framework = chosen
     if reduction is None and wrt is None:
         # the function's output says whether it reduces: a value per sample means 'none'
         try:
@@ -221,38 +280,97 @@ def verify(fn: Callable, spec: str | Spec, bind: Mapping[str, str] | None = None
             problem.reduction = "mean" if out.size == 1 else "none"
         except Exception:  # the numeric check reports what the function raises
             pass
-    name = getattr(fn, "__qualname__", repr(fn))
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
     report = Report(function=name, spec=spec.name, framework=problem.framework, reduction=problem.reduction,
                     verdict="unknown", symbolic="", params=given, wrt=wrt)
+    if not framework and chosen is not None and framework_note(fn, chosen):
+        report.notes.append(framework_note(fn, chosen))
 
     start = time.monotonic()
-    status, report.symbolic, differing, report.diagnosis = symbolic_phase(problem)
+    found = symbolic_phase(problem)
+    report.symbolic, report.diagnosis = found.text, found.diagnosis
+    report.notes += list(dict.fromkeys(found.notes))
     report.seconds["symbolic"] = time.monotonic() - start
 
     start = time.monotonic()
     outcomes = [numeric.check(problem, case) for case in all_cases]
-    errors = [o.error for o in outcomes]
-    report.max_rel_error = max(errors)
+    _judge(problem, report, found, outcomes)
+    report.seconds["numeric"] = time.monotonic() - start
+    return report
+
+
+def _judge(problem: Problem, report: Report, found: Symbolic, outcomes: list[numeric.Outcome]) -> None:
+    """The verdict from the symbolic phase and the numeric outcomes (see the module docstring)."""
+    report.max_rel_error = max(o.error for o in outcomes)
     worst = max(outcomes, key=lambda o: o.error)
     report.worst_case = {"where": worst.case.description}
     if worst.where:
         report.worst_case["entry"] = [int(i) for i in worst.where]
     failures = [o for o in outcomes if not o.ok]
-    ordinary_failures = [o for o in failures if not o.case.extreme]
-
-    if status == "failed" and all(o.raised for o in outcomes if not o.case.extreme):
+    ordinary = [o for o in failures if not o.case.extreme]
+    if found.status == "failed" and all(o.raised for o in outcomes if not o.case.extreme):
         report.verdict = "unknown"
-        report.reason = f"the function raised on ordinary inputs: {ordinary_failures[0].raised}"
-    elif status == "different" or (status == "failed" and ordinary_failures):
+        report.reason = f"the function raised on ordinary inputs: {ordinary[0].raised}"
+    elif found.status == "different" or ordinary:
+        # wrong on ordinary inputs is a different function, even where the traced shapes agreed
         report.verdict = "not_equivalent"
-        report.counterexample = _counterexample(outcomes, differing)
+        report.counterexample = _counterexample(outcomes, found.differing)
+        if found.status in ("proven", "probed"):
+            report.symbolic += (f"; but the numeric check differs on ordinary inputs at other shapes "
+                                f"({ordinary[0].case.description})")
+    elif found.status == "failed" and any(o.got is not None and np.all(np.isfinite(o.got)) for o in failures):
+        # finite wrong values at extreme inputs: a clip (a different function) or lost digits
+        # (an unstable one) both give them, and without a trace nothing tells them apart
+        report.verdict = "unknown"
+        report.reason = ("not traced, and numerically right on ordinary inputs but wrong (finite values) on "
+                         f"extreme ones ({failures[0].case.description}): a clip or epsilon would make it "
+                         "not_equivalent, lost precision unstable; the trace is needed to tell")
+        report.unstable_inputs = _instability(problem, failures)
     elif failures:
         report.verdict = "unstable"
         report.unstable_inputs = _instability(problem, failures)
     else:
         report.verdict = "equivalent"
-    report.seconds["numeric"] = time.monotonic() - start
-    return report
+
+
+def choose_framework(problem: Problem, case: numeric.Case) -> str:
+    """The framework named by the code (``framework.detect``), else the first of NumPy and
+    torch whose arrays the function runs on; one it raises with gives way to the other."""
+    detected = framework.detect(problem.fn)
+    order = [detected] + [f for f in framework.FRAMEWORKS if f != detected] if detected else list(framework.FRAMEWORKS)
+    for name in order:
+        problem.framework = name
+        try:
+            numeric.run(problem, case.values)
+            return name
+        except Exception:  # it does not run on this framework's arrays: try the other
+            continue
+    return order[0]
+
+
+def framework_note(fn: Callable, chosen: str) -> str | None:
+    """A sentence when the framework was found by running the code, not by reading it."""
+    detected = framework.detect(fn)
+    if detected == chosen:
+        return None
+    if detected is None:
+        return f"the code names neither NumPy nor torch; it runs on {chosen} inputs, so it was traced as {chosen} code"
+    return f"the code names {detected} but raises on {detected} inputs and runs on {chosen} ones: traced as {chosen}"
+
+
+def source_constants(fn: Callable) -> list[float]:
+    """Small float literals (eps, clip bounds) in the source of what ``fn`` runs: the numeric
+    check also probes there, for code the tracer cannot follow."""
+    found = set()
+    for function in framework.reach(fn).functions:
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+        except (OSError, TypeError, SyntaxError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, float) and 0 < node.value < 1e-3:
+                found.add(node.value)
+    return sorted(found)
 
 
 def _counterexample(outcomes: list[numeric.Outcome], differing: compare.ShapeResult | None) -> dict:
