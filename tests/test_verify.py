@@ -220,3 +220,63 @@ def test_cli_exit_codes_and_json():
     assert missing.returncode == 2 and "no function 'nope'" in missing.stderr
     unknown = _cli("examples/losses_numpy.py:bce", "--spec", "bce", "--json")
     assert unknown.returncode == 2 and json.loads(unknown.stdout)["verdict"] == "unknown"
+
+
+def test_input_checks_are_decided_at_sample_points():
+    def checked_bce(probs, labels):
+        if np.any(probs < 0) or np.any(probs > 1) or probs[probs > 1].size:
+            raise ValueError("probabilities must lie in [0, 1]")
+        return -np.mean(labels * np.log(probs) + (1 - labels) * np.log1p(-probs))
+
+    report = verify(checked_bce, "binary_cross_entropy")
+    assert report.verdict == "equivalent", report.text()
+    assert any("an input check" in note for note in report.notes)
+
+
+def test_a_mask_on_traced_values_is_named_with_its_line():
+    def positive_part(logits, labels):
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        loss = np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(labels)), labels]
+        return loss[loss > 0].sum() / len(labels)   # the mask depends on the logits' values
+
+    report = verify(positive_part, CE)
+    assert report.symbolic.startswith("not traced (a boolean mask depends on the symbolic inputs, at "
+                                      "test_verify.py:"), report.symbolic
+    assert "`return loss[loss > 0].sum() / len(labels)" in report.symbolic
+    assert "numeric comparison alone" in report.symbolic
+
+
+def test_a_tuple_of_loss_and_gradient():
+    def loss_and_grad(logits, labels):
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+        loss = -np.log(probs[np.arange(len(labels)), labels]).mean()
+        grad = probs.copy()
+        grad[np.arange(len(labels)), labels] -= 1
+        return loss, grad / len(labels)
+
+    as_loss = verify(loss_and_grad, CE)
+    assert as_loss.verdict == "unstable" and "first element is checked as the loss" in as_loss.text()
+    as_gradient = verify(loss_and_grad, CE, wrt="logits")
+    assert as_gradient.verdict == "equivalent", as_gradient.text()
+    assert "shaped like logits is checked as the gradient" in as_gradient.text()
+
+
+def test_any_callable():
+    class Smoothed:
+        def __init__(self, smoothing):
+            self.smoothing = smoothing
+
+        def __call__(self, logits, labels):
+            return self.loss(logits, labels)
+
+        def loss(self, logits, labels):
+            shifted = logits - logits.max(axis=1, keepdims=True)
+            log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+            picked = log_probs[np.arange(len(labels)), labels]
+            return -((1 - self.smoothing) * picked + self.smoothing * log_probs.mean(axis=1)).mean()
+
+    smoothed = Smoothed(0.1)
+    for fn in (smoothed, smoothed.loss, lambda z, y: smoothed(z, y)):
+        report = verify(fn, CE, params=SMOOTHING)
+        assert report.verdict == "equivalent", report.text()

@@ -99,3 +99,47 @@ def test_unsupported_torch_op_falls_back_to_numeric():
     report = verify(via_topk, CE)
     assert report.symbolic.startswith("not traced") and "topk" in report.symbolic
     assert report.verdict == "equivalent"
+
+
+def tensor_methods_only(logits, labels):
+    return logits.log_softmax(-1).gather(1, labels[:, None]).mean().neg()
+
+
+def test_code_that_only_calls_tensor_methods_is_torch_code():
+    report = verify(tensor_methods_only, CE)
+    assert report.framework == "torch" and report.verdict == "equivalent", report.text()
+    assert any("names neither NumPy nor torch" in note for note in report.notes)
+
+
+class SmoothedCrossEntropy(torch.nn.Module):
+    """An nn.Module with a hyper-parameter and a type guard, as library losses are written."""
+
+    def __init__(self, smoothing=0.1):
+        super().__init__()
+        self.smoothing = smoothing
+
+    def forward(self, x, target):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError("x must be a tensor")
+        log_probs = x.float().log_softmax(dim=-1)
+        nll = -log_probs.gather(dim=-1, index=target.unsqueeze(1)).squeeze(1)
+        return ((1 - self.smoothing) * nll - self.smoothing * log_probs.mean(dim=-1)).mean()
+
+
+def test_an_nn_module_is_verified_through_its_forward():
+    report = verify(SmoothedCrossEntropy(0.1), CE, params=SMOOTHING)
+    assert report.framework == "torch" and report.verdict == "equivalent", report.text()
+    assert report.function == "SmoothedCrossEntropy"
+    wrong = verify(SmoothedCrossEntropy(0.2), CE, params=SMOOTHING)
+    assert wrong.verdict == "not_equivalent" and "label_smoothing = 0.2" in wrong.diagnosis[0], wrong.text()
+
+
+def test_float32_constants_are_the_fractions_they_round():
+    def smoothed_one_hot(logits, labels):
+        classes = logits.shape[1]
+        target = torch.nn.functional.one_hot(labels, classes).float() * (1 - 0.1) + 0.1 / classes
+        return -(target * logits.log_softmax(dim=1)).sum(dim=1).mean()
+
+    report = verify(smoothed_one_hot, CE, params=SMOOTHING)
+    assert report.verdict == "equivalent", report.text()
+    assert any("float32 constants are read as the fractions they round" in note for note in report.notes)

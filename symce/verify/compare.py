@@ -29,6 +29,9 @@ PROBE_DPS = 60
 #: |traced − spec| below this (relative to the values) counts as equal at a probe point: far
 #: below any real difference, above the rounding of constants the code computed in floats
 PROBE_TOLERANCE = mpmath.mpf("1e-15")
+#: values are compared relative to their size down to here: an entropy of 1e-15 near a one-hot
+#: row still shows a clip at 2.2e-16 (the smallest normal float64 is 2.2e-308)
+SMALLEST_SCALE = mpmath.mpf("1e-300")
 PROOF_SECONDS = 4.0
 
 
@@ -53,7 +56,7 @@ class Traced:
     expected: np.ndarray
     variables: list[Variable]
     sample_values: list[dict]
-    notes: list[str] = field(default_factory=list)
+    notes: ops.Notes = field(default_factory=ops.Notes)
 
     @property
     def constants(self) -> list[sp.Number]:
@@ -131,7 +134,7 @@ def trace(problem: Problem, samples: int, classes: int | None, labels: tuple,
             raise ShapeMismatch(f"the function returns shape {got.shape}; the spec (reduction "
                                 f"{problem.reduction!r}) gives shape {expected.shape}")
         got = got.reshape(expected.shape)
-    return Traced(samples, classes, labels, got, expected, variables, per_sample, notes.texts)
+    return Traced(samples, classes, labels, got, expected, variables, per_sample, notes)
 
 
 class ShapeMismatch(Exception):
@@ -142,10 +145,24 @@ class ShapeMismatch(Exception):
 def small_constants(exprs) -> list[sp.Number]:
     """Constants c with 0 < |c| < 1e-3 (an eps, a clip's lower bound) in ``exprs``, and 1 − c for
     constants just below 1 (a clip's upper bound), smallest first."""
-    numbers = set().union(*(sp.sympify(e).atoms(sp.Number) for e in exprs)) if len(exprs) else set()
+    exprs = [sp.sympify(e) for e in exprs]
+    numbers = set().union(*(e.atoms(sp.Number) for e in exprs)) if exprs else set()
     found = {abs(n) for n in numbers if 0 < abs(n) < sp.Rational(1, 1000)}
     found |= {1 - n for n in numbers if 0 < 1 - n < sp.Rational(1, 1000)}
-    return sorted(found)
+    return sorted(found | {sp.exp(floor) for floor, _ in log_floors(exprs)})
+
+
+def log_floors(exprs) -> list[tuple[sp.Number, sp.Expr]]:
+    """(c, max(log x, c)) for each log the code clamps from below at a constant c (torch's
+    binary_cross_entropy clamps at −100): it changes the value where x < e^c. Floors below
+    −700 (``finfo.min``) are left out: no float gets there."""
+    found = []
+    for e in exprs:
+        for m in sp.sympify(e).atoms(sp.Max):
+            floors = [a for a in m.args if a.is_Number and -700 < a < 0]
+            if floors and any(isinstance(a, sp.log) for a in m.args):
+                found.append((floors[0], m))
+    return found
 
 
 def draw_point(variables: list[Variable], rng: np.random.Generator, extreme: bool,
@@ -154,7 +171,7 @@ def draw_point(variables: list[Variable], rng: np.random.Generator, extreme: boo
     With ``scale`` (a small constant of the code), probabilities lie a decade beyond it: c/10
     from 0 or 1, where a clip at c or an eps of c changes the value."""
     point: dict = {}
-    tiny_at = None if scale is None else mpmath.mpf(sp.Float(scale, 30)) / 10
+    tiny_at = None if scale is None else mpmath.mpf(str(sp.N(scale, 30))) / 10
     for var in variables:
         if var.symbol in point:
             continue
@@ -193,8 +210,10 @@ class Probe:
 def probe(got: list[sp.Expr], expected: list[sp.Expr], variables: list[Variable],
           seed: int = 0, count: int = 6, constants: list = ()) -> Probe:
     """Compare at ``count`` ordinary and ``count`` extreme points, and at two points a decade
-    beyond each small constant of the code; a point where a value is inf/nan at 60 digits
-    (1 − σ(1000) cancels to 0) is redone at 3000 digits, then skipped."""
+    beyond each small constant of the code. Values are compared relative to their size; where
+    they differ at 60 digits the point is redone at 3000, since a value that is itself a
+    cancellation (z_max − logsumexp z ≈ −e^−1000) has no correct digit at 60. A point where a
+    value is inf/nan at both (1 − σ(1000) at 60 digits is 0) is skipped."""
     pairs = [(g, e) for g, e in zip(got, expected) if sp.sympify(g - e) != 0]
     if not pairs:
         return Probe(True, 0)
@@ -207,24 +226,28 @@ def probe(got: list[sp.Expr], expected: list[sp.Expr], variables: list[Variable]
     for n, scale in enumerate(scales):
         with mpmath.workdps(PROBE_DPS):
             point = draw_point(variables, rng, extreme=n >= count, scale=scale)
+        verdict = None
         for digits in (PROBE_DPS, 50 * PROBE_DPS):
             with mpmath.workdps(digits):
                 try:
                     g, e = f_got(point), f_expected(point)
                 except (ZeroDivisionError, ValueError, OverflowError):
-                    g = e = None
                     break
-                if all(mpmath.isfinite(v) for v in list(g) + list(e)):
+                if not all(mpmath.isfinite(v) for v in list(g) + list(e)):
+                    continue
+                verdict = _same(g, e)
+                if verdict:
                     break
-        if g is None or not all(mpmath.isfinite(v) for v in list(g) + list(e)):
+        if verdict is None:
             continue
         checked += 1
-        with mpmath.workdps(PROBE_DPS):
-            for gi, ei in zip(g, e):
-                scale = max(mpmath.mpf(1), abs(gi), abs(ei))
-                if not abs(gi - ei) <= PROBE_TOLERANCE * scale:
-                    return Probe(False, checked, point, e, g)
+        if not verdict:
+            return Probe(False, checked, point, e, g)
     return Probe(True, checked)
+
+
+def _same(got: list, expected: list) -> bool:
+    return all(abs(g - e) <= PROBE_TOLERANCE * max(abs(g), abs(e), SMALLEST_SCALE) for g, e in zip(got, expected))
 
 
 # ----- proving ---------------------------------------------------------------------------

@@ -126,10 +126,29 @@ def extra_epsilon(problem: Problem, result: ShapeResult) -> str | None:
             f"({how}), so they are the whole difference; they matter where a probability is within them of 0 (or 1)")
 
 
+def log_floor(problem: Problem, result: ShapeResult) -> str | None:
+    """A log clamped from below (max(log x, −100)) whose removal makes it equal to the spec."""
+    traced = result.traced
+    got = [sp.sympify(g) for g in traced.got.ravel()]
+    floors = compare.log_floors(got)
+    if not floors:
+        return None
+    unclamped = {clamp: next(a for a in clamp.args if isinstance(a, sp.log)) for _, clamp in floors}
+    check = compare.probe([g.xreplace(unclamped) for g in got], list(traced.expected.ravel()), traced.variables,
+                          seed=2)
+    if not check.equal:
+        return None
+    floor = floors[0][0]
+    return (f"a floor on the log: log is clamped at {float(floor):g} (as torch's binary_cross_entropy documents), "
+            f"so where a probability is below e^{float(floor):g} ≈ {float(sp.exp(floor)):.3g} the loss is capped; "
+            "without the clamp the function equals the spec")
+
+
 CANDIDATE_RELATIONS = (
     ("ε·C/(C−1)", lambda e, c: e * c / (c - 1)), ("ε·(C−1)/C", lambda e, c: e * (c - 1) / c),
     ("ε/C", lambda e, c: e / c), ("ε·C", lambda e, c: e * c), ("ε/(C−1)", lambda e, c: e / (c - 1)),
     ("2ε", lambda e, c: 2 * e), ("ε/2", lambda e, c: e / 2),
+    ("ε/(1+ε)", lambda e, c: e / (1 + e)), ("ε/(1−ε)", lambda e, c: e / (1 - e)), ("1−ε", lambda e, c: 1 - e),
 )
 
 
@@ -186,7 +205,7 @@ def other_parameter(problem: Problem, result: ShapeResult) -> str | None:
     return None
 
 
-DIAGNOSES = (constant_factor, constant_offset, extra_epsilon, other_parameter)
+DIAGNOSES = (constant_factor, constant_offset, extra_epsilon, log_floor, other_parameter)
 
 
 def diagnose(problem: Problem, result: ShapeResult) -> list[str]:

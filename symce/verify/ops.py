@@ -32,7 +32,11 @@ class Notes:
     sample points), each said once; ``kinds`` are the sentences said once for many cases."""
 
     texts: list[str] = field(default_factory=list)
-    kinds: set[str] = field(default_factory=set)
+    kinds_of: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def kinds(self) -> set[str]:
+        return set(self.kinds_of.values())
 
 
 _NOTES: contextvars.ContextVar[Notes | None] = contextvars.ContextVar("trace_notes", default=None)
@@ -53,6 +57,18 @@ def noting(points: list[dict] = ()):
         _POINTS.reset(point_token)
 
 
+def merged(notes: list[Notes]) -> list[str]:
+    """The texts of several traces' notes, each once, and one per kind."""
+    texts, kinds = [], set()
+    for each in notes:
+        for text in each.texts:
+            kind = each.kinds_of.get(text)
+            if text not in texts and (kind is None or kind not in kinds):
+                texts.append(text)
+                kinds.add(kind)
+    return texts
+
+
 def note(text: str, kind: str | None = None) -> None:
     """Add ``text`` to the current trace's notes, once (and once per ``kind``, if given)."""
     notes = _NOTES.get()
@@ -60,7 +76,7 @@ def note(text: str, kind: str | None = None) -> None:
         return
     notes.texts.append(text)
     if kind is not None:
-        notes.kinds.add(kind)
+        notes.kinds_of[text] = kind
 
 
 def decide(condition: sp.Basic) -> bool:
@@ -108,7 +124,9 @@ def _rational(value: float) -> sp.Rational:
     arithmetic on constants rounded it (0.1/3 → 1/30, 0.9·1.0 + 0.05 → 19/20) — else the
     decimal it prints as (1e-7 → 1/10⁷)."""
     simple = Fraction(value).limit_denominator(10 ** 6)
-    if abs(float(simple) - value) <= 4 * np.spacing(abs(value)):
+    with np.errstate(over="ignore"):    # the spacing of the largest floats (finfo.min) is inf
+        near = abs(float(simple) - value) <= 4 * np.spacing(abs(value))
+    if near:
         return sp.Rational(simple.numerator, simple.denominator)
     return sp.Rational(repr(value))
 
@@ -133,14 +151,14 @@ def floats(array: object) -> np.ndarray:
 
 
 def _float32_rational(value: np.float32) -> sp.Basic:
-    """A float32 constant (``label.float() * 0.9``) as the simplest fraction that rounds to it in
-    float32 (9/10, not 0.899999976...), else the shortest decimal that does (1e-7); noted, so the
-    report can say so."""
+    """A float32 constant (``label.float() * 0.9``) as the simplest fraction within 4 float32 ulps
+    of it (9/10, not 0.899999976...: float32 arithmetic on constants rounds each step), else the
+    shortest decimal that rounds to it (1e-7); noted, so the report can say so."""
     if not np.isfinite(value):
         return to_sympy(float(value))
-    exact = Fraction(float(value))
+    exact, ulps = Fraction(float(value)), 4 * float(np.spacing(np.abs(value)))
     simple = next((f for f in (exact.limit_denominator(10 ** k) for k in range(1, 7))
-                   if np.float32(float(f)) == value), Fraction(str(value)))
+                   if abs(float(f) - float(value)) <= ulps), Fraction(str(value)))
     if simple != exact:
         note(f"float32 constants are read as the fractions they round (e.g. {float(value)!r} as {simple}); "
              "the numeric check allows float32 rounding", kind="float32")

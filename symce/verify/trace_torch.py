@@ -262,9 +262,16 @@ def _zero(value):
     return _fill(value, 0)
 
 
+def _note_dtype(dtype) -> None:
+    """A reduction asked to compute in a narrower type rounds there; the report says so."""
+    if dtype in (torch.float32, torch.float16, torch.bfloat16):
+        ops.note(f"the function computes a reduction in {dtype} (dtype=): its result carries that type's "
+                 "rounding, which the exact trace does not show", kind="narrow reduction")
+
+
 def _reduction(name):
     def apply(value, dim=None, keepdim=False, **kwargs):
-        kwargs.pop("dtype", None)
+        _note_dtype(kwargs.pop("dtype", None))
         axis = _axis(dim, kwargs)
         keepdim = kwargs.pop("keepdims", keepdim)
         array = objects(value)
@@ -287,14 +294,28 @@ TORCH_OPS["amin"] = _reduction("minimum")
 def _truth(name):
     """any/all of conditions: each decided at the inputs' sample points (an input check)."""
     def apply(value, dim=None, keepdim=False):
-        if dim is not None:
-            raise TraceError(f"torch.{name} along a dimension of traced conditions")
-        decided = [ops.decide(v) for v in objects(value).ravel()]
-        return SymbolicTensor(np.asarray(any(decided) if name == "any" else all(decided), dtype=object))
+        array = objects(value)
+        decided = np.asarray([ops.decide(v) for v in array.ravel()], dtype=bool).reshape(array.shape)
+        reduce = np.any if name == "any" else np.all
+        return SymbolicTensor(np.asarray(reduce(decided, axis=dim, keepdims=keepdim), dtype=object))
     return apply
 
 
 TORCH_OPS["any"], TORCH_OPS["all"] = _truth("any"), _truth("all")
+TORCH_OPS["_is_all_true"], TORCH_OPS["_is_any_true"] = TORCH_OPS["all"], TORCH_OPS["any"]
+for _name, _ufunc in (("and", "logical_and"), ("or", "logical_or"), ("logical_and", "logical_and"),
+                      ("logical_or", "logical_or"), ("bitwise_and", "logical_and"), ("bitwise_or", "logical_or")):
+    TORCH_OPS[_name] = _binary(_ufunc)
+TORCH_OPS["logical_not"] = TORCH_OPS["bitwise_not"] = TORCH_OPS["invert"] = _unary("logical_not")
+SymbolicTensor.__and__ = lambda self, other: TORCH_OPS["and"](self, other)
+SymbolicTensor.__or__ = lambda self, other: TORCH_OPS["or"](self, other)
+SymbolicTensor.__invert__ = lambda self: TORCH_OPS["invert"](self)
+
+# what a tensor says about itself, asked through torch.Tensor's methods
+TORCH_OPS["dim"] = TORCH_OPS["ndimension"] = lambda value: objects(value).ndim
+TORCH_OPS["numel"] = TORCH_OPS["nelement"] = lambda value: objects(value).size
+TORCH_OPS["is_floating_point"] = lambda value: True
+TORCH_OPS["is_complex"] = lambda value: False
 
 
 class _ValuesAndIndices(tuple):
@@ -583,9 +604,10 @@ def _kl_div(input, target, size_average=None, reduce=None, reduction="mean", log
 
 
 @op("mse_loss")
-def _mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+def _mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     difference = objects(input) - objects(target)
-    return _reduce(difference * difference, reduction)
+    losses = difference * difference * (objects(weight) if weight is not None else 1)
+    return _reduce(losses, reduction)
 
 
 def symbolic(array: np.ndarray) -> SymbolicTensor:

@@ -143,7 +143,7 @@ def _different(problem: Problem, result: compare.ShapeResult, lead: str) -> Symb
             "(found at an exact-arithmetic probe point)")
     found = diagnose.diagnose(problem, result) or [
         "no constant factor, constant offset, epsilon, clip or other parameter value explains the difference"]
-    return Symbolic("different", text, result, found, result.traced.notes)
+    return Symbolic("different", text, result, found, ops.merged([result.traced.notes]))
 
 
 def _other_shape(problem: Problem, done: list[compare.ShapeResult]) -> Symbolic | None:
@@ -198,7 +198,7 @@ def _range(values) -> str:
 
 def _equal(problem, done) -> Symbolic:
     status, text = _equal_text(done)
-    return Symbolic(status, text, notes=[n for r in done for n in r.traced.notes if n])
+    return Symbolic(status, text, notes=ops.merged([r.traced.notes for r in done]))
 
 
 def _equal_text(done):
@@ -289,7 +289,7 @@ def verify(fn: Callable, spec: str | Spec, bind: Mapping[str, str] | None = None
     start = time.monotonic()
     found = symbolic_phase(problem)
     report.symbolic, report.diagnosis = found.text, found.diagnosis
-    report.notes += list(dict.fromkeys(found.notes))
+    report.notes += found.notes
     report.seconds["symbolic"] = time.monotonic() - start
 
     start = time.monotonic()
