@@ -212,7 +212,8 @@ ELEMENTWISE = {
     "clip": lambda a, low, high: sp.Min(sp.Max(a, low), high),
     "logaddexp": lambda a, b: sp.log(sp.exp(a) + sp.exp(b)),
     "sigmoid": blocks.sigmoid, "expit": blocks.sigmoid, "log_expit": lambda a: sp.log(blocks.sigmoid(a)),
-    "xlogy": _xlogy, "xlog1py": lambda a, b: a * sp.log(1 + b), "logit": lambda a: sp.log(a / (1 - a)),
+    "xlogy": _xlogy, "entr": lambda a: -a * sp.log(a), "rel_entr": lambda a, b: a * sp.log(a / b),
+    "relu": lambda a: sp.Max(a, 0), "xlog1py": lambda a, b: a * sp.log(1 + b), "logit": lambda a: sp.log(a / (1 - a)),
     "softplus": blocks.softplus, "logsigmoid": lambda a: sp.log(blocks.sigmoid(a)),
     "greater": _compare(sp.StrictGreaterThan), "gt": _compare(sp.StrictGreaterThan),
     "greater_equal": _compare(sp.GreaterThan), "ge": _compare(sp.GreaterThan),
@@ -225,7 +226,7 @@ ELEMENTWISE = {
 }
 
 
-_BINARY = {"xlogy", "xlog1py", "add", "subtract", "sub", "rsub", "multiply", "mul", "true_divide", "divide", "div", "power",
+_BINARY = {"rel_entr", "xlogy", "xlog1py", "add", "subtract", "sub", "rsub", "multiply", "mul", "true_divide", "divide", "div", "power",
            "float_power", "pow", "maximum", "fmax", "minimum", "fmin", "logaddexp", "greater", "gt",
            "greater_equal", "ge", "less", "lt", "less_equal", "le", "equal", "eq", "not_equal", "ne",
            "logical_and", "logical_or", "bitwise_and", "bitwise_or"}

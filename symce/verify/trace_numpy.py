@@ -111,7 +111,12 @@ class SymbolicArray(np.ndarray):
         raise TraceError("the function converts a traced value to a Python float")
 
     def item(self, *args):
-        raise TraceError("the function converts a traced value to a Python number (.item())")
+        """The entry as an expression (``.item()`` is mostly for logging; see trace_torch)."""
+        entries = self.view(np.ndarray).ravel()
+        if args or entries.size != 1:
+            raise TraceError("the function calls .item() on a traced array of more than one entry")
+        ops.note("the function calls .item() on a traced value; the trace keeps it symbolic", kind="item")
+        return entries[0]
 
 
 def _mask(index):

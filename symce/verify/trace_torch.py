@@ -151,7 +151,12 @@ class SymbolicTensor(torch.Tensor):
         return ops.decide(self.array.ravel()[0])
 
     def item(self):
-        raise TraceError("the function converts a traced value to a Python number (.item())")
+        """The entry as an expression: ``.item()`` is mostly for logging (an accuracy), and a
+        loss returned through it is still what the code computes."""
+        if self.array.size != 1:
+            raise TraceError("the function calls .item() on a traced tensor of more than one entry")
+        ops.note("the function calls .item() on a traced value; the trace keeps it symbolic", kind="item")
+        return self.array.ravel()[0]
 
     def __float__(self):
         raise TraceError("the function converts a traced value to a Python float")
@@ -193,7 +198,8 @@ for _name, _ufunc in (("add", "add"), ("sub", "subtract"), ("subtract", "subtrac
                       ("multiply", "multiply"), ("div", "true_divide"), ("divide", "true_divide"),
                       ("true_divide", "true_divide"), ("pow", "power"), ("maximum", "maximum"),
                       ("minimum", "minimum"), ("logaddexp", "logaddexp"), ("gt", "gt"), ("ge", "ge"),
-                      ("lt", "lt"), ("le", "le"), ("eq", "eq"), ("ne", "ne"), ("greater", "gt"), ("less", "lt")):
+                      ("lt", "lt"), ("le", "le"), ("eq", "eq"), ("ne", "ne"), ("greater", "gt"), ("less", "lt"),
+                      ("xlogy", "xlogy"), ("special_xlogy", "xlogy")):
     TORCH_OPS[_name] = _binary(_ufunc)
 for _name, _ufunc in (("radd", "add"), ("rsub", "subtract"), ("rmul", "multiply"), ("rtruediv", "true_divide"),
                       ("rdiv", "true_divide"), ("rpow", "power")):
@@ -214,7 +220,8 @@ for _name, _ufunc in (("exp", "exp"), ("log", "log"), ("log1p", "log1p"), ("expm
                       ("sqrt", "sqrt"), ("abs", "abs"), ("neg", "negative"), ("negative", "negative"),
                       ("sigmoid", "sigmoid"), ("logsigmoid", "logsigmoid"), ("log_sigmoid", "logsigmoid"), ("softplus", "softplus"),
                       ("square", "square"), ("reciprocal", "reciprocal"), ("tanh", "tanh"), ("sign", "sign"),
-                      ("log2", "log2"), ("log10", "log10"), ("exp2", "exp2"), ("positive", "positive")):
+                      ("log2", "log2"), ("log10", "log10"), ("exp2", "exp2"), ("positive", "positive"),
+                      ("relu", "relu"), ("special_entr", "entr")):
     TORCH_OPS[_name] = _unary(_ufunc)
 SymbolicTensor.__neg__ = lambda self: TORCH_OPS["neg"](self)
 SymbolicTensor.__abs__ = lambda self: TORCH_OPS["abs"](self)
@@ -380,6 +387,17 @@ def _log_softmax(value, dim=None, *args, **kwargs):
 @op("gather")
 def _gather(value, dim, index, **kwargs):
     return SymbolicTensor(np.take_along_axis(objects(value), integers(index, "gather's index"), axis=dim))
+
+
+@op("take_along_dim")
+def _take_along_dim(value, indices, dim=None):
+    array, indices = objects(value), integers(indices, "take_along_dim's indices")
+    if dim is None:
+        return SymbolicTensor(np.take_along_axis(array.reshape(-1), indices.reshape(-1), axis=0))
+    shape = list(np.broadcast_shapes(array.shape[:dim % array.ndim] + (1,) + array.shape[dim % array.ndim + 1:],
+                                     indices.shape[:dim % array.ndim] + (1,) + indices.shape[dim % array.ndim + 1:]))
+    shape[dim] = indices.shape[dim]
+    return SymbolicTensor(np.take_along_axis(array, np.broadcast_to(indices, shape), axis=dim))
 
 
 def _scattered(value, dim, index, src):
