@@ -65,6 +65,25 @@ def label_smoothing_other_classes(logits, labels, smoothing=0.1):
     return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
+class LabelSmoothingLoss(torch.nn.Module):
+    """A model-zoo style module: the target puts 1 − ε on the label and ε/(C − 1) on each other
+    class, padded positions are masked out. Verdict with --param label_smoothing=0.1:
+    not_equivalent — it is torch's smoothing at ε·C/(C − 1), not at ε."""
+
+    def __init__(self, smoothing=0.1, ignore_index=-100):
+        super().__init__()
+        self.smoothing, self.ignore_index = smoothing, ignore_index
+
+    def forward(self, logits, target):
+        log_probs = logits.log_softmax(dim=-1)
+        with torch.no_grad():
+            true_dist = torch.empty_like(log_probs).fill_(self.smoothing / (logits.size(-1) - 1))
+            keep = target != self.ignore_index
+            true_dist.scatter_(1, target.clamp(min=0).unsqueeze(1), 1.0 - self.smoothing)
+        loss = torch.sum(-true_dist * log_probs, dim=-1)
+        return loss[keep].mean()
+
+
 def bce_clamped(probs, labels):
     """Clamp the probabilities "for safety". Verdict: not_equivalent (the clamp changes the value
     below 1e-7 and above 1 − 1e-7 in exact arithmetic)."""

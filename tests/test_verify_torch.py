@@ -29,6 +29,7 @@ EXPECTED = {
     "cross_entropy_on_probabilities": (CE, {}, "not_equivalent"),
     "label_smoothing": (CE, {"params": SMOOTHING}, "equivalent"),
     "label_smoothing_other_classes": (CE, {"params": SMOOTHING}, "not_equivalent"),
+    "LabelSmoothingLoss": (CE, {"params": SMOOTHING}, "not_equivalent"),
     "bce_clamped": ("binary_cross_entropy", {}, "not_equivalent"),
     "bce_through_sigmoid": ("sigmoid_binary_cross_entropy", {}, "unstable"),
     "bce_with_logits": ("sigmoid_binary_cross_entropy", {}, "equivalent"),
@@ -41,7 +42,8 @@ EXPECTED = {
 @lru_cache(maxsize=None)
 def report_for(name):
     spec, options, _ = EXPECTED[name]
-    return verify(getattr(examples, name), spec, **options)
+    example = getattr(examples, name)
+    return verify(example() if isinstance(example, type) else example, spec, **options)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -60,6 +62,11 @@ def test_every_example_is_covered():
 def test_torch_ops_are_proven_not_just_probed():
     for name in ("cross_entropy", "cross_entropy_logsumexp", "label_smoothing", "bce_with_logits"):
         assert report_for(name).symbolic.startswith("proven equal"), report_for(name).symbolic
+
+
+def test_a_module_with_the_other_classes_smoothing():
+    diagnosis = report_for("LabelSmoothingLoss").diagnosis[0]
+    assert "ε·C/(C−1)" in diagnosis and "0.15 at C=3" in diagnosis
 
 
 def test_diagnoses():

@@ -195,6 +195,10 @@ def other_parameter(problem: Problem, result: ShapeResult) -> str | None:
                 if solved is not None:
                     found[classes] = solved
         given = float(problem.params.get(param.name, param.default))
+        if len({round(float(v), 12) for v in found.values()}) == 1:   # the same value at every class count
+            classes = ", ".join(str(c) for c in sorted(found) if c)
+            where = f" (at C={classes})" if classes else ""
+            return f"equals the spec with {param.name} = {float(value):.6g}{where} instead of {given:g}"
         values = ", ".join(f"{float(v):.6g} at C={c}" if c else f"{float(v):.6g}" for c, v in sorted(found.items()))
         text = f"equals the spec with {param.name} = {values} instead of {given:g}"
         if given and all(c for c in found):
