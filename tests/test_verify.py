@@ -280,3 +280,18 @@ def test_any_callable():
     for fn in (smoothed, smoothed.loss, lambda z, y: smoothed(z, y)):
         report = verify(fn, CE, params=SMOOTHING)
         assert report.verdict == "equivalent", report.text()
+
+
+def test_an_untraced_clip_is_unknown_not_equivalent():
+    def log_loss(probs, labels):
+        eps = np.finfo(probs.dtype).eps                   # a computed bound: not in the source
+        clipped = np.clip(probs, eps, 1 - eps)
+        total = 0.0
+        for label, p in zip(labels, clipped):
+            total += float(-(label * np.log(p) + (1 - label) * np.log(1 - p)))   # float(): no trace
+        return total / len(labels)
+
+    report = verify(log_loss, "binary_cross_entropy")
+    assert report.verdict == "unknown" and report.exit_code == 2, report.text()
+    assert "a clip or epsilon would make it not_equivalent" in report.reason
+    assert "probs at 2.22e-17 from 0 or 1" in report.text()

@@ -137,6 +137,11 @@ def cases(problem: Problem, seed: int = 0, constants: list[float] = ()) -> list[
     return drawn + [draw_case(problem, "beyond", True, *sizes[1], rng, scale=constant / 10) for constant in constants]
 
 
+#: the eps and clip bounds loss code uses most (float32's and float64's machine epsilon among
+#: them): where the trace fails, the numeric check also looks beyond these
+COMMON_CONSTANTS = (1e-7, 1.1920928955078125e-07, 1e-8, 1e-10, 1e-12, 1e-15, 2.220446049250313e-16)
+
+
 # ----- running the function and the reference ---------------------------------------------
 def run(problem: Problem, values: dict) -> np.ndarray:
     """The function's output in float64 (NumPy arrays or torch tensors, as its framework needs)."""

@@ -66,7 +66,7 @@ class Report:
             lines.append(f"  got:      {_short(c['got'])}")
         if self.unstable_inputs:
             u = self.unstable_inputs
-            lines.append(f"unstable: {u['summary']}")
+            lines.append(f"{'unstable' if self.verdict == 'unstable' else 'wrong'}: {u['summary']}")
             for case in u.get("cases", [])[:4]:
                 lines.append(f"  - {case['where']}: expected {_short(case['expected'])}, got {_short(case['got'])}")
         if self.seconds:
