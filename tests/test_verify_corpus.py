@@ -44,9 +44,9 @@ W3 = {"params": {"weight": [0.2, 1.0, 3.0]}}
 PW3 = {"params": {"pos_weight": 3.0}}
 
 EPS_1E7 = ("1e-07", "1e-7")
-EPS_1E8 = ("1e-08", "1e-8")
-EPS_1E15 = ("1e-15",)
-MACHINE_EPS = ("2.22e-16", "2.220446", "finfo")
+EPS_1E8 = ("an epsilon of 1e-08 inside the log",)
+EPS_1E15 = ("a clip at 1e-15",)
+MACHINE_EPS = ("a clip at 2.22e-16",)
 MISSING_MEAN = ("1/N",)
 PER_CLASS_FACTOR = ("1/C", "1/2", "factor")
 OTHER_CLASSES = ("C/(C−1)", "C/(C-1)")

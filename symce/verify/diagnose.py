@@ -97,8 +97,9 @@ def _small_constants(exprs) -> dict:
 def _role(constant: sp.Number, exprs) -> str:
     """How the code uses a small constant: "a clip at c" (a bound of max/min), "an epsilon of c
     inside the log", or "the constant c"."""
-    near_one = abs(1 - float(constant)) < 1e-3
-    shown = f"1 − {float(1 - constant):.3g}" if near_one else f"{float(constant):.3g}"
+    # just below 1 is an upper bound 1 − c; just above, 1 + c, an eps added to 1 − p inside a log
+    offset = float(constant - 1)      # exactly: 0.999999999999999 − 1 in floats is −9.99e-16
+    shown = f"1 − {-offset:.3g}" if -1e-3 < offset < 0 else f"{abs(offset) if offset > 0 else float(constant):.3g}"
     atoms = set().union(*(sp.sympify(e).atoms(sp.Max, sp.Min, sp.log) for e in exprs))
     if any(constant in a.args for a in atoms if isinstance(a, (sp.Max, sp.Min))):
         return f"a clip at {shown}"
@@ -118,7 +119,8 @@ def extra_epsilon(problem: Problem, result: ShapeResult) -> str | None:
     check = compare.probe(cleaned, list(traced.expected.ravel()), traced.variables, seed=2)
     if not check.equal:
         return None
-    roles = list(dict.fromkeys(_role(n, got) for n in sorted(replace, key=lambda n: min(float(n), 1 - float(n)))))
+    order = sorted(replace, key=lambda n: (min(abs(n), abs(1 - n)), n))
+    roles = list(dict.fromkeys(_role(n, got) for n in order))
     shown = ", ".join(repr(float(n)) for n in sorted(replace, key=float))
     how = f"at {check.points} exact probe points" if check.points else "identical expressions"
     return (f"an extra epsilon term: {' and '.join(roles)} — with the constant(s) {shown} replaced by "
