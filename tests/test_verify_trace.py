@@ -126,7 +126,7 @@ def _guarded(z, t):
     """Type, device and dtype plumbing from library code."""
     if not (isinstance(z, torch.Tensor) and torch.is_tensor(z)):
         raise TypeError("expected a tensor")
-    z = z.to(z.device).detach().contiguous().data.double().clone()
+    z = torch.as_tensor(z).to(z.device).detach().contiguous().data.double().clone()
     tiny = torch.finfo(z.dtype).eps
     return z.exp().add(tiny) + z.new_zeros(z.shape) + torch.empty_like(z).fill_(0.25)
 

@@ -229,13 +229,13 @@ SymbolicTensor.__matmul__ = lambda self, other: SymbolicTensor(np.matmul(self.ar
 SymbolicTensor.__rmatmul__ = lambda self, other: SymbolicTensor(np.matmul(objects(other), self.array))
 
 
-@op("float", "double", "to", "type_as", "type", "clone")
+@op("float", "double", "to", "type_as", "type", "clone", "tensor")
 def _as_float(value, *args, **kwargs):
     """A float copy; a condition (``(x > 0).float()``) becomes 1 where it holds, else 0."""
     return SymbolicTensor(ops.floats(objects(value)))
 
 
-@op("detach", "contiguous", "cpu", "cuda", "requires_grad_")
+@op("detach", "contiguous", "cpu", "cuda", "requires_grad_", "as_tensor")
 def _same(value, *args, **kwargs):
     return SymbolicTensor.viewing(objects(value))
 
