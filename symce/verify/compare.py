@@ -3,9 +3,12 @@
 For each shape (N = 2 samples, C = 2..4 classes; integer labels concrete, every class used
 as a label) the function runs on arrays of SymPy symbols and the result is compared entry by
 entry with the spec's expression. A difference is first *probed* at random points in mpmath
-(60 digits, including extreme points such as logits ~ ±1e3 and probabilities within 1e-12 of
-0 or 1 — exact arithmetic, so a difference found there is a different function, not rounding);
-if no point separates them, SymPy tries to *prove* the difference is zero (see ``REWRITES``).
+(60 digits, 3000 where a value cancels; extreme points such as logits ~ ±1e3, probabilities
+within 1e-14 of 0 or 1, and a decade beyond each small constant of the code — exact arithmetic,
+so a difference found there is a different function, not rounding); if no point separates
+them, SymPy tries to *prove* the difference is zero (see ``REWRITES``).
+While the function runs, conditions on the inputs are decided at sample points of their domain
+(``ops.decide``) and library functions that do not dispatch are swapped (``patches``).
 A proof is claimed only when one was made; otherwise the report says "checked numerically".
 """
 from __future__ import annotations

@@ -8,8 +8,10 @@ one, the verifier runs the function on both (``verifier.choose_framework``).
 """
 from __future__ import annotations
 
+import ast
 import functools
 import inspect
+import textwrap
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -103,3 +105,18 @@ def detect(fn: Callable) -> str | None:
     if packages & set(NUMPY_PACKAGES):
         return "numpy"
     return None
+
+
+def small_literals(fn: Callable) -> list[float]:
+    """Small float literals (eps, clip bounds) in the source of what ``fn`` runs: the numeric
+    check also looks beyond them, for code the tracer cannot follow."""
+    found = set()
+    for function in reach(fn).functions:
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+        except (OSError, TypeError, SyntaxError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, float) and 0 < node.value < 1e-3:
+                found.add(node.value)
+    return sorted(found)

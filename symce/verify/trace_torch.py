@@ -19,6 +19,8 @@ from symce.verify import ops
 from symce.verify.ops import TraceError
 
 TORCH_OPS: dict[str, Callable] = {}
+#: the ops that also have an in-place form ``x.op_(...)`` (added once the table is complete)
+IN_PLACE: set[str] = {"clamp", "clip", "clamp_min", "clamp_max", "masked_fill", "scatter", "index_put", "fill", "zero"}
 
 
 def op(*names: str):
@@ -201,6 +203,7 @@ for _name, _ufunc in (("add", "add"), ("sub", "subtract"), ("subtract", "subtrac
                       ("lt", "lt"), ("le", "le"), ("eq", "eq"), ("ne", "ne"), ("greater", "gt"), ("less", "lt"),
                       ("xlogy", "xlogy"), ("special_xlogy", "xlogy")):
     TORCH_OPS[_name] = _binary(_ufunc)
+    IN_PLACE.add(_name)
 for _name, _ufunc in (("radd", "add"), ("rsub", "subtract"), ("rmul", "multiply"), ("rtruediv", "true_divide"),
                       ("rdiv", "true_divide"), ("rpow", "power")):
     TORCH_OPS[_name] = _binary(_ufunc, reverse=True)
@@ -223,6 +226,7 @@ for _name, _ufunc in (("exp", "exp"), ("log", "log"), ("log1p", "log1p"), ("expm
                       ("log2", "log2"), ("log10", "log10"), ("exp2", "exp2"), ("positive", "positive"),
                       ("relu", "relu"), ("special_entr", "entr")):
     TORCH_OPS[_name] = _unary(_ufunc)
+    IN_PLACE.add(_name)
 SymbolicTensor.__neg__ = lambda self: TORCH_OPS["neg"](self)
 SymbolicTensor.__abs__ = lambda self: TORCH_OPS["abs"](self)
 SymbolicTensor.__matmul__ = lambda self, other: SymbolicTensor(np.matmul(self.array, objects(other)))
@@ -531,7 +535,7 @@ def _in_place(function):
     return apply
 
 
-for _name in [name for name in TORCH_OPS if not name.endswith("_") and name + "_" not in TORCH_OPS]:
+for _name in IN_PLACE:
     TORCH_OPS[_name + "_"] = _in_place(TORCH_OPS[_name])
 for _name in ("add", "sub", "mul", "truediv", "pow"):
     setattr(SymbolicTensor, f"__i{_name}__", lambda self, other, _f=TORCH_OPS[_name]: _in_place(_f)(self, other))

@@ -1,11 +1,15 @@
 """``verify``: is this hand-written function the loss (or gradient) its spec defines?
 
-1. symbolic — trace on small shapes, prove or refute equality (``compare``), explain a
-   difference (``diagnose``);
-2. numeric — float64 against the spec at 50 digits on adversarial inputs (``numeric``);
-3. the verdict: a function different in exact arithmetic is ``not_equivalent``; one equal in
-   exact arithmetic that is inf/nan or inaccurate somewhere is ``unstable``; when the trace
-   fails, the numeric comparison alone decides and ``symbolic`` says so.
+0. the framework — named by the code (``framework.detect``), else the one whose arrays it runs on;
+1. symbolic — trace on small shapes, prove or refute equality (``compare``), probe one more shape
+   (``CHECK_SHAPE``), explain a difference (``diagnose``);
+2. numeric — float64 against the spec at 50 digits on adversarial inputs (``numeric``), and beyond
+   the small constants of the code;
+3. the verdict (``_judge``): different in exact arithmetic at any traced shape, or wrong on
+   ordinary inputs at any shape, is ``not_equivalent``; equal in exact arithmetic but inf/nan or
+   inaccurate at extreme inputs is ``unstable``. When the trace fails the numeric comparison
+   alone decides, and says so; wrong only at extreme inputs, with finite values, is then
+   ``unknown`` (a clip and lost precision look alike without the trace).
 """
 from __future__ import annotations
 
@@ -13,7 +17,6 @@ import ast
 import inspect
 import linecache
 import sysconfig
-import textwrap
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -24,6 +27,7 @@ import numpy as np
 
 from symce.spec import Spec, get
 from symce.verify import compare, diagnose, framework, numeric, ops
+from symce.verify.framework import small_literals
 from symce.verify.ops import TraceError
 from symce.verify.problem import REDUCTIONS, Problem
 from symce.verify.report import Report
@@ -270,7 +274,7 @@ def verify(fn: Callable, spec: str | Spec, bind: Mapping[str, str] | None = None
         raise VerifyError(f"reduction must be one of {REDUCTIONS}, not {reduction!r}")
     problem = Problem(fn, spec, resolve_binding(fn, spec, bind), reduction or "mean", params, wrt,
                       framework or "numpy")
-    constants = source_constants(fn)
+    constants = small_literals(fn)
     all_cases = numeric.cases(problem, seed, constants)
     chosen = framework or choose_framework(problem, all_cases[1])
     problem.framework = chosen
@@ -360,21 +364,6 @@ def framework_note(fn: Callable, chosen: str) -> str | None:
     if detected is None:
         return f"the code names neither NumPy nor torch; it runs on {chosen} inputs, so it was traced as {chosen} code"
     return f"the code names {detected} but raises on {detected} inputs and runs on {chosen} ones: traced as {chosen}"
-
-
-def source_constants(fn: Callable) -> list[float]:
-    """Small float literals (eps, clip bounds) in the source of what ``fn`` runs: the numeric
-    check also probes there, for code the tracer cannot follow."""
-    found = set()
-    for function in framework.reach(fn).functions:
-        try:
-            tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
-        except (OSError, TypeError, SyntaxError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, float) and 0 < node.value < 1e-3:
-                found.add(node.value)
-    return sorted(found)
 
 
 def _counterexample(outcomes: list[numeric.Outcome], differing: compare.ShapeResult | None) -> dict:
