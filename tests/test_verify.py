@@ -295,3 +295,18 @@ def test_an_untraced_clip_is_unknown_not_equivalent():
     assert report.verdict == "unknown" and report.exit_code == 2, report.text()
     assert "a clip or epsilon would make it not_equivalent" in report.reason
     assert "probs at 2.22e-17 from 0 or 1" in report.text()
+
+
+def test_a_function_that_updates_its_inputs_in_place():
+    def doubled_in_place(logits, labels):
+        logits *= 2                                     # the caller's array changes
+        logits -= logits.max(axis=1, keepdims=True)
+        log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        return -log_probs[np.arange(len(labels)), labels].mean()
+
+    report = verify(doubled_in_place, CE)
+    assert report.verdict == "not_equivalent", report.text()
+    example = report.counterexample                     # the inputs shown are the ones it was given
+    inputs = {name: np.asarray(value) for name, value in example["inputs"].items()}
+    assert example["expected"] == pytest.approx(_spec_mean(CE, example["inputs"]), rel=1e-12)
+    assert example["got"] == pytest.approx(float(doubled_in_place(inputs["logits"], inputs["labels"])), rel=1e-12)

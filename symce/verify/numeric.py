@@ -144,12 +144,15 @@ COMMON_CONSTANTS = (1e-7, 1.1920928955078125e-07, 1e-8, 1e-10, 1e-12, 1e-15, 2.2
 
 # ----- running the function and the reference ---------------------------------------------
 def run(problem: Problem, values: dict) -> np.ndarray:
-    """The function's output in float64 (NumPy arrays or torch tensors, as its framework needs)."""
+    """The function's output in float64 (NumPy arrays or torch tensors, as its framework needs).
+    It gets copies: code that updates its inputs in place (``logits -= logits.max()``) must not
+    change the case."""
+    values = {name: np.array(v) for name, v in values.items()}
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if problem.framework == "torch":
             import torch
-            args = {name: torch.from_numpy(np.ascontiguousarray(v)) for name, v in values.items()}
+            args = {name: torch.from_numpy(v) for name, v in values.items()}
             out = problem.call(args)
             out = out.detach().cpu().numpy() if isinstance(out, torch.Tensor) else out
         else:
