@@ -221,12 +221,21 @@ def _unary(name):
 
 for _name, _ufunc in (("exp", "exp"), ("log", "log"), ("log1p", "log1p"), ("expm1", "expm1"),
                       ("sqrt", "sqrt"), ("abs", "abs"), ("neg", "negative"), ("negative", "negative"),
-                      ("sigmoid", "sigmoid"), ("logsigmoid", "logsigmoid"), ("log_sigmoid", "logsigmoid"), ("softplus", "softplus"),
+                      ("sigmoid", "sigmoid"), ("logsigmoid", "logsigmoid"), ("log_sigmoid", "logsigmoid"),
                       ("square", "square"), ("reciprocal", "reciprocal"), ("tanh", "tanh"), ("sign", "sign"),
                       ("log2", "log2"), ("log10", "log10"), ("exp2", "exp2"), ("positive", "positive"),
                       ("relu", "relu"), ("special_entr", "entr")):
     TORCH_OPS[_name] = _unary(_ufunc)
     IN_PLACE.add(_name)
+
+
+@op("softplus")
+def _softplus(value, beta=1.0, threshold=20.0):
+    """log(1 + exp(βx))/β; torch returns x where βx > threshold, which the exact trace need not copy."""
+    beta = ops.to_sympy(beta)
+    return SymbolicTensor(ops.elementwise("true_divide", ops.elementwise("softplus", objects(value) * beta), beta))
+
+
 SymbolicTensor.__neg__ = lambda self: TORCH_OPS["neg"](self)
 SymbolicTensor.__abs__ = lambda self: TORCH_OPS["abs"](self)
 SymbolicTensor.__matmul__ = lambda self, other: SymbolicTensor(np.matmul(self.array, objects(other)))
