@@ -119,7 +119,7 @@ def test_false_identity_fails_with_a_counterexample(make):
     assert result.label == "FAILED"
     assert "counterexample" in result.outcome.detail
     assert "lhs = " in result.outcome.detail and "rhs = " in result.outcome.detail
-    assert "C = 3" in result.outcome.detail
+    assert any(f"C = {count}," in result.outcome.detail for count in range(2, 7))   # searched at C = 2..6
 
 
 @pytest.mark.parametrize("make", [false_decomposition, wrong_gradient_sign])

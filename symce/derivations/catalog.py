@@ -5,7 +5,9 @@ from :mod:`symce.spec.blocks` shown under their names) and ends at a known close
 is checked against ``spec.gradient()`` or the identity's right-hand side. The steps in
 between are written out for people; :class:`~symce.derivations.core.Derivation` checks them.
 Specs without a hand-written derivation get the generic one (definition → logs expanded →
-differentiated → Kronecker deltas summed → simplified), so every spec can be derived.
+differentiated → Kronecker deltas summed → simplified), so every spec can be derived. Each
+derivation names the specs it is about, whose assumptions and parameter settings are the only
+relations it may give.
 """
 from __future__ import annotations
 
@@ -90,6 +92,7 @@ def softmax_cross_entropy_with_integer_labels() -> Derivation:
         ),
         target=spec.gradient(),
         abbreviations=(_loss(spec), SOFTMAX, LOGSUMEXP),
+        specs=(spec,),
     )
 
 
@@ -113,6 +116,7 @@ def softmax_cross_entropy() -> Derivation:
         ),
         target=spec.gradient(),
         abbreviations=(_loss(spec), SOFTMAX, LOGSUMEXP, SMOOTHED),
+        specs=(spec,),
     )
 
 
@@ -138,6 +142,7 @@ def sigmoid_binary_cross_entropy() -> Derivation:
         ),
         target=spec.gradient(),
         abbreviations=(_loss(spec), SIGMOID),
+        specs=(spec,),
     )
 
 
@@ -157,6 +162,7 @@ def cross_entropy_decomposition() -> Derivation:
         ),
         target=get("entropy").expr + get("kl_divergence").expr,
         abbreviations=(CROSS_ENTROPY, ENTROPY, KL),
+        specs=(get("cross_entropy"), get("entropy"), get("kl_divergence")),
     )
 
 
@@ -175,6 +181,7 @@ def logsumexp_shift() -> Derivation:
         ),
         target=get("logsumexp_shifted").expr,
         abbreviations=(LOGSUMEXP,),
+        specs=(get("logsumexp"), get("logsumexp_shifted")),
     )
 
 
@@ -191,6 +198,7 @@ def log_softmax_difference() -> Derivation:
         ),
         target=z[j] - blocks.logsumexp(z),
         abbreviations=(LOG_SOFTMAX, LOGSUMEXP),
+        specs=(get("log_softmax"), get("logsumexp")),
     )
 
 
@@ -215,6 +223,7 @@ def label_smoothing_gradient() -> Derivation:
         ),
         target=spec.gradient(),
         abbreviations=(_loss(spec), SOFTMAX, LOGSUMEXP, SMOOTHED),
+        specs=(spec,),
     )
 
 
@@ -269,6 +278,7 @@ def generic_gradient(spec: Spec) -> Derivation:
         steps=tuple(steps),
         target=spec.gradient(),
         abbreviations=(_loss(spec),) + display,
+        specs=(spec,),
     )
 
 

@@ -5,19 +5,24 @@ and the :class:`Rule` that turns the previous expression into it. Building a der
 checks every link: the difference of two consecutive steps must simplify to zero, first
 for a symbolic class count ``C`` and, where SymPy cannot manage that, for every concrete
 ``C = 2..K`` (and every value of the free class indices). Which of the two succeeded is
-recorded per step. A link that cannot be shown raises :class:`DerivationError`, naming the
-step and its rule, so a wrong derivation is never printed.
+recorded per step. A rule that states a formula must have it proven as an identity (see
+:func:`formula_problem`), so a printed formula is never a false one. A link or formula
+that cannot be shown raises :class:`DerivationError`, naming the step and its rule, so a
+wrong derivation is never printed.
 
 Two devices keep the printed steps readable while the check stays exact:
 
 * :class:`Abbreviation` — a name such as ``softmax(z)_j`` or ``H(p)`` printed as the name
   and replaced by its meaning (a spec's expression or a building block) before checking.
-* ``Step.given`` — a relation valid from that step on: an assumption of the spec
-  (``Σ_k y_k = 1``) or a parameter setting (``w_k = 1``). Both sides of every later link,
-  and the target, are compared with the givens substituted.
+* ``Step.given`` — a relation valid from that step on: an assumption of one of the
+  derivation's specs (``Σ_k y_k = 1``) or a setting of one of their parameters (``w_k = 1``).
+  Both sides of every later link, and the target, are compared with the givens substituted.
+  Nothing else may be given: a relation about the inputs (``q_k = p_k``) or the class count
+  would let a derivation "prove" whatever it likes.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 import time
@@ -26,7 +31,10 @@ from typing import Callable, Sequence
 
 import sympy as sp
 
+from symce.identities import algebra
 from symce.identities.algebra import indices_in_range
+from symce.identities.core import Concrete, Identity, Symbolic
+from symce.spec.core import Assumption, Spec
 from symce.spec.symbols import C, j, k, t
 
 #: the free integer indices a step may carry (class index of a gradient, integer label)
@@ -49,7 +57,15 @@ class DerivationError(ValueError):
 @dataclass(frozen=True)
 class Rule:
     """What justifies a step: a short ASCII name (printed in every format) and, optionally,
-    the formula it applies, as a SymPy relation printed in each format's own notation."""
+    the formula it applies, as a SymPy equation printed in each format's own notation.
+
+    A formula is proven as an identity wherever a step cites it (:func:`formula_problem`).
+    A free ``k`` in it means "for every class k"; other symbols (``u`` in d/du log u = 1/u)
+    stand for any value their SymPy assumptions allow. A formula is not matched against its
+    step: a rule such as the chain rule is applied to instances of its formula, not to the
+    formula literally, and the link is proven on its own anyway, so a formula cited at the
+    wrong step can mislead a reader but never carry a false step.
+    """
 
     name: str
     formula: sp.Basic | None = None
@@ -107,8 +123,9 @@ class Abbreviation:
 class Step:
     """One link of a derivation: ``expr`` follows from the previous step by ``rule``.
 
-    ``given`` holds relations (``Eq``) that hold from this step on: a spec's assumption
-    (``Σ_k y_k = 1``) or a parameter setting (``Eq(w[k], 1)`` sets every class weight).
+    ``given`` holds relations (``Eq``) that hold from this step on: an assumption of one of the
+    derivation's specs, as the spec states it (``Σ_k y_k = 1``), or a setting of one of their
+    parameters (``Eq(w[k], 1)`` sets every class weight). Anything else is refused.
     """
 
     expr: sp.Expr
@@ -260,7 +277,103 @@ def _weakest(statuses) -> str:
     return SYMBOLIC if SYMBOLIC in statuses else NO_CLASSES
 
 
+# ----- what may be given ----------------------------------------------------------------------
+
+def _quantities(relation: sp.Eq) -> set:
+    """What a relation is about: a vector for each of its entries (the index only says which
+    entry), and every other free symbol (the class count C, a scalar input or parameter)."""
+    entries = relation.atoms(sp.Indexed)
+    placeholders = {entry: sp.Dummy() for entry in entries}
+    bare = set().union(*(side.xreplace(placeholders).free_symbols for side in relation.args))
+    return (bare - set(placeholders.values())) | {entry.base for entry in entries}
+
+
+def _listed(quantities) -> str:
+    """``p, q and the class count C``: names in order, the class count last."""
+    names = [str(quantity) for quantity in sorted(quantities, key=str) if quantity != C]
+    names += ["the class count C"] if C in quantities else []
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def given_problem(relation: sp.Basic, specs: Sequence[Spec]) -> str | None:
+    """Why ``relation`` may not be given in a derivation about ``specs``, or None when it may.
+
+    A given is one of the specs' assumptions exactly as stated, or a parameter setting: an
+    equation whose left side is a parameter (an entry of a vector parameter: ``w_k = 1`` sets
+    every weight), whose right side is a value in that parameter's domain, and which mentions
+    nothing but parameters. Substituting anything else (``z_k = 0``, ``q_k = p_k``, ``C = 2``)
+    would change the statement being derived, not specialise a setting of it.
+    """
+    if relation in (sp.true, sp.false):
+        return (f"the given is not an equation: SymPy evaluated it to {relation} from the symbols' assumptions "
+                "(build it with evaluate=False to see why it is refused)")
+    if not isinstance(relation, sp.Eq):
+        return f"the given {relation} is not an equation"
+    if any(relation == assumption.relation for spec in specs for assumption in spec.assumptions):
+        return None
+    if not specs:
+        return f"the given {relation} is refused: the derivation names no spec whose assumption or setting it could be"
+    parameters = {param.symbol for spec in specs for param in spec.params}
+    others = _quantities(relation) - parameters
+    allowed = (f"a given must be an assumption of {', '.join(spec.name for spec in specs)} "
+               "or a setting of one of their parameters")
+    if others:
+        return f"the given {relation} is about {_listed(others)}; {allowed}"
+    lhs, rhs = relation.lhs, relation.rhs
+    if (lhs.base if isinstance(lhs, sp.Indexed) else lhs) not in parameters:
+        return f"the given {relation} does not set a parameter (its left side must be one); {allowed}"
+    for fact in ("positive", "nonnegative", "real"):
+        if getattr(lhs, f"is_{fact}") and getattr(rhs, f"is_{fact}") is not True:
+            return f"the given {relation} sets {lhs} to {rhs}, which is not {fact} as {lhs} is"
+    return None
+
+
+# ----- rule formulas ---------------------------------------------------------------------------
+
+#: how a rule's formula may be proven: exactly, for symbolic C or at each C = 2..K (never numerically)
+_FORMULA_STRATEGIES = (Symbolic(), Concrete())
+
+
+def _as_claim(formula: sp.Eq) -> tuple[sp.Eq, str]:
+    """The formula as an identity's claim, and how its free ``k`` was read.
+
+    Identities range their free class indices (i, j, t) over 0..C−1 and refuse any other
+    free integer; a rule's free ``k`` ("for every class k") becomes the first unused of them.
+    """
+    free = formula.free_symbols
+    index = next((name for name in algebra.FREE_INDICES if name not in free), None)
+    if k not in free or index is None:
+        return formula, ""
+    claim = sp.Eq(formula.lhs.subs(k, index), formula.rhs.subs(k, index), evaluate=False)
+    return claim, f" (k read as the class index {index})"
+
+
+@functools.cache
+def formula_problem(formula: sp.Eq, assumptions: tuple[sp.Eq, ...] = (),
+                    classes: tuple[int, ...] = DEFAULT_CLASSES) -> str | None:
+    """Why a rule's formula is not established, or None when it is proven as an identity.
+
+    ``formula`` has abbreviations expanded and parameter settings applied; ``assumptions``
+    are the spec assumptions in force (``Σ_k y_k = 1``). The identity machinery first looks
+    for a counterexample, then simplifies to 0 for symbolic C or exactly at each of
+    ``classes``. Cached: the catalogue cites the same few formulas again and again.
+    """
+    claim, reading = _as_claim(formula)
+    stated = tuple(Assumption(f"given_{n}", relation, str(relation)) for n, relation in enumerate(assumptions))
+    try:
+        identity = Identity("rule formula", f"{claim.lhs} = {claim.rhs}", (claim,), "a rule's formula",
+                            stated, _FORMULA_STRATEGIES, classes=classes)
+    except (TypeError, ValueError) as error:
+        return f"it cannot be stated as an identity{reading}: {error}"
+    result = identity.establish()
+    return None if result.status.proven else f"it is not proven{reading}: {result.outcome.detail}"
+
+
 # ----- the derivation -----------------------------------------------------------------------
+
+#: what the last link of a derivation is named in errors
+TARGET = "the known closed form"
+
 
 @dataclass(frozen=True)
 class Derivation:
@@ -268,7 +381,9 @@ class Derivation:
 
     ``target`` is the known closed form the last step must equal (for a gradient, the spec's
     own ``spec.gradient()``; for an identity, its right-hand side), checked the same way.
-    ``abbreviations`` are expanded before any check, so names never hide a gap.
+    ``abbreviations`` are expanded before any check, so names never hide a gap. ``specs`` are
+    the specs the derivation is about: its givens may only be their assumptions or settings
+    of their parameters (a derivation about no spec can have no givens).
     """
 
     name: str
@@ -277,12 +392,14 @@ class Derivation:
     steps: tuple[Step, ...]
     target: sp.Expr
     abbreviations: tuple[Abbreviation, ...] = ()
+    specs: tuple[Spec, ...] = ()
     classes: tuple[int, ...] = DEFAULT_CLASSES
     checks: tuple[Check, ...] = field(init=False, default=())
 
     def __post_init__(self):
         if not self.steps:
             raise DerivationError(self.name, 0, "-", "a derivation needs at least one step")
+        self._check_givens()
         object.__setattr__(self, "checks", tuple(self._check()))
 
     def expand(self, expr: sp.Expr) -> sp.Expr:
@@ -295,30 +412,63 @@ class Derivation:
         """The relations in force at step ``index`` (given there or before)."""
         return tuple(relation for step in self.steps[: index + 1] for relation in step.given)
 
+    @property
+    def givens(self) -> tuple[sp.Eq, ...]:
+        """Every relation the derivation gives, once each, in the order they are given."""
+        return tuple(dict.fromkeys(self.givens_at(len(self.steps) - 1)))
+
+    def _check_givens(self) -> None:
+        for index, step in enumerate(self.steps):
+            for relation in step.given:
+                problem = given_problem(relation, self.specs)
+                if problem is not None:
+                    raise DerivationError(self.name, index, step.rule.name, problem)
+
+    def _check_formula(self, index: int) -> None:
+        """The step's rule formula, with the step's givens in force, must be proven as an identity."""
+        rule = self.steps[index].rule
+        if rule.formula is None:
+            return
+        if not isinstance(rule.formula, sp.Eq):
+            raise DerivationError(self.name, index, rule.name, f"the rule's formula {rule.formula} is not an "
+                                  "equation (where SymPy evaluated one, build it with evaluate=False)")
+        givens = self.givens_at(index)
+        sides = (_apply_givens(self.expand(side), givens) for side in (rule.formula.lhs, rule.formula.rhs))
+        assumptions = tuple(relation for relation in givens if isinstance(relation.lhs, sp.Sum))
+        problem = formula_problem(sp.Eq(*sides, evaluate=False), assumptions, self.classes)
+        if problem is not None:
+            raise DerivationError(self.name, index, rule.name,
+                                  f"the rule's formula {rule.formula.lhs} = {rule.formula.rhs}: {problem}")
+
+    def _link(self, before: sp.Expr, after: sp.Expr, index: int, rule: str) -> Check:
+        """How ``before = after`` was shown under the givens at step ``index``; raises where it was not."""
+        givens = self.givens_at(index)
+        start = time.perf_counter()
+        status = establish(before, after, givens, self.classes)
+        if status is None:
+            gap = _numeric_gap(before - after, givens)
+            reason = ("it is false: the two sides differ by %.3g at a random point with C = 3" % gap
+                      if gap is not None else "SymPy could not show that it equals the previous step "
+                      f"(neither for symbolic C nor for C = {min(self.classes)}..{max(self.classes)})")
+            what = "the last step does not equal the known closed form; " if rule == TARGET else ""
+            raise DerivationError(self.name, index, rule, what + reason)
+        return Check(status, time.perf_counter() - start)
+
     def _check(self) -> list[Check]:
         checks = []
         previous = self.expand(self.lhs)
-        links = [(step.expr, step.rule.name, i) for i, step in enumerate(self.steps)]
-        links.append((self.target, "the known closed form", len(self.steps) - 1))
-        for expr, rule, index in links:
-            givens = self.givens_at(index)
-            current = self.expand(expr)
-            start = time.perf_counter()
-            status = establish(previous, current, givens, self.classes)
-            if status is None:
-                gap = _numeric_gap(previous - current, givens)
-                reason = ("it is false: the two sides differ by %.3g at a random point with C = 3" % gap
-                          if gap is not None else "SymPy could not show that it equals the previous step "
-                          f"(neither for symbolic C nor for C = {min(self.classes)}..{max(self.classes)})")
-                what = "the last step does not equal the known closed form; " if rule == "the known closed form" else ""
-                raise DerivationError(self.name, index, rule, what + reason)
-            checks.append(Check(status, time.perf_counter() - start))
+        for index, step in enumerate(self.steps):
+            self._check_formula(index)
+            current = self.expand(step.expr)
+            checks.append(self._link(previous, current, index, step.rule.name))
             previous = current
+        checks.append(self._link(previous, self.expand(self.target), len(self.steps) - 1, TARGET))
         return checks
 
     @property
     def status(self) -> str:
-        """How the chain of steps was shown: the weakest link (symbolic C only if every link was)."""
+        """How the chain of steps was shown: the weakest link (symbolic C only if every link was).
+        The givens it holds under are :attr:`givens`; the printers state them with it."""
         return _weakest(check.status for check in self.checks[:-1])
 
     @property

@@ -6,12 +6,17 @@ layout of the steps is the only thing written here by hand.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import sympy as sp
 from sympy.printing.latex import LatexPrinter, greek_letters_set
 from sympy.printing.str import StrPrinter
 
 from symce.derivations.core import Derivation, Step
 from symce.spec.symbols import C
+
+#: prints a relation (a formula, a given) in one format's notation
+Math = Callable[[sp.Basic], str]
 
 FORMATS = ("latex", "markdown", "text")
 
@@ -92,25 +97,32 @@ def _latex_text(text: str) -> str:
     return "".join(special.get(char, char) for char in text)
 
 
-def _formulas(step: Step) -> tuple:
-    """What a step's rule applies: its own formula, else the relations the step introduces."""
-    return (step.rule.formula,) if step.rule.formula is not None else step.given
+def _annotation(step: Step, math: Math) -> tuple[str, str, str]:
+    """A step's rule name, its formula and the relations the step gives, the last two printed
+    by ``math`` ("" where there are none). A formula that is itself given (the assumption
+    Σ_k y_k = 1 cited as the rule) is printed once, as a given: it is assumed, not proven."""
+    formula = step.rule.formula
+    stated = "" if formula is None or formula in step.given else math(formula)
+    return step.rule.name, stated, ", ".join(map(math, step.given))
 
 
 def _rule_latex(step: Step, printer: LatexPrinter) -> str:
-    formulas = ", ".join(printer.doprint(formula) for formula in _formulas(step))
-    text = rf"\text{{({_latex_text(step.rule.name)}}}"
-    return text + (rf"\text{{: }} {formulas}\text{{)}}" if formulas else r"\text{)}")
+    name, formula, givens = _annotation(step, printer.doprint)
+    return (rf"\text{{({_latex_text(name)}}}" + (rf"\text{{: }} {formula}" if formula else "")
+            + (rf"\text{{; given }} {givens}" if givens else "") + r"\text{)}")
 
 
-def _rule_text(step: Step, printer: StrPrinter) -> str:
-    formulas = ", ".join(printer.doprint(formula) for formula in _formulas(step))
-    return f"{step.rule.name}: {formulas}" if formulas else step.rule.name
+def _rule_plain(step: Step, math: Math) -> str:
+    """``name: formula; given g₁, g₂`` (the text and Markdown form)."""
+    name, formula, givens = _annotation(step, math)
+    return name + (f": {formula}" if formula else "") + (f"; given {givens}" if givens else "")
 
 
-def checked(derivation: Derivation) -> str:
-    """One line on how SymPy checked the derivation."""
-    return (f"every step for {derivation.status}; the result equals the known closed form "
+def checked(derivation: Derivation, math: Math) -> str:
+    """One line on how SymPy checked the derivation, its givens printed by ``math``."""
+    under = (f" under the givens {', '.join(map(math, derivation.givens))}"
+             if derivation.givens else "")
+    return (f"every step for {derivation.status}{under}; the result equals the known closed form "
             f"(checked for {derivation.target_status})")
 
 
@@ -121,11 +133,12 @@ def _link_status(derivation: Derivation, index: int) -> str:
 def to_latex(derivation: Derivation) -> str:
     """A complete ``align*`` block: ``lhs &= e₀ && (rule) \\\\ &= e₁ && (rule) …``.
 
-    A LaTeX comment above it says what the derivation shows and how SymPy checked it.
+    A LaTeX comment above it says what the derivation shows and how SymPy checked it (in the
+    text notation: a comment is read, not typeset).
     """
     printer = DerivationLatexPrinter(derivation)
     lines = [f"% {derivation.title}",
-             f"% checked by SymPy (symce): {checked(derivation)}",
+             f"% checked by SymPy (symce): {checked(derivation, DerivationStrPrinter(derivation).doprint)}",
              r"\begin{align*}"]
     for index, step in enumerate(derivation.steps):
         left = printer.doprint(derivation.lhs) + " " if index == 0 else ""
@@ -138,13 +151,15 @@ def to_latex(derivation: Derivation) -> str:
 def to_markdown(derivation: Derivation) -> str:
     """A heading line, the left-hand side, then one numbered item per step: ``$= e$`` — rule."""
     printer = DerivationLatexPrinter(derivation)
+
+    def math(relation: sp.Basic) -> str:
+        return f"${printer.doprint(relation)}$"
+
     lines = [f"**{derivation.title}**", "",
-             f"Checked by SymPy: {checked(derivation)}.", "",
+             f"Checked by SymPy: {checked(derivation, math)}.", "",
              f"$${printer.doprint(derivation.lhs)}$$", ""]
     for index, step in enumerate(derivation.steps):
-        formulas = ", ".join(f"${printer.doprint(formula)}$" for formula in _formulas(step))
-        rule = f"{step.rule.name}: {formulas}" if formulas else step.rule.name
-        lines.append(f"{index + 1}. $\\displaystyle = {printer.doprint(step.expr)}$ — *{rule}* "
+        lines.append(f"{index + 1}. $\\displaystyle = {printer.doprint(step.expr)}$ — *{_rule_plain(step, math)}* "
                      f"({_link_status(derivation, index)})")
     return "\n".join(lines)
 
@@ -154,10 +169,10 @@ def to_text(derivation: Derivation) -> str:
     printer = DerivationStrPrinter(derivation)
     expressions = [printer.doprint(step.expr) for step in derivation.steps]
     width = max(len(e) for e in expressions)
-    lines = [derivation.title, f"(checked by SymPy: {checked(derivation)})", "",
+    lines = [derivation.title, f"(checked by SymPy: {checked(derivation, printer.doprint)})", "",
              printer.doprint(derivation.lhs)]
     for step, expression in zip(derivation.steps, expressions):
-        lines.append(f"  = {expression:<{width}}   [{_rule_text(step, printer)}]")
+        lines.append(f"  = {expression:<{width}}   [{_rule_plain(step, printer.doprint)}]")
     return "\n".join(lines)
 
 

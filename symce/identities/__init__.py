@@ -1,14 +1,19 @@
 """Named identities about the specs, each with how it was established (``symce check``).
 
 ``IDENTITIES`` maps names to :class:`Identity` objects; ``get(name)`` looks one up;
-``establish_all()`` establishes them all and returns one :class:`Result` each.
+``establish_all()`` establishes them all and returns one :class:`Result` each. The classes the
+catalog builds its identities with are exported too, for identities of your own.
 """
 from __future__ import annotations
 
 from typing import Callable
 
-from symce.identities.catalog import IDENTITIES_IN_ORDER
-from symce.identities.core import Identity, Result, Status, establish_each
+from symce.identities.catalog import IDENTITIES_IN_ORDER, one_hot
+from symce.identities.core import (
+    EQUATION, Cases, Concrete, Identity, Lemma, Limits, NonnegativeSum, Numeric, Outcome, ProofError, Result,
+    Status, Symbolic, Witness, establish_each, find_counterexample,
+)
+from symce.spec.core import Assumption, class_sum
 
 IDENTITIES: dict[str, Identity] = {identity.name: identity for identity in IDENTITIES_IN_ORDER}
 
@@ -27,4 +32,7 @@ def establish_all(names: list[str] | None = None,
     return establish_each([get(name) for name in names] if names else list(IDENTITIES.values()), progress)
 
 
-__all__ = ["IDENTITIES", "Identity", "Result", "Status", "establish_all", "get"]
+# what a user needs to state and establish identities of their own, as the catalog does
+__all__ = ["EQUATION", "IDENTITIES", "Assumption", "Cases", "Concrete", "Identity", "Lemma", "Limits",
+           "NonnegativeSum", "Numeric", "Outcome", "ProofError", "Result", "Status", "Symbolic", "Witness",
+           "class_sum", "establish_all", "find_counterexample", "get", "one_hot"]

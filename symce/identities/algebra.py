@@ -40,17 +40,27 @@ def definitions(expr: sp.Expr) -> sp.Expr:
 def indices_in_range(expr: sp.Expr) -> sp.Expr:
     """Resolve the Piecewise that summing a Kronecker delta leaves (``j ≤ C − 1``).
 
-    Class indices are in range by assumption (``0 ≤ i, j, t < C``); writing
-    ``C = i + j + t + 1 + n`` with ``n ≥ 0`` lets SymPy decide those conditions.
+    Class indices are in range by assumption (each of ``i, j, t`` in ``0..C−1``), so a
+    condition on one index is decided by writing ``C = index + 1 + n`` with ``n ≥ 0`` for that
+    index alone; a condition relating two indices (``i ≤ j``) is left undecided.
     """
-    in_range = {C: i + j + t + 1 + _AFTER_LAST}
+    def decided(condition: sp.Basic) -> sp.Basic:
+        if condition in (sp.true, sp.false):
+            return condition
+        if isinstance(condition, (sp.And, sp.Or)):
+            parts = [decided(part) for part in condition.args]
+            return condition.func(*parts)
+        indices = [index for index in FREE_INDICES if index in condition.free_symbols]
+        if len(indices) != 1:
+            return condition
+        return sp.simplify(condition.subs(C, indices[0] + 1 + _AFTER_LAST))
 
     def resolve(piecewise: sp.Piecewise) -> sp.Expr:
         for value, condition in piecewise.args:
-            decided = condition if condition in (sp.true, sp.false) else sp.simplify(condition.subs(in_range))
-            if decided == sp.true:
+            verdict = decided(condition)
+            if verdict == sp.true:
                 return value
-            if decided != sp.false:
+            if verdict != sp.false:
                 return piecewise
         return piecewise
 
@@ -82,6 +92,8 @@ def _linear_sum(total: sp.Sum) -> sp.Expr:
             out += outside * (high - low + 1)
             continue
         canonical = _canonical_index(_height(inside) + 1)
+        if canonical in inside.free_symbols | outside.free_symbols | low.free_symbols | high.free_symbols:
+            canonical = free    # the canonical name is taken (free elsewhere): renaming would capture it
         out += outside * sp.Sum(inside.xreplace({free: canonical}), (canonical, low, high))
     return out
 
@@ -117,10 +129,12 @@ def _sum_givens(givens: Iterable[sp.Eq]) -> dict[sp.Basic, sp.Expr]:
 
 
 def _opaque_sums(expr: sp.Expr) -> sp.Expr:
-    """Replace each remaining sum by a symbol that knows its sign (a sum of positive terms is positive)."""
+    """Replace each remaining sum by a symbol that knows its sign: a sum of positive terms is
+    positive only over a range known to be non-empty (an empty sum is 0)."""
     replacements = {}
     for total in sorted(expr.atoms(sp.Sum), key=sp.default_sort_key):
-        if total.function.is_positive:
+        nonempty = all((high - low).is_nonnegative for _, low, high in total.limits)
+        if total.function.is_positive and nonempty:
             replacements[total] = sp.Dummy("S", positive=True)
         elif total.function.is_nonnegative:
             replacements[total] = sp.Dummy("S", nonnegative=True)
@@ -211,8 +225,25 @@ def vanishes_at(expr: sp.Expr, givens: Sequence[sp.Eq], classes: int) -> bool:
 
 # ----- numerical evaluation -----------------------------------------------------------------------
 
-def _sample(atom: sp.Basic, rng: random.Random) -> sp.Rational:
+#: how a point is drawn: ordinary values, a wide range (tiny and large magnitudes), or the
+#: boundary cases where false claims hide (equal vectors, equal logits, parameters at 0 or 1,
+#: extreme logits)
+MODES = ("ordinary", "wide", "boundary")
+
+
+def _sample(atom: sp.Basic, rng: random.Random, mode: str = "ordinary") -> sp.Rational:
     """A random exact value in the atom's domain (positive, nonnegative or real)."""
+    if mode == "wide":
+        magnitude = sp.Rational(10) ** rng.randint(-8, 2) * sp.Rational(rng.randint(1, 99), 10)
+        if atom.is_positive or atom.is_nonnegative:
+            return magnitude
+        return magnitude * rng.choice((-1, 1))
+    if mode == "boundary":
+        if atom.is_positive:
+            return rng.choice((sp.Integer(1), sp.Rational(1, 2), sp.Rational(1, 10 ** 6)))
+        if atom.is_nonnegative:
+            return rng.choice((sp.Integer(0), sp.Integer(1)))
+        return rng.choice((sp.Integer(0), sp.Integer(1), sp.Integer(-1), sp.Integer(1000), sp.Integer(-1000)))
     if atom.is_positive:
         return sp.Rational(rng.randint(5, 100), 100)
     if atom.is_nonnegative:
@@ -221,11 +252,13 @@ def _sample(atom: sp.Basic, rng: random.Random) -> sp.Rational:
 
 
 def random_point(exprs: Sequence[sp.Expr], givens: Sequence[sp.Eq], classes: int,
-                 rng: random.Random) -> dict[sp.Basic, sp.Expr]:
+                 rng: random.Random, mode: str = "ordinary") -> dict[sp.Basic, sp.Expr]:
     """Random exact values for every free symbol of ``exprs`` (at this class count).
 
     A vector constrained by ``Σ_k v_k = 1`` is drawn positive and normalised; free class
-    indices are drawn from ``0..classes-1``.
+    indices are drawn from ``0..classes-1``. At a ``boundary`` point the entries of each
+    vector are equal (equal logits, a uniform distribution) or the vectors of the same kind
+    are equal to each other (p = q).
     """
     point: dict[sp.Basic, sp.Expr] = {index: rng.randrange(classes) for index in FREE_INDICES
                                       if any(index in e.free_symbols for e in exprs)}
@@ -234,17 +267,46 @@ def random_point(exprs: Sequence[sp.Expr], givens: Sequence[sp.Eq], classes: int
     labels = {entry.base.label for entry in entries}  # an entry's free symbols include its base's name
     atoms = (entries | set().union(*(e.free_symbols for e in concrete))) - labels - set(point)
     for atom in sorted(atoms, key=sp.default_sort_key):
-        point[atom] = _sample(atom, rng)
+        point[atom] = _sample(atom, rng, mode)
+    if mode == "boundary":
+        _equalised(point, rng)
     for relation in givens:
         entries = sorted(relation.lhs.subs(C, classes).doit().atoms(sp.Indexed), key=sp.default_sort_key)
         total = sum(point.setdefault(entry, _sample(entry, rng)) for entry in entries)
         target = relation.rhs.subs(C, classes)
+        if total == 0:
+            for entry in entries:
+                point[entry] = target / len(entries)
+            continue
         for entry in entries:
             point[entry] = point[entry] * target / total
     return point
 
 
-def value_at(expr: sp.Expr, point: Mapping[sp.Basic, sp.Expr], classes: int, dps: int = 30) -> mpmath.mpf:
+def _equalised(point: dict, rng: random.Random) -> None:
+    """Make every vector constant (equal logits), or every vector a copy of the first of the
+    same domain (p = q), half the time each."""
+    vectors: dict[sp.IndexedBase, list[sp.Indexed]] = {}
+    for key in point:
+        if isinstance(key, sp.Indexed):
+            vectors.setdefault(key.base, []).append(key)
+    if rng.random() < 0.5:
+        for entries in vectors.values():
+            for entry in entries:
+                point[entry] = point[entries[0]]
+        return
+    groups: dict[frozenset, list[sp.IndexedBase]] = {}
+    for base in sorted(vectors, key=str):
+        groups.setdefault(frozenset(base.assumptions0.items()), []).append(base)
+    for first, *others in groups.values():
+        for base in others:
+            for entry in vectors[base]:
+                twin = first[entry.indices]
+                if twin in point:
+                    point[entry] = point[twin]
+
+
+def value_at(expr: sp.Expr, point: Mapping[sp.Basic, sp.Expr], classes: int, dps: int = 60) -> mpmath.mpf:
     """``expr`` at a point, with ``dps`` digits (free indices first, then the numbers)."""
     indices = {key: value for key, value in point.items() if key in FREE_INDICES}
     numbers = {key: value for key, value in point.items() if key not in FREE_INDICES}

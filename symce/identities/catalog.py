@@ -14,7 +14,7 @@ from sympy.codegen.cfunctions import log1p
 
 from symce.identities.algebra import i
 from symce.identities.core import (
-    EQUATION, Cases, Concrete, Identity, Lemma, Limits, NonnegativeSum, Numeric, Witness,
+    EQUATION, Cases, Concrete, Identity, Lemma, Limits, NonnegativeSum, Numeric, Witness, preparation,
 )
 from symce.spec import blocks, get
 from symce.spec.core import Assumption, class_sum
@@ -80,7 +80,8 @@ def one_hot(vector: sp.IndexedBase, label: sp.Symbol):
     def prepare(expr: sp.Expr) -> sp.Expr:
         return expr.replace(lambda e: isinstance(e, sp.Sum), split).subs(vector[label], 1)
 
-    return prepare
+    # the assumption this applies: an identity using it must state exactly that one
+    return preparation(prepare, sp.Eq(vector[k], sp.KroneckerDelta(k, label), evaluate=False))
 
 
 # ----- assumptions --------------------------------------------------------------------------------
