@@ -25,7 +25,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from symce.verify import framework, ops
+from symce.verify import ops
 from symce.verify.problem import Problem
 
 PROBE_DPS = 60
@@ -124,7 +124,7 @@ def trace(problem: Problem, samples: int, classes: int | None, labels: tuple,
         library = contextlib.nullcontext()
     else:
         from symce.verify import patches, trace_numpy as tracer
-        library = patches.symbolic_library(framework.reach(problem.fn).namespaces)
+        library = patches.symbolic_library(problem.reached.namespaces)
     rng = np.random.default_rng(5)
     points = [draw_point(variables, rng, extreme=n % 2 == 1) for n in range(DECIDING_POINTS)]
     with np.errstate(all="ignore"), ops.noting(points) as notes, library:

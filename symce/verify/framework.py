@@ -3,7 +3,7 @@
 Real loss code reaches torch in many ways besides ``import torch``: through a class (an
 ``nn.Module``'s ``forward``, a ``__call__``), an alias module (``from d2l import torch as d2l``)
 or only through tensor methods. ``reach`` follows functions, methods, classes and ``partial``\\ s
-to the global values they name; ``detect`` reads the framework from those. When nothing names
+to the global values they name; ``Reach.framework`` reads the framework from those. When nothing names
 one, the verifier runs the function on both (``verifier.choose_framework``).
 """
 from __future__ import annotations
@@ -29,6 +29,33 @@ class Reach:
     namespaces: list = field(default_factory=list)
     classes: list = field(default_factory=list)
     functions: list = field(default_factory=list)
+
+    def framework(self) -> str | None:
+        """'torch' when what was reached is torch's (a class deriving from one of torch's, torch
+        itself, or a module that imports it), 'numpy' for NumPy or scipy, None when nothing says."""
+        packages = {_package(c) for c in self.classes} | {_package(v) for v in self.values}
+        for value in self.values:
+            if inspect.ismodule(value) and _package(value) not in FRAMEWORKS + NUMPY_PACKAGES:
+                packages |= _aliases(value)
+        if "torch" in packages:
+            return "torch"
+        if packages & set(NUMPY_PACKAGES):
+            return "numpy"
+        return None
+
+    def small_literals(self) -> list[float]:
+        """Small float literals (eps, clip bounds) in the source of the functions reached: the
+        numeric check also looks beyond them, for code the tracer cannot follow."""
+        found = set()
+        for function in self.functions:
+            try:
+                tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+            except (OSError, TypeError, SyntaxError):
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Constant) and isinstance(node.value, float) and 0 < node.value < 1e-3:
+                    found.add(node.value)
+        return sorted(found)
 
 
 def _functions_of(target: object) -> tuple[list, list]:
@@ -90,33 +117,3 @@ def _package(value: object) -> str | None:
 def _aliases(module: object) -> set[str]:
     """The frameworks a module the code names is a front for (``d2l.torch`` imports torch)."""
     return {_package(v) for v in vars(module).values() if inspect.ismodule(v) and _package(v) in FRAMEWORKS}
-
-
-def detect(fn: Callable) -> str | None:
-    """'torch' when what ``fn`` reaches is torch's (a class deriving from one of torch's, torch
-    itself, or a module that imports it), 'numpy' for NumPy or scipy, None when nothing says."""
-    found = reach(fn)
-    packages = {_package(c) for c in found.classes} | {_package(v) for v in found.values}
-    for value in found.values:
-        if inspect.ismodule(value) and _package(value) not in FRAMEWORKS + NUMPY_PACKAGES:
-            packages |= _aliases(value)
-    if "torch" in packages:
-        return "torch"
-    if packages & set(NUMPY_PACKAGES):
-        return "numpy"
-    return None
-
-
-def small_literals(fn: Callable) -> list[float]:
-    """Small float literals (eps, clip bounds) in the source of what ``fn`` runs: the numeric
-    check also looks beyond them, for code the tracer cannot follow."""
-    found = set()
-    for function in reach(fn).functions:
-        try:
-            tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
-        except (OSError, TypeError, SyntaxError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, float) and 0 < node.value < 1e-3:
-                found.add(node.value)
-    return sorted(found)

@@ -97,6 +97,34 @@ def decide(condition: sp.Basic) -> bool:
     return value
 
 
+def decided(array: object) -> np.ndarray:
+    """Each condition of an object array ``decide``\ d: a bool array of its shape."""
+    array = np.asarray(array, dtype=object)
+    return np.asarray([decide(v) for v in array.ravel()], dtype=bool).reshape(array.shape)
+
+
+def index_of(array: object) -> np.ndarray:
+    """An object array used as an index: a mask of conditions, decided at the sample points
+    (``x[x < 0]`` in an input check), else the concrete integers it holds."""
+    array = np.asarray(array, dtype=object)
+    if not all(is_condition(v) for v in array.ravel()):
+        return concrete_integers(array, "an index")
+    try:
+        return decided(array)
+    except TraceError:
+        raise TraceError("a boolean mask depends on the symbolic inputs") from None
+
+
+def item(array: object, what: str) -> sp.Basic:
+    """``.item()`` of a traced value, kept as its expression: it is mostly for logging (an
+    accuracy), and a loss returned through it is still what the code computes."""
+    entries = np.asarray(array, dtype=object).ravel()
+    if entries.size != 1:
+        raise TraceError(f"the function calls .item() on a traced {what} of more than one entry")
+    note("the function calls .item() on a traced value; the trace keeps it symbolic", kind="item")
+    return entries[0]
+
+
 def to_sympy(value: object) -> sp.Basic | bool:
     """One scalar as SymPy; a float becomes an exact rational (see ``_rational``)."""
     if isinstance(value, sp.Basic):

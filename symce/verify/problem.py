@@ -8,6 +8,7 @@ torch reduces: 'sum' adds, 'mean' divides by Σ_i ``mean_weight``_i.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable, Mapping
 
 import mpmath
@@ -16,6 +17,7 @@ import sympy as sp
 
 from symce.spec import Spec
 from symce.verify import ops
+from symce.verify.framework import Reach, reach
 from symce.spec.symbols import j
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -32,6 +34,11 @@ class Problem:
     params: dict[str, object] = field(default_factory=dict)
     wrt: str | None = None
     framework: str = "numpy"
+
+    @cached_property
+    def reached(self) -> Reach:
+        """What the function reaches (its framework, its globals, its literals), found once."""
+        return reach(self.fn)
 
     @property
     def fixed_classes(self) -> int | None:

@@ -53,7 +53,7 @@ class SymbolicArray(np.ndarray):
         if kind == "f":
             return wrap(ops.floats(_plain(self)))
         if kind == "b":
-            return np.asarray([ops.decide(v) for v in _plain(self).ravel()], dtype=bool).reshape(self.shape)
+            return ops.decided(_plain(self))
         raise TraceError(f"the function converts a traced value to {np.dtype(dtype)}")
 
     def __getitem__(self, index):
@@ -111,28 +111,19 @@ class SymbolicArray(np.ndarray):
         raise TraceError("the function converts a traced value to a Python float")
 
     def item(self, *args):
-        """The entry as an expression (``.item()`` is mostly for logging; see trace_torch)."""
-        entries = self.view(np.ndarray).ravel()
-        if args or entries.size != 1:
-            raise TraceError("the function calls .item() on a traced array of more than one entry")
-        ops.note("the function calls .item() on a traced value; the trace keeps it symbolic", kind="item")
-        return entries[0]
+        if args:
+            raise TraceError("the function calls .item() with an index on a traced array")
+        return ops.item(_plain(self), "array")
 
 
 def _mask(index):
-    """An index as NumPy takes it: a mask of conditions on traced values becomes booleans when
-    each is decided at the sample points (``x[x < 0]`` in an input check), else TraceError."""
+    """An index as NumPy takes it: an object array of traced conditions or integers through
+    ``ops.index_of``."""
     if isinstance(index, tuple):
         return tuple(_mask(i) for i in index)
-    if not (isinstance(index, np.ndarray) and _plain(index).dtype == object):
-        return index
-    entries = list(_plain(index).ravel())
-    if not all(ops.is_condition(v) for v in entries):
-        return ops.concrete_integers(_plain(index), "an index")
-    try:
-        return np.asarray([ops.decide(v) for v in entries], dtype=bool).reshape(index.shape)
-    except TraceError:
-        raise TraceError("a boolean mask depends on the symbolic inputs") from None
+    if isinstance(index, np.ndarray) and _plain(index).dtype == object:
+        return ops.index_of(_plain(index))
+    return index
 
 
 def symbolic(objects: np.ndarray) -> SymbolicArray:

@@ -153,12 +153,7 @@ class SymbolicTensor(torch.Tensor):
         return ops.decide(self.array.ravel()[0])
 
     def item(self):
-        """The entry as an expression: ``.item()`` is mostly for logging (an accuracy), and a
-        loss returned through it is still what the code computes."""
-        if self.array.size != 1:
-            raise TraceError("the function calls .item() on a traced tensor of more than one entry")
-        ops.note("the function calls .item() on a traced value; the trace keeps it symbolic", kind="item")
-        return self.array.ravel()[0]
+        return ops.item(self.array, "tensor")
 
     def __float__(self):
         raise TraceError("the function converts a traced value to a Python float")
@@ -170,18 +165,11 @@ class SymbolicTensor(torch.Tensor):
 
 
 def _index(index):
-    """An index as NumPy takes it; a mask of conditions on traced values is decided at the
-    inputs' sample points (``x[x < 0]`` in an input check), else TraceError."""
+    """An index as NumPy takes it: a traced one through ``ops.index_of``, a real one by value."""
     if isinstance(index, tuple):
         return tuple(_index(i) for i in index)
     if isinstance(index, SymbolicTensor):
-        entries = list(index.array.ravel())
-        if not all(ops.is_condition(v) for v in entries):
-            return ops.concrete_integers(index.array, "an index")
-        try:
-            return np.asarray([ops.decide(v) for v in entries], dtype=bool).reshape(index.array.shape)
-        except TraceError:
-            raise TraceError("a boolean mask depends on the symbolic inputs") from None
+        return ops.index_of(index.array)
     if isinstance(index, torch.Tensor):
         return index.numpy() if index.dtype == torch.bool else integers(index, "an index")
     return index
@@ -314,8 +302,7 @@ TORCH_OPS["amin"] = _reduction("minimum")
 def _truth(name):
     """any/all of conditions: each decided at the inputs' sample points (an input check)."""
     def apply(value, dim=None, keepdim=False):
-        array = objects(value)
-        decided = np.asarray([ops.decide(v) for v in array.ravel()], dtype=bool).reshape(array.shape)
+        decided = ops.decided(objects(value))
         reduce = np.any if name == "any" else np.all
         return SymbolicTensor(np.asarray(reduce(decided, axis=dim, keepdims=keepdim), dtype=object))
     return apply

@@ -1,6 +1,6 @@
 """``verify``: is this hand-written function the loss (or gradient) its spec defines?
 
-0. the framework — named by the code (``framework.detect``), else the one whose arrays it runs on;
+0. the framework — named by the code (``Reach.framework``), else the one whose arrays it runs on;
 1. symbolic — trace on small shapes, prove or refute equality (``compare``), probe one more shape
    (``CHECK_SHAPE``), explain a difference (``diagnose``);
 2. numeric — float64 against the spec at 50 digits on adversarial inputs (``numeric``), and beyond
@@ -27,7 +27,6 @@ import numpy as np
 
 from symce.spec import Spec, get
 from symce.verify import compare, diagnose, framework, numeric, ops
-from symce.verify.framework import small_literals
 from symce.verify.ops import TraceError
 from symce.verify.problem import REDUCTIONS, Problem
 from symce.verify.report import Report
@@ -274,10 +273,10 @@ def verify(fn: Callable, spec: str | Spec, bind: Mapping[str, str] | None = None
         raise VerifyError(f"reduction must be one of {REDUCTIONS}, not {reduction!r}")
     problem = Problem(fn, spec, resolve_binding(fn, spec, bind), reduction or "mean", params, wrt,
                       framework or "numpy")
-    constants = small_literals(fn)
+    constants = problem.reached.small_literals()
     all_cases = numeric.cases(problem, seed, constants)
-    chosen = framework or choose_framework(problem, all_cases[1])
-    problem.framework = chosen
+    detected = problem.reached.framework()
+    problem.framework = framework or choose_framework(problem, all_cases[1], detected)
     if reduction is None and wrt is None:
         # the function's output says whether it reduces: a value per sample means 'none'
         try:
@@ -288,8 +287,8 @@ def verify(fn: Callable, spec: str | Spec, bind: Mapping[str, str] | None = None
     name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
     report = Report(function=name, spec=spec.name, framework=problem.framework, reduction=problem.reduction,
                     verdict="unknown", symbolic="", params=given, wrt=wrt)
-    if not framework and chosen is not None and framework_note(fn, chosen):
-        report.notes.append(framework_note(fn, chosen))
+    if not framework and detected != problem.framework:
+        report.notes.append(framework_note(detected, problem.framework))
 
     start = time.monotonic()
     found = symbolic_phase(problem)
@@ -341,10 +340,9 @@ def _judge(problem: Problem, report: Report, found: Symbolic, outcomes: list[num
         report.verdict = "equivalent"
 
 
-def choose_framework(problem: Problem, case: numeric.Case) -> str:
-    """The framework named by the code (``framework.detect``), else the first of NumPy and
-    torch whose arrays the function runs on; one it raises with gives way to the other."""
-    detected = framework.detect(problem.fn)
+def choose_framework(problem: Problem, case: numeric.Case, detected: str | None) -> str:
+    """The framework the code names (``detected``), else the first of NumPy and torch whose
+    arrays the function runs on; one it raises with gives way to the other."""
     order = [detected] + [f for f in framework.FRAMEWORKS if f != detected] if detected else list(framework.FRAMEWORKS)
     for name in order:
         problem.framework = name
@@ -356,11 +354,8 @@ def choose_framework(problem: Problem, case: numeric.Case) -> str:
     return order[0]
 
 
-def framework_note(fn: Callable, chosen: str) -> str | None:
-    """A sentence when the framework was found by running the code, not by reading it."""
-    detected = framework.detect(fn)
-    if detected == chosen:
-        return None
+def framework_note(detected: str | None, chosen: str) -> str:
+    """The sentence for a framework found by running the code, not by reading it."""
     if detected is None:
         return f"the code names neither NumPy nor torch; it runs on {chosen} inputs, so it was traced as {chosen} code"
     return f"the code names {detected} but raises on {detected} inputs and runs on {chosen} ones: traced as {chosen}"
