@@ -274,14 +274,19 @@ class Result:
 _SAID = {"==": "=", ">=": "≥", "<=": "≤", ">": ">", "<": "<", "!=": "≠"}
 
 
+def _slack(lhs: mpmath.mpf, rhs: mpmath.mpf) -> mpmath.mpf:
+    """How far apart two sides may be and still count as equal: ``TOLERANCE`` relative to them."""
+    return TOLERANCE * max(mpmath.mpf(1), abs(lhs), abs(rhs))
+
+
 def _equal(lhs: mpmath.mpf, rhs: mpmath.mpf) -> bool:
-    return abs(lhs - rhs) <= TOLERANCE * max(mpmath.mpf(1), abs(lhs), abs(rhs))
+    return abs(lhs - rhs) <= _slack(lhs, rhs)
 
 
 def _holds(claim: sp.Basic, lhs: mpmath.mpf, rhs: mpmath.mpf) -> bool:
     """Whether a claim holds at a point, judged relative to the size of its sides (a strict
-    inequality needs a gap beyond rounding; Ne is judged over all points, in ``find_counterexample``)."""
-    gap, slack = lhs - rhs, TOLERANCE * max(mpmath.mpf(1), abs(lhs), abs(rhs))
+    inequality needs a gap beyond rounding; Ne is judged over all points, in ``search``)."""
+    gap, slack = lhs - rhs, _slack(lhs, rhs)
     if isinstance(claim, sp.Eq):
         return abs(gap) <= slack
     if isinstance(claim, sp.Ge):
@@ -621,9 +626,9 @@ class Witness:
         point = self.point(count)
         for key, value in point.items():
             value = sp.sympify(value)
-            for fact in ("positive", "nonnegative", "negative", "nonpositive", "real", "integer"):
-                if getattr(key, f"is_{fact}") and getattr(value, f"is_{fact}") is not True:
-                    return f"{key} = {value} is not {fact}"
+            fact = _missing_fact(value, key)
+            if fact is not None:
+                return f"{key} = {value} is not {fact}"
             if key in algebra.FREE_INDICES and not 0 <= value < count:
                 return f"the class index {key} = {value} is not in 0..{count - 1}"
         for relation in identity.givens:
@@ -736,11 +741,20 @@ class NonnegativeSum:
         return Outcome(shown.status, detail, classes=shown.classes)
 
 
+#: the SymPy assumptions a value must share with the symbol it stands for
+_FACTS = ("positive", "nonnegative", "negative", "nonpositive", "real", "nonzero", "integer", "finite")
+
+
+def _missing_fact(value: sp.Expr, symbol: sp.Basic) -> str | None:
+    """The first property ``symbol`` is assumed to have that ``value`` is not known to have."""
+    return next((fact for fact in _FACTS
+                 if getattr(symbol, f"is_{fact}") is True and getattr(value, f"is_{fact}") is not True), None)
+
+
 def _in_domain(argument: sp.Expr, variable: sp.Symbol) -> bool:
-    """Whether ``argument`` has every property the lemma's variable is assumed to have (a lemma
-    shown for u > 0 applies to q_k/p_k, not to an argument only known to be real)."""
-    facts = ("positive", "nonnegative", "negative", "nonpositive", "real", "nonzero", "integer", "finite")
-    return all(getattr(argument, f"is_{fact}") is True for fact in facts if getattr(variable, f"is_{fact}") is True)
+    """Whether ``argument`` has every property ``variable`` is assumed to have (a lemma shown
+    for u > 0 applies to q_k/p_k, not to an argument only known to be real)."""
+    return _missing_fact(argument, variable) is None
 
 
 #: the default strategies of an equation, strongest first
