@@ -35,7 +35,6 @@ focal_loss = Spec(
     expr=-(1 - p_t) ** gamma * blocks.log_softmax(z, t),
     inputs=(LOGITS, LABELS),
     params=(Param("gamma", gamma, "scalar", sp.Integer(2), "focusing parameter γ ≥ 0"),),
-    formula="L = -(1 - p_t)^γ log p_t,  p = softmax(z)",
     doc="Focal loss: cross-entropy down-weighted on well-classified samples.",
     reference="Lin et al. (2017), Focal Loss for Dense Object Detection",
 )
@@ -45,7 +44,6 @@ poly1_loss = Spec(
     expr=-blocks.log_softmax(z, t) + poly_epsilon * (1 - p_t),
     inputs=(LOGITS, LABELS),
     params=(Param("poly_epsilon", poly_epsilon, "scalar", sp.Integer(1), "weight ε of the first polynomial term"),),
-    formula="L = -log p_t + ε (1 - p_t),  p = softmax(z)",
     doc="Poly-1 loss: cross-entropy plus ε times the first term of its Taylor expansion in (1 - p_t).",
     reference="Leng et al. (2022), PolyLoss (ICLR)",
 )

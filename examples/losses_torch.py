@@ -6,7 +6,7 @@ Check any of them with, e.g.::
         --spec softmax_cross_entropy_with_integer_labels
 
 Shapes: ``logits`` [N, C], integer ``labels`` [N] (int64); binary losses take [N] tensors.
-The expected verdict of each is in its docstring (and asserted in tests/test_verify_torch.py).
+The expected verdict of each is in its docstring (and asserted in tests/test_verify.py).
 """
 import torch
 import torch.nn.functional as F

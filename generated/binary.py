@@ -45,7 +45,7 @@ def _sigmoid_binary_cross_entropy_forward_chunk(start, stop, logits, labels, wei
 
 @numba.njit(cache=True, error_model='numpy')
 def sigmoid_binary_cross_entropy_forward(logits, labels, weight, pos_weight):
-    """Loss per sample of spec 'sigmoid_binary_cross_entropy': L = -w (pw·y log σ(x) + (1-y) log(1-σ(x)))
+    """Loss per sample of spec 'sigmoid_binary_cross_entropy': L = −w (b pw log σ(x) + (1 − b) log(1 − σ(x)))
     """
     return _sigmoid_binary_cross_entropy_forward_into(logits, labels, weight, pos_weight)
 
@@ -87,7 +87,7 @@ def _sigmoid_binary_cross_entropy_forward_sum_chunk(start, stop, logits, labels,
 
 @numba.njit(cache=True, error_model='numpy')
 def sigmoid_binary_cross_entropy_forward_sum(logits, labels, weight, pos_weight):
-    """Loss per sample of spec 'sigmoid_binary_cross_entropy': L = -w (pw·y log σ(x) + (1-y) log(1-σ(x)))
+    """Loss per sample of spec 'sigmoid_binary_cross_entropy': L = −w (b pw log σ(x) + (1 − b) log(1 − σ(x)))
 
     loss: the sum over each chunk of 16384 elements, in float64 (one per chunk).
     """
@@ -192,7 +192,7 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk(start, stop, logits, la
 
 @numba.njit(cache=True, error_model='numpy')
 def sigmoid_binary_cross_entropy_forward_backward(logits, labels, weight, pos_weight, scale, grad=None):
-    """Loss and scale · d loss / d input of spec 'sigmoid_binary_cross_entropy': L = -w (pw·y log σ(x) + (1-y) log(1-σ(x)))
+    """Loss and scale · d loss / d input of spec 'sigmoid_binary_cross_entropy': L = −w (b pw log σ(x) + (1 − b) log(1 − σ(x)))
 
     grad: optional output buffer, allocated when None; it may be logits itself, but sigmoid_binary_cross_entropy_forward_backward_in_place is faster at that.
     """
@@ -301,7 +301,7 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk_in_place(start, stop, l
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def sigmoid_binary_cross_entropy_forward_backward_in_place(logits, labels, weight, pos_weight, scale):
-    """Loss and scale · d loss / d input of spec 'sigmoid_binary_cross_entropy': L = -w (pw·y log σ(x) + (1-y) log(1-σ(x)))
+    """Loss and scale · d loss / d input of spec 'sigmoid_binary_cross_entropy': L = −w (b pw log σ(x) + (1 − b) log(1 − σ(x)))
 
     grad: written over logits, which is returned in its place.
     """
@@ -403,7 +403,7 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk(start, stop, logits
 
 @numba.njit(cache=True, error_model='numpy')
 def sigmoid_binary_cross_entropy_forward_backward_sum(logits, labels, weight, pos_weight, scale, grad=None):
-    """Loss and scale · d loss / d input of spec 'sigmoid_binary_cross_entropy': L = -w (pw·y log σ(x) + (1-y) log(1-σ(x)))
+    """Loss and scale · d loss / d input of spec 'sigmoid_binary_cross_entropy': L = −w (b pw log σ(x) + (1 − b) log(1 − σ(x)))
 
     loss: the sum over each chunk of 16384 elements, in float64 (one per chunk).
 
@@ -516,7 +516,7 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk_in_place(start, sto
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def sigmoid_binary_cross_entropy_forward_backward_sum_in_place(logits, labels, weight, pos_weight, scale):
-    """Loss and scale · d loss / d input of spec 'sigmoid_binary_cross_entropy': L = -w (pw·y log σ(x) + (1-y) log(1-σ(x)))
+    """Loss and scale · d loss / d input of spec 'sigmoid_binary_cross_entropy': L = −w (b pw log σ(x) + (1 − b) log(1 − σ(x)))
 
     loss: the sum over each chunk of 16384 elements, in float64 (one per chunk).
 
@@ -543,7 +543,7 @@ def _binary_cross_entropy_forward_chunk(start, stop, probs, labels, weight, loss
 
 @numba.njit(cache=True, error_model='numpy')
 def binary_cross_entropy_forward(probs, labels, weight):
-    """Loss per sample of spec 'binary_cross_entropy': L = -w (y log r + (1-y) log(1-r))
+    """Loss per sample of spec 'binary_cross_entropy': L = −w (b log r + (1 − b) log(1 − r))
 
     Declared modification torch_log_clamp: torch's binary_cross_entropy clamps each log at -100, so r = 0 or 1 gives a finite loss.
     Declared modification torch_grad_denominator: torch's binary_cross_entropy backward divides by max(r(1 − r), 1e-12).
@@ -576,7 +576,7 @@ def _binary_cross_entropy_forward_sum_chunk(start, stop, probs, labels, weight):
 
 @numba.njit(cache=True, error_model='numpy')
 def binary_cross_entropy_forward_sum(probs, labels, weight):
-    """Loss per sample of spec 'binary_cross_entropy': L = -w (y log r + (1-y) log(1-r))
+    """Loss per sample of spec 'binary_cross_entropy': L = −w (b log r + (1 − b) log(1 − r))
 
     Declared modification torch_log_clamp: torch's binary_cross_entropy clamps each log at -100, so r = 0 or 1 gives a finite loss.
     Declared modification torch_grad_denominator: torch's binary_cross_entropy backward divides by max(r(1 − r), 1e-12).
@@ -626,7 +626,7 @@ def _binary_cross_entropy_forward_backward_chunk(start, stop, probs, labels, wei
 
 @numba.njit(cache=True, error_model='numpy')
 def binary_cross_entropy_forward_backward(probs, labels, weight, scale, grad=None):
-    """Loss and scale · d loss / d input of spec 'binary_cross_entropy': L = -w (y log r + (1-y) log(1-r))
+    """Loss and scale · d loss / d input of spec 'binary_cross_entropy': L = −w (b log r + (1 − b) log(1 − r))
 
     Declared modification torch_log_clamp: torch's binary_cross_entropy clamps each log at -100, so r = 0 or 1 gives a finite loss.
     Declared modification torch_grad_denominator: torch's binary_cross_entropy backward divides by max(r(1 − r), 1e-12).
@@ -680,7 +680,7 @@ def _binary_cross_entropy_forward_backward_chunk_in_place(start, stop, probs, la
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def binary_cross_entropy_forward_backward_in_place(probs, labels, weight, scale):
-    """Loss and scale · d loss / d input of spec 'binary_cross_entropy': L = -w (y log r + (1-y) log(1-r))
+    """Loss and scale · d loss / d input of spec 'binary_cross_entropy': L = −w (b log r + (1 − b) log(1 − r))
 
     Declared modification torch_log_clamp: torch's binary_cross_entropy clamps each log at -100, so r = 0 or 1 gives a finite loss.
     Declared modification torch_grad_denominator: torch's binary_cross_entropy backward divides by max(r(1 − r), 1e-12).
@@ -727,7 +727,7 @@ def _binary_cross_entropy_forward_backward_sum_chunk(start, stop, probs, labels,
 
 @numba.njit(cache=True, error_model='numpy')
 def binary_cross_entropy_forward_backward_sum(probs, labels, weight, scale, grad=None):
-    """Loss and scale · d loss / d input of spec 'binary_cross_entropy': L = -w (y log r + (1-y) log(1-r))
+    """Loss and scale · d loss / d input of spec 'binary_cross_entropy': L = −w (b log r + (1 − b) log(1 − r))
 
     Declared modification torch_log_clamp: torch's binary_cross_entropy clamps each log at -100, so r = 0 or 1 gives a finite loss.
     Declared modification torch_grad_denominator: torch's binary_cross_entropy backward divides by max(r(1 − r), 1e-12).
@@ -785,7 +785,7 @@ def _binary_cross_entropy_forward_backward_sum_chunk_in_place(start, stop, probs
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def binary_cross_entropy_forward_backward_sum_in_place(probs, labels, weight, scale):
-    """Loss and scale · d loss / d input of spec 'binary_cross_entropy': L = -w (y log r + (1-y) log(1-r))
+    """Loss and scale · d loss / d input of spec 'binary_cross_entropy': L = −w (b log r + (1 − b) log(1 − r))
 
     Declared modification torch_log_clamp: torch's binary_cross_entropy clamps each log at -100, so r = 0 or 1 gives a finite loss.
     Declared modification torch_grad_denominator: torch's binary_cross_entropy backward divides by max(r(1 − r), 1e-12).

@@ -203,7 +203,7 @@ def _integer_labels_forward_long(logits, labels, weight, label_smoothing, ignore
 
 
 def integer_labels_forward(logits, labels, weight, label_smoothing, ignore_index):
-    """Loss per sample of spec 'softmax_cross_entropy_with_integer_labels': L = keep·[(1-ε) w_t (-log softmax(z)_t) + ε/C Σ_k w_k (-log softmax(z)_k)]
+    """Loss per sample of spec 'softmax_cross_entropy_with_integer_labels': L = keep (−(1 − ε) w_t log softmax(z)_t − ε/C Σ_k w_k log softmax(z)_k)
     """
     if logits.shape[1] < 32:
         return _integer_labels_forward_short(logits, labels, weight, label_smoothing, ignore_index, False, numba.get_num_threads())
@@ -211,7 +211,7 @@ def integer_labels_forward(logits, labels, weight, label_smoothing, ignore_index
 
 
 def integer_labels_forward_sum(logits, labels, weight, label_smoothing, ignore_index):
-    """Loss per sample of spec 'softmax_cross_entropy_with_integer_labels': L = keep·[(1-ε) w_t (-log softmax(z)_t) + ε/C Σ_k w_k (-log softmax(z)_k)]
+    """Loss per sample of spec 'softmax_cross_entropy_with_integer_labels': L = keep (−(1 − ε) w_t log softmax(z)_t − ε/C Σ_k w_k log softmax(z)_k)
 
     loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
     """
@@ -535,7 +535,7 @@ def _integer_labels_forward_backward_streamed(logits, labels, weight, label_smoo
 
 
 def integer_labels_forward_backward(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad=None):
-    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy_with_integer_labels': L = keep·[(1-ε) w_t (-log softmax(z)_t) + ε/C Σ_k w_k (-log softmax(z)_k)]
+    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy_with_integer_labels': L = keep (−(1 − ε) w_t log softmax(z)_t − ε/C Σ_k w_k log softmax(z)_k)
 
     grad: optional output buffer, allocated when None; it may be logits itself, but integer_labels_forward_backward_in_place is faster at that.
     """
@@ -550,7 +550,7 @@ def integer_labels_forward_backward(logits, labels, weight, label_smoothing, ign
 
 
 def integer_labels_forward_backward_sum(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad=None):
-    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy_with_integer_labels': L = keep·[(1-ε) w_t (-log softmax(z)_t) + ε/C Σ_k w_k (-log softmax(z)_k)]
+    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy_with_integer_labels': L = keep (−(1 − ε) w_t log softmax(z)_t − ε/C Σ_k w_k log softmax(z)_k)
 
     loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
 
@@ -863,7 +863,7 @@ def _integer_labels_forward_backward_in_place_long(logits, labels, weight, label
 
 
 def integer_labels_forward_backward_in_place(logits, labels, weight, label_smoothing, ignore_index, row_scale):
-    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy_with_integer_labels': L = keep·[(1-ε) w_t (-log softmax(z)_t) + ε/C Σ_k w_k (-log softmax(z)_k)]
+    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy_with_integer_labels': L = keep (−(1 − ε) w_t log softmax(z)_t − ε/C Σ_k w_k log softmax(z)_k)
 
     grad: written over logits, which is returned in its place.
     """
@@ -873,7 +873,7 @@ def integer_labels_forward_backward_in_place(logits, labels, weight, label_smoot
 
 
 def integer_labels_forward_backward_sum_in_place(logits, labels, weight, label_smoothing, ignore_index, row_scale):
-    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy_with_integer_labels': L = keep·[(1-ε) w_t (-log softmax(z)_t) + ε/C Σ_k w_k (-log softmax(z)_k)]
+    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy_with_integer_labels': L = keep (−(1 − ε) w_t log softmax(z)_t − ε/C Σ_k w_k log softmax(z)_k)
 
     loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
 
@@ -1068,7 +1068,7 @@ def _probability_labels_forward_long(logits, labels, weight, label_smoothing, su
 
 
 def probability_labels_forward(logits, labels, weight, label_smoothing):
-    """Loss per sample of spec 'softmax_cross_entropy': L = -Σ_k w_k ((1-ε) y_k + ε/C) log softmax(z)_k
+    """Loss per sample of spec 'softmax_cross_entropy': L = −Σ_k ((1 − ε) y_k + ε/C) w_k log softmax(z)_k
     """
     if logits.shape[1] < 32:
         return _probability_labels_forward_short(logits, labels, weight, label_smoothing, False, numba.get_num_threads())
@@ -1076,7 +1076,7 @@ def probability_labels_forward(logits, labels, weight, label_smoothing):
 
 
 def probability_labels_forward_sum(logits, labels, weight, label_smoothing):
-    """Loss per sample of spec 'softmax_cross_entropy': L = -Σ_k w_k ((1-ε) y_k + ε/C) log softmax(z)_k
+    """Loss per sample of spec 'softmax_cross_entropy': L = −Σ_k ((1 − ε) y_k + ε/C) w_k log softmax(z)_k
 
     loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
     """
@@ -1365,7 +1365,7 @@ def _probability_labels_forward_backward_streamed(logits, labels, weight, label_
 
 
 def probability_labels_forward_backward(logits, labels, weight, label_smoothing, row_scale, grad=None):
-    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy': L = -Σ_k w_k ((1-ε) y_k + ε/C) log softmax(z)_k
+    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy': L = −Σ_k ((1 − ε) y_k + ε/C) w_k log softmax(z)_k
 
     grad: optional output buffer, allocated when None; it may be logits itself, but probability_labels_forward_backward_in_place is faster at that.
     """
@@ -1380,7 +1380,7 @@ def probability_labels_forward_backward(logits, labels, weight, label_smoothing,
 
 
 def probability_labels_forward_backward_sum(logits, labels, weight, label_smoothing, row_scale, grad=None):
-    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy': L = -Σ_k w_k ((1-ε) y_k + ε/C) log softmax(z)_k
+    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy': L = −Σ_k ((1 − ε) y_k + ε/C) w_k log softmax(z)_k
 
     loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
 
@@ -1658,7 +1658,7 @@ def _probability_labels_forward_backward_in_place_long(logits, labels, weight, l
 
 
 def probability_labels_forward_backward_in_place(logits, labels, weight, label_smoothing, row_scale):
-    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy': L = -Σ_k w_k ((1-ε) y_k + ε/C) log softmax(z)_k
+    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy': L = −Σ_k ((1 − ε) y_k + ε/C) w_k log softmax(z)_k
 
     grad: written over logits, which is returned in its place.
     """
@@ -1668,7 +1668,7 @@ def probability_labels_forward_backward_in_place(logits, labels, weight, label_s
 
 
 def probability_labels_forward_backward_sum_in_place(logits, labels, weight, label_smoothing, row_scale):
-    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy': L = -Σ_k w_k ((1-ε) y_k + ε/C) log softmax(z)_k
+    """Loss and scale · d loss / d input of spec 'softmax_cross_entropy': L = −Σ_k ((1 − ε) y_k + ε/C) w_k log softmax(z)_k
 
     loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
 

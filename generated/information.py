@@ -31,7 +31,7 @@ def _kl_div_pointwise_chunk(start, stop, log_q, target, log_target, out):
 
 @numba.njit(cache=True, error_model='numpy')
 def kl_div_pointwise(log_q, target, log_target):
-    """torch.nn.functional.kl_div(log_q, target, reduction='none'): the summand of spec 'kl_divergence' (KL(p‖q) = Σ_k p_k log(p_k / q_k)) with q = exp(log_q), and p = exp(target) under log_target.
+    """torch.nn.functional.kl_div(log_q, target, reduction='none'): the summand of spec 'kl_divergence' (KL(p‖q) = Σ_k p_k log(p_k/q_k)) with q = exp(log_q), and p = exp(target) under log_target.
 
     Declared modification zero_log_zero: v·log v is 0 at v = 0 (its limit), as entropy and torch's xlogy define it.
     """
@@ -76,7 +76,7 @@ def _kl_div_pointwise_backward_chunk(start, stop, log_q, target, log_target, sca
 
 @numba.njit(cache=True, error_model='numpy')
 def kl_div_pointwise_backward(log_q, target, log_target, scale, grad=None):
-    """torch.nn.functional.kl_div(log_q, target, reduction='none'): the summand of spec 'kl_divergence' (KL(p‖q) = Σ_k p_k log(p_k / q_k)) with q = exp(log_q), and p = exp(target) under log_target.
+    """torch.nn.functional.kl_div(log_q, target, reduction='none'): the summand of spec 'kl_divergence' (KL(p‖q) = Σ_k p_k log(p_k/q_k)) with q = exp(log_q), and p = exp(target) under log_target.
 
     Declared modification zero_log_zero: v·log v is 0 at v = 0 (its limit), as entropy and torch's xlogy define it.
 
@@ -127,7 +127,7 @@ def _kl_div_pointwise_backward_chunk_in_place(start, stop, log_q, target, log_ta
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def kl_div_pointwise_backward_in_place(log_q, target, log_target, scale):
-    """torch.nn.functional.kl_div(log_q, target, reduction='none'): the summand of spec 'kl_divergence' (KL(p‖q) = Σ_k p_k log(p_k / q_k)) with q = exp(log_q), and p = exp(target) under log_target.
+    """torch.nn.functional.kl_div(log_q, target, reduction='none'): the summand of spec 'kl_divergence' (KL(p‖q) = Σ_k p_k log(p_k/q_k)) with q = exp(log_q), and p = exp(target) under log_target.
 
     Declared modification zero_log_zero: v·log v is 0 at v = 0 (its limit), as entropy and torch's xlogy define it.
 
@@ -167,7 +167,7 @@ def _entropy_into(p):
 
 
 def entropy(p):
-    """Value per row of spec 'entropy': H(p) = -Σ_k p_k log p_k
+    """Value per row of spec 'entropy': H(p) = −Σ_k p_k log p_k
 
     Declared modification zero_log_zero: v·log v is 0 at v = 0 (its limit), as entropy and torch's xlogy define it.
     """

@@ -57,13 +57,13 @@ def _nll_forward_into(log_probs, labels, weight, ignore_index, summed):
 
 
 def nll_forward(log_probs, labels, weight, ignore_index):
-    """Loss per sample of spec 'nll_loss': L = -keep · w_t · a_t
+    """Loss per sample of spec 'nll_loss': L = −keep a_t w_t
     """
     return _nll_forward_into(log_probs, labels, weight, ignore_index, False)
 
 
 def nll_forward_sum(log_probs, labels, weight, ignore_index):
-    """Loss per sample of spec 'nll_loss': L = -keep · w_t · a_t
+    """Loss per sample of spec 'nll_loss': L = −keep a_t w_t
 
     loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
     """
@@ -122,7 +122,7 @@ def _nll_forward_backward_into(log_probs, labels, weight, ignore_index, row_scal
 
 
 def nll_forward_backward(log_probs, labels, weight, ignore_index, row_scale, grad=None):
-    """Loss and scale · d loss / d input of spec 'nll_loss': L = -keep · w_t · a_t
+    """Loss and scale · d loss / d input of spec 'nll_loss': L = −keep a_t w_t
 
     grad: optional output buffer, allocated when None; it may be log_probs itself, but nll_forward_backward_in_place is faster at that.
     """
@@ -132,7 +132,7 @@ def nll_forward_backward(log_probs, labels, weight, ignore_index, row_scale, gra
 
 
 def nll_forward_backward_sum(log_probs, labels, weight, ignore_index, row_scale, grad=None):
-    """Loss and scale · d loss / d input of spec 'nll_loss': L = -keep · w_t · a_t
+    """Loss and scale · d loss / d input of spec 'nll_loss': L = −keep a_t w_t
 
     loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
 
@@ -212,7 +212,7 @@ def _nll_forward_backward_in_place_long(log_probs, labels, weight, ignore_index,
 
 
 def nll_forward_backward_in_place(log_probs, labels, weight, ignore_index, row_scale):
-    """Loss and scale · d loss / d input of spec 'nll_loss': L = -keep · w_t · a_t
+    """Loss and scale · d loss / d input of spec 'nll_loss': L = −keep a_t w_t
 
     grad: written over log_probs, which is returned in its place.
     """
@@ -222,7 +222,7 @@ def nll_forward_backward_in_place(log_probs, labels, weight, ignore_index, row_s
 
 
 def nll_forward_backward_sum_in_place(log_probs, labels, weight, ignore_index, row_scale):
-    """Loss and scale · d loss / d input of spec 'nll_loss': L = -keep · w_t · a_t
+    """Loss and scale · d loss / d input of spec 'nll_loss': L = −keep a_t w_t
 
     loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
 

@@ -101,7 +101,7 @@ def _softmax_streamed(logits, out, threads):
 
 
 def softmax(logits, out=None):
-    """Value per row of spec 'softmax': softmax(z)_j = exp(z_j) / Σ_k exp(z_k)
+    """Value per row of spec 'softmax': softmax(z)_j = exp(z_j)/Σ_k exp(z_k)
 
     out: optional output buffer, allocated when None; it may be logits itself, but softmax_in_place is faster at that.
     """
@@ -181,7 +181,7 @@ def _softmax_in_place_long(logits):
 
 
 def softmax_in_place(logits):
-    """Value per row of spec 'softmax': softmax(z)_j = exp(z_j) / Σ_k exp(z_k)
+    """Value per row of spec 'softmax': softmax(z)_j = exp(z_j)/Σ_k exp(z_k)
 
     out: written over logits, which is returned in its place.
     """
@@ -400,7 +400,7 @@ def _logsumexp_long(logits):
 
 
 def logsumexp(logits):
-    """Value per row of spec 'logsumexp': logsumexp(z) = log Σ_k exp(z_k)
+    """Value per row of spec 'logsumexp': logsumexp(z) = log(Σ_k exp(z_k))
     """
     if logits.shape[1] < 32:
         return _logsumexp_short(logits, numba.get_num_threads())

@@ -11,7 +11,7 @@
 # %% [markdown]
 # # symce's kernels against torch: accuracy and speed
 #
-# **Accuracy.** `symce.codegen.accuracy` runs every generated kernel and torch on an adversarial domain
+# **Accuracy.** `symce.bench.accuracy` runs every generated kernel and torch on an adversarial domain
 # (logits up to ±1e4, mixed scales, ties, confident predictions such as $[40, 0, 0]$ with target 0,
 # probabilities near 0 and 1) and compares each with the spec evaluated in mpmath at 50+ digits; the error
 # is $|\text{got} - \text{true}| / \max(|\text{true}|, \text{tiny})$, gradients element by element.
@@ -39,7 +39,7 @@ import torch.nn.functional as TF
 from IPython.display import Markdown, display
 
 import symce.functional as sf
-from symce.codegen.accuracy import worst_errors
+from symce.bench.accuracy import worst_errors
 
 # %% [markdown]
 # ## Accuracy: worst relative error over the adversarial domain

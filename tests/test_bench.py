@@ -5,8 +5,10 @@ NumPy reference computes torch's losses and gradients (so the context it gives i
 the bandwidth is measured and that the peak-memory probe sees an allocation.
 """
 import argparse
+import ast
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,10 +106,32 @@ def test_gradient_check_compares_every_row_of_a_small_gradient_and_a_sample_of_a
     reference = np.ones((1000, 300))
     gradient = reference.copy()
     gradient[777, 7] = 3.0
-    assert suite._gradient_difference(gradient, reference) == 2.0
-    assert suite._gradient_difference(gradient, reference, sample=30_000) == 0.0  # rows 0, 10, 20, ...
+    assert measure.gradient_difference(gradient, reference) == 2.0
+    assert measure.gradient_difference(gradient, reference, sample=30_000) == 0.0  # rows 0, 10, 20, ...
     gradient[770, 7] = 1.5
-    assert suite._gradient_difference(gradient, reference, sample=30_000) == 0.5
+    assert measure.gradient_difference(gradient, reference, sample=30_000) == 0.5
+
+
+def _bench_imports(module: Path) -> set[str]:
+    """The symce.bench modules ``module`` imports, at the top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(module.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "symce.bench":
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("symce.bench."):
+            found.add(node.module.split(".")[2])
+    return found
+
+
+def test_the_bench_modules_import_one_another_without_a_cycle():
+    package = Path(suite.__file__).parent
+    graph = {path.stem: _bench_imports(path) for path in package.glob("*.py")}
+    assert "suite" in graph["cli"] and "linear" in graph["suite"]   # the graph is read at all
+
+    def reaches(start: str, target: str, seen: frozenset = frozenset()) -> bool:
+        return any(n == target or (n not in seen and reaches(n, target, seen | {n})) for n in graph.get(start, ()))
+
+    assert [name for name in graph if reaches(name, name)] == []
 
 
 def test_bandwidth_is_positive():

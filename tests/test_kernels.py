@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from symce.codegen import accuracy, emit
+from symce.bench import accuracy
+from symce.codegen import emit
 
 TOLERANCE = {np.float64: 1e-13, np.float32: 1e-5}
 

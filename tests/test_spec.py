@@ -243,3 +243,38 @@ def test_specs_command_lists_every_spec(capsys):
     out = capsys.readouterr().out
     for name, spec in S.SPECS.items():
         assert name in out and spec.formula in out
+
+
+class TestFormula:
+    """``Spec.formula`` is rendered from ``expr`` (symce.spec.printing): the strings here are the maths."""
+
+    @pytest.mark.parametrize("name, text", [
+        ("entropy", "H(p) = −Σ_k p_k log p_k"),
+        ("kl_divergence", "KL(p‖q) = Σ_k p_k log(p_k/q_k)"),
+        ("softmax", "softmax(z)_j = exp(z_j)/Σ_k exp(z_k)"),
+        ("logsumexp_shifted", "logsumexp(z) = m + log(Σ_k exp(z_k − m))"),
+        ("softmax_cross_entropy", "L = −Σ_k ((1 − ε) y_k + ε/C) w_k log softmax(z)_k"),
+        ("softmax_cross_entropy_with_integer_labels",
+         "L = keep (−(1 − ε) w_t log softmax(z)_t − ε/C Σ_k w_k log softmax(z)_k)"),
+        ("sigmoid_binary_cross_entropy", "L = −w (b pw log σ(x) + (1 − b) log(1 − σ(x)))"),
+        ("squared_error_sigmoid", "L = (σ(x) − b)²"),
+        ("multiclass_hinge", "L = Σ_k max(0, 1 − h_k u_k)"),
+    ])
+    def test_rendered_from_the_expression(self, name, text):
+        assert S.get(name).formula == text
+
+    def test_changing_the_expression_changes_the_formula(self):
+        import dataclasses
+        from symce.spec.symbols import k, p
+
+        entropy = S.get("entropy")
+        base2 = dataclasses.replace(entropy, expr=-S.class_sum(p[k] * sp.log(p[k], 2)))
+        assert base2.formula != entropy.formula and base2.formula.startswith("H(p) = −Σ_k p_k")
+        squared = dataclasses.replace(entropy, expr=S.class_sum(p[k] ** 2))
+        assert squared.formula == "H(p) = Σ_k p_k²"
+
+    def test_a_node_without_a_rule_is_refused(self):
+        from symce.spec.printing import UnprintableNode, formula
+
+        with pytest.raises(UnprintableNode, match="gamma"):
+            formula(sp.gamma(sp.Symbol("x")))

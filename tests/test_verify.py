@@ -1,4 +1,8 @@
-"""symce verify on the NumPy examples: each one's verdict and what its report says.
+"""symce verify on the NumPy and the PyTorch examples: each one's verdict and what its report says.
+
+The tests that ask the same of both frameworks are parametrised by framework (``numpy``: traced
+through NumPy's dispatch, ``torch``: through ``__torch_function__``); the tests of what one
+framework alone has (a NumPy loop, an nn.Module) follow, in a section each.
 
 Reference values are the spec's own (Spec.evaluate, mpmath) or known float64 limits, never
 numbers taken from the verifier.
@@ -13,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import symce
 from symce.spec import get
@@ -21,6 +26,7 @@ from symce.verify import VerifyError, assert_verified, verify
 ROOT = Path(__file__).resolve().parents[1]
 CE = "softmax_cross_entropy_with_integer_labels"
 SMOOTHING = {"label_smoothing": 0.1}
+FRAMEWORKS = ("numpy", "torch")
 
 
 def load(name):
@@ -30,45 +36,64 @@ def load(name):
     return module
 
 
-examples = load("losses_numpy")
+EXAMPLES = {"numpy": load("losses_numpy"), "torch": load("losses_torch")}
+examples = EXAMPLES["numpy"]
 
-#: example -> (spec, options, verdict)
-EXPECTED = {
+#: example -> (spec, options, verdict), for the examples written in both frameworks
+BOTH = {
     "cross_entropy": (CE, {}, "equivalent"),
-    "cross_entropy_one_hot": (CE, {}, "equivalent"),
     "cross_entropy_naive_softmax": (CE, {}, "unstable"),
     "nll_of_log_softmax": (CE, {}, "unstable"),
     "cross_entropy_eps_in_log": (CE, {}, "not_equivalent"),
     "cross_entropy_on_probabilities": (CE, {}, "not_equivalent"),
     "label_smoothing": (CE, {"params": SMOOTHING}, "equivalent"),
     "label_smoothing_other_classes": (CE, {"params": SMOOTHING}, "not_equivalent"),
-    "bce": ("binary_cross_entropy", {}, "equivalent"),
-    "bce_clipped": ("binary_cross_entropy", {}, "not_equivalent"),
     "bce_through_sigmoid": ("sigmoid_binary_cross_entropy", {}, "unstable"),
     "bce_with_logits": ("sigmoid_binary_cross_entropy", {}, "equivalent"),
     "cross_entropy_grad": (CE, {"wrt": "logits"}, "equivalent"),
     "cross_entropy_grad_missing_mean": (CE, {"wrt": "logits"}, "not_equivalent"),
     "cross_entropy_grad_flipped_sign": (CE, {"wrt": "logits"}, "not_equivalent"),
 }
+#: framework -> example -> (spec, options, verdict): those and each framework's own
+EXPECTED = {
+    "numpy": BOTH | {
+        "cross_entropy_one_hot": (CE, {}, "equivalent"),
+        "bce": ("binary_cross_entropy", {}, "equivalent"),
+        "bce_clipped": ("binary_cross_entropy", {}, "not_equivalent"),
+    },
+    "torch": BOTH | {
+        "cross_entropy_logsumexp": (CE, {}, "equivalent"),
+        "nll_of_log_softmax_fused": (CE, {}, "equivalent"),
+        "LabelSmoothingLoss": (CE, {"params": SMOOTHING}, "not_equivalent"),
+        "bce_clamped": ("binary_cross_entropy", {}, "not_equivalent"),
+    },
+}
 
 
 @lru_cache(maxsize=None)
-def report_for(name):
-    spec, options, _ = EXPECTED[name]
-    return verify(getattr(examples, name), spec, **options)
+def report_for(name, framework):
+    spec, options, _ = EXPECTED[framework][name]
+    example = getattr(EXAMPLES[framework], name)
+    return verify(example() if isinstance(example, type) else example, spec, **options)
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_verdict(name):
-    report = report_for(name)
-    assert report.verdict == EXPECTED[name][2], report.text()
+# ----- both frameworks ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("framework, name", [(f, n) for f in FRAMEWORKS for n in sorted(EXPECTED[f])])
+def test_verdict(framework, name):
+    report = report_for(name, framework)
+    assert report.framework == framework
+    assert report.verdict == EXPECTED[framework][name][2], report.text()
     assert report.exit_code == (0 if report.verdict == "equivalent" else 1)
     assert sum(report.seconds.values()) < 30
 
 
-def test_every_example_is_covered():
-    defined = {n for n in vars(examples) if callable(getattr(examples, n)) and not n.startswith("_")}
-    assert defined == set(EXPECTED)
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_every_example_is_covered(framework):
+    module = EXAMPLES[framework]
+    defined = {n for n in vars(module) if callable(getattr(module, n)) and not n.startswith("_")
+               and getattr(getattr(module, n), "__module__", None) == module.__name__}
+    assert defined == set(EXPECTED[framework])
 
 
 def _spec_mean(spec_name, inputs, params=None):
@@ -80,44 +105,98 @@ def _spec_mean(spec_name, inputs, params=None):
     return float(sum(spec.evaluate(v, params)[0] for v in values) / count)
 
 
-@pytest.mark.parametrize("name", ["cross_entropy_eps_in_log", "cross_entropy_on_probabilities",
-                                  "bce_clipped", "label_smoothing_other_classes"])
-def test_counterexample_is_real(name):
-    report = report_for(name)
-    spec, options, _ = EXPECTED[name]
+def _arrays(framework, spec, inputs):
+    """A counterexample's inputs as the framework's arrays: float64, class labels as integers."""
+    def array(name, value):
+        integer = name == "labels" and spec == CE
+        if framework == "torch":
+            return torch.tensor(value) if integer else torch.tensor(value, dtype=torch.float64)
+        return np.asarray(value) if integer else np.asarray(value, dtype=float)
+    return {name: array(name, value) for name, value in inputs.items()}
+
+
+@pytest.mark.parametrize("framework, name, gap", [
+    ("numpy", "cross_entropy_eps_in_log", 1e-6), ("numpy", "cross_entropy_on_probabilities", 1e-6),
+    ("numpy", "bce_clipped", 1e-6), ("numpy", "label_smoothing_other_classes", 1e-6),
+    ("torch", "cross_entropy_on_probabilities", 1e-3),
+])
+def test_counterexample_is_real(framework, name, gap):
+    """The counterexample's numbers are the function's own at its inputs and the spec's (mpmath), and
+    they differ by more than ``gap`` (relative)."""
+    report = report_for(name, framework)
+    spec, options, _ = EXPECTED[framework][name]
     example = report.counterexample
-    inputs = {k: (np.asarray(v) if k != "labels" or spec == CE else np.asarray(v, dtype=float))
-              for k, v in example["inputs"].items()}
-    expected = _spec_mean(spec, {k: v.tolist() for k, v in inputs.items()}, options.get("params"))
-    got = float(getattr(examples, name)(*inputs.values()))
+    expected = _spec_mean(spec, example["inputs"], options.get("params"))
+    got = float(getattr(EXAMPLES[framework], name)(*_arrays(framework, spec, example["inputs"]).values()))
     assert example["expected"] == pytest.approx(expected, rel=1e-12)
     assert example["got"] == pytest.approx(got, rel=1e-12)
-    assert abs(got - expected) > 1e-6 * abs(expected)
+    assert abs(got - expected) > gap * abs(expected)
 
 
-def test_diagnoses():
-    assert "extra epsilon" in report_for("cross_entropy_eps_in_log").diagnosis[0]
-    assert "1e-07" in report_for("cross_entropy_eps_in_log").diagnosis[0]
-    clip = report_for("bce_clipped").diagnosis[0]
-    assert "1e-07" in clip and "0.9999999" in clip
-    smoothing = report_for("label_smoothing_other_classes").diagnosis[0]
-    assert "ε·C/(C−1)" in smoothing and "0.15 at C=3" in smoothing
-    assert "missing factor 1/N" in report_for("cross_entropy_grad_missing_mean").diagnosis[0]
-    assert "sign is flipped" in report_for("cross_entropy_grad_flipped_sign").diagnosis[0]
-    assert "no constant factor" in report_for("cross_entropy_on_probabilities").diagnosis[0]
+@pytest.mark.parametrize("framework, name, said", [
+    ("numpy", "cross_entropy_eps_in_log", ("extra epsilon", "1e-07")),
+    ("numpy", "bce_clipped", ("1e-07", "0.9999999")),
+    ("numpy", "label_smoothing_other_classes", ("ε·C/(C−1)", "0.15 at C=3")),
+    ("numpy", "cross_entropy_grad_missing_mean", ("missing factor 1/N",)),
+    ("numpy", "cross_entropy_grad_flipped_sign", ("sign is flipped",)),
+    ("numpy", "cross_entropy_on_probabilities", ("no constant factor",)),
+    ("torch", "cross_entropy_eps_in_log", ("1e-07",)),
+    ("torch", "label_smoothing_other_classes", ("ε·C/(C−1)",)),
+    ("torch", "LabelSmoothingLoss", ("ε·C/(C−1)", "0.15 at C=3")),   # a module with the other classes' smoothing
+    ("torch", "cross_entropy_grad_missing_mean", ("missing factor 1/N",)),
+    ("torch", "cross_entropy_grad_flipped_sign", ("sign is flipped",)),
+])
+def test_diagnoses(framework, name, said):
+    diagnosis = report_for(name, framework).diagnosis[0]
+    assert all(text in diagnosis for text in said), diagnosis
 
+
+@pytest.mark.parametrize("framework, name", [
+    ("numpy", "cross_entropy"), ("torch", "cross_entropy"), ("torch", "cross_entropy_logsumexp"),
+    ("torch", "label_smoothing"), ("torch", "bce_with_logits"),
+])
+def test_traced_ops_are_proven_not_just_probed(framework, name):
+    assert report_for(name, framework).symbolic.startswith("proven equal"), report_for(name, framework).symbolic
+
+
+def cross_entropy_loop(logits, labels):
+    """A Python loop over floats: nothing to trace."""
+    total = 0.0
+    for row, label in zip(logits, labels):
+        top = float(np.max(row))
+        total += top + math.log(np.sum(np.exp(row - top))) - row[label]
+    return total / len(labels)
+
+
+def cross_entropy_via_topk(logits, labels):
+    """torch.topk, an op the tracer does not follow."""
+    top = torch.topk(logits, 1, dim=1).values
+    shifted = logits - top
+    log_probs = shifted - torch.log(torch.exp(shifted).sum(dim=1, keepdim=True))
+    return -log_probs[torch.arange(len(labels)), labels].mean()
+
+
+@pytest.mark.parametrize("function, said", [(cross_entropy_loop, "numeric comparison alone"),
+                                            (cross_entropy_via_topk, "topk")], ids=FRAMEWORKS)
+def test_what_cannot_be_traced_falls_back_to_numeric(function, said):
+    report = verify(function, CE)
+    assert report.verdict == "equivalent"
+    assert report.symbolic.startswith("not traced") and said in report.symbolic, report.symbolic
+
+
+# ----- NumPy only: the reports' own details, the API and the command line (run on the NumPy examples) --------
 
 def test_symbolic_claims():
-    assert report_for("cross_entropy").symbolic.startswith("proven equal for N=2, C=2..4")
-    assert "sign cases" in report_for("bce_with_logits").symbolic
-    assert report_for("cross_entropy_eps_in_log").symbolic.startswith("not equal")
-    assert report_for("cross_entropy").max_rel_error < 1e-12
+    assert report_for("cross_entropy", "numpy").symbolic.startswith("proven equal for N=2, C=2..4")
+    assert "sign cases" in report_for("bce_with_logits", "numpy").symbolic
+    assert report_for("cross_entropy_eps_in_log", "numpy").symbolic.startswith("not equal")
+    assert report_for("cross_entropy", "numpy").max_rel_error < 1e-12
 
 
 def test_unstable_range_is_where_exp_overflows():
     # exp(z) overflows float64 from z = log(max float) ≈ 709.78 on: a threshold should sit there
     overflow = math.log(np.finfo(np.float64).max)
-    unstable = report_for("cross_entropy_naive_softmax").unstable_inputs
+    unstable = report_for("cross_entropy_naive_softmax", "numpy").unstable_inputs
     assert unstable["range"].startswith("logits with max |logits| ≥")
     assert any(abs(t["max_abs"] - overflow) < 1.0 for t in unstable["thresholds"])
     assert all(not math.isfinite(case["got"]) if isinstance(case["got"], float) else True
@@ -126,21 +205,8 @@ def test_unstable_range_is_where_exp_overflows():
 
 def test_sigmoid_bce_breaks_where_sigmoid_saturates():
     # 1 − σ(x) loses all digits as σ(x) → 1: from x ≈ 37 it is exactly 0 in float64
-    threshold = report_for("bce_through_sigmoid").unstable_inputs["thresholds"][0]["max_abs"]
+    threshold = report_for("bce_through_sigmoid", "numpy").unstable_inputs["thresholds"][0]["max_abs"]
     assert 15 < threshold < 37.5
-
-
-def test_untraceable_function_falls_back_to_numeric():
-    def cross_entropy_loop(logits, labels):
-        total = 0.0
-        for row, label in zip(logits, labels):
-            top = float(np.max(row))
-            total += top + math.log(np.sum(np.exp(row - top))) - row[label]
-        return total / len(labels)
-
-    report = verify(cross_entropy_loop, CE)
-    assert report.verdict == "equivalent"
-    assert report.symbolic.startswith("not traced") and "numeric comparison alone" in report.symbolic
 
 
 def test_function_that_raises_is_unknown():
@@ -194,13 +260,13 @@ def test_symce_verify_is_lazy_and_callable():
 
 
 def test_report_json_keys():
-    data = json.loads(report_for("cross_entropy_eps_in_log").to_json())
+    data = json.loads(report_for("cross_entropy_eps_in_log", "numpy").to_json())
     assert {"verdict", "symbolic", "max_rel_error", "counterexample", "diagnosis"} <= set(data)
     assert {"inputs", "expected", "got"} <= set(data["counterexample"])
     def strict(constant):
         raise ValueError(f"not JSON: {constant}")
 
-    data = json.loads(report_for("nll_of_log_softmax").to_json(), parse_constant=strict)
+    data = json.loads(report_for("nll_of_log_softmax", "numpy").to_json(), parse_constant=strict)
     assert data["verdict"] == "unstable" and "unstable_inputs" in data and data["max_rel_error"] == "inf"
 
 
@@ -310,3 +376,56 @@ def test_a_function_that_updates_its_inputs_in_place():
     inputs = {name: np.asarray(value) for name, value in example["inputs"].items()}
     assert example["expected"] == pytest.approx(_spec_mean(CE, example["inputs"]), rel=1e-12)
     assert example["got"] == pytest.approx(float(doubled_in_place(inputs["logits"], inputs["labels"])), rel=1e-12)
+
+
+# ----- torch only: tensor methods, nn.Module, float32 constants ----------------------------------------------
+
+def test_log_of_softmax_breaks_where_softmax_underflows():
+    # softmax(z)_t underflows to 0 once z_max − z_t exceeds ≈ 745 (exp's smallest subnormal)
+    unstable = report_for("nll_of_log_softmax", "torch").unstable_inputs
+    assert unstable["range"].startswith("logits with max |logits| ≥")
+    assert all(t["max_abs"] < 1000 for t in unstable["thresholds"])
+
+
+def tensor_methods_only(logits, labels):
+    return logits.log_softmax(-1).gather(1, labels[:, None]).mean().neg()
+
+
+def test_code_that_only_calls_tensor_methods_is_torch_code():
+    report = verify(tensor_methods_only, CE)
+    assert report.framework == "torch" and report.verdict == "equivalent", report.text()
+    assert any("names neither NumPy nor torch" in note for note in report.notes)
+
+
+class SmoothedCrossEntropy(torch.nn.Module):
+    """An nn.Module with a hyper-parameter and a type guard, as library losses are written."""
+
+    def __init__(self, smoothing=0.1):
+        super().__init__()
+        self.smoothing = smoothing
+
+    def forward(self, x, target):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError("x must be a tensor")
+        log_probs = x.float().log_softmax(dim=-1)
+        nll = -log_probs.gather(dim=-1, index=target.unsqueeze(1)).squeeze(1)
+        return ((1 - self.smoothing) * nll - self.smoothing * log_probs.mean(dim=-1)).mean()
+
+
+def test_an_nn_module_is_verified_through_its_forward():
+    report = verify(SmoothedCrossEntropy(0.1), CE, params=SMOOTHING)
+    assert report.framework == "torch" and report.verdict == "equivalent", report.text()
+    assert report.function == "SmoothedCrossEntropy"
+    wrong = verify(SmoothedCrossEntropy(0.2), CE, params=SMOOTHING)
+    assert wrong.verdict == "not_equivalent" and "label_smoothing = 0.2" in wrong.diagnosis[0], wrong.text()
+
+
+def test_float32_constants_are_the_fractions_they_round():
+    def smoothed_one_hot(logits, labels):
+        classes = logits.shape[1]
+        target = torch.nn.functional.one_hot(labels, classes).float() * (1 - 0.1) + 0.1 / classes
+        return -(target * logits.log_softmax(dim=1)).sum(dim=1).mean()
+
+    report = verify(smoothed_one_hot, CE, params=SMOOTHING)
+    assert report.verdict == "equivalent", report.text()
+    assert any("float32 constants are read as the fractions they round" in note for note in report.notes)

@@ -5,7 +5,7 @@ logits) and dtype it times the forward and the fused forward+backward of torch (
 the NumPy reference (:mod:`.reference`) and symce (fresh gradient, ``out=`` a reused buffer, in
 place), checks each result against torch's, and measures (:mod:`.measure`, :mod:`.memory`) the
 fraction of the machine's copy bandwidth reached and the peak extra memory; with the start-up
-time of a new process and the accuracy table of :mod:`symce.codegen.accuracy` it makes one report
+time of a new process and the accuracy table of :mod:`symce.bench.accuracy` it makes one report
 (:mod:`.suite`), printed and written as JSON, PNG and Markdown (:mod:`.report`). The command line
 is :mod:`.cli`; benchmarks/README.md explains every column.
 """

@@ -25,7 +25,6 @@ from typing import Callable
 import numpy as np
 
 from symce.bench import measure
-from symce.bench.suite import _gradient_difference, _relative  # the row benchmark's agreement measures
 
 #: the issue's shape: 8192 tokens, a 1024-wide hidden state, a 32k vocabulary (1 GiB of float32 logits)
 DEFAULT_SHAPE = dict(n=8192, hidden=1024, vocab=32000, dtype="float32")
@@ -114,9 +113,9 @@ def peak_memory_in_new_process(**job) -> dict:
 def _agreement(result, reference) -> dict:
     """Relative difference of the loss, and max |Δ| / max |reference| of each gradient."""
     loss, grad_hidden, grad_weight = (value.numpy() if hasattr(value, "numpy") else value for value in result)
-    return {"loss": _relative(loss, reference[0]),
-            "grad_hidden": _gradient_difference(grad_hidden, reference[1]),
-            "grad_weight": _gradient_difference(grad_weight, reference[2])}
+    return {"loss": measure.relative_difference(loss, reference[0]),
+            "grad_hidden": measure.gradient_difference(grad_hidden, reference[1]),
+            "grad_weight": measure.gradient_difference(grad_weight, reference[2])}
 
 
 def _time_all(inputs: dict, chunk_size, repeat: int) -> tuple[dict, dict]:

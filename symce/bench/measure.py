@@ -1,4 +1,5 @@
-"""Measuring: wall-clock timings, the machine's memory-copy bandwidth, peak extra memory, start-up.
+"""Measuring: wall-clock timings, agreement with a reference, the machine's memory-copy bandwidth,
+peak extra memory, start-up.
 
 Peak memory is the process's resident-set high-water mark (``VmHWM`` of /proc/self/status) above
 the resident set just before the call, after resetting the mark by writing ``5`` to
@@ -101,6 +102,30 @@ def copy_bandwidth(nbytes: int, repeat: int) -> dict:
 
 
 # --- peak extra memory ---------------------------------------------------------------------------
+
+# --- agreement with a reference (torch's result) ------------------------------------------------
+
+def relative_difference(value, reference) -> float:
+    """|value − reference| / |reference| (the absolute difference where the reference is 0)."""
+    value, reference = float(value), float(reference)
+    return abs(value - reference) / abs(reference) if reference else abs(value)
+
+
+def gradient_difference(gradient: np.ndarray, reference: np.ndarray, sample: int = 1 << 22) -> float:
+    """max |gradient − reference| / max |reference| over evenly spaced rows holding about ``sample``
+    elements in all (every row of a smaller gradient), a block of rows at a time: checking a 2 GiB
+    gradient costs little and makes no full-size temporaries."""
+    a, b = gradient.reshape(len(gradient), -1), reference.reshape(len(reference), -1)
+    rows = np.arange(0, len(a), max(1, a.size // sample))
+    block = max(1, (1 << 20) // max(1, a.shape[1]))
+    worst = scale = 0.0
+    for start in range(0, len(rows), block):
+        chosen = rows[start:start + block]
+        x, y = a[chosen].astype(np.float64), b[chosen].astype(np.float64)
+        worst = max(worst, float(np.max(np.abs(x - y), initial=0.0)))
+        scale = max(scale, float(np.max(np.abs(y), initial=0.0)))
+    return worst / scale if scale else worst
+
 
 def _status_kib(field: str) -> int:
     with open("/proc/self/status") as status:

@@ -140,7 +140,7 @@ def tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
          + [_memory(row, "forward_backward", key) for key in FORWARD_BACKWARD]
          + [_memory(row, "forward", "torch"), _memory(row, "forward", "symce")] for row in rows])
     accuracy = (
-        "Accuracy: worst relative error against the spec in mpmath on symce.codegen.accuracy's adversarial inputs",
+        "Accuracy: worst relative error against the spec in mpmath on symce.bench.accuracy's adversarial inputs",
         ["kernel", "dtype", "symce loss", "torch loss", "symce grad", "torch grad", "goal", "symce within goal"],
         [[row["kernel"], row["dtype"], f"{row['symce'][0]:.1e}", f"{row['torch'][0]:.1e}",
           f"{row['symce'][1]:.1e}" if len(row["symce"]) > 1 else "—",

@@ -21,6 +21,7 @@ import numpy as np
 from symce.bench import cases as bench_cases
 from symce.bench import measure
 from symce.bench.cases import FORWARD, FORWARD_BACKWARD, Case
+from symce.bench.linear import measure_linear_cross_entropy
 
 #: rows from this many elements (16 Mi) on are "large": fewer repeats of torch and NumPy, whose calls
 #: take 1–10 s there; symce's (0.03–0.5 s) keep the default, as their medians are the ratios' other half
@@ -79,29 +80,6 @@ class Settings:
                 "reduction": "mean"}
 
 
-# --- agreement with torch ------------------------------------------------------------------------
-
-def _relative(value, reference) -> float:
-    value, reference = float(value), float(reference)
-    return abs(value - reference) / abs(reference) if reference else abs(value)
-
-
-def _gradient_difference(gradient: np.ndarray, reference: np.ndarray, sample: int = 1 << 22) -> float:
-    """max |gradient − reference| / max |reference| over evenly spaced rows holding about ``sample``
-    elements in all (every row of a smaller gradient), a block of rows at a time: checking a 2 GiB
-    gradient costs little and makes no full-size temporaries."""
-    a, b = gradient.reshape(len(gradient), -1), reference.reshape(len(reference), -1)
-    rows = np.arange(0, len(a), max(1, a.size // sample))
-    block = max(1, (1 << 20) // max(1, a.shape[1]))
-    worst = scale = 0.0
-    for start in range(0, len(rows), block):
-        chosen = rows[start:start + block]
-        x, y = a[chosen].astype(np.float64), b[chosen].astype(np.float64)
-        worst = max(worst, float(np.max(np.abs(x - y), initial=0.0)))
-        scale = max(scale, float(np.max(np.abs(y), initial=0.0)))
-    return worst / scale if scale else worst
-
-
 def _as_numpy(value):
     return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
 
@@ -121,9 +99,9 @@ def _time_part(part: str, keys: dict, builders: dict, repeats: dict, row: dict, 
             if key == "torch":
                 torch_result.update(loss=loss, gradient=gradient)
                 return
-            agreement = {"loss": _relative(loss, torch_result["loss"])}
+            agreement = {"loss": measure.relative_difference(loss, torch_result["loss"])}
             if gradient is not None:
-                agreement["gradient"] = _gradient_difference(gradient, torch_result["gradient"])
+                agreement["gradient"] = measure.gradient_difference(gradient, torch_result["gradient"])
             row["agreement"][part][key] = agreement
         return check
 
@@ -185,8 +163,8 @@ def _ratio(torch_timing, timing, torch_statistic: str = "median_s"):
 # --- the whole run -------------------------------------------------------------------------------
 
 def accuracy(dtypes) -> dict:
-    """Worst relative error against the mpmath reference per kernel (symce.codegen.accuracy)."""
-    from symce.codegen.accuracy import worst_errors
+    """Worst relative error against the mpmath reference per kernel (symce.bench.accuracy)."""
+    from symce.bench.accuracy import worst_errors
 
     rows = []
     for dtype in sorted(dtypes, key=lambda d: -d.itemsize):
@@ -195,7 +173,7 @@ def accuracy(dtypes) -> dict:
             rows.append({"kernel": kernel, "dtype": dtype.name, "symce": errors["symce"], "torch": errors["torch"],
                          "goal": goal, "symce_within_goal": max(errors["symce"]) <= goal})
     return {"goals": ACCURACY_GOALS, "rows": rows,
-            "what": "worst relative error |got − true| / max(|true|, tiny) over symce.codegen.accuracy's adversarial "
+            "what": "worst relative error |got − true| / max(|true|, tiny) over symce.bench.accuracy's adversarial "
                     "inputs, true = the spec in mpmath at 50+ digits; [loss, gradient] (gradient element-wise)"}
 
 
@@ -258,7 +236,6 @@ def run(settings: Settings, log=print) -> dict:
             probe.close()
     linear = None
     if settings.linear:
-        from symce.bench.linear import measure_linear_cross_entropy
 
         start = time.perf_counter()
         shape = QUICK_LINEAR_SHAPE if settings.quick else {}

@@ -15,7 +15,7 @@ The built-in kernels are written into ``generated/`` (the package ``symce.genera
                  inputs=(Input("logits", z, "vector", "real", "logits"),
                          Input("labels", t, "label", "index", "class index")),
                  params=(Param("gamma", gamma, "scalar", sp.Integer(2), "focusing parameter"),),
-                 formula="-(1 - p_t)^γ log p_t", doc="Focal loss (Lin et al. 2017).")
+                 doc="Focal loss (Lin et al. 2017).")
     kernels = generate_kernel(focal, "/tmp/my_kernels")
     loss, grad = kernels.focal_loss_forward_backward(logits, labels, 2.0, row_scale)
 

@@ -13,18 +13,21 @@ each as cases on which of j, the label t and the argmax a coincide.
 The program is obtained from the spec's own expression (forward) and from SymPy's
 derivative of it (:meth:`Spec.gradient`, backward) by the same steps for every loss:
 
-1. the rewrites of :mod:`symce.codegen.rewrites` (log-softmax as a difference, logits
-   shifted by the row max m);
+1. the pipeline ``before_naming`` of :mod:`symce.codegen.rewrites` (log-softmax as a
+   difference, logits shifted by the row max m);
 2. sums split into sums of single terms, constant factors taken out, and
    Σ_k f_k δ(j, k) = f_j (the classes j and t are in 0..C-1);
 3. every sum named: with a shift, Σ_k f_k = f_a + Σ_{k≠a} f_k where a = argmax, so the
-   largest term exp(z_a − m) = 1 is exact and ``cross_entropy_log1p_others`` turns
-   log Σ into log1p of the other classes;
-4. outputs split into cases (j = a, t = a, j = t, other) so that at the argmax
-   ``softmax_target_complement`` cancels the 1s exactly.
+   largest term exp(z_a − m) = 1 is exact and the pipeline ``after_naming``
+   (``log1p_definition``) turns log Σ into log1p of the other classes
+   (``cross_entropy_log1p_others``);
+4. outputs split into cases (j = a, t = a, j = t, other) so that at the argmax the
+   pipeline ``at_the_argmax`` (``softmax_target_complement``) cancels the 1s exactly.
 
-A second, *plain* program (no shift) is what the kernels evaluate on a row whose max is
-not finite (±inf or nan): the formula as written, which is what torch does there.
+The pipelines are :data:`~symce.codegen.rewrites.SHIFTED_ROW` and, for the second, *plain*
+program (no shift), :data:`~symce.codegen.rewrites.PLAIN_ROW`: what the kernels evaluate on
+a row whose max is not finite (±inf or nan), the formula as written, which is what torch
+does there.
 """
 from __future__ import annotations
 
@@ -33,8 +36,7 @@ from typing import Mapping, Sequence
 
 import sympy as sp
 
-from symce.codegen import rewrites
-from symce.codegen.rewrites import zs
+from symce.codegen.rewrites import PLAIN_ROW, SHIFTED_ROW, RowPipelines, optimize, zs
 from symce.spec.symbols import j, k, z
 
 #: the argmax class of a row (the pinned class of a shifted program)
@@ -111,11 +113,8 @@ def sift_sums(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Sum), split)
 
 
-def _normal_form(expr: sp.Expr, shift: bool, expand: bool) -> sp.Expr:
-    expr = rewrites.log_softmax_difference(expr)
-    if shift:
-        expr = rewrites.logsumexp_shift(expr)
-    expr = sift_sums(expr)
+def _normal_form(expr: sp.Expr, pipelines: RowPipelines, expand: bool) -> sp.Expr:
+    expr = sift_sums(optimize(expr, pipelines.before_naming))
     # a derivative by the chain rule carries factors like exp(−z_t)·Σ that cancel only once expanded
     return sp.expand(expr, log=False, power_exp=False) if expand else expr
 
@@ -137,11 +136,11 @@ def _zero_deltas(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.KroneckerDelta), lambda e: sp.S.Zero)
 
 
-def _cases(expr: sp.Expr, shift: bool, label: sp.Symbol | None) -> tuple[Case, ...]:
+def _cases(expr: sp.Expr, shift: bool, label: sp.Symbol | None, at_the_argmax) -> tuple[Case, ...]:
     """``expr`` split on which of j (the output class), t (the label) and a (the argmax) coincide.
 
-    Where j or t is the argmax, exp(z_a − m) = 1 exactly and softmax_target_complement
-    cancels the 1s symbolically (softmax_a − 1 = −Σ_{k≠a} e_k / Σ_k e_k); a δ(j, t) is 1
+    Where j or t is the argmax, exp(z_a − m) = 1 exactly and the rewrites ``at_the_argmax``
+    (softmax_target_complement) cancel the 1s symbolically (softmax_a − 1 = −Σ_{k≠a} e_k / Σ_k e_k); a δ(j, t) is 1
     where j = t and 0 in every other case. Conditions are tested in order.
     """
     per_class = expr.has(j)
@@ -158,7 +157,7 @@ def _cases(expr: sp.Expr, shift: bool, label: sp.Symbol | None) -> tuple[Case, .
         for symbol, value in substitutions:
             pinned = pinned.subs(symbol, value)
         pinned = _zero_deltas(pinned.subs(zs[argmax], 0))
-        cases.append(Case(condition, rewrites.softmax_target_complement(pinned)))
+        cases.append(Case(condition, optimize(pinned, at_the_argmax)))
     if per_class and label is not None:
         cases.append(Case(sp.Eq(j, label), _zero_deltas(expr.subs(j, label))))
     cases.append(Case(None, _zero_deltas(expr)))
@@ -173,10 +172,12 @@ def row_program(scalars: Mapping[str, sp.Expr], vectors: Mapping[str, sp.Expr], 
     and pin the argmax (see the module docstring). ``label``: the integer-label symbol whose
     δ(j, t) splits the per-class outputs into cases.
     """
-    scalar_exprs = [_normal_form(e, shift, expand=False) for e in scalars.values()]
-    vector_exprs = [_normal_form(e, shift, expand=True) for e in vectors.values()]
+    pipelines = SHIFTED_ROW if shift else PLAIN_ROW
+    scalar_exprs = [_normal_form(e, pipelines, expand=False) for e in scalars.values()]
+    vector_exprs = [_normal_form(e, pipelines, expand=True) for e in vectors.values()]
     reductions, named = _name_sums(scalar_exprs + vector_exprs, shift)
-    named = [rewrites.cross_entropy_log1p_others(e) if shift else e for e in named]
-    scalar_part = tuple((name, _cases(e, shift, label)) for name, e in zip(scalars, named[:len(scalar_exprs)]))
-    vector_part = tuple((name, _cases(e, shift, label)) for name, e in zip(vectors, named[len(scalar_exprs):]))
+    named = [optimize(e, pipelines.after_naming) for e in named]
+    cases = [_cases(e, shift, label, pipelines.at_the_argmax) for e in named]
+    scalar_part = tuple(zip(scalars, cases[:len(scalar_exprs)]))
+    vector_part = tuple(zip(vectors, cases[len(scalar_exprs):]))
     return RowProgram(reductions, scalar_part, vector_part, shift)

@@ -2,8 +2,13 @@
 
 A :class:`Rewrite` is a named transformation in the style of
 ``sympy.codegen.rewriting.ReplaceOptim``: most replace every subexpression matching a
-pattern (:func:`replacing`). Each names the identity of :mod:`symce.identities` that makes
-it valid (``identity=``), so ``symce check`` proves every transformation the kernels rely on.
+pattern (:func:`replacing`). Each states what it rewrites, ``lhs`` (one or more instances in
+the specs' symbols), and its right-hand side is its own transform applied to them, so the
+identity it needs, ``lhs = transform(lhs)``, comes from the code that runs: the catalog of
+:mod:`symce.identities` builds the identity named ``identity=`` from :attr:`Rewrite.claims`, and
+``symce check`` proves exactly what the kernels apply. The rewrites run in named pipelines
+(:data:`SHIFTED_ROW`, :data:`PLAIN_ROW`, :data:`ONE_LOGIT`, :data:`ONE_PROBABILITY`), each
+through :func:`optimize`.
 
 SymPy's own ``logsumexp_2terms_opt`` is deliberately not used: in SymPy 1.14 it returns
 ``max + log1p(exp(min))`` without subtracting the max (1.693 instead of 1.313 at (1, 0)).
@@ -16,27 +21,54 @@ from typing import Callable, Iterable
 import sympy as sp
 from sympy.codegen.cfunctions import log1p
 
-from symce.spec.symbols import m, z
+from symce.spec import blocks
+from symce.spec.symbols import j, m, t, x, z
 
 #: the logits shifted by the row max, zs_i = z_i − m (what the kernels exponentiate)
 zs = sp.IndexedBase("zs", real=True)
+
+
+def _as_written(expr: sp.Basic) -> sp.Basic:
+    """The meaning of an expression that introduces no symbol of its own: itself."""
+    return expr
+
+
+def unshift(expr: sp.Basic) -> sp.Basic:
+    """``expr`` with every shifted logit zs_i written out as z_i − m (what it stands for)."""
+    return expr.replace(lambda e: isinstance(e, sp.Indexed) and e.base == zs, lambda e: z[e.indices] - m)
 
 
 @dataclass(frozen=True)
 class Rewrite:
     """A named transformation ``expr → transform(expr)`` that preserves the value.
 
-    ``identity`` is the name of the proven identity in :mod:`symce.identities` that says
-    so; ``why`` is the numerical reason to apply it.
+    ``lhs`` are the expressions it rewrites, stated in the specs' symbols, and :attr:`rhs` what
+    the transform makes of them; ``meaning`` writes a symbol the transform introduces in the
+    specs' symbols (:func:`unshift`: zs_i = z_i − m). :attr:`claims` (lhs = rhs, meant so) is
+    what the identity of :mod:`symce.identities` named ``identity`` states; ``why`` is the
+    numerical reason to apply it.
     """
 
     name: str
     identity: str
     transform: Callable[[sp.Basic], sp.Basic]
+    lhs: tuple[sp.Expr, ...]
     why: str
+    meaning: Callable[[sp.Basic], sp.Basic] = _as_written
 
     def __call__(self, expr: sp.Basic) -> sp.Basic:
         return self.transform(expr)
+
+    @property
+    def rhs(self) -> tuple[sp.Expr, ...]:
+        """What the transform makes of each ``lhs``."""
+        return tuple(self.transform(side) for side in self.lhs)
+
+    @property
+    def claims(self) -> tuple[sp.Eq, ...]:
+        """lhs = rhs for each stated instance, in the specs' symbols: the identity this rewrite needs."""
+        return tuple(sp.Eq(self.meaning(left), self.meaning(right), evaluate=False)
+                     for left, right in zip(self.lhs, self.rhs))
 
 
 def replacing(query: Callable[[sp.Basic], bool], value: Callable[[sp.Basic], sp.Basic]):
@@ -74,6 +106,7 @@ log_softmax_difference = Rewrite(
     identity="log_softmax_difference",
     transform=replacing(lambda e: isinstance(e, sp.log) and _softmax_parts(e.args[0]) is not None,
                         _log_softmax_as_difference),
+    lhs=(blocks.log_softmax(z, j),),
     why="log(exp(z_i) / Σ exp(z_k)) = z_i − log Σ exp(z_k): the ratio under- or overflows, the difference does not",
 )
 
@@ -95,6 +128,8 @@ logsumexp_shift = Rewrite(
     name="logsumexp_shift",
     identity="logsumexp_shift",
     transform=shift_logits,
+    lhs=(blocks.logsumexp(z),),
+    meaning=unshift,
     why="log Σ exp(z_k) = m + log Σ exp(z_k − m): with m = max_k z_k nothing overflows",
 )
 
@@ -106,23 +141,20 @@ def _one_plus(e: sp.Basic):
     return None
 
 
-cross_entropy_log1p_others = Rewrite(
-    name="cross_entropy_log1p_others",
-    identity="cross_entropy_log1p_others",
-    transform=replacing(lambda e: isinstance(e, sp.log) and _one_plus(e.args[0]) is not None,
-                        lambda e: log1p(_one_plus(e.args[0]))),
-    why=("−log softmax_a = log1p(Σ_{k≠a} exp(z_k − z_a)) at the argmax a: after the shift Σ_k exp(z_k − m) "
-         "is 1 + (the other classes), and log1p keeps the digits of a confident prediction's loss "
-         "(8.5e-18 at [40, 0, 0]) that log(1 + x) rounds to 0"),
-)
-
+#: the real number a of log(1 + a)
+_a = sp.Symbol("a", real=True)
 
 log1p_definition = Rewrite(
     name="log1p_definition",
     identity="log1p_definition",
     transform=replacing(lambda e: isinstance(e, sp.log) and _one_plus(e.args[0]) is not None,
                         lambda e: log1p(_one_plus(e.args[0]))),
-    why="log(1 − r) for a tiny r rounds 1 − r to 1 and returns 0; log1p(−r) keeps r's digits",
+    lhs=(sp.log(1 + _a),),
+    why=("log(1 + a) for a tiny a rounds 1 + a to 1 and returns 0; log1p(a) keeps a's digits. In a row of "
+         "logits it runs once the sums are named: after the shift Σ_k exp(z_k − m) is 1 + (the other classes), "
+         "so −log softmax_a becomes log1p(Σ_{k≠a} exp(z_k − z_a)) at the argmax a (cross_entropy_log1p_others) "
+         "and keeps the digits of a confident prediction's loss (8.5e-18 at [40, 0, 0]); on one probability "
+         "log(1 − r) becomes log1p(−r)"),
 )
 
 
@@ -141,8 +173,11 @@ softmax_target_complement = Rewrite(
     name="softmax_target_complement",
     identity="softmax_target_complement",
     transform=_over_common_denominator,
-    why=("at the argmax a, Σ_k e_k = 1 + Σ_{k≠a} e_k: over a common denominator the 1s cancel exactly, "
-         "so softmax_a − 1 becomes −Σ_{k≠a} e_k / Σ_k e_k instead of a difference that rounds to 0"),
+    lhs=(blocks.softmax(zs, t) - 1,),
+    meaning=unshift,
+    why=("applied by the row program to the cases it pins to the argmax a (RowPipelines.at_the_argmax), where "
+         "Σ_k e_k = 1 + Σ_{k≠a} e_k: over a common denominator the 1s cancel exactly, so softmax_a − 1 becomes "
+         "−Σ_{k≠a} e_k / Σ_k e_k instead of a difference that rounds to 0"),
 )
 
 # ----- one logit ------------------------------------------------------------------------
@@ -183,6 +218,7 @@ log_sigmoid_softplus = Rewrite(
     transform=replacing(lambda e: isinstance(e, sp.log) and (_sigmoid_argument(e.args[0]) is not None or
                                                               _complement_sigmoid_argument(e.args[0]) is not None),
                         _log_sigmoid_as_softplus),
+    lhs=(sp.log(blocks.sigmoid(x)), sp.log(1 - blocks.sigmoid(x))),
     why="log σ(x) = −softplus(−x), log(1 − σ(x)) = −softplus(x): no 1 − σ(x) that rounds to 0",
 )
 
@@ -197,15 +233,35 @@ softplus_stable = Rewrite(
     identity="softplus_stable",
     transform=replacing(lambda e: isinstance(e, sp.log) and e.args[0].match(1 + sp.exp(_v)) is not None,
                         _stable_softplus),
+    lhs=(blocks.softplus(x),),
     why="log(1 + exp(x)) overflows for x > 709; max(x, 0) + log1p(exp(−|x|)) is finite for every finite x",
 )
 
-#: rewrites for a row of logits; softmax_target_complement is applied by the program at the argmax class
-LOGIT_ROW = (log_softmax_difference, logsumexp_shift, cross_entropy_log1p_others)
+
+# ----- the pipelines --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowPipelines:
+    """The rewrites of a row of logits: ``before_naming`` on the spec's expression and its
+    derivative, ``after_naming`` once each sum is a named reduction, ``at_the_argmax`` on each
+    case the program pins to the argmax class (where exp(z_a − m) = 1 exactly)."""
+
+    before_naming: tuple[Rewrite, ...]
+    after_naming: tuple[Rewrite, ...]
+    at_the_argmax: tuple[Rewrite, ...]
+
+
+#: a row shifted by its max m (a finite max): log-softmax as a difference, the shift, log1p of
+#: 1 + the other classes, and the 1s cancelled at the argmax
+SHIFTED_ROW = RowPipelines(before_naming=(log_softmax_difference, logsumexp_shift),
+                           after_naming=(log1p_definition,), at_the_argmax=(softmax_target_complement,))
+#: a row whose max is not finite: the formula as written, log-softmax as a difference only
+PLAIN_ROW = RowPipelines(before_naming=(log_softmax_difference,), after_naming=(), at_the_argmax=())
 #: rewrites for an elementwise loss on one logit
 ONE_LOGIT = (log_sigmoid_softplus, softplus_stable)
 #: rewrites for an elementwise loss on one probability
 ONE_PROBABILITY = (log1p_definition,)
 #: every rewrite the kernels use
-ALL = (log_softmax_difference, logsumexp_shift, cross_entropy_log1p_others, softmax_target_complement,
-       log_sigmoid_softplus, softplus_stable, log1p_definition)
+ALL = (log_softmax_difference, logsumexp_shift, softmax_target_complement, log1p_definition,
+       log_sigmoid_softplus, softplus_stable)

@@ -5,13 +5,16 @@ Every side of every claim is built from a spec (``get(name).expr``, ``Spec.gradi
 The right-hand sides are the *other* forms — the stable rewrites kernels use, the closed-form
 gradients — and those are what the identities establish. The names of the stability
 identities (``logsumexp_shift``, ``softplus_stable``, …) are cited by the code generator's
-rewrite rules.
+rewrite rules. The stability rewrites applied as transformations (:mod:`symce.codegen.rewrites`)
+state their own claims: each such identity here is built from ``Rewrite.claims`` (what the rewrite's
+transform makes of the expressions it states), so ``symce check`` proves exactly what the kernels apply.
 """
 from __future__ import annotations
 
 import sympy as sp
 from sympy.codegen.cfunctions import log1p
 
+from symce.codegen import rewrites
 from symce.identities.algebra import i
 from symce.identities.core import (
     EQUATION, Cases, Concrete, Identity, Lemma, Limits, NonnegativeSum, Numeric, Witness, preparation,
@@ -180,7 +183,7 @@ softmax_sums_to_one = Identity(
 log_softmax_difference = Identity(
     name="log_softmax_difference",
     statement="log softmax(z)_j = z_j − logsumexp(z)",
-    claims=(_eq(get("log_softmax").expr, z[j] - get("logsumexp").expr),),
+    claims=rewrites.log_softmax_difference.claims,
     how="log of a quotient, log exp z_j = z_j",
     strategies=EQUATION,
 )
@@ -188,7 +191,7 @@ log_softmax_difference = Identity(
 logsumexp_shift = Identity(
     name="logsumexp_shift",
     statement="log Σ_k exp(z_k) = m + log Σ_k exp(z_k − m) for any real m",
-    claims=(_eq(get("logsumexp").expr, get("logsumexp_shifted").with_params({"m": None})),),
+    claims=rewrites.logsumexp_shift.claims,
     how="exp(z_k) = exp(m)·exp(z_k − m); exp(m) leaves Σ_k and log(exp(m)·S) = m + log S",
     strategies=EQUATION,
 )
@@ -212,9 +215,9 @@ cross_entropy_log1p_others = Identity(
 softmax_target_complement = Identity(
     name="softmax_target_complement",
     statement="softmax(z)_t − 1 = −Σ_{k≠t} exp(z_k − m) / Σ_k exp(z_k − m)",
-    claims=(_eq(blocks.softmax(z, t) - 1,
-                -(class_sum(sp.exp(z[k] - m)) - sp.exp(z[t] - m)) / class_sum(sp.exp(z[k] - m))),),
-    how="Σ_{k≠t} = Σ_k − (the k = t term); the factor exp(−m) cancels",
+    claims=rewrites.softmax_target_complement.claims,
+    how=("softmax(z)_t = exp(z_t − m) / Σ_k exp(z_k − m) (shifted); over that common denominator the numerator "
+         "exp(z_t − m) − Σ_k exp(z_k − m) is −Σ_{k≠t} exp(z_k − m)"),
     strategies=EQUATION,
 )
 
@@ -314,12 +317,10 @@ _SIGN_CASES = Cases(x, (("x = s ≥ 0", _S), ("x = −s < 0", -_POSITIVE_S)))
 _BCE = SIGMOID_BCE.with_params({})
 _STABLE_SOFTPLUS = sp.Max(x, 0) + log1p(sp.exp(-sp.Abs(x)))
 
-_A = sp.Symbol("a", real=True)
-
 log1p_definition = Identity(
     name="log1p_definition",
     statement="log(1 + a) = log1p(a) for a > −1",
-    claims=(_eq(sp.log(1 + _A), log1p(_A)),),
+    claims=rewrites.log1p_definition.claims,
     how=("the definition of log1p (C99 7.12.6.9); the kernels' log1p only differs in rounding: it keeps "
          "the digits of a tiny a that 1 + a loses"),
     strategies=EQUATION,
@@ -328,7 +329,7 @@ log1p_definition = Identity(
 softplus_stable = Identity(
     name="softplus_stable",
     statement="log(1 + exp(x)) = max(x, 0) + log1p(exp(−|x|))",
-    claims=(_eq(blocks.softplus(x), _STABLE_SOFTPLUS),),
+    claims=rewrites.softplus_stable.claims,
     how="cases x ≥ 0 (factor exp(x) out of 1 + exp(x)) and x < 0 (max = 0, |x| = −x)",
     strategies=(_SIGN_CASES, Concrete(), Numeric()),
 )
@@ -336,7 +337,7 @@ softplus_stable = Identity(
 log_sigmoid_softplus = Identity(
     name="log_sigmoid_softplus",
     statement="log σ(x) = −softplus(−x) and log(1 − σ(x)) = −softplus(x)",
-    claims=(_eq(sp.log(blocks.sigmoid(x)), -blocks.softplus(-x)), _eq(sp.log(1 - blocks.sigmoid(x)), -blocks.softplus(x))),
+    claims=rewrites.log_sigmoid_softplus.claims,
     how="σ(x) = 1/(1 + exp(−x)) and 1 − σ(x) = 1/(1 + exp(x))",
     strategies=EQUATION,
 )

@@ -12,6 +12,7 @@ from typing import Mapping
 import mpmath
 import sympy as sp
 
+from symce.spec.printing import formula
 from symce.spec.symbols import C, j, k
 
 
@@ -85,6 +86,9 @@ class Spec:
     symbolic class count ``C``. A spec whose value is itself a vector over classes
     (softmax, log_softmax) has the free class index ``j`` in ``expr`` and ``output="vector"``.
 
+    :attr:`formula` is ``notation = expr`` printed by :mod:`symce.spec.printing`, so the text
+    people read is the expression itself.
+
     ``mean_weight`` is what one sample contributes to the denominator of
     ``reduction='mean'`` (torch: the target's class weight for class-index targets, 1 for
     probability targets), so that mean = Σ_i loss_i / Σ_i mean_weight_i.
@@ -93,7 +97,6 @@ class Spec:
     name: str
     expr: sp.Expr
     inputs: tuple[Input, ...]
-    formula: str
     doc: str
     params: tuple[Param, ...] = ()
     assumptions: tuple[Assumption, ...] = ()
@@ -103,6 +106,8 @@ class Spec:
     reference: str = ""
     torch: str = ""
     tags: frozenset[str] = field(default_factory=frozenset)
+    #: the left-hand side of :attr:`formula` (``H(p)``, ``softmax(z)_j``; a loss is ``L``)
+    notation: str = "L"
 
     # ----- structure -------------------------------------------------------------------
     def input(self, name: str) -> Input:
@@ -223,6 +228,11 @@ class Spec:
         if item.kind == "scalar":
             return sp.diff(self.expr, item.symbol)
         raise ValueError(f"input {item.name!r} of {self.name!r} is a {item.kind}; it has no gradient")
+
+    @property
+    def formula(self) -> str:
+        """One line: ``notation = expr`` in unicode maths, rendered from ``expr``."""
+        return f"{self.notation} = {formula(self.expr)}"
 
     def summary(self) -> str:
         """One line: the name and the formula."""

@@ -40,7 +40,6 @@ softmax_cross_entropy = Spec(
     inputs=(LOGITS, PROB_LABELS),
     params=(CLASS_WEIGHTS, SMOOTHING),
     assumptions=(Y_SIMPLEX,),
-    formula="L = -Σ_k w_k ((1-ε) y_k + ε/C) log softmax(z)_k",
     doc=("Cross-entropy between probability targets and softmax(logits). torch.nn.functional."
          "cross_entropy with probability targets: smoothing is y(1-ε) + ε/C, and 'mean' divides "
          "by the number of samples, whatever the weights."),
@@ -57,7 +56,6 @@ softmax_cross_entropy_with_integer_labels = Spec(
     params=(CLASS_WEIGHTS, SMOOTHING, KEEP),
     assumptions=(LABEL_IN_RANGE,),
     mean_weight=keep * w[t],
-    formula="L = keep·[(1-ε) w_t (-log softmax(z)_t) + ε/C Σ_k w_k (-log softmax(z)_k)]",
     doc=("Cross-entropy of an integer label against softmax(logits), as torch.nn.functional."
          "cross_entropy defines it: the smoothing term is weighted by the class weights, an "
          "ignored sample (keep = 0) contributes nothing, and 'mean' divides by Σ keep·w_t."),
@@ -73,7 +71,6 @@ nll_loss = Spec(
     params=(CLASS_WEIGHTS, KEEP),
     assumptions=(LABEL_IN_RANGE,),
     mean_weight=keep * w[t],
-    formula="L = -keep · w_t · a_t",
     doc="Negative log-likelihood of the target's log-probability; 'mean' divides by Σ keep·w_t.",
     family="nll",
     reference="torch.nn.functional.nll_loss",
@@ -85,7 +82,6 @@ binary_cross_entropy = Spec(
     expr=-weight * (b * sp.log(r) + (1 - b) * sp.log(1 - r)),
     inputs=(BINARY_PROB, BINARY_LABEL),
     params=(SAMPLE_WEIGHT,),
-    formula="L = -w (y log r + (1-y) log(1-r))",
     doc=("Binary cross-entropy on probabilities. torch clamps each log at -100; that clamp is "
          "part of symce.functional's contract, not of the mathematics."),
     family="binary",
@@ -98,7 +94,6 @@ sigmoid_binary_cross_entropy = Spec(
     expr=-weight * (pos_weight * b * sp.log(blocks.sigmoid(x)) + (1 - b) * sp.log(1 - blocks.sigmoid(x))),
     inputs=(BINARY_LOGIT, BINARY_LABEL),
     params=(SAMPLE_WEIGHT, POS_WEIGHT),
-    formula="L = -w (pw·y log σ(x) + (1-y) log(1-σ(x)))",
     doc="Binary cross-entropy on a logit, with torch's pos_weight on the positive term.",
     family="binary",
     reference="optax.losses.sigmoid_binary_cross_entropy; torch.nn.functional.binary_cross_entropy_with_logits",
@@ -109,7 +104,6 @@ squared_error_sigmoid = Spec(
     name="squared_error_sigmoid",
     expr=(blocks.sigmoid(x) - b) ** 2,
     inputs=(BINARY_LOGIT, BINARY_LABEL),
-    formula="L = (σ(x) - y)²",
     doc="Squared error on a sigmoid output: its gradient vanishes where σ saturates.",
     family="neighbours",
     reference="torch.nn.functional.mse_loss(torch.sigmoid(x), y)",
@@ -120,7 +114,6 @@ squared_error_softmax = Spec(
     name="squared_error_softmax",
     expr=class_sum((blocks.softmax(z, k) - y[k]) ** 2),
     inputs=(LOGITS, PROB_LABELS),
-    formula="L = Σ_k (softmax(z)_k - y_k)²",
     doc="Squared error between softmax(logits) and the targets, summed over classes (the Brier score).",
     family="neighbours",
     reference="Brier (1950); torch.nn.functional.mse_loss(softmax(z), y, reduction='sum')",
@@ -131,7 +124,6 @@ multiclass_hinge = Spec(
     name="multiclass_hinge",
     expr=class_sum(sp.Max(0, 1 - u[k] * h[k])),
     inputs=(SCORES, SIGN_LABELS),
-    formula="L = Σ_k max(0, 1 - y_k h_k),  y_k ∈ {-1, +1}",
     doc="One-vs-all hinge loss over classes.",
     family="neighbours",
     reference="Rifkin & Klautau (2004), 'In defense of one-vs-all classification'",

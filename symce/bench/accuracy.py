@@ -5,7 +5,7 @@ The reference is the spec itself evaluated at 50 digits (:meth:`Spec.evaluate`, 
 ``got`` against ``true`` is ``|got − true| / max(|true|, tiny)`` with ``tiny`` the smallest
 normal number of the dtype, so a true value that underflows is judged absolutely; a
 gradient's error is the largest such error over its elements (element-wise, not norm-wise:
-a small entry must be right too). ``python -m symce.codegen.accuracy`` prints the table.
+a small entry must be right too). ``python -m symce.bench.accuracy`` prints the table.
 """
 from __future__ import annotations
 
