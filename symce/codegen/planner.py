@@ -447,6 +447,13 @@ def _branch_cases(cases: Sequence[Case], values: Mapping) -> tuple[int | None, l
     return None, overrides
 
 
+def _needed_overrides(cases: Sequence[Case], generic: int, overrides: list) -> list:
+    """``overrides`` without the argmax's where the generic formula with exp(z_a − m) = 1 already
+    is the pinned one."""
+    return [(index, number) for index, number in overrides
+            if index != argmax or sp.expand(_pinned(cases[generic].expr) - cases[number].expr) != 0]
+
+
 def vector_branches(cases: Sequence[Case]) -> Iterator[tuple[sp.Basic | None, int | None, list]]:
     """For each row-level branch (conditions without j, e.g. t = a): the case that holds for
     every other class, and the single classes (j = a, j = t) that override it, by priority.
@@ -459,9 +466,7 @@ def vector_branches(cases: Sequence[Case]) -> Iterator[tuple[sp.Basic | None, in
         values = {cond: sp.true if value else sp.false for cond, value in zip(row_conditions, truth)}
         generic, overrides = _branch_cases(cases, values)
         if generic is not None:
-            # at the argmax the generic formula with exp(z_a − m) = 1 may already be the pinned one
-            overrides = [(index, number) for index, number in overrides
-                         if index != argmax or sp.expand(_pinned(cases[generic].expr) - cases[number].expr) != 0]
+            overrides = _needed_overrides(cases, generic, overrides)
         branch = sp.And(*[c if v else sp.Not(c) for c, v in zip(row_conditions, truth)]) if row_conditions else None
         yield branch, generic, overrides
 
