@@ -19,6 +19,9 @@ import numpy as np
 from symce.generated.runtime import fast_exp_nonpositive, fast_log1p, prefer_wide_vectors
 
 
+CHUNK = 16384  # elements per task (a chunk of elements, or of rows: at least one row)
+
+
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def _sigmoid_binary_cross_entropy_forward_chunk(start, stop, logits, labels, weight, pos_weight, loss):
     """Elements start..stop of sigmoid_binary_cross_entropy_forward."""
@@ -26,20 +29,20 @@ def _sigmoid_binary_cross_entropy_forward_chunk(start, stop, logits, labels, wei
     if weight is None:
         if pos_weight is None:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp0 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
+                _tmp0 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))  # log1p(exp(-Abs(x)))
                 loss[i] = np.float64(labels[i])*(_tmp0 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp0 + max(0.0, np.float64(logits[i])))
         else:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp1 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
+                _tmp1 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))  # log1p(exp(-Abs(x)))
                 loss[i] = np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp1 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp1 + max(0.0, np.float64(logits[i])))
     else:
         if pos_weight is None:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp2 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
+                _tmp2 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))  # log1p(exp(-Abs(x)))
                 loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp2 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp2 + max(0.0, np.float64(logits[i]))))
         else:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp3 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
+                _tmp3 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))  # log1p(exp(-Abs(x)))
                 loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp3 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp3 + max(0.0, np.float64(logits[i]))))
 
 
@@ -54,8 +57,8 @@ def sigmoid_binary_cross_entropy_forward(logits, labels, weight, pos_weight):
 def _sigmoid_binary_cross_entropy_forward_into(logits, labels, weight, pos_weight):
     n = logits.shape[0]
     loss = np.empty(n, dtype=logits.dtype)
-    for chunk in numba.prange((n + 16383) // 16384):
-        _sigmoid_binary_cross_entropy_forward_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), logits, labels, weight, pos_weight, loss)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        _sigmoid_binary_cross_entropy_forward_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), logits, labels, weight, pos_weight, loss)
     return loss
 
 
@@ -67,20 +70,20 @@ def _sigmoid_binary_cross_entropy_forward_sum_chunk(start, stop, logits, labels,
     if weight is None:
         if pos_weight is None:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp0 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
+                _tmp0 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))  # log1p(exp(-Abs(x)))
                 _total += np.float64(labels[i])*(_tmp0 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp0 + max(0.0, np.float64(logits[i])))
         else:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp1 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
+                _tmp1 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))  # log1p(exp(-Abs(x)))
                 _total += np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp1 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp1 + max(0.0, np.float64(logits[i])))
     else:
         if pos_weight is None:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp2 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
+                _tmp2 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))  # log1p(exp(-Abs(x)))
                 _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp2 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp2 + max(0.0, np.float64(logits[i]))))
         else:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp3 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))
+                _tmp3 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))  # log1p(exp(-Abs(x)))
                 _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp3 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp3 + max(0.0, np.float64(logits[i]))))
     return _total
 
@@ -97,9 +100,9 @@ def sigmoid_binary_cross_entropy_forward_sum(logits, labels, weight, pos_weight)
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _sigmoid_binary_cross_entropy_forward_sum_into(logits, labels, weight, pos_weight):
     n = logits.shape[0]
-    loss = np.empty((n + 16383) // 16384, dtype=np.float64)
-    for chunk in numba.prange((n + 16383) // 16384):
-        loss[chunk] = _sigmoid_binary_cross_entropy_forward_sum_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), logits, labels, weight, pos_weight)
+    loss = np.empty((n + CHUNK - 1) // CHUNK, dtype=np.float64)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        loss[chunk] = _sigmoid_binary_cross_entropy_forward_sum_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), logits, labels, weight, pos_weight)
     return loss
 
 
@@ -112,80 +115,80 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk(start, stop, logits, la
         if weight is None:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp1 = fast_log1p(_tmp0)
-                    _tmp2 = 1 - np.float64(labels[i])
-                    _tmp3 = 1/(_tmp0 + 1)
-                    _tmp4 = _tmp0*_tmp3
+                    _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp1 = fast_log1p(_tmp0)  # log1p(_tmp0)
+                    _tmp2 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp3 = 1/(_tmp0 + 1)  # 1/(_tmp0 + 1)
+                    _tmp4 = _tmp0*_tmp3  # _tmp0*_tmp3
                     loss[i] = _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, -np.float64(logits[i])))
                     grad[i] = _scale * (_tmp2*(_tmp3 if (np.float64(logits[i]) >= 0) else _tmp4) - np.float64(labels[i])*(_tmp3 if (np.float64(logits[i]) <= 0) else _tmp4))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp5 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp6 = fast_log1p(_tmp5)
-                    _tmp7 = np.float64(labels[i])*np.float64(pos_weight[i])
-                    _tmp8 = 1 - np.float64(labels[i])
-                    _tmp9 = 1/(_tmp5 + 1)
-                    _tmp10 = _tmp5*_tmp9
+                    _tmp5 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp6 = fast_log1p(_tmp5)  # log1p(_tmp5)
+                    _tmp7 = np.float64(labels[i])*np.float64(pos_weight[i])  # b*pos_weight
+                    _tmp8 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp9 = 1/(_tmp5 + 1)  # 1/(_tmp5 + 1)
+                    _tmp10 = _tmp5*_tmp9  # _tmp5*_tmp9
                     loss[i] = _tmp7*(_tmp6 + max(0.0, -np.float64(logits[i]))) + _tmp8*(_tmp6 + max(0.0, np.float64(logits[i])))
                     grad[i] = _scale * (-_tmp7*(_tmp9 if (np.float64(logits[i]) <= 0) else _tmp10) + _tmp8*(_tmp9 if (np.float64(logits[i]) >= 0) else _tmp10))
         else:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp11 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp12 = fast_log1p(_tmp11)
-                    _tmp13 = 1/(_tmp11 + 1)
-                    _tmp14 = _tmp11*_tmp13
-                    _tmp15 = np.float64(labels[i])*np.float64(weight[i])
+                    _tmp11 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp12 = fast_log1p(_tmp11)  # log1p(_tmp11)
+                    _tmp13 = 1/(_tmp11 + 1)  # 1/(_tmp11 + 1)
+                    _tmp14 = _tmp11*_tmp13  # _tmp11*_tmp13
+                    _tmp15 = np.float64(labels[i])*np.float64(weight[i])  # b*weight
                     loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp12 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp12 + max(0.0, np.float64(logits[i]))))
                     grad[i] = _scale * (-_tmp15*(_tmp13 if (np.float64(logits[i]) <= 0) else _tmp14) + (-_tmp15 + np.float64(weight[i]))*(_tmp13 if (np.float64(logits[i]) >= 0) else _tmp14))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp16 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp17 = fast_log1p(_tmp16)
-                    _tmp18 = 1/(_tmp16 + 1)
-                    _tmp19 = _tmp16*_tmp18
-                    _tmp20 = np.float64(labels[i])*np.float64(weight[i])
+                    _tmp16 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp17 = fast_log1p(_tmp16)  # log1p(_tmp16)
+                    _tmp18 = 1/(_tmp16 + 1)  # 1/(_tmp16 + 1)
+                    _tmp19 = _tmp16*_tmp18  # _tmp16*_tmp18
+                    _tmp20 = np.float64(labels[i])*np.float64(weight[i])  # b*weight
                     loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp17 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp17 + max(0.0, np.float64(logits[i]))))
                     grad[i] = _scale * (-_tmp20*np.float64(pos_weight[i])*(_tmp18 if (np.float64(logits[i]) <= 0) else _tmp19) + (-_tmp20 + np.float64(weight[i]))*(_tmp18 if (np.float64(logits[i]) >= 0) else _tmp19))
     else:
         if weight is None:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp21 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp22 = fast_log1p(_tmp21)
-                    _tmp23 = 1 - np.float64(labels[i])
-                    _tmp24 = 1/(_tmp21 + 1)
-                    _tmp25 = _tmp21*_tmp24
+                    _tmp21 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp22 = fast_log1p(_tmp21)  # log1p(_tmp21)
+                    _tmp23 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp24 = 1/(_tmp21 + 1)  # 1/(_tmp21 + 1)
+                    _tmp25 = _tmp21*_tmp24  # _tmp21*_tmp24
                     loss[i] = _tmp23*(_tmp22 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp22 + max(0.0, -np.float64(logits[i])))
                     grad[i] = scale[i] * (_tmp23*(_tmp24 if (np.float64(logits[i]) >= 0) else _tmp25) - np.float64(labels[i])*(_tmp24 if (np.float64(logits[i]) <= 0) else _tmp25))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp26 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp27 = fast_log1p(_tmp26)
-                    _tmp28 = np.float64(labels[i])*np.float64(pos_weight[i])
-                    _tmp29 = 1 - np.float64(labels[i])
-                    _tmp30 = 1/(_tmp26 + 1)
-                    _tmp31 = _tmp26*_tmp30
+                    _tmp26 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp27 = fast_log1p(_tmp26)  # log1p(_tmp26)
+                    _tmp28 = np.float64(labels[i])*np.float64(pos_weight[i])  # b*pos_weight
+                    _tmp29 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp30 = 1/(_tmp26 + 1)  # 1/(_tmp26 + 1)
+                    _tmp31 = _tmp26*_tmp30  # _tmp26*_tmp30
                     loss[i] = _tmp28*(_tmp27 + max(0.0, -np.float64(logits[i]))) + _tmp29*(_tmp27 + max(0.0, np.float64(logits[i])))
                     grad[i] = scale[i] * (-_tmp28*(_tmp30 if (np.float64(logits[i]) <= 0) else _tmp31) + _tmp29*(_tmp30 if (np.float64(logits[i]) >= 0) else _tmp31))
         else:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp32 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp33 = fast_log1p(_tmp32)
-                    _tmp34 = 1/(_tmp32 + 1)
-                    _tmp35 = _tmp32*_tmp34
-                    _tmp36 = np.float64(labels[i])*np.float64(weight[i])
+                    _tmp32 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp33 = fast_log1p(_tmp32)  # log1p(_tmp32)
+                    _tmp34 = 1/(_tmp32 + 1)  # 1/(_tmp32 + 1)
+                    _tmp35 = _tmp32*_tmp34  # _tmp32*_tmp34
+                    _tmp36 = np.float64(labels[i])*np.float64(weight[i])  # b*weight
                     loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp33 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp33 + max(0.0, np.float64(logits[i]))))
                     grad[i] = scale[i] * (-_tmp36*(_tmp34 if (np.float64(logits[i]) <= 0) else _tmp35) + (-_tmp36 + np.float64(weight[i]))*(_tmp34 if (np.float64(logits[i]) >= 0) else _tmp35))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp37 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp38 = fast_log1p(_tmp37)
-                    _tmp39 = 1/(_tmp37 + 1)
-                    _tmp40 = _tmp37*_tmp39
-                    _tmp41 = np.float64(labels[i])*np.float64(weight[i])
+                    _tmp37 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp38 = fast_log1p(_tmp37)  # log1p(_tmp37)
+                    _tmp39 = 1/(_tmp37 + 1)  # 1/(_tmp37 + 1)
+                    _tmp40 = _tmp37*_tmp39  # _tmp37*_tmp39
+                    _tmp41 = np.float64(labels[i])*np.float64(weight[i])  # b*weight
                     loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp38 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp38 + max(0.0, np.float64(logits[i]))))
                     grad[i] = scale[i] * (-_tmp41*np.float64(pos_weight[i])*(_tmp39 if (np.float64(logits[i]) <= 0) else _tmp40) + (-_tmp41 + np.float64(weight[i]))*(_tmp39 if (np.float64(logits[i]) >= 0) else _tmp40))
 
@@ -206,8 +209,8 @@ def sigmoid_binary_cross_entropy_forward_backward(logits, labels, weight, pos_we
 def _sigmoid_binary_cross_entropy_forward_backward_into(logits, labels, weight, pos_weight, scale, grad):
     n = logits.shape[0]
     loss = np.empty(n, dtype=logits.dtype)
-    for chunk in numba.prange((n + 16383) // 16384):
-        _sigmoid_binary_cross_entropy_forward_backward_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), logits, labels, weight, pos_weight, scale, loss, grad)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        _sigmoid_binary_cross_entropy_forward_backward_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), logits, labels, weight, pos_weight, scale, loss, grad)
     return loss, grad
 
 
@@ -221,80 +224,80 @@ def _sigmoid_binary_cross_entropy_forward_backward_chunk_in_place(start, stop, l
         if weight is None:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp1 = fast_log1p(_tmp0)
-                    _tmp2 = 1 - np.float64(labels[i])
-                    _tmp3 = 1/(_tmp0 + 1)
-                    _tmp4 = _tmp0*_tmp3
+                    _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp1 = fast_log1p(_tmp0)  # log1p(_tmp0)
+                    _tmp2 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp3 = 1/(_tmp0 + 1)  # 1/(_tmp0 + 1)
+                    _tmp4 = _tmp0*_tmp3  # _tmp0*_tmp3
                     loss[i] = _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, -np.float64(logits[i])))
                     grad[i] = _scale * (_tmp2*(_tmp3 if (np.float64(logits[i]) >= 0) else _tmp4) - np.float64(labels[i])*(_tmp3 if (np.float64(logits[i]) <= 0) else _tmp4))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp5 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp6 = fast_log1p(_tmp5)
-                    _tmp7 = np.float64(labels[i])*np.float64(pos_weight[i])
-                    _tmp8 = 1 - np.float64(labels[i])
-                    _tmp9 = 1/(_tmp5 + 1)
-                    _tmp10 = _tmp5*_tmp9
+                    _tmp5 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp6 = fast_log1p(_tmp5)  # log1p(_tmp5)
+                    _tmp7 = np.float64(labels[i])*np.float64(pos_weight[i])  # b*pos_weight
+                    _tmp8 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp9 = 1/(_tmp5 + 1)  # 1/(_tmp5 + 1)
+                    _tmp10 = _tmp5*_tmp9  # _tmp5*_tmp9
                     loss[i] = _tmp7*(_tmp6 + max(0.0, -np.float64(logits[i]))) + _tmp8*(_tmp6 + max(0.0, np.float64(logits[i])))
                     grad[i] = _scale * (-_tmp7*(_tmp9 if (np.float64(logits[i]) <= 0) else _tmp10) + _tmp8*(_tmp9 if (np.float64(logits[i]) >= 0) else _tmp10))
         else:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp11 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp12 = fast_log1p(_tmp11)
-                    _tmp13 = 1/(_tmp11 + 1)
-                    _tmp14 = _tmp11*_tmp13
-                    _tmp15 = np.float64(labels[i])*np.float64(weight[i])
+                    _tmp11 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp12 = fast_log1p(_tmp11)  # log1p(_tmp11)
+                    _tmp13 = 1/(_tmp11 + 1)  # 1/(_tmp11 + 1)
+                    _tmp14 = _tmp11*_tmp13  # _tmp11*_tmp13
+                    _tmp15 = np.float64(labels[i])*np.float64(weight[i])  # b*weight
                     loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp12 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp12 + max(0.0, np.float64(logits[i]))))
                     grad[i] = _scale * (-_tmp15*(_tmp13 if (np.float64(logits[i]) <= 0) else _tmp14) + (-_tmp15 + np.float64(weight[i]))*(_tmp13 if (np.float64(logits[i]) >= 0) else _tmp14))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp16 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp17 = fast_log1p(_tmp16)
-                    _tmp18 = 1/(_tmp16 + 1)
-                    _tmp19 = _tmp16*_tmp18
-                    _tmp20 = np.float64(labels[i])*np.float64(weight[i])
+                    _tmp16 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp17 = fast_log1p(_tmp16)  # log1p(_tmp16)
+                    _tmp18 = 1/(_tmp16 + 1)  # 1/(_tmp16 + 1)
+                    _tmp19 = _tmp16*_tmp18  # _tmp16*_tmp18
+                    _tmp20 = np.float64(labels[i])*np.float64(weight[i])  # b*weight
                     loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp17 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp17 + max(0.0, np.float64(logits[i]))))
                     grad[i] = _scale * (-_tmp20*np.float64(pos_weight[i])*(_tmp18 if (np.float64(logits[i]) <= 0) else _tmp19) + (-_tmp20 + np.float64(weight[i]))*(_tmp18 if (np.float64(logits[i]) >= 0) else _tmp19))
     else:
         if weight is None:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp21 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp22 = fast_log1p(_tmp21)
-                    _tmp23 = 1 - np.float64(labels[i])
-                    _tmp24 = 1/(_tmp21 + 1)
-                    _tmp25 = _tmp21*_tmp24
+                    _tmp21 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp22 = fast_log1p(_tmp21)  # log1p(_tmp21)
+                    _tmp23 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp24 = 1/(_tmp21 + 1)  # 1/(_tmp21 + 1)
+                    _tmp25 = _tmp21*_tmp24  # _tmp21*_tmp24
                     loss[i] = _tmp23*(_tmp22 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp22 + max(0.0, -np.float64(logits[i])))
                     grad[i] = scale[i] * (_tmp23*(_tmp24 if (np.float64(logits[i]) >= 0) else _tmp25) - np.float64(labels[i])*(_tmp24 if (np.float64(logits[i]) <= 0) else _tmp25))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp26 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp27 = fast_log1p(_tmp26)
-                    _tmp28 = np.float64(labels[i])*np.float64(pos_weight[i])
-                    _tmp29 = 1 - np.float64(labels[i])
-                    _tmp30 = 1/(_tmp26 + 1)
-                    _tmp31 = _tmp26*_tmp30
+                    _tmp26 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp27 = fast_log1p(_tmp26)  # log1p(_tmp26)
+                    _tmp28 = np.float64(labels[i])*np.float64(pos_weight[i])  # b*pos_weight
+                    _tmp29 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp30 = 1/(_tmp26 + 1)  # 1/(_tmp26 + 1)
+                    _tmp31 = _tmp26*_tmp30  # _tmp26*_tmp30
                     loss[i] = _tmp28*(_tmp27 + max(0.0, -np.float64(logits[i]))) + _tmp29*(_tmp27 + max(0.0, np.float64(logits[i])))
                     grad[i] = scale[i] * (-_tmp28*(_tmp30 if (np.float64(logits[i]) <= 0) else _tmp31) + _tmp29*(_tmp30 if (np.float64(logits[i]) >= 0) else _tmp31))
         else:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp32 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp33 = fast_log1p(_tmp32)
-                    _tmp34 = 1/(_tmp32 + 1)
-                    _tmp35 = _tmp32*_tmp34
-                    _tmp36 = np.float64(labels[i])*np.float64(weight[i])
+                    _tmp32 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp33 = fast_log1p(_tmp32)  # log1p(_tmp32)
+                    _tmp34 = 1/(_tmp32 + 1)  # 1/(_tmp32 + 1)
+                    _tmp35 = _tmp32*_tmp34  # _tmp32*_tmp34
+                    _tmp36 = np.float64(labels[i])*np.float64(weight[i])  # b*weight
                     loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp33 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp33 + max(0.0, np.float64(logits[i]))))
                     grad[i] = scale[i] * (-_tmp36*(_tmp34 if (np.float64(logits[i]) <= 0) else _tmp35) + (-_tmp36 + np.float64(weight[i]))*(_tmp34 if (np.float64(logits[i]) >= 0) else _tmp35))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp37 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp38 = fast_log1p(_tmp37)
-                    _tmp39 = 1/(_tmp37 + 1)
-                    _tmp40 = _tmp37*_tmp39
-                    _tmp41 = np.float64(labels[i])*np.float64(weight[i])
+                    _tmp37 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp38 = fast_log1p(_tmp37)  # log1p(_tmp37)
+                    _tmp39 = 1/(_tmp37 + 1)  # 1/(_tmp37 + 1)
+                    _tmp40 = _tmp37*_tmp39  # _tmp37*_tmp39
+                    _tmp41 = np.float64(labels[i])*np.float64(weight[i])  # b*weight
                     loss[i] = -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp38 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp38 + max(0.0, np.float64(logits[i]))))
                     grad[i] = scale[i] * (-_tmp41*np.float64(pos_weight[i])*(_tmp39 if (np.float64(logits[i]) <= 0) else _tmp40) + (-_tmp41 + np.float64(weight[i]))*(_tmp39 if (np.float64(logits[i]) >= 0) else _tmp40))
 
@@ -307,8 +310,8 @@ def sigmoid_binary_cross_entropy_forward_backward_in_place(logits, labels, weigh
     """
     n = logits.shape[0]
     loss = np.empty(n, dtype=logits.dtype)
-    for chunk in numba.prange((n + 16383) // 16384):
-        _sigmoid_binary_cross_entropy_forward_backward_chunk_in_place(chunk * 16384, min(n, (chunk + 1) * 16384), logits, labels, weight, pos_weight, scale, loss)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        _sigmoid_binary_cross_entropy_forward_backward_chunk_in_place(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), logits, labels, weight, pos_weight, scale, loss)
     return loss, logits
 
 
@@ -322,80 +325,80 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk(start, stop, logits
         if weight is None:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp1 = fast_log1p(_tmp0)
-                    _tmp2 = 1 - np.float64(labels[i])
-                    _tmp3 = 1/(_tmp0 + 1)
-                    _tmp4 = _tmp0*_tmp3
+                    _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp1 = fast_log1p(_tmp0)  # log1p(_tmp0)
+                    _tmp2 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp3 = 1/(_tmp0 + 1)  # 1/(_tmp0 + 1)
+                    _tmp4 = _tmp0*_tmp3  # _tmp0*_tmp3
                     _total += _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, -np.float64(logits[i])))
                     grad[i] = _scale * (_tmp2*(_tmp3 if (np.float64(logits[i]) >= 0) else _tmp4) - np.float64(labels[i])*(_tmp3 if (np.float64(logits[i]) <= 0) else _tmp4))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp5 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp6 = fast_log1p(_tmp5)
-                    _tmp7 = np.float64(labels[i])*np.float64(pos_weight[i])
-                    _tmp8 = 1 - np.float64(labels[i])
-                    _tmp9 = 1/(_tmp5 + 1)
-                    _tmp10 = _tmp5*_tmp9
+                    _tmp5 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp6 = fast_log1p(_tmp5)  # log1p(_tmp5)
+                    _tmp7 = np.float64(labels[i])*np.float64(pos_weight[i])  # b*pos_weight
+                    _tmp8 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp9 = 1/(_tmp5 + 1)  # 1/(_tmp5 + 1)
+                    _tmp10 = _tmp5*_tmp9  # _tmp5*_tmp9
                     _total += _tmp7*(_tmp6 + max(0.0, -np.float64(logits[i]))) + _tmp8*(_tmp6 + max(0.0, np.float64(logits[i])))
                     grad[i] = _scale * (-_tmp7*(_tmp9 if (np.float64(logits[i]) <= 0) else _tmp10) + _tmp8*(_tmp9 if (np.float64(logits[i]) >= 0) else _tmp10))
         else:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp11 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp12 = fast_log1p(_tmp11)
-                    _tmp13 = 1/(_tmp11 + 1)
-                    _tmp14 = _tmp11*_tmp13
-                    _tmp15 = np.float64(labels[i])*np.float64(weight[i])
+                    _tmp11 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp12 = fast_log1p(_tmp11)  # log1p(_tmp11)
+                    _tmp13 = 1/(_tmp11 + 1)  # 1/(_tmp11 + 1)
+                    _tmp14 = _tmp11*_tmp13  # _tmp11*_tmp13
+                    _tmp15 = np.float64(labels[i])*np.float64(weight[i])  # b*weight
                     _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp12 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp12 + max(0.0, np.float64(logits[i]))))
                     grad[i] = _scale * (-_tmp15*(_tmp13 if (np.float64(logits[i]) <= 0) else _tmp14) + (-_tmp15 + np.float64(weight[i]))*(_tmp13 if (np.float64(logits[i]) >= 0) else _tmp14))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp16 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp17 = fast_log1p(_tmp16)
-                    _tmp18 = 1/(_tmp16 + 1)
-                    _tmp19 = _tmp16*_tmp18
-                    _tmp20 = np.float64(labels[i])*np.float64(weight[i])
+                    _tmp16 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp17 = fast_log1p(_tmp16)  # log1p(_tmp16)
+                    _tmp18 = 1/(_tmp16 + 1)  # 1/(_tmp16 + 1)
+                    _tmp19 = _tmp16*_tmp18  # _tmp16*_tmp18
+                    _tmp20 = np.float64(labels[i])*np.float64(weight[i])  # b*weight
                     _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp17 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp17 + max(0.0, np.float64(logits[i]))))
                     grad[i] = _scale * (-_tmp20*np.float64(pos_weight[i])*(_tmp18 if (np.float64(logits[i]) <= 0) else _tmp19) + (-_tmp20 + np.float64(weight[i]))*(_tmp18 if (np.float64(logits[i]) >= 0) else _tmp19))
     else:
         if weight is None:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp21 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp22 = fast_log1p(_tmp21)
-                    _tmp23 = 1 - np.float64(labels[i])
-                    _tmp24 = 1/(_tmp21 + 1)
-                    _tmp25 = _tmp21*_tmp24
+                    _tmp21 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp22 = fast_log1p(_tmp21)  # log1p(_tmp21)
+                    _tmp23 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp24 = 1/(_tmp21 + 1)  # 1/(_tmp21 + 1)
+                    _tmp25 = _tmp21*_tmp24  # _tmp21*_tmp24
                     _total += _tmp23*(_tmp22 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp22 + max(0.0, -np.float64(logits[i])))
                     grad[i] = scale[i] * (_tmp23*(_tmp24 if (np.float64(logits[i]) >= 0) else _tmp25) - np.float64(labels[i])*(_tmp24 if (np.float64(logits[i]) <= 0) else _tmp25))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp26 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp27 = fast_log1p(_tmp26)
-                    _tmp28 = np.float64(labels[i])*np.float64(pos_weight[i])
-                    _tmp29 = 1 - np.float64(labels[i])
-                    _tmp30 = 1/(_tmp26 + 1)
-                    _tmp31 = _tmp26*_tmp30
+                    _tmp26 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp27 = fast_log1p(_tmp26)  # log1p(_tmp26)
+                    _tmp28 = np.float64(labels[i])*np.float64(pos_weight[i])  # b*pos_weight
+                    _tmp29 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp30 = 1/(_tmp26 + 1)  # 1/(_tmp26 + 1)
+                    _tmp31 = _tmp26*_tmp30  # _tmp26*_tmp30
                     _total += _tmp28*(_tmp27 + max(0.0, -np.float64(logits[i]))) + _tmp29*(_tmp27 + max(0.0, np.float64(logits[i])))
                     grad[i] = scale[i] * (-_tmp28*(_tmp30 if (np.float64(logits[i]) <= 0) else _tmp31) + _tmp29*(_tmp30 if (np.float64(logits[i]) >= 0) else _tmp31))
         else:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp32 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp33 = fast_log1p(_tmp32)
-                    _tmp34 = 1/(_tmp32 + 1)
-                    _tmp35 = _tmp32*_tmp34
-                    _tmp36 = np.float64(labels[i])*np.float64(weight[i])
+                    _tmp32 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp33 = fast_log1p(_tmp32)  # log1p(_tmp32)
+                    _tmp34 = 1/(_tmp32 + 1)  # 1/(_tmp32 + 1)
+                    _tmp35 = _tmp32*_tmp34  # _tmp32*_tmp34
+                    _tmp36 = np.float64(labels[i])*np.float64(weight[i])  # b*weight
                     _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp33 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp33 + max(0.0, np.float64(logits[i]))))
                     grad[i] = scale[i] * (-_tmp36*(_tmp34 if (np.float64(logits[i]) <= 0) else _tmp35) + (-_tmp36 + np.float64(weight[i]))*(_tmp34 if (np.float64(logits[i]) >= 0) else _tmp35))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp37 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp38 = fast_log1p(_tmp37)
-                    _tmp39 = 1/(_tmp37 + 1)
-                    _tmp40 = _tmp37*_tmp39
-                    _tmp41 = np.float64(labels[i])*np.float64(weight[i])
+                    _tmp37 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp38 = fast_log1p(_tmp37)  # log1p(_tmp37)
+                    _tmp39 = 1/(_tmp37 + 1)  # 1/(_tmp37 + 1)
+                    _tmp40 = _tmp37*_tmp39  # _tmp37*_tmp39
+                    _tmp41 = np.float64(labels[i])*np.float64(weight[i])  # b*weight
                     _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp38 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp38 + max(0.0, np.float64(logits[i]))))
                     grad[i] = scale[i] * (-_tmp41*np.float64(pos_weight[i])*(_tmp39 if (np.float64(logits[i]) <= 0) else _tmp40) + (-_tmp41 + np.float64(weight[i]))*(_tmp39 if (np.float64(logits[i]) >= 0) else _tmp40))
     return _total
@@ -418,9 +421,9 @@ def sigmoid_binary_cross_entropy_forward_backward_sum(logits, labels, weight, po
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _sigmoid_binary_cross_entropy_forward_backward_sum_into(logits, labels, weight, pos_weight, scale, grad):
     n = logits.shape[0]
-    loss = np.empty((n + 16383) // 16384, dtype=np.float64)
-    for chunk in numba.prange((n + 16383) // 16384):
-        loss[chunk] = _sigmoid_binary_cross_entropy_forward_backward_sum_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), logits, labels, weight, pos_weight, scale, grad)
+    loss = np.empty((n + CHUNK - 1) // CHUNK, dtype=np.float64)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        loss[chunk] = _sigmoid_binary_cross_entropy_forward_backward_sum_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), logits, labels, weight, pos_weight, scale, grad)
     return loss, grad
 
 
@@ -435,80 +438,80 @@ def _sigmoid_binary_cross_entropy_forward_backward_sum_chunk_in_place(start, sto
         if weight is None:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp1 = fast_log1p(_tmp0)
-                    _tmp2 = 1 - np.float64(labels[i])
-                    _tmp3 = 1/(_tmp0 + 1)
-                    _tmp4 = _tmp0*_tmp3
+                    _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp1 = fast_log1p(_tmp0)  # log1p(_tmp0)
+                    _tmp2 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp3 = 1/(_tmp0 + 1)  # 1/(_tmp0 + 1)
+                    _tmp4 = _tmp0*_tmp3  # _tmp0*_tmp3
                     _total += _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, -np.float64(logits[i])))
                     grad[i] = _scale * (_tmp2*(_tmp3 if (np.float64(logits[i]) >= 0) else _tmp4) - np.float64(labels[i])*(_tmp3 if (np.float64(logits[i]) <= 0) else _tmp4))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp5 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp6 = fast_log1p(_tmp5)
-                    _tmp7 = np.float64(labels[i])*np.float64(pos_weight[i])
-                    _tmp8 = 1 - np.float64(labels[i])
-                    _tmp9 = 1/(_tmp5 + 1)
-                    _tmp10 = _tmp5*_tmp9
+                    _tmp5 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp6 = fast_log1p(_tmp5)  # log1p(_tmp5)
+                    _tmp7 = np.float64(labels[i])*np.float64(pos_weight[i])  # b*pos_weight
+                    _tmp8 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp9 = 1/(_tmp5 + 1)  # 1/(_tmp5 + 1)
+                    _tmp10 = _tmp5*_tmp9  # _tmp5*_tmp9
                     _total += _tmp7*(_tmp6 + max(0.0, -np.float64(logits[i]))) + _tmp8*(_tmp6 + max(0.0, np.float64(logits[i])))
                     grad[i] = _scale * (-_tmp7*(_tmp9 if (np.float64(logits[i]) <= 0) else _tmp10) + _tmp8*(_tmp9 if (np.float64(logits[i]) >= 0) else _tmp10))
         else:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp11 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp12 = fast_log1p(_tmp11)
-                    _tmp13 = 1/(_tmp11 + 1)
-                    _tmp14 = _tmp11*_tmp13
-                    _tmp15 = np.float64(labels[i])*np.float64(weight[i])
+                    _tmp11 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp12 = fast_log1p(_tmp11)  # log1p(_tmp11)
+                    _tmp13 = 1/(_tmp11 + 1)  # 1/(_tmp11 + 1)
+                    _tmp14 = _tmp11*_tmp13  # _tmp11*_tmp13
+                    _tmp15 = np.float64(labels[i])*np.float64(weight[i])  # b*weight
                     _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp12 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp12 + max(0.0, np.float64(logits[i]))))
                     grad[i] = _scale * (-_tmp15*(_tmp13 if (np.float64(logits[i]) <= 0) else _tmp14) + (-_tmp15 + np.float64(weight[i]))*(_tmp13 if (np.float64(logits[i]) >= 0) else _tmp14))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp16 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp17 = fast_log1p(_tmp16)
-                    _tmp18 = 1/(_tmp16 + 1)
-                    _tmp19 = _tmp16*_tmp18
-                    _tmp20 = np.float64(labels[i])*np.float64(weight[i])
+                    _tmp16 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp17 = fast_log1p(_tmp16)  # log1p(_tmp16)
+                    _tmp18 = 1/(_tmp16 + 1)  # 1/(_tmp16 + 1)
+                    _tmp19 = _tmp16*_tmp18  # _tmp16*_tmp18
+                    _tmp20 = np.float64(labels[i])*np.float64(weight[i])  # b*weight
                     _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp17 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp17 + max(0.0, np.float64(logits[i]))))
                     grad[i] = _scale * (-_tmp20*np.float64(pos_weight[i])*(_tmp18 if (np.float64(logits[i]) <= 0) else _tmp19) + (-_tmp20 + np.float64(weight[i]))*(_tmp18 if (np.float64(logits[i]) >= 0) else _tmp19))
     else:
         if weight is None:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp21 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp22 = fast_log1p(_tmp21)
-                    _tmp23 = 1 - np.float64(labels[i])
-                    _tmp24 = 1/(_tmp21 + 1)
-                    _tmp25 = _tmp21*_tmp24
+                    _tmp21 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp22 = fast_log1p(_tmp21)  # log1p(_tmp21)
+                    _tmp23 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp24 = 1/(_tmp21 + 1)  # 1/(_tmp21 + 1)
+                    _tmp25 = _tmp21*_tmp24  # _tmp21*_tmp24
                     _total += _tmp23*(_tmp22 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp22 + max(0.0, -np.float64(logits[i])))
                     grad[i] = scale[i] * (_tmp23*(_tmp24 if (np.float64(logits[i]) >= 0) else _tmp25) - np.float64(labels[i])*(_tmp24 if (np.float64(logits[i]) <= 0) else _tmp25))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp26 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp27 = fast_log1p(_tmp26)
-                    _tmp28 = np.float64(labels[i])*np.float64(pos_weight[i])
-                    _tmp29 = 1 - np.float64(labels[i])
-                    _tmp30 = 1/(_tmp26 + 1)
-                    _tmp31 = _tmp26*_tmp30
+                    _tmp26 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp27 = fast_log1p(_tmp26)  # log1p(_tmp26)
+                    _tmp28 = np.float64(labels[i])*np.float64(pos_weight[i])  # b*pos_weight
+                    _tmp29 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp30 = 1/(_tmp26 + 1)  # 1/(_tmp26 + 1)
+                    _tmp31 = _tmp26*_tmp30  # _tmp26*_tmp30
                     _total += _tmp28*(_tmp27 + max(0.0, -np.float64(logits[i]))) + _tmp29*(_tmp27 + max(0.0, np.float64(logits[i])))
                     grad[i] = scale[i] * (-_tmp28*(_tmp30 if (np.float64(logits[i]) <= 0) else _tmp31) + _tmp29*(_tmp30 if (np.float64(logits[i]) >= 0) else _tmp31))
         else:
             if pos_weight is None:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp32 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp33 = fast_log1p(_tmp32)
-                    _tmp34 = 1/(_tmp32 + 1)
-                    _tmp35 = _tmp32*_tmp34
-                    _tmp36 = np.float64(labels[i])*np.float64(weight[i])
+                    _tmp32 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp33 = fast_log1p(_tmp32)  # log1p(_tmp32)
+                    _tmp34 = 1/(_tmp32 + 1)  # 1/(_tmp32 + 1)
+                    _tmp35 = _tmp32*_tmp34  # _tmp32*_tmp34
+                    _tmp36 = np.float64(labels[i])*np.float64(weight[i])  # b*weight
                     _total += -np.float64(weight[i])*(-np.float64(labels[i])*(_tmp33 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp33 + max(0.0, np.float64(logits[i]))))
                     grad[i] = scale[i] * (-_tmp36*(_tmp34 if (np.float64(logits[i]) <= 0) else _tmp35) + (-_tmp36 + np.float64(weight[i]))*(_tmp34 if (np.float64(logits[i]) >= 0) else _tmp35))
             else:
                 for i in range(np.uint64(start), np.uint64(stop)):
-                    _tmp37 = fast_exp_nonpositive(-abs(np.float64(logits[i])))
-                    _tmp38 = fast_log1p(_tmp37)
-                    _tmp39 = 1/(_tmp37 + 1)
-                    _tmp40 = _tmp37*_tmp39
-                    _tmp41 = np.float64(labels[i])*np.float64(weight[i])
+                    _tmp37 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp38 = fast_log1p(_tmp37)  # log1p(_tmp37)
+                    _tmp39 = 1/(_tmp37 + 1)  # 1/(_tmp37 + 1)
+                    _tmp40 = _tmp37*_tmp39  # _tmp37*_tmp39
+                    _tmp41 = np.float64(labels[i])*np.float64(weight[i])  # b*weight
                     _total += -np.float64(weight[i])*(-np.float64(labels[i])*np.float64(pos_weight[i])*(_tmp38 + max(0.0, -np.float64(logits[i]))) - (1 - np.float64(labels[i]))*(_tmp38 + max(0.0, np.float64(logits[i]))))
                     grad[i] = scale[i] * (-_tmp41*np.float64(pos_weight[i])*(_tmp39 if (np.float64(logits[i]) <= 0) else _tmp40) + (-_tmp41 + np.float64(weight[i]))*(_tmp39 if (np.float64(logits[i]) >= 0) else _tmp40))
     return _total
@@ -523,9 +526,9 @@ def sigmoid_binary_cross_entropy_forward_backward_sum_in_place(logits, labels, w
     grad: written over logits, which is returned in its place.
     """
     n = logits.shape[0]
-    loss = np.empty((n + 16383) // 16384, dtype=np.float64)
-    for chunk in numba.prange((n + 16383) // 16384):
-        loss[chunk] = _sigmoid_binary_cross_entropy_forward_backward_sum_chunk_in_place(chunk * 16384, min(n, (chunk + 1) * 16384), logits, labels, weight, pos_weight, scale)
+    loss = np.empty((n + CHUNK - 1) // CHUNK, dtype=np.float64)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        loss[chunk] = _sigmoid_binary_cross_entropy_forward_backward_sum_chunk_in_place(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), logits, labels, weight, pos_weight, scale)
     return loss, logits
 
 
@@ -555,8 +558,8 @@ def binary_cross_entropy_forward(probs, labels, weight):
 def _binary_cross_entropy_forward_into(probs, labels, weight):
     n = probs.shape[0]
     loss = np.empty(n, dtype=probs.dtype)
-    for chunk in numba.prange((n + 16383) // 16384):
-        _binary_cross_entropy_forward_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), probs, labels, weight, loss)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        _binary_cross_entropy_forward_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), probs, labels, weight, loss)
     return loss
 
 
@@ -589,9 +592,9 @@ def binary_cross_entropy_forward_sum(probs, labels, weight):
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _binary_cross_entropy_forward_sum_into(probs, labels, weight):
     n = probs.shape[0]
-    loss = np.empty((n + 16383) // 16384, dtype=np.float64)
-    for chunk in numba.prange((n + 16383) // 16384):
-        loss[chunk] = _binary_cross_entropy_forward_sum_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), probs, labels, weight)
+    loss = np.empty((n + CHUNK - 1) // CHUNK, dtype=np.float64)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        loss[chunk] = _binary_cross_entropy_forward_sum_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), probs, labels, weight)
     return loss
 
 
@@ -603,23 +606,23 @@ def _binary_cross_entropy_forward_backward_chunk(start, stop, probs, labels, wei
         _scale = scale[0]
         if weight is None:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp0 = -np.float64(probs[i])
+                _tmp0 = -np.float64(probs[i])  # -r
                 loss[i] = -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp0))
                 grad[i] = _scale * ((-_tmp0 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
         else:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp1 = -np.float64(probs[i])
+                _tmp1 = -np.float64(probs[i])  # -r
                 loss[i] = -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp1)))
                 grad[i] = _scale * (np.float64(weight[i])*(-_tmp1 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
     else:
         if weight is None:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp2 = -np.float64(probs[i])
+                _tmp2 = -np.float64(probs[i])  # -r
                 loss[i] = -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp2))
                 grad[i] = scale[i] * ((-_tmp2 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
         else:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp3 = -np.float64(probs[i])
+                _tmp3 = -np.float64(probs[i])  # -r
                 loss[i] = -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp3)))
                 grad[i] = scale[i] * (np.float64(weight[i])*(-_tmp3 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
 
@@ -643,8 +646,8 @@ def binary_cross_entropy_forward_backward(probs, labels, weight, scale, grad=Non
 def _binary_cross_entropy_forward_backward_into(probs, labels, weight, scale, grad):
     n = probs.shape[0]
     loss = np.empty(n, dtype=probs.dtype)
-    for chunk in numba.prange((n + 16383) // 16384):
-        _binary_cross_entropy_forward_backward_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), probs, labels, weight, scale, loss, grad)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        _binary_cross_entropy_forward_backward_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), probs, labels, weight, scale, loss, grad)
     return loss, grad
 
 
@@ -657,23 +660,23 @@ def _binary_cross_entropy_forward_backward_chunk_in_place(start, stop, probs, la
         _scale = scale[0]
         if weight is None:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp0 = -np.float64(probs[i])
+                _tmp0 = -np.float64(probs[i])  # -r
                 loss[i] = -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp0))
                 grad[i] = _scale * ((-_tmp0 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
         else:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp1 = -np.float64(probs[i])
+                _tmp1 = -np.float64(probs[i])  # -r
                 loss[i] = -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp1)))
                 grad[i] = _scale * (np.float64(weight[i])*(-_tmp1 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
     else:
         if weight is None:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp2 = -np.float64(probs[i])
+                _tmp2 = -np.float64(probs[i])  # -r
                 loss[i] = -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp2))
                 grad[i] = scale[i] * ((-_tmp2 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
         else:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp3 = -np.float64(probs[i])
+                _tmp3 = -np.float64(probs[i])  # -r
                 loss[i] = -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp3)))
                 grad[i] = scale[i] * (np.float64(weight[i])*(-_tmp3 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
 
@@ -689,8 +692,8 @@ def binary_cross_entropy_forward_backward_in_place(probs, labels, weight, scale)
     """
     n = probs.shape[0]
     loss = np.empty(n, dtype=probs.dtype)
-    for chunk in numba.prange((n + 16383) // 16384):
-        _binary_cross_entropy_forward_backward_chunk_in_place(chunk * 16384, min(n, (chunk + 1) * 16384), probs, labels, weight, scale, loss)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        _binary_cross_entropy_forward_backward_chunk_in_place(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), probs, labels, weight, scale, loss)
     return loss, probs
 
 
@@ -703,23 +706,23 @@ def _binary_cross_entropy_forward_backward_sum_chunk(start, stop, probs, labels,
         _scale = scale[0]
         if weight is None:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp0 = -np.float64(probs[i])
+                _tmp0 = -np.float64(probs[i])  # -r
                 _total += -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp0))
                 grad[i] = _scale * ((-_tmp0 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
         else:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp1 = -np.float64(probs[i])
+                _tmp1 = -np.float64(probs[i])  # -r
                 _total += -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp1)))
                 grad[i] = _scale * (np.float64(weight[i])*(-_tmp1 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
     else:
         if weight is None:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp2 = -np.float64(probs[i])
+                _tmp2 = -np.float64(probs[i])  # -r
                 _total += -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp2))
                 grad[i] = scale[i] * ((-_tmp2 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
         else:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp3 = -np.float64(probs[i])
+                _tmp3 = -np.float64(probs[i])  # -r
                 _total += -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp3)))
                 grad[i] = scale[i] * (np.float64(weight[i])*(-_tmp3 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
     return _total
@@ -745,9 +748,9 @@ def binary_cross_entropy_forward_backward_sum(probs, labels, weight, scale, grad
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _binary_cross_entropy_forward_backward_sum_into(probs, labels, weight, scale, grad):
     n = probs.shape[0]
-    loss = np.empty((n + 16383) // 16384, dtype=np.float64)
-    for chunk in numba.prange((n + 16383) // 16384):
-        loss[chunk] = _binary_cross_entropy_forward_backward_sum_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), probs, labels, weight, scale, grad)
+    loss = np.empty((n + CHUNK - 1) // CHUNK, dtype=np.float64)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        loss[chunk] = _binary_cross_entropy_forward_backward_sum_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), probs, labels, weight, scale, grad)
     return loss, grad
 
 
@@ -761,23 +764,23 @@ def _binary_cross_entropy_forward_backward_sum_chunk_in_place(start, stop, probs
         _scale = scale[0]
         if weight is None:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp0 = -np.float64(probs[i])
+                _tmp0 = -np.float64(probs[i])  # -r
                 _total += -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp0))
                 grad[i] = _scale * ((-_tmp0 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
         else:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp1 = -np.float64(probs[i])
+                _tmp1 = -np.float64(probs[i])  # -r
                 _total += -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp1)))
                 grad[i] = _scale * (np.float64(weight[i])*(-_tmp1 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
     else:
         if weight is None:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp2 = -np.float64(probs[i])
+                _tmp2 = -np.float64(probs[i])  # -r
                 _total += -np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) - (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp2))
                 grad[i] = scale[i] * ((-_tmp2 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
         else:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp3 = -np.float64(probs[i])
+                _tmp3 = -np.float64(probs[i])  # -r
                 _total += -np.float64(weight[i])*(np.float64(labels[i])*max(-100.0, math.log(np.float64(probs[i]))) + (1 - np.float64(labels[i]))*max(-100.0, fast_log1p(_tmp3)))
                 grad[i] = scale[i] * (np.float64(weight[i])*(-_tmp3 - np.float64(labels[i]))/max(9.999999960041972e-13, np.float64(probs[i])*(1 - np.float64(probs[i]))))
     return _total
@@ -795,7 +798,7 @@ def binary_cross_entropy_forward_backward_sum_in_place(probs, labels, weight, sc
     grad: written over probs, which is returned in its place.
     """
     n = probs.shape[0]
-    loss = np.empty((n + 16383) // 16384, dtype=np.float64)
-    for chunk in numba.prange((n + 16383) // 16384):
-        loss[chunk] = _binary_cross_entropy_forward_backward_sum_chunk_in_place(chunk * 16384, min(n, (chunk + 1) * 16384), probs, labels, weight, scale)
+    loss = np.empty((n + CHUNK - 1) // CHUNK, dtype=np.float64)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        loss[chunk] = _binary_cross_entropy_forward_backward_sum_chunk_in_place(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), probs, labels, weight, scale)
     return loss, probs

@@ -19,6 +19,12 @@ import numpy as np
 from symce.generated.runtime import cast_like, exp_below_max, fast_exp, first_index_of_run, kept_exponentials, log1p_of_run, prefer_wide_vectors_if_long, row_max_of_run, run_exponentials, store_exponential, store_fence, stored_exponential, sum_below_max_of_run, write_row
 
 
+CHUNK = 16384  # elements per task (a chunk of elements, or of rows: at least one row)
+LONG_ROWS = 32  # the shortest row taken as long (its own exponentials, 512-bit vectors)
+STREAMED_BYTES = 67108864  # the smallest caller's buffer streamed past the cache (64 MiB)
+STREAMED_ROW_BYTES = 8192  # and the shortest row streamed (8 KiB)
+
+
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, loss, summed, run):
     """Rows start..stop of integer_labels_forward."""
@@ -31,23 +37,23 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
             if not summed:
                 loss[i] = 0.0
             continue
-        _zt = logits[i, t]
-        mx, finite = row_max_of_run(logits, i, start, run)
+        _zt = logits[i, t]  # z_t, read before pass 2 may overwrite the row
+        mx, finite = row_max_of_run(logits, i, start, run)  # the row max, and if it is finite
         m = np.float64(mx)
         if finite:
             if weight is None:
                 if label_smoothing == 0.0:
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _u0 = _zero
+                    _s0 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _u0 = _zero  # Σ_{z_k = max} exp(z_k − m)
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        _b0 = _ek
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
+                        _b0 = _ek  # exp(z_k − m)
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
-                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
-                    _tmp0 = log1p_of_run(_r0, run, i - start)
+                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _tmp0 = log1p_of_run(_r0, run, i - start)  # log1p(_r0)
                     if (_zt == mx):
                         _loss = _tmp0
                     else:
@@ -57,21 +63,21 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
                         loss[i] = _loss
                 else:
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _s1 = _zero
-                    _u0 = _zero
+                    _s0 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _s1 = _zero  # Σ_{k≠a} (z_k − m)
+                    _u0 = _zero  # Σ_{z_k = max} exp(z_k − m)
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        _b0 = _ek
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
+                        _b0 = _ek  # exp(z_k − m)
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
                         _s1 += (_zk - mx)
-                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
-                    _r1 = np.float64(_s1)
-                    _tmp1 = 1/C
-                    _tmp2 = log1p_of_run(_r0, run, i - start)
-                    _tmp3 = C*_tmp2
+                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _r1 = np.float64(_s1)  # Σ_{k≠a} (z_k − m)
+                    _tmp1 = 1/C  # 1/C
+                    _tmp2 = log1p_of_run(_r0, run, i - start)  # log1p(_r0)
+                    _tmp3 = C*_tmp2  # C*_tmp2
                     if (_zt == mx):
                         _loss = _tmp1*(-_r1*np.float64(label_smoothing) + _tmp3)
                     else:
@@ -82,16 +88,16 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
             else:
                 if label_smoothing == 0.0:
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _u0 = _zero
+                    _s0 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _u0 = _zero  # Σ_{z_k = max} exp(z_k − m)
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        _b0 = _ek
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
+                        _b0 = _ek  # exp(z_k − m)
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
-                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
-                    _tmp4 = log1p_of_run(_r0, run, i - start)
+                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _tmp4 = log1p_of_run(_r0, run, i - start)  # log1p(_r0)
                     if (_zt == mx):
                         _loss = _tmp4*np.float64(weight[t])
                     else:
@@ -100,30 +106,30 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
                     if not summed:
                         loss[i] = _loss
                 else:
-                    a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)
+                    a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _s1 = _zero
-                    _s2 = _zero
-                    _u1 = _zero
-                    _u2 = _zero
+                    _s0 = _zero  # Σ_{k≠a} w_k*(z_k − m)
+                    _s1 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _s2 = _zero  # Σ_{k≠a, z_k < max} w_k
+                    _u1 = _zero  # Σ_{z_k = max} exp(z_k − m)
+                    _u2 = _zero  # Σ_{z_k = max} w_k
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
                         _s0 += weight[k]*(_zk - mx)
-                        _b1 = _ek
+                        _b1 = _ek  # exp(z_k − m)
                         _s1 += _zero if _zk == mx else _b1
                         _u1 += _b1 if _zk == mx else _zero
-                        _b2 = weight[k]
+                        _b2 = weight[k]  # w_k
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
-                    _r0 = np.float64(_s0)
-                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
-                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(weight[a]))
-                    _tmp5 = 1/C
-                    _tmp6 = log1p_of_run(_r1, run, i - start)
-                    _tmp7 = _tmp6*np.float64(label_smoothing)
-                    _tmp8 = _tmp7*np.float64(weight[t])
+                    _r0 = np.float64(_s0)  # Σ_{k≠a} w_k*(z_k − m)
+                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(weight[a]))  # Σ_{k≠a} w_k
+                    _tmp5 = 1/C  # 1/C
+                    _tmp6 = log1p_of_run(_r1, run, i - start)  # log1p(_r1)
+                    _tmp7 = _tmp6*np.float64(label_smoothing)  # _tmp6*epsilon
+                    _tmp8 = _tmp7*np.float64(weight[t])  # _tmp7*w_t
                     if (_zt == mx):
                         _loss = _tmp5*(C*_tmp6*np.float64(weight[t]) - C*_tmp8 - _r0*np.float64(label_smoothing) + _r2*_tmp7 + _tmp8)
                     else:
@@ -133,34 +139,34 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
                         loss[i] = _loss
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             if weight is None:
-                _s0 = 0.0
-                _s1 = 0.0
+                _s0 = 0.0  # Σ_{k} exp(z_k)
+                _s1 = 0.0  # Σ_{k} z_k
                 for k in range(C):
                     _zk = logits[i, k]
-                    _ek = fast_exp(np.float64(_zk))
+                    _ek = fast_exp(np.float64(_zk))  # exp(z_k)
                     _s0 += np.float64(_ek)
                     _s1 += np.float64(_zk)
-                _r0 = np.float64(_s0)
-                _r1 = np.float64(_s1)
-                _tmp9 = math.log(_r0)
+                _r0 = np.float64(_s0)  # Σ_{k} exp(z_k)
+                _r1 = np.float64(_s1)  # Σ_{k} z_k
+                _tmp9 = math.log(_r0)  # log(_r0)
                 _loss = -(1 - np.float64(label_smoothing))*(-_tmp9 + np.float64(_zt)) + np.float64(label_smoothing)*(C*_tmp9 - _r1)/C
                 _total += _loss
                 if not summed:
                     loss[i] = _loss
             else:
-                _s0 = 0.0
-                _s1 = 0.0
-                _s2 = 0.0
+                _s0 = 0.0  # Σ_{k} w_k*z_k
+                _s1 = 0.0  # Σ_{k} exp(z_k)
+                _s2 = 0.0  # Σ_{k} w_k
                 for k in range(C):
                     _zk = logits[i, k]
-                    _ek = fast_exp(np.float64(_zk))
+                    _ek = fast_exp(np.float64(_zk))  # exp(z_k)
                     _s0 += np.float64(weight[k])*np.float64(_zk)
                     _s1 += np.float64(_ek)
                     _s2 += np.float64(weight[k])
-                _r0 = np.float64(_s0)
-                _r1 = np.float64(_s1)
-                _r2 = np.float64(_s2)
-                _tmp10 = math.log(_r1)
+                _r0 = np.float64(_s0)  # Σ_{k} w_k*z_k
+                _r1 = np.float64(_s1)  # Σ_{k} exp(z_k)
+                _r2 = np.float64(_s2)  # Σ_{k} w_k
+                _tmp10 = math.log(_r1)  # log(_r1)
                 _loss = -(1 - np.float64(label_smoothing))*(-_tmp10 + np.float64(_zt))*np.float64(weight[t]) + np.float64(label_smoothing)*(-_r0 + _r2*_tmp10)/C
                 _total += _loss
                 if not summed:
@@ -171,10 +177,10 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _integer_labels_forward_short(logits, labels, weight, label_smoothing, ignore_index, summed, threads):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
-    with_firsts = (not (label_smoothing == 0.0) and not (weight is None))
+    with_firsts = (not (label_smoothing == 0.0) and not (weight is None))  # whether a row reads the first index of its max
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
@@ -190,7 +196,7 @@ def _integer_labels_forward_short(logits, labels, weight, label_smoothing, ignor
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _integer_labels_forward_long(logits, labels, weight, label_smoothing, ignore_index, summed):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
     for task in numba.prange(tasks):
@@ -205,7 +211,7 @@ def _integer_labels_forward_long(logits, labels, weight, label_smoothing, ignore
 def integer_labels_forward(logits, labels, weight, label_smoothing, ignore_index):
     """Loss per sample of spec 'softmax_cross_entropy_with_integer_labels': L = keep (−(1 − ε) w_t log softmax(z)_t − ε/C Σ_k w_k log softmax(z)_k)
     """
-    if logits.shape[1] < 32:
+    if logits.shape[1] < LONG_ROWS:
         return _integer_labels_forward_short(logits, labels, weight, label_smoothing, ignore_index, False, numba.get_num_threads())
     return _integer_labels_forward_long(logits, labels, weight, label_smoothing, ignore_index, False)
 
@@ -215,7 +221,7 @@ def integer_labels_forward_sum(logits, labels, weight, label_smoothing, ignore_i
 
     loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
     """
-    if logits.shape[1] < 32:
+    if logits.shape[1] < LONG_ROWS:
         return _integer_labels_forward_short(logits, labels, weight, label_smoothing, ignore_index, True, numba.get_num_threads())
     return _integer_labels_forward_long(logits, labels, weight, label_smoothing, ignore_index, True)
 
@@ -234,26 +240,26 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
             for j in range(C):
                 grad[i, j] = 0.0
             continue
-        _zt = logits[i, t]
+        _zt = logits[i, t]  # z_t, read before pass 2 may overwrite the row
         _scale = row_scale[0] if row_scale.shape[0] == 1 else row_scale[i]
-        mx, finite = row_max_of_run(logits, i, start, run)
+        mx, finite = row_max_of_run(logits, i, start, run)  # the row max, and if it is finite
         m = np.float64(mx)
         if finite:
             if weight is None:
                 if label_smoothing == 0.0:
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _u0 = _zero
+                    _s0 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _u0 = _zero  # Σ_{z_k = max} exp(z_k − m)
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
                         store_exponential(grad, i, k, _ek, run)
-                        _b0 = _ek
+                        _b0 = _ek  # exp(z_k − m)
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
-                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
-                    _tmp0 = log1p_of_run(_r0, run, i - start)
-                    _tmp1 = 1/(_r0 + 1)
+                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _tmp0 = log1p_of_run(_r0, run, i - start)  # log1p(_r0)
+                    _tmp1 = 1/(_r0 + 1)  # 1/(_r0 + 1)
                     if (_zt == mx):
                         _loss = _tmp0
                     else:
@@ -262,43 +268,43 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     if not summed:
                         loss[i] = _loss
                     if (_zt == mx):
-                        _tmp2 = _scale * (-_r0*_tmp1)
-                        _tmp3 = cast_like(_scale * (_tmp1), mx)
+                        _tmp2 = _scale * (-_r0*_tmp1)  # grad[i, a]
+                        _tmp3 = cast_like(_scale * (_tmp1), mx)  # the coefficient of exp(z_j − m) in grad
                         if not write_row(grad, i, ((_tmp3, kept_exponentials(grad, run)),), (logits,), run):
                             for j in range(C):
                                 grad[i, j] = _tmp3 * stored_exponential(grad, i, j, run, i - start)
                         grad[i, t] = _tmp2
                     else:
-                        _tmp4 = _scale * (_tmp1*np.float64(stored_exponential(grad, i, t, run, i - start)) - 1)
-                        _tmp5 = cast_like(_scale * (_tmp1), mx)
+                        _tmp4 = _scale * (_tmp1*np.float64(stored_exponential(grad, i, t, run, i - start)) - 1)  # grad[i, t]
+                        _tmp5 = cast_like(_scale * (_tmp1), mx)  # the coefficient of exp(z_j − m) in grad
                         if not write_row(grad, i, ((_tmp5, kept_exponentials(grad, run)),), (logits,), run):
                             for j in range(C):
                                 grad[i, j] = _tmp5 * stored_exponential(grad, i, j, run, i - start)
                         grad[i, t] = _tmp4
                 else:
-                    a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)
+                    a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _s1 = _zero
-                    _u0 = _zero
+                    _s0 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _s1 = _zero  # Σ_{k≠a} (z_k − m)
+                    _u0 = _zero  # Σ_{z_k = max} exp(z_k − m)
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
                         store_exponential(grad, i, k, _ek, run)
-                        _b0 = _ek
+                        _b0 = _ek  # exp(z_k − m)
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
                         _s1 += (_zk - mx)
-                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
-                    _r1 = np.float64(_s1)
-                    _tmp6 = 1/C
-                    _tmp7 = log1p_of_run(_r0, run, i - start)
-                    _tmp8 = C*_tmp7
-                    _tmp9 = np.float64(label_smoothing) - 1
-                    _tmp10 = _r0*np.float64(label_smoothing) + np.float64(label_smoothing)
-                    _tmp11 = 1/(_r0 + 1)
-                    _tmp12 = _tmp11*_tmp6
-                    _tmp13 = -_tmp6*np.float64(label_smoothing)
+                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _r1 = np.float64(_s1)  # Σ_{k≠a} (z_k − m)
+                    _tmp6 = 1/C  # 1/C
+                    _tmp7 = log1p_of_run(_r0, run, i - start)  # log1p(_r0)
+                    _tmp8 = C*_tmp7  # C*_tmp7
+                    _tmp9 = np.float64(label_smoothing) - 1  # epsilon - 1
+                    _tmp10 = _r0*np.float64(label_smoothing) + np.float64(label_smoothing)  # _r0*epsilon + epsilon
+                    _tmp11 = 1/(_r0 + 1)  # 1/(_r0 + 1)
+                    _tmp12 = _tmp11*_tmp6  # _tmp11*_tmp6
+                    _tmp13 = -_tmp6*np.float64(label_smoothing)  # -_tmp6*epsilon
                     if (_zt == mx):
                         _loss = _tmp6*(-_r1*np.float64(label_smoothing) + _tmp8)
                     else:
@@ -307,19 +313,19 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     if not summed:
                         loss[i] = _loss
                     if (_zt == mx):
-                        _tmp14 = C*np.float64(label_smoothing)
-                        _tmp15 = _scale * (_tmp12*(-C*_r0 + _r0*_tmp14 - _tmp10 + _tmp14))
-                        _tmp16 = cast_like(_scale * (C*_tmp12), mx)
-                        _tmp17 = cast_like(_scale * (-_tmp10*_tmp12), mx)
+                        _tmp14 = C*np.float64(label_smoothing)  # C*epsilon
+                        _tmp15 = _scale * (_tmp12*(-C*_r0 + _r0*_tmp14 - _tmp10 + _tmp14))  # grad[i, a]
+                        _tmp16 = cast_like(_scale * (C*_tmp12), mx)  # the coefficient of exp(z_j − m) in grad
+                        _tmp17 = cast_like(_scale * (-_tmp10*_tmp12), mx)  # the row-level term in grad
                         if not write_row(grad, i, ((_tmp16, kept_exponentials(grad, run)), (_tmp17,)), (logits,), run):
                             for j in range(C):
                                 grad[i, j] = _tmp16 * stored_exponential(grad, i, j, run, i - start) + _tmp17
                         grad[i, t] = _tmp15
                     else:
-                        _tmp18 = _scale * (_tmp12*(C - _tmp10))
-                        _tmp19 = _scale * (_tmp11*np.float64(stored_exponential(grad, i, t, run, i - start)) + _tmp13 + _tmp9)
-                        _tmp20 = cast_like(_scale * (_tmp11), mx)
-                        _tmp21 = cast_like(_scale * (_tmp13), mx)
+                        _tmp18 = _scale * (_tmp12*(C - _tmp10))  # grad[i, a]
+                        _tmp19 = _scale * (_tmp11*np.float64(stored_exponential(grad, i, t, run, i - start)) + _tmp13 + _tmp9)  # grad[i, t]
+                        _tmp20 = cast_like(_scale * (_tmp11), mx)  # the coefficient of exp(z_j − m) in grad
+                        _tmp21 = cast_like(_scale * (_tmp13), mx)  # the row-level term in grad
                         if not write_row(grad, i, ((_tmp20, kept_exponentials(grad, run)), (_tmp21,)), (logits,), run):
                             for j in range(C):
                                 grad[i, j] = _tmp20 * stored_exponential(grad, i, j, run, i - start) + _tmp21
@@ -328,19 +334,19 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
             else:
                 if label_smoothing == 0.0:
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _u0 = _zero
+                    _s0 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _u0 = _zero  # Σ_{z_k = max} exp(z_k − m)
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
                         store_exponential(grad, i, k, _ek, run)
-                        _b0 = _ek
+                        _b0 = _ek  # exp(z_k − m)
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
-                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
-                    _tmp22 = log1p_of_run(_r0, run, i - start)
-                    _tmp23 = 1/(_r0 + 1)
-                    _tmp24 = _tmp23*np.float64(weight[t])
+                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _tmp22 = log1p_of_run(_r0, run, i - start)  # log1p(_r0)
+                    _tmp23 = 1/(_r0 + 1)  # 1/(_r0 + 1)
+                    _tmp24 = _tmp23*np.float64(weight[t])  # _tmp23*w_t
                     if (_zt == mx):
                         _loss = _tmp22*np.float64(weight[t])
                     else:
@@ -349,55 +355,55 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     if not summed:
                         loss[i] = _loss
                     if (_zt == mx):
-                        _tmp25 = _scale * (-_r0*_tmp24)
-                        _tmp26 = cast_like(_scale * (_tmp24), mx)
+                        _tmp25 = _scale * (-_r0*_tmp24)  # grad[i, a]
+                        _tmp26 = cast_like(_scale * (_tmp24), mx)  # the coefficient of exp(z_j − m) in grad
                         if not write_row(grad, i, ((_tmp26, kept_exponentials(grad, run)),), (logits,), run):
                             for j in range(C):
                                 grad[i, j] = _tmp26 * stored_exponential(grad, i, j, run, i - start)
                         grad[i, t] = _tmp25
                     else:
-                        _tmp27 = _scale * (_tmp23*np.float64(stored_exponential(grad, i, t, run, i - start))*np.float64(weight[t]) - np.float64(weight[t]))
-                        _tmp28 = cast_like(_scale * (_tmp24), mx)
+                        _tmp27 = _scale * (_tmp23*np.float64(stored_exponential(grad, i, t, run, i - start))*np.float64(weight[t]) - np.float64(weight[t]))  # grad[i, t]
+                        _tmp28 = cast_like(_scale * (_tmp24), mx)  # the coefficient of exp(z_j − m) in grad
                         if not write_row(grad, i, ((_tmp28, kept_exponentials(grad, run)),), (logits,), run):
                             for j in range(C):
                                 grad[i, j] = _tmp28 * stored_exponential(grad, i, j, run, i - start)
                         grad[i, t] = _tmp27
                 else:
-                    a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)
+                    a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _s1 = _zero
-                    _s2 = _zero
-                    _u1 = _zero
-                    _u2 = _zero
+                    _s0 = _zero  # Σ_{k≠a} w_k*(z_k − m)
+                    _s1 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _s2 = _zero  # Σ_{k≠a, z_k < max} w_k
+                    _u1 = _zero  # Σ_{z_k = max} exp(z_k − m)
+                    _u2 = _zero  # Σ_{z_k = max} w_k
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
                         store_exponential(grad, i, k, _ek, run)
                         _s0 += weight[k]*(_zk - mx)
-                        _b1 = _ek
+                        _b1 = _ek  # exp(z_k − m)
                         _s1 += _zero if _zk == mx else _b1
                         _u1 += _b1 if _zk == mx else _zero
-                        _b2 = weight[k]
+                        _b2 = weight[k]  # w_k
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
-                    _r0 = np.float64(_s0)
-                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
-                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(weight[a]))
-                    _tmp29 = 1/C
-                    _tmp30 = log1p_of_run(_r1, run, i - start)
-                    _tmp31 = _r2*np.float64(label_smoothing)
-                    _tmp32 = C*np.float64(weight[t])
-                    _tmp33 = _tmp30*_tmp32
-                    _tmp34 = np.float64(label_smoothing)*np.float64(weight[t])
-                    _tmp35 = _r2 + np.float64(weight[a])
-                    _tmp36 = _tmp29*np.float64(label_smoothing)
-                    _tmp37 = _r1*_tmp32
-                    _tmp38 = 1/(_r1 + 1)
-                    _tmp39 = _tmp29*_tmp38
-                    _tmp40 = _tmp32*np.float64(label_smoothing)
-                    _tmp41 = np.float64(stored_exponential(grad, i, t, run, i - start))
-                    _tmp42 = _tmp38*_tmp41
+                    _r0 = np.float64(_s0)  # Σ_{k≠a} w_k*(z_k − m)
+                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(weight[a]))  # Σ_{k≠a} w_k
+                    _tmp29 = 1/C  # 1/C
+                    _tmp30 = log1p_of_run(_r1, run, i - start)  # log1p(_r1)
+                    _tmp31 = _r2*np.float64(label_smoothing)  # _r2*epsilon
+                    _tmp32 = C*np.float64(weight[t])  # C*w_t
+                    _tmp33 = _tmp30*_tmp32  # _tmp30*_tmp32
+                    _tmp34 = np.float64(label_smoothing)*np.float64(weight[t])  # epsilon*w_t
+                    _tmp35 = _r2 + np.float64(weight[a])  # _r2 + w_a
+                    _tmp36 = _tmp29*np.float64(label_smoothing)  # _tmp29*epsilon
+                    _tmp37 = _r1*_tmp32  # _r1*_tmp32
+                    _tmp38 = 1/(_r1 + 1)  # 1/(_r1 + 1)
+                    _tmp39 = _tmp29*_tmp38  # _tmp29*_tmp38
+                    _tmp40 = _tmp32*np.float64(label_smoothing)  # _tmp32*epsilon
+                    _tmp41 = np.float64(stored_exponential(grad, i, t, run, i - start))  # exp(z_t − m)
+                    _tmp42 = _tmp38*_tmp41  # _tmp38*_tmp41
                     if (_zt == mx):
                         _loss = _tmp29*(-_r0*np.float64(label_smoothing) + _tmp30*_tmp31 + _tmp30*_tmp34 - _tmp33*np.float64(label_smoothing) + _tmp33)
                     else:
@@ -406,18 +412,18 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                     if not summed:
                         loss[i] = _loss
                     if (_zt == mx):
-                        _tmp43 = _scale * (_tmp39*(-_r1*_tmp34 + _tmp31 + _tmp37*np.float64(label_smoothing) - _tmp37))
-                        _tmp44 = cast_like(_scale * (_tmp39*(C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp40 + np.float64(label_smoothing)*np.float64(weight[t]))), mx)
-                        _tmp45 = cast_like(_scale * (-_tmp39*np.float64(label_smoothing)*(_r1 + 1)), mx)
+                        _tmp43 = _scale * (_tmp39*(-_r1*_tmp34 + _tmp31 + _tmp37*np.float64(label_smoothing) - _tmp37))  # grad[i, a]
+                        _tmp44 = cast_like(_scale * (_tmp39*(C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp40 + np.float64(label_smoothing)*np.float64(weight[t]))), mx)  # the coefficient of exp(z_j − m) in grad
+                        _tmp45 = cast_like(_scale * (-_tmp39*np.float64(label_smoothing)*(_r1 + 1)), mx)  # the coefficient of w_j in grad
                         if not write_row(grad, i, ((_tmp44, kept_exponentials(grad, run)), (_tmp45, weight)), (logits,), run):
                             for j in range(C):
                                 grad[i, j] = _tmp44 * stored_exponential(grad, i, j, run, i - start) + _tmp45 * weight[j]
                         grad[i, t] = _tmp43
                     else:
-                        _tmp46 = _scale * (_tmp39*(C*np.float64(weight[t]) - _r1*np.float64(label_smoothing)*np.float64(weight[a]) + _r2*np.float64(label_smoothing) - _tmp40))
-                        _tmp47 = _scale * (-_tmp29*_tmp34 - _tmp34*_tmp42 + _tmp34 + _tmp35*_tmp36*_tmp42 + _tmp38*_tmp41*np.float64(weight[t]) - np.float64(weight[t]))
-                        _tmp48 = cast_like(_scale * (_tmp38*(_tmp29*_tmp35*np.float64(label_smoothing) - _tmp34 + np.float64(weight[t]))), mx)
-                        _tmp49 = cast_like(_scale * (-_tmp29*np.float64(label_smoothing)), mx)
+                        _tmp46 = _scale * (_tmp39*(C*np.float64(weight[t]) - _r1*np.float64(label_smoothing)*np.float64(weight[a]) + _r2*np.float64(label_smoothing) - _tmp40))  # grad[i, a]
+                        _tmp47 = _scale * (-_tmp29*_tmp34 - _tmp34*_tmp42 + _tmp34 + _tmp35*_tmp36*_tmp42 + _tmp38*_tmp41*np.float64(weight[t]) - np.float64(weight[t]))  # grad[i, t]
+                        _tmp48 = cast_like(_scale * (_tmp38*(_tmp29*_tmp35*np.float64(label_smoothing) - _tmp34 + np.float64(weight[t]))), mx)  # the coefficient of exp(z_j − m) in grad
+                        _tmp49 = cast_like(_scale * (-_tmp29*np.float64(label_smoothing)), mx)  # the coefficient of w_j in grad
                         if not write_row(grad, i, ((_tmp48, kept_exponentials(grad, run)), (_tmp49, weight)), (logits,), run):
                             for j in range(C):
                                 grad[i, j] = _tmp48 * stored_exponential(grad, i, j, run, i - start) + _tmp49 * weight[j]
@@ -425,57 +431,57 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
                         grad[i, a] = _tmp46
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             if weight is None:
-                _s0 = 0.0
-                _s1 = 0.0
+                _s0 = 0.0  # Σ_{k} exp(z_k)
+                _s1 = 0.0  # Σ_{k} z_k
                 for k in range(C):
                     _zk = logits[i, k]
-                    _ek = fast_exp(np.float64(_zk))
+                    _ek = fast_exp(np.float64(_zk))  # exp(z_k)
                     _s0 += np.float64(_ek)
                     _s1 += np.float64(_zk)
-                _r0 = np.float64(_s0)
-                _r1 = np.float64(_s1)
-                _tmp50 = 1/C
-                _tmp51 = math.log(_r0)
-                _tmp52 = np.float64(label_smoothing) - 1
-                _tmp53 = -_tmp50*np.float64(label_smoothing)
-                _tmp54 = 1/_r0
+                _r0 = np.float64(_s0)  # Σ_{k} exp(z_k)
+                _r1 = np.float64(_s1)  # Σ_{k} z_k
+                _tmp50 = 1/C  # 1/C
+                _tmp51 = math.log(_r0)  # log(_r0)
+                _tmp52 = np.float64(label_smoothing) - 1  # epsilon - 1
+                _tmp53 = -_tmp50*np.float64(label_smoothing)  # -_tmp50*epsilon
+                _tmp54 = 1/_r0  # 1/_r0
                 _loss = _tmp50*np.float64(label_smoothing)*(C*_tmp51 - _r1) + _tmp52*(-_tmp51 + np.float64(_zt))
                 _total += _loss
                 if not summed:
                     loss[i] = _loss
-                _tmp55 = _scale * (_tmp52 + _tmp53 + _tmp54*fast_exp(np.float64(_zt)))
+                _tmp55 = _scale * (_tmp52 + _tmp53 + _tmp54*fast_exp(np.float64(_zt)))  # grad[i, t]
                 for j in range(C):
                     grad[i, j] = _scale * (_tmp53 + _tmp54*fast_exp(np.float64(logits[i, j])))
                 grad[i, t] = _tmp55
             else:
-                _s0 = 0.0
-                _s1 = 0.0
-                _s2 = 0.0
+                _s0 = 0.0  # Σ_{k} w_k*z_k
+                _s1 = 0.0  # Σ_{k} exp(z_k)
+                _s2 = 0.0  # Σ_{k} w_k
                 for k in range(C):
                     _zk = logits[i, k]
-                    _ek = fast_exp(np.float64(_zk))
+                    _ek = fast_exp(np.float64(_zk))  # exp(z_k)
                     _s0 += np.float64(weight[k])*np.float64(_zk)
                     _s1 += np.float64(_ek)
                     _s2 += np.float64(weight[k])
-                _r0 = np.float64(_s0)
-                _r1 = np.float64(_s1)
-                _r2 = np.float64(_s2)
-                _tmp56 = 1/C
-                _tmp57 = math.log(_r1)
-                _tmp58 = np.float64(label_smoothing)*np.float64(weight[t])
-                _tmp59 = fast_exp(np.float64(_zt))
-                _tmp60 = 1/_r1
-                _tmp61 = _tmp56*np.float64(label_smoothing)
-                _tmp62 = _tmp58*_tmp60
+                _r0 = np.float64(_s0)  # Σ_{k} w_k*z_k
+                _r1 = np.float64(_s1)  # Σ_{k} exp(z_k)
+                _r2 = np.float64(_s2)  # Σ_{k} w_k
+                _tmp56 = 1/C  # 1/C
+                _tmp57 = math.log(_r1)  # log(_r1)
+                _tmp58 = np.float64(label_smoothing)*np.float64(weight[t])  # epsilon*w_t
+                _tmp59 = fast_exp(np.float64(_zt))  # exp(z_t)
+                _tmp60 = 1/_r1  # 1/_r1
+                _tmp61 = _tmp56*np.float64(label_smoothing)  # _tmp56*epsilon
+                _tmp62 = _tmp58*_tmp60  # _tmp58*_tmp60
                 _loss = _tmp56*np.float64(label_smoothing)*(-_r0 + _r2*_tmp57) - (1 - np.float64(label_smoothing))*(-_tmp57 + np.float64(_zt))*np.float64(weight[t])
                 _total += _loss
                 if not summed:
                     loss[i] = _loss
-                _tmp63 = _tmp59*_tmp60
-                _tmp64 = _scale * (_r2*_tmp61*_tmp63 - _tmp56*_tmp58 + _tmp58 - _tmp59*_tmp62 + _tmp63*np.float64(weight[t]) - np.float64(weight[t]))
+                _tmp63 = _tmp59*_tmp60  # _tmp59*_tmp60
+                _tmp64 = _scale * (_r2*_tmp61*_tmp63 - _tmp56*_tmp58 + _tmp58 - _tmp59*_tmp62 + _tmp63*np.float64(weight[t]) - np.float64(weight[t]))  # grad[i, t]
                 for j in range(C):
-                    _tmp65 = fast_exp(np.float64(logits[i, j]))
-                    _tmp66 = _tmp60*_tmp65
+                    _tmp65 = fast_exp(np.float64(logits[i, j]))  # exp(z_j)
+                    _tmp66 = _tmp60*_tmp65  # _tmp60*_tmp65
                     grad[i, j] = _scale * (_r2*_tmp56*_tmp66*np.float64(label_smoothing) - _tmp61*np.float64(weight[j]) - _tmp62*_tmp65 + _tmp66*np.float64(weight[t]))
                 grad[i, t] = _tmp64
     return _total
@@ -484,10 +490,10 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _integer_labels_forward_backward_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, summed, threads):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
-    with_firsts = not (label_smoothing == 0.0)
+    with_firsts = not (label_smoothing == 0.0)  # whether a row reads the first index of its max
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
@@ -503,7 +509,7 @@ def _integer_labels_forward_backward_short(logits, labels, weight, label_smoothi
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _integer_labels_forward_backward_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, summed):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
     for task in numba.prange(tasks):
@@ -518,7 +524,7 @@ def _integer_labels_forward_backward_long(logits, labels, weight, label_smoothin
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _integer_labels_forward_backward_streamed(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, summed, threads):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
     parts = max(1, min(threads, tasks))
@@ -542,9 +548,9 @@ def integer_labels_forward_backward(logits, labels, weight, label_smoothing, ign
     passed_in = grad is not None
     if grad is None:
         grad = np.empty(logits.shape, dtype=logits.dtype)
-    if logits.shape[1] < 32:
+    if logits.shape[1] < LONG_ROWS:
         return _integer_labels_forward_backward_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, False, numba.get_num_threads())
-    if passed_in and grad.nbytes >= 67108864 and logits.shape[1] * logits.itemsize >= 8192:
+    if passed_in and grad.nbytes >= STREAMED_BYTES and logits.shape[1] * logits.itemsize >= STREAMED_ROW_BYTES:
         return _integer_labels_forward_backward_streamed(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, False, numba.get_num_threads())
     return _integer_labels_forward_backward_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, False)
 
@@ -559,9 +565,9 @@ def integer_labels_forward_backward_sum(logits, labels, weight, label_smoothing,
     passed_in = grad is not None
     if grad is None:
         grad = np.empty(logits.shape, dtype=logits.dtype)
-    if logits.shape[1] < 32:
+    if logits.shape[1] < LONG_ROWS:
         return _integer_labels_forward_backward_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, True, numba.get_num_threads())
-    if passed_in and grad.nbytes >= 67108864 and logits.shape[1] * logits.itemsize >= 8192:
+    if passed_in and grad.nbytes >= STREAMED_BYTES and logits.shape[1] * logits.itemsize >= STREAMED_ROW_BYTES:
         return _integer_labels_forward_backward_streamed(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, True, numba.get_num_threads())
     return _integer_labels_forward_backward_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, True)
 
@@ -581,26 +587,26 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
             for j in range(C):
                 grad[i, j] = 0.0
             continue
-        _zt = logits[i, t]
+        _zt = logits[i, t]  # z_t, read before pass 2 may overwrite the row
         _scale = row_scale[0] if row_scale.shape[0] == 1 else row_scale[i]
-        mx, finite = row_max_of_run(logits, i, start, run)
+        mx, finite = row_max_of_run(logits, i, start, run)  # the row max, and if it is finite
         m = np.float64(mx)
         if finite:
             if weight is None:
                 if label_smoothing == 0.0:
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _u0 = _zero
+                    _s0 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _u0 = _zero  # Σ_{z_k = max} exp(z_k − m)
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
                         store_exponential(grad, i, k, _ek, run)
-                        _b0 = _ek
+                        _b0 = _ek  # exp(z_k − m)
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
-                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
-                    _tmp0 = log1p_of_run(_r0, run, i - start)
-                    _tmp1 = 1/(_r0 + 1)
+                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _tmp0 = log1p_of_run(_r0, run, i - start)  # log1p(_r0)
+                    _tmp1 = 1/(_r0 + 1)  # 1/(_r0 + 1)
                     if (_zt == mx):
                         _loss = _tmp0
                     else:
@@ -609,43 +615,43 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     if not summed:
                         loss[i] = _loss
                     if (_zt == mx):
-                        _tmp2 = _scale * (-_r0*_tmp1)
-                        _tmp3 = cast_like(_scale * (_tmp1), mx)
+                        _tmp2 = _scale * (-_r0*_tmp1)  # grad[i, a]
+                        _tmp3 = cast_like(_scale * (_tmp1), mx)  # the coefficient of exp(z_j − m) in grad
                         if not write_row(grad, i, ((_tmp3, kept_exponentials(grad, run)),), (logits,), run):
                             for j in range(C):
                                 grad[i, j] = _tmp3 * stored_exponential(grad, i, j, run, i - start)
                         grad[i, t] = _tmp2
                     else:
-                        _tmp4 = _scale * (_tmp1*np.float64(stored_exponential(grad, i, t, run, i - start)) - 1)
-                        _tmp5 = cast_like(_scale * (_tmp1), mx)
+                        _tmp4 = _scale * (_tmp1*np.float64(stored_exponential(grad, i, t, run, i - start)) - 1)  # grad[i, t]
+                        _tmp5 = cast_like(_scale * (_tmp1), mx)  # the coefficient of exp(z_j − m) in grad
                         if not write_row(grad, i, ((_tmp5, kept_exponentials(grad, run)),), (logits,), run):
                             for j in range(C):
                                 grad[i, j] = _tmp5 * stored_exponential(grad, i, j, run, i - start)
                         grad[i, t] = _tmp4
                 else:
-                    a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)
+                    a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _s1 = _zero
-                    _u0 = _zero
+                    _s0 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _s1 = _zero  # Σ_{k≠a} (z_k − m)
+                    _u0 = _zero  # Σ_{z_k = max} exp(z_k − m)
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
                         store_exponential(grad, i, k, _ek, run)
-                        _b0 = _ek
+                        _b0 = _ek  # exp(z_k − m)
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
                         _s1 += (_zk - mx)
-                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
-                    _r1 = np.float64(_s1)
-                    _tmp6 = 1/C
-                    _tmp7 = log1p_of_run(_r0, run, i - start)
-                    _tmp8 = C*_tmp7
-                    _tmp9 = np.float64(label_smoothing) - 1
-                    _tmp10 = _r0*np.float64(label_smoothing) + np.float64(label_smoothing)
-                    _tmp11 = 1/(_r0 + 1)
-                    _tmp12 = _tmp11*_tmp6
-                    _tmp13 = -_tmp6*np.float64(label_smoothing)
+                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _r1 = np.float64(_s1)  # Σ_{k≠a} (z_k − m)
+                    _tmp6 = 1/C  # 1/C
+                    _tmp7 = log1p_of_run(_r0, run, i - start)  # log1p(_r0)
+                    _tmp8 = C*_tmp7  # C*_tmp7
+                    _tmp9 = np.float64(label_smoothing) - 1  # epsilon - 1
+                    _tmp10 = _r0*np.float64(label_smoothing) + np.float64(label_smoothing)  # _r0*epsilon + epsilon
+                    _tmp11 = 1/(_r0 + 1)  # 1/(_r0 + 1)
+                    _tmp12 = _tmp11*_tmp6  # _tmp11*_tmp6
+                    _tmp13 = -_tmp6*np.float64(label_smoothing)  # -_tmp6*epsilon
                     if (_zt == mx):
                         _loss = _tmp6*(-_r1*np.float64(label_smoothing) + _tmp8)
                     else:
@@ -654,19 +660,19 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     if not summed:
                         loss[i] = _loss
                     if (_zt == mx):
-                        _tmp14 = C*np.float64(label_smoothing)
-                        _tmp15 = _scale * (_tmp12*(-C*_r0 + _r0*_tmp14 - _tmp10 + _tmp14))
-                        _tmp16 = cast_like(_scale * (C*_tmp12), mx)
-                        _tmp17 = cast_like(_scale * (-_tmp10*_tmp12), mx)
+                        _tmp14 = C*np.float64(label_smoothing)  # C*epsilon
+                        _tmp15 = _scale * (_tmp12*(-C*_r0 + _r0*_tmp14 - _tmp10 + _tmp14))  # grad[i, a]
+                        _tmp16 = cast_like(_scale * (C*_tmp12), mx)  # the coefficient of exp(z_j − m) in grad
+                        _tmp17 = cast_like(_scale * (-_tmp10*_tmp12), mx)  # the row-level term in grad
                         if not write_row(grad, i, ((_tmp16, kept_exponentials(grad, run)), (_tmp17,)), (logits,), run):
                             for j in range(C):
                                 grad[i, j] = _tmp16 * stored_exponential(grad, i, j, run, i - start) + _tmp17
                         grad[i, t] = _tmp15
                     else:
-                        _tmp18 = _scale * (_tmp12*(C - _tmp10))
-                        _tmp19 = _scale * (_tmp11*np.float64(stored_exponential(grad, i, t, run, i - start)) + _tmp13 + _tmp9)
-                        _tmp20 = cast_like(_scale * (_tmp11), mx)
-                        _tmp21 = cast_like(_scale * (_tmp13), mx)
+                        _tmp18 = _scale * (_tmp12*(C - _tmp10))  # grad[i, a]
+                        _tmp19 = _scale * (_tmp11*np.float64(stored_exponential(grad, i, t, run, i - start)) + _tmp13 + _tmp9)  # grad[i, t]
+                        _tmp20 = cast_like(_scale * (_tmp11), mx)  # the coefficient of exp(z_j − m) in grad
+                        _tmp21 = cast_like(_scale * (_tmp13), mx)  # the row-level term in grad
                         if not write_row(grad, i, ((_tmp20, kept_exponentials(grad, run)), (_tmp21,)), (logits,), run):
                             for j in range(C):
                                 grad[i, j] = _tmp20 * stored_exponential(grad, i, j, run, i - start) + _tmp21
@@ -675,19 +681,19 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
             else:
                 if label_smoothing == 0.0:
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _u0 = _zero
+                    _s0 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _u0 = _zero  # Σ_{z_k = max} exp(z_k − m)
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
                         store_exponential(grad, i, k, _ek, run)
-                        _b0 = _ek
+                        _b0 = _ek  # exp(z_k − m)
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
-                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
-                    _tmp22 = log1p_of_run(_r0, run, i - start)
-                    _tmp23 = 1/(_r0 + 1)
-                    _tmp24 = _tmp23*np.float64(weight[t])
+                    _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _tmp22 = log1p_of_run(_r0, run, i - start)  # log1p(_r0)
+                    _tmp23 = 1/(_r0 + 1)  # 1/(_r0 + 1)
+                    _tmp24 = _tmp23*np.float64(weight[t])  # _tmp23*w_t
                     if (_zt == mx):
                         _loss = _tmp22*np.float64(weight[t])
                     else:
@@ -696,55 +702,55 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     if not summed:
                         loss[i] = _loss
                     if (_zt == mx):
-                        _tmp25 = _scale * (-_r0*_tmp24)
-                        _tmp26 = cast_like(_scale * (_tmp24), mx)
+                        _tmp25 = _scale * (-_r0*_tmp24)  # grad[i, a]
+                        _tmp26 = cast_like(_scale * (_tmp24), mx)  # the coefficient of exp(z_j − m) in grad
                         if not write_row(grad, i, ((_tmp26, kept_exponentials(grad, run)),), (logits,), run):
                             for j in range(C):
                                 grad[i, j] = _tmp26 * stored_exponential(grad, i, j, run, i - start)
                         grad[i, t] = _tmp25
                     else:
-                        _tmp27 = _scale * (_tmp23*np.float64(stored_exponential(grad, i, t, run, i - start))*np.float64(weight[t]) - np.float64(weight[t]))
-                        _tmp28 = cast_like(_scale * (_tmp24), mx)
+                        _tmp27 = _scale * (_tmp23*np.float64(stored_exponential(grad, i, t, run, i - start))*np.float64(weight[t]) - np.float64(weight[t]))  # grad[i, t]
+                        _tmp28 = cast_like(_scale * (_tmp24), mx)  # the coefficient of exp(z_j − m) in grad
                         if not write_row(grad, i, ((_tmp28, kept_exponentials(grad, run)),), (logits,), run):
                             for j in range(C):
                                 grad[i, j] = _tmp28 * stored_exponential(grad, i, j, run, i - start)
                         grad[i, t] = _tmp27
                 else:
-                    a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)
+                    a = t if _zt == mx else first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _s1 = _zero
-                    _s2 = _zero
-                    _u1 = _zero
-                    _u2 = _zero
+                    _s0 = _zero  # Σ_{k≠a} w_k*(z_k − m)
+                    _s1 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _s2 = _zero  # Σ_{k≠a, z_k < max} w_k
+                    _u1 = _zero  # Σ_{z_k = max} exp(z_k − m)
+                    _u2 = _zero  # Σ_{z_k = max} w_k
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
                         store_exponential(grad, i, k, _ek, run)
                         _s0 += weight[k]*(_zk - mx)
-                        _b1 = _ek
+                        _b1 = _ek  # exp(z_k − m)
                         _s1 += _zero if _zk == mx else _b1
                         _u1 += _b1 if _zk == mx else _zero
-                        _b2 = weight[k]
+                        _b2 = weight[k]  # w_k
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
-                    _r0 = np.float64(_s0)
-                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
-                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(weight[a]))
-                    _tmp29 = 1/C
-                    _tmp30 = log1p_of_run(_r1, run, i - start)
-                    _tmp31 = _r2*np.float64(label_smoothing)
-                    _tmp32 = C*np.float64(weight[t])
-                    _tmp33 = _tmp30*_tmp32
-                    _tmp34 = np.float64(label_smoothing)*np.float64(weight[t])
-                    _tmp35 = _r2 + np.float64(weight[a])
-                    _tmp36 = _tmp29*np.float64(label_smoothing)
-                    _tmp37 = _r1*_tmp32
-                    _tmp38 = 1/(_r1 + 1)
-                    _tmp39 = _tmp29*_tmp38
-                    _tmp40 = _tmp32*np.float64(label_smoothing)
-                    _tmp41 = np.float64(stored_exponential(grad, i, t, run, i - start))
-                    _tmp42 = _tmp38*_tmp41
+                    _r0 = np.float64(_s0)  # Σ_{k≠a} w_k*(z_k − m)
+                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(weight[a]))  # Σ_{k≠a} w_k
+                    _tmp29 = 1/C  # 1/C
+                    _tmp30 = log1p_of_run(_r1, run, i - start)  # log1p(_r1)
+                    _tmp31 = _r2*np.float64(label_smoothing)  # _r2*epsilon
+                    _tmp32 = C*np.float64(weight[t])  # C*w_t
+                    _tmp33 = _tmp30*_tmp32  # _tmp30*_tmp32
+                    _tmp34 = np.float64(label_smoothing)*np.float64(weight[t])  # epsilon*w_t
+                    _tmp35 = _r2 + np.float64(weight[a])  # _r2 + w_a
+                    _tmp36 = _tmp29*np.float64(label_smoothing)  # _tmp29*epsilon
+                    _tmp37 = _r1*_tmp32  # _r1*_tmp32
+                    _tmp38 = 1/(_r1 + 1)  # 1/(_r1 + 1)
+                    _tmp39 = _tmp29*_tmp38  # _tmp29*_tmp38
+                    _tmp40 = _tmp32*np.float64(label_smoothing)  # _tmp32*epsilon
+                    _tmp41 = np.float64(stored_exponential(grad, i, t, run, i - start))  # exp(z_t − m)
+                    _tmp42 = _tmp38*_tmp41  # _tmp38*_tmp41
                     if (_zt == mx):
                         _loss = _tmp29*(-_r0*np.float64(label_smoothing) + _tmp30*_tmp31 + _tmp30*_tmp34 - _tmp33*np.float64(label_smoothing) + _tmp33)
                     else:
@@ -753,18 +759,18 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                     if not summed:
                         loss[i] = _loss
                     if (_zt == mx):
-                        _tmp43 = _scale * (_tmp39*(-_r1*_tmp34 + _tmp31 + _tmp37*np.float64(label_smoothing) - _tmp37))
-                        _tmp44 = cast_like(_scale * (_tmp39*(C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp40 + np.float64(label_smoothing)*np.float64(weight[t]))), mx)
-                        _tmp45 = cast_like(_scale * (-_tmp39*np.float64(label_smoothing)*(_r1 + 1)), mx)
+                        _tmp43 = _scale * (_tmp39*(-_r1*_tmp34 + _tmp31 + _tmp37*np.float64(label_smoothing) - _tmp37))  # grad[i, a]
+                        _tmp44 = cast_like(_scale * (_tmp39*(C*np.float64(weight[t]) + _r2*np.float64(label_smoothing) - _tmp40 + np.float64(label_smoothing)*np.float64(weight[t]))), mx)  # the coefficient of exp(z_j − m) in grad
+                        _tmp45 = cast_like(_scale * (-_tmp39*np.float64(label_smoothing)*(_r1 + 1)), mx)  # the coefficient of w_j in grad
                         if not write_row(grad, i, ((_tmp44, kept_exponentials(grad, run)), (_tmp45, weight)), (logits,), run):
                             for j in range(C):
                                 grad[i, j] = _tmp44 * stored_exponential(grad, i, j, run, i - start) + _tmp45 * weight[j]
                         grad[i, t] = _tmp43
                     else:
-                        _tmp46 = _scale * (_tmp39*(C*np.float64(weight[t]) - _r1*np.float64(label_smoothing)*np.float64(weight[a]) + _r2*np.float64(label_smoothing) - _tmp40))
-                        _tmp47 = _scale * (-_tmp29*_tmp34 - _tmp34*_tmp42 + _tmp34 + _tmp35*_tmp36*_tmp42 + _tmp38*_tmp41*np.float64(weight[t]) - np.float64(weight[t]))
-                        _tmp48 = cast_like(_scale * (_tmp38*(_tmp29*_tmp35*np.float64(label_smoothing) - _tmp34 + np.float64(weight[t]))), mx)
-                        _tmp49 = cast_like(_scale * (-_tmp29*np.float64(label_smoothing)), mx)
+                        _tmp46 = _scale * (_tmp39*(C*np.float64(weight[t]) - _r1*np.float64(label_smoothing)*np.float64(weight[a]) + _r2*np.float64(label_smoothing) - _tmp40))  # grad[i, a]
+                        _tmp47 = _scale * (-_tmp29*_tmp34 - _tmp34*_tmp42 + _tmp34 + _tmp35*_tmp36*_tmp42 + _tmp38*_tmp41*np.float64(weight[t]) - np.float64(weight[t]))  # grad[i, t]
+                        _tmp48 = cast_like(_scale * (_tmp38*(_tmp29*_tmp35*np.float64(label_smoothing) - _tmp34 + np.float64(weight[t]))), mx)  # the coefficient of exp(z_j − m) in grad
+                        _tmp49 = cast_like(_scale * (-_tmp29*np.float64(label_smoothing)), mx)  # the coefficient of w_j in grad
                         if not write_row(grad, i, ((_tmp48, kept_exponentials(grad, run)), (_tmp49, weight)), (logits,), run):
                             for j in range(C):
                                 grad[i, j] = _tmp48 * stored_exponential(grad, i, j, run, i - start) + _tmp49 * weight[j]
@@ -772,57 +778,57 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
                         grad[i, a] = _tmp46
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             if weight is None:
-                _s0 = 0.0
-                _s1 = 0.0
+                _s0 = 0.0  # Σ_{k} exp(z_k)
+                _s1 = 0.0  # Σ_{k} z_k
                 for k in range(C):
                     _zk = logits[i, k]
-                    _ek = fast_exp(np.float64(_zk))
+                    _ek = fast_exp(np.float64(_zk))  # exp(z_k)
                     _s0 += np.float64(_ek)
                     _s1 += np.float64(_zk)
-                _r0 = np.float64(_s0)
-                _r1 = np.float64(_s1)
-                _tmp50 = 1/C
-                _tmp51 = math.log(_r0)
-                _tmp52 = np.float64(label_smoothing) - 1
-                _tmp53 = -_tmp50*np.float64(label_smoothing)
-                _tmp54 = 1/_r0
+                _r0 = np.float64(_s0)  # Σ_{k} exp(z_k)
+                _r1 = np.float64(_s1)  # Σ_{k} z_k
+                _tmp50 = 1/C  # 1/C
+                _tmp51 = math.log(_r0)  # log(_r0)
+                _tmp52 = np.float64(label_smoothing) - 1  # epsilon - 1
+                _tmp53 = -_tmp50*np.float64(label_smoothing)  # -_tmp50*epsilon
+                _tmp54 = 1/_r0  # 1/_r0
                 _loss = _tmp50*np.float64(label_smoothing)*(C*_tmp51 - _r1) + _tmp52*(-_tmp51 + np.float64(_zt))
                 _total += _loss
                 if not summed:
                     loss[i] = _loss
-                _tmp55 = _scale * (_tmp52 + _tmp53 + _tmp54*fast_exp(np.float64(_zt)))
+                _tmp55 = _scale * (_tmp52 + _tmp53 + _tmp54*fast_exp(np.float64(_zt)))  # grad[i, t]
                 for j in range(C):
                     grad[i, j] = _scale * (_tmp53 + _tmp54*fast_exp(np.float64(logits[i, j])))
                 grad[i, t] = _tmp55
             else:
-                _s0 = 0.0
-                _s1 = 0.0
-                _s2 = 0.0
+                _s0 = 0.0  # Σ_{k} w_k*z_k
+                _s1 = 0.0  # Σ_{k} exp(z_k)
+                _s2 = 0.0  # Σ_{k} w_k
                 for k in range(C):
                     _zk = logits[i, k]
-                    _ek = fast_exp(np.float64(_zk))
+                    _ek = fast_exp(np.float64(_zk))  # exp(z_k)
                     _s0 += np.float64(weight[k])*np.float64(_zk)
                     _s1 += np.float64(_ek)
                     _s2 += np.float64(weight[k])
-                _r0 = np.float64(_s0)
-                _r1 = np.float64(_s1)
-                _r2 = np.float64(_s2)
-                _tmp56 = 1/C
-                _tmp57 = math.log(_r1)
-                _tmp58 = np.float64(label_smoothing)*np.float64(weight[t])
-                _tmp59 = fast_exp(np.float64(_zt))
-                _tmp60 = 1/_r1
-                _tmp61 = _tmp56*np.float64(label_smoothing)
-                _tmp62 = _tmp58*_tmp60
+                _r0 = np.float64(_s0)  # Σ_{k} w_k*z_k
+                _r1 = np.float64(_s1)  # Σ_{k} exp(z_k)
+                _r2 = np.float64(_s2)  # Σ_{k} w_k
+                _tmp56 = 1/C  # 1/C
+                _tmp57 = math.log(_r1)  # log(_r1)
+                _tmp58 = np.float64(label_smoothing)*np.float64(weight[t])  # epsilon*w_t
+                _tmp59 = fast_exp(np.float64(_zt))  # exp(z_t)
+                _tmp60 = 1/_r1  # 1/_r1
+                _tmp61 = _tmp56*np.float64(label_smoothing)  # _tmp56*epsilon
+                _tmp62 = _tmp58*_tmp60  # _tmp58*_tmp60
                 _loss = _tmp56*np.float64(label_smoothing)*(-_r0 + _r2*_tmp57) - (1 - np.float64(label_smoothing))*(-_tmp57 + np.float64(_zt))*np.float64(weight[t])
                 _total += _loss
                 if not summed:
                     loss[i] = _loss
-                _tmp63 = _tmp59*_tmp60
-                _tmp64 = _scale * (_r2*_tmp61*_tmp63 - _tmp56*_tmp58 + _tmp58 - _tmp59*_tmp62 + _tmp63*np.float64(weight[t]) - np.float64(weight[t]))
+                _tmp63 = _tmp59*_tmp60  # _tmp59*_tmp60
+                _tmp64 = _scale * (_r2*_tmp61*_tmp63 - _tmp56*_tmp58 + _tmp58 - _tmp59*_tmp62 + _tmp63*np.float64(weight[t]) - np.float64(weight[t]))  # grad[i, t]
                 for j in range(C):
-                    _tmp65 = fast_exp(np.float64(logits[i, j]))
-                    _tmp66 = _tmp60*_tmp65
+                    _tmp65 = fast_exp(np.float64(logits[i, j]))  # exp(z_j)
+                    _tmp66 = _tmp60*_tmp65  # _tmp60*_tmp65
                     grad[i, j] = _scale * (_r2*_tmp56*_tmp66*np.float64(label_smoothing) - _tmp61*np.float64(weight[j]) - _tmp62*_tmp65 + _tmp66*np.float64(weight[t]))
                 grad[i, t] = _tmp64
     return _total
@@ -831,10 +837,10 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _integer_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, summed, threads):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
-    with_firsts = not (label_smoothing == 0.0)
+    with_firsts = not (label_smoothing == 0.0)  # whether a row reads the first index of its max
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
@@ -850,7 +856,7 @@ def _integer_labels_forward_backward_in_place_short(logits, labels, weight, labe
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _integer_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, summed):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
     for task in numba.prange(tasks):
@@ -867,7 +873,7 @@ def integer_labels_forward_backward_in_place(logits, labels, weight, label_smoot
 
     grad: written over logits, which is returned in its place.
     """
-    if logits.shape[1] < 32:
+    if logits.shape[1] < LONG_ROWS:
         return _integer_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, False, numba.get_num_threads())
     return _integer_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, False)
 
@@ -879,7 +885,7 @@ def integer_labels_forward_backward_sum_in_place(logits, labels, weight, label_s
 
     grad: written over logits, which is returned in its place.
     """
-    if logits.shape[1] < 32:
+    if logits.shape[1] < LONG_ROWS:
         return _integer_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, True, numba.get_num_threads())
     return _integer_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, True)
 
@@ -891,49 +897,49 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
     C = logits.shape[1]
     _total = 0.0
     for i in range(start, stop):
-        mx, finite = row_max_of_run(logits, i, start, run)
+        mx, finite = row_max_of_run(logits, i, start, run)  # the row max, and if it is finite
         m = np.float64(mx)
         if finite:
             if weight is None:
                 if label_smoothing == 0.0:
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _s1 = _zero
-                    _s2 = _zero
-                    _u1 = _zero
+                    _s0 = _zero  # Σ_{k≠a} y_k*(z_k − m)
+                    _s1 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _s2 = _zero  # Σ_{k} y_k
+                    _u1 = _zero  # Σ_{z_k = max} exp(z_k − m)
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
                         _s0 += labels[i, k]*(_zk - mx)
-                        _b1 = _ek
+                        _b1 = _ek  # exp(z_k − m)
                         _s1 += _zero if _zk == mx else _b1
                         _u1 += _b1 if _zk == mx else _zero
                         _s2 += labels[i, k]
-                    _r0 = np.float64(_s0)
-                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
-                    _r2 = np.float64(_s2)
+                    _r0 = np.float64(_s0)  # Σ_{k≠a} y_k*(z_k − m)
+                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _r2 = np.float64(_s2)  # Σ_{k} y_k
                     _loss = -_r0 + _r2*log1p_of_run(_r1, run, i - start)
                     _total += _loss
                     if not summed:
                         loss[i] = _loss
                 else:
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _s1 = _zero
-                    _s2 = _zero
-                    _u1 = _zero
+                    _s0 = _zero  # Σ_{k≠a} (-epsilon*y_k + y_k + epsilon/C)*(z_k − m)
+                    _s1 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _s2 = _zero  # Σ_{k} y_k
+                    _u1 = _zero  # Σ_{z_k = max} exp(z_k − m)
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
                         _s0 += (-np.float64(label_smoothing)*labels[i, k] + labels[i, k] + np.float64(label_smoothing)/C)*(_zk - mx)
-                        _b1 = _ek
+                        _b1 = _ek  # exp(z_k − m)
                         _s1 += _zero if _zk == mx else _b1
                         _u1 += _b1 if _zk == mx else _zero
                         _s2 += labels[i, k]
-                    _r0 = np.float64(_s0)
-                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
-                    _r2 = np.float64(_s2)
-                    _tmp0 = log1p_of_run(_r1, run, i - start)
+                    _r0 = np.float64(_s0)  # Σ_{k≠a} (-epsilon*y_k + y_k + epsilon/C)*(z_k − m)
+                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _r2 = np.float64(_s2)  # Σ_{k} y_k
+                    _tmp0 = log1p_of_run(_r1, run, i - start)  # log1p(_r1)
                     _loss = -_r0 - _r2*_tmp0*np.float64(label_smoothing) + _r2*_tmp0 + _tmp0*np.float64(label_smoothing)
                     _total += _loss
                     if not summed:
@@ -941,91 +947,91 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
             else:
                 if label_smoothing == 0.0:
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _s1 = _zero
-                    _s2 = _zero
-                    _u2 = _zero
+                    _s0 = _zero  # Σ_{k} w_k*y_k
+                    _s1 = _zero  # Σ_{k≠a} w_k*y_k*(z_k − m)
+                    _s2 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _u2 = _zero  # Σ_{z_k = max} exp(z_k − m)
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        _tmp1 = weight[k]*labels[i, k]
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
+                        _tmp1 = weight[k]*labels[i, k]  # w_k*y_k
                         _s0 += _tmp1
                         _s1 += _tmp1*(_zk - mx)
-                        _b2 = _ek
+                        _b2 = _ek  # exp(z_k − m)
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
-                    _r0 = np.float64(_s0)
-                    _r1 = np.float64(_s1)
-                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)
+                    _r0 = np.float64(_s0)  # Σ_{k} w_k*y_k
+                    _r1 = np.float64(_s1)  # Σ_{k≠a} w_k*y_k*(z_k − m)
+                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
                     _loss = _r0*log1p_of_run(_r2, run, i - start) - _r1
                     _total += _loss
                     if not summed:
                         loss[i] = _loss
                 else:
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _s1 = _zero
-                    _s2 = _zero
-                    _s3 = _zero
-                    _u2 = _zero
+                    _s0 = _zero  # Σ_{k≠a} (-epsilon*w_k*y_k + w_k*y_k + epsilon*w_k/C)*(z_k − m)
+                    _s1 = _zero  # Σ_{k} w_k*y_k
+                    _s2 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _s3 = _zero  # Σ_{k} w_k
+                    _u2 = _zero  # Σ_{z_k = max} exp(z_k − m)
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
-                        _tmp2 = weight[k]*labels[i, k]
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
+                        _tmp2 = weight[k]*labels[i, k]  # w_k*y_k
                         _s0 += (-_tmp2*np.float64(label_smoothing) + _tmp2 + np.float64(label_smoothing)*weight[k]/C)*(_zk - mx)
                         _s1 += _tmp2
-                        _b2 = _ek
+                        _b2 = _ek  # exp(z_k − m)
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
                         _s3 += weight[k]
-                    _r0 = np.float64(_s0)
-                    _r1 = np.float64(_s1)
-                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)
-                    _r3 = np.float64(_s3)
-                    _tmp3 = log1p_of_run(_r2, run, i - start)
+                    _r0 = np.float64(_s0)  # Σ_{k≠a} (-epsilon*w_k*y_k + w_k*y_k + epsilon*w_k/C)*(z_k − m)
+                    _r1 = np.float64(_s1)  # Σ_{k} w_k*y_k
+                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _r3 = np.float64(_s3)  # Σ_{k} w_k
+                    _tmp3 = log1p_of_run(_r2, run, i - start)  # log1p(_r2)
                     _loss = -_r0 - _r1*_tmp3*np.float64(label_smoothing) + _r1*_tmp3 + _r3*_tmp3*np.float64(label_smoothing)/C
                     _total += _loss
                     if not summed:
                         loss[i] = _loss
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             if weight is None:
-                _s0 = 0.0
-                _s1 = 0.0
-                _s2 = 0.0
+                _s0 = 0.0  # Σ_{k} (epsilon*y_k - y_k - epsilon/C)*z_k
+                _s1 = 0.0  # Σ_{k} exp(z_k)
+                _s2 = 0.0  # Σ_{k} y_k
                 for k in range(C):
                     _zk = logits[i, k]
-                    _ek = fast_exp(np.float64(_zk))
+                    _ek = fast_exp(np.float64(_zk))  # exp(z_k)
                     _s0 += (np.float64(label_smoothing)*np.float64(labels[i, k]) - np.float64(labels[i, k]) - np.float64(label_smoothing)/C)*np.float64(_zk)
                     _s1 += np.float64(_ek)
                     _s2 += np.float64(labels[i, k])
-                _r0 = np.float64(_s0)
-                _r1 = np.float64(_s1)
-                _r2 = np.float64(_s2)
-                _tmp4 = math.log(_r1)
-                _tmp5 = _r2*_tmp4
+                _r0 = np.float64(_s0)  # Σ_{k} (epsilon*y_k - y_k - epsilon/C)*z_k
+                _r1 = np.float64(_s1)  # Σ_{k} exp(z_k)
+                _r2 = np.float64(_s2)  # Σ_{k} y_k
+                _tmp4 = math.log(_r1)  # log(_r1)
+                _tmp5 = _r2*_tmp4  # _r2*_tmp4
                 _loss = _r0 + _tmp4*np.float64(label_smoothing) - _tmp5*np.float64(label_smoothing) + _tmp5
                 _total += _loss
                 if not summed:
                     loss[i] = _loss
             else:
-                _s0 = 0.0
-                _s1 = 0.0
-                _s2 = 0.0
-                _s3 = 0.0
+                _s0 = 0.0  # Σ_{k} (epsilon*w_k*y_k - w_k*y_k - epsilon*w_k/C)*z_k
+                _s1 = 0.0  # Σ_{k} w_k*y_k
+                _s2 = 0.0  # Σ_{k} exp(z_k)
+                _s3 = 0.0  # Σ_{k} w_k
                 for k in range(C):
                     _zk = logits[i, k]
-                    _ek = fast_exp(np.float64(_zk))
-                    _tmp6 = np.float64(weight[k])*np.float64(labels[i, k])
+                    _ek = fast_exp(np.float64(_zk))  # exp(z_k)
+                    _tmp6 = np.float64(weight[k])*np.float64(labels[i, k])  # w_k*y_k
                     _s0 += (-_tmp6 + np.float64(label_smoothing)*np.float64(weight[k])*np.float64(labels[i, k]) - np.float64(label_smoothing)*np.float64(weight[k])/C)*np.float64(_zk)
                     _s1 += _tmp6
                     _s2 += np.float64(_ek)
                     _s3 += np.float64(weight[k])
-                _r0 = np.float64(_s0)
-                _r1 = np.float64(_s1)
-                _r2 = np.float64(_s2)
-                _r3 = np.float64(_s3)
-                _tmp7 = math.log(_r2)
-                _tmp8 = _r1*_tmp7
+                _r0 = np.float64(_s0)  # Σ_{k} (epsilon*w_k*y_k - w_k*y_k - epsilon*w_k/C)*z_k
+                _r1 = np.float64(_s1)  # Σ_{k} w_k*y_k
+                _r2 = np.float64(_s2)  # Σ_{k} exp(z_k)
+                _r3 = np.float64(_s3)  # Σ_{k} w_k
+                _tmp7 = math.log(_r2)  # log(_r2)
+                _tmp8 = _r1*_tmp7  # _r1*_tmp7
                 _loss = _r0 - _tmp8*np.float64(label_smoothing) + _tmp8 + _r3*_tmp7*np.float64(label_smoothing)/C
                 _total += _loss
                 if not summed:
@@ -1036,10 +1042,10 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _probability_labels_forward_short(logits, labels, weight, label_smoothing, summed, threads):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
-    with_firsts = False
+    with_firsts = False  # whether a row reads the first index of its max
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
@@ -1055,7 +1061,7 @@ def _probability_labels_forward_short(logits, labels, weight, label_smoothing, s
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _probability_labels_forward_long(logits, labels, weight, label_smoothing, summed):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
     for task in numba.prange(tasks):
@@ -1070,7 +1076,7 @@ def _probability_labels_forward_long(logits, labels, weight, label_smoothing, su
 def probability_labels_forward(logits, labels, weight, label_smoothing):
     """Loss per sample of spec 'softmax_cross_entropy': L = −Σ_k ((1 − ε) y_k + ε/C) w_k log softmax(z)_k
     """
-    if logits.shape[1] < 32:
+    if logits.shape[1] < LONG_ROWS:
         return _probability_labels_forward_short(logits, labels, weight, label_smoothing, False, numba.get_num_threads())
     return _probability_labels_forward_long(logits, labels, weight, label_smoothing, False)
 
@@ -1080,7 +1086,7 @@ def probability_labels_forward_sum(logits, labels, weight, label_smoothing):
 
     loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
     """
-    if logits.shape[1] < 32:
+    if logits.shape[1] < LONG_ROWS:
         return _probability_labels_forward_short(logits, labels, weight, label_smoothing, True, numba.get_num_threads())
     return _probability_labels_forward_long(logits, labels, weight, label_smoothing, True)
 
@@ -1093,220 +1099,220 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
     _total = 0.0
     for i in range(start, stop):
         _scale = row_scale[0] if row_scale.shape[0] == 1 else row_scale[i]
-        mx, finite = row_max_of_run(logits, i, start, run)
+        mx, finite = row_max_of_run(logits, i, start, run)  # the row max, and if it is finite
         m = np.float64(mx)
         if finite:
             if weight is None:
                 if label_smoothing == 0.0:
-                    a = first_index_of_run(logits, i, mx, start, run)
+                    a = first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _s1 = _zero
-                    _s2 = _zero
-                    _u1 = _zero
-                    _u2 = _zero
+                    _s0 = _zero  # Σ_{k≠a} y_k*(z_k − m)
+                    _s1 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _s2 = _zero  # Σ_{k≠a, z_k < max} y_k
+                    _u1 = _zero  # Σ_{z_k = max} exp(z_k − m)
+                    _u2 = _zero  # Σ_{z_k = max} y_k
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
                         store_exponential(grad, i, k, _ek, run)
                         _s0 += labels[i, k]*(_zk - mx)
-                        _b1 = _ek
+                        _b1 = _ek  # exp(z_k − m)
                         _s1 += _zero if _zk == mx else _b1
                         _u1 += _b1 if _zk == mx else _zero
-                        _b2 = labels[i, k]
+                        _b2 = labels[i, k]  # y_k
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
-                    _r0 = np.float64(_s0)
-                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
-                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
-                    _tmp0 = _r2 + np.float64(labels[i, a])
-                    _tmp1 = 1/(_r1 + 1)
+                    _r0 = np.float64(_s0)  # Σ_{k≠a} y_k*(z_k − m)
+                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))  # Σ_{k≠a} y_k
+                    _tmp0 = _r2 + np.float64(labels[i, a])  # _r2 + y_a
+                    _tmp1 = 1/(_r1 + 1)  # 1/(_r1 + 1)
                     _loss = -_r0 + _tmp0*log1p_of_run(_r1, run, i - start)
                     _total += _loss
                     if not summed:
                         loss[i] = _loss
-                    _tmp2 = _scale * (_tmp1*(-_r1*np.float64(labels[i, a]) + _r2))
-                    _tmp3 = cast_like(_scale * (_tmp0*_tmp1), mx)
-                    _tmp4 = cast_like(_scale * (-1), mx)
+                    _tmp2 = _scale * (_tmp1*(-_r1*np.float64(labels[i, a]) + _r2))  # grad[i, a]
+                    _tmp3 = cast_like(_scale * (_tmp0*_tmp1), mx)  # the coefficient of exp(z_j − m) in grad
+                    _tmp4 = cast_like(_scale * (-1), mx)  # the coefficient of y_j in grad
                     if not write_row(grad, i, ((_tmp3, kept_exponentials(grad, run)), (_tmp4, labels)), (logits, labels), run):
                         for j in range(C):
                             grad[i, j] = _tmp3 * stored_exponential(grad, i, j, run, i - start) + _tmp4 * labels[i, j]
                     grad[i, a] = _tmp2
                 else:
-                    a = first_index_of_run(logits, i, mx, start, run)
+                    a = first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _s1 = _zero
-                    _s2 = _zero
-                    _u1 = _zero
-                    _u2 = _zero
+                    _s0 = _zero  # Σ_{k≠a} (-epsilon*y_k + y_k + epsilon/C)*(z_k − m)
+                    _s1 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _s2 = _zero  # Σ_{k≠a, z_k < max} y_k
+                    _u1 = _zero  # Σ_{z_k = max} exp(z_k − m)
+                    _u2 = _zero  # Σ_{z_k = max} y_k
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
                         store_exponential(grad, i, k, _ek, run)
                         _s0 += (-np.float64(label_smoothing)*labels[i, k] + labels[i, k] + np.float64(label_smoothing)/C)*(_zk - mx)
-                        _b1 = _ek
+                        _b1 = _ek  # exp(z_k − m)
                         _s1 += _zero if _zk == mx else _b1
                         _u1 += _b1 if _zk == mx else _zero
-                        _b2 = labels[i, k]
+                        _b2 = labels[i, k]  # y_k
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
-                    _r0 = np.float64(_s0)
-                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
-                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
-                    _tmp5 = log1p_of_run(_r1, run, i - start)
-                    _tmp6 = _r2 + np.float64(labels[i, a])
-                    _tmp7 = 1/C
-                    _tmp8 = 1/(_r1 + 1)
+                    _r0 = np.float64(_s0)  # Σ_{k≠a} (-epsilon*y_k + y_k + epsilon/C)*(z_k − m)
+                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))  # Σ_{k≠a} y_k
+                    _tmp5 = log1p_of_run(_r1, run, i - start)  # log1p(_r1)
+                    _tmp6 = _r2 + np.float64(labels[i, a])  # _r2 + y_a
+                    _tmp7 = 1/C  # 1/C
+                    _tmp8 = 1/(_r1 + 1)  # 1/(_r1 + 1)
                     _loss = -_r0 - _tmp5*_tmp6*np.float64(label_smoothing) + _tmp5*_tmp6 + _tmp5*np.float64(label_smoothing)
                     _total += _loss
                     if not summed:
                         loss[i] = _loss
-                    _tmp9 = _scale * (_tmp7*_tmp8*(C*_r1*np.float64(label_smoothing)*np.float64(labels[i, a]) - C*_r1*np.float64(labels[i, a]) - C*_r2*np.float64(label_smoothing) + C*_r2 + C*np.float64(label_smoothing) - _r1*np.float64(label_smoothing) - np.float64(label_smoothing)))
-                    _tmp10 = cast_like(_scale * (_tmp8*(-_tmp6*np.float64(label_smoothing) + _tmp6 + np.float64(label_smoothing))), mx)
-                    _tmp11 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
-                    _tmp12 = cast_like(_scale * (-_tmp7*np.float64(label_smoothing)), mx)
+                    _tmp9 = _scale * (_tmp7*_tmp8*(C*_r1*np.float64(label_smoothing)*np.float64(labels[i, a]) - C*_r1*np.float64(labels[i, a]) - C*_r2*np.float64(label_smoothing) + C*_r2 + C*np.float64(label_smoothing) - _r1*np.float64(label_smoothing) - np.float64(label_smoothing)))  # grad[i, a]
+                    _tmp10 = cast_like(_scale * (_tmp8*(-_tmp6*np.float64(label_smoothing) + _tmp6 + np.float64(label_smoothing))), mx)  # the coefficient of exp(z_j − m) in grad
+                    _tmp11 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)  # the coefficient of y_j in grad
+                    _tmp12 = cast_like(_scale * (-_tmp7*np.float64(label_smoothing)), mx)  # the row-level term in grad
                     if not write_row(grad, i, ((_tmp10, kept_exponentials(grad, run)), (_tmp11, labels), (_tmp12,)), (logits, labels), run):
                         for j in range(C):
                             grad[i, j] = _tmp10 * stored_exponential(grad, i, j, run, i - start) + _tmp11 * labels[i, j] + _tmp12
                     grad[i, a] = _tmp9
             else:
                 if label_smoothing == 0.0:
-                    a = first_index_of_run(logits, i, mx, start, run)
+                    a = first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _s1 = _zero
-                    _s2 = _zero
-                    _u0 = _zero
-                    _u2 = _zero
+                    _s0 = _zero  # Σ_{k≠a, z_k < max} w_k*y_k
+                    _s1 = _zero  # Σ_{k≠a} w_k*y_k*(z_k − m)
+                    _s2 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _u0 = _zero  # Σ_{z_k = max} w_k*y_k
+                    _u2 = _zero  # Σ_{z_k = max} exp(z_k − m)
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
                         store_exponential(grad, i, k, _ek, run)
-                        _tmp13 = weight[k]*labels[i, k]
-                        _b0 = _tmp13
+                        _tmp13 = weight[k]*labels[i, k]  # w_k*y_k
+                        _b0 = _tmp13  # w_k*y_k
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
                         _s1 += _tmp13*(_zk - mx)
-                        _b2 = _ek
+                        _b2 = _ek  # exp(z_k − m)
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
-                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))
-                    _r1 = np.float64(_s1)
-                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)
-                    _tmp14 = np.float64(weight[a])*np.float64(labels[i, a])
-                    _tmp15 = _r0 + _tmp14
-                    _tmp16 = 1/(_r2 + 1)
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))  # Σ_{k≠a} w_k*y_k
+                    _r1 = np.float64(_s1)  # Σ_{k≠a} w_k*y_k*(z_k − m)
+                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _tmp14 = np.float64(weight[a])*np.float64(labels[i, a])  # w_a*y_a
+                    _tmp15 = _r0 + _tmp14  # _r0 + _tmp14
+                    _tmp16 = 1/(_r2 + 1)  # 1/(_r2 + 1)
                     _loss = -_r1 + _tmp15*log1p_of_run(_r2, run, i - start)
                     _total += _loss
                     if not summed:
                         loss[i] = _loss
-                    _tmp17 = _scale * (_tmp16*(_r0 - _r2*_tmp14))
-                    _tmp18 = cast_like(_scale * (-1), mx)
-                    _tmp19 = cast_like(_scale * (_tmp15*_tmp16), mx)
+                    _tmp17 = _scale * (_tmp16*(_r0 - _r2*_tmp14))  # grad[i, a]
+                    _tmp18 = cast_like(_scale * (-1), mx)  # the coefficient of w_j*y_j in grad
+                    _tmp19 = cast_like(_scale * (_tmp15*_tmp16), mx)  # the coefficient of exp(z_j − m) in grad
                     if not write_row(grad, i, ((_tmp18, weight, labels), (_tmp19, kept_exponentials(grad, run))), (logits, labels), run):
                         for j in range(C):
                             grad[i, j] = _tmp18 * weight[j]*labels[i, j] + _tmp19 * stored_exponential(grad, i, j, run, i - start)
                     grad[i, a] = _tmp17
                 else:
-                    a = first_index_of_run(logits, i, mx, start, run)
+                    a = first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _s1 = _zero
-                    _s2 = _zero
-                    _s3 = _zero
-                    _u1 = _zero
-                    _u2 = _zero
-                    _u3 = _zero
+                    _s0 = _zero  # Σ_{k≠a} (-epsilon*w_k*y_k + w_k*y_k + epsilon*w_k/C)*(z_k − m)
+                    _s1 = _zero  # Σ_{k≠a, z_k < max} w_k*y_k
+                    _s2 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _s3 = _zero  # Σ_{k≠a, z_k < max} w_k
+                    _u1 = _zero  # Σ_{z_k = max} w_k*y_k
+                    _u2 = _zero  # Σ_{z_k = max} exp(z_k − m)
+                    _u3 = _zero  # Σ_{z_k = max} w_k
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
                         store_exponential(grad, i, k, _ek, run)
-                        _tmp20 = weight[k]*labels[i, k]
+                        _tmp20 = weight[k]*labels[i, k]  # w_k*y_k
                         _s0 += (-_tmp20*np.float64(label_smoothing) + _tmp20 + np.float64(label_smoothing)*weight[k]/C)*(_zk - mx)
-                        _b1 = _tmp20
+                        _b1 = _tmp20  # w_k*y_k
                         _s1 += _zero if _zk == mx else _b1
                         _u1 += _b1 if _zk == mx else _zero
-                        _b2 = _ek
+                        _b2 = _ek  # exp(z_k − m)
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
-                        _b3 = weight[k]
+                        _b3 = weight[k]  # w_k
                         _s3 += _zero if _zk == mx else _b3
                         _u3 += _b3 if _zk == mx else _zero
-                    _r0 = np.float64(_s0)
-                    _r1 = np.float64(_s1) + (np.float64(_u1) - np.float64(weight[a])*np.float64(labels[i, a]))
-                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)
-                    _r3 = np.float64(_s3) + (np.float64(_u3) - np.float64(weight[a]))
-                    _tmp21 = log1p_of_run(_r2, run, i - start)
-                    _tmp22 = 1/C
-                    _tmp23 = _r3 + np.float64(weight[a])
-                    _tmp24 = np.float64(weight[a])*np.float64(labels[i, a])
-                    _tmp25 = _r1 + _tmp24
-                    _tmp26 = 1/(_r2 + 1)
+                    _r0 = np.float64(_s0)  # Σ_{k≠a} (-epsilon*w_k*y_k + w_k*y_k + epsilon*w_k/C)*(z_k − m)
+                    _r1 = np.float64(_s1) + (np.float64(_u1) - np.float64(weight[a])*np.float64(labels[i, a]))  # Σ_{k≠a} w_k*y_k
+                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _r3 = np.float64(_s3) + (np.float64(_u3) - np.float64(weight[a]))  # Σ_{k≠a} w_k
+                    _tmp21 = log1p_of_run(_r2, run, i - start)  # log1p(_r2)
+                    _tmp22 = 1/C  # 1/C
+                    _tmp23 = _r3 + np.float64(weight[a])  # _r3 + w_a
+                    _tmp24 = np.float64(weight[a])*np.float64(labels[i, a])  # w_a*y_a
+                    _tmp25 = _r1 + _tmp24  # _r1 + _tmp24
+                    _tmp26 = 1/(_r2 + 1)  # 1/(_r2 + 1)
                     _loss = -_r0 + _tmp21*_tmp22*_tmp23*np.float64(label_smoothing) - _tmp21*_tmp25*np.float64(label_smoothing) + _tmp21*_tmp25
                     _total += _loss
                     if not summed:
                         loss[i] = _loss
-                    _tmp27 = _scale * (_tmp22*_tmp26*(-C*_r1*np.float64(label_smoothing) + C*_r1 - C*_r2*_tmp24 + C*_r2*np.float64(label_smoothing)*np.float64(weight[a])*np.float64(labels[i, a]) - _r2*np.float64(label_smoothing)*np.float64(weight[a]) + _r3*np.float64(label_smoothing)))
-                    _tmp28 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
-                    _tmp29 = cast_like(_scale * (_tmp26*(_tmp22*_tmp23*np.float64(label_smoothing) - _tmp25*np.float64(label_smoothing) + _tmp25)), mx)
-                    _tmp30 = cast_like(_scale * (-_tmp22*np.float64(label_smoothing)), mx)
+                    _tmp27 = _scale * (_tmp22*_tmp26*(-C*_r1*np.float64(label_smoothing) + C*_r1 - C*_r2*_tmp24 + C*_r2*np.float64(label_smoothing)*np.float64(weight[a])*np.float64(labels[i, a]) - _r2*np.float64(label_smoothing)*np.float64(weight[a]) + _r3*np.float64(label_smoothing)))  # grad[i, a]
+                    _tmp28 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)  # the coefficient of w_j*y_j in grad
+                    _tmp29 = cast_like(_scale * (_tmp26*(_tmp22*_tmp23*np.float64(label_smoothing) - _tmp25*np.float64(label_smoothing) + _tmp25)), mx)  # the coefficient of exp(z_j − m) in grad
+                    _tmp30 = cast_like(_scale * (-_tmp22*np.float64(label_smoothing)), mx)  # the coefficient of w_j in grad
                     if not write_row(grad, i, ((_tmp28, weight, labels), (_tmp29, kept_exponentials(grad, run)), (_tmp30, weight)), (logits, labels), run):
                         for j in range(C):
                             grad[i, j] = _tmp28 * weight[j]*labels[i, j] + _tmp29 * stored_exponential(grad, i, j, run, i - start) + _tmp30 * weight[j]
                     grad[i, a] = _tmp27
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             if weight is None:
-                _s0 = 0.0
-                _s1 = 0.0
-                _s2 = 0.0
+                _s0 = 0.0  # Σ_{k} (epsilon*y_k - y_k - epsilon/C)*z_k
+                _s1 = 0.0  # Σ_{k} exp(z_k)
+                _s2 = 0.0  # Σ_{k} y_k
                 for k in range(C):
                     _zk = logits[i, k]
-                    _ek = fast_exp(np.float64(_zk))
+                    _ek = fast_exp(np.float64(_zk))  # exp(z_k)
                     _s0 += (np.float64(label_smoothing)*np.float64(labels[i, k]) - np.float64(labels[i, k]) - np.float64(label_smoothing)/C)*np.float64(_zk)
                     _s1 += np.float64(_ek)
                     _s2 += np.float64(labels[i, k])
-                _r0 = np.float64(_s0)
-                _r1 = np.float64(_s1)
-                _r2 = np.float64(_s2)
-                _tmp31 = math.log(_r1)
-                _tmp32 = _r2*_tmp31
-                _tmp33 = 1/_r1
+                _r0 = np.float64(_s0)  # Σ_{k} (epsilon*y_k - y_k - epsilon/C)*z_k
+                _r1 = np.float64(_s1)  # Σ_{k} exp(z_k)
+                _r2 = np.float64(_s2)  # Σ_{k} y_k
+                _tmp31 = math.log(_r1)  # log(_r1)
+                _tmp32 = _r2*_tmp31  # _r2*_tmp31
+                _tmp33 = 1/_r1  # 1/_r1
                 _loss = _r0 + _tmp31*np.float64(label_smoothing) - _tmp32*np.float64(label_smoothing) + _tmp32
                 _total += _loss
                 if not summed:
                     loss[i] = _loss
                 for j in range(C):
-                    _tmp34 = fast_exp(np.float64(logits[i, j]))
+                    _tmp34 = fast_exp(np.float64(logits[i, j]))  # exp(z_j)
                     grad[i, j] = _scale * (-_r2*_tmp33*_tmp34*np.float64(label_smoothing) + _r2*_tmp33*_tmp34 + _tmp33*_tmp34*np.float64(label_smoothing) + np.float64(label_smoothing)*np.float64(labels[i, j]) - np.float64(labels[i, j]) - np.float64(label_smoothing)/C)
             else:
-                _s0 = 0.0
-                _s1 = 0.0
-                _s2 = 0.0
-                _s3 = 0.0
+                _s0 = 0.0  # Σ_{k} (epsilon*w_k*y_k - w_k*y_k - epsilon*w_k/C)*z_k
+                _s1 = 0.0  # Σ_{k} w_k*y_k
+                _s2 = 0.0  # Σ_{k} exp(z_k)
+                _s3 = 0.0  # Σ_{k} w_k
                 for k in range(C):
                     _zk = logits[i, k]
-                    _ek = fast_exp(np.float64(_zk))
-                    _tmp35 = np.float64(weight[k])*np.float64(labels[i, k])
+                    _ek = fast_exp(np.float64(_zk))  # exp(z_k)
+                    _tmp35 = np.float64(weight[k])*np.float64(labels[i, k])  # w_k*y_k
                     _s0 += (-_tmp35 + np.float64(label_smoothing)*np.float64(weight[k])*np.float64(labels[i, k]) - np.float64(label_smoothing)*np.float64(weight[k])/C)*np.float64(_zk)
                     _s1 += _tmp35
                     _s2 += np.float64(_ek)
                     _s3 += np.float64(weight[k])
-                _r0 = np.float64(_s0)
-                _r1 = np.float64(_s1)
-                _r2 = np.float64(_s2)
-                _r3 = np.float64(_s3)
-                _tmp36 = math.log(_r2)
-                _tmp37 = _r1*_tmp36
-                _tmp38 = 1/C
-                _tmp39 = _tmp38*np.float64(label_smoothing)
-                _tmp40 = 1/_r2
+                _r0 = np.float64(_s0)  # Σ_{k} (epsilon*w_k*y_k - w_k*y_k - epsilon*w_k/C)*z_k
+                _r1 = np.float64(_s1)  # Σ_{k} w_k*y_k
+                _r2 = np.float64(_s2)  # Σ_{k} exp(z_k)
+                _r3 = np.float64(_s3)  # Σ_{k} w_k
+                _tmp36 = math.log(_r2)  # log(_r2)
+                _tmp37 = _r1*_tmp36  # _r1*_tmp36
+                _tmp38 = 1/C  # 1/C
+                _tmp39 = _tmp38*np.float64(label_smoothing)  # _tmp38*epsilon
+                _tmp40 = 1/_r2  # 1/_r2
                 _loss = _r0 + _r3*_tmp36*_tmp39 - _tmp37*np.float64(label_smoothing) + _tmp37
                 _total += _loss
                 if not summed:
                     loss[i] = _loss
                 for j in range(C):
-                    _tmp41 = fast_exp(np.float64(logits[i, j]))
+                    _tmp41 = fast_exp(np.float64(logits[i, j]))  # exp(z_j)
                     grad[i, j] = _scale * (-_r1*_tmp40*_tmp41*np.float64(label_smoothing) + _r1*_tmp40*_tmp41 + _r3*_tmp38*_tmp40*_tmp41*np.float64(label_smoothing) - _tmp39*np.float64(weight[j]) + np.float64(label_smoothing)*np.float64(weight[j])*np.float64(labels[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
     return _total
 
@@ -1314,10 +1320,10 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _probability_labels_forward_backward_short(logits, labels, weight, label_smoothing, row_scale, grad, summed, threads):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
-    with_firsts = True
+    with_firsts = True  # whether a row reads the first index of its max
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
@@ -1333,7 +1339,7 @@ def _probability_labels_forward_backward_short(logits, labels, weight, label_smo
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _probability_labels_forward_backward_long(logits, labels, weight, label_smoothing, row_scale, grad, summed):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
     for task in numba.prange(tasks):
@@ -1348,7 +1354,7 @@ def _probability_labels_forward_backward_long(logits, labels, weight, label_smoo
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _probability_labels_forward_backward_streamed(logits, labels, weight, label_smoothing, row_scale, grad, summed, threads):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
     parts = max(1, min(threads, tasks))
@@ -1372,9 +1378,9 @@ def probability_labels_forward_backward(logits, labels, weight, label_smoothing,
     passed_in = grad is not None
     if grad is None:
         grad = np.empty(logits.shape, dtype=logits.dtype)
-    if logits.shape[1] < 32:
+    if logits.shape[1] < LONG_ROWS:
         return _probability_labels_forward_backward_short(logits, labels, weight, label_smoothing, row_scale, grad, False, numba.get_num_threads())
-    if passed_in and grad.nbytes >= 67108864 and logits.shape[1] * logits.itemsize >= 8192:
+    if passed_in and grad.nbytes >= STREAMED_BYTES and logits.shape[1] * logits.itemsize >= STREAMED_ROW_BYTES:
         return _probability_labels_forward_backward_streamed(logits, labels, weight, label_smoothing, row_scale, grad, False, numba.get_num_threads())
     return _probability_labels_forward_backward_long(logits, labels, weight, label_smoothing, row_scale, grad, False)
 
@@ -1389,9 +1395,9 @@ def probability_labels_forward_backward_sum(logits, labels, weight, label_smooth
     passed_in = grad is not None
     if grad is None:
         grad = np.empty(logits.shape, dtype=logits.dtype)
-    if logits.shape[1] < 32:
+    if logits.shape[1] < LONG_ROWS:
         return _probability_labels_forward_backward_short(logits, labels, weight, label_smoothing, row_scale, grad, True, numba.get_num_threads())
-    if passed_in and grad.nbytes >= 67108864 and logits.shape[1] * logits.itemsize >= 8192:
+    if passed_in and grad.nbytes >= STREAMED_BYTES and logits.shape[1] * logits.itemsize >= STREAMED_ROW_BYTES:
         return _probability_labels_forward_backward_streamed(logits, labels, weight, label_smoothing, row_scale, grad, True, numba.get_num_threads())
     return _probability_labels_forward_backward_long(logits, labels, weight, label_smoothing, row_scale, grad, True)
 
@@ -1405,220 +1411,220 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
     _total = 0.0
     for i in range(start, stop):
         _scale = row_scale[0] if row_scale.shape[0] == 1 else row_scale[i]
-        mx, finite = row_max_of_run(logits, i, start, run)
+        mx, finite = row_max_of_run(logits, i, start, run)  # the row max, and if it is finite
         m = np.float64(mx)
         if finite:
             if weight is None:
                 if label_smoothing == 0.0:
-                    a = first_index_of_run(logits, i, mx, start, run)
+                    a = first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _s1 = _zero
-                    _s2 = _zero
-                    _u1 = _zero
-                    _u2 = _zero
+                    _s0 = _zero  # Σ_{k≠a} y_k*(z_k − m)
+                    _s1 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _s2 = _zero  # Σ_{k≠a, z_k < max} y_k
+                    _u1 = _zero  # Σ_{z_k = max} exp(z_k − m)
+                    _u2 = _zero  # Σ_{z_k = max} y_k
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
                         store_exponential(grad, i, k, _ek, run)
                         _s0 += labels[i, k]*(_zk - mx)
-                        _b1 = _ek
+                        _b1 = _ek  # exp(z_k − m)
                         _s1 += _zero if _zk == mx else _b1
                         _u1 += _b1 if _zk == mx else _zero
-                        _b2 = labels[i, k]
+                        _b2 = labels[i, k]  # y_k
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
-                    _r0 = np.float64(_s0)
-                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
-                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
-                    _tmp0 = _r2 + np.float64(labels[i, a])
-                    _tmp1 = 1/(_r1 + 1)
+                    _r0 = np.float64(_s0)  # Σ_{k≠a} y_k*(z_k − m)
+                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))  # Σ_{k≠a} y_k
+                    _tmp0 = _r2 + np.float64(labels[i, a])  # _r2 + y_a
+                    _tmp1 = 1/(_r1 + 1)  # 1/(_r1 + 1)
                     _loss = -_r0 + _tmp0*log1p_of_run(_r1, run, i - start)
                     _total += _loss
                     if not summed:
                         loss[i] = _loss
-                    _tmp2 = _scale * (_tmp1*(-_r1*np.float64(labels[i, a]) + _r2))
-                    _tmp3 = cast_like(_scale * (_tmp0*_tmp1), mx)
-                    _tmp4 = cast_like(_scale * (-1), mx)
+                    _tmp2 = _scale * (_tmp1*(-_r1*np.float64(labels[i, a]) + _r2))  # grad[i, a]
+                    _tmp3 = cast_like(_scale * (_tmp0*_tmp1), mx)  # the coefficient of exp(z_j − m) in grad
+                    _tmp4 = cast_like(_scale * (-1), mx)  # the coefficient of y_j in grad
                     if not write_row(grad, i, ((_tmp3, kept_exponentials(grad, run)), (_tmp4, labels)), (logits, labels), run):
                         for j in range(C):
                             grad[i, j] = _tmp3 * stored_exponential(grad, i, j, run, i - start) + _tmp4 * labels[i, j]
                     grad[i, a] = _tmp2
                 else:
-                    a = first_index_of_run(logits, i, mx, start, run)
+                    a = first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _s1 = _zero
-                    _s2 = _zero
-                    _u1 = _zero
-                    _u2 = _zero
+                    _s0 = _zero  # Σ_{k≠a} (-epsilon*y_k + y_k + epsilon/C)*(z_k − m)
+                    _s1 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _s2 = _zero  # Σ_{k≠a, z_k < max} y_k
+                    _u1 = _zero  # Σ_{z_k = max} exp(z_k − m)
+                    _u2 = _zero  # Σ_{z_k = max} y_k
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
                         store_exponential(grad, i, k, _ek, run)
                         _s0 += (-np.float64(label_smoothing)*labels[i, k] + labels[i, k] + np.float64(label_smoothing)/C)*(_zk - mx)
-                        _b1 = _ek
+                        _b1 = _ek  # exp(z_k − m)
                         _s1 += _zero if _zk == mx else _b1
                         _u1 += _b1 if _zk == mx else _zero
-                        _b2 = labels[i, k]
+                        _b2 = labels[i, k]  # y_k
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
-                    _r0 = np.float64(_s0)
-                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)
-                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))
-                    _tmp5 = log1p_of_run(_r1, run, i - start)
-                    _tmp6 = _r2 + np.float64(labels[i, a])
-                    _tmp7 = 1/C
-                    _tmp8 = 1/(_r1 + 1)
+                    _r0 = np.float64(_s0)  # Σ_{k≠a} (-epsilon*y_k + y_k + epsilon/C)*(z_k − m)
+                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))  # Σ_{k≠a} y_k
+                    _tmp5 = log1p_of_run(_r1, run, i - start)  # log1p(_r1)
+                    _tmp6 = _r2 + np.float64(labels[i, a])  # _r2 + y_a
+                    _tmp7 = 1/C  # 1/C
+                    _tmp8 = 1/(_r1 + 1)  # 1/(_r1 + 1)
                     _loss = -_r0 - _tmp5*_tmp6*np.float64(label_smoothing) + _tmp5*_tmp6 + _tmp5*np.float64(label_smoothing)
                     _total += _loss
                     if not summed:
                         loss[i] = _loss
-                    _tmp9 = _scale * (_tmp7*_tmp8*(C*_r1*np.float64(label_smoothing)*np.float64(labels[i, a]) - C*_r1*np.float64(labels[i, a]) - C*_r2*np.float64(label_smoothing) + C*_r2 + C*np.float64(label_smoothing) - _r1*np.float64(label_smoothing) - np.float64(label_smoothing)))
-                    _tmp10 = cast_like(_scale * (_tmp8*(-_tmp6*np.float64(label_smoothing) + _tmp6 + np.float64(label_smoothing))), mx)
-                    _tmp11 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
-                    _tmp12 = cast_like(_scale * (-_tmp7*np.float64(label_smoothing)), mx)
+                    _tmp9 = _scale * (_tmp7*_tmp8*(C*_r1*np.float64(label_smoothing)*np.float64(labels[i, a]) - C*_r1*np.float64(labels[i, a]) - C*_r2*np.float64(label_smoothing) + C*_r2 + C*np.float64(label_smoothing) - _r1*np.float64(label_smoothing) - np.float64(label_smoothing)))  # grad[i, a]
+                    _tmp10 = cast_like(_scale * (_tmp8*(-_tmp6*np.float64(label_smoothing) + _tmp6 + np.float64(label_smoothing))), mx)  # the coefficient of exp(z_j − m) in grad
+                    _tmp11 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)  # the coefficient of y_j in grad
+                    _tmp12 = cast_like(_scale * (-_tmp7*np.float64(label_smoothing)), mx)  # the row-level term in grad
                     if not write_row(grad, i, ((_tmp10, kept_exponentials(grad, run)), (_tmp11, labels), (_tmp12,)), (logits, labels), run):
                         for j in range(C):
                             grad[i, j] = _tmp10 * stored_exponential(grad, i, j, run, i - start) + _tmp11 * labels[i, j] + _tmp12
                     grad[i, a] = _tmp9
             else:
                 if label_smoothing == 0.0:
-                    a = first_index_of_run(logits, i, mx, start, run)
+                    a = first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _s1 = _zero
-                    _s2 = _zero
-                    _u0 = _zero
-                    _u2 = _zero
+                    _s0 = _zero  # Σ_{k≠a, z_k < max} w_k*y_k
+                    _s1 = _zero  # Σ_{k≠a} w_k*y_k*(z_k − m)
+                    _s2 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _u0 = _zero  # Σ_{z_k = max} w_k*y_k
+                    _u2 = _zero  # Σ_{z_k = max} exp(z_k − m)
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
                         store_exponential(grad, i, k, _ek, run)
-                        _tmp13 = weight[k]*labels[i, k]
-                        _b0 = _tmp13
+                        _tmp13 = weight[k]*labels[i, k]  # w_k*y_k
+                        _b0 = _tmp13  # w_k*y_k
                         _s0 += _zero if _zk == mx else _b0
                         _u0 += _b0 if _zk == mx else _zero
                         _s1 += _tmp13*(_zk - mx)
-                        _b2 = _ek
+                        _b2 = _ek  # exp(z_k − m)
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
-                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))
-                    _r1 = np.float64(_s1)
-                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)
-                    _tmp14 = np.float64(weight[a])*np.float64(labels[i, a])
-                    _tmp15 = _r0 + _tmp14
-                    _tmp16 = 1/(_r2 + 1)
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))  # Σ_{k≠a} w_k*y_k
+                    _r1 = np.float64(_s1)  # Σ_{k≠a} w_k*y_k*(z_k − m)
+                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _tmp14 = np.float64(weight[a])*np.float64(labels[i, a])  # w_a*y_a
+                    _tmp15 = _r0 + _tmp14  # _r0 + _tmp14
+                    _tmp16 = 1/(_r2 + 1)  # 1/(_r2 + 1)
                     _loss = -_r1 + _tmp15*log1p_of_run(_r2, run, i - start)
                     _total += _loss
                     if not summed:
                         loss[i] = _loss
-                    _tmp17 = _scale * (_tmp16*(_r0 - _r2*_tmp14))
-                    _tmp18 = cast_like(_scale * (-1), mx)
-                    _tmp19 = cast_like(_scale * (_tmp15*_tmp16), mx)
+                    _tmp17 = _scale * (_tmp16*(_r0 - _r2*_tmp14))  # grad[i, a]
+                    _tmp18 = cast_like(_scale * (-1), mx)  # the coefficient of w_j*y_j in grad
+                    _tmp19 = cast_like(_scale * (_tmp15*_tmp16), mx)  # the coefficient of exp(z_j − m) in grad
                     if not write_row(grad, i, ((_tmp18, weight, labels), (_tmp19, kept_exponentials(grad, run))), (logits, labels), run):
                         for j in range(C):
                             grad[i, j] = _tmp18 * weight[j]*labels[i, j] + _tmp19 * stored_exponential(grad, i, j, run, i - start)
                     grad[i, a] = _tmp17
                 else:
-                    a = first_index_of_run(logits, i, mx, start, run)
+                    a = first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
                     _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-                    _s0 = _zero
-                    _s1 = _zero
-                    _s2 = _zero
-                    _s3 = _zero
-                    _u1 = _zero
-                    _u2 = _zero
-                    _u3 = _zero
+                    _s0 = _zero  # Σ_{k≠a} (-epsilon*w_k*y_k + w_k*y_k + epsilon*w_k/C)*(z_k − m)
+                    _s1 = _zero  # Σ_{k≠a, z_k < max} w_k*y_k
+                    _s2 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _s3 = _zero  # Σ_{k≠a, z_k < max} w_k
+                    _u1 = _zero  # Σ_{z_k = max} w_k*y_k
+                    _u2 = _zero  # Σ_{z_k = max} exp(z_k − m)
+                    _u3 = _zero  # Σ_{z_k = max} w_k
                     for k in range(C):
                         _zk = logits[i, k]
-                        _ek = exp_below_max(_zk, mx, run, i - start, k)
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
                         store_exponential(grad, i, k, _ek, run)
-                        _tmp20 = weight[k]*labels[i, k]
+                        _tmp20 = weight[k]*labels[i, k]  # w_k*y_k
                         _s0 += (-_tmp20*np.float64(label_smoothing) + _tmp20 + np.float64(label_smoothing)*weight[k]/C)*(_zk - mx)
-                        _b1 = _tmp20
+                        _b1 = _tmp20  # w_k*y_k
                         _s1 += _zero if _zk == mx else _b1
                         _u1 += _b1 if _zk == mx else _zero
-                        _b2 = _ek
+                        _b2 = _ek  # exp(z_k − m)
                         _s2 += _zero if _zk == mx else _b2
                         _u2 += _b2 if _zk == mx else _zero
-                        _b3 = weight[k]
+                        _b3 = weight[k]  # w_k
                         _s3 += _zero if _zk == mx else _b3
                         _u3 += _b3 if _zk == mx else _zero
-                    _r0 = np.float64(_s0)
-                    _r1 = np.float64(_s1) + (np.float64(_u1) - np.float64(weight[a])*np.float64(labels[i, a]))
-                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)
-                    _r3 = np.float64(_s3) + (np.float64(_u3) - np.float64(weight[a]))
-                    _tmp21 = log1p_of_run(_r2, run, i - start)
-                    _tmp22 = 1/C
-                    _tmp23 = _r3 + np.float64(weight[a])
-                    _tmp24 = np.float64(weight[a])*np.float64(labels[i, a])
-                    _tmp25 = _r1 + _tmp24
-                    _tmp26 = 1/(_r2 + 1)
+                    _r0 = np.float64(_s0)  # Σ_{k≠a} (-epsilon*w_k*y_k + w_k*y_k + epsilon*w_k/C)*(z_k − m)
+                    _r1 = np.float64(_s1) + (np.float64(_u1) - np.float64(weight[a])*np.float64(labels[i, a]))  # Σ_{k≠a} w_k*y_k
+                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _r3 = np.float64(_s3) + (np.float64(_u3) - np.float64(weight[a]))  # Σ_{k≠a} w_k
+                    _tmp21 = log1p_of_run(_r2, run, i - start)  # log1p(_r2)
+                    _tmp22 = 1/C  # 1/C
+                    _tmp23 = _r3 + np.float64(weight[a])  # _r3 + w_a
+                    _tmp24 = np.float64(weight[a])*np.float64(labels[i, a])  # w_a*y_a
+                    _tmp25 = _r1 + _tmp24  # _r1 + _tmp24
+                    _tmp26 = 1/(_r2 + 1)  # 1/(_r2 + 1)
                     _loss = -_r0 + _tmp21*_tmp22*_tmp23*np.float64(label_smoothing) - _tmp21*_tmp25*np.float64(label_smoothing) + _tmp21*_tmp25
                     _total += _loss
                     if not summed:
                         loss[i] = _loss
-                    _tmp27 = _scale * (_tmp22*_tmp26*(-C*_r1*np.float64(label_smoothing) + C*_r1 - C*_r2*_tmp24 + C*_r2*np.float64(label_smoothing)*np.float64(weight[a])*np.float64(labels[i, a]) - _r2*np.float64(label_smoothing)*np.float64(weight[a]) + _r3*np.float64(label_smoothing)))
-                    _tmp28 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)
-                    _tmp29 = cast_like(_scale * (_tmp26*(_tmp22*_tmp23*np.float64(label_smoothing) - _tmp25*np.float64(label_smoothing) + _tmp25)), mx)
-                    _tmp30 = cast_like(_scale * (-_tmp22*np.float64(label_smoothing)), mx)
+                    _tmp27 = _scale * (_tmp22*_tmp26*(-C*_r1*np.float64(label_smoothing) + C*_r1 - C*_r2*_tmp24 + C*_r2*np.float64(label_smoothing)*np.float64(weight[a])*np.float64(labels[i, a]) - _r2*np.float64(label_smoothing)*np.float64(weight[a]) + _r3*np.float64(label_smoothing)))  # grad[i, a]
+                    _tmp28 = cast_like(_scale * (np.float64(label_smoothing) - 1), mx)  # the coefficient of w_j*y_j in grad
+                    _tmp29 = cast_like(_scale * (_tmp26*(_tmp22*_tmp23*np.float64(label_smoothing) - _tmp25*np.float64(label_smoothing) + _tmp25)), mx)  # the coefficient of exp(z_j − m) in grad
+                    _tmp30 = cast_like(_scale * (-_tmp22*np.float64(label_smoothing)), mx)  # the coefficient of w_j in grad
                     if not write_row(grad, i, ((_tmp28, weight, labels), (_tmp29, kept_exponentials(grad, run)), (_tmp30, weight)), (logits, labels), run):
                         for j in range(C):
                             grad[i, j] = _tmp28 * weight[j]*labels[i, j] + _tmp29 * stored_exponential(grad, i, j, run, i - start) + _tmp30 * weight[j]
                     grad[i, a] = _tmp27
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
             if weight is None:
-                _s0 = 0.0
-                _s1 = 0.0
-                _s2 = 0.0
+                _s0 = 0.0  # Σ_{k} (epsilon*y_k - y_k - epsilon/C)*z_k
+                _s1 = 0.0  # Σ_{k} exp(z_k)
+                _s2 = 0.0  # Σ_{k} y_k
                 for k in range(C):
                     _zk = logits[i, k]
-                    _ek = fast_exp(np.float64(_zk))
+                    _ek = fast_exp(np.float64(_zk))  # exp(z_k)
                     _s0 += (np.float64(label_smoothing)*np.float64(labels[i, k]) - np.float64(labels[i, k]) - np.float64(label_smoothing)/C)*np.float64(_zk)
                     _s1 += np.float64(_ek)
                     _s2 += np.float64(labels[i, k])
-                _r0 = np.float64(_s0)
-                _r1 = np.float64(_s1)
-                _r2 = np.float64(_s2)
-                _tmp31 = math.log(_r1)
-                _tmp32 = _r2*_tmp31
-                _tmp33 = 1/_r1
+                _r0 = np.float64(_s0)  # Σ_{k} (epsilon*y_k - y_k - epsilon/C)*z_k
+                _r1 = np.float64(_s1)  # Σ_{k} exp(z_k)
+                _r2 = np.float64(_s2)  # Σ_{k} y_k
+                _tmp31 = math.log(_r1)  # log(_r1)
+                _tmp32 = _r2*_tmp31  # _r2*_tmp31
+                _tmp33 = 1/_r1  # 1/_r1
                 _loss = _r0 + _tmp31*np.float64(label_smoothing) - _tmp32*np.float64(label_smoothing) + _tmp32
                 _total += _loss
                 if not summed:
                     loss[i] = _loss
                 for j in range(C):
-                    _tmp34 = fast_exp(np.float64(logits[i, j]))
+                    _tmp34 = fast_exp(np.float64(logits[i, j]))  # exp(z_j)
                     grad[i, j] = _scale * (-_r2*_tmp33*_tmp34*np.float64(label_smoothing) + _r2*_tmp33*_tmp34 + _tmp33*_tmp34*np.float64(label_smoothing) + np.float64(label_smoothing)*np.float64(labels[i, j]) - np.float64(labels[i, j]) - np.float64(label_smoothing)/C)
             else:
-                _s0 = 0.0
-                _s1 = 0.0
-                _s2 = 0.0
-                _s3 = 0.0
+                _s0 = 0.0  # Σ_{k} (epsilon*w_k*y_k - w_k*y_k - epsilon*w_k/C)*z_k
+                _s1 = 0.0  # Σ_{k} w_k*y_k
+                _s2 = 0.0  # Σ_{k} exp(z_k)
+                _s3 = 0.0  # Σ_{k} w_k
                 for k in range(C):
                     _zk = logits[i, k]
-                    _ek = fast_exp(np.float64(_zk))
-                    _tmp35 = np.float64(weight[k])*np.float64(labels[i, k])
+                    _ek = fast_exp(np.float64(_zk))  # exp(z_k)
+                    _tmp35 = np.float64(weight[k])*np.float64(labels[i, k])  # w_k*y_k
                     _s0 += (-_tmp35 + np.float64(label_smoothing)*np.float64(weight[k])*np.float64(labels[i, k]) - np.float64(label_smoothing)*np.float64(weight[k])/C)*np.float64(_zk)
                     _s1 += _tmp35
                     _s2 += np.float64(_ek)
                     _s3 += np.float64(weight[k])
-                _r0 = np.float64(_s0)
-                _r1 = np.float64(_s1)
-                _r2 = np.float64(_s2)
-                _r3 = np.float64(_s3)
-                _tmp36 = math.log(_r2)
-                _tmp37 = _r1*_tmp36
-                _tmp38 = 1/C
-                _tmp39 = _tmp38*np.float64(label_smoothing)
-                _tmp40 = 1/_r2
+                _r0 = np.float64(_s0)  # Σ_{k} (epsilon*w_k*y_k - w_k*y_k - epsilon*w_k/C)*z_k
+                _r1 = np.float64(_s1)  # Σ_{k} w_k*y_k
+                _r2 = np.float64(_s2)  # Σ_{k} exp(z_k)
+                _r3 = np.float64(_s3)  # Σ_{k} w_k
+                _tmp36 = math.log(_r2)  # log(_r2)
+                _tmp37 = _r1*_tmp36  # _r1*_tmp36
+                _tmp38 = 1/C  # 1/C
+                _tmp39 = _tmp38*np.float64(label_smoothing)  # _tmp38*epsilon
+                _tmp40 = 1/_r2  # 1/_r2
                 _loss = _r0 + _r3*_tmp36*_tmp39 - _tmp37*np.float64(label_smoothing) + _tmp37
                 _total += _loss
                 if not summed:
                     loss[i] = _loss
                 for j in range(C):
-                    _tmp41 = fast_exp(np.float64(logits[i, j]))
+                    _tmp41 = fast_exp(np.float64(logits[i, j]))  # exp(z_j)
                     grad[i, j] = _scale * (-_r1*_tmp40*_tmp41*np.float64(label_smoothing) + _r1*_tmp40*_tmp41 + _r3*_tmp38*_tmp40*_tmp41*np.float64(label_smoothing) - _tmp39*np.float64(weight[j]) + np.float64(label_smoothing)*np.float64(weight[j])*np.float64(labels[i, j]) - np.float64(weight[j])*np.float64(labels[i, j]))
     return _total
 
@@ -1626,10 +1632,10 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _probability_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, row_scale, summed, threads):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
-    with_firsts = True
+    with_firsts = True  # whether a row reads the first index of its max
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
@@ -1645,7 +1651,7 @@ def _probability_labels_forward_backward_in_place_short(logits, labels, weight, 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _probability_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, row_scale, summed):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
     for task in numba.prange(tasks):
@@ -1662,7 +1668,7 @@ def probability_labels_forward_backward_in_place(logits, labels, weight, label_s
 
     grad: written over logits, which is returned in its place.
     """
-    if logits.shape[1] < 32:
+    if logits.shape[1] < LONG_ROWS:
         return _probability_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, row_scale, False, numba.get_num_threads())
     return _probability_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, row_scale, False)
 
@@ -1674,6 +1680,6 @@ def probability_labels_forward_backward_sum_in_place(logits, labels, weight, lab
 
     grad: written over logits, which is returned in its place.
     """
-    if logits.shape[1] < 32:
+    if logits.shape[1] < LONG_ROWS:
         return _probability_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, row_scale, True, numba.get_num_threads())
     return _probability_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, row_scale, True)

@@ -11,10 +11,18 @@ Generated: do not edit; see symce.codegen.
 """
 
 
+import math
+
 import numba
 import numpy as np
 
 from symce.generated.runtime import fast_exp, prefer_wide_vectors, xlogx
+
+
+CHUNK = 16384  # elements per task (a chunk of elements, or of rows: at least one row)
+LONG_ROWS = 32  # the shortest row taken as long (its own exponentials, 512-bit vectors)
+STREAMED_BYTES = 67108864  # the smallest caller's buffer streamed past the cache (64 MiB)
+STREAMED_ROW_BYTES = 8192  # and the shortest row streamed (8 KiB)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
@@ -42,8 +50,8 @@ def kl_div_pointwise(log_q, target, log_target):
 def _kl_div_pointwise_into(log_q, target, log_target):
     n = log_q.shape[0]
     out = np.empty(n, dtype=log_q.dtype)
-    for chunk in numba.prange((n + 16383) // 16384):
-        _kl_div_pointwise_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), log_q, target, log_target, out)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        _kl_div_pointwise_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), log_q, target, log_target, out)
     return out
 
 
@@ -55,7 +63,7 @@ def _kl_div_pointwise_backward_chunk(start, stop, log_q, target, log_target, sca
         _scale = scale[0]
         if log_target:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp0 = fast_exp(np.float64(target[i]))
+                _tmp0 = fast_exp(np.float64(target[i]))  # exp(target)
                 out[i] = _tmp0*(-np.float64(log_q[i]) + np.float64(target[i]))
                 grad[i] = _scale * (-_tmp0)
         else:
@@ -65,7 +73,7 @@ def _kl_div_pointwise_backward_chunk(start, stop, log_q, target, log_target, sca
     else:
         if log_target:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp1 = fast_exp(np.float64(target[i]))
+                _tmp1 = fast_exp(np.float64(target[i]))  # exp(target)
                 out[i] = _tmp1*(-np.float64(log_q[i]) + np.float64(target[i]))
                 grad[i] = scale[i] * (-_tmp1)
         else:
@@ -92,8 +100,8 @@ def kl_div_pointwise_backward(log_q, target, log_target, scale, grad=None):
 def _kl_div_pointwise_backward_into(log_q, target, log_target, scale, grad):
     n = log_q.shape[0]
     out = np.empty(n, dtype=log_q.dtype)
-    for chunk in numba.prange((n + 16383) // 16384):
-        _kl_div_pointwise_backward_chunk(chunk * 16384, min(n, (chunk + 1) * 16384), log_q, target, log_target, scale, out, grad)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        _kl_div_pointwise_backward_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), log_q, target, log_target, scale, out, grad)
     return out, grad
 
 
@@ -106,7 +114,7 @@ def _kl_div_pointwise_backward_chunk_in_place(start, stop, log_q, target, log_ta
         _scale = scale[0]
         if log_target:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp0 = fast_exp(np.float64(target[i]))
+                _tmp0 = fast_exp(np.float64(target[i]))  # exp(target)
                 out[i] = _tmp0*(-np.float64(log_q[i]) + np.float64(target[i]))
                 grad[i] = _scale * (-_tmp0)
         else:
@@ -116,7 +124,7 @@ def _kl_div_pointwise_backward_chunk_in_place(start, stop, log_q, target, log_ta
     else:
         if log_target:
             for i in range(np.uint64(start), np.uint64(stop)):
-                _tmp1 = fast_exp(np.float64(target[i]))
+                _tmp1 = fast_exp(np.float64(target[i]))  # exp(target)
                 out[i] = _tmp1*(-np.float64(log_q[i]) + np.float64(target[i]))
                 grad[i] = scale[i] * (-_tmp1)
         else:
@@ -135,8 +143,8 @@ def kl_div_pointwise_backward_in_place(log_q, target, log_target, scale):
     """
     n = log_q.shape[0]
     out = np.empty(n, dtype=log_q.dtype)
-    for chunk in numba.prange((n + 16383) // 16384):
-        _kl_div_pointwise_backward_chunk_in_place(chunk * 16384, min(n, (chunk + 1) * 16384), log_q, target, log_target, scale, out)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        _kl_div_pointwise_backward_chunk_in_place(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), log_q, target, log_target, scale, out)
     return out, log_q
 
 
@@ -145,18 +153,18 @@ def _entropy_rows(start, stop, p, out):
     """Rows start..stop of entropy."""
     C = p.shape[1]
     for i in range(start, stop):
-        _s0 = 0.0
+        _s0 = 0.0  # Σ_{k} XLogX(p_k)
         for k in range(C):
             _zk = p[i, k]
             _s0 += xlogx(np.float64(_zk))
-        _r0 = np.float64(_s0)
+        _r0 = np.float64(_s0)  # Σ_{k} XLogX(p_k)
         out[i] = -_r0
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _entropy_into(p):
     rows, C = p.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     out = np.empty(rows, dtype=p.dtype)
     for task in numba.prange(tasks):

@@ -10,10 +10,18 @@ Generated: do not edit; see symce.codegen.
 """
 
 
+import math
+
 import numba
 import numpy as np
 
 from symce.generated.runtime import prefer_wide_vectors_if_long
+
+
+CHUNK = 16384  # elements per task (a chunk of elements, or of rows: at least one row)
+LONG_ROWS = 32  # the shortest row taken as long (its own exponentials, 512-bit vectors)
+STREAMED_BYTES = 67108864  # the smallest caller's buffer streamed past the cache (64 MiB)
+STREAMED_ROW_BYTES = 8192  # and the shortest row streamed (8 KiB)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
@@ -27,7 +35,7 @@ def _nll_forward_rows(start, stop, log_probs, labels, weight, ignore_index, loss
             if not summed:
                 loss[i] = 0.0
             continue
-        _zt = log_probs[i, t]
+        _zt = log_probs[i, t]  # z_t, read before pass 2 may overwrite the row
         if weight is None:
             _loss = -np.float64(_zt)
             _total += _loss
@@ -44,7 +52,7 @@ def _nll_forward_rows(start, stop, log_probs, labels, weight, ignore_index, loss
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _nll_forward_into(log_probs, labels, weight, ignore_index, summed):
     rows, C = log_probs.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=log_probs.dtype)
     for task in numba.prange(tasks):
@@ -83,14 +91,14 @@ def _nll_forward_backward_rows(start, stop, log_probs, labels, weight, ignore_in
             for j in range(C):
                 grad[i, j] = 0.0
             continue
-        _zt = log_probs[i, t]
+        _zt = log_probs[i, t]  # z_t, read before pass 2 may overwrite the row
         _scale = row_scale[0] if row_scale.shape[0] == 1 else row_scale[i]
         if weight is None:
             _loss = -np.float64(_zt)
             _total += _loss
             if not summed:
                 loss[i] = _loss
-            _tmp0 = _scale * (-1)
+            _tmp0 = _scale * (-1)  # grad[i, t]
             for j in range(C):
                 grad[i, j] = 0.0
             grad[i, t] = _tmp0
@@ -99,7 +107,7 @@ def _nll_forward_backward_rows(start, stop, log_probs, labels, weight, ignore_in
             _total += _loss
             if not summed:
                 loss[i] = _loss
-            _tmp1 = _scale * (-np.float64(weight[t]))
+            _tmp1 = _scale * (-np.float64(weight[t]))  # grad[i, t]
             for j in range(C):
                 grad[i, j] = 0.0
             grad[i, t] = _tmp1
@@ -109,7 +117,7 @@ def _nll_forward_backward_rows(start, stop, log_probs, labels, weight, ignore_in
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _nll_forward_backward_into(log_probs, labels, weight, ignore_index, row_scale, grad, summed):
     rows, C = log_probs.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=log_probs.dtype)
     for task in numba.prange(tasks):
@@ -158,14 +166,14 @@ def _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, 
             for j in range(C):
                 grad[i, j] = 0.0
             continue
-        _zt = log_probs[i, t]
+        _zt = log_probs[i, t]  # z_t, read before pass 2 may overwrite the row
         _scale = row_scale[0] if row_scale.shape[0] == 1 else row_scale[i]
         if weight is None:
             _loss = -np.float64(_zt)
             _total += _loss
             if not summed:
                 loss[i] = _loss
-            _tmp0 = _scale * (-1)
+            _tmp0 = _scale * (-1)  # grad[i, t]
             for j in range(C):
                 grad[i, j] = 0.0
             grad[i, t] = _tmp0
@@ -174,7 +182,7 @@ def _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, 
             _total += _loss
             if not summed:
                 loss[i] = _loss
-            _tmp1 = _scale * (-np.float64(weight[t]))
+            _tmp1 = _scale * (-np.float64(weight[t]))  # grad[i, t]
             for j in range(C):
                 grad[i, j] = 0.0
             grad[i, t] = _tmp1
@@ -184,7 +192,7 @@ def _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _nll_forward_backward_in_place_short(log_probs, labels, weight, ignore_index, row_scale, summed):
     rows, C = log_probs.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=log_probs.dtype)
     for task in numba.prange(tasks):
@@ -199,7 +207,7 @@ def _nll_forward_backward_in_place_short(log_probs, labels, weight, ignore_index
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _nll_forward_backward_in_place_long(log_probs, labels, weight, ignore_index, row_scale, summed):
     rows, C = log_probs.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     loss = np.empty(tasks if summed else rows, dtype=log_probs.dtype)
     for task in numba.prange(tasks):
@@ -216,7 +224,7 @@ def nll_forward_backward_in_place(log_probs, labels, weight, ignore_index, row_s
 
     grad: written over log_probs, which is returned in its place.
     """
-    if log_probs.shape[1] < 32:
+    if log_probs.shape[1] < LONG_ROWS:
         return _nll_forward_backward_in_place_short(log_probs, labels, weight, ignore_index, row_scale, False)
     return _nll_forward_backward_in_place_long(log_probs, labels, weight, ignore_index, row_scale, False)
 
@@ -228,6 +236,6 @@ def nll_forward_backward_sum_in_place(log_probs, labels, weight, ignore_index, r
 
     grad: written over log_probs, which is returned in its place.
     """
-    if log_probs.shape[1] < 32:
+    if log_probs.shape[1] < LONG_ROWS:
         return _nll_forward_backward_in_place_short(log_probs, labels, weight, ignore_index, row_scale, True)
     return _nll_forward_backward_in_place_long(log_probs, labels, weight, ignore_index, row_scale, True)

@@ -20,38 +20,44 @@ import numpy as np
 from symce.generated.runtime import cast_like, exp_below_max, fast_exp, kept_exponentials, log1p_of_run, prefer_wide_vectors_if_long, row_max_of_run, run_exponentials, store_exponential, store_fence, stored_exponential, sum_below_max_of_run, write_row
 
 
+CHUNK = 16384  # elements per task (a chunk of elements, or of rows: at least one row)
+LONG_ROWS = 32  # the shortest row taken as long (its own exponentials, 512-bit vectors)
+STREAMED_BYTES = 67108864  # the smallest caller's buffer streamed past the cache (64 MiB)
+STREAMED_ROW_BYTES = 8192  # and the shortest row streamed (8 KiB)
+
+
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
 def _softmax_rows(start, stop, logits, out, run):
     """Rows start..stop of softmax."""
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
     for i in range(start, stop):
-        mx, finite = row_max_of_run(logits, i, start, run)
+        mx, finite = row_max_of_run(logits, i, start, run)  # the row max, and if it is finite
         m = np.float64(mx)
         if finite:
             _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-            _s0 = _zero
-            _u0 = _zero
+            _s0 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+            _u0 = _zero  # Σ_{z_k = max} exp(z_k − m)
             for k in range(C):
                 _zk = logits[i, k]
-                _ek = exp_below_max(_zk, mx, run, i - start, k)
+                _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
                 store_exponential(out, i, k, _ek, run)
-                _b0 = _ek
+                _b0 = _ek  # exp(z_k − m)
                 _s0 += _zero if _zk == mx else _b0
                 _u0 += _b0 if _zk == mx else _zero
-            _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
-            _tmp0 = 1/(_r0 + 1)
-            _tmp1 = cast_like(_tmp0, mx)
+            _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+            _tmp0 = 1/(_r0 + 1)  # 1/(_r0 + 1)
+            _tmp1 = cast_like(_tmp0, mx)  # the coefficient of exp(z_j − m) in out
             if not write_row(out, i, ((_tmp1, kept_exponentials(out, run)),), (logits,), run):
                 for j in range(C):
                     out[i, j] = _tmp1 * stored_exponential(out, i, j, run, i - start)
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
-            _s0 = 0.0
+            _s0 = 0.0  # Σ_{k} exp(z_k)
             for k in range(C):
                 _zk = logits[i, k]
-                _ek = fast_exp(np.float64(_zk))
+                _ek = fast_exp(np.float64(_zk))  # exp(z_k)
                 _s0 += np.float64(_ek)
-            _r0 = np.float64(_s0)
+            _r0 = np.float64(_s0)  # Σ_{k} exp(z_k)
             for j in range(C):
                 out[i, j] = fast_exp(np.float64(logits[i, j]))/_r0
 
@@ -59,9 +65,9 @@ def _softmax_rows(start, stop, logits, out, run):
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _softmax_short(logits, out, threads):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
-    with_firsts = False
+    with_firsts = False  # whether a row reads the first index of its max
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
@@ -75,7 +81,7 @@ def _softmax_short(logits, out, threads):
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _softmax_long(logits, out):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     for task in numba.prange(tasks):
         start = task * per_task
@@ -87,7 +93,7 @@ def _softmax_long(logits, out):
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _softmax_streamed(logits, out, threads):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
@@ -108,9 +114,9 @@ def softmax(logits, out=None):
     passed_in = out is not None
     if out is None:
         out = np.empty(logits.shape, dtype=logits.dtype)
-    if logits.shape[1] < 32:
+    if logits.shape[1] < LONG_ROWS:
         return _softmax_short(logits, out, numba.get_num_threads())
-    if passed_in and out.nbytes >= 67108864 and logits.shape[1] * logits.itemsize >= 8192:
+    if passed_in and out.nbytes >= STREAMED_BYTES and logits.shape[1] * logits.itemsize >= STREAMED_ROW_BYTES:
         return _softmax_streamed(logits, out, numba.get_num_threads())
     return _softmax_long(logits, out)
 
@@ -122,32 +128,32 @@ def _softmax_rows_in_place(start, stop, logits, run):
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
     for i in range(start, stop):
-        mx, finite = row_max_of_run(logits, i, start, run)
+        mx, finite = row_max_of_run(logits, i, start, run)  # the row max, and if it is finite
         m = np.float64(mx)
         if finite:
             _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-            _s0 = _zero
-            _u0 = _zero
+            _s0 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+            _u0 = _zero  # Σ_{z_k = max} exp(z_k − m)
             for k in range(C):
                 _zk = logits[i, k]
-                _ek = exp_below_max(_zk, mx, run, i - start, k)
+                _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
                 store_exponential(out, i, k, _ek, run)
-                _b0 = _ek
+                _b0 = _ek  # exp(z_k − m)
                 _s0 += _zero if _zk == mx else _b0
                 _u0 += _b0 if _zk == mx else _zero
-            _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
-            _tmp0 = 1/(_r0 + 1)
-            _tmp1 = cast_like(_tmp0, mx)
+            _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+            _tmp0 = 1/(_r0 + 1)  # 1/(_r0 + 1)
+            _tmp1 = cast_like(_tmp0, mx)  # the coefficient of exp(z_j − m) in out
             if not write_row(out, i, ((_tmp1, kept_exponentials(out, run)),), (logits,), run):
                 for j in range(C):
                     out[i, j] = _tmp1 * stored_exponential(out, i, j, run, i - start)
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
-            _s0 = 0.0
+            _s0 = 0.0  # Σ_{k} exp(z_k)
             for k in range(C):
                 _zk = logits[i, k]
-                _ek = fast_exp(np.float64(_zk))
+                _ek = fast_exp(np.float64(_zk))  # exp(z_k)
                 _s0 += np.float64(_ek)
-            _r0 = np.float64(_s0)
+            _r0 = np.float64(_s0)  # Σ_{k} exp(z_k)
             for j in range(C):
                 out[i, j] = fast_exp(np.float64(logits[i, j]))/_r0
 
@@ -155,9 +161,9 @@ def _softmax_rows_in_place(start, stop, logits, run):
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _softmax_in_place_short(logits, threads):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
-    with_firsts = False
+    with_firsts = False  # whether a row reads the first index of its max
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
@@ -171,7 +177,7 @@ def _softmax_in_place_short(logits, threads):
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _softmax_in_place_long(logits):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     for task in numba.prange(tasks):
         start = task * per_task
@@ -185,7 +191,7 @@ def softmax_in_place(logits):
 
     out: written over logits, which is returned in its place.
     """
-    if logits.shape[1] < 32:
+    if logits.shape[1] < LONG_ROWS:
         return _softmax_in_place_short(logits, numba.get_num_threads())
     return _softmax_in_place_long(logits)
 
@@ -196,31 +202,31 @@ def _log_softmax_rows(start, stop, logits, out, run):
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
     for i in range(start, stop):
-        mx, finite = row_max_of_run(logits, i, start, run)
+        mx, finite = row_max_of_run(logits, i, start, run)  # the row max, and if it is finite
         m = np.float64(mx)
         if finite:
             _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-            _s0 = _zero
-            _u0 = _zero
+            _s0 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+            _u0 = _zero  # Σ_{z_k = max} exp(z_k − m)
             for k in range(C):
                 _zk = logits[i, k]
-                _ek = exp_below_max(_zk, mx, run, i - start, k)
-                _b0 = _ek
+                _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
+                _b0 = _ek  # exp(z_k − m)
                 _s0 += _zero if _zk == mx else _b0
                 _u0 += _b0 if _zk == mx else _zero
-            _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
-            _tmp0 = log1p_of_run(_r0, run, i - start)
-            _tmp1 = cast_like(1, mx)
-            _tmp2 = cast_like(-_tmp0, mx)
+            _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+            _tmp0 = log1p_of_run(_r0, run, i - start)  # log1p(_r0)
+            _tmp1 = cast_like(1, mx)  # the coefficient of (z_j − m) in out
+            _tmp2 = cast_like(-_tmp0, mx)  # the row-level term in out
             for j in range(C):
                 out[i, j] = _tmp1 * (np.float64(logits[i, j]) - m) + _tmp2
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
-            _s0 = 0.0
+            _s0 = 0.0  # Σ_{k} exp(z_k)
             for k in range(C):
                 _zk = logits[i, k]
-                _ek = fast_exp(np.float64(_zk))
+                _ek = fast_exp(np.float64(_zk))  # exp(z_k)
                 _s0 += np.float64(_ek)
-            _r0 = np.float64(_s0)
+            _r0 = np.float64(_s0)  # Σ_{k} exp(z_k)
             for j in range(C):
                 out[i, j] = -math.log(_r0) + np.float64(logits[i, j])
 
@@ -228,9 +234,9 @@ def _log_softmax_rows(start, stop, logits, out, run):
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _log_softmax_short(logits, out, threads):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
-    with_firsts = False
+    with_firsts = False  # whether a row reads the first index of its max
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
@@ -244,7 +250,7 @@ def _log_softmax_short(logits, out, threads):
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _log_softmax_long(logits, out):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     for task in numba.prange(tasks):
         start = task * per_task
@@ -260,7 +266,7 @@ def log_softmax(logits, out=None):
     """
     if out is None:
         out = np.empty(logits.shape, dtype=logits.dtype)
-    if logits.shape[1] < 32:
+    if logits.shape[1] < LONG_ROWS:
         return _log_softmax_short(logits, out, numba.get_num_threads())
     return _log_softmax_long(logits, out)
 
@@ -272,31 +278,31 @@ def _log_softmax_rows_in_place(start, stop, logits, run):
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
     for i in range(start, stop):
-        mx, finite = row_max_of_run(logits, i, start, run)
+        mx, finite = row_max_of_run(logits, i, start, run)  # the row max, and if it is finite
         m = np.float64(mx)
         if finite:
             _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-            _s0 = _zero
-            _u0 = _zero
+            _s0 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+            _u0 = _zero  # Σ_{z_k = max} exp(z_k − m)
             for k in range(C):
                 _zk = logits[i, k]
-                _ek = exp_below_max(_zk, mx, run, i - start, k)
-                _b0 = _ek
+                _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
+                _b0 = _ek  # exp(z_k − m)
                 _s0 += _zero if _zk == mx else _b0
                 _u0 += _b0 if _zk == mx else _zero
-            _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
-            _tmp0 = log1p_of_run(_r0, run, i - start)
-            _tmp1 = cast_like(1, mx)
-            _tmp2 = cast_like(-_tmp0, mx)
+            _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+            _tmp0 = log1p_of_run(_r0, run, i - start)  # log1p(_r0)
+            _tmp1 = cast_like(1, mx)  # the coefficient of (z_j − m) in out
+            _tmp2 = cast_like(-_tmp0, mx)  # the row-level term in out
             for j in range(C):
                 out[i, j] = _tmp1 * (np.float64(logits[i, j]) - m) + _tmp2
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
-            _s0 = 0.0
+            _s0 = 0.0  # Σ_{k} exp(z_k)
             for k in range(C):
                 _zk = logits[i, k]
-                _ek = fast_exp(np.float64(_zk))
+                _ek = fast_exp(np.float64(_zk))  # exp(z_k)
                 _s0 += np.float64(_ek)
-            _r0 = np.float64(_s0)
+            _r0 = np.float64(_s0)  # Σ_{k} exp(z_k)
             for j in range(C):
                 out[i, j] = -math.log(_r0) + np.float64(logits[i, j])
 
@@ -304,9 +310,9 @@ def _log_softmax_rows_in_place(start, stop, logits, run):
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _log_softmax_in_place_short(logits, threads):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
-    with_firsts = False
+    with_firsts = False  # whether a row reads the first index of its max
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
@@ -320,7 +326,7 @@ def _log_softmax_in_place_short(logits, threads):
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _log_softmax_in_place_long(logits):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     for task in numba.prange(tasks):
         start = task * per_task
@@ -334,7 +340,7 @@ def log_softmax_in_place(logits):
 
     out: written over logits, which is returned in its place.
     """
-    if logits.shape[1] < 32:
+    if logits.shape[1] < LONG_ROWS:
         return _log_softmax_in_place_short(logits, numba.get_num_threads())
     return _log_softmax_in_place_long(logits)
 
@@ -345,37 +351,37 @@ def _logsumexp_rows(start, stop, logits, out, run):
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
     for i in range(start, stop):
-        mx, finite = row_max_of_run(logits, i, start, run)
+        mx, finite = row_max_of_run(logits, i, start, run)  # the row max, and if it is finite
         m = np.float64(mx)
         if finite:
             _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
-            _s0 = _zero
-            _u0 = _zero
+            _s0 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+            _u0 = _zero  # Σ_{z_k = max} exp(z_k − m)
             for k in range(C):
                 _zk = logits[i, k]
-                _ek = exp_below_max(_zk, mx, run, i - start, k)
-                _b0 = _ek
+                _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
+                _b0 = _ek  # exp(z_k − m)
                 _s0 += _zero if _zk == mx else _b0
                 _u0 += _b0 if _zk == mx else _zero
-            _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)
+            _r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
             out[i] = m + log1p_of_run(_r0, run, i - start)
         else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
-            _s0 = 0.0
+            _s0 = 0.0  # Σ_{k} exp(z_k)
             for k in range(C):
                 _zk = logits[i, k]
-                _ek = fast_exp(np.float64(_zk))
+                _ek = fast_exp(np.float64(_zk))  # exp(z_k)
                 _s0 += np.float64(_ek)
-            _r0 = np.float64(_s0)
+            _r0 = np.float64(_s0)  # Σ_{k} exp(z_k)
             out[i] = math.log(_r0)
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _logsumexp_short(logits, threads):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     out = np.empty(rows, dtype=logits.dtype)
-    with_firsts = False
+    with_firsts = False  # whether a row reads the first index of its max
     parts = max(1, min(threads, tasks))
     for part in numba.prange(parts):
         scratch = np.empty(per_task * C, logits.dtype)
@@ -389,7 +395,7 @@ def _logsumexp_short(logits, threads):
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
 def _logsumexp_long(logits):
     rows, C = logits.shape
-    per_task = max(1, 16384 // max(C, 1))
+    per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     out = np.empty(rows, dtype=logits.dtype)
     for task in numba.prange(tasks):
@@ -402,6 +408,6 @@ def _logsumexp_long(logits):
 def logsumexp(logits):
     """Value per row of spec 'logsumexp': logsumexp(z) = log(Σ_k exp(z_k))
     """
-    if logits.shape[1] < 32:
+    if logits.shape[1] < LONG_ROWS:
         return _logsumexp_short(logits, numba.get_num_threads())
     return _logsumexp_long(logits)

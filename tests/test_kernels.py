@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from symce.bench import accuracy
-from symce.codegen import emit
+from symce.codegen import planner, render
 
 TOLERANCE = {np.float64: 1e-13, np.float32: 1e-5}
 
@@ -82,8 +82,8 @@ def test_short_rows_over_many_tasks_and_threads_match_torch(in_place):
     from symce.generated import cross_entropy
 
     rng = np.random.default_rng(3)
-    classes = emit.LONG_ROWS // 2
-    rows = 5 * (emit.CHUNK // classes) + 3
+    classes = render.LONG_ROWS // 2
+    rows = 5 * (render.CHUNK // classes) + 3
     x = rng.normal(size=(rows, classes)) * 4
     y = rng.dirichlet(np.ones(classes), size=rows)
     scale = np.full(1, 1.0 / rows)
@@ -249,7 +249,7 @@ def test_default_parameters_take_the_specialised_path_with_the_same_values(dtype
 def _kernels_with_buffers():
     """(family, kernel function, its Kernel) for every generated kernel with an output buffer,
     the ``_sum`` variants included."""
-    return [(family, function, kernel) for family, function, kernel in _kernels_and_sums() if emit.buffers(kernel)]
+    return [(family, function, kernel) for family, function, kernel in _kernels_and_sums() if planner.buffers(kernel)]
 
 
 def _kernels_and_sums():
@@ -260,7 +260,7 @@ def _kernels_and_sums():
     for family, (_, family_kernels) in kernels.families().items():
         for kernel in family_kernels:
             found.append((family, kernel.function, kernel))
-            if emit.SUMMED_OUTPUT in kernel.outputs:
+            if planner.SUMMED_OUTPUT in kernel.outputs:
                 found.append((family, f"{kernel.function}_sum", kernel))
     return found
 
@@ -307,7 +307,7 @@ def _arguments(kernel, dtype, rng, label_smoothing, classes, rows=7):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("family,function,kernel", _kernels_with_buffers(), ids=lambda v: v if isinstance(v, str) else "")
-@pytest.mark.parametrize("classes", [emit.LONG_ROWS - 2, emit.LONG_ROWS + 8])
+@pytest.mark.parametrize("classes", [render.LONG_ROWS - 2, render.LONG_ROWS + 8])
 def test_in_place_twin_writes_over_the_first_input_what_a_fresh_call_returns(family, function, kernel, dtype, classes):
     """``<kernel>_in_place`` (no overlap checks), the kernel given its first input as the buffer
     (overlap checks, scalar loops) and a fresh call agree: the in-place code reads nothing it has
@@ -426,13 +426,13 @@ def test_sum_variant_adds_up_the_losses_of_each_task(family, function, kernel, d
     import importlib
 
     module = importlib.import_module(f"symce.generated.{family}")
-    classes = emit.LONG_ROWS - 2 if rows == 7 else 30
+    classes = render.LONG_ROWS - 2 if rows == 7 else 30
     smoothing = 0.2 if any(arg.role == "scalar" for arg in kernel.args) else None
     arguments = _arguments(kernel, dtype, np.random.default_rng(5), smoothing, classes, rows)
     each, summed = (_outputs(getattr(module, name)(*arguments)) for name in (kernel.function, function))
-    position = kernel.outputs.index(emit.SUMMED_OUTPUT)
+    position = kernel.outputs.index(planner.SUMMED_OUTPUT)
     losses, totals = each[position], summed[position]
-    per_task = max(1, emit.CHUNK // classes) if kernel.program is not None else emit.CHUNK
+    per_task = max(1, render.CHUNK // classes) if kernel.program is not None else render.CHUNK
     units = rows if kernel.program is not None else rows * classes
     assert totals.shape == (-(-units // per_task),)
     # a task adds its losses one after the other in float64, (n - 1) u Σ|loss| at most (recursive
@@ -441,7 +441,7 @@ def test_sum_variant_adds_up_the_losses_of_each_task(family, function, kernel, d
     bound = rounding * np.abs(losses).sum(dtype=np.float64)
     assert abs(totals.sum(dtype=np.float64) - losses.sum(dtype=np.float64)) <= bound
     for name, expected, got in zip(kernel.outputs, each, summed):
-        if name != emit.SUMMED_OUTPUT:
+        if name != planner.SUMMED_OUTPUT:
             np.testing.assert_array_equal(got, expected)
 
 
@@ -514,8 +514,8 @@ def test_streamed_rows_write_what_a_fresh_call_returns(kind, family, function, k
     smoothing = 0.2 if any(arg.role == "scalar" for arg in kernel.args) else None
     arguments = _arguments(kernel, dtype, np.random.default_rng(6), smoothing, 1001, rows=37)
     fresh = getattr(module, function)(*arguments)
-    buffers = [_buffer(kind, arguments[0].shape, dtype) for _ in emit.buffers(kernel)]
-    summed = [False] * (emit.SUMMED_OUTPUT in kernel.outputs)
+    buffers = [_buffer(kind, arguments[0].shape, dtype) for _ in planner.buffers(kernel)]
+    summed = [False] * (planner.SUMMED_OUTPUT in kernel.outputs)
     streamed = getattr(module, f"_{function}_streamed")(*arguments, *buffers, *summed, numba.get_num_threads())
     fresh, streamed = (_outputs(result) for result in (fresh, streamed))
     eps = 8 * np.finfo(dtype).eps if kind == "strided" else 0
@@ -534,8 +534,8 @@ def test_only_a_large_buffer_of_the_callers_own_with_long_rows_is_streamed(monke
     streamed, calls = getattr(cross_entropy, name), []
     monkeypatch.setattr(cross_entropy, name, lambda *arguments: calls.append(arguments[0].shape) or streamed(*arguments))
     itemsize = np.dtype(np.float32).itemsize
-    row = emit.STREAMED_ROW_BYTES // itemsize
-    large = (emit.STREAMED_BYTES // emit.STREAMED_ROW_BYTES, row)
+    row = render.STREAMED_ROW_BYTES // itemsize
+    large = (render.STREAMED_BYTES // render.STREAMED_ROW_BYTES, row)
     for shape, passed_in in [(large, True), (large, False), ((large[0] - 1, row), True),
                              ((large[0] * 2, row // 2), True)]:
         rng = np.random.default_rng(7)

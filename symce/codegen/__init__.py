@@ -1,4 +1,4 @@
-"""From specs to numba kernels: stability rewrites, a kernel printer, row programs, generated modules.
+"""From specs to numba kernels: stability rewrites, a kernel printer, row programs, kernel plans, generated modules.
 
 The built-in kernels are written into ``generated/`` (the package ``symce.generated``) by
 ``symce regen``; a user's own loss goes through the same machinery with

@@ -20,7 +20,7 @@ import numpy as np
 import sympy as sp
 
 from symce.codegen import rewrites
-from symce.codegen.emit import Arg, Kernel, Specialised
+from symce.codegen.planner import Arg, Kernel, Specialised
 from symce.codegen.printer import Sigmoid, XLogX
 from symce.codegen.program import row_program
 from symce.spec import Spec, get
