@@ -41,8 +41,8 @@ def generate_kernel(spec: Spec, out: str | Path, prefix: str | None = None, modu
     by SymPy from ``spec.expr`` and printed with the same rewrites as the built-in losses.
     Regenerating an unchanged spec rewrites nothing, so numba's cache stays valid.
     """
-    from symce.codegen.emit import module_source
     from symce.codegen.kernels import loss_kernels
+    from symce.codegen.modules import module_source
     from symce.codegen.regen import write_if_changed
     from symce.threading_layer import prefer_tbb
 

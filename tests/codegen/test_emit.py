@@ -47,9 +47,9 @@ class TestReadableModules:
 
     @pytest.fixture(scope="class")
     def modules(self):
-        from symce.codegen import emit, kernels
+        from symce.codegen import kernels, modules
 
-        return {family: emit.module_source(family, {}, family_kernels)
+        return {family: modules.module_source(family, {}, family_kernels)
                 for family, (_, family_kernels) in kernels.families().items()}
 
     def test_every_intermediate_is_commented(self, modules):
