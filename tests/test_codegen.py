@@ -78,9 +78,9 @@ class TestRowProgram:
             return inspect.getsource(function.py_func)
         # the loss of probability targets uses Σ_k y_k whole; the gradient at the argmax needs
         # Σ_{k≠a} y_k apart; softmax keeps Σ_{k≠a} e_k apart, which float32 sums more precisely
-        assert "first_index" not in source(cross_entropy._probability_labels_forward_rows)
-        assert "first_index" in source(cross_entropy._probability_labels_forward_backward_rows)
-        assert "_u0" in source(softmax._softmax_rows)
+        assert "first_index" not in source(cross_entropy._softmax_cross_entropy_forward_rows)
+        assert "first_index" in source(cross_entropy._softmax_cross_entropy_forward_backward_rows)
+        assert "_u0" in source(softmax._softmax_forward_rows)
 
     def test_first_indices_are_asked_for_exactly_where_the_arguments_pick_rows_that_read_them(self):
         """emit._python_condition: for every choice of which arguments are at their defaults, the
@@ -105,10 +105,10 @@ class TestRowProgram:
         assert _python_condition(args, smoothed) == "not (label_smoothing == 0.0)"
         assert _python_condition(args, leaves) == "True" and _python_condition(args, []) == "False"
 
-    @pytest.mark.parametrize("function", ["_integer_labels_forward_backward_rows",
-                                          "_integer_labels_forward_backward_rows_in_place",
-                                          "_probability_labels_forward_backward_rows",
-                                          "_probability_labels_forward_backward_rows_in_place"])
+    @pytest.mark.parametrize("function", ["_softmax_cross_entropy_with_integer_labels_forward_backward_rows",
+                                          "_softmax_cross_entropy_with_integer_labels_forward_backward_rows_in_place",
+                                          "_softmax_cross_entropy_forward_backward_rows",
+                                          "_softmax_cross_entropy_forward_backward_rows_in_place"])
     def test_per_class_loops_of_finite_rows_run_in_the_rows_dtype(self, function):
         """softmax − smoothed target, weighted or soft: each per-class loop of a finite row is affine
         in its reads with row-level coefficients, so none converts an entry to float64 (a float32 row
@@ -122,71 +122,3 @@ class TestRowProgram:
         bodies = [lines[number + 1].strip() for number, line in enumerate(lines) if line.strip() == "for j in range(C):"]
         assert len(bodies) >= 4 and all(body.startswith("grad[i, j] = ") for body in bodies)
         assert not [body for body in bodies if "np.float64(" in body]
-
-
-class TestGeneratedFolder:
-    def test_committed_tree_is_fresh(self):
-        result = subprocess.run([sys.executable, "-m", "symce.cli", "regen", "--check"], capture_output=True,
-                                text=True, cwd=ROOT)
-        assert result.returncode == 0, result.stdout + result.stderr
-
-    def test_regeneration_is_deterministic(self):
-        assert regen.render() == regen.render()
-
-    def test_edited_missing_and_orphaned_files_are_detected(self, tmp_path):
-        copy = tmp_path / "generated"
-        shutil.copytree(ROOT / "generated", copy, ignore=shutil.ignore_patterns("__pycache__"))
-        files = regen.render()
-        assert regen.stale(copy, files) == []
-        edited = copy / "cross_entropy.py"
-        original = edited.read_text()
-        edited.write_text(original.replace("fast_exp(", "math.exp(", 1))
-        assert edited.read_text() != original
-        (copy / "softmax.py").unlink()
-        (copy / "leftover.py").write_text("x = 1\n")
-        problems = regen.stale(copy, files)
-        assert any("stale" in p and "cross_entropy.py" in p for p in problems)
-        assert any("missing" in p and "softmax.py" in p for p in problems)
-        assert any("orphaned" in p and "leftover.py" in p for p in problems)
-        result = subprocess.run([sys.executable, "-m", "symce.cli", "regen", "--check", "--out", str(copy)],
-                                capture_output=True, text=True, cwd=ROOT)
-        assert result.returncode == 1 and "cross_entropy.py" in result.stdout
-
-    def test_write_makes_the_folder_fresh(self, tmp_path):
-        out = tmp_path / "gen"
-        regen.write(out)
-        assert regen.stale(out) == []
-
-    def test_a_rewritten_module_loses_its_numba_cache(self, tmp_path):
-        out = tmp_path / "gen"
-        regen.write(out)
-        cache = out / "__pycache__"
-        cache.mkdir()
-        stale_entries = [cache / "softmax.softmax-12.py311.nbi", cache / "softmax.softmax-12.py311.1.nbc"]
-        kept = cache / "nll.nll_forward-9.py311.nbi"
-        for path in stale_entries:
-            path.write_bytes(b"old machine code")
-        # a readable index of an unchanged module: numba's version, then its (source stamp, overloads)
-        kept.write_bytes(pickle.dumps(version("numba")) + pickle.dumps(((0.0, 0), {})))
-        (out / "softmax.py").write_text("# edited\n")
-        assert regen.write(out) == ["softmax.py"]
-        assert not any(path.exists() for path in stale_entries) and kept.exists()
-
-    def test_header_names_the_spec_and_its_hash(self):
-        text = (ROOT / "generated" / "cross_entropy.py").read_text()
-        assert text.startswith("# Generated by `symce regen`") and "DO NOT EDIT" in text
-        assert "softmax_cross_entropy_with_integer_labels: " in text
-
-    def test_every_package_ships(self):
-        config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-        packages = set(config["packages"])
-        on_disk = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "symce").rglob("__init__.py")}
-        assert on_disk <= packages, f"add to pyproject packages: {sorted(on_disk - packages)}"
-        assert config["package-dir"]["symce.generated"] == "generated"
-
-
-def test_generated_kernels_import_as_symce_generated():
-    from symce.generated import cross_entropy
-
-    loss = cross_entropy.integer_labels_forward(np.array([[40.0, 0.0, 0.0]]), np.array([0]), np.ones(3), 0.0, -100)
-    assert loss[0] == pytest.approx(2 * np.exp(-40.0), rel=1e-14)
