@@ -2,5 +2,6 @@
 """Numba kernels derived from the symce specs, one module per family: binary, cross_entropy, information, nll, softmax;
 and coefficients, the fitted polynomials that symce.runtime reads.
 
-Import a family module (``symce.generated.cross_entropy``) to compile its kernels;
-importing this package compiles nothing."""
+``symce.generated.kernels`` is the kernels' table, one record per spec
+(``kernels.softmax_cross_entropy_with_integer_labels.forward_backward``). Importing this package,
+or the table, compiles nothing: a family module is imported when one of its kernels is first read."""

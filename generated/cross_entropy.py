@@ -6,7 +6,7 @@
 #   symce.runtime: d58d7940dcc016187e48e6a188ca75e290ad9627f76580b86d6ee27ae02bb467
 """Numba kernels for the cross_entropy family, derived from the spec(s) softmax_cross_entropy_with_integer_labels, softmax_cross_entropy.
 
-Functions: integer_labels_forward, integer_labels_forward_backward, probability_labels_forward, probability_labels_forward_backward.
+Functions: softmax_cross_entropy_with_integer_labels_forward, softmax_cross_entropy_with_integer_labels_forward_backward, softmax_cross_entropy_forward, softmax_cross_entropy_forward_backward.
 Generated: do not edit; see symce.codegen.
 """
 
@@ -29,8 +29,8 @@ STREAMED_ROW_BYTES = 8192  # and the shortest row streamed (8 KiB)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, loss, summed, run):
-    """Rows start..stop of integer_labels_forward."""
+def _softmax_cross_entropy_with_integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, loss, summed, run):
+    """Rows start..stop of softmax_cross_entropy_with_integer_labels_forward."""
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
     _total = 0.0
@@ -178,7 +178,7 @@ def _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoo
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_short(logits, labels, weight, label_smoothing, ignore_index, summed, threads):
+def _softmax_cross_entropy_with_integer_labels_forward_short(logits, labels, weight, label_smoothing, ignore_index, summed, threads):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -190,14 +190,14 @@ def _integer_labels_forward_short(logits, labels, weight, label_smoothing, ignor
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _total = _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, loss, summed, run_exponentials(logits, start, stop, scratch, True, with_firsts))
+            _total = _softmax_cross_entropy_with_integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, loss, summed, run_exponentials(logits, start, stop, scratch, True, with_firsts))
             if summed:
                 loss[task] = _total
     return loss
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_long(logits, labels, weight, label_smoothing, ignore_index, summed):
+def _softmax_cross_entropy_with_integer_labels_forward_long(logits, labels, weight, label_smoothing, ignore_index, summed):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -205,33 +205,33 @@ def _integer_labels_forward_long(logits, labels, weight, label_smoothing, ignore
     for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _total = _integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, loss, summed, None)
+        _total = _softmax_cross_entropy_with_integer_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, loss, summed, None)
         if summed:
             loss[task] = _total
     return loss
 
 
-def integer_labels_forward(logits, labels, weight, label_smoothing, ignore_index):
+def softmax_cross_entropy_with_integer_labels_forward(logits, labels, weight, label_smoothing, ignore_index):
     """Loss per sample of spec 'softmax_cross_entropy_with_integer_labels': L = keep (−(1 − ε) w_t log softmax(z)_t − ε/C Σ_k w_k log softmax(z)_k)
     """
     if logits.shape[1] < LONG_ROWS:
-        return _integer_labels_forward_short(logits, labels, weight, label_smoothing, ignore_index, False, numba.get_num_threads())
-    return _integer_labels_forward_long(logits, labels, weight, label_smoothing, ignore_index, False)
+        return _softmax_cross_entropy_with_integer_labels_forward_short(logits, labels, weight, label_smoothing, ignore_index, False, numba.get_num_threads())
+    return _softmax_cross_entropy_with_integer_labels_forward_long(logits, labels, weight, label_smoothing, ignore_index, False)
 
 
-def integer_labels_forward_sum(logits, labels, weight, label_smoothing, ignore_index):
+def softmax_cross_entropy_with_integer_labels_forward_sum(logits, labels, weight, label_smoothing, ignore_index):
     """Loss per sample of spec 'softmax_cross_entropy_with_integer_labels': L = keep (−(1 − ε) w_t log softmax(z)_t − ε/C Σ_k w_k log softmax(z)_k)
 
     loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
     """
     if logits.shape[1] < LONG_ROWS:
-        return _integer_labels_forward_short(logits, labels, weight, label_smoothing, ignore_index, True, numba.get_num_threads())
-    return _integer_labels_forward_long(logits, labels, weight, label_smoothing, ignore_index, True)
+        return _softmax_cross_entropy_with_integer_labels_forward_short(logits, labels, weight, label_smoothing, ignore_index, True, numba.get_num_threads())
+    return _softmax_cross_entropy_with_integer_labels_forward_long(logits, labels, weight, label_smoothing, ignore_index, True)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad, summed, run):
-    """Rows start..stop of integer_labels_forward_backward."""
+def _softmax_cross_entropy_with_integer_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad, summed, run):
+    """Rows start..stop of softmax_cross_entropy_with_integer_labels_forward_backward."""
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
     _total = 0.0
@@ -491,7 +491,7 @@ def _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, l
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_backward_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, summed, threads):
+def _softmax_cross_entropy_with_integer_labels_forward_backward_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, summed, threads):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -503,14 +503,14 @@ def _integer_labels_forward_backward_short(logits, labels, weight, label_smoothi
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _total = _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad, summed, run_exponentials(logits, start, stop, scratch, True, with_firsts))
+            _total = _softmax_cross_entropy_with_integer_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad, summed, run_exponentials(logits, start, stop, scratch, True, with_firsts))
             if summed:
                 loss[task] = _total
     return loss, grad
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_backward_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, summed):
+def _softmax_cross_entropy_with_integer_labels_forward_backward_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, summed):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -518,14 +518,14 @@ def _integer_labels_forward_backward_long(logits, labels, weight, label_smoothin
     for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _total = _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad, summed, None)
+        _total = _softmax_cross_entropy_with_integer_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad, summed, None)
         if summed:
             loss[task] = _total
     return loss, grad
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_backward_streamed(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, summed, threads):
+def _softmax_cross_entropy_with_integer_labels_forward_backward_streamed(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, summed, threads):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -536,48 +536,48 @@ def _integer_labels_forward_backward_streamed(logits, labels, weight, label_smoo
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _total = _integer_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad, summed, scratch)
+            _total = _softmax_cross_entropy_with_integer_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, grad, summed, scratch)
             if summed:
                 loss[task] = _total
         store_fence()
     return loss, grad
 
 
-def integer_labels_forward_backward(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad=None):
+def softmax_cross_entropy_with_integer_labels_forward_backward(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad=None):
     """Loss and scale · d loss / d input of spec 'softmax_cross_entropy_with_integer_labels': L = keep (−(1 − ε) w_t log softmax(z)_t − ε/C Σ_k w_k log softmax(z)_k)
 
-    grad: optional output buffer, allocated when None; it may be logits itself, but integer_labels_forward_backward_in_place is faster at that.
+    grad: optional output buffer, allocated when None; it may be logits itself, but softmax_cross_entropy_with_integer_labels_forward_backward_in_place is faster at that.
     """
     passed_in = grad is not None
     if grad is None:
         grad = np.empty(logits.shape, dtype=logits.dtype)
     if logits.shape[1] < LONG_ROWS:
-        return _integer_labels_forward_backward_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, False, numba.get_num_threads())
+        return _softmax_cross_entropy_with_integer_labels_forward_backward_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, False, numba.get_num_threads())
     if passed_in and grad.nbytes >= STREAMED_BYTES and logits.shape[1] * logits.itemsize >= STREAMED_ROW_BYTES:
-        return _integer_labels_forward_backward_streamed(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, False, numba.get_num_threads())
-    return _integer_labels_forward_backward_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, False)
+        return _softmax_cross_entropy_with_integer_labels_forward_backward_streamed(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, False, numba.get_num_threads())
+    return _softmax_cross_entropy_with_integer_labels_forward_backward_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, False)
 
 
-def integer_labels_forward_backward_sum(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad=None):
+def softmax_cross_entropy_with_integer_labels_forward_backward_sum(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad=None):
     """Loss and scale · d loss / d input of spec 'softmax_cross_entropy_with_integer_labels': L = keep (−(1 − ε) w_t log softmax(z)_t − ε/C Σ_k w_k log softmax(z)_k)
 
     loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
 
-    grad: optional output buffer, allocated when None; it may be logits itself, but integer_labels_forward_backward_sum_in_place is faster at that.
+    grad: optional output buffer, allocated when None; it may be logits itself, but softmax_cross_entropy_with_integer_labels_forward_backward_sum_in_place is faster at that.
     """
     passed_in = grad is not None
     if grad is None:
         grad = np.empty(logits.shape, dtype=logits.dtype)
     if logits.shape[1] < LONG_ROWS:
-        return _integer_labels_forward_backward_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, True, numba.get_num_threads())
+        return _softmax_cross_entropy_with_integer_labels_forward_backward_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, True, numba.get_num_threads())
     if passed_in and grad.nbytes >= STREAMED_BYTES and logits.shape[1] * logits.itemsize >= STREAMED_ROW_BYTES:
-        return _integer_labels_forward_backward_streamed(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, True, numba.get_num_threads())
-    return _integer_labels_forward_backward_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, True)
+        return _softmax_cross_entropy_with_integer_labels_forward_backward_streamed(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, True, numba.get_num_threads())
+    return _softmax_cross_entropy_with_integer_labels_forward_backward_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, grad, True)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, summed, run):
-    """Rows start..stop of integer_labels_forward_backward_in_place."""
+def _softmax_cross_entropy_with_integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, summed, run):
+    """Rows start..stop of softmax_cross_entropy_with_integer_labels_forward_backward_in_place."""
     grad = logits  # in place: one array, so no overlap checks
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
@@ -838,7 +838,7 @@ def _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, 
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, summed, threads):
+def _softmax_cross_entropy_with_integer_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, summed, threads):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -850,14 +850,14 @@ def _integer_labels_forward_backward_in_place_short(logits, labels, weight, labe
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _total = _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, summed, run_exponentials(logits, start, stop, scratch, True, with_firsts))
+            _total = _softmax_cross_entropy_with_integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, summed, run_exponentials(logits, start, stop, scratch, True, with_firsts))
             if summed:
                 loss[task] = _total
     return loss, logits
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _integer_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, summed):
+def _softmax_cross_entropy_with_integer_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, summed):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -865,23 +865,23 @@ def _integer_labels_forward_backward_in_place_long(logits, labels, weight, label
     for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _total = _integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, summed, None)
+        _total = _softmax_cross_entropy_with_integer_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, ignore_index, row_scale, loss, summed, None)
         if summed:
             loss[task] = _total
     return loss, logits
 
 
-def integer_labels_forward_backward_in_place(logits, labels, weight, label_smoothing, ignore_index, row_scale):
+def softmax_cross_entropy_with_integer_labels_forward_backward_in_place(logits, labels, weight, label_smoothing, ignore_index, row_scale):
     """Loss and scale · d loss / d input of spec 'softmax_cross_entropy_with_integer_labels': L = keep (−(1 − ε) w_t log softmax(z)_t − ε/C Σ_k w_k log softmax(z)_k)
 
     grad: written over logits, which is returned in its place.
     """
     if logits.shape[1] < LONG_ROWS:
-        return _integer_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, False, numba.get_num_threads())
-    return _integer_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, False)
+        return _softmax_cross_entropy_with_integer_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, False, numba.get_num_threads())
+    return _softmax_cross_entropy_with_integer_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, False)
 
 
-def integer_labels_forward_backward_sum_in_place(logits, labels, weight, label_smoothing, ignore_index, row_scale):
+def softmax_cross_entropy_with_integer_labels_forward_backward_sum_in_place(logits, labels, weight, label_smoothing, ignore_index, row_scale):
     """Loss and scale · d loss / d input of spec 'softmax_cross_entropy_with_integer_labels': L = keep (−(1 − ε) w_t log softmax(z)_t − ε/C Σ_k w_k log softmax(z)_k)
 
     loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
@@ -889,13 +889,13 @@ def integer_labels_forward_backward_sum_in_place(logits, labels, weight, label_s
     grad: written over logits, which is returned in its place.
     """
     if logits.shape[1] < LONG_ROWS:
-        return _integer_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, True, numba.get_num_threads())
-    return _integer_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, True)
+        return _softmax_cross_entropy_with_integer_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, ignore_index, row_scale, True, numba.get_num_threads())
+    return _softmax_cross_entropy_with_integer_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, ignore_index, row_scale, True)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, loss, summed, run):
-    """Rows start..stop of probability_labels_forward."""
+def _softmax_cross_entropy_forward_rows(start, stop, logits, labels, weight, label_smoothing, loss, summed, run):
+    """Rows start..stop of softmax_cross_entropy_forward."""
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
     _total = 0.0
@@ -1043,7 +1043,7 @@ def _probability_labels_forward_rows(start, stop, logits, labels, weight, label_
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_short(logits, labels, weight, label_smoothing, summed, threads):
+def _softmax_cross_entropy_forward_short(logits, labels, weight, label_smoothing, summed, threads):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -1055,14 +1055,14 @@ def _probability_labels_forward_short(logits, labels, weight, label_smoothing, s
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _total = _probability_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, loss, summed, run_exponentials(logits, start, stop, scratch, True, with_firsts))
+            _total = _softmax_cross_entropy_forward_rows(start, stop, logits, labels, weight, label_smoothing, loss, summed, run_exponentials(logits, start, stop, scratch, True, with_firsts))
             if summed:
                 loss[task] = _total
     return loss
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_long(logits, labels, weight, label_smoothing, summed):
+def _softmax_cross_entropy_forward_long(logits, labels, weight, label_smoothing, summed):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -1070,33 +1070,33 @@ def _probability_labels_forward_long(logits, labels, weight, label_smoothing, su
     for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _total = _probability_labels_forward_rows(start, stop, logits, labels, weight, label_smoothing, loss, summed, None)
+        _total = _softmax_cross_entropy_forward_rows(start, stop, logits, labels, weight, label_smoothing, loss, summed, None)
         if summed:
             loss[task] = _total
     return loss
 
 
-def probability_labels_forward(logits, labels, weight, label_smoothing):
+def softmax_cross_entropy_forward(logits, labels, weight, label_smoothing):
     """Loss per sample of spec 'softmax_cross_entropy': L = −Σ_k ((1 − ε) y_k + ε/C) w_k log softmax(z)_k
     """
     if logits.shape[1] < LONG_ROWS:
-        return _probability_labels_forward_short(logits, labels, weight, label_smoothing, False, numba.get_num_threads())
-    return _probability_labels_forward_long(logits, labels, weight, label_smoothing, False)
+        return _softmax_cross_entropy_forward_short(logits, labels, weight, label_smoothing, False, numba.get_num_threads())
+    return _softmax_cross_entropy_forward_long(logits, labels, weight, label_smoothing, False)
 
 
-def probability_labels_forward_sum(logits, labels, weight, label_smoothing):
+def softmax_cross_entropy_forward_sum(logits, labels, weight, label_smoothing):
     """Loss per sample of spec 'softmax_cross_entropy': L = −Σ_k ((1 − ε) y_k + ε/C) w_k log softmax(z)_k
 
     loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
     """
     if logits.shape[1] < LONG_ROWS:
-        return _probability_labels_forward_short(logits, labels, weight, label_smoothing, True, numba.get_num_threads())
-    return _probability_labels_forward_long(logits, labels, weight, label_smoothing, True)
+        return _softmax_cross_entropy_forward_short(logits, labels, weight, label_smoothing, True, numba.get_num_threads())
+    return _softmax_cross_entropy_forward_long(logits, labels, weight, label_smoothing, True)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, grad, summed, run):
-    """Rows start..stop of probability_labels_forward_backward."""
+def _softmax_cross_entropy_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, grad, summed, run):
+    """Rows start..stop of softmax_cross_entropy_forward_backward."""
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
     _total = 0.0
@@ -1321,7 +1321,7 @@ def _probability_labels_forward_backward_rows(start, stop, logits, labels, weigh
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_backward_short(logits, labels, weight, label_smoothing, row_scale, grad, summed, threads):
+def _softmax_cross_entropy_forward_backward_short(logits, labels, weight, label_smoothing, row_scale, grad, summed, threads):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -1333,14 +1333,14 @@ def _probability_labels_forward_backward_short(logits, labels, weight, label_smo
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _total = _probability_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, grad, summed, run_exponentials(logits, start, stop, scratch, True, with_firsts))
+            _total = _softmax_cross_entropy_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, grad, summed, run_exponentials(logits, start, stop, scratch, True, with_firsts))
             if summed:
                 loss[task] = _total
     return loss, grad
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_backward_long(logits, labels, weight, label_smoothing, row_scale, grad, summed):
+def _softmax_cross_entropy_forward_backward_long(logits, labels, weight, label_smoothing, row_scale, grad, summed):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -1348,14 +1348,14 @@ def _probability_labels_forward_backward_long(logits, labels, weight, label_smoo
     for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _total = _probability_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, grad, summed, None)
+        _total = _softmax_cross_entropy_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, grad, summed, None)
         if summed:
             loss[task] = _total
     return loss, grad
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_backward_streamed(logits, labels, weight, label_smoothing, row_scale, grad, summed, threads):
+def _softmax_cross_entropy_forward_backward_streamed(logits, labels, weight, label_smoothing, row_scale, grad, summed, threads):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -1366,48 +1366,48 @@ def _probability_labels_forward_backward_streamed(logits, labels, weight, label_
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _total = _probability_labels_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, grad, summed, scratch)
+            _total = _softmax_cross_entropy_forward_backward_rows(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, grad, summed, scratch)
             if summed:
                 loss[task] = _total
         store_fence()
     return loss, grad
 
 
-def probability_labels_forward_backward(logits, labels, weight, label_smoothing, row_scale, grad=None):
+def softmax_cross_entropy_forward_backward(logits, labels, weight, label_smoothing, row_scale, grad=None):
     """Loss and scale · d loss / d input of spec 'softmax_cross_entropy': L = −Σ_k ((1 − ε) y_k + ε/C) w_k log softmax(z)_k
 
-    grad: optional output buffer, allocated when None; it may be logits itself, but probability_labels_forward_backward_in_place is faster at that.
+    grad: optional output buffer, allocated when None; it may be logits itself, but softmax_cross_entropy_forward_backward_in_place is faster at that.
     """
     passed_in = grad is not None
     if grad is None:
         grad = np.empty(logits.shape, dtype=logits.dtype)
     if logits.shape[1] < LONG_ROWS:
-        return _probability_labels_forward_backward_short(logits, labels, weight, label_smoothing, row_scale, grad, False, numba.get_num_threads())
+        return _softmax_cross_entropy_forward_backward_short(logits, labels, weight, label_smoothing, row_scale, grad, False, numba.get_num_threads())
     if passed_in and grad.nbytes >= STREAMED_BYTES and logits.shape[1] * logits.itemsize >= STREAMED_ROW_BYTES:
-        return _probability_labels_forward_backward_streamed(logits, labels, weight, label_smoothing, row_scale, grad, False, numba.get_num_threads())
-    return _probability_labels_forward_backward_long(logits, labels, weight, label_smoothing, row_scale, grad, False)
+        return _softmax_cross_entropy_forward_backward_streamed(logits, labels, weight, label_smoothing, row_scale, grad, False, numba.get_num_threads())
+    return _softmax_cross_entropy_forward_backward_long(logits, labels, weight, label_smoothing, row_scale, grad, False)
 
 
-def probability_labels_forward_backward_sum(logits, labels, weight, label_smoothing, row_scale, grad=None):
+def softmax_cross_entropy_forward_backward_sum(logits, labels, weight, label_smoothing, row_scale, grad=None):
     """Loss and scale · d loss / d input of spec 'softmax_cross_entropy': L = −Σ_k ((1 − ε) y_k + ε/C) w_k log softmax(z)_k
 
     loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
 
-    grad: optional output buffer, allocated when None; it may be logits itself, but probability_labels_forward_backward_sum_in_place is faster at that.
+    grad: optional output buffer, allocated when None; it may be logits itself, but softmax_cross_entropy_forward_backward_sum_in_place is faster at that.
     """
     passed_in = grad is not None
     if grad is None:
         grad = np.empty(logits.shape, dtype=logits.dtype)
     if logits.shape[1] < LONG_ROWS:
-        return _probability_labels_forward_backward_short(logits, labels, weight, label_smoothing, row_scale, grad, True, numba.get_num_threads())
+        return _softmax_cross_entropy_forward_backward_short(logits, labels, weight, label_smoothing, row_scale, grad, True, numba.get_num_threads())
     if passed_in and grad.nbytes >= STREAMED_BYTES and logits.shape[1] * logits.itemsize >= STREAMED_ROW_BYTES:
-        return _probability_labels_forward_backward_streamed(logits, labels, weight, label_smoothing, row_scale, grad, True, numba.get_num_threads())
-    return _probability_labels_forward_backward_long(logits, labels, weight, label_smoothing, row_scale, grad, True)
+        return _softmax_cross_entropy_forward_backward_streamed(logits, labels, weight, label_smoothing, row_scale, grad, True, numba.get_num_threads())
+    return _softmax_cross_entropy_forward_backward_long(logits, labels, weight, label_smoothing, row_scale, grad, True)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, summed, run):
-    """Rows start..stop of probability_labels_forward_backward_in_place."""
+def _softmax_cross_entropy_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, summed, run):
+    """Rows start..stop of softmax_cross_entropy_forward_backward_in_place."""
     grad = logits  # in place: one array, so no overlap checks
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
@@ -1633,7 +1633,7 @@ def _probability_labels_forward_backward_rows_in_place(start, stop, logits, labe
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, row_scale, summed, threads):
+def _softmax_cross_entropy_forward_backward_in_place_short(logits, labels, weight, label_smoothing, row_scale, summed, threads):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -1645,14 +1645,14 @@ def _probability_labels_forward_backward_in_place_short(logits, labels, weight, 
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _total = _probability_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, summed, run_exponentials(logits, start, stop, scratch, True, with_firsts))
+            _total = _softmax_cross_entropy_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, summed, run_exponentials(logits, start, stop, scratch, True, with_firsts))
             if summed:
                 loss[task] = _total
     return loss, logits
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _probability_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, row_scale, summed):
+def _softmax_cross_entropy_forward_backward_in_place_long(logits, labels, weight, label_smoothing, row_scale, summed):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -1660,23 +1660,23 @@ def _probability_labels_forward_backward_in_place_long(logits, labels, weight, l
     for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _total = _probability_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, summed, None)
+        _total = _softmax_cross_entropy_forward_backward_rows_in_place(start, stop, logits, labels, weight, label_smoothing, row_scale, loss, summed, None)
         if summed:
             loss[task] = _total
     return loss, logits
 
 
-def probability_labels_forward_backward_in_place(logits, labels, weight, label_smoothing, row_scale):
+def softmax_cross_entropy_forward_backward_in_place(logits, labels, weight, label_smoothing, row_scale):
     """Loss and scale · d loss / d input of spec 'softmax_cross_entropy': L = −Σ_k ((1 − ε) y_k + ε/C) w_k log softmax(z)_k
 
     grad: written over logits, which is returned in its place.
     """
     if logits.shape[1] < LONG_ROWS:
-        return _probability_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, row_scale, False, numba.get_num_threads())
-    return _probability_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, row_scale, False)
+        return _softmax_cross_entropy_forward_backward_in_place_short(logits, labels, weight, label_smoothing, row_scale, False, numba.get_num_threads())
+    return _softmax_cross_entropy_forward_backward_in_place_long(logits, labels, weight, label_smoothing, row_scale, False)
 
 
-def probability_labels_forward_backward_sum_in_place(logits, labels, weight, label_smoothing, row_scale):
+def softmax_cross_entropy_forward_backward_sum_in_place(logits, labels, weight, label_smoothing, row_scale):
     """Loss and scale · d loss / d input of spec 'softmax_cross_entropy': L = −Σ_k ((1 − ε) y_k + ε/C) w_k log softmax(z)_k
 
     loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
@@ -1684,5 +1684,5 @@ def probability_labels_forward_backward_sum_in_place(logits, labels, weight, lab
     grad: written over logits, which is returned in its place.
     """
     if logits.shape[1] < LONG_ROWS:
-        return _probability_labels_forward_backward_in_place_short(logits, labels, weight, label_smoothing, row_scale, True, numba.get_num_threads())
-    return _probability_labels_forward_backward_in_place_long(logits, labels, weight, label_smoothing, row_scale, True)
+        return _softmax_cross_entropy_forward_backward_in_place_short(logits, labels, weight, label_smoothing, row_scale, True, numba.get_num_threads())
+    return _softmax_cross_entropy_forward_backward_in_place_long(logits, labels, weight, label_smoothing, row_scale, True)

@@ -6,7 +6,7 @@
 #   symce.runtime: d58d7940dcc016187e48e6a188ca75e290ad9627f76580b86d6ee27ae02bb467
 """Numba kernels for the information family, derived from the spec(s) kl_divergence, entropy.
 
-Functions: kl_div_pointwise, kl_div_pointwise_backward, entropy.
+Functions: kl_divergence_forward, kl_divergence_forward_backward, entropy_forward.
 Generated: do not edit; see symce.codegen.
 """
 
@@ -29,8 +29,8 @@ STREAMED_ROW_BYTES = 8192  # and the shortest row streamed (8 KiB)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _kl_div_pointwise_chunk(start, stop, log_q, target, log_target, out):
-    """Elements start..stop of kl_div_pointwise."""
+def _kl_divergence_forward_chunk(start, stop, log_q, target, log_target, out):
+    """Elements start..stop of kl_divergence_forward."""
     prefer_wide_vectors()
     if log_target:
         for i in range(np.uint64(start), np.uint64(stop)):
@@ -41,26 +41,26 @@ def _kl_div_pointwise_chunk(start, stop, log_q, target, log_target, out):
 
 
 @numba.njit(cache=True, error_model='numpy')
-def kl_div_pointwise(log_q, target, log_target):
+def kl_divergence_forward(log_q, target, log_target):
     """torch.nn.functional.kl_div(log_q, target, reduction='none'): the summand of spec 'kl_divergence' (KL(p‖q) = Σ_k p_k log(p_k/q_k)) with q = exp(log_q), and p = exp(target) under log_target.
 
     Declared modification zero_log_zero: v·log v is 0 at v = 0 (its limit), as entropy and torch's xlogy define it.
     """
-    return _kl_div_pointwise_into(log_q, target, log_target)
+    return _kl_divergence_forward_into(log_q, target, log_target)
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _kl_div_pointwise_into(log_q, target, log_target):
+def _kl_divergence_forward_into(log_q, target, log_target):
     n = log_q.shape[0]
     out = np.empty(n, dtype=log_q.dtype)
     for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
-        _kl_div_pointwise_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), log_q, target, log_target, out)
+        _kl_divergence_forward_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), log_q, target, log_target, out)
     return out
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _kl_div_pointwise_backward_chunk(start, stop, log_q, target, log_target, scale, out, grad):
-    """Elements start..stop of kl_div_pointwise_backward."""
+def _kl_divergence_forward_backward_chunk(start, stop, log_q, target, log_target, scale, out, grad):
+    """Elements start..stop of kl_divergence_forward_backward."""
     prefer_wide_vectors()
     if scale.shape[0] == 1:
         _scale = scale[0]
@@ -86,31 +86,31 @@ def _kl_div_pointwise_backward_chunk(start, stop, log_q, target, log_target, sca
 
 
 @numba.njit(cache=True, error_model='numpy')
-def kl_div_pointwise_backward(log_q, target, log_target, scale, grad=None):
+def kl_divergence_forward_backward(log_q, target, log_target, scale, grad=None):
     """torch.nn.functional.kl_div(log_q, target, reduction='none'): the summand of spec 'kl_divergence' (KL(p‖q) = Σ_k p_k log(p_k/q_k)) with q = exp(log_q), and p = exp(target) under log_target.
 
     Declared modification zero_log_zero: v·log v is 0 at v = 0 (its limit), as entropy and torch's xlogy define it.
 
-    grad: optional output buffer, allocated when None; it may be log_q itself, but kl_div_pointwise_backward_in_place is faster at that.
+    grad: optional output buffer, allocated when None; it may be log_q itself, but kl_divergence_forward_backward_in_place is faster at that.
     """
     if grad is None:
-        return _kl_div_pointwise_backward_into(log_q, target, log_target, scale, np.empty(log_q.shape, dtype=log_q.dtype))
+        return _kl_divergence_forward_backward_into(log_q, target, log_target, scale, np.empty(log_q.shape, dtype=log_q.dtype))
     else:
-        return _kl_div_pointwise_backward_into(log_q, target, log_target, scale, grad)
+        return _kl_divergence_forward_backward_into(log_q, target, log_target, scale, grad)
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _kl_div_pointwise_backward_into(log_q, target, log_target, scale, grad):
+def _kl_divergence_forward_backward_into(log_q, target, log_target, scale, grad):
     n = log_q.shape[0]
     out = np.empty(n, dtype=log_q.dtype)
     for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
-        _kl_div_pointwise_backward_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), log_q, target, log_target, scale, out, grad)
+        _kl_divergence_forward_backward_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), log_q, target, log_target, scale, out, grad)
     return out, grad
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _kl_div_pointwise_backward_chunk_in_place(start, stop, log_q, target, log_target, scale, out):
-    """Elements start..stop of kl_div_pointwise_backward_in_place."""
+def _kl_divergence_forward_backward_chunk_in_place(start, stop, log_q, target, log_target, scale, out):
+    """Elements start..stop of kl_divergence_forward_backward_in_place."""
     grad = log_q  # in place: one array, so no overlap checks
     prefer_wide_vectors()
     if scale.shape[0] == 1:
@@ -137,7 +137,7 @@ def _kl_div_pointwise_backward_chunk_in_place(start, stop, log_q, target, log_ta
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def kl_div_pointwise_backward_in_place(log_q, target, log_target, scale):
+def kl_divergence_forward_backward_in_place(log_q, target, log_target, scale):
     """torch.nn.functional.kl_div(log_q, target, reduction='none'): the summand of spec 'kl_divergence' (KL(p‖q) = Σ_k p_k log(p_k/q_k)) with q = exp(log_q), and p = exp(target) under log_target.
 
     Declared modification zero_log_zero: v·log v is 0 at v = 0 (its limit), as entropy and torch's xlogy define it.
@@ -147,13 +147,13 @@ def kl_div_pointwise_backward_in_place(log_q, target, log_target, scale):
     n = log_q.shape[0]
     out = np.empty(n, dtype=log_q.dtype)
     for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
-        _kl_div_pointwise_backward_chunk_in_place(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), log_q, target, log_target, scale, out)
+        _kl_divergence_forward_backward_chunk_in_place(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), log_q, target, log_target, scale, out)
     return out, log_q
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _entropy_rows(start, stop, p, out):
-    """Rows start..stop of entropy."""
+def _entropy_forward_rows(start, stop, p, out):
+    """Rows start..stop of entropy_forward."""
     C = p.shape[1]
     for i in range(start, stop):
         _s0 = 0.0  # Σ_{k} XLogX(p_k)
@@ -165,7 +165,7 @@ def _entropy_rows(start, stop, p, out):
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _entropy_into(p):
+def _entropy_forward_into(p):
     rows, C = p.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -173,13 +173,13 @@ def _entropy_into(p):
     for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _entropy_rows(start, stop, p, out)
+        _entropy_forward_rows(start, stop, p, out)
     return out
 
 
-def entropy(p):
+def entropy_forward(p):
     """Value per row of spec 'entropy': H(p) = −Σ_k p_k log p_k
 
     Declared modification zero_log_zero: v·log v is 0 at v = 0 (its limit), as entropy and torch's xlogy define it.
     """
-    return _entropy_into(p)
+    return _entropy_forward_into(p)

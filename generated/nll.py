@@ -5,7 +5,7 @@
 #   symce.runtime: d58d7940dcc016187e48e6a188ca75e290ad9627f76580b86d6ee27ae02bb467
 """Numba kernels for the nll family, derived from the spec(s) nll_loss.
 
-Functions: nll_forward, nll_forward_backward.
+Functions: nll_loss_forward, nll_loss_forward_backward.
 Generated: do not edit; see symce.codegen.
 """
 
@@ -28,8 +28,8 @@ STREAMED_ROW_BYTES = 8192  # and the shortest row streamed (8 KiB)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _nll_forward_rows(start, stop, log_probs, labels, weight, ignore_index, loss, summed):
-    """Rows start..stop of nll_forward."""
+def _nll_loss_forward_rows(start, stop, log_probs, labels, weight, ignore_index, loss, summed):
+    """Rows start..stop of nll_loss_forward."""
     C = log_probs.shape[1]
     _total = 0.0
     for i in range(start, stop):
@@ -53,7 +53,7 @@ def _nll_forward_rows(start, stop, log_probs, labels, weight, ignore_index, loss
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _nll_forward_into(log_probs, labels, weight, ignore_index, summed):
+def _nll_loss_forward_into(log_probs, labels, weight, ignore_index, summed):
     rows, C = log_probs.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -61,29 +61,29 @@ def _nll_forward_into(log_probs, labels, weight, ignore_index, summed):
     for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _total = _nll_forward_rows(start, stop, log_probs, labels, weight, ignore_index, loss, summed)
+        _total = _nll_loss_forward_rows(start, stop, log_probs, labels, weight, ignore_index, loss, summed)
         if summed:
             loss[task] = _total
     return loss
 
 
-def nll_forward(log_probs, labels, weight, ignore_index):
+def nll_loss_forward(log_probs, labels, weight, ignore_index):
     """Loss per sample of spec 'nll_loss': L = −keep a_t w_t
     """
-    return _nll_forward_into(log_probs, labels, weight, ignore_index, False)
+    return _nll_loss_forward_into(log_probs, labels, weight, ignore_index, False)
 
 
-def nll_forward_sum(log_probs, labels, weight, ignore_index):
+def nll_loss_forward_sum(log_probs, labels, weight, ignore_index):
     """Loss per sample of spec 'nll_loss': L = −keep a_t w_t
 
     loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
     """
-    return _nll_forward_into(log_probs, labels, weight, ignore_index, True)
+    return _nll_loss_forward_into(log_probs, labels, weight, ignore_index, True)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _nll_forward_backward_rows(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, grad, summed):
-    """Rows start..stop of nll_forward_backward."""
+def _nll_loss_forward_backward_rows(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, grad, summed):
+    """Rows start..stop of nll_loss_forward_backward."""
     C = log_probs.shape[1]
     _total = 0.0
     for i in range(start, stop):
@@ -118,7 +118,7 @@ def _nll_forward_backward_rows(start, stop, log_probs, labels, weight, ignore_in
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _nll_forward_backward_into(log_probs, labels, weight, ignore_index, row_scale, grad, summed):
+def _nll_loss_forward_backward_into(log_probs, labels, weight, ignore_index, row_scale, grad, summed):
     rows, C = log_probs.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -126,37 +126,37 @@ def _nll_forward_backward_into(log_probs, labels, weight, ignore_index, row_scal
     for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _total = _nll_forward_backward_rows(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, grad, summed)
+        _total = _nll_loss_forward_backward_rows(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, grad, summed)
         if summed:
             loss[task] = _total
     return loss, grad
 
 
-def nll_forward_backward(log_probs, labels, weight, ignore_index, row_scale, grad=None):
+def nll_loss_forward_backward(log_probs, labels, weight, ignore_index, row_scale, grad=None):
     """Loss and scale · d loss / d input of spec 'nll_loss': L = −keep a_t w_t
 
-    grad: optional output buffer, allocated when None; it may be log_probs itself, but nll_forward_backward_in_place is faster at that.
+    grad: optional output buffer, allocated when None; it may be log_probs itself, but nll_loss_forward_backward_in_place is faster at that.
     """
     if grad is None:
         grad = np.empty(log_probs.shape, dtype=log_probs.dtype)
-    return _nll_forward_backward_into(log_probs, labels, weight, ignore_index, row_scale, grad, False)
+    return _nll_loss_forward_backward_into(log_probs, labels, weight, ignore_index, row_scale, grad, False)
 
 
-def nll_forward_backward_sum(log_probs, labels, weight, ignore_index, row_scale, grad=None):
+def nll_loss_forward_backward_sum(log_probs, labels, weight, ignore_index, row_scale, grad=None):
     """Loss and scale · d loss / d input of spec 'nll_loss': L = −keep a_t w_t
 
     loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
 
-    grad: optional output buffer, allocated when None; it may be log_probs itself, but nll_forward_backward_sum_in_place is faster at that.
+    grad: optional output buffer, allocated when None; it may be log_probs itself, but nll_loss_forward_backward_sum_in_place is faster at that.
     """
     if grad is None:
         grad = np.empty(log_probs.shape, dtype=log_probs.dtype)
-    return _nll_forward_backward_into(log_probs, labels, weight, ignore_index, row_scale, grad, True)
+    return _nll_loss_forward_backward_into(log_probs, labels, weight, ignore_index, row_scale, grad, True)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, summed, short):
-    """Rows start..stop of nll_forward_backward_in_place."""
+def _nll_loss_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, summed, short):
+    """Rows start..stop of nll_loss_forward_backward_in_place."""
     grad = log_probs  # in place: one array, so no overlap checks
     prefer_wide_vectors_if_long(short)
     C = log_probs.shape[1]
@@ -193,7 +193,7 @@ def _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, 
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _nll_forward_backward_in_place_short(log_probs, labels, weight, ignore_index, row_scale, summed):
+def _nll_loss_forward_backward_in_place_short(log_probs, labels, weight, ignore_index, row_scale, summed):
     rows, C = log_probs.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -201,14 +201,14 @@ def _nll_forward_backward_in_place_short(log_probs, labels, weight, ignore_index
     for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _total = _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, summed, True)
+        _total = _nll_loss_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, summed, True)
         if summed:
             loss[task] = _total
     return loss, log_probs
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _nll_forward_backward_in_place_long(log_probs, labels, weight, ignore_index, row_scale, summed):
+def _nll_loss_forward_backward_in_place_long(log_probs, labels, weight, ignore_index, row_scale, summed):
     rows, C = log_probs.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -216,23 +216,23 @@ def _nll_forward_backward_in_place_long(log_probs, labels, weight, ignore_index,
     for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _total = _nll_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, summed, None)
+        _total = _nll_loss_forward_backward_rows_in_place(start, stop, log_probs, labels, weight, ignore_index, row_scale, loss, summed, None)
         if summed:
             loss[task] = _total
     return loss, log_probs
 
 
-def nll_forward_backward_in_place(log_probs, labels, weight, ignore_index, row_scale):
+def nll_loss_forward_backward_in_place(log_probs, labels, weight, ignore_index, row_scale):
     """Loss and scale · d loss / d input of spec 'nll_loss': L = −keep a_t w_t
 
     grad: written over log_probs, which is returned in its place.
     """
     if log_probs.shape[1] < LONG_ROWS:
-        return _nll_forward_backward_in_place_short(log_probs, labels, weight, ignore_index, row_scale, False)
-    return _nll_forward_backward_in_place_long(log_probs, labels, weight, ignore_index, row_scale, False)
+        return _nll_loss_forward_backward_in_place_short(log_probs, labels, weight, ignore_index, row_scale, False)
+    return _nll_loss_forward_backward_in_place_long(log_probs, labels, weight, ignore_index, row_scale, False)
 
 
-def nll_forward_backward_sum_in_place(log_probs, labels, weight, ignore_index, row_scale):
+def nll_loss_forward_backward_sum_in_place(log_probs, labels, weight, ignore_index, row_scale):
     """Loss and scale · d loss / d input of spec 'nll_loss': L = −keep a_t w_t
 
     loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
@@ -240,5 +240,5 @@ def nll_forward_backward_sum_in_place(log_probs, labels, weight, ignore_index, r
     grad: written over log_probs, which is returned in its place.
     """
     if log_probs.shape[1] < LONG_ROWS:
-        return _nll_forward_backward_in_place_short(log_probs, labels, weight, ignore_index, row_scale, True)
-    return _nll_forward_backward_in_place_long(log_probs, labels, weight, ignore_index, row_scale, True)
+        return _nll_loss_forward_backward_in_place_short(log_probs, labels, weight, ignore_index, row_scale, True)
+    return _nll_loss_forward_backward_in_place_long(log_probs, labels, weight, ignore_index, row_scale, True)

@@ -7,7 +7,7 @@
 #   symce.runtime: d58d7940dcc016187e48e6a188ca75e290ad9627f76580b86d6ee27ae02bb467
 """Numba kernels for the softmax family, derived from the spec(s) softmax, log_softmax, logsumexp.
 
-Functions: softmax, log_softmax, logsumexp.
+Functions: softmax_forward, log_softmax_forward, logsumexp_forward.
 Generated: do not edit; see symce.codegen.
 """
 
@@ -30,8 +30,8 @@ STREAMED_ROW_BYTES = 8192  # and the shortest row streamed (8 KiB)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _softmax_rows(start, stop, logits, out, run):
-    """Rows start..stop of softmax."""
+def _softmax_forward_rows(start, stop, logits, out, run):
+    """Rows start..stop of softmax_forward."""
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
     for i in range(start, stop):
@@ -66,7 +66,7 @@ def _softmax_rows(start, stop, logits, out, run):
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _softmax_short(logits, out, threads):
+def _softmax_forward_short(logits, out, threads):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -77,24 +77,24 @@ def _softmax_short(logits, out, threads):
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _softmax_rows(start, stop, logits, out, run_exponentials(logits, start, stop, scratch, False, with_firsts))
+            _softmax_forward_rows(start, stop, logits, out, run_exponentials(logits, start, stop, scratch, False, with_firsts))
     return out
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _softmax_long(logits, out):
+def _softmax_forward_long(logits, out):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _softmax_rows(start, stop, logits, out, None)
+        _softmax_forward_rows(start, stop, logits, out, None)
     return out
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _softmax_streamed(logits, out, threads):
+def _softmax_forward_streamed(logits, out, threads):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -104,29 +104,29 @@ def _softmax_streamed(logits, out, threads):
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _softmax_rows(start, stop, logits, out, scratch)
+            _softmax_forward_rows(start, stop, logits, out, scratch)
         store_fence()
     return out
 
 
-def softmax(logits, out=None):
+def softmax_forward(logits, out=None):
     """Value per row of spec 'softmax': softmax(z)_j = exp(z_j)/Σ_k exp(z_k)
 
-    out: optional output buffer, allocated when None; it may be logits itself, but softmax_in_place is faster at that.
+    out: optional output buffer, allocated when None; it may be logits itself, but softmax_forward_in_place is faster at that.
     """
     passed_in = out is not None
     if out is None:
         out = np.empty(logits.shape, dtype=logits.dtype)
     if logits.shape[1] < LONG_ROWS:
-        return _softmax_short(logits, out, numba.get_num_threads())
+        return _softmax_forward_short(logits, out, numba.get_num_threads())
     if passed_in and out.nbytes >= STREAMED_BYTES and logits.shape[1] * logits.itemsize >= STREAMED_ROW_BYTES:
-        return _softmax_streamed(logits, out, numba.get_num_threads())
-    return _softmax_long(logits, out)
+        return _softmax_forward_streamed(logits, out, numba.get_num_threads())
+    return _softmax_forward_long(logits, out)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _softmax_rows_in_place(start, stop, logits, run):
-    """Rows start..stop of softmax_in_place."""
+def _softmax_forward_rows_in_place(start, stop, logits, run):
+    """Rows start..stop of softmax_forward_in_place."""
     out = logits  # in place: one array, so no overlap checks
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
@@ -162,7 +162,7 @@ def _softmax_rows_in_place(start, stop, logits, run):
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _softmax_in_place_short(logits, threads):
+def _softmax_forward_in_place_short(logits, threads):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -173,35 +173,35 @@ def _softmax_in_place_short(logits, threads):
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _softmax_rows_in_place(start, stop, logits, run_exponentials(logits, start, stop, scratch, False, with_firsts))
+            _softmax_forward_rows_in_place(start, stop, logits, run_exponentials(logits, start, stop, scratch, False, with_firsts))
     return logits
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _softmax_in_place_long(logits):
+def _softmax_forward_in_place_long(logits):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _softmax_rows_in_place(start, stop, logits, None)
+        _softmax_forward_rows_in_place(start, stop, logits, None)
     return logits
 
 
-def softmax_in_place(logits):
+def softmax_forward_in_place(logits):
     """Value per row of spec 'softmax': softmax(z)_j = exp(z_j)/Σ_k exp(z_k)
 
     out: written over logits, which is returned in its place.
     """
     if logits.shape[1] < LONG_ROWS:
-        return _softmax_in_place_short(logits, numba.get_num_threads())
-    return _softmax_in_place_long(logits)
+        return _softmax_forward_in_place_short(logits, numba.get_num_threads())
+    return _softmax_forward_in_place_long(logits)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _log_softmax_rows(start, stop, logits, out, run):
-    """Rows start..stop of log_softmax."""
+def _log_softmax_forward_rows(start, stop, logits, out, run):
+    """Rows start..stop of log_softmax_forward."""
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
     for i in range(start, stop):
@@ -235,7 +235,7 @@ def _log_softmax_rows(start, stop, logits, out, run):
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _log_softmax_short(logits, out, threads):
+def _log_softmax_forward_short(logits, out, threads):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -246,37 +246,37 @@ def _log_softmax_short(logits, out, threads):
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _log_softmax_rows(start, stop, logits, out, run_exponentials(logits, start, stop, scratch, True, with_firsts))
+            _log_softmax_forward_rows(start, stop, logits, out, run_exponentials(logits, start, stop, scratch, True, with_firsts))
     return out
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _log_softmax_long(logits, out):
+def _log_softmax_forward_long(logits, out):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _log_softmax_rows(start, stop, logits, out, None)
+        _log_softmax_forward_rows(start, stop, logits, out, None)
     return out
 
 
-def log_softmax(logits, out=None):
+def log_softmax_forward(logits, out=None):
     """Value per row of spec 'log_softmax': log_softmax(z)_j = log softmax(z)_j
 
-    out: optional output buffer, allocated when None; it may be logits itself, but log_softmax_in_place is faster at that.
+    out: optional output buffer, allocated when None; it may be logits itself, but log_softmax_forward_in_place is faster at that.
     """
     if out is None:
         out = np.empty(logits.shape, dtype=logits.dtype)
     if logits.shape[1] < LONG_ROWS:
-        return _log_softmax_short(logits, out, numba.get_num_threads())
-    return _log_softmax_long(logits, out)
+        return _log_softmax_forward_short(logits, out, numba.get_num_threads())
+    return _log_softmax_forward_long(logits, out)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _log_softmax_rows_in_place(start, stop, logits, run):
-    """Rows start..stop of log_softmax_in_place."""
+def _log_softmax_forward_rows_in_place(start, stop, logits, run):
+    """Rows start..stop of log_softmax_forward_in_place."""
     out = logits  # in place: one array, so no overlap checks
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
@@ -311,7 +311,7 @@ def _log_softmax_rows_in_place(start, stop, logits, run):
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _log_softmax_in_place_short(logits, threads):
+def _log_softmax_forward_in_place_short(logits, threads):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -322,35 +322,35 @@ def _log_softmax_in_place_short(logits, threads):
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _log_softmax_rows_in_place(start, stop, logits, run_exponentials(logits, start, stop, scratch, True, with_firsts))
+            _log_softmax_forward_rows_in_place(start, stop, logits, run_exponentials(logits, start, stop, scratch, True, with_firsts))
     return logits
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _log_softmax_in_place_long(logits):
+def _log_softmax_forward_in_place_long(logits):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
     for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _log_softmax_rows_in_place(start, stop, logits, None)
+        _log_softmax_forward_rows_in_place(start, stop, logits, None)
     return logits
 
 
-def log_softmax_in_place(logits):
+def log_softmax_forward_in_place(logits):
     """Value per row of spec 'log_softmax': log_softmax(z)_j = log softmax(z)_j
 
     out: written over logits, which is returned in its place.
     """
     if logits.shape[1] < LONG_ROWS:
-        return _log_softmax_in_place_short(logits, numba.get_num_threads())
-    return _log_softmax_in_place_long(logits)
+        return _log_softmax_forward_in_place_short(logits, numba.get_num_threads())
+    return _log_softmax_forward_in_place_long(logits)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
-def _logsumexp_rows(start, stop, logits, out, run):
-    """Rows start..stop of logsumexp."""
+def _logsumexp_forward_rows(start, stop, logits, out, run):
+    """Rows start..stop of logsumexp_forward."""
     prefer_wide_vectors_if_long(run)
     C = logits.shape[1]
     for i in range(start, stop):
@@ -379,7 +379,7 @@ def _logsumexp_rows(start, stop, logits, out, run):
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _logsumexp_short(logits, threads):
+def _logsumexp_forward_short(logits, threads):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -391,12 +391,12 @@ def _logsumexp_short(logits, threads):
         for task in range(part * tasks // parts, (part + 1) * tasks // parts):
             start = task * per_task
             stop = min(rows, start + per_task)
-            _logsumexp_rows(start, stop, logits, out, run_exponentials(logits, start, stop, scratch, True, with_firsts))
+            _logsumexp_forward_rows(start, stop, logits, out, run_exponentials(logits, start, stop, scratch, True, with_firsts))
     return out
 
 
 @numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
-def _logsumexp_long(logits):
+def _logsumexp_forward_long(logits):
     rows, C = logits.shape
     per_task = max(1, CHUNK // max(C, 1))
     tasks = (rows + per_task - 1) // per_task
@@ -404,13 +404,13 @@ def _logsumexp_long(logits):
     for task in numba.prange(tasks):
         start = task * per_task
         stop = min(rows, start + per_task)
-        _logsumexp_rows(start, stop, logits, out, None)
+        _logsumexp_forward_rows(start, stop, logits, out, None)
     return out
 
 
-def logsumexp(logits):
+def logsumexp_forward(logits):
     """Value per row of spec 'logsumexp': logsumexp(z) = log(Σ_k exp(z_k))
     """
     if logits.shape[1] < LONG_ROWS:
-        return _logsumexp_short(logits, numba.get_num_threads())
-    return _logsumexp_long(logits)
+        return _logsumexp_forward_short(logits, numba.get_num_threads())
+    return _logsumexp_forward_long(logits)

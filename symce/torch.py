@@ -52,7 +52,7 @@ https://pytorch.org/tutorials/advanced/python_custom_ops.html.
 from __future__ import annotations
 
 import numbers
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 import torch
@@ -282,8 +282,9 @@ _cross_entropy_value_and_grad.register_autograd(
     _cross_entropy_backward, setup_context=lambda ctx, inputs, output: _keeps_gradients(ctx, inputs, output, 2))
 
 
-def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
-                  reduction="mean", label_smoothing=0.0):
+def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, size_average: Optional[bool] = None,
+                  ignore_index: int = -100, reduce: Optional[bool] = None,
+                  reduction: Literal["none", "mean", "sum"] = "mean", label_smoothing: float = 0.0) -> Tensor:
     r"""Cross-entropy between softmax(input) and ``target``, as ``torch.nn.functional.cross_entropy``.
 
     .. math::
@@ -356,8 +357,10 @@ _binary_cross_entropy_with_logits_value_and_grad.register_autograd(
     setup_context=lambda ctx, inputs, output: _keeps_gradients(ctx, inputs, output, 2))
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
-                                     reduction="mean", pos_weight=None):
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+                                     size_average: Optional[bool] = None, reduce: Optional[bool] = None,
+                                     reduction: Literal["none", "mean", "sum"] = "mean",
+                                     pos_weight: Optional[Tensor] = None) -> Tensor:
     r"""Binary cross-entropy on logits, as ``torch.nn.functional.binary_cross_entropy_with_logits``.
 
     .. math::
@@ -473,8 +476,10 @@ _linear_cross_entropy_value_and_grad.register_autograd(
 _linear_cross_entropy.register_autograd(_linear_rerun_backward, setup_context=_linear_saves_inputs)
 
 
-def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction="mean",
-                         ignore_index=None, label_smoothing=0.0, options=None, chunk_size=None):
+def linear_cross_entropy(input: Tensor, linear_weight: Tensor, target: Tensor, *, linear_bias: Optional[Tensor] = None,
+                         weight: Optional[Tensor] = None, reduction: Literal["none", "mean", "sum"] = "mean",
+                         ignore_index: Optional[int] = None, label_smoothing: float = 0.0, options: object = None,
+                         chunk_size: Optional[int] = None) -> Tensor:
     r"""Cross-entropy of a linear layer's output, as ``torch.nn.functional.linear_cross_entropy``,
     without the (N, V) logits: the numbers of :func:`symce.functional.linear_cross_entropy`.
 

@@ -21,8 +21,8 @@ from symce.functional._layout import Rows, class_rows
 @pytest.fixture(autouse=True)
 def no_kernels(monkeypatch):
     """Validation must finish before any kernel is looked up."""
-    def refuse(family, name):
-        raise AssertionError(f"kernel {family}.{name} reached with invalid input")
+    def refuse(reference):
+        raise AssertionError(f"kernel {reference} reached with invalid input")
     monkeypatch.setattr(_kernels, "kernel", refuse)
 
 

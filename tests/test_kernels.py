@@ -25,7 +25,7 @@ def test_accuracy_against_the_spec_over_the_adversarial_domain(worst):
 def test_confident_prediction_is_not_rounded_to_zero():
     from symce.generated import cross_entropy
 
-    loss, grad = cross_entropy.integer_labels_forward_backward(
+    loss, grad = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(
         np.array([[40.0, 0.0, 0.0]]), np.array([0]), np.ones(3), 0.0, -100, np.ones(1))
     assert loss[0] == pytest.approx(8.496708510583178e-18, rel=1e-15)
     assert grad[0, 0] == pytest.approx(-8.496708510583178e-18, rel=1e-15)
@@ -47,13 +47,13 @@ def test_integer_labels_match_torch_with_weights_smoothing_and_ignore(dtype):
     x = (rng.normal(size=(7, 5)) * 4).astype(dtype)
     labels = np.array([0, 4, -100, 2, 1, -100, 3])
     weight = rng.uniform(0.2, 2.0, size=5).astype(dtype)
-    loss, grad = cross_entropy.integer_labels_forward_backward(x, labels, weight, 0.15, -100, np.ones(7, dtype))
+    loss, grad = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(x, labels, weight, 0.15, -100, np.ones(7, dtype))
     expected_loss, expected_grad = _torch_ce(x, labels, weight, 0.15)
     tol = 1e-12 if dtype == np.float64 else 2e-5
     assert loss.dtype == dtype and grad.dtype == dtype
     np.testing.assert_allclose(loss, expected_loss, rtol=tol, atol=tol)
     np.testing.assert_allclose(grad, expected_grad, rtol=tol, atol=tol)
-    forward = cross_entropy.integer_labels_forward(x, labels, weight, 0.15, -100)
+    forward = cross_entropy.softmax_cross_entropy_with_integer_labels_forward(x, labels, weight, 0.15, -100)
     # the two kernels' sums may associate differently (fastmath reassoc): a few ulps apart at most
     np.testing.assert_allclose(forward, loss, rtol=4 * np.finfo(dtype).eps, atol=0)
 
@@ -66,7 +66,7 @@ def test_probability_labels_match_torch():
     y = rng.dirichlet(np.ones(4), size=6)
     weight = rng.uniform(0.5, 1.5, size=4)
     scale = rng.uniform(0.5, 2.0, size=6)
-    loss, grad = cross_entropy.probability_labels_forward_backward(x, y, weight, 0.1, scale)
+    loss, grad = cross_entropy.softmax_cross_entropy_forward_backward(x, y, weight, 0.1, scale)
     tx = torch.tensor(x, requires_grad=True)
     expected = torch.nn.functional.cross_entropy(tx, torch.tensor(y), weight=torch.tensor(weight), reduction="none",
                                                  label_smoothing=0.1)
@@ -92,9 +92,9 @@ def test_short_rows_over_many_tasks_and_threads_match_torch(in_place):
     expected.backward()
     if in_place:
         grad = x.copy()
-        loss = cross_entropy.probability_labels_forward_backward_in_place(grad, y, None, 0.0, scale)[0]
+        loss = cross_entropy.softmax_cross_entropy_forward_backward_in_place(grad, y, None, 0.0, scale)[0]
     else:
-        loss, grad = cross_entropy.probability_labels_forward_backward(x, y, None, 0.0, scale)
+        loss, grad = cross_entropy.softmax_cross_entropy_forward_backward(x, y, None, 0.0, scale)
     assert loss.mean() == pytest.approx(expected.item(), rel=1e-12)  # the loss unscaled, row by row
     np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-10, atol=1e-18)
 
@@ -106,16 +106,16 @@ def test_nll_and_softmax_family_match_torch():
     x = rng.normal(size=(5, 3)) * 5
     labels = np.array([0, 2, 1, -1, 2])
     weight = np.array([0.5, 1.0, 2.0])
-    loss, grad = nll.nll_forward_backward(x, labels, weight, -1, np.ones(5))
+    loss, grad = nll.nll_loss_forward_backward(x, labels, weight, -1, np.ones(5))
     tx = torch.tensor(x, requires_grad=True)
     expected = torch.nn.functional.nll_loss(tx, torch.tensor(labels), weight=torch.tensor(weight), ignore_index=-1,
                                             reduction="none")
     expected.sum().backward()
     np.testing.assert_allclose(loss, expected.detach().numpy(), rtol=1e-15)
     np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-15)
-    np.testing.assert_allclose(softmax.softmax(x), torch.softmax(torch.tensor(x), -1).numpy(), rtol=1e-14)
-    np.testing.assert_allclose(softmax.log_softmax(x), torch.log_softmax(torch.tensor(x), -1).numpy(), rtol=1e-14)
-    np.testing.assert_allclose(softmax.logsumexp(x), torch.logsumexp(torch.tensor(x), -1).numpy(), rtol=1e-14)
+    np.testing.assert_allclose(softmax.softmax_forward(x), torch.softmax(torch.tensor(x), -1).numpy(), rtol=1e-14)
+    np.testing.assert_allclose(softmax.log_softmax_forward(x), torch.log_softmax(torch.tensor(x), -1).numpy(), rtol=1e-14)
+    np.testing.assert_allclose(softmax.logsumexp_forward(x), torch.logsumexp(torch.tensor(x), -1).numpy(), rtol=1e-14)
 
 
 def test_non_finite_rows_follow_torch():
@@ -124,8 +124,8 @@ def test_non_finite_rows_follow_torch():
     # (a row with +inf: torch's softmax is nan everywhere, these kernels give the formula's [nan, 0])
     rows = np.array([[-np.inf, -np.inf], [np.nan, 1.0]])
     t = torch.tensor(rows)
-    np.testing.assert_array_equal(softmax.logsumexp(rows), torch.logsumexp(t, -1).numpy())
-    np.testing.assert_array_equal(softmax.softmax(rows), torch.softmax(t, -1).numpy())
+    np.testing.assert_array_equal(softmax.logsumexp_forward(rows), torch.logsumexp(t, -1).numpy())
+    np.testing.assert_array_equal(softmax.softmax_forward(rows), torch.softmax(t, -1).numpy())
 
 
 def test_binary_kernels_match_torch():
@@ -162,16 +162,16 @@ def test_kl_div_and_entropy_match_torch(log_target):
     target[1] = 0.0
     target = np.log(target + 1e-3) if log_target else target
     scale = rng.uniform(0.5, 2, size=6)
-    out, grad = information.kl_div_pointwise_backward(log_q, target, log_target, scale)
+    out, grad = information.kl_divergence_forward_backward(log_q, target, log_target, scale)
     tq = torch.tensor(log_q, requires_grad=True)
     expected = torch.nn.functional.kl_div(tq, torch.tensor(target), reduction="none", log_target=log_target)
     (expected * torch.tensor(scale)).sum().backward()
     np.testing.assert_allclose(out, expected.detach().numpy(), rtol=1e-13, atol=1e-300)
     np.testing.assert_allclose(grad, tq.grad.numpy(), rtol=1e-13)
-    np.testing.assert_array_equal(information.kl_div_pointwise(log_q, target, log_target), out)
+    np.testing.assert_array_equal(information.kl_divergence_forward(log_q, target, log_target), out)
     p = rng.dirichlet(np.ones(4), size=3)
     p[0] = [1.0, 0.0, 0.0, 0.0]
-    np.testing.assert_allclose(information.entropy(p), torch.special.entr(torch.tensor(p)).sum(-1).numpy(), rtol=1e-14)
+    np.testing.assert_allclose(information.entropy_forward(p), torch.special.entr(torch.tensor(p)).sum(-1).numpy(), rtol=1e-14)
 
 
 @pytest.fixture(scope="module")
@@ -228,14 +228,14 @@ def test_default_parameters_take_the_specialised_path_with_the_same_values(dtype
     labels = rng.integers(0, 9, 6)
     scale = rng.uniform(0.5, 2, 6).astype(dtype)
     eps = 4 * np.finfo(dtype).eps
-    special = cross_entropy.integer_labels_forward_backward(x, labels, None, 0.0, -100, scale)
-    general = cross_entropy.integer_labels_forward_backward(x, labels, np.ones(9, dtype), 0.0, -100, scale)
+    special = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(x, labels, None, 0.0, -100, scale)
+    general = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(x, labels, np.ones(9, dtype), 0.0, -100, scale)
     for a, b in zip(special, general):
         np.testing.assert_allclose(a, b, rtol=eps, atol=eps)
     y = rng.uniform(size=(6, 9)).astype(dtype)
     y /= y.sum(axis=1, keepdims=True)
-    special = cross_entropy.probability_labels_forward_backward(x, y, None, 0.0, scale)
-    general = cross_entropy.probability_labels_forward_backward(x, y, np.ones(9, dtype), 0.0, scale)
+    special = cross_entropy.softmax_cross_entropy_forward_backward(x, y, None, 0.0, scale)
+    general = cross_entropy.softmax_cross_entropy_forward_backward(x, y, np.ones(9, dtype), 0.0, scale)
     for a, b in zip(special, general):
         np.testing.assert_allclose(a, b, rtol=eps, atol=eps)
     flat, target = x.reshape(-1), (rng.uniform(size=54) > 0.5).astype(dtype)
@@ -257,8 +257,8 @@ def _kernels_and_sums():
     from symce.codegen import kernels
 
     found = []
-    for family, (_, family_kernels) in kernels.families().items():
-        for kernel in family_kernels:
+    for family, specs in kernels.families().items():
+        for kernel in (kernel for spec_kernels in specs.values() for kernel in spec_kernels):
             found.append((family, kernel.function, kernel))
             if planner.SUMMED_OUTPUT in kernel.outputs:
                 found.append((family, f"{kernel.function}_sum", kernel))
@@ -346,7 +346,7 @@ def test_confident_rows_of_many_classes_keep_their_relative_precision(dtype):
     x = rng.normal(size=(3, classes)).astype(dtype)
     x[:, 7] += np.array([30.0, 12.0, 3.0], dtype)  # from confident to unsure
     labels = np.array([7, 7, 7])
-    loss, grad = cross_entropy.integer_labels_forward_backward(x, labels, None, 0.0, -100, np.ones(3, dtype))
+    loss, grad = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(x, labels, None, 0.0, -100, np.ones(3, dtype))
     spec = get("softmax_cross_entropy_with_integer_labels")
     gradient = spec.gradient()
     for row in range(3):
@@ -373,7 +373,7 @@ def test_rows_with_tied_maxima_match_the_spec(dtype, weighted, smoothing):
     x[3, :] = 1.0                # every class ties
     labels = np.array([8, 9, 5, 6])
     weight = np.linspace(0.5, 2.0, classes).astype(dtype) if weighted else None
-    loss, grad = cross_entropy.integer_labels_forward_backward(x, labels, weight, smoothing, -100, np.ones(4, dtype))
+    loss, grad = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(x, labels, weight, smoothing, -100, np.ones(4, dtype))
     spec = get("softmax_cross_entropy_with_integer_labels")
     gradient = spec.gradient()
     params = {"label_smoothing": smoothing, **({"weight": [float(w) for w in weight]} if weighted else {})}
@@ -394,12 +394,12 @@ def test_one_scale_for_every_row_equals_a_scale_per_row():
     x = rng.normal(size=(50, 7)) * 4
     labels = rng.integers(0, 7, 50)
     labels[3] = -100
-    shared = cross_entropy.integer_labels_forward_backward(x, labels, None, 0.1, -100, np.array([0.25]))
-    each = cross_entropy.integer_labels_forward_backward(x, labels, None, 0.1, -100, np.full(50, 0.25))
+    shared = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(x, labels, None, 0.1, -100, np.array([0.25]))
+    each = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(x, labels, None, 0.1, -100, np.full(50, 0.25))
     np.testing.assert_array_equal(shared[1], each[1])
     assert not shared[1][3].any()
-    shared = nll.nll_forward_backward(x, labels, None, -100, np.array([0.25]))
-    each = nll.nll_forward_backward(x, labels, None, -100, np.full(50, 0.25))
+    shared = nll.nll_loss_forward_backward(x, labels, None, -100, np.array([0.25]))
+    each = nll.nll_loss_forward_backward(x, labels, None, -100, np.full(50, 0.25))
     np.testing.assert_array_equal(shared[1], each[1])
 
 
@@ -497,15 +497,37 @@ def _streamed_cases():
     return cases
 
 
+def _torch_row_kernel(function: str, arguments) -> tuple[np.ndarray, ...]:
+    """What the streamed kernel ``function`` returns for ``arguments``, computed by torch in float64
+    (so that the reference's own rounding is far below the float32 kernels' tolerance)."""
+    tensors = [torch.tensor(a, dtype=torch.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f"
+               else torch.tensor(a) if isinstance(a, np.ndarray) else a for a in arguments]
+    if function == "softmax_forward":
+        return (torch.softmax(tensors[0], -1).numpy(),)
+    logits = tensors[0].clone().requires_grad_(True)
+    if function == "softmax_cross_entropy_with_integer_labels_forward_backward":
+        _, labels, weight, smoothing, ignore_index, scale = tensors
+        loss = torch.nn.functional.cross_entropy(logits, labels, weight=weight, ignore_index=ignore_index,
+                                                 reduction="none", label_smoothing=smoothing)
+    else:  # softmax_cross_entropy_forward_backward: probability targets
+        _, targets, weight, smoothing, scale = tensors
+        loss = torch.nn.functional.cross_entropy(logits, targets, weight=weight, reduction="none",
+                                                 label_smoothing=smoothing)
+    (loss * scale).sum().backward()
+    return loss.detach().numpy(), logits.grad.numpy()
+
+
 @pytest.mark.parametrize("kind,family,function,kernel,dtype", _streamed_cases(),
                          ids=lambda v: v if isinstance(v, str) else np.dtype(v).name if isinstance(v, type) else "")
-def test_streamed_rows_write_what_a_fresh_call_returns(kind, family, function, kernel, dtype):
+def test_streamed_rows_match_torch_and_a_fresh_call(kind, family, function, kernel, dtype):
     """The streamed loop (exponentials kept in a scratch row per thread, the output written by
-    non-temporal stores of whole aligned lines) gives exactly what a fresh call (ordinary stores,
-    exponentials kept in the output) returns: both write each row with write_row's arithmetic.
-    A strided buffer, which write_row declines, gets the row loop's numbers: a few ulps apart at
-    most. Rows of 1001 classes (16 a task: several tasks a thread), labels ignored, weights,
-    smoothing."""
+    non-temporal stores of whole aligned lines) gives what torch gives, and exactly what a fresh call
+    (ordinary stores, exponentials kept in the output) returns: both write each row with write_row's
+    arithmetic. A strided buffer, which write_row declines, gets the row loop's numbers: a few ulps
+    apart at most. Rows of 1001 classes (16 a task: several tasks a thread), labels ignored, weights,
+    smoothing. Tolerance against torch: the kernels' accuracy goal (TOLERANCE, their worst relative
+    error against mpmath), relative to each output's largest magnitude, since a gradient entry
+    p_t − 1 near 0 is a cancellation whose error is absolute."""
     import importlib
 
     import numba
@@ -522,6 +544,9 @@ def test_streamed_rows_write_what_a_fresh_call_returns(kind, family, function, k
     for expected, got in zip(fresh, streamed):
         np.testing.assert_allclose(got, expected, rtol=eps, atol=eps * float(np.abs(expected).max(initial=0)))
     assert all(any(result is buffer for result in streamed) for buffer in buffers)
+    for expected, got in zip(_torch_row_kernel(function, arguments), streamed, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=TOLERANCE[dtype],
+                                   atol=TOLERANCE[dtype] * float(np.abs(expected).max()))
 
 
 def test_only_a_large_buffer_of_the_callers_own_with_long_rows_is_streamed(monkeypatch):
@@ -530,7 +555,7 @@ def test_only_a_large_buffer_of_the_callers_own_with_long_rows_is_streamed(monke
     with ordinary stores (streaming a buffer that stays in cache was slower)."""
     from symce.generated import cross_entropy
 
-    name = "_integer_labels_forward_backward_streamed"
+    name = "_softmax_cross_entropy_with_integer_labels_forward_backward_streamed"
     streamed, calls = getattr(cross_entropy, name), []
     monkeypatch.setattr(cross_entropy, name, lambda *arguments: calls.append(arguments[0].shape) or streamed(*arguments))
     itemsize = np.dtype(np.float32).itemsize
@@ -544,5 +569,101 @@ def test_only_a_large_buffer_of_the_callers_own_with_long_rows_is_streamed(monke
         buffer = np.empty_like(logits) if passed_in else None
         # the argument types of the tests above (class weights, a float32 scale): no new compile
         weight, scale = rng.uniform(0.2, 2, shape[1]).astype(np.float32), np.full(1, 0.5, np.float32)
-        cross_entropy.integer_labels_forward_backward_sum(logits, labels, weight, 0.2, -100, scale, buffer)
+        cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward_sum(logits, labels, weight, 0.2, -100, scale, buffer)
     assert calls == [large]
+
+
+# ----- long rows through symce.functional, against torch -------------------------------------
+#: row lengths of the long-row path (LONG_ROWS and up: write_row, 512-bit vectors), a vocabulary's included
+LONG_CLASSES = (render.LONG_ROWS, 1000, 32000)
+
+
+def _long_row_problem(loss: str, classes: int, rows: int, dtype, rng):
+    """(symce.functional's value_and_grad, its torch reference, the input, the other arguments) of
+    ``loss`` on (rows, classes): a confident row, an ignored label, class weights, label smoothing."""
+    import symce.functional as F
+
+    x = (rng.normal(size=(rows, classes)) * 4).astype(dtype)
+    x[0, 3] += 40
+    weight = rng.uniform(0.5, 2.0, classes).astype(dtype)
+    labels = rng.integers(0, classes, rows)
+    labels[min(1, rows - 1)] = -100
+    if loss == "cross_entropy, class indices":
+        options = {"target": labels, "weight": weight, "ignore_index": -100, "label_smoothing": 0.1}
+        return F.cross_entropy_value_and_grad, torch.nn.functional.cross_entropy, x, options
+    if loss == "cross_entropy, probabilities":
+        y = rng.dirichlet(np.ones(classes), size=rows).astype(dtype)
+        return (F.cross_entropy_value_and_grad, torch.nn.functional.cross_entropy, x,
+                {"target": y, "weight": weight, "label_smoothing": 0.1})
+    log_probabilities = torch.log_softmax(torch.tensor(x, dtype=torch.float64), -1).numpy().astype(dtype)
+    return (F.nll_loss_value_and_grad, torch.nn.functional.nll_loss, log_probabilities,
+            {"target": labels, "weight": weight, "ignore_index": -100})
+
+
+def _torch_value_and_grad(reference, x: np.ndarray, options: dict) -> tuple[float, np.ndarray]:
+    """torch's 'mean' loss and its gradient, in float64 on the same (float32 or float64) numbers: the
+    reference's own rounding is then far below the float32 kernels' tolerance."""
+    def tensor(value):
+        return torch.tensor(value, dtype=torch.float64) if np.asarray(value).dtype.kind == "f" else torch.tensor(value)
+
+    tx = tensor(x).requires_grad_(True)
+    value = reference(tx, **{name: tensor(v) if isinstance(v, np.ndarray) else v for name, v in options.items()})
+    value.backward()
+    return value.item(), tx.grad.numpy()
+
+
+def _gradient_buffer(kind: str, x: np.ndarray) -> np.ndarray | None:
+    """``out=`` of kind: none (a fresh gradient), a fresh buffer, the input itself (in place), or a
+    view starting one element into a larger array (not aligned to a vector or cache line)."""
+    return {"fresh": lambda: None, "out": lambda: np.full_like(x, np.nan), "in place": lambda: x,
+            "misaligned": lambda: np.full(x.size + 1, np.nan, x.dtype)[1:].reshape(x.shape)}[kind]()
+
+
+def _assert_matches_torch(loss, grad, expected_loss, expected_grad, dtype):
+    """Within the kernels' accuracy goal (TOLERANCE: their worst relative error against mpmath), the
+    gradient's relative to its largest entry: an entry p_t − 1 near 0 is a cancellation whose error
+    is absolute. float32 also rounds the result to float32 (half an ulp, 6e-8, inside 1e-5)."""
+    assert np.asarray(loss).dtype == dtype and grad.dtype == dtype
+    assert float(loss) == pytest.approx(expected_loss, rel=TOLERANCE[dtype])
+    np.testing.assert_allclose(grad, expected_grad, rtol=TOLERANCE[dtype],
+                               atol=TOLERANCE[dtype] * float(np.abs(expected_grad).max()))
+
+
+LONG_ROW_LOSSES = ("cross_entropy, class indices", "cross_entropy, probabilities", "nll_loss")
+
+
+@pytest.mark.parametrize("kind", ["fresh", "out", "in place", "misaligned"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("classes", LONG_CLASSES)
+@pytest.mark.parametrize("loss", LONG_ROW_LOSSES)
+def test_long_rows_match_torch(loss, classes, dtype, kind):
+    """Rows of LONG_ROWS classes and more, through symce.functional with weights, label smoothing and
+    an ignored label: a fresh gradient, a buffer passed as ``out=``, the input overwritten in place,
+    and a buffer one element off its alignment (write_row's unaligned head and tail)."""
+    function, reference, x, options = _long_row_problem(loss, classes, 3, dtype, np.random.default_rng(classes))
+    expected_loss, expected_grad = _torch_value_and_grad(reference, x, options)
+    out = _gradient_buffer(kind, x)
+    value, grad = function(x, **options, out=out)
+    assert out is None or grad is out
+    _assert_matches_torch(value, grad, expected_loss, expected_grad, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("loss", LONG_ROW_LOSSES[:2])
+def test_streamed_gradient_buffer_matches_torch(loss, dtype, monkeypatch):
+    """A caller's buffer of STREAMED_BYTES with rows of 32000 classes (≥ STREAMED_ROW_BYTES) is written
+    by the streamed loop (non-temporal stores), here checked to run, with torch's numbers."""
+    from symce.generated import cross_entropy
+
+    classes = 32000
+    rows = -(-render.STREAMED_BYTES // (classes * np.dtype(dtype).itemsize))
+    assert classes * np.dtype(dtype).itemsize >= render.STREAMED_ROW_BYTES
+    function, reference, x, options = _long_row_problem(loss, classes, rows, dtype, np.random.default_rng(8))
+    name = ("_softmax_cross_entropy_with_integer_labels_forward_backward_streamed" if "indices" in loss
+            else "_softmax_cross_entropy_forward_backward_streamed")
+    streamed, calls = getattr(cross_entropy, name), []
+    monkeypatch.setattr(cross_entropy, name, lambda *arguments: calls.append(arguments[0].shape) or streamed(*arguments))
+    out = np.empty_like(x)
+    value, grad = function(x, **options, out=out)
+    assert calls == [x.shape] and grad is out
+    _assert_matches_torch(value, grad, *_torch_value_and_grad(reference, x, options), dtype)

@@ -280,7 +280,7 @@ def kernel_calls(monkeypatch):
         monkeypatch.setattr(module, name, recorded)
 
     # a reduced loss runs the kernel's _sum variant (the loss summed per task of rows or chunk of elements)
-    for name in ("integer_labels_forward", "integer_labels_forward_backward", "probability_labels_forward_backward"):
+    for name in ("softmax_cross_entropy_with_integer_labels_forward", "softmax_cross_entropy_with_integer_labels_forward_backward", "softmax_cross_entropy_forward_backward"):
         for variant in (name, f"{name}_sum"):
             spy(symce.generated.cross_entropy, variant)
     for name in ("sigmoid_binary_cross_entropy_forward_backward", "sigmoid_binary_cross_entropy_forward_backward_sum"):
@@ -301,7 +301,7 @@ class TestZeroCopy:
         x.register_hook(lambda grad: hooked.append(grad))
         S.cross_entropy(x, target).backward()
         [(name, args, (_, kernel_grad))] = kernel_calls
-        assert name == "integer_labels_forward_backward_sum"
+        assert name == "softmax_cross_entropy_with_integer_labels_forward_backward_sum"
         assert address(args[0]) == x.data_ptr() and np.shares_memory(args[0], x.detach().numpy())
         # the gradient autograd hands on is the kernel's own array, not a copy of it (symce stops keeping it)
         assert hooked[0].data_ptr() == address(kernel_grad)
@@ -312,7 +312,7 @@ class TestZeroCopy:
         loss = S.cross_entropy(x, labels(4, 6))
         loss.backward(retain_graph=True)
         loss.backward()
-        assert [name for name, _, _ in kernel_calls] == ["integer_labels_forward_backward_sum"] * 2
+        assert [name for name, _, _ in kernel_calls] == ["softmax_cross_entropy_with_integer_labels_forward_backward_sum"] * 2
         assert_close(x.grad, 2 * value_and_grad(TF.cross_entropy, x, labels(4, 6))[1])
 
     def test_probability_targets_are_read_in_place(self, kernel_calls):
@@ -342,9 +342,9 @@ class TestZeroCopy:
     def test_forward_only_without_grad(self, kernel_calls):
         """No gradient wanted: the forward-only kernel runs, not the fused one."""
         S.cross_entropy(logits(4, 3), labels(3, 4))
-        assert [name for name, _, _ in kernel_calls] == ["integer_labels_forward_sum"]
+        assert [name for name, _, _ in kernel_calls] == ["softmax_cross_entropy_with_integer_labels_forward_sum"]
         S.cross_entropy(logits(4, 3), labels(3, 4), reduction="none")
-        assert [name for name, _, _ in kernel_calls] == ["integer_labels_forward_sum", "integer_labels_forward"]
+        assert [name for name, _, _ in kernel_calls] == ["softmax_cross_entropy_with_integer_labels_forward_sum", "softmax_cross_entropy_with_integer_labels_forward"]
 
 
 # --- errors --------------------------------------------------------------------------------------

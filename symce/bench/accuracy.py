@@ -94,7 +94,7 @@ def _spec_value_and_grad(spec, values, params=None) -> tuple:
 
 def _ce_cases(dtype) -> list[Case]:
     import torch
-    from symce.generated import cross_entropy
+    from symce.generated import kernels
 
     spec = get("softmax_cross_entropy_with_integer_labels")
     prob = get("softmax_cross_entropy")
@@ -110,14 +110,14 @@ def _ce_cases(dtype) -> list[Case]:
 
         cases.append(Case(
             "cross_entropy integer labels", dtype,
-            lambda x=x, labels=labels, ones=ones: cross_entropy.integer_labels_forward_backward(
+            lambda x=x, labels=labels, ones=ones: kernels.softmax_cross_entropy_with_integer_labels.forward_backward(
                 x, labels, ones, 0.0, -100, np.ones(1, dtype=dtype)),
             partial(_torch_value_and_grad, torch.nn.functional.cross_entropy, x, labels),
             partial(_spec_value_and_grad, spec, values)))
         prob_values = {"logits": list(x[0]), "labels": list(onehot[0])}
         cases.append(Case(
             "cross_entropy probability labels", dtype,
-            lambda x=x, onehot=onehot, ones=ones: cross_entropy.probability_labels_forward_backward(
+            lambda x=x, onehot=onehot, ones=ones: kernels.softmax_cross_entropy.forward_backward(
                 x, onehot, ones, 0.0, np.ones(1, dtype=dtype)),
             partial(_torch_value_and_grad, torch.nn.functional.cross_entropy, x, onehot),
             partial(_spec_value_and_grad, prob, prob_values)))
@@ -126,7 +126,7 @@ def _ce_cases(dtype) -> list[Case]:
         options = {"weight": list(weight), "label_smoothing": SMOOTHING}
         cases.append(Case(
             "cross_entropy integer labels, weights + smoothing", dtype,
-            lambda x=x, labels=labels, weight=weight: cross_entropy.integer_labels_forward_backward(
+            lambda x=x, labels=labels, weight=weight: kernels.softmax_cross_entropy_with_integer_labels.forward_backward(
                 x, labels, weight, SMOOTHING, -100, np.ones(1, dtype=dtype)),
             partial(_torch_value_and_grad, partial(torch.nn.functional.cross_entropy, weight=torch.tensor(weight),
                                                    label_smoothing=SMOOTHING), x, labels),
@@ -134,7 +134,7 @@ def _ce_cases(dtype) -> list[Case]:
         soft = (onehot * (1 - SOFT) + SOFT / x.shape[1]).astype(dtype)
         cases.append(Case(
             "cross_entropy soft probability labels", dtype,
-            lambda x=x, soft=soft, ones=ones: cross_entropy.probability_labels_forward_backward(
+            lambda x=x, soft=soft, ones=ones: kernels.softmax_cross_entropy.forward_backward(
                 x, soft, ones, 0.0, np.ones(1, dtype=dtype)),
             partial(_torch_value_and_grad, torch.nn.functional.cross_entropy, x, soft),
             partial(_spec_value_and_grad, prob, {"logits": list(x[0]), "labels": list(soft[0])})))
@@ -143,7 +143,7 @@ def _ce_cases(dtype) -> list[Case]:
 
 def _softmax_cases(dtype) -> list[Case]:
     import torch
-    from symce.generated import softmax
+    from symce.generated import kernels
 
     cases = []
     for row, _ in LOGIT_ROWS:
@@ -152,7 +152,7 @@ def _softmax_cases(dtype) -> list[Case]:
         for name, torch_fn in (("softmax", lambda t: torch.softmax(t, -1)),
                                ("log_softmax", lambda t: torch.log_softmax(t, -1)),
                                ("logsumexp", lambda t: torch.logsumexp(t, -1))):
-            cases.append(Case(name, dtype, lambda x=x, name=name: (getattr(softmax, name)(x),),
+            cases.append(Case(name, dtype, lambda x=x, name=name: (getattr(kernels, name).forward(x),),
                               lambda x=x, fn=torch_fn: (fn(torch.tensor(x)).numpy(),),
                               lambda values=values, name=name: (get(name).evaluate(values, dps=digits(*values.values())),)))
     return cases
@@ -160,7 +160,7 @@ def _softmax_cases(dtype) -> list[Case]:
 
 def _binary_cases(dtype) -> list[Case]:
     import torch
-    from symce.generated import binary
+    from symce.generated import kernels
 
     spec = get("sigmoid_binary_cross_entropy")
     bce = get("binary_cross_entropy")
@@ -172,7 +172,7 @@ def _binary_cases(dtype) -> list[Case]:
 
 
         cases.append(Case("sigmoid_binary_cross_entropy", dtype,
-                          lambda x=x, y=y: binary.sigmoid_binary_cross_entropy_forward_backward(x, y, one, one, one),
+                          lambda x=x, y=y: kernels.sigmoid_binary_cross_entropy.forward_backward(x, y, one, one, one),
                           partial(_torch_value_and_grad, torch.nn.functional.binary_cross_entropy_with_logits, x, y),
                           partial(_spec_value_and_grad, spec, values)))
     for prob, label in PROB_POINTS:
@@ -183,7 +183,7 @@ def _binary_cases(dtype) -> list[Case]:
 
 
         cases.append(Case("binary_cross_entropy", dtype,
-                          lambda r=r, y=y: binary.binary_cross_entropy_forward_backward(r, y, one, one),
+                          lambda r=r, y=y: kernels.binary_cross_entropy.forward_backward(r, y, one, one),
                           partial(_torch_value_and_grad, torch.nn.functional.binary_cross_entropy, r, y),
                           partial(_spec_value_and_grad, bce, values)))
     return cases
@@ -191,14 +191,14 @@ def _binary_cases(dtype) -> list[Case]:
 
 def _information_cases(dtype) -> list[Case]:
     import torch
-    from symce.generated import information
+    from symce.generated import kernels
 
     spec = get("entropy")
     cases = []
     for row in PROB_ROWS:
         p = np.array([row], dtype=dtype)
         positive = {"p": [v for v in p[0] if v > 0]}  # 0·log 0 = 0: the zero entries contribute nothing
-        cases.append(Case("entropy", dtype, lambda p=p: (information.entropy(p),),
+        cases.append(Case("entropy", dtype, lambda p=p: (kernels.entropy.forward(p),),
                           lambda p=p: (torch.special.entr(torch.tensor(p)).sum(-1).numpy(),),
                           lambda values=positive: (spec.evaluate(values),)))
     return cases
@@ -211,7 +211,7 @@ KL_POINTS = ((-1e-12, 1.0), (-40.0, 1e-20), (-0.5, 0.6), (-700.0, 0.3), (-1e-3, 
 def _kl_cases(dtype) -> list[Case]:
     import sympy as sp
     import torch
-    from symce.generated import information
+    from symce.generated import kernels
     from symce.spec.symbols import k, q
 
     spec = get("kl_divergence")
@@ -225,7 +225,7 @@ def _kl_cases(dtype) -> list[Case]:
 
 
         cases.append(Case("kl_div pointwise", dtype,
-                          lambda a=a, p=p: information.kl_div_pointwise_backward(a, p, False, np.ones(1, dtype)),
+                          lambda a=a, p=p: kernels.kl_divergence.forward_backward(a, p, False, np.ones(1, dtype)),
                           partial(_torch_value_and_grad, torch.nn.functional.kl_div, a, p),
                           lambda values=values, exact=exact: (
                               spec.evaluate(values, dps=digits(*exact.values()), expr=pointwise.subs(exact)),

@@ -9,7 +9,7 @@ from symce.codegen import regen
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 listing every missing, stale or orphaned file")
+                        help="write nothing; exit 1 listing every missing, stale (with its diff) or orphaned file")
     parser.add_argument("--out", type=Path, default=regen.DEFAULT_OUT,
                         help=f"the folder of generated modules (default: {regen.DEFAULT_OUT})")
 

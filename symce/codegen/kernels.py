@@ -237,30 +237,30 @@ def _kl_div_kernels() -> tuple[Kernel, ...]:
     doc = ("torch.nn.functional.kl_div(log_q, target, reduction='none'): the summand of spec "
            f"'kl_divergence' ({spec.formula}) with q = exp(log_q), and p = exp(target) under log_target.\n\n"
            f"Declared modification {ZERO_LOG_ZERO.name}: {ZERO_LOG_ZERO.why}.")
-    forward = Kernel("kl_div_pointwise", doc, args, ("out",),
+    forward = Kernel("kl_divergence_forward", doc, args, ("out",),
                      variants={flag: {"out": exprs["out"]} for flag, exprs in variants.items()})
-    backward = Kernel("kl_div_pointwise_backward", doc, args + (Arg("scale", "scale"),), ("out", "grad"),
+    backward = Kernel("kl_divergence_forward_backward", doc, args + (Arg("scale", "scale"),), ("out", "grad"),
                       variants=variants, scale=frozenset({"grad"}))
     return forward, backward
 
 
-def families() -> dict[str, tuple[tuple[str, ...], tuple[Kernel, ...]]]:
-    """module name → (the specs it comes from, its kernels), the contents of symce.generated."""
+def families() -> dict[str, dict[str, tuple[Kernel, ...]]]:
+    """module name → {spec name → the kernels of that spec}, the contents of symce.generated.
+
+    Every kernel is named ``<spec name>_<role>`` (``_forward``, ``_forward_backward``), the name
+    it has in :mod:`symce.generated.kernels` too: one name per loss from the spec to the API."""
+    per_row = ("softmax", "log_softmax", "logsumexp")
     return {
-        "cross_entropy": (
-            ("softmax_cross_entropy_with_integer_labels", "softmax_cross_entropy"),
-            loss_kernels(get("softmax_cross_entropy_with_integer_labels"), "integer_labels")
-            + loss_kernels(get("softmax_cross_entropy"), "probability_labels")),
-        "nll": (("nll_loss",), loss_kernels(get("nll_loss"), "nll")),
-        "softmax": (
-            ("softmax", "log_softmax", "logsumexp"),
-            tuple(value_kernel(get(name), name) for name in ("softmax", "log_softmax", "logsumexp"))),
-        "binary": (
-            ("sigmoid_binary_cross_entropy", "binary_cross_entropy"),
-            loss_kernels(get("sigmoid_binary_cross_entropy"), "sigmoid_binary_cross_entropy")
-            + loss_kernels(get("binary_cross_entropy"), "binary_cross_entropy",
-                           (TORCH_LOG_CLAMP, TORCH_GRAD_DENOMINATOR))),
-        "information": (
-            ("kl_divergence", "entropy"),
-            _kl_div_kernels() + (value_kernel(get("entropy"), "entropy", modifications=(ZERO_LOG_ZERO,)),)),
+        "cross_entropy": {name: loss_kernels(get(name), name)
+                          for name in ("softmax_cross_entropy_with_integer_labels", "softmax_cross_entropy")},
+        "nll": {"nll_loss": loss_kernels(get("nll_loss"), "nll_loss")},
+        "softmax": {name: (value_kernel(get(name), f"{name}_forward"),) for name in per_row},
+        "binary": {
+            "sigmoid_binary_cross_entropy": loss_kernels(get("sigmoid_binary_cross_entropy"),
+                                                         "sigmoid_binary_cross_entropy"),
+            "binary_cross_entropy": loss_kernels(get("binary_cross_entropy"), "binary_cross_entropy",
+                                                 (TORCH_LOG_CLAMP, TORCH_GRAD_DENOMINATOR))},
+        "information": {
+            "kl_divergence": _kl_div_kernels(),
+            "entropy": (value_kernel(get("entropy"), "entropy_forward", modifications=(ZERO_LOG_ZERO,)),)},
     }

@@ -1,34 +1,39 @@
-"""The generated kernels, imported when first called so symce.functional imports without them."""
+"""Calling the generated kernels, whose family modules are imported only when a kernel is first run.
+
+A kernel is named by a reference into the table :mod:`symce.generated.kernels`, written
+``lambda: kernels.softmax.forward``: reading the field imports the family module, so symce.functional
+imports without numba or the kernels, and go-to-definition follows the lambda to the kernel.
+"""
 from __future__ import annotations
 
 import functools
-import importlib
+from typing import Callable
 
 import numpy as np
 
 from symce import kernel_cache, threading_layer
 
+#: a reference to a generated kernel, read when the kernel runs (``lambda: kernels.<spec>.<role>``)
+KernelReference = Callable[[], Callable]
+
 
 @functools.cache
-def _family(family: str):
-    """``symce.generated.<family>``, imported once numba has been asked for the fork-safe layer."""
+def _prefer_tbb() -> None:
+    """Ask numba for the fork-safe layer once, before the first kernel (and its first parallel loop) runs."""
     threading_layer.prefer_tbb()
+
+
+def kernel(reference: KernelReference) -> Callable:
+    """The kernel ``reference`` names, with a clear error where the kernels are not generated or
+    cannot run in this process (see :func:`symce.threading_layer.check_fork`)."""
+    _prefer_tbb()
     try:
-        return importlib.import_module(f"symce.generated.{family}")
-    except ModuleNotFoundError as error:
-        raise ImportError(f"the {family!r} kernels are not generated (symce.generated.{family} is "
-                          "missing): run `symce regen`") from error
-
-
-def kernel(family: str, name: str):
-    """``symce.generated.<family>.<name>``, with a clear error where the kernels are not generated
-    or cannot run in this process (see :func:`symce.threading_layer.check_fork`)."""
-    module = _family(family)
+        function = reference()
+    except ImportError as error:  # a family module, or one of its kernels, is missing
+        raise ImportError(f"the symce.generated kernels are not generated or out of date ({error}): "
+                          "run `symce regen`") from error
     threading_layer.check_fork()
-    try:
-        return getattr(module, name)
-    except AttributeError:
-        raise ImportError(f"symce.generated.{family} has no kernel {name!r}: run `symce regen`") from None
+    return function
 
 
 def _is_same_array(a: np.ndarray, b: np.ndarray) -> bool:
@@ -47,32 +52,32 @@ def _read_only(operand):
     return view
 
 
-def bind(family: str, name: str, *args):
-    """``kernel(family, name)`` with its leading arguments bound, looked up only when called.
+def bind(reference: KernelReference, *args, in_place: KernelReference | None = None):
+    """The kernel ``reference`` names with its leading arguments bound, looked up only when called.
 
     Looking it up late lets every argument check (the reduction string included) run, and fail
     clearly, before the generated module is even imported. The bound kernel takes its output
-    buffer as ``out=``: the first argument itself runs the generated ``<name>_in_place`` twin
-    (the gradient written over the input); a buffer sharing memory with any other argument is
-    refused, since the kernel would read what it has already overwritten. Every input reaches the
-    kernel read-only (see ``_read_only``) but the one the in-place twin writes over.
+    buffer as ``out=``: the first argument itself runs the ``in_place`` twin (the gradient written
+    over the input); a buffer sharing memory with any other argument is refused, since the kernel
+    would read what it has already overwritten. Every input reaches the kernel read-only (see
+    ``_read_only``) but the one the in-place twin writes over.
     """
     def call(*rest, out=None):
         inputs = tuple(map(_read_only, (*args, *rest)))
         if out is None:
-            return run(family, name, *inputs)
-        if _is_same_array(out, args[0]):
-            return run(family, f"{name}_in_place", args[0], *inputs[1:])
+            return run(reference, *inputs)
+        if in_place is not None and _is_same_array(out, args[0]):
+            return run(in_place, args[0], *inputs[1:])
         for operand in (*args, *rest):
             if isinstance(operand, np.ndarray) and np.may_share_memory(out, operand) and np.shares_memory(out, operand):
                 raise ValueError("out shares memory with the loss's input or target without being the input "
                                  "itself: pass a separate array, or the input to write the gradient in place")
-        return run(family, name, *inputs, out)
+        return run(reference, *inputs, out)
     return call
 
 
-def run(family: str, name: str, *arguments):
-    """``kernel(family, name)(*arguments)``, compiled again where numba's cache of it is unreadable.
+def run(reference: KernelReference, *arguments):
+    """``kernel(reference)(*arguments)``, compiled again where numba's cache of it is unreadable.
 
     Retrying is safe: each generated entry point calls one compiled function, which numba loads
     (and fails to load) before it runs, so the failed call has written nothing. A retry can meet
@@ -81,7 +86,7 @@ def run(family: str, name: str, *arguments):
     """
     while True:
         try:
-            return kernel(family, name)(*arguments)
+            return kernel(reference)(*arguments)
         except Exception as error:
             if not kernel_cache.repair_after(error):
                 raise

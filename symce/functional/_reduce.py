@@ -14,11 +14,17 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Literal, Union
 
 import numpy as np
 
 from symce.functional import _validate
+
+#: the reductions of torch's losses, and kl_div's 'batchmean' (the sum over the batch size)
+Reduction = Literal["none", "mean", "sum"]
+KLReduction = Literal["none", "mean", "sum", "batchmean"]
+#: a loss as torch returns it: an array for reduction='none', a NumPy scalar of the input's dtype otherwise
+Loss = Union[np.ndarray, np.floating]
 
 Forward = Callable[[], np.ndarray]
 #: (row scales, optional gradient rows to write into) → (losses, gradient rows)

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import warnings
 
+from typing import Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from symce.functional import _validate
 from symce.functional._kernels import bind
 from symce.functional._layout import Rows
+from symce.generated import kernels
 
 
 def _implicit_dim(name: str, ndim: int) -> int:
@@ -38,23 +42,24 @@ def _shaped(result: np.ndarray, input, out_dtype: np.dtype) -> np.ndarray:
     return result.astype(out_dtype, copy=False)
 
 
-def _rowwise(name: str, input, dim, dtype):
+def _rowwise(name: str, values, input, dim, dtype):
+    """``values``, the record of spec ``name`` in :mod:`symce.generated.kernels`, along ``dim``."""
     dim = _implicit_dim(name, np.ndim(input)) if dim is None else dim
     layout, rows, out_dtype = _rows_along(input, (dim,), dtype)
-    return _shaped(layout.from_rows(bind("softmax", name)(rows)), input, out_dtype)
+    return _shaped(layout.from_rows(bind(lambda: values.forward, rows)()), input, out_dtype)
 
 
-def softmax(input, dim=None, dtype=None):
+def softmax(input: ArrayLike, dim: int | None = None, dtype: DTypeLike | None = None) -> np.ndarray:
     r"""softmax(z)_k = exp(z_k - m) / Σ_j exp(z_j - m), m = max_j z_j, along ``dim`` (spec ``softmax``)."""
-    return _rowwise("softmax", input, dim, dtype)
+    return _rowwise("softmax", kernels.softmax, input, dim, dtype)
 
 
-def log_softmax(input, dim=None, dtype=None):
+def log_softmax(input: ArrayLike, dim: int | None = None, dtype: DTypeLike | None = None) -> np.ndarray:
     r"""log softmax(z)_k = z_k - logsumexp(z) along ``dim`` (spec ``log_softmax``)."""
-    return _rowwise("log_softmax", input, dim, dtype)
+    return _rowwise("log_softmax", kernels.log_softmax, input, dim, dtype)
 
 
-def logsumexp(input, dim, keepdim=False):
+def logsumexp(input: ArrayLike, dim: int | Sequence[int], keepdim: bool = False) -> np.ndarray:
     r"""log Σ exp(z) over ``dim`` (an int or a tuple of ints), max-shifted (spec ``logsumexp``).
 
     As ``torch.logsumexp``: the reduced dims are removed, or kept with size 1 when ``keepdim``.
@@ -63,4 +68,4 @@ def logsumexp(input, dim, keepdim=False):
     if not dims:
         raise ValueError("logsumexp needs at least one dim to reduce over, got dim=()")
     layout, rows, out_dtype = _rows_along(input, dims)
-    return _shaped(layout.per_row(bind("softmax", "logsumexp")(rows), keepdim), input, out_dtype)
+    return _shaped(layout.per_row(bind(lambda: kernels.logsumexp.forward, rows)(), keepdim), input, out_dtype)

@@ -35,9 +35,10 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from symce.functional import _validate
-from symce.functional._reduce import mean_denominator
+from symce.functional._reduce import Loss, Reduction, mean_denominator
 from symce.functional.losses import cross_entropy, cross_entropy_value_and_grad
 
 #: bytes of logits per chunk when ``chunk_size`` is None (two such buffers are alive). The three
@@ -52,7 +53,7 @@ MIN_CHUNK_ROWS = 64
 __all__ = ["linear_cross_entropy", "linear_cross_entropy_value_and_grad", "default_chunk_size"]
 
 
-def default_chunk_size(classes: int, dtype) -> int:
+def default_chunk_size(classes: int, dtype: DTypeLike) -> int:
     """Rows per chunk when none is given: CHUNK_BYTES of logits, at least MIN_CHUNK_ROWS rows."""
     row_bytes = max(classes, 1) * np.dtype(dtype).itemsize
     return max(MIN_CHUNK_ROWS, CHUNK_BYTES // row_bytes)
@@ -239,8 +240,10 @@ def _accumulate(grad_weight: np.ndarray, g: np.ndarray, h: np.ndarray, scratch: 
 
 # --- the public API --------------------------------------------------------------------------------
 
-def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction="mean",
-                         ignore_index=None, label_smoothing=0.0, chunk_size=None):
+def linear_cross_entropy(input: ArrayLike, linear_weight: ArrayLike, target: ArrayLike, *,
+                         linear_bias: ArrayLike | None = None, weight: ArrayLike | None = None,
+                         reduction: Reduction = "mean", ignore_index: int | None = None, label_smoothing: float = 0.0,
+                         chunk_size: int | None = None) -> Loss:
     r"""Cross-entropy of a linear layer's output, as ``torch.nn.functional.linear_cross_entropy``,
     a chunk of rows at a time.
 
@@ -279,9 +282,12 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     return problem.reduce(losses, reduction)
 
 
-def linear_cross_entropy_value_and_grad(input, linear_weight, target, *, linear_bias=None, weight=None,
-                                        reduction="mean", ignore_index=None, label_smoothing=0.0, chunk_size=None,
-                                        grad_output=None):
+def linear_cross_entropy_value_and_grad(input: ArrayLike, linear_weight: ArrayLike, target: ArrayLike, *,
+                                        linear_bias: ArrayLike | None = None, weight: ArrayLike | None = None,
+                                        reduction: Reduction = "mean", ignore_index: int | None = None,
+                                        label_smoothing: float = 0.0, chunk_size: int | None = None,
+                                        grad_output: ArrayLike | None = None
+                                        ) -> tuple[Loss, np.ndarray, np.ndarray, np.ndarray | None]:
     """(loss, ∂/∂input, ∂/∂linear_weight, ∂/∂linear_bias or None) of :func:`linear_cross_entropy`,
     each gradient times ``grad_output`` (default: ones of the loss's shape), from one pass over the
     chunks: logits, then the fused cross-entropy kernel, then three matrix products.

@@ -8,29 +8,33 @@ kernels generated from ``symce.spec``; this module adds torch's conventions arou
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from symce.functional import _validate
+from symce.generated import kernels
 from symce.functional._kernels import bind
 from symce.functional._layout import class_rows, flat
-from symce.functional._reduce import RowLoss, mean_denominator
+from symce.functional._reduce import KLReduction, Loss, Reduction, RowLoss, mean_denominator
 
 KL_MEAN_WARNING = ("reduction: 'mean' divides the total loss by both the batch size and the support "
                    "size. 'batchmean' divides only by the batch size, and aligns with the KL div math "
                    "definition (as in torch.nn.functional.kl_div).")
 
 
-def _kernels(family: str, names: tuple[str, str], *args, summed: bool = True) -> dict:
-    """The forward and forward+backward kernels of a :class:`RowLoss`, bound to ``args``, and
-    (``summed``) their ``_sum`` variants, which return the loss summed per task of rows or chunk of
-    elements: what 'mean' and 'sum' run, without a loss array as long as the batch."""
-    forward, forward_backward = (bind(family, name, *args) for name in names)
-    forward_sum, forward_backward_sum = (bind(family, f"{name}_sum", *args) for name in names) if summed else (None, None)
-    return {"forward": forward, "forward_backward": forward_backward,
-            "forward_sum": forward_sum, "forward_backward_sum": forward_backward_sum}
+def _bound(loss, *args, summed: bool = True) -> dict:
+    """The forward and forward+backward kernels of a :class:`RowLoss` from ``loss``, the record of
+    its spec in :mod:`symce.generated.kernels`, bound to ``args``, and (``summed``) their ``_sum``
+    variants, which return the loss summed per task of rows or chunk of elements: what 'mean' and
+    'sum' run, without a loss array as long as the batch."""
+    return {"forward": bind(lambda: loss.forward, *args),
+            "forward_backward": bind(lambda: loss.forward_backward, *args,
+                                     in_place=lambda: loss.forward_backward_in_place),
+            "forward_sum": bind(lambda: loss.forward_sum, *args) if summed else None,
+            "forward_backward_sum": bind(lambda: loss.forward_backward_sum, *args,
+                                         in_place=lambda: loss.forward_backward_sum_in_place) if summed else None}
 
 
-def _integer_label_rows(family: str, names: tuple[str, str], input, target, weight, ignore_index,
-                        *options) -> RowLoss:
+def _integer_label_rows(loss, name: str, input, target, weight, ignore_index, *options) -> RowLoss:
     """Class-index targets: one row per sample, ignored rows kept out of the 'mean' denominator.
 
     torch's 'mean' is Σ_i loss_i / Σ_i keep_i · w[t_i] (``Spec.mean_weight``), so an all-ignored
@@ -38,14 +42,14 @@ def _integer_label_rows(family: str, names: tuple[str, str], input, target, weig
     """
     input, out_dtype = _validate.floating(input, "input")
     ignore = _validate.ignore_index(ignore_index)
-    classes = _validate.class_count(input, family)
+    classes = _validate.class_count(input, name)
     weight = _validate.class_weight(weight, classes, input.dtype)
     labels = _validate.class_targets(_validate.plain_array(target, "target"), input, ignore).reshape(-1)
     layout = class_rows(input.shape)
     rows = layout.to_rows(input)
     counted = mean_denominator(labels, ignore, weight, input.dtype)
     return RowLoss(
-        **_kernels(family, names, rows, labels, weight, *options, ignore),
+        **_bound(loss, rows, labels, weight, *options, ignore),
         loss_shape=layout.batch_shape,
         divisors={"mean": counted, "sum": 1},
         to_input=layout.from_rows, rows_view=layout.rows_view, input_shape=input.shape,
@@ -61,8 +65,7 @@ def _probability_label_rows(input, target, weight, ignore_index, smoothing: floa
     rows = layout.to_rows(input)
     labels = layout.to_rows(_validate.as_dtype(target, input.dtype, "target"))
     return RowLoss(
-        **_kernels("cross_entropy", ("probability_labels_forward", "probability_labels_forward_backward"),
-                   rows, labels, weight, smoothing),
+        **_bound(kernels.softmax_cross_entropy, rows, labels, weight, smoothing),
         loss_shape=layout.batch_shape,
         divisors={"mean": layout.count, "sum": 1},
         to_input=layout.from_rows, rows_view=layout.rows_view, input_shape=input.shape,
@@ -74,16 +77,15 @@ def _cross_entropy(input, target, weight, ignore_index, label_smoothing) -> RowL
     input, target = _validate.plain_array(input, "input"), _validate.plain_array(target, "target")
     if _validate.is_probability_target(input, target):
         return _probability_label_rows(input, target, weight, ignore_index, smoothing)
-    return _integer_label_rows("cross_entropy", ("integer_labels_forward", "integer_labels_forward_backward"),
+    return _integer_label_rows(kernels.softmax_cross_entropy_with_integer_labels, "cross_entropy",
                                input, target, weight, ignore_index, smoothing)
 
 
 def _nll_loss(input, target, weight, ignore_index) -> RowLoss:
-    return _integer_label_rows("nll", ("nll_forward", "nll_forward_backward"),
-                               input, target, weight, ignore_index)
+    return _integer_label_rows(kernels.nll_loss, "nll", input, target, weight, ignore_index)
 
 
-def _elementwise(family: str, names: tuple[str, str], input: np.ndarray, out_dtype, operands,
+def _elementwise(loss, input: np.ndarray, out_dtype, operands,
                  options=(), divisors: dict | None = None, warnings: dict | None = None,
                  summed: bool = False) -> RowLoss:
     """An elementwise loss: every element is a row of the flat kernels; 'mean' divides by numel.
@@ -93,7 +95,7 @@ def _elementwise(family: str, names: tuple[str, str], input: np.ndarray, out_dty
     shape = input.shape
     flats = [None if operand is None else flat(operand) for operand in (input, *operands)]
     return RowLoss(
-        **_kernels(family, names, *flats, *options, summed=summed),
+        **_bound(loss, *flats, *options, summed=summed),
         loss_shape=shape,
         divisors={"mean": input.size, "sum": 1, **(divisors or {})},
         to_input=lambda grad: grad.reshape(shape),
@@ -115,8 +117,8 @@ def _binary_cross_entropy(input, target, weight) -> RowLoss:
     _validate.same_shape(target, input)
     _validate.unit_interval(input, "input")
     _validate.unit_interval(target, "target")
-    return _elementwise("binary", ("binary_cross_entropy_forward", "binary_cross_entropy_forward_backward"),
-                        input, out_dtype, (target, _elementwise_weight(weight, input, "weight")), summed=True)
+    return _elementwise(kernels.binary_cross_entropy, input, out_dtype,
+                        (target, _elementwise_weight(weight, input, "weight")), summed=True)
 
 
 def _binary_cross_entropy_with_logits(input, target, weight, pos_weight) -> RowLoss:
@@ -125,23 +127,22 @@ def _binary_cross_entropy_with_logits(input, target, weight, pos_weight) -> RowL
     _validate.same_shape(target, input)
     operands = (target, _elementwise_weight(weight, input, "weight"),
                 _elementwise_weight(pos_weight, input, "pos_weight"))
-    return _elementwise("binary", ("sigmoid_binary_cross_entropy_forward",
-                                   "sigmoid_binary_cross_entropy_forward_backward"),
-                        input, out_dtype, operands, summed=True)
+    return _elementwise(kernels.sigmoid_binary_cross_entropy, input, out_dtype, operands, summed=True)
 
 
 def _kl_div(input, target, log_target) -> RowLoss:
     input, out_dtype = _validate.floating(input, "input")
     target = _validate.broadcast_to(_validate.as_dtype(target, input.dtype, "target"), input.shape, "target")
-    return _elementwise("information", ("kl_div_pointwise", "kl_div_pointwise_backward"),
-                        input, out_dtype, (target,), options=(_validate.flag(log_target, "log_target"),),
+    return _elementwise(kernels.kl_divergence, input, out_dtype, (target,),
+                        options=(_validate.flag(log_target, "log_target"),),
                         divisors={"batchmean": input.shape[0] if input.ndim else 1},
                         warnings={"mean": KL_MEAN_WARNING})
 
 
 # --- the public API: one value function and one value_and_grad function per loss -----------------
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+def cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None, ignore_index: int = -100,
+                  reduction: Reduction = "mean", label_smoothing: float = 0.0) -> Loss:
     r"""Cross-entropy between softmax(input) and ``target``, as ``torch.nn.functional.cross_entropy``.
 
     .. math::
@@ -167,8 +168,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     return _cross_entropy(input, target, weight, ignore_index, label_smoothing).value(reduction)
 
 
-def cross_entropy_value_and_grad(input, target, weight=None, ignore_index=-100, reduction="mean",
-                                 label_smoothing=0.0, grad_output=None, out=None):
+def cross_entropy_value_and_grad(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+                                 ignore_index: int = -100, reduction: Reduction = "mean", label_smoothing: float = 0.0,
+                                 grad_output: ArrayLike | None = None,
+                                 out: np.ndarray | None = None) -> tuple[Loss, np.ndarray]:
     """(cross_entropy(...), grad_output · d loss / d input) from one fused kernel call.
 
     ``grad_output`` defaults to ones of the loss's shape (with reduction='none': the gradient of the sum).
@@ -180,7 +183,8 @@ def cross_entropy_value_and_grad(input, target, weight=None, ignore_index=-100, 
         reduction, grad_output, out)
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+def nll_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None, ignore_index: int = -100,
+             reduction: Reduction = "mean") -> Loss:
     r"""Negative log-likelihood, as ``torch.nn.functional.nll_loss``: ℓ_i = -keep_i · w_{t_i} · a_{i,t_i}.
 
     ``input`` holds log-probabilities (C,), (N, C) or (N, C, d1, ..., dk); 'mean' divides by Σ keep·w[t]
@@ -189,13 +193,16 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     return _nll_loss(input, target, weight, ignore_index).value(reduction)
 
 
-def nll_loss_value_and_grad(input, target, weight=None, ignore_index=-100, reduction="mean", grad_output=None,
-                            out=None):
+def nll_loss_value_and_grad(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+                            ignore_index: int = -100, reduction: Reduction = "mean",
+                            grad_output: ArrayLike | None = None,
+                            out: np.ndarray | None = None) -> tuple[Loss, np.ndarray]:
     """(nll_loss(...), grad_output · d loss / d input) from one fused kernel call (``out``: see cross_entropy)."""
     return _nll_loss(input, target, weight, ignore_index).value_and_grad(reduction, grad_output, out)
 
 
-def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+def binary_cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+                         reduction: Reduction = "mean") -> Loss:
     r"""Binary cross-entropy on probabilities, as ``torch.nn.functional.binary_cross_entropy``.
 
     ℓ = -w (y log r + (1-y) log(1-r)), each log clamped at -100 as torch does (spec
@@ -205,13 +212,16 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     return _binary_cross_entropy(input, target, weight).value(reduction)
 
 
-def binary_cross_entropy_value_and_grad(input, target, weight=None, reduction="mean", grad_output=None, out=None):
+def binary_cross_entropy_value_and_grad(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+                                        reduction: Reduction = "mean", grad_output: ArrayLike | None = None,
+                                        out: np.ndarray | None = None) -> tuple[Loss, np.ndarray]:
     """(binary_cross_entropy(...), grad_output · d loss / d input) from one fused kernel call (``out``: see
     cross_entropy)."""
     return _binary_cross_entropy(input, target, weight).value_and_grad(reduction, grad_output, out)
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+def binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+                                     reduction: Reduction = "mean", pos_weight: ArrayLike | None = None) -> Loss:
     r"""Binary cross-entropy on logits, as ``torch.nn.functional.binary_cross_entropy_with_logits``.
 
     ℓ = -w (p·y log σ(x) + (1-y) log(1-σ(x))) (spec ``sigmoid_binary_cross_entropy``); ``weight``
@@ -221,15 +231,18 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     return _binary_cross_entropy_with_logits(input, target, weight, pos_weight).value(reduction)
 
 
-def binary_cross_entropy_with_logits_value_and_grad(input, target, weight=None, reduction="mean",
-                                                    pos_weight=None, grad_output=None, out=None):
+def binary_cross_entropy_with_logits_value_and_grad(input: ArrayLike, target: ArrayLike,
+                                                    weight: ArrayLike | None = None, reduction: Reduction = "mean",
+                                                    pos_weight: ArrayLike | None = None,
+                                                    grad_output: ArrayLike | None = None,
+                                                    out: np.ndarray | None = None) -> tuple[Loss, np.ndarray]:
     """(binary_cross_entropy_with_logits(...), grad_output · d loss / d input) from one fused kernel call
     (``out``: see cross_entropy)."""
     return _binary_cross_entropy_with_logits(input, target, weight, pos_weight).value_and_grad(
         reduction, grad_output, out)
 
 
-def kl_div(input, target, reduction="mean", log_target=False):
+def kl_div(input: ArrayLike, target: ArrayLike, reduction: KLReduction = "mean", log_target: bool = False) -> Loss:
     r"""KL divergence pointwise terms, as ``torch.nn.functional.kl_div``: ``input`` is log q.
 
     Pointwise y (log y - log q) (or e^t (t - log q) with ``log_target``), 0 where y = 0.
@@ -239,6 +252,8 @@ def kl_div(input, target, reduction="mean", log_target=False):
     return _kl_div(input, target, log_target).value(reduction)
 
 
-def kl_div_value_and_grad(input, target, reduction="mean", log_target=False, grad_output=None, out=None):
+def kl_div_value_and_grad(input: ArrayLike, target: ArrayLike, reduction: KLReduction = "mean",
+                          log_target: bool = False, grad_output: ArrayLike | None = None,
+                          out: np.ndarray | None = None) -> tuple[Loss, np.ndarray]:
     """(kl_div(...), grad_output · d loss / d input) from one fused kernel call (``out``: see cross_entropy)."""
     return _kl_div(input, target, log_target).value_and_grad(reduction, grad_output, out)

@@ -12,7 +12,7 @@ import numpy as np
 
 from symce.runtime.options import JIT_OPTIONS
 
-#: the shortest row the long-row paths take (a vector loop a row; emit.LONG_ROWS)
+#: the shortest row the long-row paths take (a vector loop a row; render.LONG_ROWS)
 VECTOR_ROW = 32
 
 #: first_index's block: long enough that its count vectorises, short enough to find the match soon after

@@ -23,14 +23,14 @@ class TestRowKernels:
     def test_a_sum_used_only_whole_is_not_split_at_the_argmax(self):
         # the loss of probability targets uses Σ_k y_k whole; the gradient at the argmax needs
         # Σ_{k≠a} y_k apart; softmax keeps Σ_{k≠a} e_k apart, which float32 sums more precisely
-        assert "first_index" not in _source(cross_entropy._probability_labels_forward_rows)
-        assert "first_index" in _source(cross_entropy._probability_labels_forward_backward_rows)
-        assert "_u0" in _source(softmax._softmax_rows)
+        assert "first_index" not in _source(cross_entropy._softmax_cross_entropy_forward_rows)
+        assert "first_index" in _source(cross_entropy._softmax_cross_entropy_forward_backward_rows)
+        assert "_u0" in _source(softmax._softmax_forward_rows)
 
-    @pytest.mark.parametrize("function", ["_integer_labels_forward_backward_rows",
-                                          "_integer_labels_forward_backward_rows_in_place",
-                                          "_probability_labels_forward_backward_rows",
-                                          "_probability_labels_forward_backward_rows_in_place"])
+    @pytest.mark.parametrize("function", ["_softmax_cross_entropy_with_integer_labels_forward_backward_rows",
+                                          "_softmax_cross_entropy_with_integer_labels_forward_backward_rows_in_place",
+                                          "_softmax_cross_entropy_forward_backward_rows",
+                                          "_softmax_cross_entropy_forward_backward_rows_in_place"])
     def test_per_class_loops_of_finite_rows_run_in_the_rows_dtype(self, function):
         """softmax − smoothed target, weighted or soft: each per-class loop of a finite row is affine
         in its reads with row-level coefficients, so none converts an entry to float64 (a float32 row

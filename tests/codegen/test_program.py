@@ -123,3 +123,18 @@ def test_cross_entropy_and_its_gradient_agree_with_the_spec_in_mpmath(row, label
             at = point | {j: n}
             got = _value(_first_case(program.vectors[0][1], at), program.reductions, row, at)
             assert abs(mpmath.mpf(got) - expected) <= 1e-30 * max(1, abs(expected)), (n, got, expected)
+
+
+class TestRowProgram:
+    def test_cross_entropy_is_log1p_of_the_other_classes_and_cancels_at_the_argmax(self):
+        spec = get("softmax_cross_entropy_with_integer_labels")
+        value = spec.with_params({}, spec.expr)
+        grad = spec.with_params({}, spec.gradient())
+        program = row_program({"loss": value}, {"grad": grad}, shift=True, label=t)
+        (name, loss_cases), = program.scalars
+        assert all(c.expr.has(log1p) and not c.expr.has(sp.log) for c in loss_cases)
+        others = next(r.symbol for r in program.reductions if r.body.has(sp.exp))
+        cases = dict((c.condition, c.expr) for c in program.vectors[0][1])
+        at_target = cases[sp.And(sp.Eq(j, argmax), sp.Eq(t, argmax))]
+        # softmax_a − 1 = −O/(1 + O): no constant 1 left to cancel numerically
+        assert sp.simplify(at_target - (-others / (1 + others))) == 0

@@ -241,8 +241,8 @@ def _rows_llvm(classes: int, in_place: bool, streamed: bool = False) -> str:
     buffers = () if in_place else (np.empty((2, classes)),)
     arguments = (0, 2, logits, labels, None, 0.0, -100, scale, np.empty(2), *buffers, False, run)
     types = tuple(numba.typeof(a) for a in arguments)
-    cached = (cross_entropy._integer_labels_forward_backward_rows_in_place if in_place
-              else cross_entropy._integer_labels_forward_backward_rows)
+    cached = (cross_entropy._softmax_cross_entropy_with_integer_labels_forward_backward_rows_in_place if in_place
+              else cross_entropy._softmax_cross_entropy_with_integer_labels_forward_backward_rows)
     # numba cannot show the IR of cached code: the same function, compiled afresh
     options = {name: value for name, value in cached.targetoptions.items() if name != "nopython"}
     function = numba.njit(**options)(cached.py_func)

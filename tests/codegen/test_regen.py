@@ -1,4 +1,4 @@
-"""symce.codegen: the row programs, the generated files and their freshness."""
+"""symce.codegen.regen: the generated folder is fresh, and what is stale in it is reported (with a diff)."""
 from __future__ import annotations
 
 import pickle
@@ -11,30 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import sympy as sp
-from sympy.codegen.cfunctions import log1p
 
 from symce.codegen import regen
-from symce.codegen.program import argmax, row_program
-from symce.spec import get
-from symce.spec.symbols import j, t
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-class TestRowProgram:
-    def test_cross_entropy_is_log1p_of_the_other_classes_and_cancels_at_the_argmax(self):
-        spec = get("softmax_cross_entropy_with_integer_labels")
-        value = spec.with_params({}, spec.expr)
-        grad = spec.with_params({}, spec.gradient())
-        program = row_program({"loss": value}, {"grad": grad}, shift=True, label=t)
-        (name, loss_cases), = program.scalars
-        assert all(c.expr.has(log1p) and not c.expr.has(sp.log) for c in loss_cases)
-        others = next(r.symbol for r in program.reductions if r.body.has(sp.exp))
-        cases = dict((c.condition, c.expr) for c in program.vectors[0][1])
-        at_target = cases[sp.And(sp.Eq(j, argmax), sp.Eq(t, argmax))]
-        # softmax_a − 1 = −O/(1 + O): no constant 1 left to cancel numerically
-        assert sp.simplify(at_target - (-others / (1 + others))) == 0
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class TestGeneratedFolder:
@@ -75,8 +55,9 @@ class TestGeneratedFolder:
         regen.write(out)
         cache = out / "__pycache__"
         cache.mkdir()
-        stale_entries = [cache / "softmax.softmax-12.py311.nbi", cache / "softmax.softmax-12.py311.1.nbc"]
-        kept = cache / "nll.nll_forward-9.py311.nbi"
+        stale_entries = [cache / "softmax.softmax_forward-12.py311.nbi",
+                         cache / "softmax.softmax_forward-12.py311.1.nbc"]
+        kept = cache / "nll.nll_loss_forward-9.py311.nbi"
         for path in stale_entries:
             path.write_bytes(b"old machine code")
         # a readable index of an unchanged module: numba's version, then its (source stamp, overloads)
@@ -101,5 +82,28 @@ class TestGeneratedFolder:
 def test_generated_kernels_import_as_symce_generated():
     from symce.generated import cross_entropy
 
-    loss = cross_entropy.integer_labels_forward(np.array([[40.0, 0.0, 0.0]]), np.array([0]), np.ones(3), 0.0, -100)
+    loss = cross_entropy.softmax_cross_entropy_with_integer_labels_forward(np.array([[40.0, 0.0, 0.0]]), np.array([0]),
+                                                                           np.ones(3), 0.0, -100)
     assert loss[0] == pytest.approx(2 * np.exp(-40.0), rel=1e-14)
+
+
+def _check(out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "symce.cli", "regen", "--check", "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+def test_check_prints_a_diff_hunk_of_an_edited_file(tmp_path):
+    copy = tmp_path / "generated"
+    shutil.copytree(ROOT / "generated", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    edited = copy / "nll.py"
+    lines = edited.read_text().splitlines(keepends=True)
+    number = next(n for n, line in enumerate(lines) if line.startswith("def nll_loss_forward("))
+    original = lines[number]
+    lines[number] = original.replace("def nll_loss_forward(", "def nll_loss_forward_edited(")
+    edited.write_text("".join(lines))
+    result = _check(copy)
+    assert result.returncode == 1
+    assert f"--- {edited}\n+++ {edited} (regenerated)\n" in result.stdout
+    assert "\n@@ -" in result.stdout
+    assert f"\n-{lines[number]}" in result.stdout and f"\n+{original}" in result.stdout
+    assert f"\n {lines[number - 1]}" in result.stdout  # a context line before the edit
