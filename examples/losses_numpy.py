@@ -1,6 +1,6 @@
 """Hand-written NumPy losses as people write them — some right, some subtly wrong.
 
-Check any of them with, e.g.::
+Run this file to see every verdict (``python examples/losses_numpy.py [NAME ...]``), or check one with::
 
     symce verify examples/losses_numpy.py:cross_entropy_naive_softmax \
         --spec softmax_cross_entropy_with_integer_labels
@@ -106,3 +106,26 @@ def cross_entropy_grad_missing_mean(logits, labels):
 def cross_entropy_grad_flipped_sign(logits, labels):
     """one_hot − softmax: the gradient of the log-likelihood, not of the loss. Verdict: not_equivalent (sign)."""
     return (np.eye(logits.shape[1])[labels] - _softmax(logits)) / len(labels)
+
+
+CE = "softmax_cross_entropy_with_integer_labels"
+#: the spec each example claims to compute, and the options of its check (its verdict is in its docstring)
+CHECKS = {
+    "cross_entropy": (CE, {}), "cross_entropy_one_hot": (CE, {}), "cross_entropy_naive_softmax": (CE, {}),
+    "nll_of_log_softmax": (CE, {}), "cross_entropy_eps_in_log": (CE, {}), "cross_entropy_on_probabilities": (CE, {}),
+    "label_smoothing": (CE, {"params": {"label_smoothing": 0.1}}),
+    "label_smoothing_other_classes": (CE, {"params": {"label_smoothing": 0.1}}),
+    "bce": ("binary_cross_entropy", {}), "bce_clipped": ("binary_cross_entropy", {}),
+    "bce_through_sigmoid": ("sigmoid_binary_cross_entropy", {}), "bce_with_logits": ("sigmoid_binary_cross_entropy", {}),
+    "cross_entropy_grad": (CE, {"wrt": "logits"}), "cross_entropy_grad_missing_mean": (CE, {"wrt": "logits"}),
+    "cross_entropy_grad_flipped_sign": (CE, {"wrt": "logits"}),
+}
+
+if __name__ == "__main__":  # python examples/losses_numpy.py [NAME ...]: each example's verdict
+    import sys
+
+    import symce
+
+    for name in sys.argv[1:] or CHECKS:
+        spec, options = CHECKS[name]
+        print(f"{name}: {symce.verify(globals()[name], spec, **options).verdict}")

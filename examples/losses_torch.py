@@ -1,6 +1,6 @@
 """Hand-written PyTorch losses as people write them — some right, some subtly wrong.
 
-Check any of them with, e.g.::
+Run this file to see every verdict (``python examples/losses_torch.py [NAME ...]``), or check one with::
 
     symce verify examples/losses_torch.py:nll_of_log_softmax \
         --spec softmax_cross_entropy_with_integer_labels
@@ -118,3 +118,29 @@ def cross_entropy_grad_flipped_sign(logits, labels):
     """one_hot − softmax. Verdict with --wrt logits: not_equivalent (sign)."""
     one_hot = F.one_hot(labels, logits.shape[1]).to(logits.dtype)
     return (one_hot - torch.softmax(logits, dim=1)) / logits.shape[0]
+
+
+CE = "softmax_cross_entropy_with_integer_labels"
+#: the spec each example claims to compute, and the options of its check (its verdict is in its docstring)
+CHECKS = {
+    "cross_entropy": (CE, {}), "cross_entropy_logsumexp": (CE, {}), "nll_of_log_softmax_fused": (CE, {}),
+    "cross_entropy_naive_softmax": (CE, {}), "nll_of_log_softmax": (CE, {}), "cross_entropy_eps_in_log": (CE, {}),
+    "cross_entropy_on_probabilities": (CE, {}),
+    "label_smoothing": (CE, {"params": {"label_smoothing": 0.1}}),
+    "label_smoothing_other_classes": (CE, {"params": {"label_smoothing": 0.1}}),
+    "LabelSmoothingLoss": (CE, {"params": {"label_smoothing": 0.1}}),
+    "bce_clamped": ("binary_cross_entropy", {}), "bce_through_sigmoid": ("sigmoid_binary_cross_entropy", {}),
+    "bce_with_logits": ("sigmoid_binary_cross_entropy", {}),
+    "cross_entropy_grad": (CE, {"wrt": "logits"}), "cross_entropy_grad_missing_mean": (CE, {"wrt": "logits"}),
+    "cross_entropy_grad_flipped_sign": (CE, {"wrt": "logits"}),
+}
+
+if __name__ == "__main__":  # python examples/losses_torch.py [NAME ...]: each example's verdict
+    import sys
+
+    import symce
+
+    for name in sys.argv[1:] or CHECKS:
+        spec, options = CHECKS[name]
+        example = globals()[name]
+        print(f"{name}: {symce.verify(example() if isinstance(example, type) else example, spec, **options).verdict}")

@@ -9,6 +9,8 @@ import argparse
 import importlib
 import sys
 
+import symce
+
 COMMANDS = {
     "specs": ("symce.spec.cli", "list every spec with its one-line formula"),
     "check": ("symce.identities.cli", "prove the identities and print a table of what was proven how"),
@@ -31,6 +33,7 @@ against them (symce verify).
 def parser_for(argv: list[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="symce", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"symce {symce.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = next((arg for arg in argv if not arg.startswith("-")), None)
     for name, (module, summary) in COMMANDS.items():

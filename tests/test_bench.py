@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from symce.bench import cases, cli, measure, memory, reference, suite
+from symce.bench import cases, cli, measure, memory, reference, report, suite
 from symce.bench.cases import CASES, FORWARD, FORWARD_BACKWARD
 from symce.cli import main
 
@@ -266,3 +266,59 @@ def test_help_lists_every_case(capsys):
     assert exit.value.code == 0
     out = capsys.readouterr().out
     assert all(case.name in out for case in CASES)
+
+
+def test_quick_readings_of_three_calls_are_marked_unreliable_and_so_are_their_ratios(quick_run):
+    _, output, printed = quick_run
+    row = json.loads((output / "quick.json").read_text())["rows"][0]
+    assert report.unreliable(row["forward"]["symce"])  # 3 calls, fewer than UNRELIABLE_CALLS
+    line = next(line for line in printed.splitlines() if line.startswith(row["title"]))
+    assert line.count(f"% {report.UNRELIABLE}") == len(FORWARD) and line.endswith(f"× {report.UNRELIABLE}")
+    assert "marks an unreliable reading" in printed
+
+
+def _timing(spread: float, calls: int) -> dict:
+    return {"median_s": 1.0, "spread": spread, "times_s": [1.0] * calls}
+
+
+def test_a_reading_is_unreliable_when_spread_widely_or_taken_from_few_calls():
+    steady, spread, few = _timing(0.1, 9), _timing(0.3, 9), _timing(0.0, 3)
+    assert not report.unreliable(steady) and report.unreliable(spread) and report.unreliable(few)
+    assert report._ratio(2.0, steady, steady) == "2.00×"
+    assert report._ratio(2.0, steady, spread) == f"2.00× {report.UNRELIABLE}"
+
+
+def test_a_missing_dependency_stops_the_run_before_it_writes_anything(monkeypatch, tmp_path, capsys):
+    real = cli.importlib.util.find_spec
+    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name: None if name == "matplotlib" else real(name))
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench"]) == 2
+    message = capsys.readouterr().err
+    assert "needs matplotlib" in message and "pip install 'symce[bench]'" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_runs_write_a_new_folder_unless_asked_to_update_the_committed_results(monkeypatch, tmp_path):
+    default = cli.output_folder(argparse.Namespace(output=None, update_committed=False))
+    assert default.name.startswith("bench-") and not default.is_absolute()
+    assert cli.output_folder(argparse.Namespace(output=tmp_path, update_committed=False)) == tmp_path
+    monkeypatch.setattr(cli, "CHECKOUT_BENCHMARKS", tmp_path)
+    assert cli.output_folder(argparse.Namespace(output=None, update_committed=True)) == tmp_path
+    with pytest.raises(SystemExit, match="leave out --output"):
+        cli.output_folder(argparse.Namespace(output=tmp_path, update_committed=True))
+    monkeypatch.setattr(cli, "CHECKOUT_BENCHMARKS", tmp_path / "absent")
+    with pytest.raises(SystemExit, match="needs a checkout"):
+        cli.output_folder(argparse.Namespace(output=None, update_committed=True))
+
+
+def test_the_tables_are_printed_and_saved_before_the_figure_is_drawn(quick_run, monkeypatch, tmp_path, capsys):
+    measured = json.loads((quick_run[1] / "quick.json").read_text())
+    monkeypatch.setattr(suite, "run", lambda settings, log: measured)
+
+    def broken_figure(result, path):
+        raise RuntimeError("no figure")
+    monkeypatch.setattr(report, "write_png", broken_figure)
+    with pytest.raises(RuntimeError, match="no figure"):
+        main(["bench", "--quick", "--output", str(tmp_path)])
+    assert (tmp_path / "quick.json").exists() and (tmp_path / "quick.md").exists()
+    assert "Forward, ms" in capsys.readouterr().out

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -11,8 +14,10 @@ import numpy as np
 from symce.bench.cases import BY_NAME
 
 DTYPES = ("float32", "float64")
-#: the checkout's benchmarks/ (where the committed results live), else ./benchmarks
+#: the checkout's benchmarks/, where the committed results live (absent in an installed package)
 CHECKOUT_BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+#: what the run imports beyond symce's own dependencies (the `bench` extra)
+DEPENDENCIES = ("torch", "matplotlib")
 
 
 def parse_shapes(text: str) -> tuple[tuple[int, int], ...]:
@@ -49,8 +54,27 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
+def missing_dependencies() -> list[str]:
+    return [name for name in DEPENDENCIES if importlib.util.find_spec(name) is None]
+
+
 def default_output() -> Path:
-    return CHECKOUT_BENCHMARKS if CHECKOUT_BENCHMARKS.is_dir() else Path("benchmarks")
+    """A new folder in the working directory, named by the date and the machine, so that a run never
+    overwrites another's results (the committed ones included: --update-committed writes those)."""
+    cpu = platform.processor() or platform.machine()
+    machine = re.sub(r"[^A-Za-z0-9]+", "-", f"{platform.node()}-{cpu}").strip("-")
+    return Path(f"bench-{time.strftime('%Y%m%d-%H%M%S')}-{machine}")
+
+
+def output_folder(args: argparse.Namespace) -> Path:
+    if not args.update_committed:
+        return args.output or default_output()
+    if args.output is not None:
+        raise SystemExit("symce bench: --update-committed writes the checkout's benchmarks/; leave out --output")
+    if not CHECKOUT_BENCHMARKS.is_dir():
+        raise SystemExit(f"symce bench: --update-committed needs a checkout of symce ({CHECKOUT_BENCHMARKS} "
+                         "does not exist); use --output DIR")
+    return CHECKOUT_BENCHMARKS
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -73,16 +97,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-linear", dest="linear", action="store_false",
                         help="leave out the chunked linear + cross-entropy row (8192×1024→32000 float32)")
     parser.add_argument("--output", type=Path, default=None, metavar="DIR",
-                        help="where to write the results (default: the checkout's benchmarks/, else ./benchmarks)")
+                        help="where to write the results (default: a new folder bench-DATE-MACHINE here)")
+    parser.add_argument("--update-committed", action="store_true",
+                        help="write the results into the checkout's benchmarks/, replacing the committed ones")
 
 
 def run(args: argparse.Namespace) -> int:
+    missing = missing_dependencies()
+    if missing:
+        print(f"symce bench needs {' and '.join(missing)}, not installed here: pip install 'symce[bench]' "
+              "(torch==2.13.0 and matplotlib)", file=sys.stderr)
+        return 2
     from symce.bench import report, suite
 
     settings = suite.Settings(cases=args.cases or suite.Settings.cases, shapes=args.shapes,
                               dtypes=tuple(args.dtypes), repeat=args.repeat, quick=args.quick,
                               linear=args.linear)
-    output = args.output or default_output()
+    output = output_folder(args)
     output.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
@@ -91,10 +122,11 @@ def run(args: argparse.Namespace) -> int:
 
     result = suite.run(settings, log=log)
     stem = "quick" if args.quick else "results"
+    # the tables first: a figure that fails to draw must not cost the measurements
     report.write_json(result, output / f"{stem}.json")
-    report.write_png(result, output / f"{stem}.png")
     (output / f"{stem}.md").write_text(report.markdown(result))
     print(report.text(result))
+    report.write_png(result, output / f"{stem}.png")
     print(f"\nwritten: {', '.join(str(output / f'{stem}.{ext}') for ext in ('json', 'png', 'md'))} "
           f"({result['seconds']:.0f} s)")
     return 0

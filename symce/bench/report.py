@@ -13,11 +13,24 @@ from symce.bench.cases import FORWARD, FORWARD_BACKWARD
 MIB = 1 << 20
 SYMCE_KEYS = tuple(key for key in FORWARD_BACKWARD if key.startswith("symce"))
 
+#: a reading is unreliable when its interquartile range exceeds this fraction of its median, or when it
+#: rests on fewer than UNRELIABLE_CALLS calls (--quick's 3 repeats gave ratios from 0.39x to 52.8x in one table)
+UNRELIABLE_SPREAD = 0.25
+UNRELIABLE_CALLS = 5
+#: the marker of an unreliable reading, and of a ratio computed from one
+UNRELIABLE = "?"
+
+
+def unreliable(timing) -> bool:
+    """Whether a timing's median cannot be trusted: too few calls, or calls spread too widely."""
+    return timing is not None and (len(timing["times_s"]) < UNRELIABLE_CALLS or timing["spread"] > UNRELIABLE_SPREAD)
+
 
 def _ms(timing) -> str:
     if timing is None:
         return "n/a"
-    return f"{_significant(timing['median_s'] * 1e3)} ±{timing['spread'] * 100:.0f}%"
+    marker = f" {UNRELIABLE}" if unreliable(timing) else ""
+    return f"{_significant(timing['median_s'] * 1e3)} ±{timing['spread'] * 100:.0f}%{marker}"
 
 
 def _significant(value: float) -> str:
@@ -31,8 +44,11 @@ def _significant(value: float) -> str:
     return f"{value:.3g}"
 
 
-def _ratio(value) -> str:
-    return "n/a" if value is None else f"{value:.2f}×"
+def _ratio(value, *timings) -> str:
+    """A speed-up, marked unreliable where any of the ``timings`` it divides is."""
+    if value is None:
+        return "n/a"
+    return f"{value:.2f}×" + (f" {UNRELIABLE}" if any(unreliable(timing) for timing in timings) else "")
 
 
 def _percent(value) -> str:
@@ -90,7 +106,9 @@ def header_lines(report: dict) -> list[str]:
         f"numba {m['numba']} ({m.get('numba_threading_layer') or '?'} threading layer), torch {m['torch']}",
         f"threads: {threads['numba']} for symce (numba) and {threads['torch']} for torch; the NumPy reference runs "
         f"on one; load average {_load(report, 'before')} before the run, {_load(report, 'after')} after",
-        f"timings: median ±spread (interquartile range / median) of {repeats} after one warm-up; reduction='mean'",
+        f"timings: median ±spread (interquartile range / median) of {repeats} after one warm-up; reduction='mean'; "
+        f"'{UNRELIABLE}' marks an unreliable reading (spread above {UNRELIABLE_SPREAD:.0%} or fewer than "
+        f"{UNRELIABLE_CALLS} calls) and every ratio computed from one: rerun such rows with a larger --repeat",
         f"memory-copy bandwidth: {bandwidth['reference'] / 1e9:.1f} GB/s, the faster of np.copyto "
         f"({bandwidth['numpy_copyto'] / 1e9:.1f} GB/s, 1 thread) and torch copy_ ({bandwidth['torch_copy'] / 1e9:.1f} "
         f"GB/s, {threads['torch']} threads) on a {bandwidth['buffer_bytes'] / MIB:.0f} MiB buffer, bytes read + written",
@@ -108,7 +126,7 @@ def tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     forward = (
         "Forward, ms (speed-up = torch time / symce time: above 1, symce is faster)",
         label + [FORWARD[key] for key in FORWARD] + ["speed-up"],
-        [_label(row) + [_ms(row["forward"][key]) for key in FORWARD] + [_ratio(row["speedup"]["forward"]["symce"])]
+        [_label(row) + [_ms(row["forward"][key]) for key in FORWARD] + [_ratio(row["speedup"]["forward"]["symce"], *_pair(row, "forward", "symce"))]
          for row in rows])
     backward = (
         "Forward+backward, ms (symce: fresh gradient, out= a reused buffer, in place; speed-up = torch time / "
@@ -116,13 +134,15 @@ def tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         label + [FORWARD_BACKWARD[key] for key in FORWARD_BACKWARD]
         + ["speed-up" + FORWARD_BACKWARD[key].removeprefix("symce") for key in SYMCE_KEYS],
         [_label(row) + [_ms(row["forward_backward"][key]) for key in FORWARD_BACKWARD]
-         + [_ratio(row["speedup"]["forward_backward"][key]) for key in SYMCE_KEYS] for row in rows])
+         + [_ratio(row["speedup"]["forward_backward"][key], *_pair(row, "forward_backward", key)) for key in SYMCE_KEYS]
+         for row in rows])
     fastest = (
         "Speed-up over torch's fastest call (torch's minimum / symce's median): the reading that torch's "
         "own noise cannot inflate",
         label + ["fwd"] + ["fwd+bwd" + FORWARD_BACKWARD[key].removeprefix("symce") for key in SYMCE_KEYS],
-        [_label(row) + [_ratio(row["speedup_vs_fastest_torch"]["forward"]["symce"])]
-         + [_ratio(row["speedup_vs_fastest_torch"]["forward_backward"][key]) for key in SYMCE_KEYS] for row in rows])
+        [_label(row) + [_ratio(row["speedup_vs_fastest_torch"]["forward"]["symce"], *_pair(row, "forward", "symce"))]
+         + [_ratio(row["speedup_vs_fastest_torch"]["forward_backward"][key], *_pair(row, "forward_backward", key))
+            for key in SYMCE_KEYS] for row in rows])
     bandwidth = (
         "Fraction of the copy bandwidth: (logits read + targets read [+ gradient written]) / median time / bandwidth",
         label + ["fwd MiB", "fwd torch", "fwd symce", "fwd+bwd MiB"]
@@ -150,6 +170,11 @@ def tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     return [forward, backward, fastest, bandwidth, memory, *_linear_table(report.get("linear_cross_entropy")), accuracy]
 
 
+def _pair(row, part: str, key: str) -> tuple:
+    """The two timings a speed-up of ``key`` over torch divides."""
+    return row[part]["torch"], row[part][key]
+
+
 def _linear_table(linear: dict | None) -> list:
     """The chunked linear + cross-entropy row: time, speed-up and peak memory of each implementation."""
     if not linear:
@@ -159,7 +184,7 @@ def _linear_table(linear: dict | None) -> list:
     title = (f"Linear + cross-entropy, loss and gradients of hidden states and weight: N={shape['n']}, "
              f"H={shape['hidden']}, V={shape['vocab']}, {shape['dtype']} ({linear['logits_mib']:.0f} MiB of logits; "
              f"symce chunks of {linear['chunk_size']} rows)")
-    rows = [[name, _ms(timing), _ratio(linear["speedup_vs_torch"].get(name, 1.0)),
+    rows = [[name, _ms(timing), _ratio(linear["speedup_vs_torch"].get(name, 1.0), timing, linear["time"].get("torch")),
              f"{peak[name]:.0f}" if name in peak else "n/a"]
             for name, timing in linear["time"].items() if timing is not None]
     return [(title, ["implementation", "ms", "speed-up", "peak extra MiB"], rows)]

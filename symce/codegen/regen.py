@@ -10,18 +10,31 @@ edited or orphaned file is reported — and reports such cache files.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
 
 from symce import kernel_cache
-from symce.codegen.modules import GENERATOR_VERSION, RUNTIME, coefficients_source, module_source
 from symce.codegen.kernels import families
+from symce.codegen.modules import GENERATOR_VERSION, RUNTIME, coefficients_source, module_source
 from symce.codegen.table import table_source
 from symce.spec import get
 
-#: the top-level folder shipped as the package symce.generated
-DEFAULT_OUT = Path(__file__).resolve().parents[2] / "generated"
+
+def package_folder() -> Path:
+    """The folder of the package symce.generated, wherever it is: a checkout's top-level generated/
+    (which an editable install maps to that name), or the generated/ inside an installed symce. Where
+    the package is absent, a checkout's generated/ next to symce/."""
+    found = importlib.util.find_spec("symce.generated")
+    if found is not None and found.submodule_search_locations:
+        return Path(next(iter(found.submodule_search_locations))).resolve()
+    return Path(__file__).resolve().parents[2] / "generated"
+
+
+#: where `symce regen` writes and `symce regen --check` looks: the package symce.generated itself, so an
+#: installed symce checks (and regenerates) its own kernels and never writes a stray top-level folder
+DEFAULT_OUT = package_folder()
 
 
 def _init_source(names: list[str]) -> str:

@@ -21,6 +21,7 @@ from symce.derivations.core import (ALGEBRA, ASSUMPTION, CHAIN_RULE, DEFINITION,
                                     LINEARITY_OF_SUM, LOG_OF_EXP, LOG_OF_PRODUCT, LOG_OF_QUOTIENT, QUOTIENT_RULE, SETTING,
                                     SIMPLIFY, SUM_OF_DERIVATIVES, Abbreviation, Derivation, Rule, Step,
                                     indices_in_range)
+from symce.errors import UnknownName
 from symce.spec import SPECS, Spec, blocks, class_sum, get
 from symce.spec.symbols import C, b, epsilon, j, k, keep, m, p, pos_weight, q, t, w, weight, x, y, z
 
@@ -319,5 +320,5 @@ def derivation(name: str) -> Derivation:
     try:
         entry = CATALOG[name]
     except KeyError:
-        raise KeyError(f"no derivation named {name!r}; known: {', '.join(CATALOG)}") from None
+        raise UnknownName(f"no derivation named {name!r}; known: {', '.join(CATALOG)}") from None
     return entry.build()

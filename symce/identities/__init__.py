@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from symce.errors import UnknownName
 from symce.identities.catalog import IDENTITIES_IN_ORDER, one_hot
 from symce.identities.core import (
     EQUATION, Cases, Concrete, Identity, Lemma, Limits, NonnegativeSum, Numeric, Outcome, ProofError, Result,
@@ -23,7 +24,7 @@ def get(name: str) -> Identity:
     try:
         return IDENTITIES[name]
     except KeyError:
-        raise KeyError(f"no identity named {name!r}; known identities: {', '.join(IDENTITIES)}") from None
+        raise UnknownName(f"no identity named {name!r}; known identities: {', '.join(IDENTITIES)}") from None
 
 
 def establish_all(names: list[str] | None = None,

@@ -1,4 +1,5 @@
 """One symbolic definition per quantity: the registry every other part of symce reads."""
+from symce.errors import UnknownName
 from symce.spec import information, losses, softmax
 from symce.spec.core import Assumption, Input, Param, Spec, class_sum
 
@@ -10,7 +11,7 @@ def get(name: str) -> Spec:
     try:
         return SPECS[name]
     except KeyError:
-        raise KeyError(f"no spec named {name!r}; known specs: {', '.join(SPECS)}") from None
+        raise UnknownName(f"no spec named {name!r}; known specs: {', '.join(SPECS)}") from None
 
 
 __all__ = ["Assumption", "Input", "Param", "SPECS", "Spec", "class_sum", "get"]

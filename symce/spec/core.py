@@ -12,6 +12,7 @@ from typing import Mapping
 import mpmath
 import sympy as sp
 
+from symce.errors import UnknownName
 from symce.spec.printing import formula
 from symce.spec.symbols import C, j, k
 
@@ -114,13 +115,13 @@ class Spec:
         for item in self.inputs:
             if item.name == name:
                 return item
-        raise KeyError(f"spec {self.name!r} has no input {name!r}; inputs: {[i.name for i in self.inputs]}")
+        raise UnknownName(f"spec {self.name!r} has no input {name!r}; inputs: {[i.name for i in self.inputs]}")
 
     def param(self, name: str) -> Param:
         for item in self.params:
             if item.name == name:
                 return item
-        raise KeyError(f"spec {self.name!r} has no parameter {name!r}; parameters: {[p.name for p in self.params]}")
+        raise UnknownName(f"spec {self.name!r} has no parameter {name!r}; parameters: {[p.name for p in self.params]}")
 
     @property
     def is_per_class(self) -> bool:
@@ -138,7 +139,7 @@ class Spec:
         params = dict(params or {})
         unknown = set(params) - {p.name for p in self.params}
         if unknown:
-            raise KeyError(f"spec {self.name!r} has no parameter(s) {sorted(unknown)}")
+            raise UnknownName(f"spec {self.name!r} has no parameter(s) {sorted(unknown)}")
         out = self.expr if expr is None else expr
         for param in self.params:
             value = params.get(param.name, param.default)
@@ -182,7 +183,7 @@ class Spec:
         subs: dict[sp.Basic, object] = {}
         for item in self.inputs:
             if item.name not in values:
-                raise KeyError(f"spec {self.name!r} needs a value for input {item.name!r}")
+                raise UnknownName(f"spec {self.name!r} needs a value for input {item.name!r}")
             value = values[item.name]
             if item.kind == "vector":
                 for i, v in enumerate(value):
