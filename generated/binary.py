@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call (symce/runtime and generated/coefficients.py):
 #   sigmoid_binary_cross_entropy: e9fabfaba7f512bd3d44de72162ddbb0e7079fd1181b87d3fd33e6b4174707ea
 #   binary_cross_entropy: ffce3602be6acded4693dc9a5eaf3edb2281b7fb023463beb777f02c994850ce
-#   symce.runtime: d58d7940dcc016187e48e6a188ca75e290ad9627f76580b86d6ee27ae02bb467
+#   symce.runtime: d85ad3b0fadd9454cbe5c6ad6a22989c644f40c2c93d792fe5147e139d932d1e
 """Numba kernels for the binary family, derived from the spec(s) sigmoid_binary_cross_entropy, binary_cross_entropy.
 
 Functions: sigmoid_binary_cross_entropy_forward, sigmoid_binary_cross_entropy_forward_backward, binary_cross_entropy_forward, binary_cross_entropy_forward_backward.

@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call (symce/runtime and generated/coefficients.py):
 #   softmax_cross_entropy_with_integer_labels: fc99adef004076f04fb57acc2f6a748379fd2dd3d155357bef835eb5026825e6
 #   softmax_cross_entropy: e07652bde5bf2afabea67a0e801e200197c030c551c51acbf4e2aa13c8accf7f
-#   symce.runtime: d58d7940dcc016187e48e6a188ca75e290ad9627f76580b86d6ee27ae02bb467
+#   symce.runtime: d85ad3b0fadd9454cbe5c6ad6a22989c644f40c2c93d792fe5147e139d932d1e
 """Numba kernels for the cross_entropy family, derived from the spec(s) softmax_cross_entropy_with_integer_labels, softmax_cross_entropy.
 
 Functions: softmax_cross_entropy_with_integer_labels_forward, softmax_cross_entropy_with_integer_labels_forward_backward, softmax_cross_entropy_forward, softmax_cross_entropy_forward_backward.

@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call (symce/runtime and generated/coefficients.py):
 #   kl_divergence: 4e3a7039bccc6419e0fd4ba0644af47e789ada7d2136efc2e8ee7b9dcd121b5e
 #   entropy: c5890063efe989b9df3460da909eacd94cfe6ebc12275c6419e6f3f93726af22
-#   symce.runtime: d58d7940dcc016187e48e6a188ca75e290ad9627f76580b86d6ee27ae02bb467
+#   symce.runtime: d85ad3b0fadd9454cbe5c6ad6a22989c644f40c2c93d792fe5147e139d932d1e
 """Numba kernels for the information family, derived from the spec(s) kl_divergence, entropy.
 
 Functions: kl_divergence_forward, kl_divergence_forward_backward, entropy_forward.

@@ -2,7 +2,7 @@
 # edit the spec and regenerate. Specs and the sha256 of each (srepr of its expression + generator
 # version), and of the runtime the kernels call (symce/runtime and generated/coefficients.py):
 #   nll_loss: ba25ace3fb673d5059bb4297efa407d27843a574d6e2e31365400a4f1ed7cba7
-#   symce.runtime: d58d7940dcc016187e48e6a188ca75e290ad9627f76580b86d6ee27ae02bb467
+#   symce.runtime: d85ad3b0fadd9454cbe5c6ad6a22989c644f40c2c93d792fe5147e139d932d1e
 """Numba kernels for the nll family, derived from the spec(s) nll_loss.
 
 Functions: nll_loss_forward, nll_loss_forward_backward.

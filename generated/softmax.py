@@ -4,7 +4,7 @@
 #   softmax: e8a85c82eaf3b007d1de1f259a253e93e304bea64464147354f246c70548d981
 #   log_softmax: 9336781f1a1130717714e447ffff4e6d0c9cb4ff6023130d802b338e46057b19
 #   logsumexp: 6e1d094fa7898809e92df234bd0786e8cc331f8e9e6686677251097dcf8a6310
-#   symce.runtime: d58d7940dcc016187e48e6a188ca75e290ad9627f76580b86d6ee27ae02bb467
+#   symce.runtime: d85ad3b0fadd9454cbe5c6ad6a22989c644f40c2c93d792fe5147e139d932d1e
 """Numba kernels for the softmax family, derived from the spec(s) softmax, log_softmax, logsumexp.
 
 Functions: softmax_forward, log_softmax_forward, logsumexp_forward.
