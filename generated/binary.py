@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call (symce/runtime and generated/coefficients.py):
 #   sigmoid_binary_cross_entropy: e9fabfaba7f512bd3d44de72162ddbb0e7079fd1181b87d3fd33e6b4174707ea
 #   binary_cross_entropy: ffce3602be6acded4693dc9a5eaf3edb2281b7fb023463beb777f02c994850ce
-#   symce.runtime: d85ad3b0fadd9454cbe5c6ad6a22989c644f40c2c93d792fe5147e139d932d1e
+#   symce.runtime: f61a07e5d7aa8c747510a0bb97bb30f82dd373d4fa04038fde39fe89ef4523d6
 """Numba kernels for the binary family, derived from the spec(s) sigmoid_binary_cross_entropy, binary_cross_entropy.
 
 Functions: sigmoid_binary_cross_entropy_forward, sigmoid_binary_cross_entropy_forward_backward, binary_cross_entropy_forward, binary_cross_entropy_forward_backward.
@@ -16,13 +16,11 @@ import math
 import numba
 import numpy as np
 
+from symce.layout import CHUNK
 from symce.runtime import (cast_like, exp_below_max, fast_exp, fast_exp_nonpositive, fast_log1p,
     first_index_of_run, kept_exponentials, log1p_of_run, prefer_wide_vectors,
     prefer_wide_vectors_if_long, row_max_of_run, run_exponentials, store_exponential, store_fence,
     stored_exponential, sum_below_max_of_run, write_row, xlogx)
-
-
-CHUNK = 16384  # elements per task (a chunk of elements, or of rows: at least one row)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})

@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call (symce/runtime and generated/coefficients.py):
 #   kl_divergence: 4e3a7039bccc6419e0fd4ba0644af47e789ada7d2136efc2e8ee7b9dcd121b5e
 #   entropy: c5890063efe989b9df3460da909eacd94cfe6ebc12275c6419e6f3f93726af22
-#   symce.runtime: d85ad3b0fadd9454cbe5c6ad6a22989c644f40c2c93d792fe5147e139d932d1e
+#   symce.runtime: f61a07e5d7aa8c747510a0bb97bb30f82dd373d4fa04038fde39fe89ef4523d6
 """Numba kernels for the information family, derived from the spec(s) kl_divergence, entropy.
 
 Functions: kl_divergence_forward, kl_divergence_forward_backward, entropy_forward.
@@ -16,16 +16,11 @@ import math
 import numba
 import numpy as np
 
+from symce.layout import CHUNK, LONG_ROWS, STREAMED_BYTES, STREAMED_ROW_BYTES
 from symce.runtime import (cast_like, exp_below_max, fast_exp, fast_exp_nonpositive, fast_log1p,
     first_index_of_run, kept_exponentials, log1p_of_run, prefer_wide_vectors,
     prefer_wide_vectors_if_long, row_max_of_run, run_exponentials, store_exponential, store_fence,
     stored_exponential, sum_below_max_of_run, write_row, xlogx)
-
-
-CHUNK = 16384  # elements per task (a chunk of elements, or of rows: at least one row)
-LONG_ROWS = 32  # the shortest row taken as long (its own exponentials, 512-bit vectors)
-STREAMED_BYTES = 67108864  # the smallest caller's buffer streamed past the cache (64 MiB)
-STREAMED_ROW_BYTES = 8192  # and the shortest row streamed (8 KiB)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})

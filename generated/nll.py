@@ -2,7 +2,7 @@
 # edit the spec and regenerate. Specs and the sha256 of each (srepr of its expression + generator
 # version), and of the runtime the kernels call (symce/runtime and generated/coefficients.py):
 #   nll_loss: ba25ace3fb673d5059bb4297efa407d27843a574d6e2e31365400a4f1ed7cba7
-#   symce.runtime: d85ad3b0fadd9454cbe5c6ad6a22989c644f40c2c93d792fe5147e139d932d1e
+#   symce.runtime: f61a07e5d7aa8c747510a0bb97bb30f82dd373d4fa04038fde39fe89ef4523d6
 """Numba kernels for the nll family, derived from the spec(s) nll_loss.
 
 Functions: nll_loss_forward, nll_loss_forward_backward.
@@ -15,16 +15,11 @@ import math
 import numba
 import numpy as np
 
+from symce.layout import CHUNK, LONG_ROWS, STREAMED_BYTES, STREAMED_ROW_BYTES
 from symce.runtime import (cast_like, exp_below_max, fast_exp, fast_exp_nonpositive, fast_log1p,
     first_index_of_run, kept_exponentials, log1p_of_run, prefer_wide_vectors,
     prefer_wide_vectors_if_long, row_max_of_run, run_exponentials, store_exponential, store_fence,
     stored_exponential, sum_below_max_of_run, write_row, xlogx)
-
-
-CHUNK = 16384  # elements per task (a chunk of elements, or of rows: at least one row)
-LONG_ROWS = 32  # the shortest row taken as long (its own exponentials, 512-bit vectors)
-STREAMED_BYTES = 67108864  # the smallest caller's buffer streamed past the cache (64 MiB)
-STREAMED_ROW_BYTES = 8192  # and the shortest row streamed (8 KiB)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})

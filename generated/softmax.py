@@ -4,7 +4,7 @@
 #   softmax: e8a85c82eaf3b007d1de1f259a253e93e304bea64464147354f246c70548d981
 #   log_softmax: 9336781f1a1130717714e447ffff4e6d0c9cb4ff6023130d802b338e46057b19
 #   logsumexp: 6e1d094fa7898809e92df234bd0786e8cc331f8e9e6686677251097dcf8a6310
-#   symce.runtime: d85ad3b0fadd9454cbe5c6ad6a22989c644f40c2c93d792fe5147e139d932d1e
+#   symce.runtime: f61a07e5d7aa8c747510a0bb97bb30f82dd373d4fa04038fde39fe89ef4523d6
 """Numba kernels for the softmax family, derived from the spec(s) softmax, log_softmax, logsumexp.
 
 Functions: softmax_forward, log_softmax_forward, logsumexp_forward.
@@ -17,16 +17,11 @@ import math
 import numba
 import numpy as np
 
+from symce.layout import CHUNK, LONG_ROWS, STREAMED_BYTES, STREAMED_ROW_BYTES
 from symce.runtime import (cast_like, exp_below_max, fast_exp, fast_exp_nonpositive, fast_log1p,
     first_index_of_run, kept_exponentials, log1p_of_run, prefer_wide_vectors,
     prefer_wide_vectors_if_long, row_max_of_run, run_exponentials, store_exponential, store_fence,
     stored_exponential, sum_below_max_of_run, write_row, xlogx)
-
-
-CHUNK = 16384  # elements per task (a chunk of elements, or of rows: at least one row)
-LONG_ROWS = 32  # the shortest row taken as long (its own exponentials, 512-bit vectors)
-STREAMED_BYTES = 67108864  # the smallest caller's buffer streamed past the cache (64 MiB)
-STREAMED_ROW_BYTES = 8192  # and the shortest row streamed (8 KiB)
 
 
 @numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
+from symce import layout
 from symce.bench import accuracy
-from symce.codegen import planner, render
+from symce.codegen import planner
 
 TOLERANCE = {np.float64: 1e-13, np.float32: 1e-5}
 
@@ -82,8 +83,8 @@ def test_short_rows_over_many_tasks_and_threads_match_torch(in_place):
     from symce.generated import cross_entropy
 
     rng = np.random.default_rng(3)
-    classes = render.LONG_ROWS // 2
-    rows = 5 * (render.CHUNK // classes) + 3
+    classes = layout.LONG_ROWS // 2
+    rows = 5 * (layout.CHUNK // classes) + 3
     x = rng.normal(size=(rows, classes)) * 4
     y = rng.dirichlet(np.ones(classes), size=rows)
     scale = np.full(1, 1.0 / rows)
@@ -307,7 +308,7 @@ def _arguments(kernel, dtype, rng, label_smoothing, classes, rows=7):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("family,function,kernel", _kernels_with_buffers(), ids=lambda v: v if isinstance(v, str) else "")
-@pytest.mark.parametrize("classes", [render.LONG_ROWS - 2, render.LONG_ROWS + 8])
+@pytest.mark.parametrize("classes", [layout.LONG_ROWS - 2, layout.LONG_ROWS + 8])
 def test_in_place_twin_writes_over_the_first_input_what_a_fresh_call_returns(family, function, kernel, dtype, classes):
     """``<kernel>_in_place`` (no overlap checks), the kernel given its first input as the buffer
     (overlap checks, scalar loops) and a fresh call agree: the in-place code reads nothing it has
@@ -426,13 +427,13 @@ def test_sum_variant_adds_up_the_losses_of_each_task(family, function, kernel, d
     import importlib
 
     module = importlib.import_module(f"symce.generated.{family}")
-    classes = render.LONG_ROWS - 2 if rows == 7 else 30
+    classes = layout.LONG_ROWS - 2 if rows == 7 else 30
     smoothing = 0.2 if any(arg.role == "scalar" for arg in kernel.args) else None
     arguments = _arguments(kernel, dtype, np.random.default_rng(5), smoothing, classes, rows)
     each, summed = (_outputs(getattr(module, name)(*arguments)) for name in (kernel.function, function))
     position = kernel.outputs.index(planner.SUMMED_OUTPUT)
     losses, totals = each[position], summed[position]
-    per_task = max(1, render.CHUNK // classes) if kernel.program is not None else render.CHUNK
+    per_task = max(1, layout.CHUNK // classes) if kernel.program is not None else layout.CHUNK
     units = rows if kernel.program is not None else rows * classes
     assert totals.shape == (-(-units // per_task),)
     # a task adds its losses one after the other in float64, (n - 1) u Σ|loss| at most (recursive
@@ -559,8 +560,8 @@ def test_only_a_large_buffer_of_the_callers_own_with_long_rows_is_streamed(monke
     streamed, calls = getattr(cross_entropy, name), []
     monkeypatch.setattr(cross_entropy, name, lambda *arguments: calls.append(arguments[0].shape) or streamed(*arguments))
     itemsize = np.dtype(np.float32).itemsize
-    row = render.STREAMED_ROW_BYTES // itemsize
-    large = (render.STREAMED_BYTES // render.STREAMED_ROW_BYTES, row)
+    row = layout.STREAMED_ROW_BYTES // itemsize
+    large = (layout.STREAMED_BYTES // layout.STREAMED_ROW_BYTES, row)
     for shape, passed_in in [(large, True), (large, False), ((large[0] - 1, row), True),
                              ((large[0] * 2, row // 2), True)]:
         rng = np.random.default_rng(7)
@@ -575,7 +576,7 @@ def test_only_a_large_buffer_of_the_callers_own_with_long_rows_is_streamed(monke
 
 # ----- long rows through symce.functional, against torch -------------------------------------
 #: row lengths of the long-row path (LONG_ROWS and up: write_row, 512-bit vectors), a vocabulary's included
-LONG_CLASSES = (render.LONG_ROWS, 1000, 32000)
+LONG_CLASSES = (layout.LONG_ROWS, 1000, 32000)
 
 
 def _long_row_problem(loss: str, classes: int, rows: int, dtype, rng):
@@ -656,8 +657,8 @@ def test_streamed_gradient_buffer_matches_torch(loss, dtype, monkeypatch):
     from symce.generated import cross_entropy
 
     classes = 32000
-    rows = -(-render.STREAMED_BYTES // (classes * np.dtype(dtype).itemsize))
-    assert classes * np.dtype(dtype).itemsize >= render.STREAMED_ROW_BYTES
+    rows = -(-layout.STREAMED_BYTES // (classes * np.dtype(dtype).itemsize))
+    assert classes * np.dtype(dtype).itemsize >= layout.STREAMED_ROW_BYTES
     function, reference, x, options = _long_row_problem(loss, classes, rows, dtype, np.random.default_rng(8))
     name = ("_softmax_cross_entropy_with_integer_labels_forward_backward_streamed" if "indices" in loss
             else "_softmax_cross_entropy_forward_backward_streamed")

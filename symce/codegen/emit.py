@@ -11,12 +11,9 @@ deterministic and readable.
 """
 from __future__ import annotations
 
-from typing import Sequence
-
 from symce.codegen.emit_elementwise import elementwise_kernel_source
 from symce.codegen.emit_rows import row_kernel_source
 from symce.codegen.planner import Kernel
-from symce.codegen.render import constants_source
 
 
 def kernel_source(kernel: Kernel) -> str:
@@ -27,10 +24,3 @@ def kernel_source(kernel: Kernel) -> str:
         source += "\n\n" + elementwise_kernel_source(kernel, summed=True)
     return source
 
-
-def module_constants(kernels: Sequence[Kernel]) -> str:
-    """The layout constants the module's kernels use by name: every kernel splits its work into
-    tasks of CHUNK elements; a row kernel picks its compiled row length by LONG_ROWS and streams a
-    caller's buffer from STREAMED_BYTES (in rows of STREAMED_ROW_BYTES)."""
-    rows = any(kernel.program is not None for kernel in kernels)
-    return constants_source(["CHUNK", *(["LONG_ROWS", "STREAMED_BYTES", "STREAMED_ROW_BYTES"] * rows)])

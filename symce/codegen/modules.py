@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 
 import sympy as sp
 
-from symce.codegen.emit import Kernel, kernel_source, module_constants
+from symce.codegen.emit import Kernel, kernel_source
 from symce.codegen.polynomials import Polynomial, fits, measured_fit_error
 
 #: bump when the generator's output changes for the same specs (it is part of every hash)
@@ -24,6 +24,8 @@ GENERATOR_VERSION = "7"
 
 #: the hand-written runtime package the kernels import (its source files are hashed, not imported)
 RUNTIME = Path(__file__).resolve().parents[1] / "runtime"
+#: the layout constants the kernels import (hashed with the runtime: numba freezes them into the code)
+LAYOUT = Path(__file__).resolve().parents[1] / "layout.py"
 
 
 def spec_hash(spec_expr: sp.Expr) -> str:
@@ -36,6 +38,7 @@ def runtime_hash() -> str:
     digest = hashlib.sha256()
     for path in sorted(RUNTIME.glob("*.py")):
         digest.update(f"symce/runtime/{path.name}\n".encode() + path.read_bytes())
+    digest.update(b"symce/layout.py\n" + LAYOUT.read_bytes())
     digest.update(b"generated/coefficients.py\n" + coefficients_source().encode())
     return digest.hexdigest()
 
@@ -47,6 +50,15 @@ def runtime_names() -> list[str]:
     names, = (node.value for node in tree.body if isinstance(node, ast.Assign)
               and [target.id for target in node.targets if isinstance(target, ast.Name)] == ["__all__"])
     return sorted(ast.literal_eval(names))
+
+
+def _layout_import(kernels: Sequence[Kernel]) -> str:
+    """The layout constants the module's kernels use by name (symce.layout): every kernel splits its
+    work into tasks of CHUNK elements; a row kernel picks its compiled row length by LONG_ROWS and
+    streams a caller's buffer from STREAMED_BYTES, in rows of STREAMED_ROW_BYTES."""
+    rows = any(kernel.program is not None for kernel in kernels)
+    names = ["CHUNK", *(["LONG_ROWS", "STREAMED_BYTES", "STREAMED_ROW_BYTES"] * rows)]
+    return f"from symce.layout import {', '.join(names)}"
 
 
 def _header(command: str, lines: Sequence[str]) -> list[str]:
@@ -71,9 +83,10 @@ def module_source(family: str, specs: Mapping[str, sp.Expr], kernels: Sequence[K
            f"Functions: {functions}.", "Generated: do not edit; see symce.codegen.", '"""']
     code = [kernel_source(kernel) for kernel in kernels]
     imports = "import math\n\nimport numba\nimport numpy as np"  # always: the printer may print math.e, math.inf, math.log
-    imports += "\n\n" + textwrap.fill(", ".join(runtime_names()), width=100, initial_indent="from symce.runtime import (",
+    imports += "\n\n" + _layout_import(kernels)
+    imports += "\n" + textwrap.fill(", ".join(runtime_names()), width=100, initial_indent="from symce.runtime import (",
                                       subsequent_indent="    ", break_on_hyphens=False) + ")"
-    parts = ["\n".join(header + doc), imports, module_constants(kernels), *code]
+    parts = ["\n".join(header + doc), imports, *code]
     return "\n\n\n".join(part.rstrip("\n") for part in parts) + "\n"
 
 

@@ -15,43 +15,15 @@ from symce.codegen.planner import SUMMED_OUTPUT, Arg, Assignment, Kernel, buffer
 from symce.codegen.printer import FASTMATH, JIT_OPTIONS, KernelPrinter
 from symce.codegen.program import argmax
 from symce.codegen.rewrites import zs
+from symce.layout import CHUNK
 
 INDENT = "    "
-
-#: elements per task (a chunk of elements, or of rows: at least one row): large enough to amortise
-#: the call, small enough that the two cores share the work evenly
-CHUNK = 16384
-
-#: the shortest row a row kernel treats as long: a long row takes its own exponentials in a loop
-#: over the row that vectorises, with 512-bit vectors; a shorter row never reaches a vector loop's
-#: step, so its run of rows gets its exponentials from one flat loop first (``run_exponentials``)
-#: and keeps the CPU's preferred vector width (benchmarks/history/codegen.md)
-LONG_ROWS = 32
-
-#: the smallest buffer, and row, that a caller's buffer (``out=``) is streamed into (write_row's
-#: non-temporal stores): a smaller buffer stays in cache, where ordinary stores are faster
-#: (benchmarks/history/codegen.md)
-STREAMED_BYTES = 64 * 2 ** 20
-STREAMED_ROW_BYTES = 8 * 2 ** 10
-
-#: the constants of the generated modules, by name, and what each says there
-CONSTANTS = {
-    "CHUNK": (CHUNK, "elements per task (a chunk of elements, or of rows: at least one row)"),
-    "LONG_ROWS": (LONG_ROWS, "the shortest row taken as long (its own exponentials, 512-bit vectors)"),
-    "STREAMED_BYTES": (STREAMED_BYTES, "the smallest caller's buffer streamed past the cache (64 MiB)"),
-    "STREAMED_ROW_BYTES": (STREAMED_ROW_BYTES, "and the shortest row streamed (8 KiB)"),
-}
 
 #: the public function that writes a kernel's buffer over its first input: ``<name>_in_place``
 IN_PLACE = "{}_in_place"
 
 #: a row's loss, before it is stored or added to its task's total
 ROW_LOSS = "_loss"
-
-
-def constants_source(names: Sequence[str]) -> str:
-    """The module constants ``names``, each with what it holds."""
-    return "\n".join(f"{name} = {CONSTANTS[name][0]}  # {CONSTANTS[name][1]}" for name in names)
 
 
 # ----- comments: what an intermediate holds ----------------------------------------------------

@@ -10,10 +10,8 @@ import numba
 import numba.extending
 import numpy as np
 
+from symce.layout import LONG_ROWS
 from symce.runtime.options import JIT_OPTIONS
-
-#: the shortest row the long-row paths take (a vector loop a row; render.LONG_ROWS)
-VECTOR_ROW = 32
 
 #: first_index's block: long enough that its count vectorises, short enough to find the match soon after
 SEARCH_BLOCK = 128
@@ -77,7 +75,7 @@ def _row_max_typed(rows, i):
 
     def row_max_of(rows, i):
         n = rows.shape[1]
-        if n < VECTOR_ROW:
+        if n < LONG_ROWS:
             largest, finite, _ = short_row_max(rows, i, float_type(-np.inf))
             return largest, finite
         bits = rows.view(unsigned)

@@ -1,6 +1,6 @@
 """A run of short rows, and what a row function reads of it.
 
-A row too short for a vector loop of its own (fewer than rows.VECTOR_ROW classes) would take its
+A row too short for a vector loop of its own (fewer than symce.layout.LONG_ROWS classes) would take its
 exponentials one scalar call at a time; run_exponentials computes those of a whole run of rows in
 one flat loop, which vectorises. A row function is compiled once for long rows and once for a
 run: its last argument ``run`` is None or a scratch row (long rows, see rows.long_row) or

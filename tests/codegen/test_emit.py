@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from symce.codegen.render import CHUNK, CONSTANTS, LONG_ROWS, STREAMED_BYTES, STREAMED_ROW_BYTES
+from symce.layout import CHUNK, LONG_ROWS, STREAMED_BYTES, STREAMED_ROW_BYTES
 from symce.generated import cross_entropy, softmax
 
 
@@ -63,12 +63,12 @@ class TestReadableModules:
         assert "_r0 = sum_below_max_of_run(np.float64(_s0) + (np.float64(_u0) - 1), run, i - start)  " \
                "# Σ_{k≠a} exp(z_k − m)" in modules["softmax"]
 
-    def test_constants_are_defined_once_and_used_by_name(self, modules):
+    def test_constants_come_from_symce_layout_and_are_used_by_name(self, modules):
         for family, text in modules.items():
-            definitions = [line for line in text.splitlines() if line.startswith("CHUNK = ")]
-            assert definitions == [f"CHUNK = {CHUNK}  # {CONSTANTS['CHUNK'][1]}"], family
-            constants = {node.targets[0].id for node in ast.parse(text).body if isinstance(node, ast.Assign)}
-            assert constants >= {"CHUNK"}, family
+            imported = {alias.name for node in ast.parse(text).body if isinstance(node, ast.ImportFrom)
+                        and node.module == "symce.layout" for alias in node.names}
+            assert "CHUNK" in imported, family
+            assert not [node for node in ast.parse(text).body if isinstance(node, ast.Assign)], family
             functions = [node for node in ast.parse(text).body if isinstance(node, ast.FunctionDef)]
             literals = {node.value for function in functions for node in ast.walk(function)
                         if isinstance(node, ast.Constant) and isinstance(node.value, int)}

@@ -8,7 +8,7 @@ import sympy as sp
 
 from symce.codegen.planner import Arg
 from symce.codegen.program import argmax
-from symce.codegen.render import CONSTANTS, constants_source, formula, python_condition
+from symce.codegen.render import formula, python_condition
 from symce.codegen.rewrites import zs
 from symce.spec.symbols import k, t, w
 
@@ -40,9 +40,3 @@ class TestComments:
         assert formula(sp.exp(zs[k])) == "exp(z_k − m)"
         assert formula(w[argmax] + w[t]) == "w_a + w_t"
         assert formula(zs[t]) == "(z_t − m)"
-
-    def test_constants_are_named_with_what_they_hold(self):
-        source = constants_source(["CHUNK", "LONG_ROWS"])
-        assert source.splitlines() == [f"CHUNK = {CONSTANTS['CHUNK'][0]}  # {CONSTANTS['CHUNK'][1]}",
-                                       f"LONG_ROWS = {CONSTANTS['LONG_ROWS'][0]}  # {CONSTANTS['LONG_ROWS'][1]}"]
-        assert CONSTANTS["CHUNK"][0] == 16384 and CONSTANTS["STREAMED_BYTES"][0] == 64 * 2 ** 20

@@ -14,7 +14,7 @@ import pytest
 import sympy as sp
 
 import symce.runtime
-from symce.codegen import render
+from symce import layout
 from symce.codegen.printer import KernelPrinter, Sigmoid, sigmoids_written_out
 from symce.runtime import fitted, floats, rows, runs
 from symce.runtime.write_row import LINE, store_fence, write_row
@@ -236,7 +236,7 @@ def _rows_llvm(classes: int, in_place: bool, streamed: bool = False) -> str:
     from symce.generated import cross_entropy
 
     logits, labels, scale = np.zeros((2, classes)), np.zeros(2, np.int64), np.ones(1)
-    run = runs.run_exponentials(logits, 0, 2, np.empty(2 * classes), True, True) if classes < render.LONG_ROWS \
+    run = runs.run_exponentials(logits, 0, 2, np.empty(2 * classes), True, True) if classes < layout.LONG_ROWS \
         else np.empty(classes) if streamed else None
     buffers = () if in_place else (np.empty((2, classes)),)
     arguments = (0, 2, logits, labels, None, 0.0, -100, scale, np.empty(2), *buffers, False, run)
@@ -255,20 +255,20 @@ def test_row_functions_prefer_512_bit_vectors_only_when_long(in_place):
     """prefer_wide_vectors marks the row function compiled for long rows, and only that one: LLVM's
     attribute is on its definition, not on the one for rows shorter than a wide vector."""
     attribute = '"prefer-vector-width"="512"'
-    assert attribute in _rows_llvm(render.LONG_ROWS, in_place)
-    assert attribute not in _rows_llvm(render.LONG_ROWS - 1, in_place)
+    assert attribute in _rows_llvm(layout.LONG_ROWS, in_place)
+    assert attribute not in _rows_llvm(layout.LONG_ROWS - 1, in_place)
 
 
 def test_a_streamed_row_function_alone_stores_past_the_cache():
     """write_row stores each line of a long row non-temporally (LLVM's !nontemporal) where pass 2
     kept the exponentials in a scratch row (the caller's buffer, streamed), and nowhere else: a fresh
     buffer and the input written over take ordinary stores. Every long row prefetches the next."""
-    streamed, buffer, in_place = (_rows_llvm(render.LONG_ROWS, False, streamed=True), _rows_llvm(render.LONG_ROWS, False),
-                                  _rows_llvm(render.LONG_ROWS, True))
+    streamed, buffer, in_place = (_rows_llvm(layout.LONG_ROWS, False, streamed=True), _rows_llvm(layout.LONG_ROWS, False),
+                                  _rows_llvm(layout.LONG_ROWS, True))
     assert "!nontemporal" in streamed
     assert "!nontemporal" not in buffer and "!nontemporal" not in in_place
     assert all("@llvm.prefetch" in ir for ir in (streamed, buffer, in_place))
-    assert "@llvm.prefetch" not in _rows_llvm(render.LONG_ROWS - 1, False)
+    assert "@llvm.prefetch" not in _rows_llvm(layout.LONG_ROWS - 1, False)
 
 
 @numba.njit
