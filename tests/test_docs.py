@@ -26,7 +26,8 @@ from symce.spec import SPECS
 ROOT = pathlib.Path(__file__).parent.parent
 DOCS = ROOT / "docs"
 CHROMIUM = shutil.which("chromium")
-#: seconds the build may take on a slow, shared CI machine (about 1-2 minutes on 2 busy cores)
+#: seconds the build may take on a slow, shared CI machine (the whole module: 10-15 minutes of wall time, 2.7 of CPU,
+#: on 2 cores shared at a load of 7-10; most of it symce check, the derivations and ~200 LaTeX runs)
 BUILD_TIMEOUT = 900
 #: seconds one Chromium page load may take
 PAGE_TIMEOUT = 120
