@@ -36,7 +36,7 @@ DERIVATION_PAGES = [f"specs/{name}.html" for name in SPECS] + ["identities.html"
 SCREENSHOT_PAGE = "specs/softmax_cross_entropy_with_integer_labels.html"
 
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; "
-                                                               "it is listed in .ci/apt-packages-docs)")
+                                                               "it is listed in .ci/apt-packages)")
 
 
 @pytest.fixture(scope="module")
