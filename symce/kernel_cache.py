@@ -89,3 +89,17 @@ def remove(paths: list[Path]) -> None:
     for path in paths:
         for file in _function_files(path) if path.suffix == ".nbi" else [path]:
             file.unlink(missing_ok=True)
+
+
+#: what numba raises when it finds no folder to cache a function in (`cache=True`): neither beside
+#: its source (an installed, read-only package) nor under the user's home (an unwritable HOME)
+NO_CACHE_FOLDER = "no locator available"
+
+
+def no_cache_folder(error: BaseException) -> RuntimeError | None:
+    """The error to raise instead of numba's where it has nowhere to cache the kernels, else None."""
+    if not (isinstance(error, RuntimeError) and NO_CACHE_FOLDER in str(error)):
+        return None
+    return RuntimeError("numba cannot cache symce's kernels: neither symce's own folder nor the home folder is "
+                        "writable here. Give numba a writable folder, e.g. `export NUMBA_CACHE_DIR=/tmp/numba-cache`, "
+                        f"before Python starts (numba: {error})")

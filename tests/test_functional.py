@@ -584,3 +584,19 @@ class TestGradientBuffer:
         out.flags.writeable = False
         with pytest.raises(ValueError, match="writeable"):
             F.cross_entropy_value_and_grad(np.zeros((4, 6)), np.array([0, 1, 2, 3]), out=out)
+
+
+def test_numba_finding_no_folder_to_cache_the_kernels_in_is_told_how_to_give_it_one():
+    """An installed symce with an unwritable HOME: numba's own message names neither cause nor fix."""
+    from symce.functional import _kernels
+
+    def uncachable():
+        raise RuntimeError("cannot cache function 'fast_exp': no locator available for file '/site/fitted.py'")
+    with pytest.raises(RuntimeError, match="NUMBA_CACHE_DIR") as raised:
+        _kernels.kernel(uncachable)
+    assert "no locator available for file '/site/fitted.py'" in str(raised.value)
+
+    def failing():
+        raise RuntimeError("another failure")
+    with pytest.raises(RuntimeError, match="^another failure$"):
+        _kernels.kernel(failing)

@@ -32,6 +32,8 @@ def kernel(reference: KernelReference) -> Callable:
     except ImportError as error:  # a family module, or one of its kernels, is missing
         raise ImportError(f"the symce.generated kernels are not generated or out of date ({error}): "
                           "run `symce regen`") from error
+    except RuntimeError as error:  # numba, when the module it imports has nowhere to cache its kernels
+        raise (kernel_cache.no_cache_folder(error) or error) from error
     threading_layer.check_fork()
     return function
 
