@@ -1,0 +1,68 @@
+"""Everything symce.compile uses from the rest of symce, named in one place.
+
+The code generator and the functional layer are being redesigned (issue #25); what this package
+needs from them is imported here and nowhere else in it, so that a rename touches this file only.
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import symce
+from symce.codegen.emit import GENERATOR_VERSION, module_source  # noqa: F401 (re-exported)
+from symce.codegen.kernels import loss_kernels  # noqa: F401
+from symce.functional._kernels import bind  # noqa: F401
+from symce.functional.losses import _integer_label_rows  # noqa: F401
+from symce.threading_layer import prefer_tbb  # noqa: F401
+
+#: the package the generated modules import their runtime helpers from; user modules are
+#: imported under it (``symce.generated.<stable name>``) so that ``bind`` finds them by name
+GENERATED_PACKAGE = "symce.generated"
+
+
+def generator_sources() -> list[Path]:
+    """The files whose text decides what the generator prints: the codegen package and the runtime
+    the kernels import. Their digest is part of every cache key, so an edited generator or a
+    regenerated runtime never meets kernels printed by the old one."""
+    import importlib.util
+
+    root = Path(symce.__file__).resolve().parent
+    files = sorted((root / "codegen").glob("*.py"))
+    runtime = importlib.util.find_spec(f"{GENERATED_PACKAGE}.runtime")
+    if runtime is not None and runtime.origin:
+        files.append(Path(runtime.origin))
+    return files
+
+
+@contextlib.contextmanager
+def recording_rewrites():
+    """A list that fills, while the block runs, with the name of every stability rewrite
+    (:class:`symce.codegen.rewrites.Rewrite`) that changes the expression it is applied to."""
+    from symce.codegen.rewrites import Rewrite
+
+    applied: list[str] = []
+    original = Rewrite.__call__
+
+    def recording(self, expr):
+        result = original(self, expr)
+        if result != expr and self.name not in applied:
+            applied.append(self.name)
+        return result
+
+    Rewrite.__call__ = recording
+    try:
+        yield applied
+    finally:
+        Rewrite.__call__ = original
+
+
+def derived_spec(like, **changes):
+    """``like`` with ``changes`` (a new name, expression, parameters, ...): a spec whose formula is
+    the new expression (a ``formula`` text where ``Spec`` still has one)."""
+    import dataclasses
+
+    import sympy as sp
+
+    if any(field.name == "formula" for field in dataclasses.fields(like)):
+        changes.setdefault("formula", f"L = {sp.sstr(changes.get('expr', like.expr))}")
+    return dataclasses.replace(like, **changes)
