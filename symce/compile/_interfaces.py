@@ -1,7 +1,11 @@
-"""Everything symce.compile uses from the rest of symce, named in one place.
+"""What symce.compile uses of the code generator and of symce.functional, named in one place.
 
 The code generator and the functional layer are being redesigned (issue #25); what this package
 needs from them is imported here and nowhere else in it, so that a rename touches this file only.
+Beyond these: ``symce.spec`` (Spec, Param, KEEP), ``symce.derivations`` (``generic_gradient``,
+``gradient_closed_form``, ``render``), ``symce.verify`` (its tracer, ``compare.trace``, in
+``trace.py``; its ``path.py:NAME`` loader, in ``targets.py``) and ``symce.torch``'s boundary checks
+and chain rule (in ``torch.py``).
 """
 from __future__ import annotations
 
@@ -11,8 +15,8 @@ from pathlib import Path
 import symce
 from symce.codegen.emit import GENERATOR_VERSION, module_source  # noqa: F401 (re-exported)
 from symce.codegen.kernels import loss_kernels  # noqa: F401
-from symce.functional._kernels import bind  # noqa: F401
-from symce.functional.losses import _integer_label_rows  # noqa: F401
+from symce.codegen.regen import write_if_changed  # noqa: F401
+from symce.functional.losses import _integer_label_rows
 from symce.threading_layer import prefer_tbb  # noqa: F401
 
 #: the package the generated modules import their runtime helpers from; user modules are
@@ -66,3 +70,11 @@ def derived_spec(like, **changes):
     if any(field.name == "formula" for field in dataclasses.fields(like)):
         changes.setdefault("formula", f"L = {sp.sstr(changes.get('expr', like.expr))}")
     return dataclasses.replace(like, **changes)
+
+
+def integer_label_rows(module, name: str, input, target, weight, ignore_index, *options, weighted: bool):
+    """symce.functional's integer-label loss (validation, rows, 'mean' denominator, reductions) over the
+    kernels ``<name>_forward`` and ``<name>_forward_backward`` of the generated ``module``."""
+    family = module.__name__.rpartition(".")[2]  # bind finds it as symce.generated.<family>
+    return _integer_label_rows(family, (f"{name}_forward", f"{name}_forward_backward"), input, target, weight,
+                               ignore_index, *options, weighted=weighted)

@@ -25,7 +25,7 @@ import hashlib
 import importlib.util
 import os
 import sys
-import tempfile
+import uuid
 from pathlib import Path
 from types import ModuleType
 
@@ -116,19 +116,16 @@ def _locked(path: Path):
 def write_once(path: Path, text: str) -> bool:
     """Write ``text`` to ``path`` unless it exists, atomically; returns whether it wrote.
 
-    The text goes to a temporary file in the same folder that is then hard-linked to ``path``,
-    which fails if ``path`` exists: a reader sees no file or the whole file, and a module that
-    exists is never replaced (numba's cache of it stays valid).
+    The text goes to a temporary file in the same folder (itself written atomically, as ``symce
+    regen`` writes) that is then hard-linked to ``path``, which fails if ``path`` exists: a reader
+    sees no file or the whole file, and a module that exists is never replaced (numba's cache of it
+    stays valid).
     """
     if path.exists():
         return False
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
-        with os.fdopen(handle, "w") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, 0o644)
+        _interfaces.write_if_changed(temporary, text)
         try:
             os.link(temporary, path)
         except FileExistsError:
@@ -139,7 +136,7 @@ def write_once(path: Path, text: str) -> bool:
             os.replace(temporary, path)
         return True
     finally:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
 
 
 def source(spec: Spec) -> tuple[str, list[str]]:

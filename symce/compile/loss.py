@@ -146,12 +146,8 @@ class CompiledLoss:
     def _rows(self, input, target, weight, ignore_index, params: dict):
         if weight is not None and self._weight is None:
             raise TypeError(f"{self.spec.name} has no class weights (no per-class parameter): pass weight=None")
-        options = self._options(params)
-        function = self.kernel_spec.name
-        family = self.kernels.__name__.rpartition(".")[2]
-        return _interfaces._integer_label_rows(
-            family, (f"{function}_forward", f"{function}_forward_backward"), input, target, weight, ignore_index,
-            *options, weighted=self._weight is not None)
+        return _interfaces.integer_label_rows(self.kernels, self.kernel_spec.name, input, target, weight,
+                                              ignore_index, *self._options(params), weighted=self._weight is not None)
 
     def __call__(self, input, target, weight=None, ignore_index=-100, reduction="mean", **params):
         return self._rows(input, target, weight, ignore_index, params).value(reduction)
