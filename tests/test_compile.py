@@ -30,11 +30,11 @@ LOSSES = textwrap.dedent('''
     poly1 = Spec(name="poly1_weighted", expr=w[t] * (-blocks.log_softmax(z, t) + eps * (1 - p_t)),
                  inputs=(LOGITS, INT_LABELS),
                  params=(CLASS_WEIGHTS, Param("poly_epsilon", eps, "scalar", sp.Integer(0), "poly-1 weight")),
-                 formula="L = w_t (-log p_t + eps (1 - p_t))", doc="Weighted poly-1 loss.")
+                 doc="Weighted poly-1 loss.")
     unweighted = Spec(name="poly1_unweighted", expr=-blocks.log_softmax(z, t) + eps * (1 - p_t),
                       inputs=(LOGITS, INT_LABELS),
                       params=(Param("poly_epsilon", eps, "scalar", sp.Integer(0), "poly-1 weight"),),
-                      formula="L = -log p_t + eps (1 - p_t)", doc="Poly-1 loss.")
+                      doc="Poly-1 loss.")
 ''')
 
 #: what each process runs: every kernel signature the tests below call, and how many numba compiled

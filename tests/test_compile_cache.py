@@ -23,7 +23,7 @@ SCALE = sp.Symbol("scale", positive=True)
 def _spec(name="scaled_ce", default=1):
     return Spec(name=name, expr=-SCALE * blocks.log_softmax(z, t), inputs=(LOGITS, INT_LABELS),
                 params=(Param("scale", SCALE, "scalar", sp.Integer(default), "a factor"),),
-                formula="L = -s log softmax(z)_t", doc="Scaled cross-entropy.")
+                doc="Scaled cross-entropy.")
 
 
 def test_the_key_follows_the_spec_and_is_stable():

@@ -13,28 +13,29 @@ import contextlib
 from pathlib import Path
 
 import symce
-from symce.codegen.emit import GENERATOR_VERSION, module_source  # noqa: F401 (re-exported)
+from symce.codegen.modules import GENERATOR_VERSION, module_source  # noqa: F401 (re-exported)
 from symce.codegen.kernels import loss_kernels  # noqa: F401
 from symce.codegen.regen import write_if_changed  # noqa: F401
 from symce.functional.losses import _integer_label_rows
 from symce.threading_layer import prefer_tbb  # noqa: F401
 
-#: the package the generated modules import their runtime helpers from; user modules are
-#: imported under it (``symce.generated.<stable name>``) so that ``bind`` finds them by name
+#: the package user modules are imported under (``symce.generated.<stable name>``), so that
+#: ``bind`` finds them by name, as it finds the built-in families
 GENERATED_PACKAGE = "symce.generated"
 
 
 def generator_sources() -> list[Path]:
-    """The files whose text decides what the generator prints: the codegen package and the runtime
-    the kernels import. Their digest is part of every cache key, so an edited generator or a
-    regenerated runtime never meets kernels printed by the old one."""
+    """The files whose text decides what the generator prints and what the kernels run: the codegen
+    package, the runtime package the kernels import and the fitted coefficients it reads. Their
+    digest is part of every cache key, so an edited generator or runtime, or refitted coefficients,
+    never meet kernels built with the old ones."""
     import importlib.util
 
     root = Path(symce.__file__).resolve().parent
-    files = sorted((root / "codegen").glob("*.py"))
-    runtime = importlib.util.find_spec(f"{GENERATED_PACKAGE}.runtime")
-    if runtime is not None and runtime.origin:
-        files.append(Path(runtime.origin))
+    files = sorted((root / "codegen").glob("*.py")) + sorted((root / "runtime").glob("*.py"))
+    coefficients = importlib.util.find_spec(f"{GENERATED_PACKAGE}.coefficients")
+    if coefficients is not None and coefficients.origin:
+        files.append(Path(coefficients.origin))
     return files
 
 
@@ -61,14 +62,10 @@ def recording_rewrites():
 
 
 def derived_spec(like, **changes):
-    """``like`` with ``changes`` (a new name, expression, parameters, ...): a spec whose formula is
-    the new expression (a ``formula`` text where ``Spec`` still has one)."""
+    """``like`` with ``changes`` (a new name, expression, parameters, ...); its formula is rendered
+    from the new expression."""
     import dataclasses
 
-    import sympy as sp
-
-    if any(field.name == "formula" for field in dataclasses.fields(like)):
-        changes.setdefault("formula", f"L = {sp.sstr(changes.get('expr', like.expr))}")
     return dataclasses.replace(like, **changes)
 
 

@@ -36,8 +36,20 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, CacheDirError) as error:
         print(f"symce compile: {error}", file=sys.stderr)
         return 2
-    print(f"{loss.spec.name}: L = {loss.spec.expr}")
-    print(f"gradient: ∂L/∂{loss.spec.inputs[0].symbol}[j] = {loss.gradient}")
+    print(f"{loss.spec.name}: {_readable(loss.spec.formula, loss.spec.expr)}")
+    print(f"gradient: ∂L/∂{loss.spec.inputs[0].symbol}_j = {_readable(None, loss.gradient)}")
     print(f"rewrites applied: {', '.join(loss.rewrites) or 'none'}")
     print(f"kernels: {loss.path}{' (cached)' if cached else ' (generated)'}")
     return 0
+
+
+def _readable(text, expr) -> str:
+    """``text``, else ``expr`` as symce's formula printer writes it, else as SymPy does."""
+    from symce.spec.printing import UnprintableNode, formula
+
+    if text is not None:
+        return text
+    try:
+        return formula(expr)
+    except UnprintableNode:
+        return str(expr)
