@@ -13,11 +13,29 @@ import contextlib
 from pathlib import Path
 
 import symce
-from symce.codegen.modules import GENERATOR_VERSION, module_source  # noqa: F401 (re-exported)
-from symce.codegen.kernels import loss_kernels  # noqa: F401
-from symce.codegen.regen import write_if_changed  # noqa: F401
 from symce.functional.losses import _integer_label_rows
 from symce.threading_layer import prefer_tbb  # noqa: F401
+
+
+# The code generator is imported only to generate: a process that finds its kernels in the cache
+# never imports it (0.14 s). Its version is in symce/codegen/modules.py, whose text every cache
+# key hashes (generator_sources).
+def module_source(*args, **kwargs) -> str:
+    from symce.codegen.modules import module_source
+
+    return module_source(*args, **kwargs)
+
+
+def loss_kernels(*args, **kwargs):
+    from symce.codegen.kernels import loss_kernels
+
+    return loss_kernels(*args, **kwargs)
+
+
+def write_if_changed(*args, **kwargs) -> bool:
+    from symce.codegen.regen import write_if_changed
+
+    return write_if_changed(*args, **kwargs)
 
 #: the package user modules are imported under (``symce.generated.<stable name>``), so that
 #: ``bind`` finds them by name, as it finds the built-in families

@@ -76,9 +76,10 @@ def root() -> Path:
 
 
 def key(spec: Spec) -> str:
-    """The sha256 (hex) naming ``spec``'s kernels: the spec, the generator version and the generator's text."""
+    """The sha256 (hex) naming ``spec``'s kernels: the spec and the text of the generator (its version,
+    ``GENERATOR_VERSION`` in symce/codegen/modules.py, included) and of the runtime."""
     digest = hashlib.sha256()
-    parts = [_interfaces.GENERATOR_VERSION, spec.name, sp.srepr(spec.expr), sp.srepr(spec.mean_weight)]
+    parts = [spec.name, sp.srepr(spec.expr), sp.srepr(spec.mean_weight)]
     parts += [f"{item.name}|{sp.srepr(item.symbol)}|{item.kind}" for item in spec.inputs]
     parts += [f"{item.name}|{sp.srepr(item.symbol)}|{item.kind}|{sp.srepr(item.default)}" for item in spec.params]
     digest.update("\n".join(parts).encode())
