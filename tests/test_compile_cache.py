@@ -31,7 +31,7 @@ def test_the_key_follows_the_spec_and_is_stable():
     assert cache.key(_spec()) != cache.key(_spec(default=2))
     assert cache.key(_spec()) != cache.key(_spec(name="other"))
     name = cache.module_name(_spec(), cache.key(_spec()))
-    assert name == f"symce.generated._user_scaled_ce_{cache.key(_spec())[:16]}"
+    assert name == f"symce_compiled_scaled_ce_{cache.key(_spec())[:16]}"
 
 
 def test_the_cache_folder_comes_from_the_environment(tmp_path, monkeypatch):

@@ -37,20 +37,23 @@ def write_if_changed(*args, **kwargs) -> bool:
 
     return write_if_changed(*args, **kwargs)
 
-#: the package user modules are imported under (``symce.generated.<stable name>``), so that
-#: ``bind`` finds them by name, as it finds the built-in families
+#: the package of the built-in kernels, whose fitted coefficients the runtime reads
 GENERATED_PACKAGE = "symce.generated"
+#: the prefix of a user module's import name, ``symce_compiled_<spec name>_<key>``: a top-level name,
+#: the same in every process, which is what numba's cache records
+MODULE_PREFIX = "symce_compiled"
 
 
 def generator_sources() -> list[Path]:
     """The files whose text decides what the generator prints and what the kernels run: the codegen
-    package, the runtime package the kernels import and the fitted coefficients it reads. Their
+    package, the runtime package the kernels import, the layout constants and the fitted coefficients. Their
     digest is part of every cache key, so an edited generator or runtime, or refitted coefficients,
     never meet kernels built with the old ones."""
     import importlib.util
 
     root = Path(symce.__file__).resolve().parent
     files = sorted((root / "codegen").glob("*.py")) + sorted((root / "runtime").glob("*.py"))
+    files += [root / "layout.py"] if (root / "layout.py").exists() else []
     coefficients = importlib.util.find_spec(f"{GENERATED_PACKAGE}.coefficients")
     if coefficients is not None and coefficients.origin:
         files.append(Path(coefficients.origin))
@@ -87,9 +90,20 @@ def derived_spec(like, **changes):
     return dataclasses.replace(like, **changes)
 
 
+class KernelRecord:
+    """A generated module's kernels of one spec as ``symce.generated.kernels`` holds the built-in
+    ones: ``record.<role>`` is the function ``<name>_<role>`` (forward, forward_backward, their
+    ``_sum`` variants and ``_in_place`` twins)."""
+
+    def __init__(self, module, name: str):
+        self._module, self._name = module, name
+
+    def __getattr__(self, role: str):
+        return getattr(self._module, f"{self._name}_{role}")
+
+
 def integer_label_rows(module, name: str, input, target, weight, ignore_index, *options, weighted: bool):
     """symce.functional's integer-label loss (validation, rows, 'mean' denominator, reductions) over the
     kernels ``<name>_forward`` and ``<name>_forward_backward`` of the generated ``module``."""
-    family = module.__name__.rpartition(".")[2]  # bind finds it as symce.generated.<family>
-    return _integer_label_rows(family, (f"{name}_forward", f"{name}_forward_backward"), input, target, weight,
-                               ignore_index, *options, weighted=weighted)
+    return _integer_label_rows(KernelRecord(module, name), name, input, target, weight, ignore_index, *options,
+                               weighted=weighted)

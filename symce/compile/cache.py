@@ -9,7 +9,7 @@ weight, each as ``srepr``), of the generator version and of the text of the gene
 (:func:`symce.compile._interfaces.generator_sources`): an edited generator gets new folders and
 never meets kernels the old one printed.
 
-Every process imports a module under the same name, ``symce.generated._user_<name>_<key>``:
+Every process imports a module under the same name, ``symce_compiled_<name>_<key>``:
 numba's cache records the module a kernel belongs to, and a name that changed from process to
 process made every later process fail to load it (``ModuleNotFoundError``).
 
@@ -90,7 +90,7 @@ def key(spec: Spec) -> str:
 
 def module_name(spec: Spec, spec_key: str) -> str:
     """The stable import name of ``spec``'s module: the same in every process."""
-    return f"{_interfaces.GENERATED_PACKAGE}._user_{spec.name}_{spec_key[:KEY_LENGTH]}"
+    return f"{_interfaces.MODULE_PREFIX}_{spec.name}_{spec_key[:KEY_LENGTH]}"
 
 
 def folder(spec: Spec, spec_key: str, base: Path | None = None) -> Path:
