@@ -17,6 +17,7 @@ COMMANDS = {
     "derive": ("symce.derivations.cli", "print a step-by-step, machine-checked derivation"),
     "regen": ("symce.codegen.cli", "regenerate the numba kernels in generated/ (--check: fail if stale)"),
     "verify": ("symce.verify.cli", "check a hand-written loss (NumPy or PyTorch) against a spec"),
+    "compile": ("symce.compile.cli", "compile your own loss (path.py:NAME) to cached kernels; print its gradient"),
     "bench": ("symce.bench.cli", "time the generated kernels against torch on this machine"),
 }
 

@@ -17,7 +17,7 @@ from typing import Callable
 
 import sympy as sp
 
-from symce.derivations.core import (ALGEBRA, ASSUMPTION, CHAIN_RULE, DEFINITION, KRONECKER_DELTA,
+from symce.derivations.core import (ALGEBRA, ASSUMPTION, CHAIN_RULE, DEFINITION, KRONECKER_DELTA, DerivationError,
                                     LINEARITY_OF_SUM, LOG_OF_EXP, LOG_OF_PRODUCT, LOG_OF_QUOTIENT, QUOTIENT_RULE, SETTING,
                                     SIMPLIFY, SUM_OF_DERIVATIVES, Abbreviation, Derivation, Rule, Step,
                                     indices_in_range)
@@ -252,23 +252,44 @@ def _differentiation_rule(expr: sp.Expr, variable: sp.Expr) -> Rule:
     return QUOTIENT_RULE if divides else Rule("chain rule, derivative of a sum is the sum of derivatives")
 
 
-def generic_gradient(spec: Spec) -> Derivation:
-    """definition → logs expanded → differentiated → Kronecker deltas summed → simplified.
-
-    Steps that would not change the expression are left out.
-    """
+def _gradient_steps(spec: Spec) -> tuple[sp.Expr, list]:
+    """The variable, and the (expression, rule) candidates of :func:`generic_gradient`."""
     first = spec.inputs[0]
     variable = first.symbol[j] if first.kind == "vector" else first.symbol
     expanded = sp.expand_log(spec.expr)
     differentiated = sp.diff(expanded, variable)
     summed = indices_in_range(differentiated.doit())
-    candidates = [
+    return variable, [
         (sp.Derivative(spec.expr, variable), DEFINITION),
         (sp.Derivative(expanded, variable), Rule("log of a product or quotient")),
         (differentiated, _differentiation_rule(expanded, variable)),
         (summed, KRONECKER_DELTA),
         (_simplified(summed), SIMPLIFY),
     ]
+
+
+def gradient_closed_form(spec: Spec) -> sp.Expr:
+    """∂ spec / ∂ (first input)_j with the sums over Kronecker deltas done, simplified where that helps."""
+    return _gradient_steps(spec)[1][-1][0]
+
+
+def generic_gradient(spec: Spec) -> Derivation:
+    """definition → logs expanded → differentiated → Kronecker deltas summed → simplified.
+
+    Steps that would not change the expression are left out, and so is the simplification where
+    SymPy cannot show it equal to the step before (a user's loss, e.g. the focal loss's powers).
+    """
+    variable, candidates = _gradient_steps(spec)
+    try:
+        return _generic_derivation(spec, variable, candidates)
+    except DerivationError:
+        if candidates[-1][0] == candidates[-2][0]:
+            raise
+        return _generic_derivation(spec, variable, candidates[:-1])
+
+
+def _generic_derivation(spec: Spec, variable, candidates) -> Derivation:
+    first = spec.inputs[0]
     steps = [Step(expr, rule) for index, (expr, rule) in enumerate(candidates)
              if index == 0 or expr != candidates[index - 1][0]]
     display = tuple(name for name, of in ((SOFTMAX, z), (SIGMOID, x)) if spec.expr.has(of))

@@ -34,11 +34,13 @@ def _bound(loss, *args, summed: bool = True) -> dict:
                                          in_place=lambda: loss.forward_backward_sum_in_place) if summed else None}
 
 
-def _integer_label_rows(loss, name: str, input, target, weight, ignore_index, *options) -> RowLoss:
+def _integer_label_rows(loss, name: str, input, target, weight, ignore_index, *options,
+                        weighted: bool = True) -> RowLoss:
     """Class-index targets: one row per sample, ignored rows kept out of the 'mean' denominator.
 
     torch's 'mean' is Σ_i loss_i / Σ_i keep_i · w[t_i] (``Spec.mean_weight``), so an all-ignored
-    batch gives 0/0 = nan.
+    batch gives 0/0 = nan. ``weighted``: the kernels take class weights (after the labels); a
+    loss without them (a user's, see symce.compile) gets none passed and must be given none.
     """
     input, out_dtype = _validate.floating(input, "input")
     ignore = _validate.ignore_index(ignore_index)
@@ -49,7 +51,7 @@ def _integer_label_rows(loss, name: str, input, target, weight, ignore_index, *o
     rows = layout.to_rows(input)
     counted = mean_denominator(labels, ignore, weight, input.dtype)
     return RowLoss(
-        **_bound(loss, rows, labels, weight, *options, ignore),
+        **_bound(loss, rows, labels, *((weight,) if weighted else ()), *options, ignore),
         loss_shape=layout.batch_shape,
         divisors={"mean": counted, "sum": 1},
         to_input=layout.from_rows, rows_view=layout.rows_view, input_shape=input.shape,

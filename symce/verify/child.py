@@ -17,6 +17,7 @@ import traceback
 from pathlib import Path
 from typing import NoReturn
 
+from symce.compile.targets import is_path, spec as spec_named
 from symce.verify.problem import parse_assignments
 from symce.verify.targets import load_target, parse_init, split_target
 from symce.verify.verifier import verify
@@ -30,7 +31,10 @@ def answer(request: dict) -> dict:
         params = {}
         for item in request["params"]:
             params.update(parse_assignments(item, "--param"))
-        report = verify(target.fn, request["spec"], bind=parse_assignments(request["bind"], "--bind") or None,
+        spec = request["spec"]
+        if is_path(spec):  # a user's Spec, or a function traced into one, in path.py:NAME
+            spec = spec_named(spec, request.get("like"))
+        report = verify(target.fn, spec, bind=parse_assignments(request["bind"], "--bind") or None,
                         reduction=request["reduction"], params=params, wrt=request["wrt"],
                         framework=request["framework"])
         report.function = target.name  # as the command named it: ScaledCE(scale=2), loss, ScaledCE.loss

@@ -25,7 +25,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="path/to/losses.py:NAME, where NAME is a function, a callable class "
                                        "(an nn.Module, say; constructed with --init or its defaults), "
                                        "Class.method, or a callable object the module defines")
-    parser.add_argument("--spec", required=True, help="the spec it should equal (see `symce specs`)")
+    parser.add_argument("--spec", required=True, help="the spec it should equal (see `symce specs`), or "
+                                                      "path/to/file.py:NAME, a Spec or a function there (--like)")
+    parser.add_argument("--like", metavar="SPEC", help="where --spec names a function: the spec whose inputs it "
+                                                       "takes (the function is traced into a spec)")
     parser.add_argument("--bind", help="function parameter = spec input, e.g. x=logits,y=labels "
                                        "(default: the spec's inputs in order)")
     parser.add_argument("--reduction", choices=REDUCTIONS,
@@ -46,7 +49,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def request(args: argparse.Namespace) -> dict:
     """What the child needs to load and verify the target: the options as given."""
     return {"target": args.target, "spec": args.spec, "bind": args.bind, "reduction": args.reduction,
-            "params": args.param, "wrt": args.wrt, "framework": args.framework, "init": args.init}
+            "params": args.param, "wrt": args.wrt, "framework": args.framework, "init": args.init,
+            "like": args.like}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,66 @@
+"""Your own loss, end to end: ``symce.compile(spec)`` → a proven gradient, a derivation, cached kernels.
+
+::
+
+    import symce
+    focal = symce.compile(spec)            # a symce.spec.Spec over (logits, integer label)
+    focal = symce.compile(fn, like="softmax_cross_entropy_with_integer_labels", params={"gamma": 2.0})
+    focal.spec, focal.gradient             # the spec, its closed-form gradient
+    focal.derivation(format="latex")       # the checked derivation, as `symce derive` prints it
+    focal(logits, labels, reduction="mean", ignore_index=-100, weight=None, gamma=2.0)
+    focal.value_and_grad(logits, labels, out=None)
+    focal.torch(logits_tensor, labels_tensor)   # differentiable by autograd
+
+The kernels are generated once per spec into a persistent cache (:mod:`symce.compile.cache`),
+which every later process loads without compiling. Modules: ``cache`` (the cache and its stable
+names), ``loss`` (the compiled object), ``torch`` (its autograd function), ``trace`` (a loss from
+code), ``targets`` (``path.py:NAME``), ``cli`` (``symce compile``); ``_interfaces`` names what
+they use of the rest of symce.
+"""
+from __future__ import annotations
+
+import sys
+import types
+
+
+def compile(loss, like=None, params=None, name: str | None = None):  # noqa: A001 -- symce.compile, by design
+    """A :class:`~symce.compile.loss.CompiledLoss` for ``loss``: a :class:`~symce.spec.Spec`, or a NumPy /
+    torch function traced into one (``like``: the spec, or its name, whose inputs the function takes;
+    ``params``: the function's own keyword arguments that become parameters, with their defaults)."""
+    from symce.compile.loss import CompiledLoss
+    from symce.spec import Spec
+
+    if isinstance(loss, Spec):
+        if like is not None or params is not None:
+            raise TypeError("like= and params= are for a function; a Spec is compiled as it is")
+        return CompiledLoss(loss)
+    if callable(loss):
+        from symce.compile.trace import spec_from_code
+
+        spec, original = spec_from_code(loss, like, params or {}, name)
+        return CompiledLoss(spec, origin=original)
+    raise TypeError(f"symce.compile takes a symce.spec.Spec or a function, got {type(loss).__name__}")
+
+
+def __getattr__(name):
+    # the classes without importing the code generator at `import symce.compile.targets`
+    if name in ("CompiledLoss", "UnsupportedSpec"):
+        from symce.compile import loss
+        return getattr(loss, name)
+    if name == "CacheDirError":
+        from symce.compile.cache import CacheDirError
+        return CacheDirError
+    raise AttributeError(f"module 'symce.compile' has no attribute {name!r}")
+
+
+__all__ = ["CacheDirError", "CompiledLoss", "UnsupportedSpec", "compile"]
+
+
+class _CallableModule(types.ModuleType):
+    """``symce.compile(spec)`` works although ``symce.compile`` is also this package."""
+
+    def __call__(self, *args, **kwargs):
+        return compile(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
