@@ -49,8 +49,8 @@ class TestReadableModules:
     def modules(self):
         from symce.codegen import kernels, modules
 
-        return {family: modules.module_source(family, {}, family_kernels)
-                for family, (_, family_kernels) in kernels.families().items()}
+        return {family: modules.module_source(family, {}, [kernel for found in specs.values() for kernel in found])
+                for family, specs in kernels.families().items()}
 
     def test_every_intermediate_is_commented(self, modules):
         for family, text in modules.items():
