@@ -103,10 +103,6 @@ def test_rewrite_identities_exist_and_are_proven(results, name):
     assert results[name].status.proven
 
 
-def test_all_identities_are_fast(results):
-    assert sum(r.seconds for r in results.values()) < 60
-
-
 def test_unknown_identity_names_the_known_ones():
     with pytest.raises(KeyError, match="logsumexp_shift"):
         get("no_such_identity")

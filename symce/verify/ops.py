@@ -98,7 +98,7 @@ def decide(condition: sp.Basic) -> bool:
 
 
 def decided(array: object) -> np.ndarray:
-    """Each condition of an object array ``decide``\ d: a bool array of its shape."""
+    """Each condition of an object array, passed through ``decide``: a bool array of its shape."""
     array = np.asarray(array, dtype=object)
     return np.asarray([decide(v) for v in array.ravel()], dtype=bool).reshape(array.shape)
 
