@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call (symce/runtime and generated/coefficients.py):
 #   sigmoid_binary_cross_entropy: e9fabfaba7f512bd3d44de72162ddbb0e7079fd1181b87d3fd33e6b4174707ea
 #   binary_cross_entropy: ffce3602be6acded4693dc9a5eaf3edb2281b7fb023463beb777f02c994850ce
-#   symce.runtime: f61a07e5d7aa8c747510a0bb97bb30f82dd373d4fa04038fde39fe89ef4523d6
+#   symce.runtime: 516ad3445866809991c000a2067bd74439e56d97cf1bc27f32dbb5ce7306a9e1
 """Numba kernels for the binary family, derived from the spec(s) sigmoid_binary_cross_entropy, binary_cross_entropy.
 
 Functions: sigmoid_binary_cross_entropy_forward, sigmoid_binary_cross_entropy_forward_backward, binary_cross_entropy_forward, binary_cross_entropy_forward_backward.

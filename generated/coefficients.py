@@ -67,6 +67,7 @@ PROVENANCE = {
         'fit_error': 2e-09,
         'measured_on': 'symce.runtime.fitted.fast_exp and fast_exp_nonpositive in float32',
         'measured_error': 8.3e-08,
+        'measured_with': '458d154cb70676bf',
     },
     'EXP_FLOAT64': {
         'function': 'exp',
@@ -78,6 +79,7 @@ PROVENANCE = {
         'fit_error': 3.2e-18,
         'measured_on': 'symce.runtime.fitted.fast_exp and fast_exp_nonpositive in float64',
         'measured_error': 1.4e-16,
+        'measured_with': 'a172c11773fb29de',
     },
     'LOG1P_FLOAT32': {
         'function': 'log1p',
@@ -89,6 +91,7 @@ PROVENANCE = {
         'fit_error': 2.8e-09,
         'measured_on': 'symce.runtime.fitted.fast_log1p in float32',
         'measured_error': 2e-07,
+        'measured_with': '8e0d24cc0876f0c0',
     },
     'LOG1P_FLOAT64': {
         'function': 'log1p',
@@ -100,5 +103,6 @@ PROVENANCE = {
         'fit_error': 4.6e-18,
         'measured_on': 'symce.runtime.fitted.fast_log1p in float64',
         'measured_error': 3.2e-16,
+        'measured_with': '1dfd70fea6132b5c',
     },
 }

@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call (symce/runtime and generated/coefficients.py):
 #   softmax_cross_entropy_with_integer_labels: fc99adef004076f04fb57acc2f6a748379fd2dd3d155357bef835eb5026825e6
 #   softmax_cross_entropy: e07652bde5bf2afabea67a0e801e200197c030c551c51acbf4e2aa13c8accf7f
-#   symce.runtime: f61a07e5d7aa8c747510a0bb97bb30f82dd373d4fa04038fde39fe89ef4523d6
+#   symce.runtime: 516ad3445866809991c000a2067bd74439e56d97cf1bc27f32dbb5ce7306a9e1
 """Numba kernels for the cross_entropy family, derived from the spec(s) softmax_cross_entropy_with_integer_labels, softmax_cross_entropy.
 
 Functions: softmax_cross_entropy_with_integer_labels_forward, softmax_cross_entropy_with_integer_labels_forward_backward, softmax_cross_entropy_forward, softmax_cross_entropy_forward_backward.

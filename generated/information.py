@@ -3,7 +3,7 @@
 # version), and of the runtime the kernels call (symce/runtime and generated/coefficients.py):
 #   kl_divergence: 4e3a7039bccc6419e0fd4ba0644af47e789ada7d2136efc2e8ee7b9dcd121b5e
 #   entropy: c5890063efe989b9df3460da909eacd94cfe6ebc12275c6419e6f3f93726af22
-#   symce.runtime: f61a07e5d7aa8c747510a0bb97bb30f82dd373d4fa04038fde39fe89ef4523d6
+#   symce.runtime: 516ad3445866809991c000a2067bd74439e56d97cf1bc27f32dbb5ce7306a9e1
 """Numba kernels for the information family, derived from the spec(s) kl_divergence, entropy.
 
 Functions: kl_divergence_forward, kl_divergence_forward_backward, entropy_forward.

@@ -2,7 +2,7 @@
 # edit the spec and regenerate. Specs and the sha256 of each (srepr of its expression + generator
 # version), and of the runtime the kernels call (symce/runtime and generated/coefficients.py):
 #   nll_loss: ba25ace3fb673d5059bb4297efa407d27843a574d6e2e31365400a4f1ed7cba7
-#   symce.runtime: f61a07e5d7aa8c747510a0bb97bb30f82dd373d4fa04038fde39fe89ef4523d6
+#   symce.runtime: 516ad3445866809991c000a2067bd74439e56d97cf1bc27f32dbb5ce7306a9e1
 """Numba kernels for the nll family, derived from the spec(s) nll_loss.
 
 Functions: nll_loss_forward, nll_loss_forward_backward.

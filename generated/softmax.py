@@ -4,7 +4,7 @@
 #   softmax: e8a85c82eaf3b007d1de1f259a253e93e304bea64464147354f246c70548d981
 #   log_softmax: 9336781f1a1130717714e447ffff4e6d0c9cb4ff6023130d802b338e46057b19
 #   logsumexp: 6e1d094fa7898809e92df234bd0786e8cc331f8e9e6686677251097dcf8a6310
-#   symce.runtime: f61a07e5d7aa8c747510a0bb97bb30f82dd373d4fa04038fde39fe89ef4523d6
+#   symce.runtime: 516ad3445866809991c000a2067bd74439e56d97cf1bc27f32dbb5ce7306a9e1
 """Numba kernels for the softmax family, derived from the spec(s) softmax, log_softmax, logsumexp.
 
 Functions: softmax_forward, log_softmax_forward, logsumexp_forward.

@@ -26,6 +26,8 @@ GENERATOR_VERSION = "7"
 RUNTIME = Path(__file__).resolve().parents[1] / "runtime"
 #: the layout constants the kernels import (hashed with the runtime: numba freezes them into the code)
 LAYOUT = Path(__file__).resolve().parents[1] / "layout.py"
+#: the code that fits the polynomials and measures the runtime's errors on them
+POLYNOMIALS = Path(__file__).resolve().parent / "polynomials.py"
 
 
 def spec_hash(spec_expr: sp.Expr) -> str:
@@ -99,14 +101,49 @@ def _rounded_up(value: float, digits: int = 2) -> float:
     return float(f"{math.ceil(value / scale) * scale:.{digits - 1}e}")
 
 
-def _provenance(poly: Polynomial) -> dict:
+def measurement_key(poly: Polynomial) -> str:
+    """sha256 (16 digits) of everything of symce's that a measured error depends on: the polynomial's
+    coefficients, the runtime's sources (the functions measured, as numba compiles them) and the
+    measuring code (symce/codegen/polynomials.py: its points and its mpmath references)."""
+    digest = hashlib.sha256(repr((poly.name, poly.dtype, poly.coefficients)).encode())
+    for path in sorted(RUNTIME.glob("*.py")) + [POLYNOMIALS]:
+        digest.update(f"{path.parent.name}/{path.name}\n".encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def recorded_provenance() -> dict:
+    """The PROVENANCE of the coefficients module symce.generated holds now (read, not imported: the
+    runtime imports it), or {} where there is none."""
+    import importlib.util
+
+    found = importlib.util.find_spec("symce.generated.coefficients")
+    if found is None or not found.origin or not Path(found.origin).exists():
+        return {}
+    tree = ast.parse(Path(found.origin).read_text())
+    values = [node.value for node in tree.body if isinstance(node, ast.Assign)
+              and [target.id for target in node.targets if isinstance(target, ast.Name)] == ["PROVENANCE"]]
+    return ast.literal_eval(values[0]) if values else {}
+
+
+def _measured_error(poly: Polynomial, recorded: Mapping[str, dict]) -> float:
+    """The runtime's measured error on ``poly``, rounded up; the recorded one where its measurement key
+    is the same: measuring compiles six functions and runs mpmath ~10⁵ times (25 s), and regen and
+    every kernel module's header (runtime_hash) need it. tests/codegen/test_polynomials.py measures afresh."""
+    key = measurement_key(poly)
+    previous = recorded.get(poly.function.upper(), {})
+    if previous.get("measured_with") == key:
+        return previous["measured_error"]
+    return _rounded_up(measured_fit_error(poly))
+
+
+def _provenance(poly: Polynomial, recorded: Mapping[str, dict]) -> dict:
     variable = "r = x − n·ln 2" if poly.name == "exp" else "w = s², s = (f − 1)/(f + 1)"
     measured_on = (f"symce.runtime.fitted.fast_exp and fast_exp_nonpositive in {poly.dtype}" if poly.name == "exp"
                    else f"symce.runtime.fitted.fast_log1p in {poly.dtype}")
     return {"function": poly.name, "dtype": poly.dtype, "degree": poly.degree, "variable": variable,
             "interval": poly.interval, "method": "mpmath.chebyfit at 40 digits, rounded to the dtype",
             "fit_error": _rounded_up(poly.fit_error), "measured_on": measured_on,
-            "measured_error": _rounded_up(measured_fit_error(poly))}
+            "measured_error": _measured_error(poly, recorded), "measured_with": measurement_key(poly)}
 
 
 def _polynomial_lines(poly: Polynomial) -> list[str]:
@@ -118,8 +155,9 @@ def _polynomial_lines(poly: Polynomial) -> list[str]:
 def coefficients_source() -> str:
     """``symce.generated.coefficients``: each fitted polynomial's coefficients (read by symce.runtime)
     and its provenance, the errors rounded up to two digits (relative errors: fit_error is the
-    polynomial's share, measured_error the worst of the runtime functions against mpmath)."""
-    polys = fits()
+    polynomial's share, measured_error the worst of the runtime functions against mpmath, measured_with
+    the key of what that measurement depends on, under which a later regen reuses it)."""
+    polys, recorded = fits(), recorded_provenance()
     doc = ['"""The fitted polynomials of symce.runtime\'s exp and log1p (fitted and measured by',
            'symce.codegen.polynomials), each a tuple of coefficients, highest degree first, with its',
            'provenance in PROVENANCE. Generated: do not edit.', '"""']
@@ -130,6 +168,6 @@ def coefficients_source() -> str:
               "PROVENANCE = {"]
     for poly in polys:
         lines.append(f"    {poly.function.upper()!r}: {{")
-        lines += [f"        {key!r}: {value!r}," for key, value in _provenance(poly).items()]
+        lines += [f"        {key!r}: {value!r}," for key, value in _provenance(poly, recorded).items()]
         lines.append("    },")
     return "\n".join(lines + ["}"]) + "\n"

@@ -107,3 +107,19 @@ def test_check_prints_a_diff_hunk_of_an_edited_file(tmp_path):
     assert "\n@@ -" in result.stdout
     assert f"\n-{lines[number]}" in result.stdout and f"\n+{original}" in result.stdout
     assert f"\n {lines[number - 1]}" in result.stdout  # a context line before the edit
+
+
+def test_a_recorded_measurement_is_reused_only_under_its_key(monkeypatch):
+    from symce.codegen import modules
+    from symce.generated.coefficients import PROVENANCE
+
+    def measure(poly):
+        raise AssertionError(f"measured {poly.function} although its recorded key is unchanged")
+
+    monkeypatch.setattr(modules, "measured_fit_error", measure)
+    assert modules.coefficients_source() == (ROOT / "generated" / "coefficients.py").read_text()
+
+    changed = {name: {**entry, "measured_with": "another key"} for name, entry in PROVENANCE.items()}
+    monkeypatch.setattr(modules, "recorded_provenance", lambda: changed)
+    monkeypatch.setattr(modules, "measured_fit_error", lambda poly: 0.123456)
+    assert modules.coefficients_source().count("'measured_error': 0.13,") == len(PROVENANCE)
