@@ -52,14 +52,16 @@ https://pytorch.org/tutorials/advanced/python_custom_ops.html.
 from __future__ import annotations
 
 import numbers
-from typing import Literal, Optional
+from typing import Any, Callable, NoReturn, Optional, Protocol, Sequence, TypedDict, cast, overload
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from torch import Tensor
 
 from symce import functional as sf
 from symce.functional import _validate
+from symce.functional._types import Reduction
 
 __all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "linear_cross_entropy"]
 
@@ -88,7 +90,7 @@ def _floating(tensor: Tensor, name: str = "input") -> Tensor:
     return tensor
 
 
-def _not_differentiated(**tensors) -> None:
+def _not_differentiated(**tensors: Tensor | None) -> None:
     """Only ``input`` is differentiated; a companion that wants a gradient must not get a silent None."""
     for name, tensor in tensors.items():
         if torch.is_grad_enabled() and isinstance(tensor, torch.Tensor) and tensor.requires_grad:
@@ -97,7 +99,7 @@ def _not_differentiated(**tensors) -> None:
                              f"with respect to {name})")
 
 
-def _no_legacy(size_average, reduce) -> None:
+def _no_legacy(size_average: bool | None, reduce: bool | None) -> None:
     if size_average is not None or reduce is not None:
         raise TypeError("size_average and reduce are deprecated in torch and not supported by symce.torch; "
                         "pass reduction='none' | 'mean' | 'sum' instead (size_average=False means 'sum', "
@@ -111,6 +113,12 @@ def _wants_grad(*tensors: Tensor | None) -> bool:
 
 # --- inside the operators: tensors to arrays and back --------------------------------------------
 
+@overload
+def _numpy(tensor: Tensor) -> np.ndarray: ...
+@overload
+def _numpy(tensor: None) -> None: ...
+@overload
+def _numpy(tensor: Tensor | None) -> np.ndarray | None: ...
 def _numpy(tensor: Tensor | None) -> np.ndarray | None:
     """A CPU tensor's storage as a NumPy array: a view when the tensor is contiguous, else one copy.
 
@@ -122,7 +130,7 @@ def _numpy(tensor: Tensor | None) -> np.ndarray | None:
     return tensor.detach().resolve_conj().resolve_neg().contiguous().numpy()
 
 
-def _tensor(value, dtype: torch.dtype) -> Tensor:
+def _tensor(value: ArrayLike, dtype: torch.dtype) -> Tensor:
     """A kernel result as a tensor: ``torch.from_numpy`` shares the array (a scalar is wrapped as 0-d)."""
     return torch.from_numpy(np.asarray(value)).to(dtype)
 
@@ -139,6 +147,29 @@ def _loss_shape(input: Tensor, reduction: str, class_axis: int | None) -> tuple[
 
 # --- the chain rule, shared by every loss --------------------------------------------------------
 
+#: an operator's arguments as setup_context receives them: its tensors first, then its options
+OperatorInputs = tuple[Any, ...]
+#: what a backward returns: a gradient (or None) for each of the operator's inputs
+Gradients = tuple[Optional[Tensor], ...]
+
+
+class _Context(Protocol):
+    """What the operators' backward reads from its autograd context: torch's saved tensors (None
+    where None was saved) and ``needs_input_grad``, and what :func:`_keeps_gradients` stores."""
+
+    saved_tensors: tuple[Tensor, ...]
+    needs_input_grad: tuple[bool, ...]
+    saved_inputs: int
+    options: OperatorInputs
+    gradients: int
+    traced: bool
+    kept: Sequence[Tensor] | None
+
+    def save_for_backward(self, *tensors: Tensor | None) -> None: ...
+    def mark_non_differentiable(self, *tensors: Tensor) -> None: ...
+    def set_materialize_grads(self, value: bool) -> None: ...
+
+
 def _scaled(grad: Tensor, grad_output: Tensor, class_axis: int | None) -> Tensor:
     """grad_output · ∂loss/∂input, a new tensor, from the saved ∂(Σ loss)/∂input.
 
@@ -152,8 +183,8 @@ def _scaled(grad: Tensor, grad_output: Tensor, class_axis: int | None) -> Tensor
         return grad * grad_output
     # eagerly NumPy's product is several times faster than torch's on a large gradient: NumPy
     # allocates the result with huge pages (the README's symce.torch timings)
-    grad = grad.numpy()
-    return torch.from_numpy(np.multiply(grad, grad_output.numpy(), out=np.empty_like(grad)))
+    array = grad.numpy()
+    return torch.from_numpy(np.multiply(array, grad_output.numpy(), out=np.empty_like(array)))
 
 
 class _DifferentiableOnce(torch.autograd.Function):
@@ -165,11 +196,11 @@ class _DifferentiableOnce(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, grad, input):
+    def forward(ctx: object, grad: Tensor, input: Tensor) -> Tensor:
         return grad.clone()
 
     @staticmethod
-    def backward(ctx, _):
+    def backward(ctx: object, _: Tensor) -> NoReturn:
         raise RuntimeError("symce.torch's losses are differentiable once: their gradient comes from a "
                            "generated kernel, not from differentiable torch operations, so it has no "
                            "derivative (create_graph=True); use torch.nn.functional for second derivatives")
@@ -179,7 +210,8 @@ def _backward_result(grad: Tensor | None, input: Tensor) -> Tensor | None:
     # backward runs with grad mode on only under create_graph=True
     if grad is None or not torch.is_grad_enabled():
         return grad
-    return _DifferentiableOnce.apply(grad, input)
+    tied: Tensor = _DifferentiableOnce.apply(grad, input)  # type: ignore[no-untyped-call]  # unannotated in torch
+    return tied
 
 
 def _is_one(grad_output: Tensor) -> bool:
@@ -198,7 +230,7 @@ def _eager(*tensors: Tensor) -> bool:
     return not torch.compiler.is_compiling() and all(type(tensor) is torch.Tensor for tensor in tensors)
 
 
-def _keeps_gradients(ctx, inputs, output, saved_inputs: int) -> None:
+def _keeps_gradients(ctx: _Context, inputs: OperatorInputs, output: Sequence[Tensor], saved_inputs: int) -> None:
     """setup_context of a ``*_value_and_grad`` operator: the gradients it returns are what backward scales.
 
     Run eagerly, they are kept as ``ctx.kept``, outside autograd's saved tensors, so that backward
@@ -215,7 +247,8 @@ def _keeps_gradients(ctx, inputs, output, saved_inputs: int) -> None:
     ctx.save_for_backward(*inputs[:saved_inputs], *(grads if ctx.traced else ()))
 
 
-def _scaled_gradients(ctx, grad_output: Tensor, operator, class_axis: int | None) -> list[Tensor]:
+def _scaled_gradients(ctx: _Context, grad_output: Tensor | None, operator: Callable[..., Sequence[Tensor]],
+                      class_axis: int | None) -> list[Tensor | None]:
     """grad_output · each gradient of the forward, as tensors that symce does not keep.
 
     A grad_output of exactly 1 (``loss.backward()``) hands the forward's gradients on as they are
@@ -238,12 +271,17 @@ def _scaled_gradients(ctx, grad_output: Tensor, operator, class_axis: int | None
 
 
 # --- cross_entropy -------------------------------------------------------------------------------
+# An operator's schema is inferred from its annotations, which torch allows no Literal in:
+# ``reduction`` reaches it as a str, validated again (a Reduction) on the way to symce.functional.
+# Calling an operator returns what mypy sees as Any (CustomOpDef.__call__ is unannotated in
+# torch): the public functions cast it to the tensor(s) the operator's schema returns.
 
 @torch.library.custom_op("symce::cross_entropy", mutates_args=())
 def _cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: int,
                    reduction: str, label_smoothing: float) -> Tensor:
     """The loss alone, from the forward-only kernel."""
-    loss = sf.cross_entropy(_numpy(input), _numpy(target), _numpy(weight), ignore_index, reduction, label_smoothing)
+    loss = sf.cross_entropy(_numpy(input), _numpy(target), _numpy(weight), ignore_index,
+                            _validate.reduction(reduction), label_smoothing)
     return _tensor(loss, input.dtype)
 
 
@@ -252,21 +290,23 @@ def _cross_entropy_value_and_grad(input: Tensor, target: Tensor, weight: Optiona
                                   reduction: str, label_smoothing: float) -> tuple[Tensor, Tensor]:
     """(loss, ∂(Σ loss)/∂input) from one fused kernel call."""
     loss, grad = sf.cross_entropy_value_and_grad(_numpy(input), _numpy(target), _numpy(weight), ignore_index,
-                                                 reduction, label_smoothing)
+                                                 _validate.reduction(reduction), label_smoothing)
     return _tensor(loss, input.dtype), torch.from_numpy(grad)
 
 
 @_cross_entropy.register_fake
-def _(input, target, weight, ignore_index, reduction, label_smoothing):
+def _(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int, reduction: str,
+      label_smoothing: float) -> Tensor:
     return input.new_empty(_loss_shape(input, reduction, 1))
 
 
 @_cross_entropy_value_and_grad.register_fake
-def _(input, target, weight, ignore_index, reduction, label_smoothing):
+def _(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int, reduction: str,
+      label_smoothing: float) -> tuple[Tensor, Tensor]:
     return input.new_empty(_loss_shape(input, reduction, 1)), input.new_empty(input.shape)
 
 
-def _cross_entropy_backward(ctx, grad_loss, _):
+def _cross_entropy_backward(ctx: _Context, grad_loss: Tensor | None, _: Tensor | None) -> Gradients:
     input, target = ctx.saved_tensors[:2]
     _, ignore_index, reduction, _ = ctx.options
     if reduction == "none" and not target.is_floating_point() and grad_loss is not None and \
@@ -284,7 +324,7 @@ _cross_entropy_value_and_grad.register_autograd(
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, size_average: Optional[bool] = None,
                   ignore_index: int = -100, reduce: Optional[bool] = None,
-                  reduction: Literal["none", "mean", "sum"] = "mean", label_smoothing: float = 0.0) -> Tensor:
+                  reduction: Reduction = "mean", label_smoothing: float = 0.0) -> Tensor:
     r"""Cross-entropy between softmax(input) and ``target``, as ``torch.nn.functional.cross_entropy``.
 
     .. math::
@@ -312,8 +352,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     options = (_cpu(target, "target"), _cpu(weight, "weight"), _validate.ignore_index(ignore_index),
                _validate.reduction(reduction), _validate.label_smoothing(label_smoothing))
     if _wants_grad(_floating(input)):
-        return _cross_entropy_value_and_grad(input, *options)[0]
-    return _cross_entropy(input, *options)
+        return cast(Tensor, _cross_entropy_value_and_grad(input, *options)[0])
+    return cast(Tensor, _cross_entropy(input, *options))
 
 
 # --- binary_cross_entropy_with_logits ------------------------------------------------------------
@@ -322,8 +362,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
 def _binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Optional[Tensor], reduction: str,
                                       pos_weight: Optional[Tensor]) -> Tensor:
     """The loss alone, from the forward-only kernel."""
-    loss = sf.binary_cross_entropy_with_logits(_numpy(input), _numpy(target), _numpy(weight), reduction,
-                                               _numpy(pos_weight))
+    loss = sf.binary_cross_entropy_with_logits(_numpy(input), _numpy(target), _numpy(weight),
+                                               _validate.reduction(reduction), _numpy(pos_weight))
     return _tensor(loss, input.dtype)
 
 
@@ -333,21 +373,23 @@ def _binary_cross_entropy_with_logits_value_and_grad(input: Tensor, target: Tens
                                                      ) -> tuple[Tensor, Tensor]:
     """(loss, ∂(Σ loss)/∂input) from one fused kernel call."""
     loss, grad = sf.binary_cross_entropy_with_logits_value_and_grad(_numpy(input), _numpy(target), _numpy(weight),
-                                                                    reduction, _numpy(pos_weight))
+                                                                    _validate.reduction(reduction), _numpy(pos_weight))
     return _tensor(loss, input.dtype), torch.from_numpy(grad)
 
 
 @_binary_cross_entropy_with_logits.register_fake
-def _(input, target, weight, reduction, pos_weight):
+def _(input: Tensor, target: Tensor, weight: Tensor | None, reduction: str, pos_weight: Tensor | None) -> Tensor:
     return input.new_empty(_loss_shape(input, reduction, None))
 
 
 @_binary_cross_entropy_with_logits_value_and_grad.register_fake
-def _(input, target, weight, reduction, pos_weight):
+def _(input: Tensor, target: Tensor, weight: Tensor | None, reduction: str,
+      pos_weight: Tensor | None) -> tuple[Tensor, Tensor]:
     return input.new_empty(_loss_shape(input, reduction, None)), input.new_empty(input.shape)
 
 
-def _binary_cross_entropy_with_logits_backward(ctx, grad_loss, _):
+def _binary_cross_entropy_with_logits_backward(ctx: _Context, grad_loss: Tensor | None,
+                                               _: Tensor | None) -> Gradients:
     (grad,) = _scaled_gradients(ctx, grad_loss, _binary_cross_entropy_with_logits_value_and_grad, class_axis=None)
     return _backward_result(grad, ctx.saved_tensors[0]), None, None, None, None
 
@@ -359,7 +401,7 @@ _binary_cross_entropy_with_logits_value_and_grad.register_autograd(
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
                                      size_average: Optional[bool] = None, reduce: Optional[bool] = None,
-                                     reduction: Literal["none", "mean", "sum"] = "mean",
+                                     reduction: Reduction = "mean",
                                      pos_weight: Optional[Tensor] = None) -> Tensor:
     r"""Binary cross-entropy on logits, as ``torch.nn.functional.binary_cross_entropy_with_logits``.
 
@@ -386,17 +428,30 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Opti
     options = (_cpu(target, "target"), _cpu(weight, "weight"), _validate.reduction(reduction),
                _cpu(pos_weight, "pos_weight"))
     if _wants_grad(_floating(input)):
-        return _binary_cross_entropy_with_logits_value_and_grad(input, *options)[0]
-    return _binary_cross_entropy_with_logits(input, *options)
+        return cast(Tensor, _binary_cross_entropy_with_logits_value_and_grad(input, *options)[0])
+    return cast(Tensor, _binary_cross_entropy_with_logits(input, *options))
 
 
 # --- linear_cross_entropy: the chunked linear layer + cross-entropy ------------------------------
 
-def _linear_arrays(input, linear_weight, linear_bias, target, weight, reduction, ignore_index, label_smoothing,
-                   chunk_size) -> tuple[tuple, dict]:
+class _LinearOptions(TypedDict):
+    """The keyword arguments of symce.functional.linear_cross_entropy(_value_and_grad)."""
+
+    linear_bias: np.ndarray | None
+    weight: np.ndarray | None
+    reduction: Reduction
+    ignore_index: int | None
+    label_smoothing: float
+    chunk_size: int | None
+
+
+def _linear_arrays(input: Tensor, linear_weight: Tensor, linear_bias: Tensor | None, target: Tensor,
+                   weight: Tensor | None, reduction: str, ignore_index: int | None, label_smoothing: float,
+                   chunk_size: int | None) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], _LinearOptions]:
     arrays = (_numpy(input), _numpy(linear_weight), _numpy(target))
-    options = dict(linear_bias=_numpy(linear_bias), weight=_numpy(weight), reduction=reduction,
-                   ignore_index=ignore_index, label_smoothing=label_smoothing, chunk_size=chunk_size)
+    options = _LinearOptions(linear_bias=_numpy(linear_bias), weight=_numpy(weight),
+                             reduction=_validate.reduction(reduction), ignore_index=ignore_index,
+                             label_smoothing=label_smoothing, chunk_size=chunk_size)
     return arrays, options
 
 
@@ -431,19 +486,21 @@ def _linear_cross_entropy_value_and_grad(input: Tensor, linear_weight: Tensor, l
 
 
 @_linear_cross_entropy.register_fake
-def _(input, linear_weight, linear_bias, target, weight, reduction, ignore_index, label_smoothing, chunk_size):
+def _(input: Tensor, linear_weight: Tensor, linear_bias: Tensor | None, target: Tensor, weight: Tensor | None,
+      reduction: str, ignore_index: int | None, label_smoothing: float, chunk_size: int | None) -> Tensor:
     return input.new_empty(_loss_shape(input, reduction, 1))
 
 
 @_linear_cross_entropy_value_and_grad.register_fake
-def _(input, linear_weight, linear_bias, target, weight, reduction, ignore_index, label_smoothing, chunk_size,
-      grad_output):
+def _(input: Tensor, linear_weight: Tensor, linear_bias: Tensor | None, target: Tensor, weight: Tensor | None,
+      reduction: str, ignore_index: int | None, label_smoothing: float, chunk_size: int | None,
+      grad_output: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     bias = input.new_empty(0) if linear_bias is None else linear_bias.new_empty(linear_bias.shape)
     return (input.new_empty(_loss_shape(input, reduction, 1)), input.new_empty(input.shape),
             linear_weight.new_empty(linear_weight.shape), bias)
 
 
-def _linear_grads(ctx, grads) -> tuple:
+def _linear_grads(ctx: _Context, grads: Sequence[Tensor | None]) -> Gradients:
     """The three gradients as autograd wants them: None where not needed, tied once under create_graph."""
     tensors = ctx.saved_tensors[:3]
     return tuple(_backward_result(grad if needed and grad is not None and grad.numel() == tensor.numel() else None,
@@ -451,20 +508,20 @@ def _linear_grads(ctx, grads) -> tuple:
                  for grad, tensor, needed in zip(grads, tensors, ctx.needs_input_grad))
 
 
-def _linear_scaled_backward(ctx, grad_loss, *_):
+def _linear_scaled_backward(ctx: _Context, grad_loss: Tensor | None, *_: Tensor | None) -> Gradients:
     """'mean' / 'sum': the gradients of the one pass, scaled by the scalar grad_output."""
     grads = _scaled_gradients(ctx, grad_loss, _linear_cross_entropy_value_and_grad, class_axis=None)
     return (*_linear_grads(ctx, grads), *(None,) * 7)
 
 
-def _linear_saves_inputs(ctx, inputs, output) -> None:
+def _linear_saves_inputs(ctx: _Context, inputs: OperatorInputs, output: Tensor) -> None:
     """'none': the gradient of Σ_i g_i ℓ_i is no rescaling of anything forward could compute, so
     backward makes the pass again with grad_output as the rows' scales."""
     ctx.save_for_backward(*inputs[:5])
     ctx.options = inputs[5:]
 
 
-def _linear_rerun_backward(ctx, grad_loss):
+def _linear_rerun_backward(ctx: _Context, grad_loss: Tensor) -> Gradients:
     input, linear_weight, linear_bias, target, weight = ctx.saved_tensors
     _, *grads = _linear_cross_entropy_value_and_grad(input, linear_weight, linear_bias, target, weight, *ctx.options,
                                                      grad_output=grad_loss)
@@ -477,7 +534,7 @@ _linear_cross_entropy.register_autograd(_linear_rerun_backward, setup_context=_l
 
 
 def linear_cross_entropy(input: Tensor, linear_weight: Tensor, target: Tensor, *, linear_bias: Optional[Tensor] = None,
-                         weight: Optional[Tensor] = None, reduction: Literal["none", "mean", "sum"] = "mean",
+                         weight: Optional[Tensor] = None, reduction: Reduction = "mean",
                          ignore_index: Optional[int] = None, label_smoothing: float = 0.0, options: object = None,
                          chunk_size: Optional[int] = None) -> Tensor:
     r"""Cross-entropy of a linear layer's output, as ``torch.nn.functional.linear_cross_entropy``,
@@ -512,5 +569,5 @@ def linear_cross_entropy(input: Tensor, linear_weight: Tensor, target: Tensor, *
                  _validate.reduction(reduction), None if ignore_index is None else _validate.ignore_index(ignore_index),
                  _validate.label_smoothing(label_smoothing), chunk_size)
     if _wants_grad(input, linear_weight, linear_bias) and reduction != "none":
-        return _linear_cross_entropy_value_and_grad(*arguments, grad_output=None)[0]
-    return _linear_cross_entropy(*arguments)
+        return cast(Tensor, _linear_cross_entropy_value_and_grad(*arguments, grad_output=None)[0])
+    return cast(Tensor, _linear_cross_entropy(*arguments))

@@ -46,6 +46,11 @@ def test_regen_check_addresses_the_installed_kernels_from_any_folder(installed):
     assert not (site / "generated").exists() and list(work.iterdir()) == []
 
 
+def test_the_installed_package_is_marked_typed(installed):
+    _, _, site = installed
+    assert (site / "symce" / "py.typed").is_file()
+
+
 def test_version_and_python_dash_m(installed):
     bin_folder, work, _ = installed
     version = _run(bin_folder / "symce", "--version", cwd=work)

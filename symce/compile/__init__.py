@@ -21,9 +21,17 @@ from __future__ import annotations
 
 import sys
 import types
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:  # imported when first used, as below
+    from symce.compile.cache import CacheDirError as CacheDirError
+    from symce.compile.loss import CompiledLoss as CompiledLoss, UnsupportedSpec as UnsupportedSpec
+    from symce.spec import Spec
 
 
-def compile(loss, like=None, params=None, name: str | None = None):  # noqa: A001 -- symce.compile, by design
+def compile(  # noqa: A001 -- symce.compile, by design
+        loss: Spec | Callable[..., object], like: Spec | str | None = None, params: dict[str, float] | None = None,
+        name: str | None = None) -> CompiledLoss:
     """A :class:`~symce.compile.loss.CompiledLoss` for ``loss``: a :class:`~symce.spec.Spec`, or a NumPy /
     torch function traced into one (``like``: the spec, or its name, whose inputs the function takes;
     ``params``: the function's own keyword arguments that become parameters, with their defaults)."""
@@ -42,11 +50,12 @@ def compile(loss, like=None, params=None, name: str | None = None):  # noqa: A00
     raise TypeError(f"symce.compile takes a symce.spec.Spec or a function, got {type(loss).__name__}")
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> type:
     # the classes without importing the code generator at `import symce.compile.targets`
     if name in ("CompiledLoss", "UnsupportedSpec"):
         from symce.compile import loss
-        return getattr(loss, name)
+        found: type = getattr(loss, name)
+        return found
     if name == "CacheDirError":
         from symce.compile.cache import CacheDirError
         return CacheDirError
@@ -59,8 +68,7 @@ __all__ = ["CacheDirError", "CompiledLoss", "UnsupportedSpec", "compile"]
 class _CallableModule(types.ModuleType):
     """``symce.compile(spec)`` works although ``symce.compile`` is also this package."""
 
-    def __call__(self, *args, **kwargs):
-        return compile(*args, **kwargs)
+    __call__ = staticmethod(compile)
 
 
 sys.modules[__name__].__class__ = _CallableModule

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from numpy.typing import ArrayLike
 
 import symce
+from symce.functional._reduce import RowLoss
 from symce.functional.losses import _integer_label_rows
 from symce.threading_layer import prefer_tbb  # noqa: F401
 
@@ -95,14 +100,15 @@ class KernelRecord:
     ones: ``record.<role>`` is the function ``<name>_<role>`` (forward, forward_backward, their
     ``_sum`` variants and ``_in_place`` twins)."""
 
-    def __init__(self, module, name: str):
+    def __init__(self, module: ModuleType, name: str) -> None:
         self._module, self._name = module, name
 
-    def __getattr__(self, role: str):
+    def __getattr__(self, role: str) -> Any:  # a numba dispatcher
         return getattr(self._module, f"{self._name}_{role}")
 
 
-def integer_label_rows(module, name: str, input, target, weight, ignore_index, *options, weighted: bool):
+def integer_label_rows(module: ModuleType, name: str, input: ArrayLike, target: ArrayLike, weight: ArrayLike | None,
+                       ignore_index: int, *options: float, weighted: bool) -> RowLoss:
     """symce.functional's integer-label loss (validation, rows, 'mean' denominator, reductions) over the
     kernels ``<name>_forward`` and ``<name>_forward_backward`` of the generated ``module``."""
     return _integer_label_rows(KernelRecord(module, name), name, input, target, weight, ignore_index, *options,

@@ -17,21 +17,34 @@ from __future__ import annotations
 import dataclasses
 import functools
 import numbers
+from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+import numpy as np
 import sympy as sp
+from numpy.typing import ArrayLike
 
 from symce.compile import _interfaces, cache
-from symce.spec import Spec
+from symce.functional._reduce import RowLoss
+from symce.functional._types import FloatArray, Loss, Reduction
+from symce.spec import Param, Spec
 from symce.spec.losses import KEEP
 from symce.spec.symbols import keep, t
+
+if TYPE_CHECKING:  # imported when first used: torch is optional, the others cost import time
+    from torch import Tensor
+
+    from symce.derivations import Derivation
+    from symce.verify import Report, VerifyOptions
+    from typing_extensions import Unpack
 
 
 class UnsupportedSpec(ValueError):
     """A spec that symce.compile cannot give the built-in losses' boundary (yet)."""
 
 
-def _class_weight(spec: Spec):
+def _class_weight(spec: Spec) -> Param | None:
     vectors = [param for param in spec.params if param.kind == "vector"]
     if len(vectors) > 1:
         raise UnsupportedSpec(f"spec {spec.name!r} has {len(vectors)} per-class parameters "
@@ -75,7 +88,7 @@ class CompiledLoss:
     ``torch`` is the same loss on CPU tensors, differentiable by autograd.
     """
 
-    def __init__(self, spec: Spec, origin=None):
+    def __init__(self, spec: Spec, origin: Callable[..., object] | None = None) -> None:
         self.spec = spec
         self.kernel_spec = boundary_spec(spec)
         self.key = cache.key(self.kernel_spec)
@@ -97,13 +110,13 @@ class CompiledLoss:
         return self._loaded[0]
 
     @property
-    def path(self):
+    def path(self) -> Path:
         """The generated module's file, in the kernel cache."""
         return cache.folder(self.kernel_spec, self.key) / "kernels.py"
 
     # ----- mathematics -------------------------------------------------------------------------
     @functools.cached_property
-    def _derivation(self):
+    def _derivation(self) -> Derivation:
         from symce.derivations import generic_gradient
 
         return generic_gradient(self.spec)
@@ -128,7 +141,7 @@ class CompiledLoss:
         return cache.rewrites_applied(self.kernel_spec)
 
     # ----- NumPy -------------------------------------------------------------------------------
-    def _options(self, params: dict) -> tuple[float, ...]:
+    def _options(self, params: Mapping[str, object]) -> tuple[float, ...]:
         unknown = set(params) - {p.name for p in self._scalars}
         if unknown:
             raise TypeError(f"{self.spec.name} got unexpected keyword argument(s) {sorted(unknown)}; its "
@@ -143,35 +156,39 @@ class CompiledLoss:
             values.append(float(value))
         return tuple(values)
 
-    def _rows(self, input, target, weight, ignore_index, params: dict):
+    def _rows(self, input: ArrayLike, target: ArrayLike, weight: ArrayLike | None, ignore_index: int,
+              params: Mapping[str, object]) -> RowLoss:
         if weight is not None and self._weight is None:
             raise TypeError(f"{self.spec.name} has no class weights (no per-class parameter): pass weight=None")
         return _interfaces.integer_label_rows(self.kernels, self.kernel_spec.name, input, target, weight,
                                               ignore_index, *self._options(params), weighted=self._weight is not None)
 
-    def __call__(self, input, target, weight=None, ignore_index=-100, reduction="mean", **params):
+    def __call__(self, input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None, ignore_index: int = -100,
+                 reduction: Reduction = "mean", **params: float) -> Loss:
         return self._rows(input, target, weight, ignore_index, params).value(reduction)
 
-    def value_and_grad(self, input, target, weight=None, ignore_index=-100, reduction="mean", grad_output=None,
-                       out=None, **params):
+    def value_and_grad(self, input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+                       ignore_index: int = -100, reduction: Reduction = "mean", grad_output: ArrayLike | None = None,
+                       out: np.ndarray | None = None, **params: float) -> tuple[Loss, FloatArray]:
         """(loss, grad_output · d loss / d input) from one fused kernel call; ``out`` receives the gradient
         (it may be ``input`` itself), as in ``symce.functional.cross_entropy_value_and_grad``."""
         return self._rows(input, target, weight, ignore_index, params).value_and_grad(reduction, grad_output, out)
 
     # ----- torch -------------------------------------------------------------------------------
-    def torch(self, input, target, weight=None, ignore_index=-100, reduction="mean", **params):
+    def torch(self, input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
+              reduction: Reduction = "mean", **params: float) -> Tensor:
         """The loss on CPU tensors, differentiable with respect to ``input`` (see :mod:`symce.compile.torch`)."""
         from symce.compile.torch import apply
 
         return apply(self, input, target, weight, ignore_index, reduction, params)
 
     # ----- the original code -------------------------------------------------------------------
-    def verify_original(self, **options):
+    def verify_original(self, **options: Unpack[VerifyOptions]) -> Report:
         """``symce.verify`` of the function this loss was traced from against the compiled spec (its
         parameters at their defaults): the report says where the original breaks (inf, nan, lost digits)."""
         if self.origin is None:
             raise ValueError(f"{self.spec.name} was compiled from a spec, not traced from a function")
-        import symce.verify
+        from symce.verify import verify
 
-        params = {p.name: p.default for p in self.spec.params}
-        return symce.verify(self.origin, spec=self.spec, params={**params, **options.pop("params", {})}, **options)
+        options["params"] = {**{p.name: p.default for p in self.spec.params}, **(options.get("params") or {})}
+        return verify(self.origin, spec=self.spec, **options)

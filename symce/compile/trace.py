@@ -14,6 +14,8 @@ original breaks).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import sympy as sp
 
@@ -89,7 +91,8 @@ def _agrees(spec: Spec, traced: sp.Expr, logits: list[sp.Symbol], label: int, pa
     return True
 
 
-def spec_from_code(fn, like, params: dict, name: str | None = None) -> tuple[Spec, object]:
+def spec_from_code(fn: Callable[..., object], like: Spec | str | None, params: dict[str, float],
+                   name: str | None = None) -> tuple[Spec, Callable[..., object]]:
     """The spec ``fn`` computes: its inputs those of ``like`` (a spec or its name, over logits and a
     label), its parameters ``params`` (the function's keyword arguments, traced as symbols, their
     values the defaults), its expression the lifted trace. Returns (spec, fn)."""

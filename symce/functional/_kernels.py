@@ -7,14 +7,42 @@ imports without numba or the kernels, and go-to-definition follows the lambda to
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Callable, Protocol, TypeVar
 
 import numpy as np
 
 from symce import kernel_cache, threading_layer
 
+#: what a kernel returns (an array of losses; losses and gradient rows; values of an activation)
+Result = TypeVar("Result")
 #: a reference to a generated kernel, read when the kernel runs (``lambda: kernels.<spec>.<role>``)
-KernelReference = Callable[[], Callable]
+KernelReference = Callable[[], Callable[..., Result]]
+RowsKernel = Callable[..., np.ndarray]
+#: a fused forward+backward kernel: (losses, gradient rows)
+FusedKernel = Callable[..., "tuple[np.ndarray, np.ndarray]"]
+
+
+class ForwardKernels(Protocol):
+    """A spec's record in :mod:`symce.generated.kernels` as the activations and entropy read it."""
+
+    @property
+    def forward(self) -> RowsKernel: ...
+
+
+class LossKernels(ForwardKernels, Protocol):
+    """A loss's record: its forward and fused forward+backward kernels, the in-place twin, and the
+    ``_sum`` variants (read only where a loss is bound with them: kl_divergence's record has none)."""
+
+    @property
+    def forward_backward(self) -> FusedKernel: ...
+    @property
+    def forward_backward_in_place(self) -> FusedKernel: ...
+    @property
+    def forward_sum(self) -> RowsKernel: ...
+    @property
+    def forward_backward_sum(self) -> FusedKernel: ...
+    @property
+    def forward_backward_sum_in_place(self) -> FusedKernel: ...
 
 
 @functools.cache
@@ -23,7 +51,7 @@ def _prefer_tbb() -> None:
     threading_layer.prefer_tbb()
 
 
-def kernel(reference: KernelReference) -> Callable:
+def kernel(reference: KernelReference[Result]) -> Callable[..., Result]:
     """The kernel ``reference`` names, with a clear error where the kernels are not generated or
     cannot run in this process (see :func:`symce.threading_layer.check_fork`)."""
     _prefer_tbb()
@@ -38,12 +66,12 @@ def kernel(reference: KernelReference) -> Callable:
     return function
 
 
-def _is_same_array(a: np.ndarray, b: np.ndarray) -> bool:
-    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+def _is_same_array(a: np.ndarray, b: object) -> bool:
+    return (isinstance(b, np.ndarray) and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
             and a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype)
 
 
-def _read_only(operand):
+def _read_only(operand: object) -> object:
     """``operand`` as a read-only view where it is an array: numba compiles one specialisation per
     writeable flag, so a caller's read-only array (np.broadcast_to's, a frozen buffer's) would
     otherwise cost a second compilation of every kernel it reaches; the kernels never write an input."""
@@ -54,7 +82,8 @@ def _read_only(operand):
     return view
 
 
-def bind(reference: KernelReference, *args, in_place: KernelReference | None = None):
+def bind(reference: KernelReference[Result], *args: object,
+         in_place: KernelReference[Result] | None = None) -> Callable[..., Result]:
     """The kernel ``reference`` names with its leading arguments bound, looked up only when called.
 
     Looking it up late lets every argument check (the reduction string included) run, and fail
@@ -64,7 +93,7 @@ def bind(reference: KernelReference, *args, in_place: KernelReference | None = N
     would read what it has already overwritten. Every input reaches the kernel read-only (see
     ``_read_only``) but the one the in-place twin writes over.
     """
-    def call(*rest, out=None):
+    def call(*rest: object, out: np.ndarray | None = None) -> Result:
         inputs = tuple(map(_read_only, (*args, *rest)))
         if out is None:
             return run(reference, *inputs)
@@ -78,7 +107,7 @@ def bind(reference: KernelReference, *args, in_place: KernelReference | None = N
     return call
 
 
-def run(reference: KernelReference, *arguments):
+def run(reference: KernelReference[Result], *arguments: object) -> Result:
     """``kernel(reference)(*arguments)``, compiled again where numba's cache of it is unreadable.
 
     Retrying is safe: each generated entry point calls one compiled function, which numba loads

@@ -14,21 +14,18 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Union
+from typing import Callable, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from symce.functional import _validate
-
-#: the reductions of torch's losses, and kl_div's 'batchmean' (the sum over the batch size)
-Reduction = Literal["none", "mean", "sum"]
-KLReduction = Literal["none", "mean", "sum", "batchmean"]
-#: a loss as torch returns it: an array for reduction='none', a NumPy scalar of the input's dtype otherwise
-Loss = Union[np.ndarray, np.floating]
+from symce.functional._types import Divisor, FloatArray, FloatDType, Labels, Loss
 
 Forward = Callable[[], np.ndarray]
 #: (row scales, optional gradient rows to write into) → (losses, gradient rows)
 ForwardBackward = Callable[..., "tuple[np.ndarray, np.ndarray]"]
+Kernel = TypeVar("Kernel", Forward, ForwardBackward)
 
 
 @dataclass(frozen=True)
@@ -44,12 +41,12 @@ class RowLoss:
     forward: Forward
     forward_backward: ForwardBackward
     loss_shape: tuple[int, ...]
-    divisors: dict[str, object]
+    divisors: dict[str, Divisor]
     to_input: Callable[[np.ndarray], np.ndarray]
     rows_view: Callable[[np.ndarray], "np.ndarray | None"]
     input_shape: tuple[int, ...]
-    dtype: np.dtype
-    out_dtype: np.dtype
+    dtype: FloatDType
+    out_dtype: FloatDType
     warnings: dict[str, str] = field(default_factory=dict)
     #: kernels returning the loss summed per task of rows or chunk of elements: what 'mean' and
     #: 'sum' need, without a loss array as long as the batch (or as large as the input)
@@ -62,14 +59,14 @@ class RowLoss:
             warnings.warn(self.warnings[reduction], UserWarning, stacklevel=4)
         return reduction
 
-    def _reduce(self, rows: np.ndarray, reduction: str):
+    def _reduce(self, rows: np.ndarray, reduction: str) -> Loss:
         if reduction == "none":
             return rows.reshape(self.loss_shape).astype(self.out_dtype, copy=False)
         with np.errstate(divide="ignore", invalid="ignore"):
             value = rows.sum(dtype=self.dtype) / self.dtype.type(self.divisors[reduction])
         return self.out_dtype.type(value)
 
-    def _scale(self, reduction: str, grad_output) -> np.ndarray:
+    def _scale(self, reduction: str, grad_output: ArrayLike | None) -> FloatArray:
         """The row scales s (M,) for ``grad_output`` (default: ones of the loss's shape), or one
         scale for every row (1,) where the reduction scales them alike; the kernels take either.
         Ignored rows need none: the kernels give them loss and gradient 0 whatever their scale."""
@@ -90,16 +87,17 @@ class RowLoss:
         return np.ascontiguousarray(scale, self.dtype)
 
     @staticmethod
-    def _kernel(reduction: str, per_row, summed):
+    def _kernel(reduction: str, per_row: Kernel, summed: Kernel | None) -> Kernel:
         """The per-chunk sums where the kernels have them and a total is wanted, else the per-row kernel."""
         return summed if summed is not None and reduction != "none" else per_row
 
-    def value(self, reduction: str):
+    def value(self, reduction: str) -> Loss:
         """The loss under ``reduction``, as torch returns it (an array for 'none', a scalar otherwise)."""
         reduction = self._reduction(reduction)
         return self._reduce(self._kernel(reduction, self.forward, self.forward_sum)(), reduction)
 
-    def value_and_grad(self, reduction: str, grad_output=None, out=None):
+    def value_and_grad(self, reduction: str, grad_output: ArrayLike | None = None,
+                       out: np.ndarray | None = None) -> tuple[Loss, FloatArray]:
         """(loss, grad_output · d loss / d input) from one fused forward+backward kernel call.
 
         With ``out`` the gradient is written there and ``out`` is returned: directly by the kernel
@@ -129,7 +127,7 @@ class RowLoss:
 GATHERED = 16384
 
 
-def mean_denominator(labels: np.ndarray, ignore: int, weight, dtype: np.dtype):
+def mean_denominator(labels: Labels, ignore: int, weight: FloatArray | None, dtype: FloatDType) -> Divisor:
     """Σ_i keep_i · w[t_i] (``Spec.mean_weight``): the number of rows kept, or their weights' sum.
 
     The weights are gathered with ``take`` into one scratch of ``GATHERED`` values, from the

@@ -9,8 +9,12 @@ or float64 arrays of matching shapes and labels that are in range or equal to ``
 from __future__ import annotations
 
 import numbers
+from typing import NoReturn, Sequence, overload
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from symce.functional._types import REDUCTIONS, FloatArray, FloatDType, Labels, Reduction
 
 #: dtypes the kernels are compiled for; float16 is computed in float32 and returned as float16.
 KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -18,7 +22,7 @@ KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 INT64 = np.iinfo(np.int64)
 
 
-def plain_array(value, name: str) -> np.ndarray:
+def plain_array(value: ArrayLike, name: str) -> np.ndarray:
     """``np.asarray(value)``, refusing a masked array, whose mask ``np.asarray`` would drop silently."""
     if isinstance(value, np.ma.MaskedArray):
         raise TypeError(f"{name} is a NumPy masked array, and symce does not apply masks (the masked "
@@ -28,7 +32,7 @@ def plain_array(value, name: str) -> np.ndarray:
     return np.asarray(value)
 
 
-def floating(array, name: str) -> tuple[np.ndarray, np.dtype]:
+def floating(array: ArrayLike, name: str) -> tuple[FloatArray, FloatDType]:
     """``array`` as a float32/float64 ndarray, and the dtype the result should have.
 
     torch computes float16 losses on CPU (accumulating in float32) and refuses integer logits,
@@ -43,7 +47,7 @@ def floating(array, name: str) -> tuple[np.ndarray, np.dtype]:
     return array, array.dtype
 
 
-def as_dtype(array, dtype: np.dtype, name: str) -> np.ndarray:
+def as_dtype(array: ArrayLike, dtype: FloatDType, name: str) -> FloatArray:
     """A real-valued companion array (targets, weights) cast to the computation's dtype."""
     array = plain_array(array, name)
     if array.dtype.kind not in "biuf":
@@ -51,15 +55,20 @@ def as_dtype(array, dtype: np.dtype, name: str) -> np.ndarray:
     return array.astype(dtype, copy=False)
 
 
-def reduction(value, allowed=("none", "mean", "sum")) -> str:
-    """torch's reduction strings; torch raises ValueError('... is not a valid value for reduction')."""
+@overload
+def reduction(value: str) -> Reduction: ...
+@overload
+def reduction(value: str, allowed: Sequence[str]) -> str: ...
+def reduction(value: str, allowed: Sequence[str] = REDUCTIONS) -> str:
+    """torch's reduction strings (or ``allowed``); torch raises ValueError('... is not a valid value
+    for reduction')."""
     if value not in allowed:
         raise ValueError(f"{value!r} is not a valid value for reduction; expected one of "
                          f"{', '.join(map(repr, allowed))}")
     return value
 
 
-def label_smoothing(value) -> float:
+def label_smoothing(value: object) -> float:
     """ε must be a real number in [0, 1] (torch: 'label_smoothing must be between 0.0 and 1.0')."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"label_smoothing must be a real number, got {type(value).__name__}")
@@ -68,7 +77,7 @@ def label_smoothing(value) -> float:
     return float(value)
 
 
-def ignore_index(value) -> int:
+def ignore_index(value: object) -> int:
     """ignore_index is an integer of int64's range (it is compared with int64 class labels)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"ignore_index must be an integer, got {value!r}")
@@ -78,22 +87,22 @@ def ignore_index(value) -> int:
     return int(value)
 
 
-def flag(value, name: str) -> bool:
+def flag(value: object, name: str) -> bool:
     """A bool argument (torch raises TypeError for anything else, a string such as 'yes' included)."""
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {value!r} of type {type(value).__name__}")
     return bool(value)
 
 
-def dim(value, ndim: int, name: str = "dim") -> int:
+def dim(value: object, ndim: int, name: str = "dim") -> int:
     """A dimension index in [-ndim, ndim) (0-d arrays accept -1 and 0, as torch does)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r}")
-    span = max(ndim, 1)
-    if not -span <= value < span:
+    span, index = max(ndim, 1), int(value)
+    if not -span <= index < span:
         raise IndexError(f"{name} {value} is out of range for an array with {ndim} dimensions "
                          f"(expected to be in range of [{-span}, {span - 1}])")
-    return int(value) % span
+    return index % span
 
 
 def class_count(input: np.ndarray, what: str) -> int:
@@ -101,7 +110,7 @@ def class_count(input: np.ndarray, what: str) -> int:
     if input.ndim == 0:
         raise ValueError(f"{what} input must have shape (C,), (N, C) or (N, C, d1, ..., dk), "
                          "got a 0-dimensional array")
-    return input.shape[0] if input.ndim == 1 else input.shape[1]
+    return int(input.shape[0] if input.ndim == 1 else input.shape[1])
 
 
 def sample_shape(input: np.ndarray) -> tuple[int, ...]:
@@ -109,7 +118,7 @@ def sample_shape(input: np.ndarray) -> tuple[int, ...]:
     return () if input.ndim == 1 else (input.shape[0],) + input.shape[2:]
 
 
-def class_weight(weight, classes: int, dtype: np.dtype) -> np.ndarray | None:
+def class_weight(weight: ArrayLike | None, classes: int, dtype: FloatDType) -> FloatArray | None:
     """Class weights of shape (C,); None stays None (the kernels' unweighted path reads no weights)."""
     if weight is None:
         return None
@@ -125,7 +134,7 @@ def is_probability_target(input: np.ndarray, target: np.ndarray) -> bool:
     return target.dtype.kind == "f" and target.shape == input.shape
 
 
-def class_targets(target: np.ndarray, input: np.ndarray, ignore: int) -> np.ndarray:
+def class_targets(target: np.ndarray, input: np.ndarray, ignore: int) -> Labels:
     """Class-index targets as int64, of the input's shape without the class dimension, in range.
 
     A label is valid when 0 <= label < C or label == ignore_index; the first invalid one is
@@ -157,7 +166,7 @@ def class_targets(target: np.ndarray, input: np.ndarray, ignore: int) -> np.ndar
     return labels
 
 
-def _out_of_bounds(label: int, where: tuple[int, ...], classes: int, ignore: int):
+def _out_of_bounds(label: int, where: tuple[int, ...], classes: int, ignore: int) -> NoReturn:
     raise IndexError(f"target {label} at index {where} is out of bounds: class-index targets must "
                      f"satisfy 0 <= target < {classes} (the number of classes) or equal ignore_index ({ignore})")
 
@@ -193,7 +202,7 @@ def unit_interval(array: np.ndarray, name: str) -> None:
                          f"= {array[where]}")
 
 
-def gradient_buffer(out, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
+def gradient_buffer(out: object, shape: tuple[int, ...], dtype: FloatDType) -> np.ndarray | None:
     """``out=``: a writeable ndarray of the input's shape and the gradient's dtype (it may be the
     input itself), or None."""
     if out is None:

@@ -9,8 +9,9 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from symce.functional import _validate
-from symce.functional._kernels import bind
+from symce.functional._kernels import ForwardKernels, bind
 from symce.functional._layout import Rows
+from symce.functional._types import FloatArray, FloatDType
 from symce.generated import kernels
 
 
@@ -21,7 +22,8 @@ def _implicit_dim(name: str, ndim: int) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
-def _rows_along(input, dims, dtype=None) -> tuple[Rows, np.ndarray, np.dtype]:
+def _rows_along(input: ArrayLike, dims: Sequence[int],
+               dtype: DTypeLike | None = None) -> tuple[Rows, np.ndarray, FloatDType]:
     """The layout of ``input`` with ``dims`` as rows, its rows, and the result's dtype.
 
     A 0-d input is one row of one element, as torch treats it (dim -1 or 0): softmax 1, log_softmax
@@ -36,30 +38,31 @@ def _rows_along(input, dims, dtype=None) -> tuple[Rows, np.ndarray, np.dtype]:
     return layout, layout.to_rows(input), out_dtype
 
 
-def _shaped(result: np.ndarray, input, out_dtype: np.dtype) -> np.ndarray:
+def _shaped(result: np.ndarray, input: ArrayLike, out_dtype: FloatDType) -> FloatArray:
     """A result computed on a 0-d input's one-element row, back as 0-d (other shapes pass through)."""
     result = result.reshape(()) if np.ndim(input) == 0 else result
     return result.astype(out_dtype, copy=False)
 
 
-def _rowwise(name: str, values, input, dim, dtype):
+def _rowwise(name: str, values: ForwardKernels, input: ArrayLike, dim: int | None,
+             dtype: DTypeLike | None) -> FloatArray:
     """``values``, the record of spec ``name`` in :mod:`symce.generated.kernels`, along ``dim``."""
     dim = _implicit_dim(name, np.ndim(input)) if dim is None else dim
     layout, rows, out_dtype = _rows_along(input, (dim,), dtype)
     return _shaped(layout.from_rows(bind(lambda: values.forward, rows)()), input, out_dtype)
 
 
-def softmax(input: ArrayLike, dim: int | None = None, dtype: DTypeLike | None = None) -> np.ndarray:
+def softmax(input: ArrayLike, dim: int | None = None, dtype: DTypeLike | None = None) -> FloatArray:
     r"""softmax(z)_k = exp(z_k - m) / Σ_j exp(z_j - m), m = max_j z_j, along ``dim`` (spec ``softmax``)."""
     return _rowwise("softmax", kernels.softmax, input, dim, dtype)
 
 
-def log_softmax(input: ArrayLike, dim: int | None = None, dtype: DTypeLike | None = None) -> np.ndarray:
+def log_softmax(input: ArrayLike, dim: int | None = None, dtype: DTypeLike | None = None) -> FloatArray:
     r"""log softmax(z)_k = z_k - logsumexp(z) along ``dim`` (spec ``log_softmax``)."""
     return _rowwise("log_softmax", kernels.log_softmax, input, dim, dtype)
 
 
-def logsumexp(input: ArrayLike, dim: int | Sequence[int], keepdim: bool = False) -> np.ndarray:
+def logsumexp(input: ArrayLike, dim: int | tuple[int, ...] | list[int], keepdim: bool = False) -> FloatArray:
     r"""log Σ exp(z) over ``dim`` (an int or a tuple of ints), max-shifted (spec ``logsumexp``).
 
     As ``torch.logsumexp``: the reduced dims are removed, or kept with size 1 when ``keepdim``.

@@ -33,12 +33,14 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
+from typing import Iterator, TypedDict
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from symce.functional import _validate
-from symce.functional._reduce import Loss, Reduction, mean_denominator
+from symce.functional._reduce import mean_denominator
+from symce.functional._types import FloatArray, FloatDType, Labels, Loss, Reduction
 from symce.functional.losses import cross_entropy, cross_entropy_value_and_grad
 
 #: bytes of logits per chunk when ``chunk_size`` is None (two such buffers are alive). The three
@@ -61,7 +63,7 @@ def default_chunk_size(classes: int, dtype: DTypeLike) -> int:
 
 # --- checks --------------------------------------------------------------------------------------
 
-def _matrix(array, name: str, dtype: np.dtype | None = None) -> np.ndarray:
+def _matrix(array: ArrayLike, name: str, dtype: FloatDType | None = None) -> FloatArray:
     """A float32/float64 2-D array, C-contiguous (one copy if it is not), of ``dtype`` if given."""
     array = _validate.plain_array(array, name)
     if array.dtype not in _validate.KERNEL_DTYPES:
@@ -75,7 +77,7 @@ def _matrix(array, name: str, dtype: np.dtype | None = None) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def _bias(bias, classes: int, dtype: np.dtype) -> np.ndarray | None:
+def _bias(bias: ArrayLike | None, classes: int, dtype: FloatDType) -> FloatArray | None:
     if bias is None:
         return None
     bias = _validate.plain_array(bias, "linear_bias")
@@ -87,7 +89,7 @@ def _bias(bias, classes: int, dtype: np.dtype) -> np.ndarray | None:
     return bias
 
 
-def _targets(target, rows: int, classes: int, dtype: np.dtype, ignore: int) -> np.ndarray:
+def _targets(target: ArrayLike, rows: int, classes: int, dtype: FloatDType, ignore: int) -> Labels:
     """Class indices (N,) as int64, each in [0, V) or ignore_index."""
     target = _validate.plain_array(target, "target")
     if target.dtype.kind == "f":
@@ -101,7 +103,7 @@ def _targets(target, rows: int, classes: int, dtype: np.dtype, ignore: int) -> n
     return _validate.class_targets(target, logits_shape, ignore)
 
 
-def _chunk_size(value, classes: int, dtype: np.dtype) -> int:
+def _chunk_size(value: object, classes: int, dtype: FloatDType) -> int:
     if value is None:
         return default_chunk_size(classes, dtype)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -113,25 +115,33 @@ def _chunk_size(value, classes: int, dtype: np.dtype) -> int:
 
 # --- one call, checked ---------------------------------------------------------------------------
 
+class _CrossEntropyOptions(TypedDict):
+    """The keyword arguments every chunk's cross_entropy call takes."""
+
+    weight: FloatArray | None
+    ignore_index: int
+    label_smoothing: float
+
+
 @dataclass(frozen=True)
 class _LinearRows:
     """One linear_cross_entropy call, checked: the operands, the options and the 'mean' divisor."""
 
-    hidden: np.ndarray          # (N, H)
-    weight: np.ndarray          # (V, H)
-    bias: np.ndarray | None     # (V,)
-    labels: np.ndarray          # (N,) int64
-    class_weight: np.ndarray | None
+    hidden: FloatArray          # (N, H)
+    weight: FloatArray          # (V, H)
+    bias: FloatArray | None     # (V,)
+    labels: Labels              # (N,)
+    class_weight: FloatArray | None
     ignore_index: int
     smoothing: float
     chunk: int
-    mean_divisor: np.generic    # Σ keep·w[t], over the whole batch
+    mean_divisor: np.floating   # Σ keep·w[t], over the whole batch
 
     @property
-    def dtype(self) -> np.dtype:
+    def dtype(self) -> FloatDType:
         return self.hidden.dtype
 
-    def chunks(self):
+    def chunks(self) -> Iterator[slice]:
         """Row slices of at most ``chunk`` rows, covering the batch."""
         rows = self.hidden.shape[0]
         return (slice(start, min(start + self.chunk, rows)) for start in range(0, rows, self.chunk))
@@ -155,20 +165,20 @@ class _LinearRows:
             z += self.bias
         return z
 
-    def options(self) -> dict:
+    def options(self) -> _CrossEntropyOptions:
         return dict(weight=self.class_weight, ignore_index=self.ignore_index, label_smoothing=self.smoothing)
 
-    def reduce(self, losses: np.ndarray, reduction: str):
+    def reduce(self, losses: FloatArray, reduction: str) -> Loss:
         """The per-row losses (N,) under ``reduction``, as cross_entropy returns them."""
         if reduction == "none":
             return losses
-        total = losses.sum(dtype=self.dtype)
+        total: np.floating = losses.sum(dtype=self.dtype)
         if reduction == "sum":
             return total
         with np.errstate(divide="ignore", invalid="ignore"):
             return self.dtype.type(total / self.mean_divisor)
 
-    def row_scale(self, reduction: str, grad_output) -> np.ndarray:
+    def row_scale(self, reduction: str, grad_output: ArrayLike | None) -> FloatArray:
         """s (N,): row i's gradient is s_i·∂ℓ_i/∂z_i. g/D for 'mean' (D over the whole batch), g for
         'sum', g_i for 'none'. Ignored rows need no care here: cross_entropy_value_and_grad zeroes
         their scale itself, even where g/D is inf or nan (an all-ignored batch)."""
@@ -187,8 +197,9 @@ class _LinearRows:
         return np.ascontiguousarray(scale, dtype)
 
 
-def _linear_rows(input, linear_weight, target, linear_bias, weight, ignore_index, label_smoothing,
-                 chunk_size) -> _LinearRows:
+def _linear_rows(input: ArrayLike, linear_weight: ArrayLike, target: ArrayLike, linear_bias: ArrayLike | None,
+                 weight: ArrayLike | None, ignore_index: int | None, label_smoothing: float,
+                 chunk_size: int | None) -> _LinearRows:
     hidden = _matrix(input, "input")
     matrix = _matrix(linear_weight, "linear_weight", hidden.dtype)
     if matrix.shape[1] != hidden.shape[1]:
@@ -287,7 +298,7 @@ def linear_cross_entropy_value_and_grad(input: ArrayLike, linear_weight: ArrayLi
                                         reduction: Reduction = "mean", ignore_index: int | None = None,
                                         label_smoothing: float = 0.0, chunk_size: int | None = None,
                                         grad_output: ArrayLike | None = None
-                                        ) -> tuple[Loss, np.ndarray, np.ndarray, np.ndarray | None]:
+                                        ) -> tuple[Loss, FloatArray, FloatArray, FloatArray | None]:
     """(loss, ∂/∂input, ∂/∂linear_weight, ∂/∂linear_bias or None) of :func:`linear_cross_entropy`,
     each gradient times ``grad_output`` (default: ones of the loss's shape), from one pass over the
     chunks: logits, then the fused cross-entropy kernel, then three matrix products.

@@ -7,21 +7,33 @@ kernels generated from ``symce.spec``; this module adds torch's conventions arou
 """
 from __future__ import annotations
 
+from typing import Sequence, TypedDict
+
 import numpy as np
 from numpy.typing import ArrayLike
 
 from symce.functional import _validate
 from symce.generated import kernels
-from symce.functional._kernels import bind
+from symce.functional._kernels import LossKernels, bind
 from symce.functional._layout import class_rows, flat
-from symce.functional._reduce import KLReduction, Loss, Reduction, RowLoss, mean_denominator
+from symce.functional._reduce import Forward, ForwardBackward, RowLoss, mean_denominator
+from symce.functional._types import Divisor, FloatArray, FloatDType, KLReduction, Loss, Reduction
 
 KL_MEAN_WARNING = ("reduction: 'mean' divides the total loss by both the batch size and the support "
                    "size. 'batchmean' divides only by the batch size, and aligns with the KL div math "
                    "definition (as in torch.nn.functional.kl_div).")
 
 
-def _bound(loss, *args, summed: bool = True) -> dict:
+class _Bound(TypedDict):
+    """A :class:`RowLoss`'s kernels, bound to its operands."""
+
+    forward: Forward
+    forward_backward: ForwardBackward
+    forward_sum: Forward | None
+    forward_backward_sum: ForwardBackward | None
+
+
+def _bound(loss: LossKernels, *args: object, summed: bool = True) -> _Bound:
     """The forward and forward+backward kernels of a :class:`RowLoss` from ``loss``, the record of
     its spec in :mod:`symce.generated.kernels`, bound to ``args``, and (``summed``) their ``_sum``
     variants, which return the loss summed per task of rows or chunk of elements: what 'mean' and
@@ -34,8 +46,8 @@ def _bound(loss, *args, summed: bool = True) -> dict:
                                          in_place=lambda: loss.forward_backward_sum_in_place) if summed else None}
 
 
-def _integer_label_rows(loss, name: str, input, target, weight, ignore_index, *options,
-                        weighted: bool = True) -> RowLoss:
+def _integer_label_rows(loss: LossKernels, name: str, input: ArrayLike, target: ArrayLike, weight: ArrayLike | None,
+                        ignore_index: int, *options: float, weighted: bool = True) -> RowLoss:
     """Class-index targets: one row per sample, ignored rows kept out of the 'mean' denominator.
 
     torch's 'mean' is Σ_i loss_i / Σ_i keep_i · w[t_i] (``Spec.mean_weight``), so an all-ignored
@@ -58,7 +70,8 @@ def _integer_label_rows(loss, name: str, input, target, weight, ignore_index, *o
         dtype=input.dtype, out_dtype=out_dtype)
 
 
-def _probability_label_rows(input, target, weight, ignore_index, smoothing: float) -> RowLoss:
+def _probability_label_rows(input: np.ndarray, target: np.ndarray, weight: ArrayLike | None, ignore_index: int,
+                            smoothing: float) -> RowLoss:
     """Probability targets: torch's 'mean' divides by the number of samples, whatever the weights."""
     input, out_dtype = _validate.floating(input, "input")
     _validate.probability_targets_allowed(_validate.ignore_index(ignore_index))
@@ -74,7 +87,8 @@ def _probability_label_rows(input, target, weight, ignore_index, smoothing: floa
         dtype=input.dtype, out_dtype=out_dtype)
 
 
-def _cross_entropy(input, target, weight, ignore_index, label_smoothing) -> RowLoss:
+def _cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None, ignore_index: int,
+                   label_smoothing: float) -> RowLoss:
     smoothing = _validate.label_smoothing(label_smoothing)
     input, target = _validate.plain_array(input, "input"), _validate.plain_array(target, "target")
     if _validate.is_probability_target(input, target):
@@ -83,13 +97,13 @@ def _cross_entropy(input, target, weight, ignore_index, label_smoothing) -> RowL
                                input, target, weight, ignore_index, smoothing)
 
 
-def _nll_loss(input, target, weight, ignore_index) -> RowLoss:
+def _nll_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None, ignore_index: int) -> RowLoss:
     return _integer_label_rows(kernels.nll_loss, "nll", input, target, weight, ignore_index)
 
 
-def _elementwise(loss, input: np.ndarray, out_dtype, operands,
-                 options=(), divisors: dict | None = None, warnings: dict | None = None,
-                 summed: bool = False) -> RowLoss:
+def _elementwise(loss: LossKernels, input: FloatArray, out_dtype: FloatDType, operands: Sequence[np.ndarray | None],
+                 options: tuple[object, ...] = (), divisors: dict[str, Divisor] | None = None,
+                 warnings: dict[str, str] | None = None, summed: bool = False) -> RowLoss:
     """An elementwise loss: every element is a row of the flat kernels; 'mean' divides by numel.
 
     ``summed``: the kernels have ``_sum`` variants (a loss per chunk), used for 'mean' and 'sum'.
@@ -105,7 +119,7 @@ def _elementwise(loss, input: np.ndarray, out_dtype, operands,
         input_shape=shape, dtype=input.dtype, out_dtype=out_dtype, warnings=warnings or {})
 
 
-def _elementwise_weight(weight, input: np.ndarray, name: str) -> np.ndarray | None:
+def _elementwise_weight(weight: ArrayLike | None, input: FloatArray, name: str) -> np.ndarray | None:
     """A per-element weight broadcast to the input's shape; None stays None (the kernels'
     unweighted path, which reads nothing)."""
     if weight is None:
@@ -113,7 +127,7 @@ def _elementwise_weight(weight, input: np.ndarray, name: str) -> np.ndarray | No
     return _validate.broadcast_to(_validate.as_dtype(weight, input.dtype, name), input.shape, name)
 
 
-def _binary_cross_entropy(input, target, weight) -> RowLoss:
+def _binary_cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None) -> RowLoss:
     input, out_dtype = _validate.floating(input, "input")
     target = _validate.as_dtype(target, input.dtype, "target")
     _validate.same_shape(target, input)
@@ -123,7 +137,8 @@ def _binary_cross_entropy(input, target, weight) -> RowLoss:
                         (target, _elementwise_weight(weight, input, "weight")), summed=True)
 
 
-def _binary_cross_entropy_with_logits(input, target, weight, pos_weight) -> RowLoss:
+def _binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None,
+                                      pos_weight: ArrayLike | None) -> RowLoss:
     input, out_dtype = _validate.floating(input, "input")
     target = _validate.as_dtype(target, input.dtype, "target")
     _validate.same_shape(target, input)
@@ -132,7 +147,7 @@ def _binary_cross_entropy_with_logits(input, target, weight, pos_weight) -> RowL
     return _elementwise(kernels.sigmoid_binary_cross_entropy, input, out_dtype, operands, summed=True)
 
 
-def _kl_div(input, target, log_target) -> RowLoss:
+def _kl_div(input: ArrayLike, target: ArrayLike, log_target: bool) -> RowLoss:
     input, out_dtype = _validate.floating(input, "input")
     target = _validate.broadcast_to(_validate.as_dtype(target, input.dtype, "target"), input.shape, "target")
     return _elementwise(kernels.kl_divergence, input, out_dtype, (target,),
@@ -173,7 +188,7 @@ def cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None 
 def cross_entropy_value_and_grad(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
                                  ignore_index: int = -100, reduction: Reduction = "mean", label_smoothing: float = 0.0,
                                  grad_output: ArrayLike | None = None,
-                                 out: np.ndarray | None = None) -> tuple[Loss, np.ndarray]:
+                                 out: np.ndarray | None = None) -> tuple[Loss, FloatArray]:
     """(cross_entropy(...), grad_output · d loss / d input) from one fused kernel call.
 
     ``grad_output`` defaults to ones of the loss's shape (with reduction='none': the gradient of the sum).
@@ -198,7 +213,7 @@ def nll_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = Non
 def nll_loss_value_and_grad(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
                             ignore_index: int = -100, reduction: Reduction = "mean",
                             grad_output: ArrayLike | None = None,
-                            out: np.ndarray | None = None) -> tuple[Loss, np.ndarray]:
+                            out: np.ndarray | None = None) -> tuple[Loss, FloatArray]:
     """(nll_loss(...), grad_output · d loss / d input) from one fused kernel call (``out``: see cross_entropy)."""
     return _nll_loss(input, target, weight, ignore_index).value_and_grad(reduction, grad_output, out)
 
@@ -216,7 +231,7 @@ def binary_cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike 
 
 def binary_cross_entropy_value_and_grad(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
                                         reduction: Reduction = "mean", grad_output: ArrayLike | None = None,
-                                        out: np.ndarray | None = None) -> tuple[Loss, np.ndarray]:
+                                        out: np.ndarray | None = None) -> tuple[Loss, FloatArray]:
     """(binary_cross_entropy(...), grad_output · d loss / d input) from one fused kernel call (``out``: see
     cross_entropy)."""
     return _binary_cross_entropy(input, target, weight).value_and_grad(reduction, grad_output, out)
@@ -237,7 +252,7 @@ def binary_cross_entropy_with_logits_value_and_grad(input: ArrayLike, target: Ar
                                                     weight: ArrayLike | None = None, reduction: Reduction = "mean",
                                                     pos_weight: ArrayLike | None = None,
                                                     grad_output: ArrayLike | None = None,
-                                                    out: np.ndarray | None = None) -> tuple[Loss, np.ndarray]:
+                                                    out: np.ndarray | None = None) -> tuple[Loss, FloatArray]:
     """(binary_cross_entropy_with_logits(...), grad_output · d loss / d input) from one fused kernel call
     (``out``: see cross_entropy)."""
     return _binary_cross_entropy_with_logits(input, target, weight, pos_weight).value_and_grad(
@@ -256,6 +271,6 @@ def kl_div(input: ArrayLike, target: ArrayLike, reduction: KLReduction = "mean",
 
 def kl_div_value_and_grad(input: ArrayLike, target: ArrayLike, reduction: KLReduction = "mean",
                           log_target: bool = False, grad_output: ArrayLike | None = None,
-                          out: np.ndarray | None = None) -> tuple[Loss, np.ndarray]:
+                          out: np.ndarray | None = None) -> tuple[Loss, FloatArray]:
     """(kl_div(...), grad_output · d loss / d input) from one fused kernel call (``out``: see cross_entropy)."""
     return _kl_div(input, target, log_target).value_and_grad(reduction, grad_output, out)
