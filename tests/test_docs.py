@@ -106,7 +106,7 @@ def test_the_site_builds_with_warnings_as_errors(site):
 def test_every_page_of_the_site_is_built(site):
     names = ["installation", "tour", "notebooks", "verify", "custom_losses", "training", "caching", "accuracy",
              "performance", "benchmarks", "layout", "identities", "specs/index",
-             *(f"api/{module}" for module in ("functional", "torch", "verify", "spec")),
+             *(f"api/{module}" for module in ("functional", "torch", "verify", "compile", "spec")),
              *(f"specs/{name}" for name in SPECS),
              *(f"notebooks/{notebook.stem}" for notebook in sorted((ROOT / "notebooks").glob("*.py")))]
     assert [name for name in names if not (site / f"{name}.html").is_file()] == []
@@ -123,6 +123,10 @@ def test_the_api_reference_documents_the_public_functions(site):
     functional = (site / "api" / "functional.html").read_text(encoding="utf-8")
     assert 'id="symce.functional.cross_entropy"' in functional
     assert 'id="symce.verify.verify"' in (site / "api" / "verify.html").read_text(encoding="utf-8")
+    compiled = (site / "api" / "compile.html").read_text(encoding="utf-8")
+    for name in ("symce.compile.compile", "symce.compile.loss.CompiledLoss.value_and_grad",
+                 "symce.compile.loss.CompiledLoss.torch", "symce.compile.cache.root"):
+        assert f'id="{name}"' in compiled, name
 
 
 @needs_chromium
