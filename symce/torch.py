@@ -306,14 +306,23 @@ def _(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int, r
     return input.new_empty(_loss_shape(input, reduction, 1)), input.new_empty(input.shape)
 
 
+def _ignored_rows_zeroed(ctx: _Context, grad_loss: Tensor | None, target: Tensor, ignore_index: int,
+                         reduction: str) -> Tensor | None:
+    """grad_output with 0 at the samples whose class-index target is ``ignore_index`` (reduction='none').
+
+    torch gives ignored samples a zero gradient whatever their grad_output (inf or nan included);
+    the saved rows are zero there, but 0 · nan is not.
+    """
+    if reduction == "none" and not target.is_floating_point() and grad_loss is not None and \
+            (ctx.traced or not _is_one(grad_loss)):
+        return grad_loss.masked_fill(target == ignore_index, 0)
+    return grad_loss
+
+
 def _cross_entropy_backward(ctx: _Context, grad_loss: Tensor | None, _: Tensor | None) -> Gradients:
     input, target = ctx.saved_tensors[:2]
     _, ignore_index, reduction, _ = ctx.options
-    if reduction == "none" and not target.is_floating_point() and grad_loss is not None and \
-            (ctx.traced or not _is_one(grad_loss)):
-        # torch gives ignored samples a zero gradient whatever their grad_output (inf or nan
-        # included); the saved rows are zero there, but 0 · nan is not
-        grad_loss = grad_loss.masked_fill(target == ignore_index, 0)
+    grad_loss = _ignored_rows_zeroed(ctx, grad_loss, target, ignore_index, reduction)
     (grad,) = _scaled_gradients(ctx, grad_loss, _cross_entropy_value_and_grad, class_axis=1)
     return _backward_result(grad, input), None, None, None, None, None
 

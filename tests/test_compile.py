@@ -6,8 +6,6 @@ cross-entropy. References are torch's and mpmath's, never symce.compile's own.
 """
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -16,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+import compile_workloads
 import symce
 import symce.functional as sf
 
@@ -64,25 +63,14 @@ WORKLOAD = textwrap.dedent('''
 
 
 def run_workload(folder, cache) -> dict:
-    env = {**os.environ, "SYMCE_CACHE_DIR": str(cache)}
-    done = subprocess.run([sys.executable, "-c", WORKLOAD, str(folder)], env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return compile_workloads.run_workload(WORKLOAD, folder, cache)
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """The losses file, a cache compiled by a first process, and this process pointed at that cache."""
-    folder = tmp_path_factory.mktemp("losses")
-    (folder / "losses.py").write_text(LOSSES)
-    cache = tmp_path_factory.mktemp("cache")
-    first = run_workload(folder, cache)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SYMCE_CACHE_DIR", str(cache))
-        patch.syspath_prepend(str(folder))
-        import losses
-        yield {"folder": folder, "cache": cache, "first": first, "losses": losses}
+    with compile_workloads.compiled_first(tmp_path_factory, "losses", LOSSES, WORKLOAD) as prepared:
+        yield prepared
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,11 @@ from symce.codegen.planner import Arg, Kernel, Specialised
 from symce.codegen.printer import Sigmoid, XLogX
 from symce.codegen.program import row_program
 from symce.spec import Spec, get
-from symce.spec.symbols import k, keep, p, q, z
+from symce.spec.symbols import k, keep, p, pos_weight, q, weight, z
+
+#: the parameters of an elementwise spec that are arrays broadcast to the input, as torch's
+#: ``weight`` and ``pos_weight`` tensors are; any other parameter is one number for the whole call
+PER_ELEMENT = frozenset({weight, pos_weight})
 
 
 @dataclass(frozen=True)
@@ -88,11 +92,64 @@ def fold_sigmoid(expr: sp.Expr, v: sp.Expr) -> sp.Expr:
     e = sp.Symbol("_E", positive=True)
     rational = sp.cancel(sp.together(expr.subs(sp.exp(-v), e)))
     numerator, denominator = sp.fraction(rational)
-    poly = sp.Poly(sp.expand(numerator), e)
+    try:
+        poly = sp.Poly(sp.expand(numerator), e)
+    except sp.PolynomialError:  # E inside a power or a function: no polynomial in E
+        raise ValueError(f"cannot write {expr} in sigmoids of {v}") from None
     if sp.expand(denominator - (1 + e)) != 0 or poly.degree() > 1 or expr.subs(sp.exp(-v), e).has(v):
         raise ValueError(f"cannot write {expr} in sigmoids of {v}")
     low, high = poly.coeff_monomial(1), poly.coeff_monomial(e)
     return low * Sigmoid(v) + high * Sigmoid(-v)
+
+
+def _homogeneous(polynomial: sp.Expr, e: sp.Symbol, s: sp.Symbol, s_bar: sp.Symbol) -> tuple[sp.Expr, int]:
+    """A polynomial P(E) of degree d as the homogeneous S^d · P(S̄/S), factor by factor, and d.
+
+    Each factor 1 + E is S + S̄ = 1; a factor kept whole keeps its terms ((1 − b) + b·E becomes
+    (1 − b)·S + b·S̄, where its expanded square would subtract terms that cancel).
+    """
+    constant, factors = sp.factor_list(polynomial, e)
+    result, degree = sp.sympify(constant), 0
+    for factor, power in factors:
+        poly = sp.Poly(factor, e)
+        if sp.expand(factor - (1 + e)) != 0:
+            result *= sp.Add(*[c * s_bar ** m * s ** (poly.degree() - m) for (m,), c in poly.terms()]) ** power
+        degree += poly.degree() * power
+    return result, degree
+
+
+def _rational_in_sigmoids(expr: sp.Expr, v: sp.Expr) -> sp.Expr | None:
+    """``expr``, a rational function of E = exp(−v), in σ(v) = S and σ(−v) = S̄ = S·E; None otherwise.
+
+    E = S̄/S, so N(E)/D(E) is a ratio of homogeneous polynomials in S and S̄ times a power of S
+    (:func:`_homogeneous`). The numerator keeps its factors: 1 − p_t becomes b·σ(−x) + (1 − b)·σ(x),
+    not 1 − σ(x)·… that rounds to 0.
+    """
+    e, s, s_bar = sp.Dummy("E", positive=True), sp.Dummy("S"), sp.Dummy("S_bar")
+    in_e = expr.subs(sp.exp(-v), e).subs(sp.exp(v), 1 / e)
+    if in_e.has(v) or not in_e.has(e) or not in_e.is_rational_function(e):
+        return None
+    numerator, denominator = sp.fraction(sp.cancel(sp.together(in_e)))
+    above, above_degree = _homogeneous(numerator, e, s, s_bar)
+    below, below_degree = _homogeneous(denominator, e, s, s_bar)
+    result = above * s ** (below_degree - above_degree) / below
+    return result.xreplace({s: Sigmoid(v), s_bar: Sigmoid(-v)})
+
+
+def in_sigmoids(expr: sp.Expr, v: sp.Expr) -> sp.Expr:
+    """Every largest part of ``expr`` that is a rational function of exp(−v) written in σ(±v)
+    (:func:`_rational_in_sigmoids`), powers combined (u^γ/u is u^(γ−1), finite at u = 0 for γ ≥ 1).
+
+    The general case of :func:`fold_sigmoid`, for a loss whose gradient is no A·σ(v) + B·σ(−v) (a
+    sigmoid focal loss: (1 − p_t)^γ times the cross-entropy); the logs were rewritten before.
+    """
+    def walk(part: sp.Expr) -> sp.Expr:
+        if part.is_Atom or not part.has(v):
+            return part
+        folded = _rational_in_sigmoids(part, v)
+        return folded if folded is not None else part.func(*[walk(arg) for arg in part.args])
+
+    return sp.powsimp(walk(expr))
 
 
 def kernel_args(spec: Spec, elementwise: bool) -> tuple[Arg, ...]:
@@ -109,7 +166,8 @@ def kernel_args(spec: Spec, elementwise: bool) -> tuple[Arg, ...]:
         if param.symbol == keep:
             args.append(Arg("ignore_index", "ignore_index"))
         elif elementwise:
-            args.append(Arg(param.name, "elements", param.symbol, param.default))
+            role = "elements" if param.symbol in PER_ELEMENT else "scalar"
+            args.append(Arg(param.name, role, param.symbol, param.default))
         else:
             args.append(Arg(param.name, "classes" if param.kind == "vector" else "scalar", param.symbol,
                             param.default))
@@ -168,7 +226,11 @@ def loss_kernels(spec: Spec, prefix: str, modifications: tuple[Modification, ...
             loss = rewrites.optimize(at_defaults(value, defaults), rewrites.ONE_LOGIT + rewrites.ONE_PROBABILITY)
             derivative = at_defaults(grad, defaults)
             if loss.has(sp.exp(-variable)) or derivative.has(sp.exp(-variable)):
-                derivative = fold_sigmoid(derivative, variable)
+                try:
+                    derivative = fold_sigmoid(derivative, variable)
+                except ValueError:  # no A·σ(v) + B·σ(−v): logs through softplus, the rest in sigmoids
+                    loss = in_sigmoids(loss, variable)
+                    derivative = in_sigmoids(rewrites.optimize(derivative, rewrites.ONE_LOGIT), variable)
             return {"loss": loss, "grad": _modified(derivative, "grad", modifications)}
 
         def only_loss(exprs: dict[str, sp.Expr]) -> dict[str, sp.Expr]:

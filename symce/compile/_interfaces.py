@@ -4,8 +4,8 @@ The code generator and the functional layer are being redesigned (issue #25); wh
 needs from them is imported here and nowhere else in it, so that a rename touches this file only.
 Beyond these: ``symce.spec`` (Spec, Param, KEEP), ``symce.derivations`` (``generic_gradient``,
 ``gradient_closed_form``, ``render``), ``symce.verify`` (its tracer, ``compare.trace``, in
-``trace.py``; its ``path.py:NAME`` loader, in ``targets.py``) and ``symce.torch``'s boundary checks
-and chain rule (in ``torch.py``).
+``trace.py``; its ``path.py:NAME`` loader, in ``targets.py``) and ``symce.torch``'s boundary checks,
+``setup_context`` and chain rule (in ``torch.py``).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike
 
 import symce
 from symce.functional._reduce import RowLoss
-from symce.functional.losses import _integer_label_rows
+from symce.functional.losses import _integer_label_rows, _logit_elementwise_rows, _probability_label_rows
 from symce.threading_layer import prefer_tbb  # noqa: F401
 
 
@@ -113,3 +113,16 @@ def integer_label_rows(module: ModuleType, name: str, input: ArrayLike, target: 
     kernels ``<name>_forward`` and ``<name>_forward_backward`` of the generated ``module``."""
     return _integer_label_rows(KernelRecord(module, name), name, input, target, weight, ignore_index, *options,
                                weighted=weighted)
+
+
+def probability_label_rows(module, name: str, input, target, weight, ignore_index, *options, weighted: bool):
+    """symce.functional's cross-entropy on probability targets ('mean' over the samples), over ``module``'s
+    kernels of ``name``."""
+    return _probability_label_rows(KernelRecord(module, name), name, input, target, weight, ignore_index,
+                                   *options, weighted=weighted)
+
+
+def logit_elementwise_rows(module, name: str, input, target, arrays: dict, options: tuple):
+    """symce.functional's binary_cross_entropy_with_logits boundary (weight and pos_weight broadcast,
+    'mean' over the elements), over ``module``'s kernels of ``name``."""
+    return _logit_elementwise_rows(KernelRecord(module, name), input, target, arrays, options)

@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"symce compile: {error}", file=sys.stderr)
         return 2
     print(f"{loss.spec.name}: {_readable(loss.spec.formula, loss.spec.expr)}")
-    print(f"gradient: ∂L/∂{loss.spec.inputs[0].symbol}_j = {_readable(None, loss.gradient)}")
+    variable = loss.spec.inputs[0].symbol
+    print(f"gradient: ∂L/∂{variable}{'_j' if loss.kind.class_axis else ''} = {_readable(None, loss.gradient)}")
     print(f"rewrites applied: {', '.join(loss.rewrites) or 'none'}")
     print(f"kernels: {loss.path}{' (cached)' if cached else ' (generated)'}")
     return 0

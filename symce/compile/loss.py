@@ -1,103 +1,64 @@
 """A compiled loss: a user's spec with the built-in losses' boundary, reductions, kernels and torch adapter.
 
-:class:`CompiledLoss` wraps a spec over (logits, integer label). What the built-in losses do
-around their kernels it does through the same code: labels, class weights and ``ignore_index``
-are checked by ``symce.functional._validate`` (an out-of-range label is an ``IndexError`` naming it
-and its position), rows and reductions come from ``symce.functional._reduce.RowLoss`` (torch's
-'none' / 'mean' / 'sum', 'mean' dividing by Σ keep·w_t), so a spec that *is* cross-entropy gives
-``symce.functional.cross_entropy``'s numbers.
+:func:`compiled` picks, by the spec's inputs (:mod:`symce.compile.kinds`), one of three classes,
+each with the signature of the built-in loss of its kind:
 
-``ignore_index`` needs the spec to be multiplied by ``keep`` (:data:`symce.spec.symbols.keep`):
-the kernel generator turns that factor into an ``ignore_index`` argument and skips the row. A
-user's spec without it gets it (``keep · expr``), so no generated kernel ever reads a label that
-is ignored or out of range: both are settled before the kernel runs.
+* :class:`IntegerLabelLoss`, (logits, integer label): ``symce.functional.cross_entropy`` with
+  class-index targets: labels checked (an out-of-range label is an ``IndexError`` naming it and its
+  position), ``ignore_index``, class weights, 'mean' dividing by Σ keep·w_t. ``ignore_index`` needs
+  the spec to be multiplied by ``keep`` (:data:`symce.spec.symbols.keep`); a user's spec without it
+  gets it (``keep · expr``), so no generated kernel ever reads a label that is ignored or out of range;
+* :class:`ProbabilityTargetLoss`, (logits, target probabilities): ``cross_entropy`` with probability
+  targets: targets of the input's shape, class weights, 'mean' dividing by the number of samples;
+* :class:`ElementwiseLoss`, (logit, target): ``binary_cross_entropy_with_logits``: one loss per
+  element, ``weight`` and ``pos_weight`` (where the spec has them) broadcast, 'mean' over the elements.
+
+What the built-in losses do around their kernels these do through the same code
+(``symce.functional``'s validation and ``RowLoss`` reductions), so a spec that *is* a built-in loss
+gives its numbers.
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import numbers
-from pathlib import Path
+import sys
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-import numpy as np
 import sympy as sp
-from numpy.typing import ArrayLike
 
-from symce.compile import _interfaces, cache
-from symce.functional._reduce import RowLoss
-from symce.functional._types import FloatArray, Loss, Reduction
-from symce.spec import Param, Spec
-from symce.spec.losses import KEEP
-from symce.spec.symbols import keep, t
+from symce.compile import cache, kinds
+from symce.compile.kinds import UnsupportedSpec
+from symce.spec import Spec
 
-if TYPE_CHECKING:  # imported when first used: torch is optional, the others cost import time
-    from torch import Tensor
-
-    from symce.derivations import Derivation
-    from symce.verify import Report, VerifyOptions
-    from typing_extensions import Unpack
-
-
-class UnsupportedSpec(ValueError):
-    """A spec that symce.compile cannot give the built-in losses' boundary (yet)."""
-
-
-def _class_weight(spec: Spec) -> Param | None:
-    vectors = [param for param in spec.params if param.kind == "vector"]
-    if len(vectors) > 1:
-        raise UnsupportedSpec(f"spec {spec.name!r} has {len(vectors)} per-class parameters "
-                              f"({', '.join(p.name for p in vectors)}); symce.compile takes one, the class weights")
-    return vectors[0] if vectors else None
-
-
-def boundary_spec(spec: Spec) -> Spec:
-    """``spec`` as its kernels are generated: ``keep · expr`` (ignore_index), and parameters in the
-    order the built-in integer-label losses pass them (class weights, the scalars, keep).
-
-    The 'mean' denominator Σ keep·w_t (or Σ keep without weights) is the one torch's
-    cross_entropy uses; a spec that declares another ``mean_weight`` is refused.
-    """
-    if [item.kind for item in spec.inputs] != ["vector", "label"]:
-        raise UnsupportedSpec(f"symce.compile takes a spec over (logits, integer label): inputs of kinds "
-                              f"('vector', 'label'); {spec.name!r} has {tuple(i.kind for i in spec.inputs)}")
-    if not spec.name.isidentifier():
-        raise UnsupportedSpec(f"the spec's name {spec.name!r} must be a Python identifier (it names the kernels)")
-    weight = _class_weight(spec)
-    scalars = tuple(param for param in spec.params if param.kind != "vector" and param.symbol != keep)
-    expr = spec.expr if spec.expr.has(keep) else keep * spec.expr
-    counted = keep * weight.symbol[t] if weight is not None else keep
-    mean_weight = spec.mean_weight if spec.mean_weight.has(keep) else keep * spec.mean_weight
-    if spec.mean_weight in (1, keep):  # the default: torch's cross_entropy convention
-        mean_weight = counted
-    if sp.simplify(mean_weight - counted) != 0:
-        raise UnsupportedSpec(f"spec {spec.name!r} declares mean_weight {spec.mean_weight}; symce.compile's "
-                              f"'mean' divides by Σ {counted} (torch's cross_entropy convention)")
-    params = ((weight,) if weight is not None else ()) + scalars + (KEEP,)
-    return dataclasses.replace(spec, expr=expr, params=params, mean_weight=mean_weight)
+__all__ = ["CompiledLoss", "ElementwiseLoss", "IntegerLabelLoss", "ProbabilityTargetLoss", "UnsupportedSpec",
+           "compiled"]
 
 
 class CompiledLoss:
     """A loss compiled by :func:`symce.compile`: NumPy and torch functions, its gradient and derivation.
 
-    ``loss(logits, labels, weight=None, ignore_index=-100, reduction="mean", **params)`` follows
-    ``symce.functional.cross_entropy``: logits (C,), (N, C) or (N, C, d1, ..., dk), labels of the
-    same shape without the class axis; the spec's scalar parameters are keywords with the spec's
-    defaults. ``value_and_grad`` returns (loss, d loss / d logits) from one fused kernel call;
-    ``torch`` is the same loss on CPU tensors, differentiable by autograd.
+    ``loss(input, target, ...)`` and ``value_and_grad`` (loss, d loss / d input from one fused kernel
+    call) take the arguments of the built-in loss of the spec's kind (see the subclasses); the spec's
+    scalar parameters are keywords with the spec's defaults. ``torch`` is the same loss on CPU
+    tensors, a torch custom operator differentiable by autograd (:mod:`symce.compile.torch`).
     """
 
-    def __init__(self, spec: Spec, origin: Callable[..., object] | None = None) -> None:
+    def __init__(self, spec: Spec, origin=None):
         self.spec = spec
-        self.kernel_spec = boundary_spec(spec)
+        self.kind = kinds.of(spec)
+        self.kernel_spec = self.kind.prepare(spec)
         self.key = cache.key(self.kernel_spec)
         self.origin = origin
-        self._weight = _class_weight(self.kernel_spec)
-        self._scalars = tuple(p for p in self.kernel_spec.params if p.kind != "vector" and p.symbol != keep)
+        self._arrays = self.kind.arrays(self.kernel_spec)
+        self._scalars = self.kind.scalars(self.kernel_spec)
+        if "torch" in sys.modules:
+            # registered now, outside any torch.compile trace (Dynamo cannot trace a registration)
+            from symce.compile.torch import operators
+
+            operators(self)
 
     def __repr__(self) -> str:
-        return f"<CompiledLoss {self.spec.name} {self.key[:cache.KEY_LENGTH]}>"
+        return f"<{type(self).__name__} {self.spec.name} {self.key[:cache.KEY_LENGTH]}>"
 
     # ----- kernels -----------------------------------------------------------------------------
     @functools.cached_property
@@ -110,13 +71,13 @@ class CompiledLoss:
         return self._loaded[0]
 
     @property
-    def path(self) -> Path:
+    def path(self):
         """The generated module's file, in the kernel cache."""
         return cache.folder(self.kernel_spec, self.key) / "kernels.py"
 
     # ----- mathematics -------------------------------------------------------------------------
     @functools.cached_property
-    def _derivation(self) -> Derivation:
+    def _derivation(self):
         from symce.derivations import generic_gradient
 
         return generic_gradient(self.spec)
@@ -141,7 +102,8 @@ class CompiledLoss:
         return cache.rewrites_applied(self.kernel_spec)
 
     # ----- NumPy -------------------------------------------------------------------------------
-    def _options(self, params: Mapping[str, object]) -> tuple[float, ...]:
+    def _options(self, params: dict) -> tuple[float, ...]:
+        """The scalar parameters' values, in the kernels' order (the spec's defaults where not given)."""
         unknown = set(params) - {p.name for p in self._scalars}
         if unknown:
             raise TypeError(f"{self.spec.name} got unexpected keyword argument(s) {sorted(unknown)}; its "
@@ -156,39 +118,103 @@ class CompiledLoss:
             values.append(float(value))
         return tuple(values)
 
-    def _rows(self, input: ArrayLike, target: ArrayLike, weight: ArrayLike | None, ignore_index: int,
-              params: Mapping[str, object]) -> RowLoss:
-        if weight is not None and self._weight is None:
-            raise TypeError(f"{self.spec.name} has no class weights (no per-class parameter): pass weight=None")
-        return _interfaces.integer_label_rows(self.kernels, self.kernel_spec.name, input, target, weight,
-                                              ignore_index, *self._options(params), weighted=self._weight is not None)
+    def _given(self, arrays: dict) -> dict:
+        """The array arguments the spec has (``weight``, ``pos_weight``), refusing one it has not."""
+        for name, value in arrays.items():
+            if value is not None and name not in self._arrays:
+                what = "class weights (no per-class parameter)" if self.kind.class_axis else f"parameter {name}"
+                raise TypeError(f"{self.spec.name} has no {what}: pass {name}=None")
+        return {name: arrays.get(name) for name in self._arrays}
 
-    def __call__(self, input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None, ignore_index: int = -100,
-                 reduction: Reduction = "mean", **params: float) -> Loss:
-        return self._rows(input, target, weight, ignore_index, params).value(reduction)
+    def _rows(self, input, target, arrays: dict, ignore_index, options: tuple):
+        """The call laid out by the built-in loss of this kind: a ``RowLoss`` over the cached kernels."""
+        return self.kind.rows(self.kernels, self.kernel_spec.name, input, target, self._given(arrays), options,
+                              ignore_index)
 
-    def value_and_grad(self, input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
-                       ignore_index: int = -100, reduction: Reduction = "mean", grad_output: ArrayLike | None = None,
-                       out: np.ndarray | None = None, **params: float) -> tuple[Loss, FloatArray]:
-        """(loss, grad_output · d loss / d input) from one fused kernel call; ``out`` receives the gradient
-        (it may be ``input`` itself), as in ``symce.functional.cross_entropy_value_and_grad``."""
-        return self._rows(input, target, weight, ignore_index, params).value_and_grad(reduction, grad_output, out)
+    def _value(self, input, target, arrays, ignore_index, reduction, params):
+        return self._rows(input, target, arrays, ignore_index, self._options(params)).value(reduction)
 
-    # ----- torch -------------------------------------------------------------------------------
-    def torch(self, input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
-              reduction: Reduction = "mean", **params: float) -> Tensor:
-        """The loss on CPU tensors, differentiable with respect to ``input`` (see :mod:`symce.compile.torch`)."""
+    def _value_and_grad(self, input, target, arrays, ignore_index, reduction, grad_output, out, params):
+        rows = self._rows(input, target, arrays, ignore_index, self._options(params))
+        return rows.value_and_grad(reduction, grad_output, out)
+
+    def _torch(self, input, target, arrays: dict, ignore_index, reduction, params):
         from symce.compile.torch import apply
 
-        return apply(self, input, target, weight, ignore_index, reduction, params)
+        return apply(self, input, target, arrays, ignore_index, reduction, self._options(params))
 
     # ----- the original code -------------------------------------------------------------------
-    def verify_original(self, **options: Unpack[VerifyOptions]) -> Report:
+    def verify_original(self, **options):
         """``symce.verify`` of the function this loss was traced from against the compiled spec (its
         parameters at their defaults): the report says where the original breaks (inf, nan, lost digits)."""
         if self.origin is None:
             raise ValueError(f"{self.spec.name} was compiled from a spec, not traced from a function")
-        from symce.verify import verify
+        import symce.verify
 
-        options["params"] = {**{p.name: p.default for p in self.spec.params}, **(options.get("params") or {})}
-        return verify(self.origin, spec=self.spec, **options)
+        params = {p.name: p.default for p in self.spec.params}
+        return symce.verify(self.origin, spec=self.spec, params={**params, **options.pop("params", {})}, **options)
+
+
+class IntegerLabelLoss(CompiledLoss):
+    """A spec over (logits, integer label), called as ``symce.functional.cross_entropy`` with class-index
+    targets: logits (C,), (N, C) or (N, C, d1, ..., dk), labels of that shape without the class axis,
+    each in [0, C) or ``ignore_index``; 'mean' divides by Σ keep·w_t."""
+
+    def __call__(self, input, target, weight=None, ignore_index=-100, reduction="mean", **params):
+        return self._value(input, target, {"weight": weight}, ignore_index, reduction, params)
+
+    def value_and_grad(self, input, target, weight=None, ignore_index=-100, reduction="mean", grad_output=None,
+                       out=None, **params):
+        """(loss, grad_output · d loss / d input) from one fused kernel call; ``out`` receives the gradient
+        (it may be ``input`` itself), as in ``symce.functional.cross_entropy_value_and_grad``."""
+        return self._value_and_grad(input, target, {"weight": weight}, ignore_index, reduction, grad_output, out,
+                                    params)
+
+    def torch(self, input, target, weight=None, ignore_index=-100, reduction="mean", **params):
+        """The loss on CPU tensors, differentiable with respect to ``input``."""
+        return self._torch(input, target, {"weight": weight}, ignore_index, reduction, params)
+
+
+class ProbabilityTargetLoss(CompiledLoss):
+    """A spec over (logits, target probabilities), called as ``symce.functional.cross_entropy`` with
+    probability targets: logits and targets of one shape, (C,), (N, C) or (N, C, d1, ..., dk), classes
+    on axis 1; 'mean' divides by the number of samples, whatever the class weights (torch's rule)."""
+
+    def __call__(self, input, target, weight=None, reduction="mean", **params):
+        return self._value(input, target, {"weight": weight}, -100, reduction, params)
+
+    def value_and_grad(self, input, target, weight=None, reduction="mean", grad_output=None, out=None, **params):
+        """(loss, grad_output · d loss / d input) from one fused kernel call (``out``: see IntegerLabelLoss)."""
+        return self._value_and_grad(input, target, {"weight": weight}, -100, reduction, grad_output, out, params)
+
+    def torch(self, input, target, weight=None, reduction="mean", **params):
+        """The loss on CPU tensors, differentiable with respect to ``input`` (not the targets)."""
+        return self._torch(input, target, {"weight": weight}, -100, reduction, params)
+
+
+class ElementwiseLoss(CompiledLoss):
+    """A spec over one logit and its target, called as ``symce.functional.binary_cross_entropy_with_logits``:
+    input and target of one shape; ``weight`` and ``pos_weight`` (where the spec has them: parameters
+    of the symbols ``weight`` and ``pos_weight``) broadcast to it; 'mean' divides by the number of elements."""
+
+    def __call__(self, input, target, weight=None, reduction="mean", pos_weight=None, **params):
+        return self._value(input, target, {"weight": weight, "pos_weight": pos_weight}, -100, reduction, params)
+
+    def value_and_grad(self, input, target, weight=None, reduction="mean", pos_weight=None, grad_output=None,
+                       out=None, **params):
+        """(loss, grad_output · d loss / d input) from one fused kernel call (``out``: see IntegerLabelLoss)."""
+        return self._value_and_grad(input, target, {"weight": weight, "pos_weight": pos_weight}, -100, reduction,
+                                    grad_output, out, params)
+
+    def torch(self, input, target, weight=None, reduction="mean", pos_weight=None, **params):
+        """The loss on CPU tensors, differentiable with respect to ``input``."""
+        return self._torch(input, target, {"weight": weight, "pos_weight": pos_weight}, -100, reduction, params)
+
+
+LOSSES = {kinds.IntegerLabels: IntegerLabelLoss, kinds.ProbabilityTargets: ProbabilityTargetLoss,
+          kinds.Elementwise: ElementwiseLoss}
+
+
+def compiled(spec: Spec, origin=None) -> CompiledLoss:
+    """The compiled loss of ``spec``, of the class its inputs' kind calls for."""
+    return LOSSES[type(kinds.of(spec))](spec, origin)

@@ -1,68 +1,134 @@
-"""A compiled loss on CPU tensors: one autograd function, the chain rule of symce.torch.
+"""A compiled loss on CPU tensors: two torch custom operators per loss, with symce.torch's chain rule.
 
-The forward makes one fused kernel call (``CompiledLoss.value_and_grad``) when a gradient is
-wanted, and keeps the gradient; backward multiplies it by grad_output. The checks at the boundary,
-the tensor/array views and the chain rule are symce.torch's own, so a compiled loss behaves as
-``symce.torch.cross_entropy`` does (a plain ``autograd.Function``, not a torch custom operator:
-it runs eagerly, and ``torch.compile`` graph-breaks around it).
+Each compiled loss gets, once per process, the operators ``symce_compiled::<name>_<key16>`` (the
+loss, from the forward-only kernel) and ``symce_compiled::<name>_<key16>_value_and_grad`` (the loss
+and ∂(Σ loss)/∂input from one fused kernel call), ``<key16>`` the first 16 hex digits of the spec's
+cache key, so a changed spec never meets an operator of the old one. Each has a fake (meta)
+implementation, and the second the autograd formula of ``symce.torch``'s built-in losses (the same
+``setup_context`` and backward helpers): ``torch.compile(fullgraph=True)`` records one opaque call
+instead of tracing into numba, and ``torch.library.opcheck`` passes.
+
+Every kind of loss shares one schema, the arguments its kind does not use left at None / -100::
+
+    (Tensor input, Tensor target, Tensor? weight, Tensor? pos_weight, int ignore_index, str reduction,
+     float[] params)
+
+``params`` are the spec's scalar parameters in the kernels' order. The boundary checks, the
+tensor/array views and the chain rule are symce.torch's.
+
+Dynamo cannot trace a registration, so the operators are registered when the loss is compiled in
+a process that has imported torch, else at the first eager ``.torch`` call; a loss whose first
+``.torch`` call is inside ``torch.compile`` without either raises, saying so.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Protocol
+from dataclasses import dataclass
 
 import torch
-from torch import Tensor
 
 from symce import torch as symce_torch
+from symce.compile import cache, kinds
 from symce.functional import _validate
-from symce.functional._types import Reduction
 
-if TYPE_CHECKING:
-    from symce.compile.loss import CompiledLoss
-
-
-class _Context(Protocol):
-    """What forward keeps for backward: the input and labels, the gradient, the options backward reads."""
-
-    saved_tensors: tuple[Tensor, ...]
-    grad: Tensor
-    ignore_index: int
-    reduction: Reduction
-
-    def save_for_backward(self, *tensors: Tensor) -> None: ...
+#: the operators' namespace: torch.ops.symce_compiled.<name>_<key16>
+NAMESPACE = "symce_compiled"
+SCHEMA = ("(Tensor input, Tensor target, Tensor? weight, Tensor? pos_weight, int ignore_index, str reduction, "
+          "float[] params)")
 
 
-class _CompiledLossFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: _Context, input: Tensor, target: Tensor, weight: Tensor | None, loss: CompiledLoss,
-                ignore_index: int, reduction: Reduction, params: Mapping[str, float]) -> Tensor:
-        arrays = (symce_torch._numpy(input), symce_torch._numpy(target), symce_torch._numpy(weight))
-        value, grad = loss.value_and_grad(*arrays, ignore_index, reduction, grad_output=None, out=None, **params)
-        ctx.save_for_backward(input, target)
-        ctx.grad, ctx.ignore_index, ctx.reduction = torch.from_numpy(grad), ignore_index, reduction
+@dataclass(frozen=True)
+class Operators:
+    """A compiled loss's two operators."""
+
+    forward: torch._library.custom_ops.CustomOpDef
+    value_and_grad: torch._library.custom_ops.CustomOpDef
+
+
+#: operator name → the operators registered in this process
+_REGISTERED: dict[str, Operators] = {}
+
+
+def operator_name(loss) -> str:
+    """``<name>_<key16>``: the operator of ``loss``'s spec, the same in every process."""
+    return f"{loss.spec.name}_{loss.key[:cache.KEY_LENGTH]}"
+
+
+def operators(loss) -> Operators:
+    """``loss``'s operators, registered the first time they are asked for in this process."""
+    name = operator_name(loss)
+    if name not in _REGISTERED:
+        _REGISTERED[name] = _register(loss, name)
+    return _REGISTERED[name]
+
+
+def _rows(loss, input, target, weight, pos_weight, ignore_index, params):
+    arrays = {"weight": symce_torch._numpy(weight), "pos_weight": symce_torch._numpy(pos_weight)}
+    return loss._rows(symce_torch._numpy(input), symce_torch._numpy(target), arrays, ignore_index, tuple(params))
+
+
+def _register(loss, name: str) -> Operators:
+    axis = loss.kind.class_axis
+
+    def forward(input, target, weight, pos_weight, ignore_index, reduction, params):
+        value = _rows(loss, input, target, weight, pos_weight, ignore_index, params).value(reduction)
         return symce_torch._tensor(value, input.dtype)
 
-    @staticmethod
-    def backward(ctx: _Context, grad_loss: Tensor) -> symce_torch.Gradients:
-        input, target = ctx.saved_tensors
-        if ctx.reduction == "none":
-            # ignored samples get a zero gradient whatever their grad_output (inf and nan included), as in torch
-            grad_loss = grad_loss.masked_fill(target == ctx.ignore_index, 0)
-        grad = symce_torch._scaled(ctx.grad, grad_loss, class_axis=1)
+    def value_and_grad(input, target, weight, pos_weight, ignore_index, reduction, params):
+        rows = _rows(loss, input, target, weight, pos_weight, ignore_index, params)
+        value, grad = rows.value_and_grad(reduction)
+        return symce_torch._tensor(value, input.dtype), torch.from_numpy(grad)
+
+    forward_op = torch.library.custom_op(f"{NAMESPACE}::{name}", forward, mutates_args=(),
+                                         schema=f"{SCHEMA} -> Tensor")
+    both_op = torch.library.custom_op(f"{NAMESPACE}::{name}_value_and_grad", value_and_grad, mutates_args=(),
+                                      schema=f"{SCHEMA} -> (Tensor, Tensor)")
+
+    def fake_loss(input, reduction):
+        return input.new_empty(symce_torch._loss_shape(input, reduction, axis))
+
+    forward_op.register_fake(lambda input, target, weight, pos_weight, ignore_index, reduction, params:
+                             fake_loss(input, reduction))
+    both_op.register_fake(lambda input, target, weight, pos_weight, ignore_index, reduction, params:
+                          (fake_loss(input, reduction), input.new_empty(input.shape)))
+
+    def backward(ctx, grad_loss, _):
+        input, target = ctx.saved_tensors[:2]
+        _, _, ignore_index, reduction, _ = ctx.options
+        if isinstance(loss.kind, kinds.IntegerLabels):
+            grad_loss = symce_torch._ignored_rows_zeroed(ctx, grad_loss, target, ignore_index, reduction)
+        (grad,) = symce_torch._scaled_gradients(ctx, grad_loss, both_op, class_axis=axis)
         return symce_torch._backward_result(grad, input), None, None, None, None, None, None
 
+    both_op.register_autograd(
+        backward, setup_context=lambda ctx, inputs, output: symce_torch._keeps_gradients(ctx, inputs, output, 2))
+    return Operators(forward_op, both_op)
 
-def apply(loss: CompiledLoss, input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
-          reduction: Reduction, params: Mapping[str, float]) -> Tensor:
-    """``loss`` on tensors: the value as a tensor of the input's dtype, differentiable in ``input``."""
-    symce_torch._not_differentiated(target=target, weight=weight)
+
+def _registered(loss) -> Operators:
+    name = operator_name(loss)
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    if torch.compiler.is_compiling():
+        raise RuntimeError(f"the torch operators of {loss.spec.name} are registered outside torch.compile: "
+                           "compile the loss (symce.compile) after importing torch, or call its .torch once "
+                           "eagerly before torch.compile traces it")
+    return operators(loss)
+
+
+def apply(loss, input, target, arrays: dict, ignore_index, reduction, options: tuple):
+    """``loss`` on tensors: the value as a tensor of the input's dtype, differentiable in ``input``.
+
+    ``arrays``: the ``weight`` / ``pos_weight`` tensors (or None) as the loss's signature took them;
+    ``options``: the scalar parameters, checked, in the kernels' order.
+    """
+    symce_torch._not_differentiated(target=target, **arrays)
     symce_torch._floating(input)
     symce_torch._cpu(target, "target")
-    symce_torch._cpu(weight, "weight")
-    ignore_index, reduction = _validate.ignore_index(ignore_index), _validate.reduction(reduction)
+    for name, tensor in arrays.items():
+        symce_torch._cpu(tensor, name)
+    arguments = (input, target, arrays.get("weight"), arrays.get("pos_weight"), _validate.ignore_index(ignore_index),
+                 _validate.reduction(reduction), list(options))
+    chosen = _registered(loss)
     if symce_torch._wants_grad(input):
-        value: Tensor = _CompiledLossFunction.apply(  # type: ignore[no-untyped-call]  # unannotated in torch
-            input, target, weight, loss, ignore_index, reduction, params)
-        return value
-    arrays = (symce_torch._numpy(input), symce_torch._numpy(target), symce_torch._numpy(weight))
-    return symce_torch._tensor(loss(*arrays, ignore_index, reduction, **params), input.dtype)
+        return chosen.value_and_grad(*arguments)[0]
+    return chosen.forward(*arguments)

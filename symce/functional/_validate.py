@@ -142,8 +142,7 @@ def class_targets(target: np.ndarray, input: np.ndarray, ignore: int) -> Labels:
     """
     classes, expected = class_count(input, "class-index"), sample_shape(input)
     if target.dtype.kind == "f":
-        raise TypeError(f"a floating-point target must hold class probabilities with the input's shape "
-                        f"{input.shape}, got shape {target.shape}; class-index targets must be an "
+        raise TypeError(f"{_probabilities_expected(target, input)}; class-index targets must be an "
                         f"integer array of shape {expected}")
     if target.dtype.kind not in "iu":
         raise TypeError(f"class-index targets must be an integer array, got dtype {target.dtype}")
@@ -169,6 +168,20 @@ def class_targets(target: np.ndarray, input: np.ndarray, ignore: int) -> Labels:
 def _out_of_bounds(label: int, where: tuple[int, ...], classes: int, ignore: int) -> NoReturn:
     raise IndexError(f"target {label} at index {where} is out of bounds: class-index targets must "
                      f"satisfy 0 <= target < {classes} (the number of classes) or equal ignore_index ({ignore})")
+
+
+def _probabilities_expected(target: np.ndarray, input: np.ndarray) -> str:
+    return (f"a floating-point target must hold class probabilities with the input's shape {input.shape}, "
+            f"got shape {target.shape}")
+
+
+def probability_targets(target: np.ndarray, input: np.ndarray) -> None:
+    """Probability targets: a floating-point array of the input's shape (torch's rule)."""
+    if target.dtype.kind != "f":
+        raise TypeError(f"probability targets must be a floating-point array of the input's shape "
+                        f"{input.shape}, got dtype {target.dtype}")
+    if not is_probability_target(input, target):
+        raise TypeError(_probabilities_expected(target, input))
 
 
 def probability_targets_allowed(ignore: int) -> None:

@@ -70,17 +70,23 @@ def _integer_label_rows(loss: LossKernels, name: str, input: ArrayLike, target: 
         dtype=input.dtype, out_dtype=out_dtype)
 
 
-def _probability_label_rows(input: np.ndarray, target: np.ndarray, weight: ArrayLike | None, ignore_index: int,
-                            smoothing: float) -> RowLoss:
-    """Probability targets: torch's 'mean' divides by the number of samples, whatever the weights."""
+def _probability_label_rows(loss: LossKernels, name: str, input: ArrayLike, target: ArrayLike,
+                            weight: ArrayLike | None, ignore_index: int, *options: float,
+                            weighted: bool = True) -> RowLoss:
+    """Probability targets: torch's 'mean' divides by the number of samples, whatever the weights.
+
+    ``weighted``: the kernels take class weights (after the targets); a loss without them (a
+    user's, see symce.compile) gets none passed and must be given none.
+    """
     input, out_dtype = _validate.floating(input, "input")
     _validate.probability_targets_allowed(_validate.ignore_index(ignore_index))
-    weight = _validate.class_weight(weight, _validate.class_count(input, "cross_entropy"), input.dtype)
+    weight = _validate.class_weight(weight, _validate.class_count(input, name), input.dtype)
+    _validate.probability_targets(_validate.plain_array(target, "target"), input)
     layout = class_rows(input.shape)
     rows = layout.to_rows(input)
     labels = layout.to_rows(_validate.as_dtype(target, input.dtype, "target"))
     return RowLoss(
-        **_bound(kernels.softmax_cross_entropy, rows, labels, weight, smoothing),
+        **_bound(loss, rows, labels, *((weight,) if weighted else ()), *options),
         loss_shape=layout.batch_shape,
         divisors={"mean": layout.count, "sum": 1},
         to_input=layout.from_rows, rows_view=layout.rows_view, input_shape=input.shape,
@@ -92,7 +98,8 @@ def _cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None
     smoothing = _validate.label_smoothing(label_smoothing)
     input, target = _validate.plain_array(input, "input"), _validate.plain_array(target, "target")
     if _validate.is_probability_target(input, target):
-        return _probability_label_rows(input, target, weight, ignore_index, smoothing)
+        return _probability_label_rows(kernels.softmax_cross_entropy, "cross_entropy", input, target, weight,
+                                       ignore_index, smoothing)
     return _integer_label_rows(kernels.softmax_cross_entropy_with_integer_labels, "cross_entropy",
                                input, target, weight, ignore_index, smoothing)
 
@@ -137,14 +144,22 @@ def _binary_cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike
                         (target, _elementwise_weight(weight, input, "weight")), summed=True)
 
 
-def _binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None,
-                                      pos_weight: ArrayLike | None) -> RowLoss:
+def _logit_elementwise_rows(loss: LossKernels, input: ArrayLike, target: ArrayLike,
+                            arrays: dict[str, ArrayLike | None], options: tuple[float, ...] = ()) -> RowLoss:
+    """A loss of each logit and its target (binary_cross_entropy_with_logits, a user's elementwise loss
+    compiled by symce.compile): ``arrays`` (name → array or None, in the kernels' order: weight,
+    pos_weight) broadcast to the input; ``options``, numbers, follow them."""
     input, out_dtype = _validate.floating(input, "input")
     target = _validate.as_dtype(target, input.dtype, "target")
     _validate.same_shape(target, input)
-    operands = (target, _elementwise_weight(weight, input, "weight"),
-                _elementwise_weight(pos_weight, input, "pos_weight"))
-    return _elementwise(kernels.sigmoid_binary_cross_entropy, input, out_dtype, operands, summed=True)
+    operands = (target, *(_elementwise_weight(value, input, name) for name, value in arrays.items()))
+    return _elementwise(loss, input, out_dtype, operands, options=options, summed=True)
+
+
+def _binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None,
+                                      pos_weight: ArrayLike | None) -> RowLoss:
+    return _logit_elementwise_rows(kernels.sigmoid_binary_cross_entropy, input, target,
+                                   {"weight": weight, "pos_weight": pos_weight})
 
 
 def _kl_div(input: ArrayLike, target: ArrayLike, log_target: bool) -> RowLoss:
