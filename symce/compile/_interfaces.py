@@ -115,14 +115,16 @@ def integer_label_rows(module: ModuleType, name: str, input: ArrayLike, target: 
                                weighted=weighted)
 
 
-def probability_label_rows(module, name: str, input, target, weight, ignore_index, *options, weighted: bool):
+def probability_label_rows(module: ModuleType, name: str, input: ArrayLike, target: ArrayLike,
+                           weight: ArrayLike | None, ignore_index: int, *options: float, weighted: bool) -> RowLoss:
     """symce.functional's cross-entropy on probability targets ('mean' over the samples), over ``module``'s
     kernels of ``name``."""
     return _probability_label_rows(KernelRecord(module, name), name, input, target, weight, ignore_index,
                                    *options, weighted=weighted)
 
 
-def logit_elementwise_rows(module, name: str, input, target, arrays: dict, options: tuple):
+def logit_elementwise_rows(module: ModuleType, name: str, input: ArrayLike, target: ArrayLike,
+                           arrays: dict[str, ArrayLike | None], options: tuple[float, ...]) -> RowLoss:
     """symce.functional's binary_cross_entropy_with_logits boundary (weight and pos_weight broadcast,
     'mean' over the elements), over ``module``'s kernels of ``name``."""
     return _logit_elementwise_rows(KernelRecord(module, name), input, target, arrays, options)

@@ -21,6 +21,7 @@ validation, messages and reductions are symce.functional's, not copies of them.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import sympy as sp
 
@@ -28,6 +29,16 @@ from symce.compile import _interfaces
 from symce.spec import Param, Spec
 from symce.spec.losses import KEEP
 from symce.spec.symbols import keep, pos_weight, t, weight
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from numpy.typing import ArrayLike
+
+    from symce.functional._reduce import RowLoss
+
+    #: the array arguments a loss was called with, by keyword (None: not given)
+    Arrays = dict[str, ArrayLike | None]
 
 #: an elementwise spec's parameters that are arrays, by symbol → the keyword the loss takes them as
 #: (torch's tensors, broadcast to the input); its other parameters are numbers
@@ -69,7 +80,8 @@ class Kind:
         """The prepared spec's array parameters, by the keyword the loss takes them as."""
         raise NotImplementedError
 
-    def rows(self, module, name: str, input, target, arrays: dict, options: tuple, ignore_index: int):
+    def rows(self, module: ModuleType, name: str, input: ArrayLike, target: ArrayLike, arrays: Arrays,
+             options: tuple[float, ...], ignore_index: int) -> RowLoss:
         """The built-in loss's :class:`~symce.functional._reduce.RowLoss` over ``module``'s kernels."""
         raise NotImplementedError
 
@@ -110,7 +122,8 @@ class IntegerLabels(_PerClass):
         params = ((weight,) if weight is not None else ()) + scalars + (KEEP,)
         return dataclasses.replace(spec, expr=expr, params=params, mean_weight=mean_weight)
 
-    def rows(self, module, name, input, target, arrays, options, ignore_index):
+    def rows(self, module: ModuleType, name: str, input: ArrayLike, target: ArrayLike, arrays: Arrays,
+             options: tuple[float, ...], ignore_index: int) -> RowLoss:
         return _interfaces.integer_label_rows(module, name, input, target, arrays.get("weight"), ignore_index,
                                               *options, weighted="weight" in arrays)
 
@@ -130,7 +143,8 @@ class ProbabilityTargets(_PerClass):
         scalars = tuple(param for param in spec.params if param.kind != "vector")
         return dataclasses.replace(spec, params=((weight,) if weight is not None else ()) + scalars)
 
-    def rows(self, module, name, input, target, arrays, options, ignore_index):
+    def rows(self, module: ModuleType, name: str, input: ArrayLike, target: ArrayLike, arrays: Arrays,
+             options: tuple[float, ...], ignore_index: int) -> RowLoss:
         return _interfaces.probability_label_rows(module, name, input, target, arrays.get("weight"), ignore_index,
                                                   *options, weighted="weight" in arrays)
 
@@ -152,7 +166,8 @@ class Elementwise(Kind):
     def arrays(self, spec: Spec) -> dict[str, Param]:
         return {ELEMENT_ARRAYS[p.symbol]: p for p in spec.params if p.symbol in ELEMENT_ARRAYS}
 
-    def rows(self, module, name, input, target, arrays, options, ignore_index):
+    def rows(self, module: ModuleType, name: str, input: ArrayLike, target: ArrayLike, arrays: Arrays,
+             options: tuple[float, ...], ignore_index: int) -> RowLoss:
         return _interfaces.logit_elementwise_rows(module, name, input, target, arrays, options)
 
 

@@ -22,13 +22,26 @@ from __future__ import annotations
 import functools
 import numbers
 import sys
+from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING, Callable, Mapping
 
+import numpy as np
 import sympy as sp
+from numpy.typing import ArrayLike
 
 from symce.compile import cache, kinds
 from symce.compile.kinds import UnsupportedSpec
+from symce.functional._reduce import RowLoss
+from symce.functional._types import FloatArray, Loss, Reduction
 from symce.spec import Spec
+
+if TYPE_CHECKING:  # imported when first used: torch is optional, the others cost import time
+    from torch import Tensor
+
+    from symce.derivations import Derivation
+    from symce.verify import Report, VerifyOptions
+    from typing_extensions import Unpack
 
 __all__ = ["CompiledLoss", "ElementwiseLoss", "IntegerLabelLoss", "ProbabilityTargetLoss", "UnsupportedSpec",
            "compiled"]
@@ -43,7 +56,7 @@ class CompiledLoss:
     tensors, a torch custom operator differentiable by autograd (:mod:`symce.compile.torch`).
     """
 
-    def __init__(self, spec: Spec, origin=None):
+    def __init__(self, spec: Spec, origin: Callable[..., object] | None = None) -> None:
         self.spec = spec
         self.kind = kinds.of(spec)
         self.kernel_spec = self.kind.prepare(spec)
@@ -71,13 +84,13 @@ class CompiledLoss:
         return self._loaded[0]
 
     @property
-    def path(self):
+    def path(self) -> Path:
         """The generated module's file, in the kernel cache."""
         return cache.folder(self.kernel_spec, self.key) / "kernels.py"
 
     # ----- mathematics -------------------------------------------------------------------------
     @functools.cached_property
-    def _derivation(self):
+    def _derivation(self) -> Derivation:
         from symce.derivations import generic_gradient
 
         return generic_gradient(self.spec)
@@ -102,7 +115,7 @@ class CompiledLoss:
         return cache.rewrites_applied(self.kernel_spec)
 
     # ----- NumPy -------------------------------------------------------------------------------
-    def _options(self, params: dict) -> tuple[float, ...]:
+    def _options(self, params: Mapping[str, object]) -> tuple[float, ...]:
         """The scalar parameters' values, in the kernels' order (the spec's defaults where not given)."""
         unknown = set(params) - {p.name for p in self._scalars}
         if unknown:
@@ -118,7 +131,7 @@ class CompiledLoss:
             values.append(float(value))
         return tuple(values)
 
-    def _given(self, arrays: dict) -> dict:
+    def _given(self, arrays: Mapping[str, ArrayLike | None]) -> dict[str, ArrayLike | None]:
         """The array arguments the spec has (``weight``, ``pos_weight``), refusing one it has not."""
         for name, value in arrays.items():
             if value is not None and name not in self._arrays:
@@ -126,33 +139,38 @@ class CompiledLoss:
                 raise TypeError(f"{self.spec.name} has no {what}: pass {name}=None")
         return {name: arrays.get(name) for name in self._arrays}
 
-    def _rows(self, input, target, arrays: dict, ignore_index, options: tuple):
+    def _rows(self, input: ArrayLike, target: ArrayLike, arrays: Mapping[str, ArrayLike | None], ignore_index: int,
+              options: tuple[float, ...]) -> RowLoss:
         """The call laid out by the built-in loss of this kind: a ``RowLoss`` over the cached kernels."""
         return self.kind.rows(self.kernels, self.kernel_spec.name, input, target, self._given(arrays), options,
                               ignore_index)
 
-    def _value(self, input, target, arrays, ignore_index, reduction, params):
+    def _value(self, input: ArrayLike, target: ArrayLike, arrays: Mapping[str, ArrayLike | None], ignore_index: int,
+               reduction: Reduction, params: Mapping[str, object]) -> Loss:
         return self._rows(input, target, arrays, ignore_index, self._options(params)).value(reduction)
 
-    def _value_and_grad(self, input, target, arrays, ignore_index, reduction, grad_output, out, params):
+    def _value_and_grad(self, input: ArrayLike, target: ArrayLike, arrays: Mapping[str, ArrayLike | None],
+                        ignore_index: int, reduction: Reduction, grad_output: ArrayLike | None,
+                        out: np.ndarray | None, params: Mapping[str, object]) -> tuple[Loss, FloatArray]:
         rows = self._rows(input, target, arrays, ignore_index, self._options(params))
         return rows.value_and_grad(reduction, grad_output, out)
 
-    def _torch(self, input, target, arrays: dict, ignore_index, reduction, params):
+    def _torch(self, input: Tensor, target: Tensor, arrays: Mapping[str, Tensor | None], ignore_index: int,
+               reduction: Reduction, params: Mapping[str, object]) -> Tensor:
         from symce.compile.torch import apply
 
         return apply(self, input, target, arrays, ignore_index, reduction, self._options(params))
 
     # ----- the original code -------------------------------------------------------------------
-    def verify_original(self, **options):
+    def verify_original(self, **options: Unpack[VerifyOptions]) -> Report:
         """``symce.verify`` of the function this loss was traced from against the compiled spec (its
         parameters at their defaults): the report says where the original breaks (inf, nan, lost digits)."""
         if self.origin is None:
             raise ValueError(f"{self.spec.name} was compiled from a spec, not traced from a function")
-        import symce.verify
+        from symce.verify import verify
 
-        params = {p.name: p.default for p in self.spec.params}
-        return symce.verify(self.origin, spec=self.spec, params={**params, **options.pop("params", {})}, **options)
+        options["params"] = {**{p.name: p.default for p in self.spec.params}, **(options.get("params") or {})}
+        return verify(self.origin, spec=self.spec, **options)
 
 
 class IntegerLabelLoss(CompiledLoss):
@@ -160,17 +178,20 @@ class IntegerLabelLoss(CompiledLoss):
     targets: logits (C,), (N, C) or (N, C, d1, ..., dk), labels of that shape without the class axis,
     each in [0, C) or ``ignore_index``; 'mean' divides by Σ keep·w_t."""
 
-    def __call__(self, input, target, weight=None, ignore_index=-100, reduction="mean", **params):
+    def __call__(self, input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None, ignore_index: int = -100,
+                 reduction: Reduction = "mean", **params: float) -> Loss:
         return self._value(input, target, {"weight": weight}, ignore_index, reduction, params)
 
-    def value_and_grad(self, input, target, weight=None, ignore_index=-100, reduction="mean", grad_output=None,
-                       out=None, **params):
+    def value_and_grad(self, input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+                       ignore_index: int = -100, reduction: Reduction = "mean", grad_output: ArrayLike | None = None,
+                       out: np.ndarray | None = None, **params: float) -> tuple[Loss, FloatArray]:
         """(loss, grad_output · d loss / d input) from one fused kernel call; ``out`` receives the gradient
         (it may be ``input`` itself), as in ``symce.functional.cross_entropy_value_and_grad``."""
         return self._value_and_grad(input, target, {"weight": weight}, ignore_index, reduction, grad_output, out,
                                     params)
 
-    def torch(self, input, target, weight=None, ignore_index=-100, reduction="mean", **params):
+    def torch(self, input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
+              reduction: Reduction = "mean", **params: float) -> Tensor:
         """The loss on CPU tensors, differentiable with respect to ``input``."""
         return self._torch(input, target, {"weight": weight}, ignore_index, reduction, params)
 
@@ -180,14 +201,18 @@ class ProbabilityTargetLoss(CompiledLoss):
     probability targets: logits and targets of one shape, (C,), (N, C) or (N, C, d1, ..., dk), classes
     on axis 1; 'mean' divides by the number of samples, whatever the class weights (torch's rule)."""
 
-    def __call__(self, input, target, weight=None, reduction="mean", **params):
+    def __call__(self, input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+                 reduction: Reduction = "mean", **params: float) -> Loss:
         return self._value(input, target, {"weight": weight}, -100, reduction, params)
 
-    def value_and_grad(self, input, target, weight=None, reduction="mean", grad_output=None, out=None, **params):
+    def value_and_grad(self, input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+                       reduction: Reduction = "mean", grad_output: ArrayLike | None = None,
+                       out: np.ndarray | None = None, **params: float) -> tuple[Loss, FloatArray]:
         """(loss, grad_output · d loss / d input) from one fused kernel call (``out``: see IntegerLabelLoss)."""
         return self._value_and_grad(input, target, {"weight": weight}, -100, reduction, grad_output, out, params)
 
-    def torch(self, input, target, weight=None, reduction="mean", **params):
+    def torch(self, input: Tensor, target: Tensor, weight: Tensor | None = None, reduction: Reduction = "mean",
+              **params: float) -> Tensor:
         """The loss on CPU tensors, differentiable with respect to ``input`` (not the targets)."""
         return self._torch(input, target, {"weight": weight}, -100, reduction, params)
 
@@ -197,24 +222,29 @@ class ElementwiseLoss(CompiledLoss):
     input and target of one shape; ``weight`` and ``pos_weight`` (where the spec has them: parameters
     of the symbols ``weight`` and ``pos_weight``) broadcast to it; 'mean' divides by the number of elements."""
 
-    def __call__(self, input, target, weight=None, reduction="mean", pos_weight=None, **params):
+    def __call__(self, input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+                 reduction: Reduction = "mean", pos_weight: ArrayLike | None = None, **params: float) -> Loss:
         return self._value(input, target, {"weight": weight, "pos_weight": pos_weight}, -100, reduction, params)
 
-    def value_and_grad(self, input, target, weight=None, reduction="mean", pos_weight=None, grad_output=None,
-                       out=None, **params):
+    def value_and_grad(self, input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+                       reduction: Reduction = "mean", pos_weight: ArrayLike | None = None,
+                       grad_output: ArrayLike | None = None, out: np.ndarray | None = None,
+                       **params: float) -> tuple[Loss, FloatArray]:
         """(loss, grad_output · d loss / d input) from one fused kernel call (``out``: see IntegerLabelLoss)."""
         return self._value_and_grad(input, target, {"weight": weight, "pos_weight": pos_weight}, -100, reduction,
                                     grad_output, out, params)
 
-    def torch(self, input, target, weight=None, reduction="mean", pos_weight=None, **params):
+    def torch(self, input: Tensor, target: Tensor, weight: Tensor | None = None, reduction: Reduction = "mean",
+              pos_weight: Tensor | None = None, **params: float) -> Tensor:
         """The loss on CPU tensors, differentiable with respect to ``input``."""
         return self._torch(input, target, {"weight": weight, "pos_weight": pos_weight}, -100, reduction, params)
 
 
-LOSSES = {kinds.IntegerLabels: IntegerLabelLoss, kinds.ProbabilityTargets: ProbabilityTargetLoss,
-          kinds.Elementwise: ElementwiseLoss}
+LOSSES: dict[type[kinds.Kind], type[CompiledLoss]] = {
+    kinds.IntegerLabels: IntegerLabelLoss, kinds.ProbabilityTargets: ProbabilityTargetLoss,
+    kinds.Elementwise: ElementwiseLoss}
 
 
-def compiled(spec: Spec, origin=None) -> CompiledLoss:
+def compiled(spec: Spec, origin: Callable[..., object] | None = None) -> CompiledLoss:
     """The compiled loss of ``spec``, of the class its inputs' kind calls for."""
     return LOSSES[type(kinds.of(spec))](spec, origin)

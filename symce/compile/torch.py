@@ -23,12 +23,19 @@ a process that has imported torch, else at the first eager ``.torch`` call; a lo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Mapping, Sequence, cast
 
 import torch
+from torch import Tensor
 
 from symce import torch as symce_torch
 from symce.compile import cache, kinds
 from symce.functional import _validate
+from symce.functional._reduce import RowLoss
+from symce.functional._types import Reduction
+
+if TYPE_CHECKING:
+    from symce.compile.loss import CompiledLoss
 
 #: the operators' namespace: torch.ops.symce_compiled.<name>_<key16>
 NAMESPACE = "symce_compiled"
@@ -48,12 +55,12 @@ class Operators:
 _REGISTERED: dict[str, Operators] = {}
 
 
-def operator_name(loss) -> str:
+def operator_name(loss: CompiledLoss) -> str:
     """``<name>_<key16>``: the operator of ``loss``'s spec, the same in every process."""
     return f"{loss.spec.name}_{loss.key[:cache.KEY_LENGTH]}"
 
 
-def operators(loss) -> Operators:
+def operators(loss: CompiledLoss) -> Operators:
     """``loss``'s operators, registered the first time they are asked for in this process."""
     name = operator_name(loss)
     if name not in _REGISTERED:
@@ -61,19 +68,22 @@ def operators(loss) -> Operators:
     return _REGISTERED[name]
 
 
-def _rows(loss, input, target, weight, pos_weight, ignore_index, params):
+def _rows(loss: CompiledLoss, input: Tensor, target: Tensor, weight: Tensor | None, pos_weight: Tensor | None,
+          ignore_index: int, params: Sequence[float]) -> RowLoss:
     arrays = {"weight": symce_torch._numpy(weight), "pos_weight": symce_torch._numpy(pos_weight)}
     return loss._rows(symce_torch._numpy(input), symce_torch._numpy(target), arrays, ignore_index, tuple(params))
 
 
-def _register(loss, name: str) -> Operators:
+def _register(loss: CompiledLoss, name: str) -> Operators:
     axis = loss.kind.class_axis
 
-    def forward(input, target, weight, pos_weight, ignore_index, reduction, params):
+    def forward(input: Tensor, target: Tensor, weight: Tensor | None, pos_weight: Tensor | None, ignore_index: int,
+                reduction: str, params: Sequence[float]) -> Tensor:
         value = _rows(loss, input, target, weight, pos_weight, ignore_index, params).value(reduction)
         return symce_torch._tensor(value, input.dtype)
 
-    def value_and_grad(input, target, weight, pos_weight, ignore_index, reduction, params):
+    def value_and_grad(input: Tensor, target: Tensor, weight: Tensor | None, pos_weight: Tensor | None,
+                       ignore_index: int, reduction: str, params: Sequence[float]) -> tuple[Tensor, Tensor]:
         rows = _rows(loss, input, target, weight, pos_weight, ignore_index, params)
         value, grad = rows.value_and_grad(reduction)
         return symce_torch._tensor(value, input.dtype), torch.from_numpy(grad)
@@ -83,7 +93,7 @@ def _register(loss, name: str) -> Operators:
     both_op = torch.library.custom_op(f"{NAMESPACE}::{name}_value_and_grad", value_and_grad, mutates_args=(),
                                       schema=f"{SCHEMA} -> (Tensor, Tensor)")
 
-    def fake_loss(input, reduction):
+    def fake_loss(input: Tensor, reduction: str) -> Tensor:
         return input.new_empty(symce_torch._loss_shape(input, reduction, axis))
 
     forward_op.register_fake(lambda input, target, weight, pos_weight, ignore_index, reduction, params:
@@ -91,7 +101,7 @@ def _register(loss, name: str) -> Operators:
     both_op.register_fake(lambda input, target, weight, pos_weight, ignore_index, reduction, params:
                           (fake_loss(input, reduction), input.new_empty(input.shape)))
 
-    def backward(ctx, grad_loss, _):
+    def backward(ctx: symce_torch._Context, grad_loss: Tensor | None, _: Tensor | None) -> symce_torch.Gradients:
         input, target = ctx.saved_tensors[:2]
         _, _, ignore_index, reduction, _ = ctx.options
         if isinstance(loss.kind, kinds.IntegerLabels):
@@ -104,7 +114,7 @@ def _register(loss, name: str) -> Operators:
     return Operators(forward_op, both_op)
 
 
-def _registered(loss) -> Operators:
+def _registered(loss: CompiledLoss) -> Operators:
     name = operator_name(loss)
     if name in _REGISTERED:
         return _REGISTERED[name]
@@ -115,7 +125,8 @@ def _registered(loss) -> Operators:
     return operators(loss)
 
 
-def apply(loss, input, target, arrays: dict, ignore_index, reduction, options: tuple):
+def apply(loss: CompiledLoss, input: Tensor, target: Tensor, arrays: Mapping[str, Tensor | None], ignore_index: int,
+          reduction: Reduction, options: tuple[float, ...]) -> Tensor:
     """``loss`` on tensors: the value as a tensor of the input's dtype, differentiable in ``input``.
 
     ``arrays``: the ``weight`` / ``pos_weight`` tensors (or None) as the loss's signature took them;
@@ -129,6 +140,7 @@ def apply(loss, input, target, arrays: dict, ignore_index, reduction, options: t
     arguments = (input, target, arrays.get("weight"), arrays.get("pos_weight"), _validate.ignore_index(ignore_index),
                  _validate.reduction(reduction), list(options))
     chosen = _registered(loss)
+    # calling an operator is Any to mypy (CustomOpDef.__call__ is unannotated in torch): the schema's tensors
     if symce_torch._wants_grad(input):
-        return chosen.value_and_grad(*arguments)[0]
-    return chosen.forward(*arguments)
+        return cast(Tensor, chosen.value_and_grad(*arguments)[0])
+    return cast(Tensor, chosen.forward(*arguments))
