@@ -124,8 +124,11 @@ def test_the_api_reference_documents_the_public_functions(site):
     assert 'id="symce.functional.cross_entropy"' in functional
     assert 'id="symce.verify.verify"' in (site / "api" / "verify.html").read_text(encoding="utf-8")
     compiled = (site / "api" / "compile.html").read_text(encoding="utf-8")
-    for name in ("symce.compile.compile", "symce.compile.loss.CompiledLoss.value_and_grad",
-                 "symce.compile.loss.CompiledLoss.torch", "symce.compile.cache.root"):
+    for name in ("symce.compile.compile", "symce.compile.loss.CompiledLoss.derivation",
+                 *(f"symce.compile.loss.{kind}.{method}" for kind in ("IntegerLabelLoss", "ProbabilityTargetLoss",
+                                                                      "ElementwiseLoss")
+                   for method in ("__call__", "value_and_grad", "torch")),
+                 "symce.compile.cache.root"):
         assert f'id="{name}"' in compiled, name
 
 
