@@ -36,8 +36,8 @@ def first_call(call: Callable[[], object], what: str) -> Call:
     try:
         call()
     except Exception as error:  # a peer's failure is a blank column, not a failed run
-        raise Unavailable(f"{what} failed here: {type(error).__name__}: {str(error).strip().splitlines()[0]}") \
-            from error
+        first_line = (str(error).strip().splitlines() or [""])[0]  # inductor's messages run to pages
+        raise Unavailable(f"{what} failed here: {type(error).__name__}: {first_line}") from error
     return Call(call, compile_s=time.perf_counter() - start)
 
 
