@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from symce.bench import cases, cli, measure, memory, reference, report, suite
-from symce.bench.cases import CASES, FORWARD, FORWARD_BACKWARD
+from symce.bench import cases, cli, linear, measure, memory, peers, ratios, reference, report, suite
+from symce.bench.cases import CASES, FORWARD, FORWARD_BACKWARD, PEERS
 from symce.cli import main
 
 
@@ -48,6 +48,15 @@ def test_quick_run_writes_every_case_to_json_png_and_markdown(quick_run):
         fastest = row["forward_backward"]["torch"]["min_s"] / row["forward_backward"]["symce"]["median_s"]
         assert row["speedup_vs_fastest_torch"]["forward_backward"]["symce"] == fastest
         assert set(row["agreement"]["forward_backward"]) >= {"numpy", "symce"}
+        for part in ("forward", "forward_backward"):  # every peer is timed, or n/a with its reason
+            assert all(row[part][key] is not None or key in row["unavailable"] for key in PEERS)
+            assert row["bound"][part]["bytes"] == row["bytes"][part] and row["bound"][part]["seconds"] > 0
+            assert row["fastest_peer"][part] in cases.RIVALS
+        assert row["bound"]["copy"]["buffer_bytes"] == row["bytes"]["gradient"]
+    first = report["rows"][0]  # --quick compiles torch.compile there only, and keeps the compilation out
+    assert "torch_compile" in first["compile_s"]["forward_backward"] or "torch_compile" in first["unavailable"]
+    assert all("torch_compile" in row["unavailable"] for row in report["rows"][1:])
+    assert report["linear_cross_entropy"]["unavailable"]["torch_compile"] == linear.NO_COMPILE
     assert report["bandwidth"]["reference"] > 0
     assert report["threads"]["numba"] == report["threads"]["torch"] >= 1
     assert len(report["startup"]["runs"]) == 2 and all(run["total_s"] > 0 for run in report["startup"]["runs"])
@@ -62,6 +71,8 @@ def test_quick_run_writes_every_case_to_json_png_and_markdown(quick_run):
     assert "| case |" in (output / "quick.md").read_text()
     assert "speed-up = torch time / symce time" in printed and "Peak extra memory" in printed
     assert "numba's own start-up" in printed
+    assert "Speed-up over the fastest peer" in printed and "Memory-traffic bound of the forward+backward" in printed
+    assert f"n/a: {suite.QUICK_COMPILE}" in printed
 
 
 def test_quick_run_measures_peak_memory_where_linux_allows(quick_run):
@@ -70,7 +81,7 @@ def test_quick_run_measures_peak_memory_where_linux_allows(quick_run):
     assert report["peak_memory"]["measured"] == measure.peak_memory_supported()
     if report["peak_memory"]["measured"]:
         row = report["rows"][0]
-        assert set(row["peak_extra_bytes"]["forward_backward"]) == set(FORWARD_BACKWARD)
+        assert set(row["peak_extra_bytes"]["forward_backward"]) == set(FORWARD_BACKWARD) - set(PEERS)
         assert all(value is None or value >= 0 for value in row["peak_extra_bytes"]["forward_backward"].values())
 
 
@@ -273,7 +284,8 @@ def test_quick_readings_of_three_calls_are_marked_unreliable_and_so_are_their_ra
     row = json.loads((output / "quick.json").read_text())["rows"][0]
     assert report.unreliable(row["forward"]["symce"])  # 3 calls, fewer than UNRELIABLE_CALLS
     line = next(line for line in printed.splitlines() if line.startswith(row["title"]))
-    assert line.count(f"% {report.UNRELIABLE}") == len(FORWARD) and line.endswith(f"× {report.UNRELIABLE}")
+    measured = sum(row["forward"][key] is not None for key in FORWARD)  # peers may be n/a
+    assert line.count(f"% {report.UNRELIABLE}") == measured and line.endswith(f"× {report.UNRELIABLE}")
     assert "marks an unreliable reading" in printed
 
 
@@ -322,3 +334,113 @@ def test_the_tables_are_printed_and_saved_before_the_figure_is_drawn(quick_run, 
         main(["bench", "--quick", "--output", str(tmp_path)])
     assert (tmp_path / "quick.json").exists() and (tmp_path / "quick.md").exists()
     assert "Forward, ms" in capsys.readouterr().out
+
+
+# --- peers, bounds and ratios ---------------------------------------------------------------------
+
+def test_the_bound_is_the_bytes_over_the_copy_bandwidth_and_a_reading_reaches_bound_over_median():
+    bound = ratios.traffic_bound(3000, 1e9, {"fast": {"median_s": 6e-6}, "missing": None})
+    assert bound == {"bytes": 3000, "seconds": 3e-6, "fraction": {"fast": 0.5, "missing": None}}
+
+
+def _constructed_row(medians: dict[str, dict[str, float | None]]) -> dict:
+    """A row as measure_row leaves it before _compare: part -> key -> median seconds (None: n/a)."""
+    timing = lambda median: None if median is None else {"median_s": median, "min_s": median / 2}
+    row = {"bytes": {"forward": 1000, "forward_backward": 3000, "gradient": 2000}}
+    row |= {part: {key: timing(medians[part].get(key)) for key in keys}
+            for part, keys in (("forward", FORWARD), ("forward_backward", FORWARD_BACKWARD))}
+    return row
+
+
+def test_a_row_is_compared_with_its_fastest_peer_and_its_memory_traffic_bound():
+    row = _constructed_row({  # seconds, bytes and bytes/s chosen so that the ratios are exact in binary
+        "forward": {"torch": 4.0, "torch_compile": None, "jax": 2.0, "numpy": 9.0, "symce": 1.0},
+        "forward_backward": {"torch": 8.0, "torch_compile": 5.0, "jax": 6.0, "numpy": 9.0, "symce": 10.0,
+                             "symce_out": 2.5, "symce_inplace": None}})
+    suite._compare(row, bandwidth=1000.0, row_copy={"reference": 2000.0, "buffer_bytes": 2000})
+    assert row["fastest_peer"] == {"forward": "jax", "forward_backward": "torch_compile"}
+    assert row["speedup_vs_fastest_peer"] == {"forward": {"symce": 2.0},
+                                              "forward_backward": {"symce": 0.5, "symce_out": 2.0, "symce_inplace": None}}
+    assert row["speedup"]["forward"] == {"symce": 4.0}                     # against torch eager, as before
+    assert row["speedup_vs_fastest_torch"]["forward_backward"]["symce_out"] == 1.6  # torch's fastest call: 4 s
+    # the bounds at the row's copy bandwidth: 1000 B / 2000 B/s forward, 3000 B / 2000 B/s forward+backward
+    assert row["bound"]["forward"]["seconds"] == 0.5 and row["bound"]["forward_backward"]["seconds"] == 1.5
+    assert row["bound"]["forward"]["fraction"]["symce"] == 0.5 and row["bound"]["forward"]["fraction"]["jax"] == 0.25
+    assert row["bound"]["forward_backward"]["fraction"]["symce_out"] == 0.6
+    assert row["bound"]["forward"]["fraction"]["torch_compile"] is None
+    assert row["bandwidth_fraction"]["forward"]["symce"] == 1.0           # against the run's large copy
+    assert ratios.fastest({"torch": None, "jax": None}, cases.RIVALS) is None
+
+
+def test_quick_runs_compile_torch_on_the_first_row_forward_backward_only():
+    quick = suite.Settings(quick=True)
+    assert quick.left_out(0) == {"forward": {"torch_compile": suite.QUICK_COMPILE}, "forward_backward": {}}
+    assert quick.left_out(1)["forward_backward"] == {"torch_compile": suite.QUICK_COMPILE}
+    assert suite.Settings().left_out(5) == {"forward": {}, "forward_backward": {}}
+    only_jax = suite.Settings(peers=("jax",)).left_out(0)["forward"]
+    assert set(only_jax) == {"torch_compile"} and "--peers" in only_jax["torch_compile"]
+    assert cli.parse_peers("jax") == ("jax",) and cli.parse_peers("none") == ()
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown peer"):
+        cli.parse_peers("tensorflow")
+
+
+def test_a_failing_torch_compile_is_a_blank_column_and_a_note(monkeypatch):
+    """As on a machine without a C++ compiler: inductor fails on the first call."""
+    def compiled(function):
+        def fails(*args, **kwargs):
+            raise RuntimeError("no C++ compiler\nmore detail")
+        return fails
+    monkeypatch.setattr(peers, "torch_compiled", compiled)
+    settings = suite.Settings(quick=True, peers=("torch_compile",), dtypes=(np.dtype(np.float64),))
+    row = suite.measure_row(cases.BY_NAME["ce"], (8, 5), np.dtype(np.float64), settings, bandwidth=1e9)
+    assert row["forward_backward"]["torch_compile"] is None and row["forward_backward"]["symce"] is not None
+    reason = row["unavailable"]["torch_compile"]
+    assert reason == "torch.compile failed here: RuntimeError: no C++ compiler"
+    notes = report._notes({"rows": [row], "accuracy": {}, "peak_memory": {"measured": True}})
+    assert f"n/a: {reason}" in notes
+    cells = dict(zip(report._backward_table([row])[1], report._backward_table([row])[2][0]))
+    assert cells["torch.compile"] == "n/a" and cells["JAX"] == "n/a"
+
+
+#: a row's JAX column in a new process with jax hidden, as on a machine without it (CI's); the rest of
+#: the row (torch, symce) is left out: it would cost the process seconds of imports, and the in-process
+#: test above renders a row's blank columns
+MISSING_PEER_ROW = """\
+import json
+import numpy as np
+from symce.bench import cases, peers, report, suite
+case = cases.BY_NAME["ce"]
+_, builders = peers.calls(case, cases.make_inputs(case, (8, 5), np.float64), ("jax",))
+row = {"forward_backward": {}, "unavailable": {}, "compile_s": {"forward_backward": {}}, "agreement": {}}
+suite._time_part("forward_backward", ("jax",), builders, {"jax": 1}, row, 0.0)
+notes = report._notes({"rows": [row], "accuracy": {}, "peak_memory": {"measured": True}})
+print(json.dumps({"timing": row["forward_backward"]["jax"], "unavailable": row["unavailable"], "notes": notes}))
+"""
+
+
+def test_a_missing_peer_is_a_blank_column_and_a_note():
+    [result] = measure._new_processes(MISSING_PEER_ROW, 1, hidden=("jax",))
+    assert "error" not in result, result
+    reason = result["unavailable"]["jax"]
+    assert result["timing"] is None and reason.startswith("JAX: jax") and "not installed" in reason
+    assert f"n/a: {reason}" in result["notes"]
+
+
+@pytest.mark.parametrize("options", [{}, {"weight": True, "label_smoothing": 0.1, "ignore_index": 1}],
+                         ids=["cases", "weights+smoothing+ignore"])
+def test_the_optax_formulas_compute_torchs_losses_and_gradients(options):
+    pytest.importorskip("jax")
+    pytest.importorskip("optax")
+    peers.start_jax(1)
+    chosen = CASES if not options else [cases.BY_NAME["ce"]]
+    for case in chosen:
+        inputs = cases.make_inputs(case, (12, 7), np.float64, seed=3)
+        if options:
+            inputs.options.update(options, weight=np.linspace(0.5, 2.0, 7))
+        _, torch_forward_backward = cases.torch_functions(case, inputs)
+        torch_value, torch_gradient = torch_forward_backward()
+        forward, forward_backward = peers.jax_calls(case, inputs)
+        value, gradient = forward_backward().run()
+        assert float(forward().run()) == pytest.approx(torch_value.item(), rel=1e-12), case.name
+        assert float(value) == pytest.approx(torch_value.item(), rel=1e-12), case.name
+        np.testing.assert_allclose(np.asarray(gradient), torch_gradient.numpy(), rtol=1e-12, atol=1e-15)

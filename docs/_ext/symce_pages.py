@@ -252,7 +252,9 @@ def benchmarks_page() -> str:
              f"- machine: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, "
              f"{machine.get('memory_bytes', 0) / 2**30:.0f} GiB; Python {machine.get('python', '?')}, NumPy "
              f"{machine.get('numpy', '?')}, numba {machine.get('numba', '?')} "
-             f"({machine.get('numba_threading_layer', '?')} threading layer), torch {machine.get('torch', '?')}", "",
+             f"({machine.get('numba_threading_layer', '?')} threading layer), torch {machine.get('torch', '?')}"
+             # the JAX peer's versions, in runs since the peers were added where jax is installed
+             + (f", JAX {machine['jax']}, optax {machine.get('optax')}" if machine.get("jax") else ""), "",
              "```{figure} ../benchmarks/results.png", ":alt: speed-up over torch and fraction of the copy bandwidth per row",
              ":width: 100%", "", "`benchmarks/results.png`, written by `symce bench`.", "```", "",
              "## The run", "", *tables, ""]

@@ -138,14 +138,16 @@ def reference_functions(case: Case) -> tuple[Callable, Callable]:
     return getattr(reference, case.loss), getattr(reference, f"{case.loss}_value_and_grad")
 
 
-def torch_functions(case: Case, inputs: Inputs) -> tuple[Callable[[], object], Callable[[], object]]:
+def torch_functions(case: Case, inputs: Inputs, loss: Callable | None = None) -> tuple[Callable[[], object],
+                                                                                   Callable[[], object]]:
     """torch's forward (no autograd graph) and forward+backward (a fresh leaf per call, as a
     training step has: ``logits.detach().requires_grad_()``, then ``.backward()``), as closures
-    over tensors sharing the NumPy buffers; forward+backward returns (loss, gradient)."""
+    over tensors sharing the NumPy buffers; forward+backward returns (loss, gradient). ``loss``:
+    the function called in place of torch.nn.functional's (the torch.compile peer's compiled one)."""
     import torch
     import torch.nn.functional as TF
 
-    loss = getattr(TF, case.loss)
+    loss = loss or getattr(TF, case.loss)
     logits, target = torch.from_numpy(inputs.logits), torch.from_numpy(inputs.target)
     options = {key: torch.from_numpy(value) if isinstance(value, np.ndarray) else value
                for key, value in inputs.options.items()}
@@ -165,18 +167,24 @@ def torch_functions(case: Case, inputs: Inputs) -> tuple[Callable[[], object], C
 
 # --- the timed calls -----------------------------------------------------------------------------
 
+#: the other frameworks, timed right after torch eager (their calls: symce.bench.peers)
+PEERS = {"torch_compile": "torch.compile", "jax": "JAX"}
+#: the implementations symce is compared with: torch eager and the peers
+RIVALS = ("torch", *PEERS)
 #: implementation keys, in table order, with their labels
-FORWARD = {"torch": "torch", "numpy": "NumPy", "symce": "symce"}
-FORWARD_BACKWARD = {"torch": "torch", "numpy": "NumPy", "symce": "symce", "symce_out": "symce out=",
+FORWARD = {"torch": "torch", **PEERS, "numpy": "NumPy", "symce": "symce"}
+FORWARD_BACKWARD = {"torch": "torch", **PEERS, "numpy": "NumPy", "symce": "symce", "symce_out": "symce out=",
                     "symce_inplace": "symce in-place"}
 
 
 @dataclass(frozen=True)
 class Call:
-    """A ready call; ``before`` (untimed) restores what the previous call overwrote."""
+    """A ready call; ``before`` (untimed) restores what the previous call overwrote; ``compile_s``: the
+    seconds of a compiling peer's first call, made by its builder (kept out of the timings)."""
 
     run: Callable[[], object]
     before: Callable[[], object] | None = None
+    compile_s: float | None = None
 
 
 def accepts_out(function: Callable) -> bool:

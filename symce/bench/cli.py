@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from symce.bench.cases import BY_NAME
+from symce.bench.cases import BY_NAME, PEERS
 
 DTYPES = ("float32", "float64")
 #: the checkout's benchmarks/, where the committed results live (absent in an installed package)
@@ -39,13 +39,23 @@ def parse_dtypes(text: str) -> tuple[np.dtype, ...]:
     return tuple(np.dtype(name) for name in dict.fromkeys(names))
 
 
+def _known_names(text: str, known, what: str) -> tuple[str, ...]:
+    """The comma-separated names of ``text``, once each and in order, all of them in ``known``."""
+    names = tuple(dict.fromkeys(text.split(",")))
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown {what}(s) {', '.join(unknown)}; {what}s are {', '.join(known)}")
+    return names
+
+
 def parse_cases(text: str):
     """'ce,bce_logits' -> those cases, in the order given."""
-    names = tuple(dict.fromkeys(text.split(",")))
-    unknown = [name for name in names if name not in BY_NAME]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown case(s) {', '.join(unknown)}; cases are {', '.join(BY_NAME)}")
-    return tuple(BY_NAME[name] for name in names)
+    return tuple(BY_NAME[name] for name in _known_names(text, BY_NAME, "case"))
+
+
+def parse_peers(text: str) -> tuple[str, ...]:
+    """'jax,torch_compile' -> those peers; 'none' -> no peer."""
+    return () if text == "none" else _known_names(text, PEERS, "peer")
 
 
 def positive_int(text: str) -> int:
@@ -94,6 +104,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtypes", type=parse_dtypes, default=tuple(np.dtype(d) for d in DTYPES),
                         help="comma-separated: float32,float64 (default both)")
     parser.add_argument("--cases", type=parse_cases, default=None, help=f"comma-separated, of: {cases}")
+    parser.add_argument("--peers", type=parse_peers, default=tuple(PEERS),
+                        help=f"comma-separated, of: {', '.join(PEERS)} (torch.compile, JAX + optax), or none; "
+                             "default: all (--quick compiles torch.compile on its first row only)")
     parser.add_argument("--no-linear", dest="linear", action="store_false",
                         help="leave out the chunked linear + cross-entropy row (8192×1024→32000 float32)")
     parser.add_argument("--output", type=Path, default=None, metavar="DIR",
@@ -112,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = suite.Settings(cases=args.cases or suite.Settings.cases, shapes=args.shapes,
                               dtypes=tuple(args.dtypes), repeat=args.repeat, quick=args.quick,
-                              linear=args.linear)
+                              linear=args.linear, peers=args.peers)
     output = output_folder(args)
     output.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

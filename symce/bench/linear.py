@@ -3,7 +3,8 @@
 :func:`measure_linear_cross_entropy` times ``symce.functional.linear_cross_entropy_value_and_grad``
 (chunked: never more than a chunk of the N×V logits) against torch's ``F.linear`` +
 ``F.cross_entropy`` differentiated by autograd (the N×V logits, their log-softmax and their
-gradient all materialised) and, where this torch has it, torch's own chunked
+gradient all materialised), the same through ``torch.compile`` (compiled once, its compile time
+reported apart) and, where this torch has it (2.13.0 has), torch's own chunked
 ``F.linear_cross_entropy(..., options=LinearCrossEntropyOptions())``, all on the same thread count;
 it checks each against torch's loss and gradients and measures each one's peak extra memory in a
 fresh process (``python -m symce.bench.linear JOB``) with :func:`symce.bench.measure.peak_extra_bytes`,
@@ -24,12 +25,16 @@ from typing import Callable
 
 import numpy as np
 
-from symce.bench import measure
+from symce.bench import measure, peers, ratios
 
 #: the issue's shape: 8192 tokens, a 1024-wide hidden state, a 32k vocabulary (1 GiB of float32 logits)
 DEFAULT_SHAPE = dict(n=8192, hidden=1024, vocab=32000, dtype="float32")
 #: the implementations, in the order they are timed (torch first: it is the reference)
-KEYS = ("torch", "symce", "torch_chunked")
+KEYS = ("torch", "symce", "torch_chunked", "torch_compile")
+#: what symce is compared with: the fastest of these is the row's fastest peer
+RIVALS = ("torch", "torch_chunked", "torch_compile")
+NO_CHUNKED = "torch_chunked: this torch has no F.linear_cross_entropy with LinearCrossEntropyOptions"
+NO_COMPILE = "torch_compile: left out of this run (--quick compiles one row only, or --peers leaves it out)"
 WARM_UP = dict(n=8, hidden=16, vocab=64)
 MIB = 1 << 20
 #: as in symce.bench.memory: every block above 64 KiB is mapped afresh and unmapped when freed
@@ -46,9 +51,10 @@ def make_inputs(n: int, hidden: int, vocab: int, dtype: str, seed: int = 0) -> d
     return {"hidden": states, "weight": weight, "target": rng.integers(0, vocab, n)}
 
 
-def calls(inputs: dict, chunk_size: int | None = None) -> dict[str, Callable[[], tuple] | None]:
+def calls(inputs: dict, chunk_size: int | None = None, compile: bool = False) -> dict[str, Callable[[], tuple] | None]:
     """KEYS → a call returning (loss, grad_hidden, grad_weight) as arrays or tensors; None where this
-    torch lacks the implementation. torch gets fresh leaves per call, as a training step has."""
+    torch lacks the implementation, or for torch_compile without ``compile`` (its first call
+    compiles). torch gets fresh leaves per call, as a training step has."""
     import torch
     import torch.nn.functional as TF
 
@@ -74,8 +80,11 @@ def calls(inputs: dict, chunk_size: int | None = None) -> dict[str, Callable[[],
     if hasattr(TF, "linear_cross_entropy") and hasattr(torch.nn, "LinearCrossEntropyOptions"):
         options = torch.nn.LinearCrossEntropyOptions()
         chunked = with_autograd(lambda h, w: TF.linear_cross_entropy(h, w, target, options=options))
-    return {"torch": with_autograd(lambda h, w: TF.cross_entropy(TF.linear(h, w), target)),
-            "symce": symce, "torch_chunked": chunked}
+    def unfused(h, w):
+        return TF.cross_entropy(TF.linear(h, w), target)
+
+    compiled = with_autograd(peers.torch_compiled(unfused)) if compile else None
+    return {"torch": with_autograd(unfused), "symce": symce, "torch_chunked": chunked, "torch_compile": compiled}
 
 
 # --- peak memory, in a process of its own ---------------------------------------------------------
@@ -118,9 +127,10 @@ def _agreement(result, reference) -> dict:
             "grad_weight": measure.gradient_difference(grad_weight, reference[2])}
 
 
-def _time_all(inputs: dict, chunk_size, repeat: int) -> tuple[dict, dict]:
-    """KEYS → Timing JSON (or None), and → agreement with torch, from each one's checked warm-up."""
-    timings, agreement, reference = {}, {}, []
+def _time_all(inputs: dict, chunk_size, repeat: int, compile: bool) -> tuple[dict, dict, dict, dict]:
+    """KEYS → Timing JSON (or None), → agreement with torch from each one's checked warm-up,
+    → compile seconds (torch_compile's first call), → why an implementation was not timed."""
+    timings, agreement, compile_s, unavailable, reference = {}, {}, {}, {}, []
 
     def check(key):
         def compare(result):
@@ -131,20 +141,29 @@ def _time_all(inputs: dict, chunk_size, repeat: int) -> tuple[dict, dict]:
                 agreement[key] = _agreement(result, reference)
         return compare
 
-    for key, call in calls(inputs, chunk_size).items():
+    for key, call in calls(inputs, chunk_size, compile).items():
+        if key == "torch_compile" and call is not None:
+            try:
+                warm = peers.first_call(call, "torch.compile")
+                call, compile_s[key] = warm.run, warm.compile_s
+            except peers.Unavailable as error:
+                call, unavailable[key] = None, str(error)
+        if call is None:
+            unavailable.setdefault(key, NO_CHUNKED if key == "torch_chunked" else NO_COMPILE)
         timings[key] = None if call is None else measure.time_calls(call, repeat, check=check(key)).as_json()
-    return timings, agreement
+    return timings, agreement, compile_s, unavailable
 
 
 def measure_linear_cross_entropy(n: int = DEFAULT_SHAPE["n"], hidden: int = DEFAULT_SHAPE["hidden"],
                                  vocab: int = DEFAULT_SHAPE["vocab"], dtype: str = DEFAULT_SHAPE["dtype"],
                                  repeat: int = 3, seed: int = 0, chunk_size: int | None = None,
-                                 memory: bool = True) -> dict:
+                                 memory: bool = True, compile: bool = True) -> dict:
     """symce's chunked linear + cross-entropy (loss and both gradients) against torch's, timed and measured.
 
     Each implementation is called once untimed (its result checked against torch's) and then
     ``repeat`` times; with ``memory`` (and Linux's /proc) each one's peak extra memory is measured
-    once in a fresh process. Returns a JSON-able dict: see the keys below and "what".
+    once in a fresh process (not torch_compile's: it would compile again there); ``compile``: time
+    torch.compile too. Returns a JSON-able dict: see the keys below and "what".
     """
     import numba
     import torch
@@ -162,10 +181,13 @@ def measure_linear_cross_entropy(n: int = DEFAULT_SHAPE["n"], hidden: int = DEFA
         "threads": {"numba": threads, "torch": torch.get_num_threads()},
         "repeat": repeat,
     }
-    timings, agreement = _time_all(make_inputs(n, hidden, vocab, dtype, seed), chunk_size, repeat)
-    result["time"] = timings
+    timings, agreement, compile_s, unavailable = _time_all(make_inputs(n, hidden, vocab, dtype, seed), chunk_size,
+                                                           repeat, compile)
+    result["time"], result["compile_s"], result["unavailable"] = timings, compile_s, unavailable
     result["speedup_vs_torch"] = {key: timings["torch"]["median_s"] / timings[key]["median_s"]
                                   for key in KEYS[1:] if timings[key] is not None}
+    result["fastest_peer"] = ratios.fastest(timings, RIVALS)
+    result["speedup_vs_fastest_peer"] = ratios.speedup(timings.get(result["fastest_peer"]), timings["symce"])
     result["agreement"] = agreement
     result["peak_extra_mib"] = None
     if memory and measure.peak_memory_supported():
@@ -177,7 +199,8 @@ def measure_linear_cross_entropy(n: int = DEFAULT_SHAPE["n"], hidden: int = DEFA
             result["peak_memory_error"] = str(error)
     result["what"] = {
         "time": "seconds of one loss + gradient of hidden states and weight (torch: F.linear + F.cross_entropy, "
-                "forward and autograd backward; torch_chunked: F.linear_cross_entropy with "
+                "forward and autograd backward; torch_compile: the same through torch.compile (inductor), "
+                "compiled by a first call timed apart (compile_s); torch_chunked: F.linear_cross_entropy with "
                 "LinearCrossEntropyOptions(); symce: linear_cross_entropy_value_and_grad), reduction='mean', "
                 "same thread count; median, quartiles and spread (IQR / median) of `repeat` calls after one "
                 "untimed, checked call",

@@ -83,17 +83,18 @@ def time_calls(call: Callable[[], object], repeat: int, warmup: int = 1,
     return Timing(tuple(times))
 
 
-def copy_bandwidth(nbytes: int, repeat: int) -> dict:
+def copy_bandwidth(nbytes: int, repeat: int, source: np.ndarray | None = None, fill_seconds: float = 0.0) -> dict:
     """Bytes per second that a copy of an ``nbytes`` buffer moves (read + write = 2·nbytes):
     ``np.copyto`` (one thread) and torch's ``Tensor.copy_`` (its intra-op threads); the reference
-    bandwidth is the faster of the two."""
+    bandwidth is the faster of the two. ``source``: copy that array (a row's logits) instead of a
+    new buffer, saving one allocation of its size."""
     import torch
 
-    source = np.ones(nbytes // 8)
-    target = np.zeros_like(source)
-    copyto = time_calls(lambda: np.copyto(target, source), repeat)
+    source = np.ones(nbytes // 8) if source is None else source
+    target = np.zeros_like(source)  # touched: its pages are mapped before the timed copies
+    copyto = time_calls(lambda: np.copyto(target, source), repeat, fill_seconds=fill_seconds)
     torch_source, torch_target = torch.from_numpy(source), torch.from_numpy(target)
-    copy_ = time_calls(lambda: torch_target.copy_(torch_source), repeat)
+    copy_ = time_calls(lambda: torch_target.copy_(torch_source), repeat, fill_seconds=fill_seconds)
     moved = 2 * source.nbytes
     result = {"buffer_bytes": source.nbytes, "numpy_copyto": moved / copyto.median,
               "torch_copy": moved / copy_.median}
@@ -265,15 +266,26 @@ def installed_optional_imports() -> tuple[str, ...]:
 
 # --- the machine ---------------------------------------------------------------------------------
 
+def _version(package: str) -> str | None:
+    """An installed distribution's version (without importing it), None where it is not installed."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def machine() -> dict:
-    """CPU model, cores, memory and library versions."""
+    """CPU model, cores, memory and library versions (jax, jaxlib, optax: None where not installed)."""
     import numba
     import torch
 
     info = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
             "memory_bytes": None, "platform": platform.platform(), "python": platform.python_version(),
-            "numpy": np.__version__, "numba": numba.__version__, "torch": torch.__version__}
+            "numpy": np.__version__, "numba": numba.__version__, "torch": torch.__version__,
+            **{package: _version(package) for package in ("jax", "jaxlib", "optax")}}
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             info["cpu"] = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from symce.bench.cases import FORWARD, FORWARD_BACKWARD
+from symce.bench.cases import FORWARD, FORWARD_BACKWARD, PEERS
 
 MIB = 1 << 20
 SYMCE_KEYS = tuple(key for key in FORWARD_BACKWARD if key.startswith("symce"))
@@ -116,58 +116,124 @@ def header_lines(report: dict) -> list[str]:
         f"goal < {report['startup']['goal_s']} s",
         f"numba's own start-up, the floor under symce's (import numba + first call of a cached one-line njit "
         f"function, the first process filling its cache): {floor}",
+        _peers_line(report),
     ]
+
+
+def _peers_line(report: dict) -> str:
+    """What the peer columns ran: versions, threads, how they were compiled."""
+    m, threads = report["machine"], report["threads"]
+    jax = (f"JAX {m['jax']} (jaxlib {m.get('jaxlib')}) + optax {m['optax']} under jax.jit, on "
+           f"{threads.get('jax') or '?'} XLA CPU threads (its intra-op pool, sized by the CPU affinity it starts with)"
+           if m.get("jax") and m.get("optax") else "JAX + optax: not installed here")
+    return (f"peers: torch.compile (inductor, torch {m['torch']}: the torch column's formula compiled for each row, "
+            f"dynamic=False) and {jax}; each compiles on a first call timed apart (the compile table), not in its "
+            "median; the fastest of torch, torch.compile and JAX is a row's fastest peer")
+
+
+LABEL = ["case", "shape", "dtype"]
+#: the implementations whose peak memory the probe measures (not the peers: they would compile again there)
+MEMORY_KEYS = tuple(key for key in FORWARD_BACKWARD if key not in PEERS)
 
 
 def tables(report: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, headers, rows) of every table of the report."""
     rows = report["rows"]
-    label = ["case", "shape", "dtype"]
-    forward = (
-        "Forward, ms (speed-up = torch time / symce time: above 1, symce is faster)",
-        label + [FORWARD[key] for key in FORWARD] + ["speed-up"],
-        [_label(row) + [_ms(row["forward"][key]) for key in FORWARD] + [_ratio(row["speedup"]["forward"]["symce"], *_pair(row, "forward", "symce"))]
-         for row in rows])
-    backward = (
-        "Forward+backward, ms (symce: fresh gradient, out= a reused buffer, in place; speed-up = torch time / "
-        "symce time)",
-        label + [FORWARD_BACKWARD[key] for key in FORWARD_BACKWARD]
-        + ["speed-up" + FORWARD_BACKWARD[key].removeprefix("symce") for key in SYMCE_KEYS],
-        [_label(row) + [_ms(row["forward_backward"][key]) for key in FORWARD_BACKWARD]
-         + [_ratio(row["speedup"]["forward_backward"][key], *_pair(row, "forward_backward", key)) for key in SYMCE_KEYS]
-         for row in rows])
-    fastest = (
-        "Speed-up over torch's fastest call (torch's minimum / symce's median): the reading that torch's "
-        "own noise cannot inflate",
-        label + ["fwd"] + ["fwd+bwd" + FORWARD_BACKWARD[key].removeprefix("symce") for key in SYMCE_KEYS],
-        [_label(row) + [_ratio(row["speedup_vs_fastest_torch"]["forward"]["symce"], *_pair(row, "forward", "symce"))]
-         + [_ratio(row["speedup_vs_fastest_torch"]["forward_backward"][key], *_pair(row, "forward_backward", key))
-            for key in SYMCE_KEYS] for row in rows])
-    bandwidth = (
-        "Fraction of the copy bandwidth: (logits read + targets read [+ gradient written]) / median time / bandwidth",
-        label + ["fwd MiB", "fwd torch", "fwd symce", "fwd+bwd MiB"]
-        + [f"fwd+bwd {FORWARD_BACKWARD[key]}" for key in FORWARD_BACKWARD if key != "numpy"],
-        [_label(row) + [f"{row['bytes']['forward'] / MIB:.1f}",
-                        _percent(row["bandwidth_fraction"]["forward"]["torch"]),
-                        _percent(row["bandwidth_fraction"]["forward"]["symce"]),
-                        f"{row['bytes']['forward_backward'] / MIB:.1f}"]
-         + [_percent(row["bandwidth_fraction"]["forward_backward"][key]) for key in FORWARD_BACKWARD if key != "numpy"]
-         for row in rows])
-    memory = (
-        "Peak extra memory of one forward+backward, MiB (× the gradient's size); forward: torch / symce",
-        label + ["gradient MiB"] + [FORWARD_BACKWARD[key] for key in FORWARD_BACKWARD] + ["fwd torch", "fwd symce"],
-        [_label(row) + [f"{row['bytes']['gradient'] / MIB:.1f}"]
-         + [_memory(row, "forward_backward", key) for key in FORWARD_BACKWARD]
-         + [_memory(row, "forward", "torch"), _memory(row, "forward", "symce")] for row in rows])
-    accuracy = (
-        "Accuracy: worst relative error against the spec in mpmath on symce.bench.accuracy's adversarial inputs",
-        ["kernel", "dtype", "symce loss", "torch loss", "symce grad", "torch grad", "goal", "symce within goal"],
-        [[row["kernel"], row["dtype"], f"{row['symce'][0]:.1e}", f"{row['torch'][0]:.1e}",
-          f"{row['symce'][1]:.1e}" if len(row["symce"]) > 1 else "—",
-          f"{row['torch'][1]:.1e}" if len(row["torch"]) > 1 else "—",
-          f"{row['goal']:.0e}", "yes" if row["symce_within_goal"] else "NO"]
-         for row in report["accuracy"]["rows"]])
-    return [forward, backward, fastest, bandwidth, memory, *_linear_table(report.get("linear_cross_entropy")), accuracy]
+    return [_forward_table(rows), _backward_table(rows), _fastest_torch_table(rows), _fastest_peer_table(rows),
+            *_compile_table(rows), _bound_table(rows, "forward", FORWARD),
+            _bound_table(rows, "forward_backward", FORWARD_BACKWARD), _memory_table(rows),
+            *_linear_table(report.get("linear_cross_entropy")), _accuracy_table(report["accuracy"])]
+
+
+def _forward_table(rows):
+    return ("Forward, ms (speed-up = torch time / symce time: above 1, symce is faster)",
+            LABEL + [FORWARD[key] for key in FORWARD] + ["speed-up"],
+            [_label(row) + [_ms(row["forward"][key]) for key in FORWARD]
+             + [_ratio(row["speedup"]["forward"]["symce"], *_pair(row, "forward", "symce"))] for row in rows])
+
+
+def _backward_table(rows):
+    return ("Forward+backward, ms (symce: fresh gradient, out= a reused buffer, in place; speed-up = torch time / "
+            "symce time)",
+            LABEL + [FORWARD_BACKWARD[key] for key in FORWARD_BACKWARD]
+            + ["speed-up" + FORWARD_BACKWARD[key].removeprefix("symce") for key in SYMCE_KEYS],
+            [_label(row) + [_ms(row["forward_backward"][key]) for key in FORWARD_BACKWARD]
+             + [_ratio(row["speedup"]["forward_backward"][key], *_pair(row, "forward_backward", key))
+                for key in SYMCE_KEYS] for row in rows])
+
+
+def _fastest_torch_table(rows):
+    return ("Speed-up over torch's fastest call (torch's minimum / symce's median): the reading that torch's "
+            "own noise cannot inflate",
+            LABEL + ["fwd"] + ["fwd+bwd" + FORWARD_BACKWARD[key].removeprefix("symce") for key in SYMCE_KEYS],
+            [_label(row) + [_ratio(row["speedup_vs_fastest_torch"]["forward"]["symce"], *_pair(row, "forward", "symce"))]
+             + [_ratio(row["speedup_vs_fastest_torch"]["forward_backward"][key], *_pair(row, "forward_backward", key))
+                for key in SYMCE_KEYS] for row in rows])
+
+
+def _peer_label(row, part: str) -> str:
+    key = row["fastest_peer"][part]
+    return "n/a" if key is None else FORWARD_BACKWARD[key]
+
+
+def _fastest_peer_table(rows):
+    """symce against the fastest of torch eager, torch.compile and JAX, per row and part."""
+    def ratio(row, part, key):
+        peer = row[part].get(row["fastest_peer"][part])
+        return _ratio(row["speedup_vs_fastest_peer"][part][key], peer, row[part][key])
+
+    return ("Speed-up over the fastest peer (the fastest median of torch, torch.compile and JAX / symce's median: "
+            "above 1, symce is faster than all of them)",
+            LABEL + ["fwd fastest", "fwd", "fwd+bwd fastest"]
+            + ["fwd+bwd" + FORWARD_BACKWARD[key].removeprefix("symce") for key in SYMCE_KEYS],
+            [_label(row) + [_peer_label(row, "forward"), ratio(row, "forward", "symce"),
+                            _peer_label(row, "forward_backward")]
+             + [ratio(row, "forward_backward", key) for key in SYMCE_KEYS] for row in rows])
+
+
+def _seconds(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _compile_table(rows):
+    """The peers' compile times (their first call), when any peer was compiled."""
+    if not any(row.get("compile_s", {}).get(part) for row in rows for part in ("forward", "forward_backward")):
+        return []
+    columns = [(part, key) for key in PEERS for part in ("forward", "forward_backward")]
+    return [("Compile time of the peers, s: their first call (compilation and one run), kept out of the medians",
+             LABEL + [f"{PEERS[key]} {'fwd' if part == 'forward' else 'fwd+bwd'}" for part, key in columns],
+             [_label(row) + [_seconds(row["compile_s"][part].get(key)) for part, key in columns] for row in rows])]
+
+
+def _bound_table(rows, part: str, labels: dict):
+    """A part's memory-traffic bound per row and the fraction of it each implementation reaches."""
+    keys = [key for key in labels if key != "numpy"]
+    moved = ("logits and targets read once" + (", gradient written once" if part == "forward_backward" else ""))
+    return (f"Memory-traffic bound of the {'forward' if part == 'forward' else 'forward+backward'}: the bytes that "
+            f"must move ({moved}) / the copy bandwidth of an array of the row's size; % = bound / median time, "
+            "the fraction of the bound each reading reaches",
+            LABEL + ["MiB", "copy GB/s", "bound ms"] + [labels[key] for key in keys],
+            [_label(row) + [f"{row['bound'][part]['bytes'] / MIB:.1f}", f"{row['bound']['copy']['reference'] / 1e9:.1f}",
+                            _significant(row["bound"][part]["seconds"] * 1e3)]
+             + [_percent(row["bound"][part]["fraction"].get(key)) for key in keys] for row in rows])
+
+
+def _memory_table(rows):
+    return ("Peak extra memory of one forward+backward, MiB (× the gradient's size); forward: torch / symce",
+            LABEL + ["gradient MiB"] + [FORWARD_BACKWARD[key] for key in MEMORY_KEYS] + ["fwd torch", "fwd symce"],
+            [_label(row) + [f"{row['bytes']['gradient'] / MIB:.1f}"]
+             + [_memory(row, "forward_backward", key) for key in MEMORY_KEYS]
+             + [_memory(row, "forward", "torch"), _memory(row, "forward", "symce")] for row in rows])
+
+
+def _accuracy_table(accuracy):
+    return ("Accuracy: worst relative error against the spec in mpmath on symce.bench.accuracy's adversarial inputs",
+            ["kernel", "dtype", "symce loss", "torch loss", "symce grad", "torch grad", "goal", "symce within goal"],
+            [[row["kernel"], row["dtype"], f"{row['symce'][0]:.1e}", f"{row['torch'][0]:.1e}",
+              f"{row['symce'][1]:.1e}" if len(row["symce"]) > 1 else "—",
+              f"{row['torch'][1]:.1e}" if len(row["torch"]) > 1 else "—",
+              f"{row['goal']:.0e}", "yes" if row["symce_within_goal"] else "NO"]
+             for row in accuracy["rows"]])
 
 
 def _pair(row, part: str, key: str) -> tuple:
@@ -176,18 +242,24 @@ def _pair(row, part: str, key: str) -> tuple:
 
 
 def _linear_table(linear: dict | None) -> list:
-    """The chunked linear + cross-entropy row: time, speed-up and peak memory of each implementation."""
+    """The chunked linear + cross-entropy row: time, speed-up, peak memory and compile time of each
+    implementation, and symce against the fastest of the others."""
     if not linear:
         return []
     shape = linear["shape"]
     peak = linear.get("peak_extra_mib") or {}
+    compile_s = linear.get("compile_s", {})
+    fastest = linear.get("fastest_peer")
+    versus = (f"; symce vs the fastest peer ({fastest}): "
+              + _ratio(linear["speedup_vs_fastest_peer"], linear["time"][fastest], linear["time"]["symce"])
+              if fastest else "")
     title = (f"Linear + cross-entropy, loss and gradients of hidden states and weight: N={shape['n']}, "
              f"H={shape['hidden']}, V={shape['vocab']}, {shape['dtype']} ({linear['logits_mib']:.0f} MiB of logits; "
-             f"symce chunks of {linear['chunk_size']} rows)")
+             f"symce chunks of {linear['chunk_size']} rows){versus}")
     rows = [[name, _ms(timing), _ratio(linear["speedup_vs_torch"].get(name, 1.0), timing, linear["time"].get("torch")),
-             f"{peak[name]:.0f}" if name in peak else "n/a"]
+             f"{peak[name]:.0f}" if peak.get(name) is not None else "n/a", _seconds(compile_s.get(name))]
             for name, timing in linear["time"].items() if timing is not None]
-    return [(title, ["implementation", "ms", "speed-up", "peak extra MiB"], rows)]
+    return [(title, ["implementation", "ms", "speed-up", "peak extra MiB", "compile s"], rows)]
 
 
 def _is_number(cell: str) -> bool:
@@ -236,7 +308,9 @@ AGREEMENT = {"float64": 1e-9, "float32": 1e-3}
 def _notes(report: dict) -> list[str]:
     """Columns that could not be measured, and results that disagree with torch's."""
     notes = []
-    reasons = sorted({reason for row in report["rows"] for reason in row["unavailable"].values()})
+    linear = report.get("linear_cross_entropy") or {}
+    reasons = sorted({reason for row in report["rows"] for reason in row["unavailable"].values()}
+                     | {f"linear + cross-entropy: {reason}" for reason in linear.get("unavailable", {}).values()})
     notes += [f"n/a: {reason}" for reason in reasons]
     if report["accuracy"].get("error"):
         notes.append(f"accuracy table failed: {report['accuracy']['error']}")
@@ -267,8 +341,8 @@ def _bars(axes, rows, series) -> None:
 
 
 def write_png(report: dict, path: Path) -> None:
-    """Two panels, a group of bars per row of the report: the speed-up over torch (log scale) and
-    the fraction of the copy bandwidth."""
+    """Two panels, a group of bars per row of the report: the speed-up over torch and over the fastest
+    peer (log scale), and the fraction of the copy bandwidth."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -278,13 +352,15 @@ def write_png(report: dict, path: Path) -> None:
     figure, (speed, bandwidth) = plt.subplots(1, 2, figsize=(14, 1.5 + 0.45 * len(rows)), sharey=True)
     _bars(speed, rows, [("forward", lambda row: row["speedup"]["forward"]["symce"]),
                         ("fwd+bwd", lambda row: row["speedup"]["forward_backward"]["symce"]),
-                        ("fwd+bwd out=", lambda row: row["speedup"]["forward_backward"]["symce_out"])])
+                        ("fwd+bwd out=", lambda row: row["speedup"]["forward_backward"]["symce_out"]),
+                        ("fwd+bwd vs fastest peer",
+                         lambda row: row.get("speedup_vs_fastest_peer", {}).get("forward_backward", {}).get("symce"))])
     _bars(bandwidth, rows, [(f"{name} fwd+bwd", lambda row, key=key: 100 * (row["bandwidth_fraction"]
                                                                            ["forward_backward"][key] or 0))
                             for key, name in (("torch", "torch"), ("symce", "symce"), ("symce_out", "symce out="))])
     speed.set_xscale("log")
     speed.axvline(1, color="black", linewidth=0.8)
-    speed.set_xlabel("speed-up = torch time / symce time (> 1: symce faster)")
+    speed.set_xlabel("speed-up = torch (or fastest peer) time / symce time (> 1: symce faster)")
     speed.set_yticks(range(len(rows)), [" ".join(_label(row)) for row in rows])
     speed.invert_yaxis()
     bandwidth.set_xlabel("% of the measured memory-copy bandwidth")

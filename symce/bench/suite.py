@@ -2,8 +2,9 @@
 machine's copy bandwidth, the start-up time and the accuracy table, as one JSON-able report.
 
 Per row, in this order (so that at most the logits, torch's gradient and one call's own arrays
-are alive at a time): the forward of torch, NumPy and symce, then forward+backward of torch,
-NumPy, symce with a fresh gradient, symce with ``out=`` a reused buffer, and symce in place
+are alive at a time): a copy of an array of the row's size (the bandwidth of its memory-traffic
+bound), the forward of torch, its peers (torch.compile, JAX: :mod:`.peers`), NumPy and symce, then
+forward+backward of torch, the peers, NumPy, symce with a fresh gradient, symce with ``out=`` a reused buffer, and symce in place
 (``out=`` its input, restored untimed before each call). Each is warmed up once; the warm-up's
 result is compared with torch's (loss, and the gradient element by element relative to torch's
 largest entry), which also checks that every variant computes the same thing.
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from symce.bench import cases as bench_cases
-from symce.bench import measure
-from symce.bench.cases import FORWARD, FORWARD_BACKWARD, Case
+from symce.bench import measure, peers, ratios
+from symce.bench.cases import FORWARD, FORWARD_BACKWARD, PEERS, RIVALS, Case
 from symce.bench.linear import measure_linear_cross_entropy
 
 #: rows from this many elements (16 Mi) on are "large": fewer repeats of torch and NumPy, whose calls
@@ -39,6 +40,9 @@ STARTUP_GOAL_S = 0.5
 STARTUP_RUNS, QUICK_STARTUP_RUNS = 6, 2
 #: --quick runs the linear + cross-entropy row at this size (default: 8192 × 1024 → 32000, float32)
 QUICK_LINEAR_SHAPE = {"n": 512, "hidden": 128, "vocab": 4000}
+#: --quick (which CI runs) compiles torch.compile on the forward+backward of its first row only: one
+#: compilation takes 2-10 s (the first in a process the longest, with inductor's disk cache empty)
+QUICK_COMPILE = "torch.compile: --quick compiles only the first row's forward+backward (2-10 s a compilation)"
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,14 @@ class Settings:
     seed: int = 0
     #: the chunked linear + cross-entropy row (symce.bench.linear); its shape is smaller with ``quick``
     linear: bool = True
+    #: the peers timed besides torch eager (keys of cases.PEERS)
+    peers: tuple[str, ...] = tuple(PEERS)
+
+    def left_out(self, index: int) -> dict[str, dict[str, str]]:
+        """part → peer → why the peer is not timed on the run's row ``index``."""
+        chosen = {key: f"{PEERS[key]}: left out by --peers" for key in PEERS if key not in self.peers}
+        compile_ = {"torch_compile": QUICK_COMPILE} if self.quick and "torch_compile" in self.peers else {}
+        return {"forward": chosen | compile_, "forward_backward": chosen | (compile_ if index else {})}
 
     def shapes_of(self, case: Case) -> tuple[tuple[int, int], ...]:
         return self.shapes or (case.quick_shapes if self.quick else case.shapes)
@@ -77,7 +89,7 @@ class Settings:
                 "repeat": self.repeat, "quick": self.quick, "seed": self.seed, "large_elements": LARGE,
                 "default_repeat": DEFAULT_REPEAT, "large_repeat": LARGE_REPEAT, "quick_repeat": QUICK_REPEAT,
                 "fill_seconds": self.fill_seconds, "most_calls": measure.MOST_CALLS,
-                "reduction": "mean"}
+                "reduction": "mean", "peers": list(self.peers)}
 
 
 def _as_numpy(value):
@@ -107,19 +119,33 @@ def _time_part(part: str, keys: dict, builders: dict, repeats: dict, row: dict, 
 
     for key in keys:
         build = builders.pop(key)
-        if isinstance(build, str):
+        try:
+            call = build() if callable(build) else None
+        except peers.Unavailable as error:  # a peer that fails to compile here
+            call, build = None, str(error)
+        if call is None:
             row[part][key] = None
             row["unavailable"][key] = build
             continue
-        call = build()
+        if call.compile_s is not None:
+            row["compile_s"][part][key] = call.compile_s
         row[part][key] = measure.time_calls(call.run, repeats[key], before=call.before, check=compare(key),
                                             fill_seconds=fill_seconds).as_json()
         del call
 
 
+def _builders(case: Case, inputs, settings: Settings, index: int) -> tuple[dict, dict]:
+    """FORWARD and FORWARD_BACKWARD key → builder of the call, or why it does not run on this row."""
+    peer_forward, peer_backward = peers.calls(case, inputs, settings.peers)
+    left_out = settings.left_out(index)
+    return (bench_cases.forward_calls(case, inputs) | peer_forward | left_out["forward"],
+            bench_cases.forward_backward_calls(case, inputs) | peer_backward | left_out["forward_backward"])
+
+
 def measure_row(case: Case, shape, dtype: np.dtype, settings: Settings, bandwidth: float,
-                probe=None) -> dict:
-    """Timings, speed-ups, bandwidth fractions, agreement and peak memory of one (case, shape, dtype)."""
+                probe=None, index: int = 0) -> dict:
+    """Timings, speed-ups, bandwidth fractions, agreement and peak memory of one (case, shape, dtype),
+    the run's row ``index`` (Settings.left_out)."""
     inputs = bench_cases.make_inputs(case, shape, dtype, settings.seed)
     repeats = settings.repeats(shape)
     row = {"case": case.name, "title": case.title, "loss": case.loss, "shape": list(shape), "dtype": dtype.name,
@@ -127,25 +153,16 @@ def measure_row(case: Case, shape, dtype: np.dtype, settings: Settings, bandwidt
            "bytes": {"forward": inputs.bytes_forward, "forward_backward": inputs.bytes_forward_backward,
                      "gradient": inputs.logits.nbytes},
            "repeat": repeats, "forward": {}, "forward_backward": {}, "unavailable": {},
+           "compile_s": {"forward": {}, "forward_backward": {}},
            "agreement": {"forward": {}, "forward_backward": {}}}
-    _time_part("forward", FORWARD, bench_cases.forward_calls(case, inputs), repeats, row,
-               settings.fill_seconds)
-    _time_part("forward_backward", FORWARD_BACKWARD, bench_cases.forward_backward_calls(case, inputs), repeats,
-               row, settings.fill_seconds)
-    del inputs  # the memory process rebuilds them: only one copy at a time
-
-    row["speedup"] = {part: {key: _ratio(row[part]["torch"], row[part][key]) for key in keys if key.startswith("symce")}
-                      for part, keys in (("forward", FORWARD), ("forward_backward", FORWARD_BACKWARD))}
-    # torch's calls vary most (fresh multi-GiB temporaries, its allocator): its fastest call, a
-    # conservative reading that noise on torch's side cannot inflate
-    row["speedup_vs_fastest_torch"] = {
-        part: {key: _ratio(row[part]["torch"], row[part][key], torch_statistic="min_s") for key in keys
-               if key.startswith("symce")}
-        for part, keys in (("forward", FORWARD), ("forward_backward", FORWARD_BACKWARD))}
-    row["bandwidth_fraction"] = {
-        part: {key: (row["bytes"][part] / timing["median_s"] / bandwidth if timing else None)
-               for key, timing in row[part].items()}
-        for part in ("forward", "forward_backward")}
+    # first, while only the logits are alive: the copy of an array of the row's size, its bound's bandwidth
+    row_copy = measure.copy_bandwidth(inputs.logits.nbytes, repeats["torch"], source=inputs.logits,
+                                      fill_seconds=settings.fill_seconds)
+    forward, forward_backward = _builders(case, inputs, settings, index)
+    _time_part("forward", FORWARD, forward, repeats, row, settings.fill_seconds)
+    _time_part("forward_backward", FORWARD_BACKWARD, forward_backward, repeats, row, settings.fill_seconds)
+    del inputs, forward, forward_backward  # the memory process rebuilds them: only one copy at a time
+    _compare(row, bandwidth, row_copy)
     row["peak_extra_bytes"] = None
     if probe is not None:
         try:
@@ -155,9 +172,31 @@ def measure_row(case: Case, shape, dtype: np.dtype, settings: Settings, bandwidt
     return row
 
 
-def _ratio(torch_timing, timing, torch_statistic: str = "median_s"):
-    """torch's time (its median, or ``torch_statistic``) over symce's median."""
-    return torch_timing[torch_statistic] / timing["median_s"] if torch_timing and timing else None
+PARTS = (("forward", FORWARD), ("forward_backward", FORWARD_BACKWARD))
+
+
+def _compare(row: dict, bandwidth: float, row_copy: dict) -> None:
+    """A row's ratios: symce over torch eager (median; torch's fastest call) and over the fastest of
+    torch eager and the peers; each reading's fraction of the run's copy bandwidth and of the row's
+    memory-traffic bound."""
+    symce = {part: [key for key in keys if key.startswith("symce")] for part, keys in PARTS}
+    row["speedup"] = {part: {key: ratios.speedup(row[part]["torch"], row[part][key]) for key in symce[part]}
+                      for part, _ in PARTS}
+    # torch's calls vary most (fresh multi-GiB temporaries, its allocator): its fastest call, a
+    # conservative reading that noise on torch's side cannot inflate
+    row["speedup_vs_fastest_torch"] = {
+        part: {key: ratios.speedup(row[part]["torch"], row[part][key], "min_s") for key in symce[part]}
+        for part, _ in PARTS}
+    row["fastest_peer"] = {part: ratios.fastest(row[part], RIVALS) for part, _ in PARTS}
+    row["speedup_vs_fastest_peer"] = {
+        part: {key: ratios.speedup(row[part].get(row["fastest_peer"][part]), row[part][key]) for key in symce[part]}
+        for part, _ in PARTS}
+    row["bandwidth_fraction"] = {
+        part: {key: (row["bytes"][part] / timing["median_s"] / bandwidth if timing else None)
+               for key, timing in row[part].items()}
+        for part, _ in PARTS}
+    row["bound"] = {"copy": row_copy} | {
+        part: ratios.traffic_bound(row["bytes"][part], row_copy["reference"], row[part]) for part, _ in PARTS}
 
 
 # --- the whole run -------------------------------------------------------------------------------
@@ -214,6 +253,8 @@ def run(settings: Settings, log=print) -> dict:
     floor_hidden = measure.numba_floor(runs=runs, hidden=optional) if optional else None
     threads = numba.get_num_threads()
     torch.set_num_threads(threads)
+    if "jax" in settings.peers and not peers.jax_missing():
+        peers.start_jax(threads)
     log("start-up: " + ", ".join(f"{run['total_s']:.2f} s" if "total_s" in run else run["error"]
                                  for run in startup + (startup_hidden or [])))
     bandwidth = measure.copy_bandwidth(QUICK_BANDWIDTH_BYTES if settings.quick else BANDWIDTH_BYTES,
@@ -229,7 +270,8 @@ def run(settings: Settings, log=print) -> dict:
             for shape in settings.shapes_of(case):
                 for dtype in settings.dtypes:
                     start = time.perf_counter()
-                    rows.append(measure_row(case, shape, dtype, settings, bandwidth["reference"], probe))
+                    rows.append(measure_row(case, shape, dtype, settings, bandwidth["reference"], probe,
+                                            index=len(rows)))
                     log(f"{case.title} {shape[0]}x{shape[1]} {dtype.name}: {time.perf_counter() - start:.1f} s")
     finally:
         if probe is not None:
@@ -239,7 +281,10 @@ def run(settings: Settings, log=print) -> dict:
 
         start = time.perf_counter()
         shape = QUICK_LINEAR_SHAPE if settings.quick else {}
-        linear = measure_linear_cross_entropy(**shape, repeat=QUICK_REPEAT if settings.quick else LARGE_REPEAT)
+        # --quick leaves torch.compile out of it (QUICK_COMPILE)
+        compiled = "torch_compile" in settings.peers and not settings.quick
+        linear = measure_linear_cross_entropy(**shape, repeat=QUICK_REPEAT if settings.quick else LARGE_REPEAT,
+                                              compile=compiled)
         log(f"linear + cross-entropy: {time.perf_counter() - start:.1f} s")
     start = time.perf_counter()
     try:
@@ -255,7 +300,8 @@ def run(settings: Settings, log=print) -> dict:
         "load_average": {"before": load_before, "after": _load_average(),
                          "what": "1-minute load average of the machine (os.getloadavg) before and after the run: "
                                  "other processes on the same cores disturb the timings"},
-        "threads": {"numba": threads, "torch": torch.get_num_threads(), "numpy": 1},
+        "threads": {"numba": threads, "torch": torch.get_num_threads(), "numpy": 1,
+                    "jax": peers.xla_pool_threads() if "jax" in settings.peers and not peers.jax_missing() else None},
         "settings": settings.as_json(),
         "bandwidth": bandwidth,
         "startup": {"runs": startup, "goal_s": STARTUP_GOAL_S,
