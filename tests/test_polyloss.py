@@ -112,13 +112,14 @@ def _mpmath(name, row, label, option):
         top = max(z)
         total = mpmath.fsum(mpmath.exp(v - top) for v in z)
         s = [mpmath.exp(v - top) / total for v in z]
-        p, log_p = s[label], z[label] - top - mpmath.log(total)
+        # log p_t = −log1p(Σ_{k≠t} exp(z_k − z_t)): 50 digits of log(1 + 1e-109) would be none of its own
+        p, log_p = s[label], -mpmath.log1p(mpmath.fsum(mpmath.exp(v - z[label]) for k, v in enumerate(z) if k != label))
         rest = mpmath.fsum(s[k] for k in range(len(z)) if k != label)  # 1 − p without its cancellation
         if name == "focal_loss":
             value, factor = -rest ** option * log_p, rest ** option - option * p * rest ** (option - 1) * log_p
         else:
             value, factor = -log_p + option * rest, 1 + option * p
-        gradient = [factor * (s[k] - (k == label)) for k in range(len(z))]
+        gradient = [factor * (-rest if k == label else s[k]) for k in range(len(z))]  # s_t − 1 = −rest
         return float(value), np.array([float(g) for g in gradient])
 
 
