@@ -77,9 +77,10 @@ def _real_number(value: object, name: str) -> float:
 
 def label_smoothing(value: object) -> float:
     """ε must be a real number in [0, 1] (torch: 'label_smoothing must be between 0.0 and 1.0')."""
-    if not 0.0 <= _real_number(value, "label_smoothing") <= 1.0:
+    number = _real_number(value, "label_smoothing")
+    if not 0.0 <= number <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {value}")
-    return float(value)
+    return number
 
 
 def finite_parameter(value: object, name: str, minimum: float | None = None) -> float:
