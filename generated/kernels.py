@@ -127,6 +127,80 @@ nll_loss = NllLossKernels()
 
 
 @functools.cache
+def _polyloss_module():
+    """symce.generated.polyloss, imported when one of its kernels is first read."""
+    import symce.generated.polyloss as module
+
+    return module
+
+
+class FocalLossKernels:
+    """The kernels of spec ``focal_loss``, in :mod:`symce.generated.polyloss`."""
+
+    __slots__ = ()
+
+    @property
+    def forward(self) -> Callable[..., np.ndarray]:
+        return _polyloss_module().focal_loss_forward
+
+    @property
+    def forward_sum(self) -> Callable[..., np.ndarray]:
+        return _polyloss_module().focal_loss_forward_sum
+
+    @property
+    def forward_backward(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _polyloss_module().focal_loss_forward_backward
+
+    @property
+    def forward_backward_sum(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _polyloss_module().focal_loss_forward_backward_sum
+
+    @property
+    def forward_backward_in_place(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _polyloss_module().focal_loss_forward_backward_in_place
+
+    @property
+    def forward_backward_sum_in_place(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _polyloss_module().focal_loss_forward_backward_sum_in_place
+
+
+focal_loss = FocalLossKernels()
+
+
+class Poly1CrossEntropyKernels:
+    """The kernels of spec ``poly1_cross_entropy``, in :mod:`symce.generated.polyloss`."""
+
+    __slots__ = ()
+
+    @property
+    def forward(self) -> Callable[..., np.ndarray]:
+        return _polyloss_module().poly1_cross_entropy_forward
+
+    @property
+    def forward_sum(self) -> Callable[..., np.ndarray]:
+        return _polyloss_module().poly1_cross_entropy_forward_sum
+
+    @property
+    def forward_backward(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _polyloss_module().poly1_cross_entropy_forward_backward
+
+    @property
+    def forward_backward_sum(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _polyloss_module().poly1_cross_entropy_forward_backward_sum
+
+    @property
+    def forward_backward_in_place(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _polyloss_module().poly1_cross_entropy_forward_backward_in_place
+
+    @property
+    def forward_backward_sum_in_place(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _polyloss_module().poly1_cross_entropy_forward_backward_sum_in_place
+
+
+poly1_cross_entropy = Poly1CrossEntropyKernels()
+
+
+@functools.cache
 def _softmax_module():
     """symce.generated.softmax, imported when one of its kernels is first read."""
     import symce.generated.softmax as module

@@ -1,8 +1,8 @@
 r"""symce's fused kernels as differentiable torch losses, on CPU tensors, without copies.
 
 ``symce.torch.cross_entropy``, ``binary_cross_entropy_with_logits`` and ``linear_cross_entropy``
-take the arguments of their ``torch.nn.functional`` namesakes and return tensors that autograd
-differentiates. Each runs a **torch custom operator** (``torch.library.custom_op``, namespace
+take the arguments of their ``torch.nn.functional`` namesakes, ``focal_loss`` and ``poly1_cross_entropy``
+those of ``symce.functional``'s, and all return tensors that autograd differentiates. Each runs a **torch custom operator** (``torch.library.custom_op``, namespace
 ``symce``) whose forward makes **one** call to the generated fused forward+backward kernel
 (``symce.functional.*_value_and_grad``); the gradient it returns is saved, and the backward
 registered with ``register_autograd`` only applies the chain rule,
@@ -63,7 +63,8 @@ from symce import functional as sf
 from symce.functional import _validate
 from symce.functional._types import Reduction
 
-__all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "linear_cross_entropy"]
+__all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "focal_loss", "linear_cross_entropy",
+           "poly1_cross_entropy"]
 
 #: the dtypes symce's kernels are compiled for, the only ones that reach them without a copy
 DTYPES = (torch.float32, torch.float64)
@@ -276,36 +277,6 @@ def _scaled_gradients(ctx: _Context, grad_output: Tensor | None, operator: Calla
 # Calling an operator returns what mypy sees as Any (CustomOpDef.__call__ is unannotated in
 # torch): the public functions cast it to the tensor(s) the operator's schema returns.
 
-@torch.library.custom_op("symce::cross_entropy", mutates_args=())
-def _cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: int,
-                   reduction: str, label_smoothing: float) -> Tensor:
-    """The loss alone, from the forward-only kernel."""
-    loss = sf.cross_entropy(_numpy(input), _numpy(target), _numpy(weight), ignore_index,
-                            _validate.reduction(reduction), label_smoothing)
-    return _tensor(loss, input.dtype)
-
-
-@torch.library.custom_op("symce::cross_entropy_value_and_grad", mutates_args=())
-def _cross_entropy_value_and_grad(input: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: int,
-                                  reduction: str, label_smoothing: float) -> tuple[Tensor, Tensor]:
-    """(loss, ∂(Σ loss)/∂input) from one fused kernel call."""
-    loss, grad = sf.cross_entropy_value_and_grad(_numpy(input), _numpy(target), _numpy(weight), ignore_index,
-                                                 _validate.reduction(reduction), label_smoothing)
-    return _tensor(loss, input.dtype), torch.from_numpy(grad)
-
-
-@_cross_entropy.register_fake
-def _(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int, reduction: str,
-      label_smoothing: float) -> Tensor:
-    return input.new_empty(_loss_shape(input, reduction, 1))
-
-
-@_cross_entropy_value_and_grad.register_fake
-def _(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int, reduction: str,
-      label_smoothing: float) -> tuple[Tensor, Tensor]:
-    return input.new_empty(_loss_shape(input, reduction, 1)), input.new_empty(input.shape)
-
-
 def _ignored_rows_zeroed(ctx: _Context, grad_loss: Tensor | None, target: Tensor, ignore_index: int,
                          reduction: str) -> Tensor | None:
     """grad_output with 0 at the samples whose class-index target is ``ignore_index`` (reduction='none').
@@ -319,16 +290,83 @@ def _ignored_rows_zeroed(ctx: _Context, grad_loss: Tensor | None, target: Tensor
     return grad_loss
 
 
-def _cross_entropy_backward(ctx: _Context, grad_loss: Tensor | None, _: Tensor | None) -> Gradients:
-    input, target = ctx.saved_tensors[:2]
-    _, ignore_index, reduction, _ = ctx.options
-    grad_loss = _ignored_rows_zeroed(ctx, grad_loss, target, ignore_index, reduction)
-    (grad,) = _scaled_gradients(ctx, grad_loss, _cross_entropy_value_and_grad, class_axis=1)
-    return _backward_result(grad, input), None, None, None, None, None
+#: a symce.functional class-index loss called as (input, target, weight, ignore_index, reduction, option):
+#: its one scalar option is label_smoothing, gamma or epsilon
+ClassIndexLoss = Callable[[np.ndarray, np.ndarray, Optional[np.ndarray], int, Reduction, float], ArrayLike]
+ClassIndexLossAndGrad = Callable[[np.ndarray, np.ndarray, Optional[np.ndarray], int, Reduction, float],
+                                 "tuple[ArrayLike, np.ndarray]"]
 
 
-_cross_entropy_value_and_grad.register_autograd(
-    _cross_entropy_backward, setup_context=lambda ctx, inputs, output: _keeps_gradients(ctx, inputs, output, 2))
+def _class_index_operators(name: str, loss: ClassIndexLoss,
+                           loss_and_grad: ClassIndexLossAndGrad) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The operators ``symce::NAME`` (the loss alone, from the forward-only kernel) and
+    ``symce::NAME_value_and_grad`` ((loss, ∂(Σ loss)/∂input) from one fused kernel call, differentiable)
+    of a loss over logits (N, C, ...) and class-index (or, for cross_entropy, probability) targets.
+
+    One definition for every such loss, so that each gets the same fake kernels, the same chain rule and
+    the same zero gradient for ignored samples.
+    """
+    @torch.library.custom_op(f"symce::{name}", mutates_args=())
+    def value(input: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: int, reduction: str,
+              option: float) -> Tensor:
+        result = loss(_numpy(input), _numpy(target), _numpy(weight), ignore_index, _validate.reduction(reduction),
+                      option)
+        return _tensor(result, input.dtype)
+
+    @torch.library.custom_op(f"symce::{name}_value_and_grad", mutates_args=())
+    def value_and_grad(input: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: int, reduction: str,
+                       option: float) -> tuple[Tensor, Tensor]:
+        result, grad = loss_and_grad(_numpy(input), _numpy(target), _numpy(weight), ignore_index,
+                                     _validate.reduction(reduction), option)
+        return _tensor(result, input.dtype), torch.from_numpy(grad)
+
+    @value.register_fake
+    def _(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int, reduction: str,
+          option: float) -> Tensor:
+        return input.new_empty(_loss_shape(input, reduction, 1))
+
+    @value_and_grad.register_fake
+    def _(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int, reduction: str,
+          option: float) -> tuple[Tensor, Tensor]:
+        return input.new_empty(_loss_shape(input, reduction, 1)), input.new_empty(input.shape)
+
+    def backward(ctx: _Context, grad_loss: Tensor | None, _: Tensor | None) -> Gradients:
+        input, target = ctx.saved_tensors[:2]
+        _, ignore_index, reduction, _ = ctx.options
+        grad_loss = _ignored_rows_zeroed(ctx, grad_loss, target, ignore_index, reduction)
+        (grad,) = _scaled_gradients(ctx, grad_loss, value_and_grad, class_axis=1)
+        return _backward_result(grad, input), None, None, None, None, None
+
+    value_and_grad.register_autograd(
+        backward, setup_context=lambda ctx, inputs, output: _keeps_gradients(ctx, inputs, output, 2))
+    return value, value_and_grad
+
+
+def _class_index_loss(operators: tuple[Callable[..., Any], Callable[..., Any]], input: Tensor, target: Tensor,
+                      weight: Tensor | None, ignore_index: int, reduction: Reduction, option: float) -> Tensor:
+    """The checks at the boundary (metadata only, so torch.compile traces them), then the fused
+    operator where a gradient is wanted and the forward-only one where not."""
+    _not_differentiated(target=target, weight=weight)
+    options = (_cpu(target, "target"), _cpu(weight, "weight"), _validate.ignore_index(ignore_index),
+               _validate.reduction(reduction), option)
+    value, value_and_grad = operators
+    if _wants_grad(_floating(input)):
+        return cast(Tensor, value_and_grad(input, *options)[0])
+    return cast(Tensor, value(input, *options))
+
+
+_CROSS_ENTROPY = _class_index_operators(
+    "cross_entropy", sf.cross_entropy, sf.cross_entropy_value_and_grad)
+_FOCAL_LOSS = _class_index_operators(
+    "focal_loss", lambda input, target, weight, ignore, reduction, gamma: sf.focal_loss(
+        input, target, gamma, weight, ignore, reduction),
+    lambda input, target, weight, ignore, reduction, gamma: sf.focal_loss_value_and_grad(
+        input, target, gamma, weight, ignore, reduction))
+_POLY1_CROSS_ENTROPY = _class_index_operators(
+    "poly1_cross_entropy", lambda input, target, weight, ignore, reduction, epsilon: sf.poly1_cross_entropy(
+        input, target, epsilon, weight, ignore, reduction),
+    lambda input, target, weight, ignore, reduction, epsilon: sf.poly1_cross_entropy_value_and_grad(
+        input, target, epsilon, weight, ignore, reduction))
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, size_average: Optional[bool] = None,
@@ -357,12 +395,38 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     Reference: https://pytorch.org/docs/stable/generated/torch.nn.functional.cross_entropy.html
     """
     _no_legacy(size_average, reduce)
-    _not_differentiated(target=target, weight=weight)
-    options = (_cpu(target, "target"), _cpu(weight, "weight"), _validate.ignore_index(ignore_index),
-               _validate.reduction(reduction), _validate.label_smoothing(label_smoothing))
-    if _wants_grad(_floating(input)):
-        return cast(Tensor, _cross_entropy_value_and_grad(input, *options)[0])
-    return cast(Tensor, _cross_entropy(input, *options))
+    return _class_index_loss(_CROSS_ENTROPY, input, target, weight, ignore_index, reduction,
+                             _validate.label_smoothing(label_smoothing))
+
+
+def focal_loss(input: Tensor, target: Tensor, gamma: float = 2.0, weight: Optional[Tensor] = None,
+               ignore_index: int = -100, reduction: Reduction = "mean") -> Tensor:
+    r"""Softmax focal loss of class-index targets: the numbers of :func:`symce.functional.focal_loss`.
+
+    .. math::
+        \ell_i = -\mathrm{keep}_i\, w_{t_i}\, (1 - p_{i,t_i})^\gamma \log p_{i,t_i},
+        \quad p_i = \mathrm{softmax}(z_i)
+
+    The arguments are :func:`cross_entropy`'s for class-index targets ('mean' divides by Σ keep·w[t]),
+    with the focusing parameter ``gamma`` >= 0 in place of label smoothing; ``gamma=0`` is cross_entropy.
+    torch has no softmax focal loss (torchvision's sigmoid_focal_loss is the binary one).
+    """
+    return _class_index_loss(_FOCAL_LOSS, input, target, weight, ignore_index, reduction,
+                             _validate.finite_parameter(gamma, "gamma", minimum=0.0))
+
+
+def poly1_cross_entropy(input: Tensor, target: Tensor, epsilon: float = 1.0, weight: Optional[Tensor] = None,
+                        ignore_index: int = -100, reduction: Reduction = "mean") -> Tensor:
+    r"""Poly-1 cross-entropy of class-index targets: the numbers of :func:`symce.functional.poly1_cross_entropy`.
+
+    .. math::
+        \ell_i = \mathrm{keep}_i\, w_{t_i}\, (-\log p_{i,t_i} + \varepsilon\,(1 - p_{i,t_i}))
+
+    The arguments are :func:`cross_entropy`'s for class-index targets ('mean' divides by Σ keep·w[t]),
+    with the coefficient ``epsilon`` of (1 - p_t) in place of label smoothing; ``epsilon=0`` is cross_entropy.
+    """
+    return _class_index_loss(_POLY1_CROSS_ENTROPY, input, target, weight, ignore_index, reduction,
+                             _validate.finite_parameter(epsilon, "epsilon"))
 
 
 # --- binary_cross_entropy_with_logits ------------------------------------------------------------

@@ -34,6 +34,8 @@ WITH_GIVENS = {
     "softmax_cross_entropy_with_integer_labels": ["w[k] = 1", "epsilon = 0", "keep = 1"],
     "softmax_cross_entropy": ["w[k] = 1", "epsilon = 0", "Σ_k(y[k]) = 1"],
     "sigmoid_binary_cross_entropy": ["weight = 1", "pos_weight = 1"],
+    "focal_loss": ["w[k] = 1", "gamma = 0", "keep = 1"],
+    "poly1_cross_entropy": ["w[k] = 1", "epsilon_1 = 0", "keep = 1"],
     "label_smoothing_gradient": ["w[k] = 1", "Σ_k(y[k]) = 1"],
 }
 

@@ -35,8 +35,11 @@ EXPECTED = {
     "logsumexp_gradient": SYMBOLIC,
     "cross_entropy_log1p_others": SYMBOLIC,
     "softmax_target_complement": SYMBOLIC,
+    "powers_combined": SYMBOLIC,
     "softmax_cross_entropy_is_nll_of_log_softmax": SYMBOLIC,
     "softmax_cross_entropy_is_cross_entropy": SYMBOLIC,
+    "focal_loss_at_gamma_zero": SYMBOLIC,
+    "poly1_at_epsilon_zero": SYMBOLIC,
     "softmax_cross_entropy_gradient": SYMBOLIC,
     "softmax_cross_entropy_gradient_simplex": SYMBOLIC,
     "integer_label_gradient": SYMBOLIC,
@@ -61,7 +64,7 @@ EXPECTED = {
 #: the identities the code generator's stability rewrites cite by name
 REWRITE_IDENTITIES = ("logsumexp_shift", "log_softmax_difference", "softplus_stable", "sigmoid_bce_softplus",
                       "cross_entropy_log1p_others", "softmax_target_complement", "log_sigmoid_softplus",
-                      "log1p_definition")
+                      "log1p_definition", "powers_combined")
 
 CROSS, H, KL = spec("cross_entropy").expr, spec("entropy").expr, spec("kl_divergence").expr
 SOFTMAX_CE = spec("softmax_cross_entropy")

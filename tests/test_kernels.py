@@ -514,6 +514,16 @@ def _torch_row_kernel(function: str, arguments) -> tuple[np.ndarray, ...]:
         _, labels, weight, smoothing, ignore_index, scale = tensors
         loss = torch.nn.functional.cross_entropy(logits, labels, weight=weight, ignore_index=ignore_index,
                                                  reduction="none", label_smoothing=smoothing)
+    elif function in ("focal_loss_forward_backward", "poly1_cross_entropy_forward_backward"):
+        _, labels, weight, option, ignore_index, scale = tensors
+        kept = labels != ignore_index
+        index = torch.where(kept, labels, 0)
+        log_p = torch.log_softmax(logits, -1)
+        log_pt = log_p.gather(-1, index[:, None])[:, 0]
+        # 1 − p_t as the other classes' sum: at the confident row 1 − exp(log p_t) is 0, and (1 − p_t)^(γ−1) inf
+        others = (log_p.exp() * (torch.arange(logits.shape[1]) != index[:, None])).sum(-1)
+        modulated = (-others ** option * log_pt if function.startswith("focal") else -log_pt + option * others)
+        loss = weight[index] * kept * modulated
     else:  # softmax_cross_entropy_forward_backward: probability targets
         _, targets, weight, smoothing, scale = tensors
         loss = torch.nn.functional.cross_entropy(logits, targets, weight=weight, reduction="none",

@@ -141,6 +141,52 @@ def _ce_cases(dtype) -> list[Case]:
     return cases
 
 
+#: the focal loss's γ and the poly-1 coefficient ε₁ of the accuracy table (the papers' usual choices).
+#: A γ in (0, 1) is accurate at [40, 0, 0] too, but its gradient is 0·inf = nan where every other
+#: class underflows (r = Σ_{k≠a} exp(z_k − m) = 0: margins above ~745 in float64, ~104 in float32)
+FOCAL_GAMMA = 2.0
+POLY1_EPSILON = 1.0
+
+
+def _torch_modulated(input, target, reduction: str, weight, focus: Callable) -> object:
+    """A PolyLoss variant as torch code writes it, w_t · ``focus(log p_t)`` from torch's log_softmax
+    (torch has neither loss; this is how focal_loss_torch writes the focal loss)."""
+    import torch
+
+    log_pt = torch.log_softmax(input, -1).gather(-1, target[:, None])[:, 0]
+    assert reduction == "none"
+    return torch.as_tensor(weight)[target] * focus(log_pt)
+
+
+def _focal(log_pt):
+    return -(1 - log_pt.exp()) ** FOCAL_GAMMA * log_pt
+
+
+def _poly1(log_pt):
+    return -log_pt + POLY1_EPSILON * (1 - log_pt.exp())
+
+
+def _polyloss_cases(dtype) -> list[Case]:
+    """focal_loss and poly1_cross_entropy, with class weights, on the logit rows."""
+    from symce.generated import kernels
+
+    losses = ((f"focal_loss γ = {FOCAL_GAMMA:g}", "focal_loss", "gamma", FOCAL_GAMMA, _focal),
+              (f"poly1_cross_entropy ε = {POLY1_EPSILON:g}", "poly1_cross_entropy", "epsilon", POLY1_EPSILON, _poly1))
+    cases = []
+    for row, label in LOGIT_ROWS:
+        x, labels = np.array([row], dtype=dtype), np.array([label])
+        weight = np.linspace(0.5, 2.0, x.shape[1]).astype(dtype)
+        values = {"logits": list(x[0]), "labels": label}
+        for kernel, name, option, value, focus in losses:
+            cases.append(Case(
+                kernel, dtype,
+                lambda x=x, labels=labels, weight=weight, name=name, value=value: getattr(kernels, name).forward_backward(
+                    x, labels, weight, value, -100, np.ones(1, dtype=dtype)),
+                partial(_torch_value_and_grad, partial(_torch_modulated, weight=weight, focus=focus), x, labels),
+                partial(_spec_value_and_grad, get(name), values, {"weight": list(weight), option: value})))
+    return cases
+
+
 def _softmax_cases(dtype) -> list[Case]:
     import torch
     from symce.generated import kernels
@@ -236,8 +282,8 @@ def _kl_cases(dtype) -> list[Case]:
 
 def cases(dtype) -> list[Case]:
     """Every case of the adversarial domain for ``dtype`` (np.float64 or np.float32)."""
-    return (_ce_cases(dtype) + _softmax_cases(dtype) + _binary_cases(dtype) + _information_cases(dtype)
-            + _kl_cases(dtype))
+    return (_ce_cases(dtype) + _polyloss_cases(dtype) + _softmax_cases(dtype) + _binary_cases(dtype)
+            + _information_cases(dtype) + _kl_cases(dtype))
 
 
 def worst_errors(dtype) -> dict[str, dict[str, list[float]]]:

@@ -316,6 +316,8 @@ def families() -> dict[str, dict[str, tuple[Kernel, ...]]]:
         "cross_entropy": {name: loss_kernels(get(name), name)
                           for name in ("softmax_cross_entropy_with_integer_labels", "softmax_cross_entropy")},
         "nll": {"nll_loss": loss_kernels(get("nll_loss"), "nll_loss")},
+        # cross-entropy's PolyLoss variants (Leng et al., 2022): the same row kernels, other coefficients of (1 − p_t)
+        "polyloss": {name: loss_kernels(get(name), name) for name in ("focal_loss", "poly1_cross_entropy")},
         "softmax": {name: (value_kernel(get(name), f"{name}_forward"),) for name in per_row},
         "binary": {
             "sigmoid_binary_cross_entropy": loss_kernels(get("sigmoid_binary_cross_entropy"),

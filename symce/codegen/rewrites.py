@@ -22,7 +22,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import log1p
 
 from symce.spec import blocks
-from symce.spec.symbols import j, m, t, x, z
+from symce.spec.symbols import gamma, j, m, t, x, z
 
 #: the logits shifted by the row max, zs_i = z_i − m (what the kernels exponentiate)
 zs = sp.IndexedBase("zs", real=True)
@@ -180,6 +180,30 @@ softmax_target_complement = Rewrite(
          "−Σ_{k≠a} e_k / Σ_k e_k instead of a difference that rounds to 0"),
 )
 
+def _combine_powers(product: sp.Mul) -> sp.Expr:
+    """b^u · b^v · … → b^(u + v + …) for each base b that a symbolic power of ``product`` has."""
+    by_base: dict[sp.Expr, list[sp.Expr]] = {}
+    for factor in product.args:
+        base, exponent = factor.as_base_exp()
+        by_base.setdefault(base, []).append(exponent)
+    return sp.Mul(*[base ** sp.Add(*exponents) for base, exponents in by_base.items()])
+
+
+def _has_symbolic_power(e: sp.Basic) -> bool:
+    return isinstance(e, sp.Mul) and any(
+        isinstance(f, sp.Pow) and not f.exp.is_Number and not isinstance(f, sp.exp) for f in e.args)
+
+
+powers_combined = Rewrite(
+    name="powers_combined",
+    identity="powers_combined",
+    transform=replacing(_has_symbolic_power, _combine_powers),
+    lhs=((1 - blocks.softmax(z, t)) ** gamma / (1 - blocks.softmax(z, t)),),
+    why=("the derivative of b^γ is γ·b^γ/b (SymPy's chain rule); at the argmax b = 1 − softmax_a = r/(1 + r), "
+         "so the division by b divides by r, 0/0 where every other class underflows (r = 0); b^(γ−1) is "
+         "finite there for γ ≥ 1"),
+)
+
 # ----- one logit ------------------------------------------------------------------------
 _v = sp.Wild("_v")
 
@@ -254,14 +278,14 @@ class RowPipelines:
 
 #: a row shifted by its max m (a finite max): log-softmax as a difference, the shift, log1p of
 #: 1 + the other classes, and the 1s cancelled at the argmax
-SHIFTED_ROW = RowPipelines(before_naming=(log_softmax_difference, logsumexp_shift),
+SHIFTED_ROW = RowPipelines(before_naming=(powers_combined, log_softmax_difference, logsumexp_shift),
                            after_naming=(log1p_definition,), at_the_argmax=(softmax_target_complement,))
 #: a row whose max is not finite: the formula as written, log-softmax as a difference only
-PLAIN_ROW = RowPipelines(before_naming=(log_softmax_difference,), after_naming=(), at_the_argmax=())
+PLAIN_ROW = RowPipelines(before_naming=(powers_combined, log_softmax_difference), after_naming=(), at_the_argmax=())
 #: rewrites for an elementwise loss on one logit
 ONE_LOGIT = (log_sigmoid_softplus, softplus_stable)
 #: rewrites for an elementwise loss on one probability
 ONE_PROBABILITY = (log1p_definition,)
 #: every rewrite the kernels use
-ALL = (log_softmax_difference, logsumexp_shift, softmax_target_complement, log1p_definition,
+ALL = (powers_combined, log_softmax_difference, logsumexp_shift, softmax_target_complement, log1p_definition,
        log_sigmoid_softplus, softplus_stable)

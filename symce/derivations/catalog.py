@@ -23,7 +23,7 @@ from symce.derivations.core import (ALGEBRA, ASSUMPTION, CHAIN_RULE, DEFINITION,
                                     indices_in_range)
 from symce.errors import UnknownName
 from symce.spec import SPECS, Spec, blocks, class_sum, get
-from symce.spec.symbols import C, b, epsilon, j, k, keep, m, p, pos_weight, q, t, w, weight, x, y, z
+from symce.spec.symbols import C, b, epsilon, epsilon_1, gamma, j, k, keep, m, p, pos_weight, q, t, w, weight, x, y, z
 
 _INDEX = sp.Wild("index")
 
@@ -64,6 +64,9 @@ def _minus_log_softmax_as_logsumexp(expr: sp.Expr) -> sp.Expr:
 NEG_LOG_SOFTMAX = LOG_OF_QUOTIENT(sp.Eq(-sp.log(SOFTMAX[k]), LOGSUMEXP.symbol - z[k]))
 DIFFERENTIATE = SUM_OF_DERIVATIVES(sp.Eq(sp.Derivative(z[k], z[j]), sp.KroneckerDelta(j, k)))
 LOGSUMEXP_GRADIENT = CHAIN_RULE(sp.Eq(D_LOGSUMEXP, SOFTMAX[j]))
+#: ∂ softmax(z)_t / ∂z_j = s_t (δ_jt − s_j), the derivative of the target's probability
+D_SOFTMAX_TARGET = sp.Derivative(SOFTMAX[t], z[j])
+SOFTMAX_TARGET_GRADIENT = CHAIN_RULE(sp.Eq(D_SOFTMAX_TARGET, SOFTMAX[t] * (sp.KroneckerDelta(j, t) - SOFTMAX[j])))
 NO_WEIGHTS = sp.Eq(w[k], 1)
 NO_SMOOTHING = sp.Eq(epsilon, 0)
 Y_SUMS_TO_ONE = sp.Eq(class_sum(y[k]), 1)
@@ -95,6 +98,53 @@ def softmax_cross_entropy_with_integer_labels() -> Derivation:
         abbreviations=(_loss(spec), SOFTMAX, LOGSUMEXP),
         specs=(spec,),
     )
+
+
+def _modulated_cross_entropy(name: str, steps: tuple[Step, ...], setting: sp.Eq) -> Derivation:
+    """A PolyLoss variant of integer-label cross-entropy, keep·w_t·f(s_t): ``steps`` from the definition
+    to a closed form c(s_t)·(s_j − δ_jt), and last the setting of its parameter under which it is
+    cross-entropy's s_j − δ_jt."""
+    spec = get(name)
+    last = Step(SOFTMAX[j] - sp.KroneckerDelta(j, t), SETTING, given=(NO_WEIGHTS, setting, sp.Eq(keep, 1)))
+    return Derivation(
+        name=spec.name, title=f"Gradient of {spec.name} with respect to the logits",
+        lhs=sp.Derivative(_loss(spec).symbol, z[j]),
+        steps=steps + (last,),
+        target=spec.gradient(),
+        abbreviations=(_loss(spec), SOFTMAX, LOGSUMEXP),
+        specs=(spec,),
+    )
+
+
+def focal_loss() -> Derivation:
+    """∂L/∂z_j = keep·w_t ((1 − s_t)^γ − γ s_t (1 − s_t)^(γ−1) log s_t) (s_j − δ_jt), i.e. s_j − δ_jt at γ = 0."""
+    s, s_t, delta = SOFTMAX[j], SOFTMAX[t], sp.KroneckerDelta(j, t)
+    weighted = keep * w[t]
+    loss = weighted * (1 - s_t) ** gamma * -sp.log(s_t)
+    return _modulated_cross_entropy("focal_loss", (
+        Step(sp.Derivative(loss, z[j]), DEFINITION),
+        Step(sp.Derivative(_minus_log_softmax_as_logsumexp(loss), z[j]), NEG_LOG_SOFTMAX),
+        Step(weighted * (-gamma * (1 - s_t) ** (gamma - 1) * D_SOFTMAX_TARGET * (LOGSUMEXP.symbol - z[t])
+                         + (1 - s_t) ** gamma * (D_LOGSUMEXP - delta)), Rule("product rule, chain rule")),
+        Step(weighted * (-gamma * (1 - s_t) ** (gamma - 1) * s_t * (delta - s) * (LOGSUMEXP.symbol - z[t])
+                         + (1 - s_t) ** gamma * (s - delta)), SOFTMAX_TARGET_GRADIENT),
+        Step(weighted * ((1 - s_t) ** gamma - gamma * s_t * (1 - s_t) ** (gamma - 1) * sp.log(s_t)) * (s - delta),
+             ALGEBRA),
+    ), sp.Eq(gamma, 0))
+
+
+def poly1_cross_entropy() -> Derivation:
+    """∂L/∂z_j = keep·w_t (1 + ε₁ s_t) (s_j − δ_jt), i.e. s_j − δ_jt at ε₁ = 0."""
+    s, s_t, delta = SOFTMAX[j], SOFTMAX[t], sp.KroneckerDelta(j, t)
+    weighted = keep * w[t]
+    loss = weighted * (-sp.log(s_t) + epsilon_1 * (1 - s_t))
+    return _modulated_cross_entropy("poly1_cross_entropy", (
+        Step(sp.Derivative(loss, z[j]), DEFINITION),
+        Step(sp.Derivative(_minus_log_softmax_as_logsumexp(loss), z[j]), NEG_LOG_SOFTMAX),
+        Step(weighted * (D_LOGSUMEXP - delta - epsilon_1 * D_SOFTMAX_TARGET), DIFFERENTIATE),
+        Step(weighted * (s - delta - epsilon_1 * s_t * (delta - s)), SOFTMAX_TARGET_GRADIENT),
+        Step(weighted * (1 + epsilon_1 * s_t) * (s - delta), ALGEBRA),
+    ), sp.Eq(epsilon_1, 0))
 
 
 def softmax_cross_entropy() -> Derivation:
@@ -317,7 +367,7 @@ class Entry:
 
 
 _HAND_WRITTEN = {f.__name__: f for f in (softmax_cross_entropy_with_integer_labels, softmax_cross_entropy,
-                                         sigmoid_binary_cross_entropy)}
+                                         focal_loss, poly1_cross_entropy, sigmoid_binary_cross_entropy)}
 _IDENTITIES = (cross_entropy_decomposition, logsumexp_shift, log_softmax_difference, label_smoothing_gradient)
 
 

@@ -190,10 +190,24 @@ def _settle(expr: sp.Expr, rounds: int = 4) -> sp.Expr:
     return expr
 
 
+def _settle_powers(expr: sp.Expr, rounds: int = 4) -> sp.Expr:
+    """:func:`_settle` for symbolic powers: b^γ·b^(−1) combined into b^(γ−1) and the exponents never
+    split again, so that the two forms of the chain rule's d b^γ = γ b^(γ−1) db meet. (Expanding
+    splits b^(γ−1) into b^γ/b and rewrites 1/b, after which SymPy no longer sees a common base.)"""
+    expr = sp.powsimp(sp.expand_log(expr, force=True), combine="exp")
+    for _ in range(rounds):
+        settled = indices_in_range(sp.powsimp(sp.expand(expr, power_exp=False), combine="exp").doit())
+        if settled == expr:
+            break
+        expr = settled
+    return expr
+
+
 #: progressively stronger attempts at bringing a difference to zero, cheap ones first
 _SIMPLIFICATIONS = (
     lambda e: e,
     _settle,
+    _settle_powers,
     lambda e: sp.simplify(_settle(e)),
     lambda e: _settle(sp.simplify(_settle(e))),
     lambda e: sp.simplify(sp.expand_log(_settle(e))),

@@ -21,10 +21,14 @@ from symce.functional.losses import (
     binary_cross_entropy_with_logits_value_and_grad,
     cross_entropy,
     cross_entropy_value_and_grad,
+    focal_loss,
+    focal_loss_value_and_grad,
     kl_div,
     kl_div_value_and_grad,
     nll_loss,
     nll_loss_value_and_grad,
+    poly1_cross_entropy,
+    poly1_cross_entropy_value_and_grad,
 )
 
 __all__ = [
@@ -32,8 +36,10 @@ __all__ = [
     "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_value_and_grad",
     "cross_entropy", "cross_entropy_value_and_grad",
     "entropy", "perplexity",
+    "focal_loss", "focal_loss_value_and_grad",
     "kl_div", "kl_div_value_and_grad",
     "linear_cross_entropy", "linear_cross_entropy_value_and_grad",
     "log_softmax", "logsumexp", "softmax",
     "nll_loss", "nll_loss_value_and_grad",
+    "poly1_cross_entropy", "poly1_cross_entropy_value_and_grad",
 ]

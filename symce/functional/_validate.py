@@ -8,6 +8,7 @@ or float64 arrays of matching shapes and labels that are in range or equal to ``
 """
 from __future__ import annotations
 
+import math
 import numbers
 from typing import NoReturn, Sequence, overload
 
@@ -68,13 +69,28 @@ def reduction(value: str, allowed: Sequence[str] = REDUCTIONS) -> str:
     return value
 
 
+def _real_number(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
 def label_smoothing(value: object) -> float:
     """ε must be a real number in [0, 1] (torch: 'label_smoothing must be between 0.0 and 1.0')."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"label_smoothing must be a real number, got {type(value).__name__}")
-    if not 0.0 <= float(value) <= 1.0:
+    number = _real_number(value, "label_smoothing")
+    if not 0.0 <= number <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {value}")
-    return float(value)
+    return number
+
+
+def finite_parameter(value: object, name: str, minimum: float | None = None) -> float:
+    """A loss's scalar parameter (the focal loss's γ, poly-1's ε): a finite real number, ≥ ``minimum``
+    where one is given; nan or inf would make every loss nan without saying why."""
+    number = _real_number(value, name)
+    if not math.isfinite(number) or (minimum is not None and number < minimum):
+        bound = "" if minimum is None else f" >= {minimum}"
+        raise ValueError(f"{name} must be a finite number{bound}, got {value}")
+    return number
 
 
 def ignore_index(value: object) -> int:

@@ -104,6 +104,18 @@ def _cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None
                                input, target, weight, ignore_index, smoothing)
 
 
+def _focal_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None, ignore_index: int,
+                gamma: float) -> RowLoss:
+    return _integer_label_rows(kernels.focal_loss, "focal_loss", input, target, weight, ignore_index,
+                               _validate.finite_parameter(gamma, "gamma", minimum=0.0))
+
+
+def _poly1_cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None, ignore_index: int,
+                         epsilon: float) -> RowLoss:
+    return _integer_label_rows(kernels.poly1_cross_entropy, "poly1_cross_entropy", input, target, weight,
+                               ignore_index, _validate.finite_parameter(epsilon, "epsilon"))
+
+
 def _nll_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None, ignore_index: int) -> RowLoss:
     return _integer_label_rows(kernels.nll_loss, "nll", input, target, weight, ignore_index)
 
@@ -212,6 +224,56 @@ def cross_entropy_value_and_grad(input: ArrayLike, target: ArrayLike, weight: Ar
     gradient, needing no memory beyond the loss. Every ``*_value_and_grad`` takes it.
     """
     return _cross_entropy(input, target, weight, ignore_index, label_smoothing).value_and_grad(
+        reduction, grad_output, out)
+
+
+def focal_loss(input: ArrayLike, target: ArrayLike, gamma: float = 2.0, weight: ArrayLike | None = None,
+               ignore_index: int = -100, reduction: Reduction = "mean") -> Loss:
+    r"""Softmax focal loss of class-index targets (Lin et al., 2017; spec ``focal_loss``).
+
+    .. math::
+        \ell_i = -\mathrm{keep}_i\, w_{t_i}\, (1 - p_{i,t_i})^\gamma \log p_{i,t_i},
+        \quad p_i = \mathrm{softmax}(z_i)
+
+    The arguments, shapes and conventions are :func:`cross_entropy`'s for class-index targets
+    (``weight`` is the paper's α_t; 'mean' divides by Σ keep·w[t]), so ``gamma=0`` is cross_entropy.
+    ``gamma``: the focusing parameter γ >= 0. A confident correct row keeps its digits: at
+    [40, 0, 0] with label 0 the loss is (2e^-40)^γ · 8.5e-18, not 0.
+    """
+    return _focal_loss(input, target, weight, ignore_index, gamma).value(reduction)
+
+
+def focal_loss_value_and_grad(input: ArrayLike, target: ArrayLike, gamma: float = 2.0,
+                              weight: ArrayLike | None = None, ignore_index: int = -100,
+                              reduction: Reduction = "mean", grad_output: ArrayLike | None = None,
+                              out: np.ndarray | None = None) -> tuple[Loss, FloatArray]:
+    """(focal_loss(...), grad_output · d loss / d input) from one fused kernel call (``out``: see cross_entropy)."""
+    return _focal_loss(input, target, weight, ignore_index, gamma).value_and_grad(reduction, grad_output, out)
+
+
+def poly1_cross_entropy(input: ArrayLike, target: ArrayLike, epsilon: float = 1.0, weight: ArrayLike | None = None,
+                        ignore_index: int = -100, reduction: Reduction = "mean") -> Loss:
+    r"""Poly-1 cross-entropy of class-index targets (Leng et al., 2022; spec ``poly1_cross_entropy``).
+
+    .. math::
+        \ell_i = \mathrm{keep}_i\, w_{t_i}\, (-\log p_{i,t_i} + \varepsilon\,(1 - p_{i,t_i})),
+        \quad p_i = \mathrm{softmax}(z_i)
+
+    optax.losses.poly_loss_cross_entropy at one-hot targets, per sample; the arguments, shapes and
+    conventions are :func:`cross_entropy`'s for class-index targets ('mean' divides by Σ keep·w[t]),
+    so ``epsilon=0`` is cross_entropy. ``epsilon``: the coefficient ε of (1 - p_t), any finite real
+    (optax's default is 2.0; Leng et al. recommend tuning it, ε = 1 a common start).
+    """
+    return _poly1_cross_entropy(input, target, weight, ignore_index, epsilon).value(reduction)
+
+
+def poly1_cross_entropy_value_and_grad(input: ArrayLike, target: ArrayLike, epsilon: float = 1.0,
+                                       weight: ArrayLike | None = None, ignore_index: int = -100,
+                                       reduction: Reduction = "mean", grad_output: ArrayLike | None = None,
+                                       out: np.ndarray | None = None) -> tuple[Loss, FloatArray]:
+    """(poly1_cross_entropy(...), grad_output · d loss / d input) from one fused kernel call (``out``: see
+    cross_entropy)."""
+    return _poly1_cross_entropy(input, target, weight, ignore_index, epsilon).value_and_grad(
         reduction, grad_output, out)
 
 

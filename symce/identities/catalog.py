@@ -30,6 +30,8 @@ CROSS = get("cross_entropy").expr
 KL = get("kl_divergence").expr
 SOFTMAX_CE = get("softmax_cross_entropy")
 INTEGER_CE = get("softmax_cross_entropy_with_integer_labels")
+FOCAL = get("focal_loss")
+POLY1 = get("poly1_cross_entropy")
 SIGMOID_BCE = get("sigmoid_binary_cross_entropy")
 SQUARED_SIGMOID = get("squared_error_sigmoid")
 
@@ -221,6 +223,14 @@ softmax_target_complement = Identity(
     strategies=EQUATION,
 )
 
+powers_combined = Identity(
+    name="powers_combined",
+    statement="b^γ / b = b^(γ−1) for b = 1 − softmax(z)_t (b ≠ 0)",
+    claims=rewrites.powers_combined.claims,
+    how="b^u·b^v = exp((u + v)·log b) = b^(u+v) for b ≠ 0 (principal powers), with v = −1",
+    strategies=EQUATION,
+)
+
 # ----- 6–7, 10–11: softmax cross-entropy ------------------------------------------------------------
 
 _NO_WEIGHTS = {"weight": 1, "label_smoothing": 0}
@@ -233,6 +243,26 @@ softmax_cross_entropy_is_nll_of_log_softmax = Identity(
                 composed(get("nll_loss").with_params({"weight": None, "keep": None}), get("nll_loss").inputs[0].symbol,
                          lambda index: blocks.log_softmax(z, index))),),
     how="both are −keep·w_t·log softmax(z)_t",
+    strategies=EQUATION,
+)
+
+#: integer-label cross-entropy without label smoothing, its class weights and keep symbolic
+_PLAIN_INTEGER_CE = INTEGER_CE.with_params({"label_smoothing": 0, "weight": None, "keep": None})
+
+focal_loss_at_gamma_zero = Identity(
+    name="focal_loss_at_gamma_zero",
+    statement="focal_loss(z, t) at γ = 0 = softmax_cross_entropy_with_integer_labels(z, t) at ε = 0 (any w, keep)",
+    claims=(_eq(FOCAL.with_params({"gamma": 0, "weight": None, "keep": None}), _PLAIN_INTEGER_CE),),
+    how="(1 − softmax(z)_t)^0 = 1, which leaves −keep·w_t·log softmax(z)_t",
+    strategies=EQUATION,
+)
+
+poly1_at_epsilon_zero = Identity(
+    name="poly1_at_epsilon_zero",
+    statement=("poly1_cross_entropy(z, t) at ε₁ = 0 = softmax_cross_entropy_with_integer_labels(z, t) at ε = 0 "
+               "(any w, keep)"),
+    claims=(_eq(POLY1.with_params({"epsilon": 0, "weight": None, "keep": None}), _PLAIN_INTEGER_CE),),
+    how="the poly-1 term ε₁·(1 − softmax(z)_t) vanishes, which leaves −keep·w_t·log softmax(z)_t",
     strategies=EQUATION,
 )
 
@@ -434,8 +464,9 @@ cross_entropy_of_probabilities_differs = Identity(
 IDENTITIES_IN_ORDER = (
     cross_entropy_decomposition, cross_entropy_of_itself, one_hot_entropy, kl_nonnegative, kl_zero_iff_equal,
     softmax_shift_invariance, softmax_sums_to_one, log_softmax_difference, logsumexp_shift, logsumexp_gradient,
-    cross_entropy_log1p_others, softmax_target_complement,
+    cross_entropy_log1p_others, softmax_target_complement, powers_combined,
     softmax_cross_entropy_is_nll_of_log_softmax, softmax_cross_entropy_is_cross_entropy,
+    focal_loss_at_gamma_zero, poly1_at_epsilon_zero,
     softmax_cross_entropy_gradient, softmax_cross_entropy_gradient_simplex, integer_label_gradient,
     log1p_definition, softplus_stable, log_sigmoid_softplus, sigmoid_bce_softplus, sigmoid_bce_gradient,
     binary_is_two_class_softmax, label_smoothing_decomposition, label_smoothing_gradient,

@@ -8,7 +8,7 @@ import sympy as sp
 
 from symce.spec import blocks
 from symce.spec.core import Assumption, Input, Param, Spec, class_sum
-from symce.spec.symbols import C, a, b, epsilon, k, keep, pos_weight, r, t, u, w, weight, x, y, z, h
+from symce.spec.symbols import C, a, b, epsilon, epsilon_1, gamma, k, keep, pos_weight, r, t, u, w, weight, x, y, z, h
 
 LOGITS = Input("logits", z, "vector", "real", "unnormalised scores, one per class")
 PROB_LABELS = Input("labels", y, "vector", "simplex", "target probabilities over the classes")
@@ -24,6 +24,9 @@ CLASS_WEIGHTS = Param("weight", w, "vector", sp.Integer(1), "class weights w_k (
 SMOOTHING = Param("label_smoothing", epsilon, "scalar", sp.Integer(0), "label smoothing ε in [0, 1]")
 KEEP = Param("keep", keep, "scalar", sp.Integer(1), "1 for a counted sample, 0 where the label is ignore_index")
 SAMPLE_WEIGHT = Param("weight", weight, "scalar", sp.Integer(1), "per-element weight (torch's weight)")
+FOCUSING = Param("gamma", gamma, "scalar", sp.Integer(0), "focusing parameter γ ≥ 0 of the focal loss (0: cross-entropy)")
+POLY_COEFFICIENT = Param("epsilon", epsilon_1, "scalar", sp.Integer(0),
+                         "coefficient ε₁ of the poly-1 term (1 − p_t) (0: cross-entropy)")
 POS_WEIGHT = Param("pos_weight", pos_weight, "scalar", sp.Integer(1), "weight of the positive term")
 
 Y_SIMPLEX = Assumption("labels_sum_to_one", sp.Eq(class_sum(y[k]), 1), "Σ_k y_k = 1")
@@ -75,6 +78,46 @@ nll_loss = Spec(
     family="nll",
     reference="torch.nn.functional.nll_loss",
     torch="nll_loss",
+)
+
+# PolyLoss (Leng et al., 2022) writes cross-entropy as Σ_j (1 − p_t)^j / j and its variants as changes of
+# those coefficients: the focal loss shifts them all by γ (its leading term is (1 − p_t)^(1+γ)), poly-1
+# adds ε₁ to the first. Both take torch's integer-label conventions from cross_entropy (class weight
+# w_t, ignore_index as keep = 0, 'mean' over Σ keep·w_t), so at γ = 0 or ε₁ = 0 each is F.cross_entropy.
+
+def _polyloss(name: str, modulated: sp.Expr, param: Param, doc: str, reference: str) -> Spec:
+    """keep·w_t·``modulated``: a PolyLoss variant with cross_entropy's class-index conventions."""
+    return Spec(name=name, expr=keep * w[t] * modulated, inputs=(LOGITS, INT_LABELS),
+                params=(CLASS_WEIGHTS, param, KEEP), assumptions=(LABEL_IN_RANGE,), mean_weight=keep * w[t],
+                doc=doc, family="polyloss", reference=reference)
+
+
+focal_loss = _polyloss(
+    name="focal_loss",
+    modulated=(1 - blocks.softmax(z, t)) ** gamma * _negative_log_softmax(t),
+    param=FOCUSING,
+    doc=("Softmax focal loss of an integer label (Lin et al., 2017): cross-entropy −w_t log p_t scaled by "
+         "(1 − p_t)^γ, p_t = softmax(z)_t, so that well-classified samples count less. The class weights play "
+         "the part of the paper's α_t, as in the focal_loss_torch and kornia softmax focal losses; an ignored "
+         "sample (keep = 0) contributes nothing, and 'mean' divides by Σ keep·w_t as torch's cross_entropy "
+         "does (focal_loss_torch divides by the number of kept samples, which differs with weights), so "
+         "γ = 0 gives torch.nn.functional.cross_entropy exactly."),
+    reference=("Lin et al. (2017), Focal Loss for Dense Object Detection, eq. 5 with α_t = w_t; "
+               "kornia.losses.focal_loss; focal_loss_torch"),
+)
+
+poly1_cross_entropy = _polyloss(
+    name="poly1_cross_entropy",
+    modulated=_negative_log_softmax(t) + epsilon_1 * (1 - blocks.softmax(z, t)),
+    param=POLY_COEFFICIENT,
+    doc=("Poly-1 cross-entropy of an integer label (Leng et al., 2022): −log p_t + ε₁(1 − p_t), "
+         "p_t = softmax(z)_t, which is optax.losses.poly_loss_cross_entropy at the one-hot target of t "
+         "(optax: CE + ε Σ_k y_k (1 − p_k), per example, no reduction). torch has no such loss; torch's "
+         "integer-label conventions are added as for cross_entropy: the class weight w_t scales the whole "
+         "sample's loss, an ignored sample (keep = 0) contributes nothing, and 'mean' divides by Σ keep·w_t, "
+         "so ε₁ = 0 gives torch.nn.functional.cross_entropy exactly."),
+    reference=("Leng et al. (2022), PolyLoss: A Polynomial Expansion Perspective of Classification Loss "
+               "Functions, eq. 3; optax.losses.poly_loss_cross_entropy"),
 )
 
 binary_cross_entropy = Spec(
@@ -133,6 +176,8 @@ SPECS = (
     softmax_cross_entropy,
     softmax_cross_entropy_with_integer_labels,
     nll_loss,
+    focal_loss,
+    poly1_cross_entropy,
     binary_cross_entropy,
     sigmoid_binary_cross_entropy,
     squared_error_sigmoid,

@@ -31,6 +31,10 @@ b = sp.Symbol("b", nonnegative=True)
 r = sp.Symbol("r", positive=True)
 
 epsilon = sp.Symbol("epsilon", nonnegative=True)
+#: the focal loss's focusing parameter γ ≥ 0 (γ = 0: cross-entropy)
+gamma = sp.Symbol("gamma", nonnegative=True)
+#: the poly-1 loss's coefficient ε₁ of (1 − p_t); any real (Leng et al. use ε₁ ≥ −1)
+epsilon_1 = sp.Symbol("epsilon_1", real=True)
 pos_weight = sp.Symbol("pos_weight", positive=True)
 weight = sp.Symbol("weight", nonnegative=True)
 #: 1 when a sample's label is kept, 0 when it equals ``ignore_index``

@@ -15,11 +15,13 @@ from symce.codegen import rewrites
 from symce.spec import blocks
 from symce.identities.core import Status
 from symce.spec.core import class_sum
-from symce.spec.symbols import C, j, k, m, t, x, z
+from symce.spec.symbols import C, gamma, j, k, m, t, x, z
 
 a = sp.Symbol("a", real=True)
 #: each rewrite's identity as the maths states it, written here by hand: (lhs, rhs) per claim
+_COMPLEMENT = 1 - sp.exp(z[t]) / class_sum(sp.exp(z[k]))
 STATED = {
+    "powers_combined": [(_COMPLEMENT ** gamma / _COMPLEMENT, _COMPLEMENT ** (gamma - 1))],
     "log_softmax_difference": [(sp.log(sp.exp(z[j]) / class_sum(sp.exp(z[k]))), z[j] - sp.log(class_sum(sp.exp(z[k]))))],
     "logsumexp_shift": [(sp.log(class_sum(sp.exp(z[k]))), m + sp.log(class_sum(sp.exp(z[k] - m))))],
     "softmax_target_complement": [(sp.exp(z[t] - m) / class_sum(sp.exp(z[k] - m)) - 1,
