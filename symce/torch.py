@@ -52,6 +52,7 @@ https://pytorch.org/tutorials/advanced/python_custom_ops.html.
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 from typing import Any, Callable, NoReturn, Optional, Protocol, Sequence, TypedDict, cast, overload
 
 import numpy as np
@@ -272,8 +273,8 @@ def _scaled_gradients(ctx: _Context, grad_output: Tensor | None, operator: Calla
 
 
 # --- cross_entropy -------------------------------------------------------------------------------
-# An operator's schema is inferred from its annotations, which torch allows no Literal in:
-# ``reduction`` reaches it as a str, validated again (a Reduction) on the way to symce.functional.
+# An operator's schema is written out by loss_operators; torch's schemas have no Literal, so
+# ``reduction`` reaches symce.functional as a str (validated at the boundary and again there).
 # Calling an operator returns what mypy sees as Any (CustomOpDef.__call__ is unannotated in
 # torch): the public functions cast it to the tensor(s) the operator's schema returns.
 
@@ -290,83 +291,99 @@ def _ignored_rows_zeroed(ctx: _Context, grad_loss: Tensor | None, target: Tensor
     return grad_loss
 
 
-#: a symce.functional class-index loss called as (input, target, weight, ignore_index, reduction, option):
-#: its one scalar option is label_smoothing, gamma or epsilon
-ClassIndexLoss = Callable[[np.ndarray, np.ndarray, Optional[np.ndarray], int, Reduction, float], ArrayLike]
-ClassIndexLossAndGrad = Callable[[np.ndarray, np.ndarray, Optional[np.ndarray], int, Reduction, float],
-                                 "tuple[ArrayLike, np.ndarray]"]
+@dataclass(frozen=True)
+class LossOperators:
+    """A loss's two torch operators: the loss alone, from the forward-only kernel, and (loss,
+    ∂(Σ loss)/∂input) from one fused kernel call, differentiable in ``input``."""
+
+    value: Callable[..., Any]
+    value_and_grad: Callable[..., Any]
 
 
-def _class_index_operators(name: str, loss: ClassIndexLoss,
-                           loss_and_grad: ClassIndexLossAndGrad) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """The operators ``symce::NAME`` (the loss alone, from the forward-only kernel) and
-    ``symce::NAME_value_and_grad`` ((loss, ∂(Σ loss)/∂input) from one fused kernel call, differentiable)
-    of a loss over logits (N, C, ...) and class-index (or, for cross_entropy, probability) targets.
+def _to_numpy(arguments: Sequence[object]) -> list[object]:
+    return [_numpy(argument) if isinstance(argument, Tensor) else argument for argument in arguments]
 
-    One definition for every such loss, so that each gets the same fake kernels, the same chain rule and
+
+def loss_operators(qualified_name: str, arguments: Sequence[str], loss: Callable[..., ArrayLike],
+                   loss_and_grad: Callable[..., tuple[ArrayLike, np.ndarray]],
+                   class_axis: int | None) -> LossOperators:
+    """The operators ``QUALIFIED_NAME`` and ``QUALIFIED_NAME_value_and_grad`` of a loss, which every
+    symce loss over a tensor ``input`` uses: the built-in ones and those of ``symce.compile``.
+
+    ``arguments``: the schema's arguments as ``"Type name"``, beginning with ``Tensor input, Tensor
+    target`` and naming a ``str reduction`` (and, where samples can be skipped, an ``int ignore_index``).
+    ``loss`` / ``loss_and_grad`` take those arguments, tensors as NumPy arrays, and return the
+    loss (and ∂(Σ loss)/∂input). ``class_axis``: the input's class axis, or None for an elementwise loss.
+
+    One definition for every loss, so that each gets the same fake kernels, the same chain rule and
     the same zero gradient for ignored samples.
     """
-    @torch.library.custom_op(f"symce::{name}", mutates_args=())
-    def value(input: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: int, reduction: str,
-              option: float) -> Tensor:
-        result = loss(_numpy(input), _numpy(target), _numpy(weight), ignore_index, _validate.reduction(reduction),
-                      option)
-        return _tensor(result, input.dtype)
+    names = [argument.split()[-1] for argument in arguments]
+    reduction_at = names.index("reduction")
+    ignore_at = names.index("ignore_index") if "ignore_index" in names else None
+    schema = f"({', '.join(arguments)})"
 
-    @torch.library.custom_op(f"symce::{name}_value_and_grad", mutates_args=())
-    def value_and_grad(input: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: int, reduction: str,
-                       option: float) -> tuple[Tensor, Tensor]:
-        result, grad = loss_and_grad(_numpy(input), _numpy(target), _numpy(weight), ignore_index,
-                                     _validate.reduction(reduction), option)
+    def value(*operands: object) -> Tensor:
+        input = cast(Tensor, operands[0])
+        return _tensor(loss(*_to_numpy(operands)), input.dtype)
+
+    def value_and_grad(*operands: object) -> tuple[Tensor, Tensor]:
+        input = cast(Tensor, operands[0])
+        result, grad = loss_and_grad(*_to_numpy(operands))
         return _tensor(result, input.dtype), torch.from_numpy(grad)
 
-    @value.register_fake
-    def _(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int, reduction: str,
-          option: float) -> Tensor:
-        return input.new_empty(_loss_shape(input, reduction, 1))
+    def fake_loss(input: Tensor, *operands: object) -> Tensor:
+        return input.new_empty(_loss_shape(input, cast(str, operands[reduction_at - 1]), class_axis))
 
-    @value_and_grad.register_fake
-    def _(input: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int, reduction: str,
-          option: float) -> tuple[Tensor, Tensor]:
-        return input.new_empty(_loss_shape(input, reduction, 1)), input.new_empty(input.shape)
+    value_op = torch.library.custom_op(qualified_name, value, mutates_args=(), schema=f"{schema} -> Tensor")
+    both_op = torch.library.custom_op(f"{qualified_name}_value_and_grad", value_and_grad, mutates_args=(),
+                                      schema=f"{schema} -> (Tensor, Tensor)")
+    value_op.register_fake(fake_loss)
+    both_op.register_fake(lambda input, *operands: (fake_loss(input, *operands), input.new_empty(input.shape)))
 
     def backward(ctx: _Context, grad_loss: Tensor | None, _: Tensor | None) -> Gradients:
         input, target = ctx.saved_tensors[:2]
-        _, ignore_index, reduction, _ = ctx.options
-        grad_loss = _ignored_rows_zeroed(ctx, grad_loss, target, ignore_index, reduction)
-        (grad,) = _scaled_gradients(ctx, grad_loss, value_and_grad, class_axis=1)
-        return _backward_result(grad, input), None, None, None, None, None
+        if ignore_at is not None:  # the options are the inputs after the two saved ones
+            grad_loss = _ignored_rows_zeroed(ctx, grad_loss, target, cast(int, ctx.options[ignore_at - 2]),
+                                             cast(str, ctx.options[reduction_at - 2]))
+        (grad,) = _scaled_gradients(ctx, grad_loss, both_op, class_axis)
+        return (_backward_result(grad, input), *(None,) * (len(names) - 1))
 
-    value_and_grad.register_autograd(
-        backward, setup_context=lambda ctx, inputs, output: _keeps_gradients(ctx, inputs, output, 2))
-    return value, value_and_grad
+    both_op.register_autograd(backward, setup_context=lambda ctx, inputs, output: _keeps_gradients(ctx, inputs,
+                                                                                                   output, 2))
+    return LossOperators(value_op, both_op)
 
 
-def _class_index_loss(operators: tuple[Callable[..., Any], Callable[..., Any]], input: Tensor, target: Tensor,
+#: the schema of every built-in class-index loss: its one scalar ``option`` is label_smoothing, gamma or epsilon
+CLASS_INDEX_ARGUMENTS = ("Tensor input", "Tensor target", "Tensor? weight", "int ignore_index", "str reduction",
+                         "float option")
+
+
+def _class_index_loss(operators: LossOperators, input: Tensor, target: Tensor,
                       weight: Tensor | None, ignore_index: int, reduction: Reduction, option: float) -> Tensor:
     """The checks at the boundary (metadata only, so torch.compile traces them), then the fused
     operator where a gradient is wanted and the forward-only one where not."""
     _not_differentiated(target=target, weight=weight)
     options = (_cpu(target, "target"), _cpu(weight, "weight"), _validate.ignore_index(ignore_index),
                _validate.reduction(reduction), option)
-    value, value_and_grad = operators
     if _wants_grad(_floating(input)):
-        return cast(Tensor, value_and_grad(input, *options)[0])
-    return cast(Tensor, value(input, *options))
+        return cast(Tensor, operators.value_and_grad(input, *options)[0])
+    return cast(Tensor, operators.value(input, *options))
 
 
-_CROSS_ENTROPY = _class_index_operators(
-    "cross_entropy", sf.cross_entropy, sf.cross_entropy_value_and_grad)
-_FOCAL_LOSS = _class_index_operators(
-    "focal_loss", lambda input, target, weight, ignore, reduction, gamma: sf.focal_loss(
+_CROSS_ENTROPY = loss_operators(
+    "symce::cross_entropy", CLASS_INDEX_ARGUMENTS, sf.cross_entropy, sf.cross_entropy_value_and_grad, class_axis=1)
+# focal_loss and poly1_cross_entropy take their option after the target, as their references do
+_FOCAL_LOSS = loss_operators(
+    "symce::focal_loss", CLASS_INDEX_ARGUMENTS, lambda input, target, weight, ignore, reduction, gamma: sf.focal_loss(
         input, target, gamma, weight, ignore, reduction),
     lambda input, target, weight, ignore, reduction, gamma: sf.focal_loss_value_and_grad(
-        input, target, gamma, weight, ignore, reduction))
-_POLY1_CROSS_ENTROPY = _class_index_operators(
-    "poly1_cross_entropy", lambda input, target, weight, ignore, reduction, epsilon: sf.poly1_cross_entropy(
+        input, target, gamma, weight, ignore, reduction), class_axis=1)
+_POLY1_CROSS_ENTROPY = loss_operators(
+    "symce::poly1_cross_entropy", CLASS_INDEX_ARGUMENTS, lambda input, target, weight, ignore, reduction, epsilon: sf.poly1_cross_entropy(
         input, target, epsilon, weight, ignore, reduction),
     lambda input, target, weight, ignore, reduction, epsilon: sf.poly1_cross_entropy_value_and_grad(
-        input, target, epsilon, weight, ignore, reduction))
+        input, target, epsilon, weight, ignore, reduction), class_axis=1)
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, size_average: Optional[bool] = None,
@@ -431,45 +448,10 @@ def poly1_cross_entropy(input: Tensor, target: Tensor, epsilon: float = 1.0, wei
 
 # --- binary_cross_entropy_with_logits ------------------------------------------------------------
 
-@torch.library.custom_op("symce::binary_cross_entropy_with_logits", mutates_args=())
-def _binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Optional[Tensor], reduction: str,
-                                      pos_weight: Optional[Tensor]) -> Tensor:
-    """The loss alone, from the forward-only kernel."""
-    loss = sf.binary_cross_entropy_with_logits(_numpy(input), _numpy(target), _numpy(weight),
-                                               _validate.reduction(reduction), _numpy(pos_weight))
-    return _tensor(loss, input.dtype)
-
-
-@torch.library.custom_op("symce::binary_cross_entropy_with_logits_value_and_grad", mutates_args=())
-def _binary_cross_entropy_with_logits_value_and_grad(input: Tensor, target: Tensor, weight: Optional[Tensor],
-                                                     reduction: str, pos_weight: Optional[Tensor]
-                                                     ) -> tuple[Tensor, Tensor]:
-    """(loss, ∂(Σ loss)/∂input) from one fused kernel call."""
-    loss, grad = sf.binary_cross_entropy_with_logits_value_and_grad(_numpy(input), _numpy(target), _numpy(weight),
-                                                                    _validate.reduction(reduction), _numpy(pos_weight))
-    return _tensor(loss, input.dtype), torch.from_numpy(grad)
-
-
-@_binary_cross_entropy_with_logits.register_fake
-def _(input: Tensor, target: Tensor, weight: Tensor | None, reduction: str, pos_weight: Tensor | None) -> Tensor:
-    return input.new_empty(_loss_shape(input, reduction, None))
-
-
-@_binary_cross_entropy_with_logits_value_and_grad.register_fake
-def _(input: Tensor, target: Tensor, weight: Tensor | None, reduction: str,
-      pos_weight: Tensor | None) -> tuple[Tensor, Tensor]:
-    return input.new_empty(_loss_shape(input, reduction, None)), input.new_empty(input.shape)
-
-
-def _binary_cross_entropy_with_logits_backward(ctx: _Context, grad_loss: Tensor | None,
-                                               _: Tensor | None) -> Gradients:
-    (grad,) = _scaled_gradients(ctx, grad_loss, _binary_cross_entropy_with_logits_value_and_grad, class_axis=None)
-    return _backward_result(grad, ctx.saved_tensors[0]), None, None, None, None
-
-
-_binary_cross_entropy_with_logits_value_and_grad.register_autograd(
-    _binary_cross_entropy_with_logits_backward,
-    setup_context=lambda ctx, inputs, output: _keeps_gradients(ctx, inputs, output, 2))
+_BINARY_CROSS_ENTROPY_WITH_LOGITS = loss_operators(
+    "symce::binary_cross_entropy_with_logits",
+    ("Tensor input", "Tensor target", "Tensor? weight", "str reduction", "Tensor? pos_weight"),
+    sf.binary_cross_entropy_with_logits, sf.binary_cross_entropy_with_logits_value_and_grad, class_axis=None)
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
@@ -501,8 +483,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Opti
     options = (_cpu(target, "target"), _cpu(weight, "weight"), _validate.reduction(reduction),
                _cpu(pos_weight, "pos_weight"))
     if _wants_grad(_floating(input)):
-        return cast(Tensor, _binary_cross_entropy_with_logits_value_and_grad(input, *options)[0])
-    return cast(Tensor, _binary_cross_entropy_with_logits(input, *options))
+        return cast(Tensor, _BINARY_CROSS_ENTROPY_WITH_LOGITS.value_and_grad(input, *options)[0])
+    return cast(Tensor, _BINARY_CROSS_ENTROPY_WITH_LOGITS.value(input, *options))
 
 
 # --- linear_cross_entropy: the chunked linear layer + cross-entropy ------------------------------

@@ -375,7 +375,7 @@ def test_opcheck(compiled, name, reduction):
     ops = operators(compiled[name])
     params = list(compiled[name]._options({}))
     opcheck(ops.value_and_grad, (x, target, weight, None, -100, reduction, params))
-    opcheck(ops.forward, (x.detach(), target, None, None, -100, reduction, params))
+    opcheck(ops.value, (x.detach(), target, None, None, -100, reduction, params))
 
 
 def test_opcheck_integer_labels_and_the_operator_names(compiled):

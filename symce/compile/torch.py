@@ -22,14 +22,15 @@ a process that has imported torch, else at the first eager ``.torch`` call; a lo
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, Sequence, cast
 
+import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from torch import Tensor
 
 from symce import torch as symce_torch
-from symce.compile import cache, kinds
+from symce.compile import cache
 from symce.functional import _validate
 from symce.functional._reduce import RowLoss
 from symce.functional._types import Reduction
@@ -39,20 +40,11 @@ if TYPE_CHECKING:
 
 #: the operators' namespace: torch.ops.symce_compiled.<name>_<key16>
 NAMESPACE = "symce_compiled"
-SCHEMA = ("(Tensor input, Tensor target, Tensor? weight, Tensor? pos_weight, int ignore_index, str reduction, "
-          "float[] params)")
-
-
-@dataclass(frozen=True)
-class Operators:
-    """A compiled loss's two operators."""
-
-    forward: torch._library.custom_ops.CustomOpDef
-    value_and_grad: torch._library.custom_ops.CustomOpDef
-
+ARGUMENTS = ("Tensor input", "Tensor target", "Tensor? weight", "Tensor? pos_weight", "int ignore_index",
+             "str reduction", "float[] params")
 
 #: operator name → the operators registered in this process
-_REGISTERED: dict[str, Operators] = {}
+_REGISTERED: dict[str, symce_torch.LossOperators] = {}
 
 
 def operator_name(loss: CompiledLoss) -> str:
@@ -60,7 +52,7 @@ def operator_name(loss: CompiledLoss) -> str:
     return f"{loss.spec.name}_{loss.key[:cache.KEY_LENGTH]}"
 
 
-def operators(loss: CompiledLoss) -> Operators:
+def operators(loss: CompiledLoss) -> symce_torch.LossOperators:
     """``loss``'s operators, registered the first time they are asked for in this process."""
     name = operator_name(loss)
     if name not in _REGISTERED:
@@ -68,53 +60,25 @@ def operators(loss: CompiledLoss) -> Operators:
     return _REGISTERED[name]
 
 
-def _rows(loss: CompiledLoss, input: Tensor, target: Tensor, weight: Tensor | None, pos_weight: Tensor | None,
-          ignore_index: int, params: Sequence[float]) -> RowLoss:
-    arrays = {"weight": symce_torch._numpy(weight), "pos_weight": symce_torch._numpy(pos_weight)}
-    return loss._rows(symce_torch._numpy(input), symce_torch._numpy(target), arrays, ignore_index, tuple(params))
+def _register(loss: CompiledLoss, name: str) -> symce_torch.LossOperators:
+    def rows(input: np.ndarray, target: np.ndarray, weight: np.ndarray | None, pos_weight: np.ndarray | None,
+             ignore_index: int, params: Sequence[float]) -> RowLoss:
+        return loss._rows(input, target, {"weight": weight, "pos_weight": pos_weight}, ignore_index, tuple(params))
+
+    def value(input: np.ndarray, target: np.ndarray, weight: np.ndarray | None, pos_weight: np.ndarray | None,
+              ignore_index: int, reduction: Reduction, params: Sequence[float]) -> ArrayLike:
+        return rows(input, target, weight, pos_weight, ignore_index, params).value(reduction)
+
+    def value_and_grad(input: np.ndarray, target: np.ndarray, weight: np.ndarray | None,
+                       pos_weight: np.ndarray | None, ignore_index: int, reduction: Reduction,
+                       params: Sequence[float]) -> tuple[ArrayLike, np.ndarray]:
+        return rows(input, target, weight, pos_weight, ignore_index, params).value_and_grad(reduction)
+
+    return symce_torch.loss_operators(f"{NAMESPACE}::{name}", ARGUMENTS, value, value_and_grad,
+                                      loss.kind.class_axis)
 
 
-def _register(loss: CompiledLoss, name: str) -> Operators:
-    axis = loss.kind.class_axis
-
-    def forward(input: Tensor, target: Tensor, weight: Tensor | None, pos_weight: Tensor | None, ignore_index: int,
-                reduction: str, params: Sequence[float]) -> Tensor:
-        value = _rows(loss, input, target, weight, pos_weight, ignore_index, params).value(reduction)
-        return symce_torch._tensor(value, input.dtype)
-
-    def value_and_grad(input: Tensor, target: Tensor, weight: Tensor | None, pos_weight: Tensor | None,
-                       ignore_index: int, reduction: str, params: Sequence[float]) -> tuple[Tensor, Tensor]:
-        rows = _rows(loss, input, target, weight, pos_weight, ignore_index, params)
-        value, grad = rows.value_and_grad(reduction)
-        return symce_torch._tensor(value, input.dtype), torch.from_numpy(grad)
-
-    forward_op = torch.library.custom_op(f"{NAMESPACE}::{name}", forward, mutates_args=(),
-                                         schema=f"{SCHEMA} -> Tensor")
-    both_op = torch.library.custom_op(f"{NAMESPACE}::{name}_value_and_grad", value_and_grad, mutates_args=(),
-                                      schema=f"{SCHEMA} -> (Tensor, Tensor)")
-
-    def fake_loss(input: Tensor, reduction: str) -> Tensor:
-        return input.new_empty(symce_torch._loss_shape(input, reduction, axis))
-
-    forward_op.register_fake(lambda input, target, weight, pos_weight, ignore_index, reduction, params:
-                             fake_loss(input, reduction))
-    both_op.register_fake(lambda input, target, weight, pos_weight, ignore_index, reduction, params:
-                          (fake_loss(input, reduction), input.new_empty(input.shape)))
-
-    def backward(ctx: symce_torch._Context, grad_loss: Tensor | None, _: Tensor | None) -> symce_torch.Gradients:
-        input, target = ctx.saved_tensors[:2]
-        _, _, ignore_index, reduction, _ = ctx.options
-        if isinstance(loss.kind, kinds.IntegerLabels):
-            grad_loss = symce_torch._ignored_rows_zeroed(ctx, grad_loss, target, ignore_index, reduction)
-        (grad,) = symce_torch._scaled_gradients(ctx, grad_loss, both_op, class_axis=axis)
-        return symce_torch._backward_result(grad, input), None, None, None, None, None, None
-
-    both_op.register_autograd(
-        backward, setup_context=lambda ctx, inputs, output: symce_torch._keeps_gradients(ctx, inputs, output, 2))
-    return Operators(forward_op, both_op)
-
-
-def _registered(loss: CompiledLoss) -> Operators:
+def _registered(loss: CompiledLoss) -> symce_torch.LossOperators:
     name = operator_name(loss)
     if name in _REGISTERED:
         return _REGISTERED[name]
@@ -143,4 +107,4 @@ def apply(loss: CompiledLoss, input: Tensor, target: Tensor, arrays: Mapping[str
     # calling an operator is Any to mypy (CustomOpDef.__call__ is unannotated in torch): the schema's tensors
     if symce_torch._wants_grad(input):
         return cast(Tensor, chosen.value_and_grad(*arguments)[0])
-    return cast(Tensor, chosen.forward(*arguments))
+    return cast(Tensor, chosen.value(*arguments))
