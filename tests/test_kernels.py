@@ -13,6 +13,18 @@ from symce.spec.symbols import j
 TOLERANCE = {np.float64: 1e-13, np.float32: 1e-5}
 
 
+def _frozen(*arrays: np.ndarray):
+    """The arrays as read-only views, as symce.functional hands every input to a kernel: numba
+    compiles one specialisation per writeable flag, so writeable inputs would compile each kernel
+    these tests call a second time, for the tests alone. One array is returned bare."""
+    views = []
+    for array in arrays:
+        view = np.asarray(array).view()
+        view.flags.writeable = False
+        views.append(view)
+    return views[0] if len(views) == 1 else views
+
+
 @pytest.fixture(scope="module", params=[np.float64, np.float32], ids=["float64", "float32"])
 def worst(request):
     return request.param, accuracy.worst_errors(request.param)
@@ -28,7 +40,7 @@ def test_confident_prediction_is_not_rounded_to_zero():
     from symce.generated import cross_entropy
 
     loss, grad = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(
-        np.array([[40.0, 0.0, 0.0]]), np.array([0]), np.ones(3), 0.0, -100, np.ones(1))
+        *_frozen(np.array([[40.0, 0.0, 0.0]]), np.array([0]), np.ones(3)), 0.0, -100, _frozen(np.ones(1)))
     assert loss[0] == pytest.approx(8.496708510583178e-18, rel=1e-15)
     assert grad[0, 0] == pytest.approx(-8.496708510583178e-18, rel=1e-15)
 
@@ -49,7 +61,8 @@ def test_integer_labels_match_torch_with_weights_smoothing_and_ignore(dtype):
     x = (rng.normal(size=(7, 5)) * 4).astype(dtype)
     labels = np.array([0, 4, -100, 2, 1, -100, 3])
     weight = rng.uniform(0.2, 2.0, size=5).astype(dtype)
-    loss, grad = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(x, labels, weight, 0.15, -100, np.ones(7, dtype))
+    x, labels, weight, scale = _frozen(x, labels, weight, np.ones(7, dtype))
+    loss, grad = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(x, labels, weight, 0.15, -100, scale)
     expected_loss, expected_grad = _torch_ce(x, labels, weight, 0.15)
     tol = 1e-12 if dtype == np.float64 else 2e-5
     assert loss.dtype == dtype and grad.dtype == dtype
@@ -88,7 +101,7 @@ def test_short_rows_over_many_tasks_and_threads_match_torch(in_place):
     rows = 5 * (layout.CHUNK // classes) + 3
     x = rng.normal(size=(rows, classes)) * 4
     y = rng.dirichlet(np.ones(classes), size=rows)
-    scale = np.full(1, 1.0 / rows)
+    x, y, scale = _frozen(x, y, np.full(1, 1.0 / rows))
     tx = torch.tensor(x, requires_grad=True)
     expected = torch.nn.functional.cross_entropy(tx, torch.tensor(y))
     expected.backward()
@@ -107,8 +120,8 @@ def test_nll_and_softmax_family_match_torch():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(5, 3)) * 5
     labels = np.array([0, 2, 1, -1, 2])
-    weight = np.array([0.5, 1.0, 2.0])
-    loss, grad = nll.nll_loss_forward_backward(x, labels, weight, -1, np.ones(5))
+    x, labels, weight, scale = _frozen(x, labels, np.array([0.5, 1.0, 2.0]), np.ones(5))
+    loss, grad = nll.nll_loss_forward_backward(x, labels, weight, -1, scale)
     tx = torch.tensor(x, requires_grad=True)
     expected = torch.nn.functional.nll_loss(tx, torch.tensor(labels), weight=torch.tensor(weight), ignore_index=-1,
                                             reduction="none")
@@ -124,7 +137,7 @@ def test_non_finite_rows_follow_torch():
     from symce.generated import softmax
 
     # (a row with +inf: torch's softmax is nan everywhere, these kernels give the formula's [nan, 0])
-    rows = np.array([[-np.inf, -np.inf], [np.nan, 1.0]])
+    rows = _frozen(np.array([[-np.inf, -np.inf], [np.nan, 1.0]]))
     t = torch.tensor(rows)
     np.testing.assert_array_equal(softmax.logsumexp_forward(rows), torch.logsumexp(t, -1).numpy())
     np.testing.assert_array_equal(softmax.softmax_forward(rows), torch.softmax(t, -1).numpy())
@@ -136,7 +149,8 @@ def test_binary_kernels_match_torch():
     rng = np.random.default_rng(3)
     x = rng.normal(size=9) * 10
     y = rng.uniform(size=9)
-    w, pw, scale = rng.uniform(0.5, 2, size=9), rng.uniform(0.5, 3, size=9), rng.uniform(0.5, 2, size=9)
+    x, y, w, pw, scale = _frozen(x, y, rng.uniform(0.5, 2, size=9), rng.uniform(0.5, 3, size=9),
+                                 rng.uniform(0.5, 2, size=9))
     loss, grad = binary.sigmoid_binary_cross_entropy_forward_backward(x, y, w, pw, scale)
     tx = torch.tensor(x, requires_grad=True)
     expected = torch.nn.functional.binary_cross_entropy_with_logits(
@@ -146,7 +160,7 @@ def test_binary_kernels_match_torch():
     np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-12)
     r = np.array([0.0, 1.0, 1e-13, 0.3, 1 - 1e-13])
     b = np.array([1.0, 0.0, 0.5, 0.2, 0.9])
-    loss, grad = binary.binary_cross_entropy_forward_backward(r, b, np.ones(5), np.ones(5))
+    loss, grad = binary.binary_cross_entropy_forward_backward(*_frozen(r, b, np.ones(5), np.ones(5)))
     tr = torch.tensor(r, requires_grad=True)
     expected = torch.nn.functional.binary_cross_entropy(tr, torch.tensor(b), reduction="none")
     expected.sum().backward()
@@ -163,7 +177,7 @@ def test_kl_div_and_entropy_match_torch(log_target):
     target = rng.dirichlet(np.ones(6))
     target[1] = 0.0
     target = np.log(target + 1e-3) if log_target else target
-    scale = rng.uniform(0.5, 2, size=6)
+    log_q, target, scale = _frozen(log_q, target, rng.uniform(0.5, 2, size=6))
     out, grad = information.kl_divergence_forward_backward(log_q, target, log_target, scale)
     tq = torch.tensor(log_q, requires_grad=True)
     expected = torch.nn.functional.kl_div(tq, torch.tensor(target), reduction="none", log_target=log_target)
@@ -173,7 +187,7 @@ def test_kl_div_and_entropy_match_torch(log_target):
     np.testing.assert_array_equal(information.kl_divergence_forward(log_q, target, log_target), out)
     p = rng.dirichlet(np.ones(4), size=3)
     p[0] = [1.0, 0.0, 0.0, 0.0]
-    np.testing.assert_allclose(information.entropy_forward(p), torch.special.entr(torch.tensor(p)).sum(-1).numpy(), rtol=1e-14)
+    np.testing.assert_allclose(information.entropy_forward(_frozen(p)), torch.special.entr(torch.tensor(p)).sum(-1).numpy(), rtol=1e-14)
 
 
 @pytest.fixture(scope="module")
@@ -231,20 +245,19 @@ def test_default_parameters_take_the_specialised_path_with_the_same_values(dtype
     rng = np.random.default_rng(3)
     x = (rng.normal(size=(6, 9)) * 5).astype(dtype)
     labels = rng.integers(0, 9, 6)
-    scale = rng.uniform(0.5, 2, 6).astype(dtype)
+    x, labels, scale, ones = _frozen(x, labels, rng.uniform(0.5, 2, 6).astype(dtype), np.ones(9, dtype))
     eps = 4 * np.finfo(dtype).eps
     special = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(x, labels, None, 0.0, -100, scale)
-    general = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(x, labels, np.ones(9, dtype), 0.0, -100, scale)
+    general = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(x, labels, ones, 0.0, -100, scale)
     for a, b in zip(special, general):
         np.testing.assert_allclose(a, b, rtol=eps, atol=eps)
     y = rng.uniform(size=(6, 9)).astype(dtype)
-    y /= y.sum(axis=1, keepdims=True)
+    y = _frozen(y / y.sum(axis=1, keepdims=True))
     special = cross_entropy.softmax_cross_entropy_forward_backward(x, y, None, 0.0, scale)
-    general = cross_entropy.softmax_cross_entropy_forward_backward(x, y, np.ones(9, dtype), 0.0, scale)
+    general = cross_entropy.softmax_cross_entropy_forward_backward(x, y, ones, 0.0, scale)
     for a, b in zip(special, general):
         np.testing.assert_allclose(a, b, rtol=eps, atol=eps)
-    flat, target = x.reshape(-1), (rng.uniform(size=54) > 0.5).astype(dtype)
-    ones = np.ones(54, dtype)
+    flat, target, ones = _frozen(x.reshape(-1), (rng.uniform(size=54) > 0.5).astype(dtype), np.ones(54, dtype))
     special = binary.sigmoid_binary_cross_entropy_forward_backward(flat, target, None, None, ones)
     general = binary.sigmoid_binary_cross_entropy_forward_backward(flat, target, ones, ones, ones)
     for a, b in zip(special, general):
@@ -307,7 +320,7 @@ def _arguments(kernel, dtype, rng, label_smoothing, classes, rows=7):
             arguments.append(True)
         else:
             raise AssertionError(f"no test input for role {arg.role!r}")
-    return arguments
+    return [_frozen(argument) if isinstance(argument, np.ndarray) else argument for argument in arguments]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -350,8 +363,8 @@ def test_confident_rows_of_many_classes_keep_their_relative_precision(dtype):
     classes = 24  # above the widest vector (16 float32 lanes), small enough for the spec in mpmath
     x = rng.normal(size=(3, classes)).astype(dtype)
     x[:, 7] += np.array([30.0, 12.0, 3.0], dtype)  # from confident to unsure
-    labels = np.array([7, 7, 7])
-    loss, grad = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(x, labels, None, 0.0, -100, np.ones(3, dtype))
+    loss, grad = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(
+        *_frozen(x, np.array([7, 7, 7])), None, 0.0, -100, _frozen(np.ones(3, dtype)))
     spec = get("softmax_cross_entropy_with_integer_labels")
     label_gradient = spec.gradient().subs(j, 7)  # ∂L/∂z_7 only: the spec in mpmath costs seconds per entry
     for row in range(3):
@@ -377,8 +390,9 @@ def test_rows_with_tied_maxima_match_the_spec(dtype, weighted, smoothing):
     x[2, [1, 2]] = 0.5           # two unsure maxima, the label below them
     x[3, :] = 1.0                # every class ties
     labels = np.array([8, 9, 5, 6])
-    weight = np.linspace(0.5, 2.0, classes).astype(dtype) if weighted else None
-    loss, grad = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(x, labels, weight, smoothing, -100, np.ones(4, dtype))
+    weight = _frozen(np.linspace(0.5, 2.0, classes).astype(dtype)) if weighted else None
+    loss, grad = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(
+        *_frozen(x, labels), weight, smoothing, -100, _frozen(np.ones(4, dtype)))
     spec = get("softmax_cross_entropy_with_integer_labels")
     gradient = spec.gradient()
     params = {"label_smoothing": smoothing, **({"weight": [float(w) for w in weight]} if weighted else {})}
@@ -399,12 +413,13 @@ def test_one_scale_for_every_row_equals_a_scale_per_row():
     x = rng.normal(size=(50, 7)) * 4
     labels = rng.integers(0, 7, 50)
     labels[3] = -100
-    shared = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(x, labels, None, 0.1, -100, np.array([0.25]))
-    each = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(x, labels, None, 0.1, -100, np.full(50, 0.25))
+    x, labels, one, each_row = _frozen(x, labels, np.array([0.25]), np.full(50, 0.25))
+    shared = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(x, labels, None, 0.1, -100, one)
+    each = cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward(x, labels, None, 0.1, -100, each_row)
     np.testing.assert_array_equal(shared[1], each[1])
     assert not shared[1][3].any()
-    shared = nll.nll_loss_forward_backward(x, labels, None, -100, np.array([0.25]))
-    each = nll.nll_loss_forward_backward(x, labels, None, -100, np.full(50, 0.25))
+    shared = nll.nll_loss_forward_backward(x, labels, None, -100, one)
+    each = nll.nll_loss_forward_backward(x, labels, None, -100, each_row)
     np.testing.assert_array_equal(shared[1], each[1])
 
 
@@ -414,8 +429,9 @@ def test_one_scale_for_every_element_equals_a_scale_per_element():
     rng = np.random.default_rng(6)
     x = rng.normal(size=40000) * 4
     y = (rng.uniform(size=40000) > 0.5).astype(np.float64)
-    shared = binary.sigmoid_binary_cross_entropy_forward_backward(x, y, None, None, np.array([0.25]))
-    each = binary.sigmoid_binary_cross_entropy_forward_backward(x, y, None, None, np.full(40000, 0.25))
+    x, y, one, each_element = _frozen(x, y, np.array([0.25]), np.full(40000, 0.25))
+    shared = binary.sigmoid_binary_cross_entropy_forward_backward(x, y, None, None, one)
+    each = binary.sigmoid_binary_cross_entropy_forward_backward(x, y, None, None, each_element)
     np.testing.assert_array_equal(shared[1], each[1])
 
 
@@ -458,7 +474,7 @@ def test_summed_variant_adds_up_the_per_element_losses(n):
     rng = np.random.default_rng(7)
     x = rng.normal(size=n) * 4
     y = (rng.uniform(size=n) > 0.5).astype(np.float64)
-    scale = np.array([1.0])
+    x, y, scale = _frozen(x, y, np.array([1.0]))
     totals, grad = binary.sigmoid_binary_cross_entropy_forward_backward_sum(x, y, None, None, scale)
     loss, expected_grad = binary.sigmoid_binary_cross_entropy_forward_backward(x, y, None, None, scale)
     assert totals.shape == (-(-n // 16384),)
@@ -583,7 +599,8 @@ def test_only_a_large_buffer_of_the_callers_own_with_long_rows_is_streamed(monke
         labels = rng.integers(0, shape[1], shape[0])
         buffer = np.empty_like(logits) if passed_in else None
         # the argument types of the tests above (class weights, a float32 scale): no new compile
-        weight, scale = rng.uniform(0.2, 2, shape[1]).astype(np.float32), np.full(1, 0.5, np.float32)
+        logits, labels, weight, scale = _frozen(logits, labels, rng.uniform(0.2, 2, shape[1]).astype(np.float32),
+                                                np.full(1, 0.5, np.float32))
         cross_entropy.softmax_cross_entropy_with_integer_labels_forward_backward_sum(logits, labels, weight, 0.2, -100, scale, buffer)
     assert calls == [large]
 
