@@ -2,11 +2,12 @@
 # edit the spec and regenerate. Specs and the sha256 of each (srepr of its expression + generator
 # version), and of the runtime the kernels call (symce/runtime and generated/coefficients.py):
 #   sigmoid_binary_cross_entropy: e9fabfaba7f512bd3d44de72162ddbb0e7079fd1181b87d3fd33e6b4174707ea
+#   sigmoid_focal_loss: 25ba9d35bda36c8d5997828fd685dcf67e14efb8e0645de867727d9f79bfb492
 #   binary_cross_entropy: ffce3602be6acded4693dc9a5eaf3edb2281b7fb023463beb777f02c994850ce
 #   symce.runtime: 516ad3445866809991c000a2067bd74439e56d97cf1bc27f32dbb5ce7306a9e1
-"""Numba kernels for the binary family, derived from the spec(s) sigmoid_binary_cross_entropy, binary_cross_entropy.
+"""Numba kernels for the binary family, derived from the spec(s) sigmoid_binary_cross_entropy, sigmoid_focal_loss, binary_cross_entropy.
 
-Functions: sigmoid_binary_cross_entropy_forward, sigmoid_binary_cross_entropy_forward_backward, binary_cross_entropy_forward, binary_cross_entropy_forward_backward.
+Functions: sigmoid_binary_cross_entropy_forward, sigmoid_binary_cross_entropy_forward_backward, sigmoid_focal_loss_forward, sigmoid_focal_loss_forward_backward, binary_cross_entropy_forward, binary_cross_entropy_forward_backward.
 Generated: do not edit; see symce.codegen.
 """
 
@@ -530,6 +531,1216 @@ def sigmoid_binary_cross_entropy_forward_backward_sum_in_place(logits, labels, w
     loss = np.empty((n + CHUNK - 1) // CHUNK, dtype=np.float64)
     for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
         loss[chunk] = _sigmoid_binary_cross_entropy_forward_backward_sum_chunk_in_place(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), logits, labels, weight, pos_weight, scale)
+    return loss, logits
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _sigmoid_focal_loss_forward_chunk(start, stop, logits, labels, alpha_positive, alpha_negative, gamma, loss):
+    """Elements start..stop of sigmoid_focal_loss_forward."""
+    prefer_wide_vectors()
+    if alpha_positive == 1.0:
+        if alpha_negative == 1.0:
+            if gamma == 0.0:
+                for i in range(np.uint64(start), np.uint64(stop)):
+                    _tmp0 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))  # log1p(exp(-Abs(x)))
+                    loss[i] = np.float64(labels[i])*(_tmp0 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp0 + max(0.0, np.float64(logits[i])))
+            else:
+                for i in range(np.uint64(start), np.uint64(stop)):
+                    _tmp1 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp2 = fast_log1p(_tmp1)  # log1p(_tmp1)
+                    _tmp3 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp4 = 1/(_tmp1 + 1)  # 1/(_tmp1 + 1)
+                    _tmp5 = _tmp1*_tmp4  # _tmp1*_tmp4
+                    loss[i] = (_tmp3*(_tmp2 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp2 + max(0.0, -np.float64(logits[i]))))*(_tmp3*(_tmp4 if (np.float64(logits[i]) >= 0) else _tmp5) + np.float64(labels[i])*(_tmp4 if (np.float64(logits[i]) <= 0) else _tmp5))**np.float64(gamma)
+        else:
+            if gamma == 0.0:
+                for i in range(np.uint64(start), np.uint64(stop)):
+                    _tmp6 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp7 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))  # log1p(exp(-Abs(x)))
+                    loss[i] = (_tmp6*np.float64(alpha_negative) + np.float64(labels[i]))*(_tmp6*(_tmp7 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp7 + max(0.0, -np.float64(logits[i]))))
+            else:
+                for i in range(np.uint64(start), np.uint64(stop)):
+                    _tmp8 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp9 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp10 = fast_log1p(_tmp9)  # log1p(_tmp9)
+                    _tmp11 = 1/(_tmp9 + 1)  # 1/(_tmp9 + 1)
+                    _tmp12 = _tmp11*_tmp9  # _tmp11*_tmp9
+                    loss[i] = (_tmp8*np.float64(alpha_negative) + np.float64(labels[i]))*(_tmp8*(_tmp10 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp10 + max(0.0, -np.float64(logits[i]))))*(_tmp8*(_tmp11 if (np.float64(logits[i]) >= 0) else _tmp12) + np.float64(labels[i])*(_tmp11 if (np.float64(logits[i]) <= 0) else _tmp12))**np.float64(gamma)
+    else:
+        if alpha_negative == 1.0:
+            if gamma == 0.0:
+                for i in range(np.uint64(start), np.uint64(stop)):
+                    _tmp13 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))  # log1p(exp(-Abs(x)))
+                    loss[i] = (np.float64(labels[i])*(_tmp13 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp13 + max(0.0, np.float64(logits[i]))))*(np.float64(alpha_positive)*np.float64(labels[i]) - np.float64(labels[i]) + 1)
+            else:
+                for i in range(np.uint64(start), np.uint64(stop)):
+                    _tmp14 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp15 = fast_log1p(_tmp14)  # log1p(_tmp14)
+                    _tmp16 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp17 = 1/(_tmp14 + 1)  # 1/(_tmp14 + 1)
+                    _tmp18 = _tmp14*_tmp17  # _tmp14*_tmp17
+                    loss[i] = (_tmp16*(_tmp15 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp15 + max(0.0, -np.float64(logits[i]))))*(_tmp16*(_tmp17 if (np.float64(logits[i]) >= 0) else _tmp18) + np.float64(labels[i])*(_tmp17 if (np.float64(logits[i]) <= 0) else _tmp18))**np.float64(gamma)*(np.float64(alpha_positive)*np.float64(labels[i]) - np.float64(labels[i]) + 1)
+        else:
+            if gamma == 0.0:
+                for i in range(np.uint64(start), np.uint64(stop)):
+                    _tmp19 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp20 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))  # log1p(exp(-Abs(x)))
+                    loss[i] = (_tmp19*np.float64(alpha_negative) + np.float64(alpha_positive)*np.float64(labels[i]))*(_tmp19*(_tmp20 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp20 + max(0.0, -np.float64(logits[i]))))
+            else:
+                for i in range(np.uint64(start), np.uint64(stop)):
+                    _tmp21 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp22 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp23 = fast_log1p(_tmp22)  # log1p(_tmp22)
+                    _tmp24 = 1/(_tmp22 + 1)  # 1/(_tmp22 + 1)
+                    _tmp25 = _tmp22*_tmp24  # _tmp22*_tmp24
+                    loss[i] = (_tmp21*np.float64(alpha_negative) + np.float64(alpha_positive)*np.float64(labels[i]))*(_tmp21*(_tmp23 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp23 + max(0.0, -np.float64(logits[i]))))*(_tmp21*(_tmp24 if (np.float64(logits[i]) >= 0) else _tmp25) + np.float64(labels[i])*(_tmp24 if (np.float64(logits[i]) <= 0) else _tmp25))**np.float64(gamma)
+
+
+@numba.njit(cache=True, error_model='numpy')
+def sigmoid_focal_loss_forward(logits, labels, alpha_positive, alpha_negative, gamma):
+    """Loss per sample of spec 'sigmoid_focal_loss': L = (α₀ (1 − b) + α₁ b) (b (1 − σ(x)) + (1 − b) σ(x))^γ (−b log σ(x) − (1 − b) log(1 − σ(x)))
+    """
+    return _sigmoid_focal_loss_forward_into(logits, labels, alpha_positive, alpha_negative, gamma)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _sigmoid_focal_loss_forward_into(logits, labels, alpha_positive, alpha_negative, gamma):
+    n = logits.shape[0]
+    loss = np.empty(n, dtype=logits.dtype)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        _sigmoid_focal_loss_forward_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), logits, labels, alpha_positive, alpha_negative, gamma, loss)
+    return loss
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _sigmoid_focal_loss_forward_sum_chunk(start, stop, logits, labels, alpha_positive, alpha_negative, gamma):
+    """Elements start..stop of sigmoid_focal_loss_forward_sum."""
+    prefer_wide_vectors()
+    _total = 0.0
+    if alpha_positive == 1.0:
+        if alpha_negative == 1.0:
+            if gamma == 0.0:
+                for i in range(np.uint64(start), np.uint64(stop)):
+                    _tmp0 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))  # log1p(exp(-Abs(x)))
+                    _total += np.float64(labels[i])*(_tmp0 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp0 + max(0.0, np.float64(logits[i])))
+            else:
+                for i in range(np.uint64(start), np.uint64(stop)):
+                    _tmp1 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp2 = fast_log1p(_tmp1)  # log1p(_tmp1)
+                    _tmp3 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp4 = 1/(_tmp1 + 1)  # 1/(_tmp1 + 1)
+                    _tmp5 = _tmp1*_tmp4  # _tmp1*_tmp4
+                    _total += (_tmp3*(_tmp2 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp2 + max(0.0, -np.float64(logits[i]))))*(_tmp3*(_tmp4 if (np.float64(logits[i]) >= 0) else _tmp5) + np.float64(labels[i])*(_tmp4 if (np.float64(logits[i]) <= 0) else _tmp5))**np.float64(gamma)
+        else:
+            if gamma == 0.0:
+                for i in range(np.uint64(start), np.uint64(stop)):
+                    _tmp6 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp7 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))  # log1p(exp(-Abs(x)))
+                    _total += (_tmp6*np.float64(alpha_negative) + np.float64(labels[i]))*(_tmp6*(_tmp7 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp7 + max(0.0, -np.float64(logits[i]))))
+            else:
+                for i in range(np.uint64(start), np.uint64(stop)):
+                    _tmp8 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp9 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp10 = fast_log1p(_tmp9)  # log1p(_tmp9)
+                    _tmp11 = 1/(_tmp9 + 1)  # 1/(_tmp9 + 1)
+                    _tmp12 = _tmp11*_tmp9  # _tmp11*_tmp9
+                    _total += (_tmp8*np.float64(alpha_negative) + np.float64(labels[i]))*(_tmp8*(_tmp10 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp10 + max(0.0, -np.float64(logits[i]))))*(_tmp8*(_tmp11 if (np.float64(logits[i]) >= 0) else _tmp12) + np.float64(labels[i])*(_tmp11 if (np.float64(logits[i]) <= 0) else _tmp12))**np.float64(gamma)
+    else:
+        if alpha_negative == 1.0:
+            if gamma == 0.0:
+                for i in range(np.uint64(start), np.uint64(stop)):
+                    _tmp13 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))  # log1p(exp(-Abs(x)))
+                    _total += (np.float64(labels[i])*(_tmp13 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp13 + max(0.0, np.float64(logits[i]))))*(np.float64(alpha_positive)*np.float64(labels[i]) - np.float64(labels[i]) + 1)
+            else:
+                for i in range(np.uint64(start), np.uint64(stop)):
+                    _tmp14 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp15 = fast_log1p(_tmp14)  # log1p(_tmp14)
+                    _tmp16 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp17 = 1/(_tmp14 + 1)  # 1/(_tmp14 + 1)
+                    _tmp18 = _tmp14*_tmp17  # _tmp14*_tmp17
+                    _total += (_tmp16*(_tmp15 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp15 + max(0.0, -np.float64(logits[i]))))*(_tmp16*(_tmp17 if (np.float64(logits[i]) >= 0) else _tmp18) + np.float64(labels[i])*(_tmp17 if (np.float64(logits[i]) <= 0) else _tmp18))**np.float64(gamma)*(np.float64(alpha_positive)*np.float64(labels[i]) - np.float64(labels[i]) + 1)
+        else:
+            if gamma == 0.0:
+                for i in range(np.uint64(start), np.uint64(stop)):
+                    _tmp19 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp20 = fast_log1p(fast_exp_nonpositive(-abs(np.float64(logits[i]))))  # log1p(exp(-Abs(x)))
+                    _total += (_tmp19*np.float64(alpha_negative) + np.float64(alpha_positive)*np.float64(labels[i]))*(_tmp19*(_tmp20 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp20 + max(0.0, -np.float64(logits[i]))))
+            else:
+                for i in range(np.uint64(start), np.uint64(stop)):
+                    _tmp21 = 1 - np.float64(labels[i])  # 1 - b
+                    _tmp22 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                    _tmp23 = fast_log1p(_tmp22)  # log1p(_tmp22)
+                    _tmp24 = 1/(_tmp22 + 1)  # 1/(_tmp22 + 1)
+                    _tmp25 = _tmp22*_tmp24  # _tmp22*_tmp24
+                    _total += (_tmp21*np.float64(alpha_negative) + np.float64(alpha_positive)*np.float64(labels[i]))*(_tmp21*(_tmp23 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp23 + max(0.0, -np.float64(logits[i]))))*(_tmp21*(_tmp24 if (np.float64(logits[i]) >= 0) else _tmp25) + np.float64(labels[i])*(_tmp24 if (np.float64(logits[i]) <= 0) else _tmp25))**np.float64(gamma)
+    return _total
+
+
+@numba.njit(cache=True, error_model='numpy')
+def sigmoid_focal_loss_forward_sum(logits, labels, alpha_positive, alpha_negative, gamma):
+    """Loss per sample of spec 'sigmoid_focal_loss': L = (α₀ (1 − b) + α₁ b) (b (1 − σ(x)) + (1 − b) σ(x))^γ (−b log σ(x) − (1 − b) log(1 − σ(x)))
+
+    loss: the sum over each chunk of 16384 elements, in float64 (one per chunk).
+    """
+    return _sigmoid_focal_loss_forward_sum_into(logits, labels, alpha_positive, alpha_negative, gamma)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _sigmoid_focal_loss_forward_sum_into(logits, labels, alpha_positive, alpha_negative, gamma):
+    n = logits.shape[0]
+    loss = np.empty((n + CHUNK - 1) // CHUNK, dtype=np.float64)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        loss[chunk] = _sigmoid_focal_loss_forward_sum_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), logits, labels, alpha_positive, alpha_negative, gamma)
+    return loss
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _sigmoid_focal_loss_forward_backward_chunk(start, stop, logits, labels, alpha_positive, alpha_negative, gamma, scale, loss, grad):
+    """Elements start..stop of sigmoid_focal_loss_forward_backward."""
+    prefer_wide_vectors()
+    if scale.shape[0] == 1:
+        _scale = scale[0]
+        if alpha_positive == 1.0:
+            if alpha_negative == 1.0:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp1 = fast_log1p(_tmp0)  # log1p(_tmp0)
+                        _tmp2 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp3 = 1/(_tmp0 + 1)  # 1/(_tmp0 + 1)
+                        _tmp4 = _tmp0*_tmp3  # _tmp0*_tmp3
+                        loss[i] = _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, -np.float64(logits[i])))
+                        grad[i] = _scale * (_tmp2*(_tmp3 if (np.float64(logits[i]) >= 0) else _tmp4) - np.float64(labels[i])*(_tmp3 if (np.float64(logits[i]) <= 0) else _tmp4))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp5 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp6 = fast_log1p(_tmp5)  # log1p(_tmp5)
+                        _tmp7 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp8 = -_tmp7  # -_tmp7
+                        _tmp9 = _tmp8*(_tmp6 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp6 + max(0.0, -np.float64(logits[i])))  # _tmp8*(_tmp6 + Max(0, x)) + b*(_tmp6 + Max(0, -x))
+                        _tmp10 = 1/(_tmp5 + 1)  # 1/(_tmp5 + 1)
+                        _tmp11 = _tmp10*_tmp5  # _tmp10*_tmp5
+                        _tmp12 = (_tmp10 if (np.float64(logits[i]) <= 0) else _tmp11)  # Piecewise((_tmp10, x <= 0), (_tmp11, True))
+                        _tmp13 = _tmp12*np.float64(labels[i])  # _tmp12*b
+                        _tmp14 = (_tmp10 if (np.float64(logits[i]) >= 0) else _tmp11)  # Piecewise((_tmp10, x >= 0), (_tmp11, True))
+                        _tmp15 = _tmp13 + _tmp14*_tmp8  # _tmp13 + _tmp14*_tmp8
+                        _tmp16 = _tmp15**np.float64(gamma)  # _tmp15**gamma
+                        loss[i] = _tmp16*_tmp9
+                        grad[i] = _scale * (_tmp12*_tmp14*_tmp15**(np.float64(gamma) - 1)*_tmp9*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp16*(-_tmp13 - _tmp14*_tmp7))
+            else:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp17 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp18 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp19 = fast_log1p(_tmp18)  # log1p(_tmp18)
+                        _tmp20 = np.float64(labels[i])**2  # b**2
+                        _tmp21 = np.float64(alpha_negative)*np.float64(labels[i])  # alpha_0*b
+                        _tmp22 = 1/(_tmp18 + 1)  # 1/(_tmp18 + 1)
+                        _tmp23 = _tmp18*_tmp22  # _tmp18*_tmp22
+                        loss[i] = (_tmp17*np.float64(alpha_negative) + np.float64(labels[i]))*(_tmp17*(_tmp19 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp19 + max(0.0, -np.float64(logits[i]))))
+                        grad[i] = _scale * ((_tmp20*np.float64(alpha_negative) - _tmp20 - _tmp21)*(_tmp22 if (np.float64(logits[i]) <= 0) else _tmp23) + (_tmp20*np.float64(alpha_negative) - _tmp20 - 2*_tmp21 + np.float64(alpha_negative) + np.float64(labels[i]))*(_tmp22 if (np.float64(logits[i]) >= 0) else _tmp23))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp24 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp25 = fast_log1p(_tmp24)  # log1p(_tmp24)
+                        _tmp26 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp27 = -_tmp26  # -_tmp26
+                        _tmp28 = _tmp27*(_tmp25 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp25 + max(0.0, -np.float64(logits[i])))  # _tmp27*(_tmp25 + Max(0, x)) + b*(_tmp25 + Max(0, -x))
+                        _tmp29 = 1/(_tmp24 + 1)  # 1/(_tmp24 + 1)
+                        _tmp30 = _tmp24*_tmp29  # _tmp24*_tmp29
+                        _tmp31 = (_tmp29 if (np.float64(logits[i]) <= 0) else _tmp30)  # Piecewise((_tmp29, x <= 0), (_tmp30, True))
+                        _tmp32 = _tmp31*np.float64(labels[i])  # _tmp31*b
+                        _tmp33 = (_tmp29 if (np.float64(logits[i]) >= 0) else _tmp30)  # Piecewise((_tmp29, x >= 0), (_tmp30, True))
+                        _tmp34 = _tmp27*_tmp33 + _tmp32  # _tmp27*_tmp33 + _tmp32
+                        _tmp35 = _tmp27*np.float64(alpha_negative) + np.float64(labels[i])  # _tmp27*alpha_0 + b
+                        _tmp36 = _tmp34**np.float64(gamma)*_tmp35  # _tmp34**gamma*_tmp35
+                        loss[i] = _tmp28*_tmp36
+                        grad[i] = _scale * (_tmp28*_tmp31*_tmp33*_tmp34**(np.float64(gamma) - 1)*_tmp35*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp36*(-_tmp26*_tmp33 - _tmp32))
+        else:
+            if alpha_negative == 1.0:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp37 = np.float64(alpha_positive)*np.float64(labels[i]) + 1  # alpha_1*b + 1
+                        _tmp38 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp39 = fast_log1p(_tmp38)  # log1p(_tmp38)
+                        _tmp40 = np.float64(labels[i])**2  # b**2
+                        _tmp41 = _tmp40*np.float64(alpha_positive)  # _tmp40*alpha_1
+                        _tmp42 = 1/(_tmp38 + 1)  # 1/(_tmp38 + 1)
+                        _tmp43 = _tmp38*_tmp42  # _tmp38*_tmp42
+                        loss[i] = (_tmp37 - np.float64(labels[i]))*(np.float64(labels[i])*(_tmp39 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp39 + max(0.0, np.float64(logits[i]))))
+                        grad[i] = _scale * ((_tmp40 - _tmp41 - np.float64(labels[i]))*(_tmp42 if (np.float64(logits[i]) <= 0) else _tmp43) + (_tmp37 + _tmp40 - _tmp41 - 2*np.float64(labels[i]))*(_tmp42 if (np.float64(logits[i]) >= 0) else _tmp43))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp44 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp45 = fast_log1p(_tmp44)  # log1p(_tmp44)
+                        _tmp46 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp47 = -_tmp46  # -_tmp46
+                        _tmp48 = _tmp47*(_tmp45 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp45 + max(0.0, -np.float64(logits[i])))  # _tmp47*(_tmp45 + Max(0, x)) + b*(_tmp45 + Max(0, -x))
+                        _tmp49 = 1/(_tmp44 + 1)  # 1/(_tmp44 + 1)
+                        _tmp50 = _tmp44*_tmp49  # _tmp44*_tmp49
+                        _tmp51 = (_tmp49 if (np.float64(logits[i]) <= 0) else _tmp50)  # Piecewise((_tmp49, x <= 0), (_tmp50, True))
+                        _tmp52 = _tmp51*np.float64(labels[i])  # _tmp51*b
+                        _tmp53 = (_tmp49 if (np.float64(logits[i]) >= 0) else _tmp50)  # Piecewise((_tmp49, x >= 0), (_tmp50, True))
+                        _tmp54 = _tmp47*_tmp53 + _tmp52  # _tmp47*_tmp53 + _tmp52
+                        _tmp55 = np.float64(alpha_positive)*np.float64(labels[i]) - np.float64(labels[i]) + 1  # alpha_1*b - b + 1
+                        _tmp56 = _tmp54**np.float64(gamma)*_tmp55  # _tmp54**gamma*_tmp55
+                        loss[i] = _tmp48*_tmp56
+                        grad[i] = _scale * (_tmp48*_tmp51*_tmp53*_tmp54**(np.float64(gamma) - 1)*_tmp55*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp56*(-_tmp46*_tmp53 - _tmp52))
+            else:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp57 = np.float64(alpha_positive)*np.float64(labels[i])  # alpha_1*b
+                        _tmp58 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp59 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp60 = fast_log1p(_tmp59)  # log1p(_tmp59)
+                        _tmp61 = np.float64(alpha_negative)*np.float64(labels[i])  # alpha_0*b
+                        _tmp62 = np.float64(labels[i])**2  # b**2
+                        _tmp63 = _tmp62*np.float64(alpha_positive)  # _tmp62*alpha_1
+                        _tmp64 = 1/(_tmp59 + 1)  # 1/(_tmp59 + 1)
+                        _tmp65 = _tmp59*_tmp64  # _tmp59*_tmp64
+                        loss[i] = (_tmp57 + _tmp58*np.float64(alpha_negative))*(_tmp58*(_tmp60 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp60 + max(0.0, -np.float64(logits[i]))))
+                        grad[i] = _scale * ((-_tmp61 + _tmp62*np.float64(alpha_negative) - _tmp63)*(_tmp64 if (np.float64(logits[i]) <= 0) else _tmp65) + (_tmp57 - 2*_tmp61 + _tmp62*np.float64(alpha_negative) - _tmp63 + np.float64(alpha_negative))*(_tmp64 if (np.float64(logits[i]) >= 0) else _tmp65))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp66 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp67 = fast_log1p(_tmp66)  # log1p(_tmp66)
+                        _tmp68 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp69 = -_tmp68  # -_tmp68
+                        _tmp70 = _tmp69*(_tmp67 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp67 + max(0.0, -np.float64(logits[i])))  # _tmp69*(_tmp67 + Max(0, x)) + b*(_tmp67 + Max(0, -x))
+                        _tmp71 = 1/(_tmp66 + 1)  # 1/(_tmp66 + 1)
+                        _tmp72 = _tmp66*_tmp71  # _tmp66*_tmp71
+                        _tmp73 = (_tmp71 if (np.float64(logits[i]) <= 0) else _tmp72)  # Piecewise((_tmp71, x <= 0), (_tmp72, True))
+                        _tmp74 = _tmp73*np.float64(labels[i])  # _tmp73*b
+                        _tmp75 = (_tmp71 if (np.float64(logits[i]) >= 0) else _tmp72)  # Piecewise((_tmp71, x >= 0), (_tmp72, True))
+                        _tmp76 = _tmp69*_tmp75 + _tmp74  # _tmp69*_tmp75 + _tmp74
+                        _tmp77 = _tmp69*np.float64(alpha_negative) + np.float64(alpha_positive)*np.float64(labels[i])  # _tmp69*alpha_0 + alpha_1*b
+                        _tmp78 = _tmp76**np.float64(gamma)*_tmp77  # _tmp76**gamma*_tmp77
+                        loss[i] = _tmp70*_tmp78
+                        grad[i] = _scale * (_tmp70*_tmp73*_tmp75*_tmp76**(np.float64(gamma) - 1)*_tmp77*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp78*(-_tmp68*_tmp75 - _tmp74))
+    else:
+        if alpha_positive == 1.0:
+            if alpha_negative == 1.0:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp79 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp80 = fast_log1p(_tmp79)  # log1p(_tmp79)
+                        _tmp81 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp82 = 1/(_tmp79 + 1)  # 1/(_tmp79 + 1)
+                        _tmp83 = _tmp79*_tmp82  # _tmp79*_tmp82
+                        loss[i] = _tmp81*(_tmp80 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp80 + max(0.0, -np.float64(logits[i])))
+                        grad[i] = scale[i] * (_tmp81*(_tmp82 if (np.float64(logits[i]) >= 0) else _tmp83) - np.float64(labels[i])*(_tmp82 if (np.float64(logits[i]) <= 0) else _tmp83))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp84 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp85 = fast_log1p(_tmp84)  # log1p(_tmp84)
+                        _tmp86 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp87 = -_tmp86  # -_tmp86
+                        _tmp88 = _tmp87*(_tmp85 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp85 + max(0.0, -np.float64(logits[i])))  # _tmp87*(_tmp85 + Max(0, x)) + b*(_tmp85 + Max(0, -x))
+                        _tmp89 = 1/(_tmp84 + 1)  # 1/(_tmp84 + 1)
+                        _tmp90 = _tmp84*_tmp89  # _tmp84*_tmp89
+                        _tmp91 = (_tmp89 if (np.float64(logits[i]) <= 0) else _tmp90)  # Piecewise((_tmp89, x <= 0), (_tmp90, True))
+                        _tmp92 = _tmp91*np.float64(labels[i])  # _tmp91*b
+                        _tmp93 = (_tmp89 if (np.float64(logits[i]) >= 0) else _tmp90)  # Piecewise((_tmp89, x >= 0), (_tmp90, True))
+                        _tmp94 = _tmp87*_tmp93 + _tmp92  # _tmp87*_tmp93 + _tmp92
+                        _tmp95 = _tmp94**np.float64(gamma)  # _tmp94**gamma
+                        loss[i] = _tmp88*_tmp95
+                        grad[i] = scale[i] * (_tmp88*_tmp91*_tmp93*_tmp94**(np.float64(gamma) - 1)*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp95*(-_tmp86*_tmp93 - _tmp92))
+            else:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp96 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp97 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp98 = fast_log1p(_tmp97)  # log1p(_tmp97)
+                        _tmp99 = np.float64(labels[i])**2  # b**2
+                        _tmp100 = np.float64(alpha_negative)*np.float64(labels[i])  # alpha_0*b
+                        _tmp101 = 1/(_tmp97 + 1)  # 1/(_tmp97 + 1)
+                        _tmp102 = _tmp101*_tmp97  # _tmp101*_tmp97
+                        loss[i] = (_tmp96*np.float64(alpha_negative) + np.float64(labels[i]))*(_tmp96*(_tmp98 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp98 + max(0.0, -np.float64(logits[i]))))
+                        grad[i] = scale[i] * ((-_tmp100 + _tmp99*np.float64(alpha_negative) - _tmp99)*(_tmp101 if (np.float64(logits[i]) <= 0) else _tmp102) + (-2*_tmp100 + _tmp99*np.float64(alpha_negative) - _tmp99 + np.float64(alpha_negative) + np.float64(labels[i]))*(_tmp101 if (np.float64(logits[i]) >= 0) else _tmp102))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp103 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp104 = fast_log1p(_tmp103)  # log1p(_tmp103)
+                        _tmp105 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp106 = -_tmp105  # -_tmp105
+                        _tmp107 = _tmp106*(_tmp104 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp104 + max(0.0, -np.float64(logits[i])))  # _tmp106*(_tmp104 + Max(0, x)) + b*(_tmp104 + Max(0, -x))
+                        _tmp108 = 1/(_tmp103 + 1)  # 1/(_tmp103 + 1)
+                        _tmp109 = _tmp103*_tmp108  # _tmp103*_tmp108
+                        _tmp110 = (_tmp108 if (np.float64(logits[i]) <= 0) else _tmp109)  # Piecewise((_tmp108, x <= 0), (_tmp109, True))
+                        _tmp111 = _tmp110*np.float64(labels[i])  # _tmp110*b
+                        _tmp112 = (_tmp108 if (np.float64(logits[i]) >= 0) else _tmp109)  # Piecewise((_tmp108, x >= 0), (_tmp109, True))
+                        _tmp113 = _tmp106*_tmp112 + _tmp111  # _tmp106*_tmp112 + _tmp111
+                        _tmp114 = _tmp106*np.float64(alpha_negative) + np.float64(labels[i])  # _tmp106*alpha_0 + b
+                        _tmp115 = _tmp113**np.float64(gamma)*_tmp114  # _tmp113**gamma*_tmp114
+                        loss[i] = _tmp107*_tmp115
+                        grad[i] = scale[i] * (_tmp107*_tmp110*_tmp112*_tmp113**(np.float64(gamma) - 1)*_tmp114*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp115*(-_tmp105*_tmp112 - _tmp111))
+        else:
+            if alpha_negative == 1.0:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp116 = np.float64(alpha_positive)*np.float64(labels[i]) + 1  # alpha_1*b + 1
+                        _tmp117 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp118 = fast_log1p(_tmp117)  # log1p(_tmp117)
+                        _tmp119 = np.float64(labels[i])**2  # b**2
+                        _tmp120 = _tmp119*np.float64(alpha_positive)  # _tmp119*alpha_1
+                        _tmp121 = 1/(_tmp117 + 1)  # 1/(_tmp117 + 1)
+                        _tmp122 = _tmp117*_tmp121  # _tmp117*_tmp121
+                        loss[i] = (_tmp116 - np.float64(labels[i]))*(np.float64(labels[i])*(_tmp118 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp118 + max(0.0, np.float64(logits[i]))))
+                        grad[i] = scale[i] * ((_tmp119 - _tmp120 - np.float64(labels[i]))*(_tmp121 if (np.float64(logits[i]) <= 0) else _tmp122) + (_tmp116 + _tmp119 - _tmp120 - 2*np.float64(labels[i]))*(_tmp121 if (np.float64(logits[i]) >= 0) else _tmp122))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp123 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp124 = fast_log1p(_tmp123)  # log1p(_tmp123)
+                        _tmp125 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp126 = -_tmp125  # -_tmp125
+                        _tmp127 = _tmp126*(_tmp124 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp124 + max(0.0, -np.float64(logits[i])))  # _tmp126*(_tmp124 + Max(0, x)) + b*(_tmp124 + Max(0, -x))
+                        _tmp128 = 1/(_tmp123 + 1)  # 1/(_tmp123 + 1)
+                        _tmp129 = _tmp123*_tmp128  # _tmp123*_tmp128
+                        _tmp130 = (_tmp128 if (np.float64(logits[i]) <= 0) else _tmp129)  # Piecewise((_tmp128, x <= 0), (_tmp129, True))
+                        _tmp131 = _tmp130*np.float64(labels[i])  # _tmp130*b
+                        _tmp132 = (_tmp128 if (np.float64(logits[i]) >= 0) else _tmp129)  # Piecewise((_tmp128, x >= 0), (_tmp129, True))
+                        _tmp133 = _tmp126*_tmp132 + _tmp131  # _tmp126*_tmp132 + _tmp131
+                        _tmp134 = np.float64(alpha_positive)*np.float64(labels[i]) - np.float64(labels[i]) + 1  # alpha_1*b - b + 1
+                        _tmp135 = _tmp133**np.float64(gamma)*_tmp134  # _tmp133**gamma*_tmp134
+                        loss[i] = _tmp127*_tmp135
+                        grad[i] = scale[i] * (_tmp127*_tmp130*_tmp132*_tmp133**(np.float64(gamma) - 1)*_tmp134*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp135*(-_tmp125*_tmp132 - _tmp131))
+            else:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp136 = np.float64(alpha_positive)*np.float64(labels[i])  # alpha_1*b
+                        _tmp137 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp138 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp139 = fast_log1p(_tmp138)  # log1p(_tmp138)
+                        _tmp140 = np.float64(alpha_negative)*np.float64(labels[i])  # alpha_0*b
+                        _tmp141 = np.float64(labels[i])**2  # b**2
+                        _tmp142 = _tmp141*np.float64(alpha_positive)  # _tmp141*alpha_1
+                        _tmp143 = 1/(_tmp138 + 1)  # 1/(_tmp138 + 1)
+                        _tmp144 = _tmp138*_tmp143  # _tmp138*_tmp143
+                        loss[i] = (_tmp136 + _tmp137*np.float64(alpha_negative))*(_tmp137*(_tmp139 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp139 + max(0.0, -np.float64(logits[i]))))
+                        grad[i] = scale[i] * ((-_tmp140 + _tmp141*np.float64(alpha_negative) - _tmp142)*(_tmp143 if (np.float64(logits[i]) <= 0) else _tmp144) + (_tmp136 - 2*_tmp140 + _tmp141*np.float64(alpha_negative) - _tmp142 + np.float64(alpha_negative))*(_tmp143 if (np.float64(logits[i]) >= 0) else _tmp144))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp145 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp146 = fast_log1p(_tmp145)  # log1p(_tmp145)
+                        _tmp147 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp148 = -_tmp147  # -_tmp147
+                        _tmp149 = _tmp148*(_tmp146 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp146 + max(0.0, -np.float64(logits[i])))  # _tmp148*(_tmp146 + Max(0, x)) + b*(_tmp146 + Max(0, -x))
+                        _tmp150 = 1/(_tmp145 + 1)  # 1/(_tmp145 + 1)
+                        _tmp151 = _tmp145*_tmp150  # _tmp145*_tmp150
+                        _tmp152 = (_tmp150 if (np.float64(logits[i]) <= 0) else _tmp151)  # Piecewise((_tmp150, x <= 0), (_tmp151, True))
+                        _tmp153 = _tmp152*np.float64(labels[i])  # _tmp152*b
+                        _tmp154 = (_tmp150 if (np.float64(logits[i]) >= 0) else _tmp151)  # Piecewise((_tmp150, x >= 0), (_tmp151, True))
+                        _tmp155 = _tmp148*_tmp154 + _tmp153  # _tmp148*_tmp154 + _tmp153
+                        _tmp156 = _tmp148*np.float64(alpha_negative) + np.float64(alpha_positive)*np.float64(labels[i])  # _tmp148*alpha_0 + alpha_1*b
+                        _tmp157 = _tmp155**np.float64(gamma)*_tmp156  # _tmp155**gamma*_tmp156
+                        loss[i] = _tmp149*_tmp157
+                        grad[i] = scale[i] * (_tmp149*_tmp152*_tmp154*_tmp155**(np.float64(gamma) - 1)*_tmp156*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp157*(-_tmp147*_tmp154 - _tmp153))
+
+
+@numba.njit(cache=True, error_model='numpy')
+def sigmoid_focal_loss_forward_backward(logits, labels, alpha_positive, alpha_negative, gamma, scale, grad=None):
+    """Loss and scale · d loss / d input of spec 'sigmoid_focal_loss': L = (α₀ (1 − b) + α₁ b) (b (1 − σ(x)) + (1 − b) σ(x))^γ (−b log σ(x) − (1 − b) log(1 − σ(x)))
+
+    grad: optional output buffer, allocated when None; it may be logits itself, but sigmoid_focal_loss_forward_backward_in_place is faster at that.
+    """
+    if grad is None:
+        return _sigmoid_focal_loss_forward_backward_into(logits, labels, alpha_positive, alpha_negative, gamma, scale, np.empty(logits.shape, dtype=logits.dtype))
+    else:
+        return _sigmoid_focal_loss_forward_backward_into(logits, labels, alpha_positive, alpha_negative, gamma, scale, grad)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _sigmoid_focal_loss_forward_backward_into(logits, labels, alpha_positive, alpha_negative, gamma, scale, grad):
+    n = logits.shape[0]
+    loss = np.empty(n, dtype=logits.dtype)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        _sigmoid_focal_loss_forward_backward_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), logits, labels, alpha_positive, alpha_negative, gamma, scale, loss, grad)
+    return loss, grad
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _sigmoid_focal_loss_forward_backward_chunk_in_place(start, stop, logits, labels, alpha_positive, alpha_negative, gamma, scale, loss):
+    """Elements start..stop of sigmoid_focal_loss_forward_backward_in_place."""
+    grad = logits  # in place: one array, so no overlap checks
+    prefer_wide_vectors()
+    if scale.shape[0] == 1:
+        _scale = scale[0]
+        if alpha_positive == 1.0:
+            if alpha_negative == 1.0:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp1 = fast_log1p(_tmp0)  # log1p(_tmp0)
+                        _tmp2 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp3 = 1/(_tmp0 + 1)  # 1/(_tmp0 + 1)
+                        _tmp4 = _tmp0*_tmp3  # _tmp0*_tmp3
+                        loss[i] = _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, -np.float64(logits[i])))
+                        grad[i] = _scale * (_tmp2*(_tmp3 if (np.float64(logits[i]) >= 0) else _tmp4) - np.float64(labels[i])*(_tmp3 if (np.float64(logits[i]) <= 0) else _tmp4))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp5 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp6 = fast_log1p(_tmp5)  # log1p(_tmp5)
+                        _tmp7 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp8 = -_tmp7  # -_tmp7
+                        _tmp9 = _tmp8*(_tmp6 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp6 + max(0.0, -np.float64(logits[i])))  # _tmp8*(_tmp6 + Max(0, x)) + b*(_tmp6 + Max(0, -x))
+                        _tmp10 = 1/(_tmp5 + 1)  # 1/(_tmp5 + 1)
+                        _tmp11 = _tmp10*_tmp5  # _tmp10*_tmp5
+                        _tmp12 = (_tmp10 if (np.float64(logits[i]) <= 0) else _tmp11)  # Piecewise((_tmp10, x <= 0), (_tmp11, True))
+                        _tmp13 = _tmp12*np.float64(labels[i])  # _tmp12*b
+                        _tmp14 = (_tmp10 if (np.float64(logits[i]) >= 0) else _tmp11)  # Piecewise((_tmp10, x >= 0), (_tmp11, True))
+                        _tmp15 = _tmp13 + _tmp14*_tmp8  # _tmp13 + _tmp14*_tmp8
+                        _tmp16 = _tmp15**np.float64(gamma)  # _tmp15**gamma
+                        loss[i] = _tmp16*_tmp9
+                        grad[i] = _scale * (_tmp12*_tmp14*_tmp15**(np.float64(gamma) - 1)*_tmp9*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp16*(-_tmp13 - _tmp14*_tmp7))
+            else:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp17 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp18 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp19 = fast_log1p(_tmp18)  # log1p(_tmp18)
+                        _tmp20 = np.float64(labels[i])**2  # b**2
+                        _tmp21 = np.float64(alpha_negative)*np.float64(labels[i])  # alpha_0*b
+                        _tmp22 = 1/(_tmp18 + 1)  # 1/(_tmp18 + 1)
+                        _tmp23 = _tmp18*_tmp22  # _tmp18*_tmp22
+                        loss[i] = (_tmp17*np.float64(alpha_negative) + np.float64(labels[i]))*(_tmp17*(_tmp19 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp19 + max(0.0, -np.float64(logits[i]))))
+                        grad[i] = _scale * ((_tmp20*np.float64(alpha_negative) - _tmp20 - _tmp21)*(_tmp22 if (np.float64(logits[i]) <= 0) else _tmp23) + (_tmp20*np.float64(alpha_negative) - _tmp20 - 2*_tmp21 + np.float64(alpha_negative) + np.float64(labels[i]))*(_tmp22 if (np.float64(logits[i]) >= 0) else _tmp23))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp24 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp25 = fast_log1p(_tmp24)  # log1p(_tmp24)
+                        _tmp26 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp27 = -_tmp26  # -_tmp26
+                        _tmp28 = _tmp27*(_tmp25 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp25 + max(0.0, -np.float64(logits[i])))  # _tmp27*(_tmp25 + Max(0, x)) + b*(_tmp25 + Max(0, -x))
+                        _tmp29 = 1/(_tmp24 + 1)  # 1/(_tmp24 + 1)
+                        _tmp30 = _tmp24*_tmp29  # _tmp24*_tmp29
+                        _tmp31 = (_tmp29 if (np.float64(logits[i]) <= 0) else _tmp30)  # Piecewise((_tmp29, x <= 0), (_tmp30, True))
+                        _tmp32 = _tmp31*np.float64(labels[i])  # _tmp31*b
+                        _tmp33 = (_tmp29 if (np.float64(logits[i]) >= 0) else _tmp30)  # Piecewise((_tmp29, x >= 0), (_tmp30, True))
+                        _tmp34 = _tmp27*_tmp33 + _tmp32  # _tmp27*_tmp33 + _tmp32
+                        _tmp35 = _tmp27*np.float64(alpha_negative) + np.float64(labels[i])  # _tmp27*alpha_0 + b
+                        _tmp36 = _tmp34**np.float64(gamma)*_tmp35  # _tmp34**gamma*_tmp35
+                        loss[i] = _tmp28*_tmp36
+                        grad[i] = _scale * (_tmp28*_tmp31*_tmp33*_tmp34**(np.float64(gamma) - 1)*_tmp35*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp36*(-_tmp26*_tmp33 - _tmp32))
+        else:
+            if alpha_negative == 1.0:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp37 = np.float64(alpha_positive)*np.float64(labels[i]) + 1  # alpha_1*b + 1
+                        _tmp38 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp39 = fast_log1p(_tmp38)  # log1p(_tmp38)
+                        _tmp40 = np.float64(labels[i])**2  # b**2
+                        _tmp41 = _tmp40*np.float64(alpha_positive)  # _tmp40*alpha_1
+                        _tmp42 = 1/(_tmp38 + 1)  # 1/(_tmp38 + 1)
+                        _tmp43 = _tmp38*_tmp42  # _tmp38*_tmp42
+                        loss[i] = (_tmp37 - np.float64(labels[i]))*(np.float64(labels[i])*(_tmp39 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp39 + max(0.0, np.float64(logits[i]))))
+                        grad[i] = _scale * ((_tmp40 - _tmp41 - np.float64(labels[i]))*(_tmp42 if (np.float64(logits[i]) <= 0) else _tmp43) + (_tmp37 + _tmp40 - _tmp41 - 2*np.float64(labels[i]))*(_tmp42 if (np.float64(logits[i]) >= 0) else _tmp43))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp44 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp45 = fast_log1p(_tmp44)  # log1p(_tmp44)
+                        _tmp46 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp47 = -_tmp46  # -_tmp46
+                        _tmp48 = _tmp47*(_tmp45 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp45 + max(0.0, -np.float64(logits[i])))  # _tmp47*(_tmp45 + Max(0, x)) + b*(_tmp45 + Max(0, -x))
+                        _tmp49 = 1/(_tmp44 + 1)  # 1/(_tmp44 + 1)
+                        _tmp50 = _tmp44*_tmp49  # _tmp44*_tmp49
+                        _tmp51 = (_tmp49 if (np.float64(logits[i]) <= 0) else _tmp50)  # Piecewise((_tmp49, x <= 0), (_tmp50, True))
+                        _tmp52 = _tmp51*np.float64(labels[i])  # _tmp51*b
+                        _tmp53 = (_tmp49 if (np.float64(logits[i]) >= 0) else _tmp50)  # Piecewise((_tmp49, x >= 0), (_tmp50, True))
+                        _tmp54 = _tmp47*_tmp53 + _tmp52  # _tmp47*_tmp53 + _tmp52
+                        _tmp55 = np.float64(alpha_positive)*np.float64(labels[i]) - np.float64(labels[i]) + 1  # alpha_1*b - b + 1
+                        _tmp56 = _tmp54**np.float64(gamma)*_tmp55  # _tmp54**gamma*_tmp55
+                        loss[i] = _tmp48*_tmp56
+                        grad[i] = _scale * (_tmp48*_tmp51*_tmp53*_tmp54**(np.float64(gamma) - 1)*_tmp55*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp56*(-_tmp46*_tmp53 - _tmp52))
+            else:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp57 = np.float64(alpha_positive)*np.float64(labels[i])  # alpha_1*b
+                        _tmp58 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp59 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp60 = fast_log1p(_tmp59)  # log1p(_tmp59)
+                        _tmp61 = np.float64(alpha_negative)*np.float64(labels[i])  # alpha_0*b
+                        _tmp62 = np.float64(labels[i])**2  # b**2
+                        _tmp63 = _tmp62*np.float64(alpha_positive)  # _tmp62*alpha_1
+                        _tmp64 = 1/(_tmp59 + 1)  # 1/(_tmp59 + 1)
+                        _tmp65 = _tmp59*_tmp64  # _tmp59*_tmp64
+                        loss[i] = (_tmp57 + _tmp58*np.float64(alpha_negative))*(_tmp58*(_tmp60 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp60 + max(0.0, -np.float64(logits[i]))))
+                        grad[i] = _scale * ((-_tmp61 + _tmp62*np.float64(alpha_negative) - _tmp63)*(_tmp64 if (np.float64(logits[i]) <= 0) else _tmp65) + (_tmp57 - 2*_tmp61 + _tmp62*np.float64(alpha_negative) - _tmp63 + np.float64(alpha_negative))*(_tmp64 if (np.float64(logits[i]) >= 0) else _tmp65))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp66 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp67 = fast_log1p(_tmp66)  # log1p(_tmp66)
+                        _tmp68 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp69 = -_tmp68  # -_tmp68
+                        _tmp70 = _tmp69*(_tmp67 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp67 + max(0.0, -np.float64(logits[i])))  # _tmp69*(_tmp67 + Max(0, x)) + b*(_tmp67 + Max(0, -x))
+                        _tmp71 = 1/(_tmp66 + 1)  # 1/(_tmp66 + 1)
+                        _tmp72 = _tmp66*_tmp71  # _tmp66*_tmp71
+                        _tmp73 = (_tmp71 if (np.float64(logits[i]) <= 0) else _tmp72)  # Piecewise((_tmp71, x <= 0), (_tmp72, True))
+                        _tmp74 = _tmp73*np.float64(labels[i])  # _tmp73*b
+                        _tmp75 = (_tmp71 if (np.float64(logits[i]) >= 0) else _tmp72)  # Piecewise((_tmp71, x >= 0), (_tmp72, True))
+                        _tmp76 = _tmp69*_tmp75 + _tmp74  # _tmp69*_tmp75 + _tmp74
+                        _tmp77 = _tmp69*np.float64(alpha_negative) + np.float64(alpha_positive)*np.float64(labels[i])  # _tmp69*alpha_0 + alpha_1*b
+                        _tmp78 = _tmp76**np.float64(gamma)*_tmp77  # _tmp76**gamma*_tmp77
+                        loss[i] = _tmp70*_tmp78
+                        grad[i] = _scale * (_tmp70*_tmp73*_tmp75*_tmp76**(np.float64(gamma) - 1)*_tmp77*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp78*(-_tmp68*_tmp75 - _tmp74))
+    else:
+        if alpha_positive == 1.0:
+            if alpha_negative == 1.0:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp79 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp80 = fast_log1p(_tmp79)  # log1p(_tmp79)
+                        _tmp81 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp82 = 1/(_tmp79 + 1)  # 1/(_tmp79 + 1)
+                        _tmp83 = _tmp79*_tmp82  # _tmp79*_tmp82
+                        loss[i] = _tmp81*(_tmp80 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp80 + max(0.0, -np.float64(logits[i])))
+                        grad[i] = scale[i] * (_tmp81*(_tmp82 if (np.float64(logits[i]) >= 0) else _tmp83) - np.float64(labels[i])*(_tmp82 if (np.float64(logits[i]) <= 0) else _tmp83))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp84 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp85 = fast_log1p(_tmp84)  # log1p(_tmp84)
+                        _tmp86 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp87 = -_tmp86  # -_tmp86
+                        _tmp88 = _tmp87*(_tmp85 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp85 + max(0.0, -np.float64(logits[i])))  # _tmp87*(_tmp85 + Max(0, x)) + b*(_tmp85 + Max(0, -x))
+                        _tmp89 = 1/(_tmp84 + 1)  # 1/(_tmp84 + 1)
+                        _tmp90 = _tmp84*_tmp89  # _tmp84*_tmp89
+                        _tmp91 = (_tmp89 if (np.float64(logits[i]) <= 0) else _tmp90)  # Piecewise((_tmp89, x <= 0), (_tmp90, True))
+                        _tmp92 = _tmp91*np.float64(labels[i])  # _tmp91*b
+                        _tmp93 = (_tmp89 if (np.float64(logits[i]) >= 0) else _tmp90)  # Piecewise((_tmp89, x >= 0), (_tmp90, True))
+                        _tmp94 = _tmp87*_tmp93 + _tmp92  # _tmp87*_tmp93 + _tmp92
+                        _tmp95 = _tmp94**np.float64(gamma)  # _tmp94**gamma
+                        loss[i] = _tmp88*_tmp95
+                        grad[i] = scale[i] * (_tmp88*_tmp91*_tmp93*_tmp94**(np.float64(gamma) - 1)*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp95*(-_tmp86*_tmp93 - _tmp92))
+            else:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp96 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp97 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp98 = fast_log1p(_tmp97)  # log1p(_tmp97)
+                        _tmp99 = np.float64(labels[i])**2  # b**2
+                        _tmp100 = np.float64(alpha_negative)*np.float64(labels[i])  # alpha_0*b
+                        _tmp101 = 1/(_tmp97 + 1)  # 1/(_tmp97 + 1)
+                        _tmp102 = _tmp101*_tmp97  # _tmp101*_tmp97
+                        loss[i] = (_tmp96*np.float64(alpha_negative) + np.float64(labels[i]))*(_tmp96*(_tmp98 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp98 + max(0.0, -np.float64(logits[i]))))
+                        grad[i] = scale[i] * ((-_tmp100 + _tmp99*np.float64(alpha_negative) - _tmp99)*(_tmp101 if (np.float64(logits[i]) <= 0) else _tmp102) + (-2*_tmp100 + _tmp99*np.float64(alpha_negative) - _tmp99 + np.float64(alpha_negative) + np.float64(labels[i]))*(_tmp101 if (np.float64(logits[i]) >= 0) else _tmp102))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp103 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp104 = fast_log1p(_tmp103)  # log1p(_tmp103)
+                        _tmp105 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp106 = -_tmp105  # -_tmp105
+                        _tmp107 = _tmp106*(_tmp104 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp104 + max(0.0, -np.float64(logits[i])))  # _tmp106*(_tmp104 + Max(0, x)) + b*(_tmp104 + Max(0, -x))
+                        _tmp108 = 1/(_tmp103 + 1)  # 1/(_tmp103 + 1)
+                        _tmp109 = _tmp103*_tmp108  # _tmp103*_tmp108
+                        _tmp110 = (_tmp108 if (np.float64(logits[i]) <= 0) else _tmp109)  # Piecewise((_tmp108, x <= 0), (_tmp109, True))
+                        _tmp111 = _tmp110*np.float64(labels[i])  # _tmp110*b
+                        _tmp112 = (_tmp108 if (np.float64(logits[i]) >= 0) else _tmp109)  # Piecewise((_tmp108, x >= 0), (_tmp109, True))
+                        _tmp113 = _tmp106*_tmp112 + _tmp111  # _tmp106*_tmp112 + _tmp111
+                        _tmp114 = _tmp106*np.float64(alpha_negative) + np.float64(labels[i])  # _tmp106*alpha_0 + b
+                        _tmp115 = _tmp113**np.float64(gamma)*_tmp114  # _tmp113**gamma*_tmp114
+                        loss[i] = _tmp107*_tmp115
+                        grad[i] = scale[i] * (_tmp107*_tmp110*_tmp112*_tmp113**(np.float64(gamma) - 1)*_tmp114*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp115*(-_tmp105*_tmp112 - _tmp111))
+        else:
+            if alpha_negative == 1.0:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp116 = np.float64(alpha_positive)*np.float64(labels[i]) + 1  # alpha_1*b + 1
+                        _tmp117 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp118 = fast_log1p(_tmp117)  # log1p(_tmp117)
+                        _tmp119 = np.float64(labels[i])**2  # b**2
+                        _tmp120 = _tmp119*np.float64(alpha_positive)  # _tmp119*alpha_1
+                        _tmp121 = 1/(_tmp117 + 1)  # 1/(_tmp117 + 1)
+                        _tmp122 = _tmp117*_tmp121  # _tmp117*_tmp121
+                        loss[i] = (_tmp116 - np.float64(labels[i]))*(np.float64(labels[i])*(_tmp118 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp118 + max(0.0, np.float64(logits[i]))))
+                        grad[i] = scale[i] * ((_tmp119 - _tmp120 - np.float64(labels[i]))*(_tmp121 if (np.float64(logits[i]) <= 0) else _tmp122) + (_tmp116 + _tmp119 - _tmp120 - 2*np.float64(labels[i]))*(_tmp121 if (np.float64(logits[i]) >= 0) else _tmp122))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp123 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp124 = fast_log1p(_tmp123)  # log1p(_tmp123)
+                        _tmp125 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp126 = -_tmp125  # -_tmp125
+                        _tmp127 = _tmp126*(_tmp124 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp124 + max(0.0, -np.float64(logits[i])))  # _tmp126*(_tmp124 + Max(0, x)) + b*(_tmp124 + Max(0, -x))
+                        _tmp128 = 1/(_tmp123 + 1)  # 1/(_tmp123 + 1)
+                        _tmp129 = _tmp123*_tmp128  # _tmp123*_tmp128
+                        _tmp130 = (_tmp128 if (np.float64(logits[i]) <= 0) else _tmp129)  # Piecewise((_tmp128, x <= 0), (_tmp129, True))
+                        _tmp131 = _tmp130*np.float64(labels[i])  # _tmp130*b
+                        _tmp132 = (_tmp128 if (np.float64(logits[i]) >= 0) else _tmp129)  # Piecewise((_tmp128, x >= 0), (_tmp129, True))
+                        _tmp133 = _tmp126*_tmp132 + _tmp131  # _tmp126*_tmp132 + _tmp131
+                        _tmp134 = np.float64(alpha_positive)*np.float64(labels[i]) - np.float64(labels[i]) + 1  # alpha_1*b - b + 1
+                        _tmp135 = _tmp133**np.float64(gamma)*_tmp134  # _tmp133**gamma*_tmp134
+                        loss[i] = _tmp127*_tmp135
+                        grad[i] = scale[i] * (_tmp127*_tmp130*_tmp132*_tmp133**(np.float64(gamma) - 1)*_tmp134*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp135*(-_tmp125*_tmp132 - _tmp131))
+            else:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp136 = np.float64(alpha_positive)*np.float64(labels[i])  # alpha_1*b
+                        _tmp137 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp138 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp139 = fast_log1p(_tmp138)  # log1p(_tmp138)
+                        _tmp140 = np.float64(alpha_negative)*np.float64(labels[i])  # alpha_0*b
+                        _tmp141 = np.float64(labels[i])**2  # b**2
+                        _tmp142 = _tmp141*np.float64(alpha_positive)  # _tmp141*alpha_1
+                        _tmp143 = 1/(_tmp138 + 1)  # 1/(_tmp138 + 1)
+                        _tmp144 = _tmp138*_tmp143  # _tmp138*_tmp143
+                        loss[i] = (_tmp136 + _tmp137*np.float64(alpha_negative))*(_tmp137*(_tmp139 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp139 + max(0.0, -np.float64(logits[i]))))
+                        grad[i] = scale[i] * ((-_tmp140 + _tmp141*np.float64(alpha_negative) - _tmp142)*(_tmp143 if (np.float64(logits[i]) <= 0) else _tmp144) + (_tmp136 - 2*_tmp140 + _tmp141*np.float64(alpha_negative) - _tmp142 + np.float64(alpha_negative))*(_tmp143 if (np.float64(logits[i]) >= 0) else _tmp144))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp145 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp146 = fast_log1p(_tmp145)  # log1p(_tmp145)
+                        _tmp147 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp148 = -_tmp147  # -_tmp147
+                        _tmp149 = _tmp148*(_tmp146 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp146 + max(0.0, -np.float64(logits[i])))  # _tmp148*(_tmp146 + Max(0, x)) + b*(_tmp146 + Max(0, -x))
+                        _tmp150 = 1/(_tmp145 + 1)  # 1/(_tmp145 + 1)
+                        _tmp151 = _tmp145*_tmp150  # _tmp145*_tmp150
+                        _tmp152 = (_tmp150 if (np.float64(logits[i]) <= 0) else _tmp151)  # Piecewise((_tmp150, x <= 0), (_tmp151, True))
+                        _tmp153 = _tmp152*np.float64(labels[i])  # _tmp152*b
+                        _tmp154 = (_tmp150 if (np.float64(logits[i]) >= 0) else _tmp151)  # Piecewise((_tmp150, x >= 0), (_tmp151, True))
+                        _tmp155 = _tmp148*_tmp154 + _tmp153  # _tmp148*_tmp154 + _tmp153
+                        _tmp156 = _tmp148*np.float64(alpha_negative) + np.float64(alpha_positive)*np.float64(labels[i])  # _tmp148*alpha_0 + alpha_1*b
+                        _tmp157 = _tmp155**np.float64(gamma)*_tmp156  # _tmp155**gamma*_tmp156
+                        loss[i] = _tmp149*_tmp157
+                        grad[i] = scale[i] * (_tmp149*_tmp152*_tmp154*_tmp155**(np.float64(gamma) - 1)*_tmp156*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp157*(-_tmp147*_tmp154 - _tmp153))
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def sigmoid_focal_loss_forward_backward_in_place(logits, labels, alpha_positive, alpha_negative, gamma, scale):
+    """Loss and scale · d loss / d input of spec 'sigmoid_focal_loss': L = (α₀ (1 − b) + α₁ b) (b (1 − σ(x)) + (1 − b) σ(x))^γ (−b log σ(x) − (1 − b) log(1 − σ(x)))
+
+    grad: written over logits, which is returned in its place.
+    """
+    n = logits.shape[0]
+    loss = np.empty(n, dtype=logits.dtype)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        _sigmoid_focal_loss_forward_backward_chunk_in_place(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), logits, labels, alpha_positive, alpha_negative, gamma, scale, loss)
+    return loss, logits
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _sigmoid_focal_loss_forward_backward_sum_chunk(start, stop, logits, labels, alpha_positive, alpha_negative, gamma, scale, grad):
+    """Elements start..stop of sigmoid_focal_loss_forward_backward_sum."""
+    prefer_wide_vectors()
+    _total = 0.0
+    if scale.shape[0] == 1:
+        _scale = scale[0]
+        if alpha_positive == 1.0:
+            if alpha_negative == 1.0:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp1 = fast_log1p(_tmp0)  # log1p(_tmp0)
+                        _tmp2 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp3 = 1/(_tmp0 + 1)  # 1/(_tmp0 + 1)
+                        _tmp4 = _tmp0*_tmp3  # _tmp0*_tmp3
+                        _total += _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, -np.float64(logits[i])))
+                        grad[i] = _scale * (_tmp2*(_tmp3 if (np.float64(logits[i]) >= 0) else _tmp4) - np.float64(labels[i])*(_tmp3 if (np.float64(logits[i]) <= 0) else _tmp4))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp5 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp6 = fast_log1p(_tmp5)  # log1p(_tmp5)
+                        _tmp7 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp8 = -_tmp7  # -_tmp7
+                        _tmp9 = _tmp8*(_tmp6 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp6 + max(0.0, -np.float64(logits[i])))  # _tmp8*(_tmp6 + Max(0, x)) + b*(_tmp6 + Max(0, -x))
+                        _tmp10 = 1/(_tmp5 + 1)  # 1/(_tmp5 + 1)
+                        _tmp11 = _tmp10*_tmp5  # _tmp10*_tmp5
+                        _tmp12 = (_tmp10 if (np.float64(logits[i]) <= 0) else _tmp11)  # Piecewise((_tmp10, x <= 0), (_tmp11, True))
+                        _tmp13 = _tmp12*np.float64(labels[i])  # _tmp12*b
+                        _tmp14 = (_tmp10 if (np.float64(logits[i]) >= 0) else _tmp11)  # Piecewise((_tmp10, x >= 0), (_tmp11, True))
+                        _tmp15 = _tmp13 + _tmp14*_tmp8  # _tmp13 + _tmp14*_tmp8
+                        _tmp16 = _tmp15**np.float64(gamma)  # _tmp15**gamma
+                        _total += _tmp16*_tmp9
+                        grad[i] = _scale * (_tmp12*_tmp14*_tmp15**(np.float64(gamma) - 1)*_tmp9*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp16*(-_tmp13 - _tmp14*_tmp7))
+            else:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp17 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp18 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp19 = fast_log1p(_tmp18)  # log1p(_tmp18)
+                        _tmp20 = np.float64(labels[i])**2  # b**2
+                        _tmp21 = np.float64(alpha_negative)*np.float64(labels[i])  # alpha_0*b
+                        _tmp22 = 1/(_tmp18 + 1)  # 1/(_tmp18 + 1)
+                        _tmp23 = _tmp18*_tmp22  # _tmp18*_tmp22
+                        _total += (_tmp17*np.float64(alpha_negative) + np.float64(labels[i]))*(_tmp17*(_tmp19 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp19 + max(0.0, -np.float64(logits[i]))))
+                        grad[i] = _scale * ((_tmp20*np.float64(alpha_negative) - _tmp20 - _tmp21)*(_tmp22 if (np.float64(logits[i]) <= 0) else _tmp23) + (_tmp20*np.float64(alpha_negative) - _tmp20 - 2*_tmp21 + np.float64(alpha_negative) + np.float64(labels[i]))*(_tmp22 if (np.float64(logits[i]) >= 0) else _tmp23))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp24 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp25 = fast_log1p(_tmp24)  # log1p(_tmp24)
+                        _tmp26 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp27 = -_tmp26  # -_tmp26
+                        _tmp28 = _tmp27*(_tmp25 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp25 + max(0.0, -np.float64(logits[i])))  # _tmp27*(_tmp25 + Max(0, x)) + b*(_tmp25 + Max(0, -x))
+                        _tmp29 = 1/(_tmp24 + 1)  # 1/(_tmp24 + 1)
+                        _tmp30 = _tmp24*_tmp29  # _tmp24*_tmp29
+                        _tmp31 = (_tmp29 if (np.float64(logits[i]) <= 0) else _tmp30)  # Piecewise((_tmp29, x <= 0), (_tmp30, True))
+                        _tmp32 = _tmp31*np.float64(labels[i])  # _tmp31*b
+                        _tmp33 = (_tmp29 if (np.float64(logits[i]) >= 0) else _tmp30)  # Piecewise((_tmp29, x >= 0), (_tmp30, True))
+                        _tmp34 = _tmp27*_tmp33 + _tmp32  # _tmp27*_tmp33 + _tmp32
+                        _tmp35 = _tmp27*np.float64(alpha_negative) + np.float64(labels[i])  # _tmp27*alpha_0 + b
+                        _tmp36 = _tmp34**np.float64(gamma)*_tmp35  # _tmp34**gamma*_tmp35
+                        _total += _tmp28*_tmp36
+                        grad[i] = _scale * (_tmp28*_tmp31*_tmp33*_tmp34**(np.float64(gamma) - 1)*_tmp35*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp36*(-_tmp26*_tmp33 - _tmp32))
+        else:
+            if alpha_negative == 1.0:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp37 = np.float64(alpha_positive)*np.float64(labels[i]) + 1  # alpha_1*b + 1
+                        _tmp38 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp39 = fast_log1p(_tmp38)  # log1p(_tmp38)
+                        _tmp40 = np.float64(labels[i])**2  # b**2
+                        _tmp41 = _tmp40*np.float64(alpha_positive)  # _tmp40*alpha_1
+                        _tmp42 = 1/(_tmp38 + 1)  # 1/(_tmp38 + 1)
+                        _tmp43 = _tmp38*_tmp42  # _tmp38*_tmp42
+                        _total += (_tmp37 - np.float64(labels[i]))*(np.float64(labels[i])*(_tmp39 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp39 + max(0.0, np.float64(logits[i]))))
+                        grad[i] = _scale * ((_tmp40 - _tmp41 - np.float64(labels[i]))*(_tmp42 if (np.float64(logits[i]) <= 0) else _tmp43) + (_tmp37 + _tmp40 - _tmp41 - 2*np.float64(labels[i]))*(_tmp42 if (np.float64(logits[i]) >= 0) else _tmp43))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp44 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp45 = fast_log1p(_tmp44)  # log1p(_tmp44)
+                        _tmp46 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp47 = -_tmp46  # -_tmp46
+                        _tmp48 = _tmp47*(_tmp45 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp45 + max(0.0, -np.float64(logits[i])))  # _tmp47*(_tmp45 + Max(0, x)) + b*(_tmp45 + Max(0, -x))
+                        _tmp49 = 1/(_tmp44 + 1)  # 1/(_tmp44 + 1)
+                        _tmp50 = _tmp44*_tmp49  # _tmp44*_tmp49
+                        _tmp51 = (_tmp49 if (np.float64(logits[i]) <= 0) else _tmp50)  # Piecewise((_tmp49, x <= 0), (_tmp50, True))
+                        _tmp52 = _tmp51*np.float64(labels[i])  # _tmp51*b
+                        _tmp53 = (_tmp49 if (np.float64(logits[i]) >= 0) else _tmp50)  # Piecewise((_tmp49, x >= 0), (_tmp50, True))
+                        _tmp54 = _tmp47*_tmp53 + _tmp52  # _tmp47*_tmp53 + _tmp52
+                        _tmp55 = np.float64(alpha_positive)*np.float64(labels[i]) - np.float64(labels[i]) + 1  # alpha_1*b - b + 1
+                        _tmp56 = _tmp54**np.float64(gamma)*_tmp55  # _tmp54**gamma*_tmp55
+                        _total += _tmp48*_tmp56
+                        grad[i] = _scale * (_tmp48*_tmp51*_tmp53*_tmp54**(np.float64(gamma) - 1)*_tmp55*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp56*(-_tmp46*_tmp53 - _tmp52))
+            else:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp57 = np.float64(alpha_positive)*np.float64(labels[i])  # alpha_1*b
+                        _tmp58 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp59 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp60 = fast_log1p(_tmp59)  # log1p(_tmp59)
+                        _tmp61 = np.float64(alpha_negative)*np.float64(labels[i])  # alpha_0*b
+                        _tmp62 = np.float64(labels[i])**2  # b**2
+                        _tmp63 = _tmp62*np.float64(alpha_positive)  # _tmp62*alpha_1
+                        _tmp64 = 1/(_tmp59 + 1)  # 1/(_tmp59 + 1)
+                        _tmp65 = _tmp59*_tmp64  # _tmp59*_tmp64
+                        _total += (_tmp57 + _tmp58*np.float64(alpha_negative))*(_tmp58*(_tmp60 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp60 + max(0.0, -np.float64(logits[i]))))
+                        grad[i] = _scale * ((-_tmp61 + _tmp62*np.float64(alpha_negative) - _tmp63)*(_tmp64 if (np.float64(logits[i]) <= 0) else _tmp65) + (_tmp57 - 2*_tmp61 + _tmp62*np.float64(alpha_negative) - _tmp63 + np.float64(alpha_negative))*(_tmp64 if (np.float64(logits[i]) >= 0) else _tmp65))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp66 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp67 = fast_log1p(_tmp66)  # log1p(_tmp66)
+                        _tmp68 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp69 = -_tmp68  # -_tmp68
+                        _tmp70 = _tmp69*(_tmp67 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp67 + max(0.0, -np.float64(logits[i])))  # _tmp69*(_tmp67 + Max(0, x)) + b*(_tmp67 + Max(0, -x))
+                        _tmp71 = 1/(_tmp66 + 1)  # 1/(_tmp66 + 1)
+                        _tmp72 = _tmp66*_tmp71  # _tmp66*_tmp71
+                        _tmp73 = (_tmp71 if (np.float64(logits[i]) <= 0) else _tmp72)  # Piecewise((_tmp71, x <= 0), (_tmp72, True))
+                        _tmp74 = _tmp73*np.float64(labels[i])  # _tmp73*b
+                        _tmp75 = (_tmp71 if (np.float64(logits[i]) >= 0) else _tmp72)  # Piecewise((_tmp71, x >= 0), (_tmp72, True))
+                        _tmp76 = _tmp69*_tmp75 + _tmp74  # _tmp69*_tmp75 + _tmp74
+                        _tmp77 = _tmp69*np.float64(alpha_negative) + np.float64(alpha_positive)*np.float64(labels[i])  # _tmp69*alpha_0 + alpha_1*b
+                        _tmp78 = _tmp76**np.float64(gamma)*_tmp77  # _tmp76**gamma*_tmp77
+                        _total += _tmp70*_tmp78
+                        grad[i] = _scale * (_tmp70*_tmp73*_tmp75*_tmp76**(np.float64(gamma) - 1)*_tmp77*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp78*(-_tmp68*_tmp75 - _tmp74))
+    else:
+        if alpha_positive == 1.0:
+            if alpha_negative == 1.0:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp79 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp80 = fast_log1p(_tmp79)  # log1p(_tmp79)
+                        _tmp81 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp82 = 1/(_tmp79 + 1)  # 1/(_tmp79 + 1)
+                        _tmp83 = _tmp79*_tmp82  # _tmp79*_tmp82
+                        _total += _tmp81*(_tmp80 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp80 + max(0.0, -np.float64(logits[i])))
+                        grad[i] = scale[i] * (_tmp81*(_tmp82 if (np.float64(logits[i]) >= 0) else _tmp83) - np.float64(labels[i])*(_tmp82 if (np.float64(logits[i]) <= 0) else _tmp83))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp84 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp85 = fast_log1p(_tmp84)  # log1p(_tmp84)
+                        _tmp86 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp87 = -_tmp86  # -_tmp86
+                        _tmp88 = _tmp87*(_tmp85 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp85 + max(0.0, -np.float64(logits[i])))  # _tmp87*(_tmp85 + Max(0, x)) + b*(_tmp85 + Max(0, -x))
+                        _tmp89 = 1/(_tmp84 + 1)  # 1/(_tmp84 + 1)
+                        _tmp90 = _tmp84*_tmp89  # _tmp84*_tmp89
+                        _tmp91 = (_tmp89 if (np.float64(logits[i]) <= 0) else _tmp90)  # Piecewise((_tmp89, x <= 0), (_tmp90, True))
+                        _tmp92 = _tmp91*np.float64(labels[i])  # _tmp91*b
+                        _tmp93 = (_tmp89 if (np.float64(logits[i]) >= 0) else _tmp90)  # Piecewise((_tmp89, x >= 0), (_tmp90, True))
+                        _tmp94 = _tmp87*_tmp93 + _tmp92  # _tmp87*_tmp93 + _tmp92
+                        _tmp95 = _tmp94**np.float64(gamma)  # _tmp94**gamma
+                        _total += _tmp88*_tmp95
+                        grad[i] = scale[i] * (_tmp88*_tmp91*_tmp93*_tmp94**(np.float64(gamma) - 1)*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp95*(-_tmp86*_tmp93 - _tmp92))
+            else:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp96 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp97 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp98 = fast_log1p(_tmp97)  # log1p(_tmp97)
+                        _tmp99 = np.float64(labels[i])**2  # b**2
+                        _tmp100 = np.float64(alpha_negative)*np.float64(labels[i])  # alpha_0*b
+                        _tmp101 = 1/(_tmp97 + 1)  # 1/(_tmp97 + 1)
+                        _tmp102 = _tmp101*_tmp97  # _tmp101*_tmp97
+                        _total += (_tmp96*np.float64(alpha_negative) + np.float64(labels[i]))*(_tmp96*(_tmp98 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp98 + max(0.0, -np.float64(logits[i]))))
+                        grad[i] = scale[i] * ((-_tmp100 + _tmp99*np.float64(alpha_negative) - _tmp99)*(_tmp101 if (np.float64(logits[i]) <= 0) else _tmp102) + (-2*_tmp100 + _tmp99*np.float64(alpha_negative) - _tmp99 + np.float64(alpha_negative) + np.float64(labels[i]))*(_tmp101 if (np.float64(logits[i]) >= 0) else _tmp102))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp103 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp104 = fast_log1p(_tmp103)  # log1p(_tmp103)
+                        _tmp105 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp106 = -_tmp105  # -_tmp105
+                        _tmp107 = _tmp106*(_tmp104 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp104 + max(0.0, -np.float64(logits[i])))  # _tmp106*(_tmp104 + Max(0, x)) + b*(_tmp104 + Max(0, -x))
+                        _tmp108 = 1/(_tmp103 + 1)  # 1/(_tmp103 + 1)
+                        _tmp109 = _tmp103*_tmp108  # _tmp103*_tmp108
+                        _tmp110 = (_tmp108 if (np.float64(logits[i]) <= 0) else _tmp109)  # Piecewise((_tmp108, x <= 0), (_tmp109, True))
+                        _tmp111 = _tmp110*np.float64(labels[i])  # _tmp110*b
+                        _tmp112 = (_tmp108 if (np.float64(logits[i]) >= 0) else _tmp109)  # Piecewise((_tmp108, x >= 0), (_tmp109, True))
+                        _tmp113 = _tmp106*_tmp112 + _tmp111  # _tmp106*_tmp112 + _tmp111
+                        _tmp114 = _tmp106*np.float64(alpha_negative) + np.float64(labels[i])  # _tmp106*alpha_0 + b
+                        _tmp115 = _tmp113**np.float64(gamma)*_tmp114  # _tmp113**gamma*_tmp114
+                        _total += _tmp107*_tmp115
+                        grad[i] = scale[i] * (_tmp107*_tmp110*_tmp112*_tmp113**(np.float64(gamma) - 1)*_tmp114*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp115*(-_tmp105*_tmp112 - _tmp111))
+        else:
+            if alpha_negative == 1.0:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp116 = np.float64(alpha_positive)*np.float64(labels[i]) + 1  # alpha_1*b + 1
+                        _tmp117 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp118 = fast_log1p(_tmp117)  # log1p(_tmp117)
+                        _tmp119 = np.float64(labels[i])**2  # b**2
+                        _tmp120 = _tmp119*np.float64(alpha_positive)  # _tmp119*alpha_1
+                        _tmp121 = 1/(_tmp117 + 1)  # 1/(_tmp117 + 1)
+                        _tmp122 = _tmp117*_tmp121  # _tmp117*_tmp121
+                        _total += (_tmp116 - np.float64(labels[i]))*(np.float64(labels[i])*(_tmp118 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp118 + max(0.0, np.float64(logits[i]))))
+                        grad[i] = scale[i] * ((_tmp119 - _tmp120 - np.float64(labels[i]))*(_tmp121 if (np.float64(logits[i]) <= 0) else _tmp122) + (_tmp116 + _tmp119 - _tmp120 - 2*np.float64(labels[i]))*(_tmp121 if (np.float64(logits[i]) >= 0) else _tmp122))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp123 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp124 = fast_log1p(_tmp123)  # log1p(_tmp123)
+                        _tmp125 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp126 = -_tmp125  # -_tmp125
+                        _tmp127 = _tmp126*(_tmp124 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp124 + max(0.0, -np.float64(logits[i])))  # _tmp126*(_tmp124 + Max(0, x)) + b*(_tmp124 + Max(0, -x))
+                        _tmp128 = 1/(_tmp123 + 1)  # 1/(_tmp123 + 1)
+                        _tmp129 = _tmp123*_tmp128  # _tmp123*_tmp128
+                        _tmp130 = (_tmp128 if (np.float64(logits[i]) <= 0) else _tmp129)  # Piecewise((_tmp128, x <= 0), (_tmp129, True))
+                        _tmp131 = _tmp130*np.float64(labels[i])  # _tmp130*b
+                        _tmp132 = (_tmp128 if (np.float64(logits[i]) >= 0) else _tmp129)  # Piecewise((_tmp128, x >= 0), (_tmp129, True))
+                        _tmp133 = _tmp126*_tmp132 + _tmp131  # _tmp126*_tmp132 + _tmp131
+                        _tmp134 = np.float64(alpha_positive)*np.float64(labels[i]) - np.float64(labels[i]) + 1  # alpha_1*b - b + 1
+                        _tmp135 = _tmp133**np.float64(gamma)*_tmp134  # _tmp133**gamma*_tmp134
+                        _total += _tmp127*_tmp135
+                        grad[i] = scale[i] * (_tmp127*_tmp130*_tmp132*_tmp133**(np.float64(gamma) - 1)*_tmp134*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp135*(-_tmp125*_tmp132 - _tmp131))
+            else:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp136 = np.float64(alpha_positive)*np.float64(labels[i])  # alpha_1*b
+                        _tmp137 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp138 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp139 = fast_log1p(_tmp138)  # log1p(_tmp138)
+                        _tmp140 = np.float64(alpha_negative)*np.float64(labels[i])  # alpha_0*b
+                        _tmp141 = np.float64(labels[i])**2  # b**2
+                        _tmp142 = _tmp141*np.float64(alpha_positive)  # _tmp141*alpha_1
+                        _tmp143 = 1/(_tmp138 + 1)  # 1/(_tmp138 + 1)
+                        _tmp144 = _tmp138*_tmp143  # _tmp138*_tmp143
+                        _total += (_tmp136 + _tmp137*np.float64(alpha_negative))*(_tmp137*(_tmp139 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp139 + max(0.0, -np.float64(logits[i]))))
+                        grad[i] = scale[i] * ((-_tmp140 + _tmp141*np.float64(alpha_negative) - _tmp142)*(_tmp143 if (np.float64(logits[i]) <= 0) else _tmp144) + (_tmp136 - 2*_tmp140 + _tmp141*np.float64(alpha_negative) - _tmp142 + np.float64(alpha_negative))*(_tmp143 if (np.float64(logits[i]) >= 0) else _tmp144))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp145 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp146 = fast_log1p(_tmp145)  # log1p(_tmp145)
+                        _tmp147 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp148 = -_tmp147  # -_tmp147
+                        _tmp149 = _tmp148*(_tmp146 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp146 + max(0.0, -np.float64(logits[i])))  # _tmp148*(_tmp146 + Max(0, x)) + b*(_tmp146 + Max(0, -x))
+                        _tmp150 = 1/(_tmp145 + 1)  # 1/(_tmp145 + 1)
+                        _tmp151 = _tmp145*_tmp150  # _tmp145*_tmp150
+                        _tmp152 = (_tmp150 if (np.float64(logits[i]) <= 0) else _tmp151)  # Piecewise((_tmp150, x <= 0), (_tmp151, True))
+                        _tmp153 = _tmp152*np.float64(labels[i])  # _tmp152*b
+                        _tmp154 = (_tmp150 if (np.float64(logits[i]) >= 0) else _tmp151)  # Piecewise((_tmp150, x >= 0), (_tmp151, True))
+                        _tmp155 = _tmp148*_tmp154 + _tmp153  # _tmp148*_tmp154 + _tmp153
+                        _tmp156 = _tmp148*np.float64(alpha_negative) + np.float64(alpha_positive)*np.float64(labels[i])  # _tmp148*alpha_0 + alpha_1*b
+                        _tmp157 = _tmp155**np.float64(gamma)*_tmp156  # _tmp155**gamma*_tmp156
+                        _total += _tmp149*_tmp157
+                        grad[i] = scale[i] * (_tmp149*_tmp152*_tmp154*_tmp155**(np.float64(gamma) - 1)*_tmp156*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp157*(-_tmp147*_tmp154 - _tmp153))
+    return _total
+
+
+@numba.njit(cache=True, error_model='numpy')
+def sigmoid_focal_loss_forward_backward_sum(logits, labels, alpha_positive, alpha_negative, gamma, scale, grad=None):
+    """Loss and scale · d loss / d input of spec 'sigmoid_focal_loss': L = (α₀ (1 − b) + α₁ b) (b (1 − σ(x)) + (1 − b) σ(x))^γ (−b log σ(x) − (1 − b) log(1 − σ(x)))
+
+    loss: the sum over each chunk of 16384 elements, in float64 (one per chunk).
+
+    grad: optional output buffer, allocated when None; it may be logits itself, but sigmoid_focal_loss_forward_backward_sum_in_place is faster at that.
+    """
+    if grad is None:
+        return _sigmoid_focal_loss_forward_backward_sum_into(logits, labels, alpha_positive, alpha_negative, gamma, scale, np.empty(logits.shape, dtype=logits.dtype))
+    else:
+        return _sigmoid_focal_loss_forward_backward_sum_into(logits, labels, alpha_positive, alpha_negative, gamma, scale, grad)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _sigmoid_focal_loss_forward_backward_sum_into(logits, labels, alpha_positive, alpha_negative, gamma, scale, grad):
+    n = logits.shape[0]
+    loss = np.empty((n + CHUNK - 1) // CHUNK, dtype=np.float64)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        loss[chunk] = _sigmoid_focal_loss_forward_backward_sum_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), logits, labels, alpha_positive, alpha_negative, gamma, scale, grad)
+    return loss, grad
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _sigmoid_focal_loss_forward_backward_sum_chunk_in_place(start, stop, logits, labels, alpha_positive, alpha_negative, gamma, scale):
+    """Elements start..stop of sigmoid_focal_loss_forward_backward_sum_in_place."""
+    grad = logits  # in place: one array, so no overlap checks
+    prefer_wide_vectors()
+    _total = 0.0
+    if scale.shape[0] == 1:
+        _scale = scale[0]
+        if alpha_positive == 1.0:
+            if alpha_negative == 1.0:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp1 = fast_log1p(_tmp0)  # log1p(_tmp0)
+                        _tmp2 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp3 = 1/(_tmp0 + 1)  # 1/(_tmp0 + 1)
+                        _tmp4 = _tmp0*_tmp3  # _tmp0*_tmp3
+                        _total += _tmp2*(_tmp1 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp1 + max(0.0, -np.float64(logits[i])))
+                        grad[i] = _scale * (_tmp2*(_tmp3 if (np.float64(logits[i]) >= 0) else _tmp4) - np.float64(labels[i])*(_tmp3 if (np.float64(logits[i]) <= 0) else _tmp4))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp5 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp6 = fast_log1p(_tmp5)  # log1p(_tmp5)
+                        _tmp7 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp8 = -_tmp7  # -_tmp7
+                        _tmp9 = _tmp8*(_tmp6 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp6 + max(0.0, -np.float64(logits[i])))  # _tmp8*(_tmp6 + Max(0, x)) + b*(_tmp6 + Max(0, -x))
+                        _tmp10 = 1/(_tmp5 + 1)  # 1/(_tmp5 + 1)
+                        _tmp11 = _tmp10*_tmp5  # _tmp10*_tmp5
+                        _tmp12 = (_tmp10 if (np.float64(logits[i]) <= 0) else _tmp11)  # Piecewise((_tmp10, x <= 0), (_tmp11, True))
+                        _tmp13 = _tmp12*np.float64(labels[i])  # _tmp12*b
+                        _tmp14 = (_tmp10 if (np.float64(logits[i]) >= 0) else _tmp11)  # Piecewise((_tmp10, x >= 0), (_tmp11, True))
+                        _tmp15 = _tmp13 + _tmp14*_tmp8  # _tmp13 + _tmp14*_tmp8
+                        _tmp16 = _tmp15**np.float64(gamma)  # _tmp15**gamma
+                        _total += _tmp16*_tmp9
+                        grad[i] = _scale * (_tmp12*_tmp14*_tmp15**(np.float64(gamma) - 1)*_tmp9*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp16*(-_tmp13 - _tmp14*_tmp7))
+            else:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp17 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp18 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp19 = fast_log1p(_tmp18)  # log1p(_tmp18)
+                        _tmp20 = np.float64(labels[i])**2  # b**2
+                        _tmp21 = np.float64(alpha_negative)*np.float64(labels[i])  # alpha_0*b
+                        _tmp22 = 1/(_tmp18 + 1)  # 1/(_tmp18 + 1)
+                        _tmp23 = _tmp18*_tmp22  # _tmp18*_tmp22
+                        _total += (_tmp17*np.float64(alpha_negative) + np.float64(labels[i]))*(_tmp17*(_tmp19 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp19 + max(0.0, -np.float64(logits[i]))))
+                        grad[i] = _scale * ((_tmp20*np.float64(alpha_negative) - _tmp20 - _tmp21)*(_tmp22 if (np.float64(logits[i]) <= 0) else _tmp23) + (_tmp20*np.float64(alpha_negative) - _tmp20 - 2*_tmp21 + np.float64(alpha_negative) + np.float64(labels[i]))*(_tmp22 if (np.float64(logits[i]) >= 0) else _tmp23))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp24 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp25 = fast_log1p(_tmp24)  # log1p(_tmp24)
+                        _tmp26 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp27 = -_tmp26  # -_tmp26
+                        _tmp28 = _tmp27*(_tmp25 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp25 + max(0.0, -np.float64(logits[i])))  # _tmp27*(_tmp25 + Max(0, x)) + b*(_tmp25 + Max(0, -x))
+                        _tmp29 = 1/(_tmp24 + 1)  # 1/(_tmp24 + 1)
+                        _tmp30 = _tmp24*_tmp29  # _tmp24*_tmp29
+                        _tmp31 = (_tmp29 if (np.float64(logits[i]) <= 0) else _tmp30)  # Piecewise((_tmp29, x <= 0), (_tmp30, True))
+                        _tmp32 = _tmp31*np.float64(labels[i])  # _tmp31*b
+                        _tmp33 = (_tmp29 if (np.float64(logits[i]) >= 0) else _tmp30)  # Piecewise((_tmp29, x >= 0), (_tmp30, True))
+                        _tmp34 = _tmp27*_tmp33 + _tmp32  # _tmp27*_tmp33 + _tmp32
+                        _tmp35 = _tmp27*np.float64(alpha_negative) + np.float64(labels[i])  # _tmp27*alpha_0 + b
+                        _tmp36 = _tmp34**np.float64(gamma)*_tmp35  # _tmp34**gamma*_tmp35
+                        _total += _tmp28*_tmp36
+                        grad[i] = _scale * (_tmp28*_tmp31*_tmp33*_tmp34**(np.float64(gamma) - 1)*_tmp35*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp36*(-_tmp26*_tmp33 - _tmp32))
+        else:
+            if alpha_negative == 1.0:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp37 = np.float64(alpha_positive)*np.float64(labels[i]) + 1  # alpha_1*b + 1
+                        _tmp38 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp39 = fast_log1p(_tmp38)  # log1p(_tmp38)
+                        _tmp40 = np.float64(labels[i])**2  # b**2
+                        _tmp41 = _tmp40*np.float64(alpha_positive)  # _tmp40*alpha_1
+                        _tmp42 = 1/(_tmp38 + 1)  # 1/(_tmp38 + 1)
+                        _tmp43 = _tmp38*_tmp42  # _tmp38*_tmp42
+                        _total += (_tmp37 - np.float64(labels[i]))*(np.float64(labels[i])*(_tmp39 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp39 + max(0.0, np.float64(logits[i]))))
+                        grad[i] = _scale * ((_tmp40 - _tmp41 - np.float64(labels[i]))*(_tmp42 if (np.float64(logits[i]) <= 0) else _tmp43) + (_tmp37 + _tmp40 - _tmp41 - 2*np.float64(labels[i]))*(_tmp42 if (np.float64(logits[i]) >= 0) else _tmp43))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp44 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp45 = fast_log1p(_tmp44)  # log1p(_tmp44)
+                        _tmp46 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp47 = -_tmp46  # -_tmp46
+                        _tmp48 = _tmp47*(_tmp45 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp45 + max(0.0, -np.float64(logits[i])))  # _tmp47*(_tmp45 + Max(0, x)) + b*(_tmp45 + Max(0, -x))
+                        _tmp49 = 1/(_tmp44 + 1)  # 1/(_tmp44 + 1)
+                        _tmp50 = _tmp44*_tmp49  # _tmp44*_tmp49
+                        _tmp51 = (_tmp49 if (np.float64(logits[i]) <= 0) else _tmp50)  # Piecewise((_tmp49, x <= 0), (_tmp50, True))
+                        _tmp52 = _tmp51*np.float64(labels[i])  # _tmp51*b
+                        _tmp53 = (_tmp49 if (np.float64(logits[i]) >= 0) else _tmp50)  # Piecewise((_tmp49, x >= 0), (_tmp50, True))
+                        _tmp54 = _tmp47*_tmp53 + _tmp52  # _tmp47*_tmp53 + _tmp52
+                        _tmp55 = np.float64(alpha_positive)*np.float64(labels[i]) - np.float64(labels[i]) + 1  # alpha_1*b - b + 1
+                        _tmp56 = _tmp54**np.float64(gamma)*_tmp55  # _tmp54**gamma*_tmp55
+                        _total += _tmp48*_tmp56
+                        grad[i] = _scale * (_tmp48*_tmp51*_tmp53*_tmp54**(np.float64(gamma) - 1)*_tmp55*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp56*(-_tmp46*_tmp53 - _tmp52))
+            else:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp57 = np.float64(alpha_positive)*np.float64(labels[i])  # alpha_1*b
+                        _tmp58 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp59 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp60 = fast_log1p(_tmp59)  # log1p(_tmp59)
+                        _tmp61 = np.float64(alpha_negative)*np.float64(labels[i])  # alpha_0*b
+                        _tmp62 = np.float64(labels[i])**2  # b**2
+                        _tmp63 = _tmp62*np.float64(alpha_positive)  # _tmp62*alpha_1
+                        _tmp64 = 1/(_tmp59 + 1)  # 1/(_tmp59 + 1)
+                        _tmp65 = _tmp59*_tmp64  # _tmp59*_tmp64
+                        _total += (_tmp57 + _tmp58*np.float64(alpha_negative))*(_tmp58*(_tmp60 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp60 + max(0.0, -np.float64(logits[i]))))
+                        grad[i] = _scale * ((-_tmp61 + _tmp62*np.float64(alpha_negative) - _tmp63)*(_tmp64 if (np.float64(logits[i]) <= 0) else _tmp65) + (_tmp57 - 2*_tmp61 + _tmp62*np.float64(alpha_negative) - _tmp63 + np.float64(alpha_negative))*(_tmp64 if (np.float64(logits[i]) >= 0) else _tmp65))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp66 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp67 = fast_log1p(_tmp66)  # log1p(_tmp66)
+                        _tmp68 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp69 = -_tmp68  # -_tmp68
+                        _tmp70 = _tmp69*(_tmp67 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp67 + max(0.0, -np.float64(logits[i])))  # _tmp69*(_tmp67 + Max(0, x)) + b*(_tmp67 + Max(0, -x))
+                        _tmp71 = 1/(_tmp66 + 1)  # 1/(_tmp66 + 1)
+                        _tmp72 = _tmp66*_tmp71  # _tmp66*_tmp71
+                        _tmp73 = (_tmp71 if (np.float64(logits[i]) <= 0) else _tmp72)  # Piecewise((_tmp71, x <= 0), (_tmp72, True))
+                        _tmp74 = _tmp73*np.float64(labels[i])  # _tmp73*b
+                        _tmp75 = (_tmp71 if (np.float64(logits[i]) >= 0) else _tmp72)  # Piecewise((_tmp71, x >= 0), (_tmp72, True))
+                        _tmp76 = _tmp69*_tmp75 + _tmp74  # _tmp69*_tmp75 + _tmp74
+                        _tmp77 = _tmp69*np.float64(alpha_negative) + np.float64(alpha_positive)*np.float64(labels[i])  # _tmp69*alpha_0 + alpha_1*b
+                        _tmp78 = _tmp76**np.float64(gamma)*_tmp77  # _tmp76**gamma*_tmp77
+                        _total += _tmp70*_tmp78
+                        grad[i] = _scale * (_tmp70*_tmp73*_tmp75*_tmp76**(np.float64(gamma) - 1)*_tmp77*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp78*(-_tmp68*_tmp75 - _tmp74))
+    else:
+        if alpha_positive == 1.0:
+            if alpha_negative == 1.0:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp79 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp80 = fast_log1p(_tmp79)  # log1p(_tmp79)
+                        _tmp81 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp82 = 1/(_tmp79 + 1)  # 1/(_tmp79 + 1)
+                        _tmp83 = _tmp79*_tmp82  # _tmp79*_tmp82
+                        _total += _tmp81*(_tmp80 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp80 + max(0.0, -np.float64(logits[i])))
+                        grad[i] = scale[i] * (_tmp81*(_tmp82 if (np.float64(logits[i]) >= 0) else _tmp83) - np.float64(labels[i])*(_tmp82 if (np.float64(logits[i]) <= 0) else _tmp83))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp84 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp85 = fast_log1p(_tmp84)  # log1p(_tmp84)
+                        _tmp86 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp87 = -_tmp86  # -_tmp86
+                        _tmp88 = _tmp87*(_tmp85 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp85 + max(0.0, -np.float64(logits[i])))  # _tmp87*(_tmp85 + Max(0, x)) + b*(_tmp85 + Max(0, -x))
+                        _tmp89 = 1/(_tmp84 + 1)  # 1/(_tmp84 + 1)
+                        _tmp90 = _tmp84*_tmp89  # _tmp84*_tmp89
+                        _tmp91 = (_tmp89 if (np.float64(logits[i]) <= 0) else _tmp90)  # Piecewise((_tmp89, x <= 0), (_tmp90, True))
+                        _tmp92 = _tmp91*np.float64(labels[i])  # _tmp91*b
+                        _tmp93 = (_tmp89 if (np.float64(logits[i]) >= 0) else _tmp90)  # Piecewise((_tmp89, x >= 0), (_tmp90, True))
+                        _tmp94 = _tmp87*_tmp93 + _tmp92  # _tmp87*_tmp93 + _tmp92
+                        _tmp95 = _tmp94**np.float64(gamma)  # _tmp94**gamma
+                        _total += _tmp88*_tmp95
+                        grad[i] = scale[i] * (_tmp88*_tmp91*_tmp93*_tmp94**(np.float64(gamma) - 1)*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp95*(-_tmp86*_tmp93 - _tmp92))
+            else:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp96 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp97 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp98 = fast_log1p(_tmp97)  # log1p(_tmp97)
+                        _tmp99 = np.float64(labels[i])**2  # b**2
+                        _tmp100 = np.float64(alpha_negative)*np.float64(labels[i])  # alpha_0*b
+                        _tmp101 = 1/(_tmp97 + 1)  # 1/(_tmp97 + 1)
+                        _tmp102 = _tmp101*_tmp97  # _tmp101*_tmp97
+                        _total += (_tmp96*np.float64(alpha_negative) + np.float64(labels[i]))*(_tmp96*(_tmp98 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp98 + max(0.0, -np.float64(logits[i]))))
+                        grad[i] = scale[i] * ((-_tmp100 + _tmp99*np.float64(alpha_negative) - _tmp99)*(_tmp101 if (np.float64(logits[i]) <= 0) else _tmp102) + (-2*_tmp100 + _tmp99*np.float64(alpha_negative) - _tmp99 + np.float64(alpha_negative) + np.float64(labels[i]))*(_tmp101 if (np.float64(logits[i]) >= 0) else _tmp102))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp103 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp104 = fast_log1p(_tmp103)  # log1p(_tmp103)
+                        _tmp105 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp106 = -_tmp105  # -_tmp105
+                        _tmp107 = _tmp106*(_tmp104 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp104 + max(0.0, -np.float64(logits[i])))  # _tmp106*(_tmp104 + Max(0, x)) + b*(_tmp104 + Max(0, -x))
+                        _tmp108 = 1/(_tmp103 + 1)  # 1/(_tmp103 + 1)
+                        _tmp109 = _tmp103*_tmp108  # _tmp103*_tmp108
+                        _tmp110 = (_tmp108 if (np.float64(logits[i]) <= 0) else _tmp109)  # Piecewise((_tmp108, x <= 0), (_tmp109, True))
+                        _tmp111 = _tmp110*np.float64(labels[i])  # _tmp110*b
+                        _tmp112 = (_tmp108 if (np.float64(logits[i]) >= 0) else _tmp109)  # Piecewise((_tmp108, x >= 0), (_tmp109, True))
+                        _tmp113 = _tmp106*_tmp112 + _tmp111  # _tmp106*_tmp112 + _tmp111
+                        _tmp114 = _tmp106*np.float64(alpha_negative) + np.float64(labels[i])  # _tmp106*alpha_0 + b
+                        _tmp115 = _tmp113**np.float64(gamma)*_tmp114  # _tmp113**gamma*_tmp114
+                        _total += _tmp107*_tmp115
+                        grad[i] = scale[i] * (_tmp107*_tmp110*_tmp112*_tmp113**(np.float64(gamma) - 1)*_tmp114*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp115*(-_tmp105*_tmp112 - _tmp111))
+        else:
+            if alpha_negative == 1.0:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp116 = np.float64(alpha_positive)*np.float64(labels[i]) + 1  # alpha_1*b + 1
+                        _tmp117 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp118 = fast_log1p(_tmp117)  # log1p(_tmp117)
+                        _tmp119 = np.float64(labels[i])**2  # b**2
+                        _tmp120 = _tmp119*np.float64(alpha_positive)  # _tmp119*alpha_1
+                        _tmp121 = 1/(_tmp117 + 1)  # 1/(_tmp117 + 1)
+                        _tmp122 = _tmp117*_tmp121  # _tmp117*_tmp121
+                        _total += (_tmp116 - np.float64(labels[i]))*(np.float64(labels[i])*(_tmp118 + max(0.0, -np.float64(logits[i]))) + (1 - np.float64(labels[i]))*(_tmp118 + max(0.0, np.float64(logits[i]))))
+                        grad[i] = scale[i] * ((_tmp119 - _tmp120 - np.float64(labels[i]))*(_tmp121 if (np.float64(logits[i]) <= 0) else _tmp122) + (_tmp116 + _tmp119 - _tmp120 - 2*np.float64(labels[i]))*(_tmp121 if (np.float64(logits[i]) >= 0) else _tmp122))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp123 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp124 = fast_log1p(_tmp123)  # log1p(_tmp123)
+                        _tmp125 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp126 = -_tmp125  # -_tmp125
+                        _tmp127 = _tmp126*(_tmp124 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp124 + max(0.0, -np.float64(logits[i])))  # _tmp126*(_tmp124 + Max(0, x)) + b*(_tmp124 + Max(0, -x))
+                        _tmp128 = 1/(_tmp123 + 1)  # 1/(_tmp123 + 1)
+                        _tmp129 = _tmp123*_tmp128  # _tmp123*_tmp128
+                        _tmp130 = (_tmp128 if (np.float64(logits[i]) <= 0) else _tmp129)  # Piecewise((_tmp128, x <= 0), (_tmp129, True))
+                        _tmp131 = _tmp130*np.float64(labels[i])  # _tmp130*b
+                        _tmp132 = (_tmp128 if (np.float64(logits[i]) >= 0) else _tmp129)  # Piecewise((_tmp128, x >= 0), (_tmp129, True))
+                        _tmp133 = _tmp126*_tmp132 + _tmp131  # _tmp126*_tmp132 + _tmp131
+                        _tmp134 = np.float64(alpha_positive)*np.float64(labels[i]) - np.float64(labels[i]) + 1  # alpha_1*b - b + 1
+                        _tmp135 = _tmp133**np.float64(gamma)*_tmp134  # _tmp133**gamma*_tmp134
+                        _total += _tmp127*_tmp135
+                        grad[i] = scale[i] * (_tmp127*_tmp130*_tmp132*_tmp133**(np.float64(gamma) - 1)*_tmp134*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp135*(-_tmp125*_tmp132 - _tmp131))
+            else:
+                if gamma == 0.0:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp136 = np.float64(alpha_positive)*np.float64(labels[i])  # alpha_1*b
+                        _tmp137 = 1 - np.float64(labels[i])  # 1 - b
+                        _tmp138 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp139 = fast_log1p(_tmp138)  # log1p(_tmp138)
+                        _tmp140 = np.float64(alpha_negative)*np.float64(labels[i])  # alpha_0*b
+                        _tmp141 = np.float64(labels[i])**2  # b**2
+                        _tmp142 = _tmp141*np.float64(alpha_positive)  # _tmp141*alpha_1
+                        _tmp143 = 1/(_tmp138 + 1)  # 1/(_tmp138 + 1)
+                        _tmp144 = _tmp138*_tmp143  # _tmp138*_tmp143
+                        _total += (_tmp136 + _tmp137*np.float64(alpha_negative))*(_tmp137*(_tmp139 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp139 + max(0.0, -np.float64(logits[i]))))
+                        grad[i] = scale[i] * ((-_tmp140 + _tmp141*np.float64(alpha_negative) - _tmp142)*(_tmp143 if (np.float64(logits[i]) <= 0) else _tmp144) + (_tmp136 - 2*_tmp140 + _tmp141*np.float64(alpha_negative) - _tmp142 + np.float64(alpha_negative))*(_tmp143 if (np.float64(logits[i]) >= 0) else _tmp144))
+                else:
+                    for i in range(np.uint64(start), np.uint64(stop)):
+                        _tmp145 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+                        _tmp146 = fast_log1p(_tmp145)  # log1p(_tmp145)
+                        _tmp147 = np.float64(labels[i]) - 1  # b - 1
+                        _tmp148 = -_tmp147  # -_tmp147
+                        _tmp149 = _tmp148*(_tmp146 + max(0.0, np.float64(logits[i]))) + np.float64(labels[i])*(_tmp146 + max(0.0, -np.float64(logits[i])))  # _tmp148*(_tmp146 + Max(0, x)) + b*(_tmp146 + Max(0, -x))
+                        _tmp150 = 1/(_tmp145 + 1)  # 1/(_tmp145 + 1)
+                        _tmp151 = _tmp145*_tmp150  # _tmp145*_tmp150
+                        _tmp152 = (_tmp150 if (np.float64(logits[i]) <= 0) else _tmp151)  # Piecewise((_tmp150, x <= 0), (_tmp151, True))
+                        _tmp153 = _tmp152*np.float64(labels[i])  # _tmp152*b
+                        _tmp154 = (_tmp150 if (np.float64(logits[i]) >= 0) else _tmp151)  # Piecewise((_tmp150, x >= 0), (_tmp151, True))
+                        _tmp155 = _tmp148*_tmp154 + _tmp153  # _tmp148*_tmp154 + _tmp153
+                        _tmp156 = _tmp148*np.float64(alpha_negative) + np.float64(alpha_positive)*np.float64(labels[i])  # _tmp148*alpha_0 + alpha_1*b
+                        _tmp157 = _tmp155**np.float64(gamma)*_tmp156  # _tmp155**gamma*_tmp156
+                        _total += _tmp149*_tmp157
+                        grad[i] = scale[i] * (_tmp149*_tmp152*_tmp154*_tmp155**(np.float64(gamma) - 1)*_tmp156*np.float64(gamma)*(1 - 2*np.float64(labels[i])) + _tmp157*(-_tmp147*_tmp154 - _tmp153))
+    return _total
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def sigmoid_focal_loss_forward_backward_sum_in_place(logits, labels, alpha_positive, alpha_negative, gamma, scale):
+    """Loss and scale · d loss / d input of spec 'sigmoid_focal_loss': L = (α₀ (1 − b) + α₁ b) (b (1 − σ(x)) + (1 − b) σ(x))^γ (−b log σ(x) − (1 − b) log(1 − σ(x)))
+
+    loss: the sum over each chunk of 16384 elements, in float64 (one per chunk).
+
+    grad: written over logits, which is returned in its place.
+    """
+    n = logits.shape[0]
+    loss = np.empty((n + CHUNK - 1) // CHUNK, dtype=np.float64)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        loss[chunk] = _sigmoid_focal_loss_forward_backward_sum_chunk_in_place(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), logits, labels, alpha_positive, alpha_negative, gamma, scale)
     return loss, logits
 
 

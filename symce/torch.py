@@ -1,7 +1,8 @@
 r"""symce's fused kernels as differentiable torch losses, on CPU tensors, without copies.
 
 ``symce.torch.cross_entropy``, ``binary_cross_entropy_with_logits`` and ``linear_cross_entropy``
-take the arguments of their ``torch.nn.functional`` namesakes, ``focal_loss`` and ``poly1_cross_entropy``
+take the arguments of their ``torch.nn.functional`` namesakes, ``sigmoid_focal_loss`` those of
+``torchvision.ops.sigmoid_focal_loss``, ``focal_loss`` and ``poly1_cross_entropy``
 those of ``symce.functional``'s, and all return tensors that autograd differentiates. Each runs a **torch custom operator** (``torch.library.custom_op``, namespace
 ``symce``) whose forward makes **one** call to the generated fused forward+backward kernel
 (``symce.functional.*_value_and_grad``); the gradient it returns is saved, and the backward
@@ -65,7 +66,7 @@ from symce.functional import _validate
 from symce.functional._types import Reduction
 
 __all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "focal_loss", "linear_cross_entropy",
-           "poly1_cross_entropy"]
+           "poly1_cross_entropy", "sigmoid_focal_loss"]
 
 #: the dtypes symce's kernels are compiled for, the only ones that reach them without a copy
 DTYPES = (torch.float32, torch.float64)
@@ -485,6 +486,38 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Opti
     if _wants_grad(_floating(input)):
         return cast(Tensor, _BINARY_CROSS_ENTROPY_WITH_LOGITS.value_and_grad(input, *options)[0])
     return cast(Tensor, _BINARY_CROSS_ENTROPY_WITH_LOGITS.value(input, *options))
+
+
+# --- sigmoid_focal_loss --------------------------------------------------------------------------
+
+_SIGMOID_FOCAL_LOSS = loss_operators(
+    "symce::sigmoid_focal_loss", ("Tensor input", "Tensor target", "float alpha", "float gamma", "str reduction"),
+    sf.sigmoid_focal_loss, sf.sigmoid_focal_loss_value_and_grad, class_axis=None)
+
+
+def sigmoid_focal_loss(inputs: Tensor, targets: Tensor, alpha: float = 0.25, gamma: float = 2.0,
+                       reduction: Reduction = "none") -> Tensor:
+    r"""Sigmoid focal loss, as ``torchvision.ops.sigmoid_focal_loss``: the numbers of
+    :func:`symce.functional.sigmoid_focal_loss`.
+
+    .. math::
+        \ell = \alpha_t\,(1 - p_t)^\gamma\,\mathrm{BCE}(x, y),\quad p_t = \sigma(x)\,y + (1 - \sigma(x))(1 - y)
+
+    Args:
+      inputs: logits, a float32/float64 CPU tensor of any shape; the only argument that gets a gradient.
+      targets: a tensor of the inputs' shape, in [0, 1] (not differentiated).
+      alpha: α_t = alpha·y + (1 − alpha)(1 − y) for alpha >= 0; alpha < 0 turns the weighting off.
+      gamma: the focusing parameter γ >= 0. reduction: 'none' (torchvision's default) | 'mean' | 'sum'.
+    Returns: a tensor of the inputs' dtype, of their shape for 'none', 0-d otherwise.
+
+    Reference: https://pytorch.org/vision/stable/generated/torchvision.ops.sigmoid_focal_loss.html
+    """
+    _not_differentiated(targets=targets)
+    options = (_cpu(targets, "targets"), _validate.finite_parameter(alpha, "alpha"),
+               _validate.finite_parameter(gamma, "gamma", minimum=0.0), _validate.reduction(reduction))
+    if _wants_grad(_floating(inputs)):
+        return cast(Tensor, _SIGMOID_FOCAL_LOSS.value_and_grad(inputs, *options)[0])
+    return cast(Tensor, _SIGMOID_FOCAL_LOSS.value(inputs, *options))
 
 
 # --- linear_cross_entropy: the chunked linear layer + cross-entropy ------------------------------

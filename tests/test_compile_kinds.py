@@ -20,6 +20,7 @@ from torch.library import opcheck
 import compile_workloads
 import symce
 import symce.functional as sf
+from symce.bench.accuracy import torchvision_sigmoid_focal_loss
 from symce.compile import kinds
 from symce.compile.torch import operators
 
@@ -226,17 +227,6 @@ def test_a_spec_that_is_sigmoid_bce_matches_torch(compiled, reduction, weighted)
     np.testing.assert_allclose(loss(x, target, weight=weight, reduction=reduction, pos_weight=pos_weight),
                                reference.detach().numpy(), rtol=1e-13)
     np.testing.assert_allclose(grad, logits.grad.numpy(), rtol=1e-12, atol=1e-15)
-
-
-def torchvision_sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
-    """torchvision.ops.sigmoid_focal_loss (torchvision/ops/focal_loss.py), line for line, for alpha >= 0."""
-    p = torch.sigmoid(inputs)
-    ce_loss = F.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
-    p_t = p * targets + (1 - p) * (1 - targets)
-    loss = ce_loss * ((1 - p_t) ** gamma)
-    alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
-    loss = alpha_t * loss
-    return {"none": loss, "mean": loss.mean(), "sum": loss.sum()}[reduction]
 
 
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])

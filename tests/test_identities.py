@@ -48,6 +48,7 @@ EXPECTED = {
     "log_sigmoid_softplus": EXACT,
     "sigmoid_bce_softplus": EXACT,
     "sigmoid_bce_gradient": EXACT,
+    "sigmoid_focal_at_gamma_zero": EXACT,
     "binary_is_two_class_softmax": "proven for C = 2",
     "label_smoothing_decomposition": SYMBOLIC,
     "label_smoothing_gradient": SYMBOLIC,

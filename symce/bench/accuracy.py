@@ -146,6 +146,9 @@ def _ce_cases(dtype) -> list[Case]:
 #: class underflows (r = Σ_{k≠a} exp(z_k − m) = 0: margins above ~745 in float64, ~104 in float32)
 FOCAL_GAMMA = 2.0
 POLY1_EPSILON = 1.0
+#: torchvision's defaults for the sigmoid focal loss's rows
+SIGMOID_FOCAL_ALPHA = 0.25
+SIGMOID_FOCAL_GAMMA = 2.0
 
 
 def _torch_modulated(input, target, reduction: str, weight, focus: Callable) -> object:
@@ -204,30 +207,49 @@ def _softmax_cases(dtype) -> list[Case]:
     return cases
 
 
+def torchvision_sigmoid_focal_loss(inputs, targets, alpha: float = 0.25, gamma: float = 2.0,
+                                   reduction: str = "none") -> object:
+    """torchvision.ops.sigmoid_focal_loss (torchvision/ops/focal_loss.py) as it computes it, in torch ops
+    (torchvision's wheels do not load against torch's CPU build here): the tests' reference too."""
+    import torch
+
+    p = torch.sigmoid(inputs)
+    ce_loss = torch.nn.functional.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    loss = ce_loss * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
+    return {"none": lambda: loss, "mean": loss.mean, "sum": loss.sum}[reduction]()
+
+
 def _binary_cases(dtype) -> list[Case]:
     import torch
     from symce.generated import kernels
 
     spec = get("sigmoid_binary_cross_entropy")
+    focal = get("sigmoid_focal_loss")
     bce = get("binary_cross_entropy")
     cases = []
     one = np.ones(1, dtype=dtype)
+    alpha, gamma = SIGMOID_FOCAL_ALPHA, SIGMOID_FOCAL_GAMMA
     for logit, label in BINARY_POINTS:
         x, y = np.array([logit], dtype=dtype), np.array([label], dtype=dtype)
         values = {"logits": x[0], "labels": y[0]}
-
-
         cases.append(Case("sigmoid_binary_cross_entropy", dtype,
                           lambda x=x, y=y: kernels.sigmoid_binary_cross_entropy.forward_backward(x, y, one, one, one),
                           partial(_torch_value_and_grad, torch.nn.functional.binary_cross_entropy_with_logits, x, y),
                           partial(_spec_value_and_grad, spec, values)))
+        cases.append(Case(f"sigmoid_focal_loss α = {alpha:g}, γ = {gamma:g}", dtype,
+                          lambda x=x, y=y: kernels.sigmoid_focal_loss.forward_backward(x, y, alpha, 1 - alpha, gamma, one),
+                          partial(_torch_value_and_grad, partial(torchvision_sigmoid_focal_loss, alpha=alpha, gamma=gamma),
+                                  x, y),
+                          partial(_spec_value_and_grad, focal, values,
+                                  {"alpha_positive": alpha, "alpha_negative": 1 - alpha, "gamma": gamma})))
     for prob, label in PROB_POINTS:
         r, y = np.array([prob], dtype=dtype), np.array([label], dtype=dtype)
         if not 0.0 < r[0] < 1.0:
             continue
         values = {"probs": r[0], "labels": y[0]}
-
-
         cases.append(Case("binary_cross_entropy", dtype,
                           lambda r=r, y=y: kernels.binary_cross_entropy.forward_backward(r, y, one, one),
                           partial(_torch_value_and_grad, torch.nn.functional.binary_cross_entropy, r, y),

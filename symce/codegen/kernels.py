@@ -322,6 +322,7 @@ def families() -> dict[str, dict[str, tuple[Kernel, ...]]]:
         "binary": {
             "sigmoid_binary_cross_entropy": loss_kernels(get("sigmoid_binary_cross_entropy"),
                                                          "sigmoid_binary_cross_entropy"),
+            "sigmoid_focal_loss": loss_kernels(get("sigmoid_focal_loss"), "sigmoid_focal_loss"),
             "binary_cross_entropy": loss_kernels(get("binary_cross_entropy"), "binary_cross_entropy",
                                                  (TORCH_LOG_CLAMP, TORCH_GRAD_DENOMINATOR))},
         "information": {

@@ -29,6 +29,8 @@ from symce.functional.losses import (
     nll_loss_value_and_grad,
     poly1_cross_entropy,
     poly1_cross_entropy_value_and_grad,
+    sigmoid_focal_loss,
+    sigmoid_focal_loss_value_and_grad,
 )
 
 __all__ = [
@@ -42,4 +44,5 @@ __all__ = [
     "log_softmax", "logsumexp", "softmax",
     "nll_loss", "nll_loss_value_and_grad",
     "poly1_cross_entropy", "poly1_cross_entropy_value_and_grad",
+    "sigmoid_focal_loss", "sigmoid_focal_loss_value_and_grad",
 ]

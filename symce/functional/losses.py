@@ -174,6 +174,18 @@ def _binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike, weigh
                                    {"weight": weight, "pos_weight": pos_weight})
 
 
+def _focal_weights(alpha: float) -> tuple[float, float]:
+    """torchvision's ``alpha`` as the spec's (α₁, α₀): alpha ≥ 0 weighs a positive target by alpha and a
+    negative one by 1 − alpha; alpha < 0 weighs neither (α₁ = α₀ = 1)."""
+    alpha = _validate.finite_parameter(alpha, "alpha")
+    return (1.0, 1.0) if alpha < 0 else (alpha, 1.0 - alpha)
+
+
+def _sigmoid_focal_loss(inputs: ArrayLike, targets: ArrayLike, alpha: float, gamma: float) -> RowLoss:
+    return _logit_elementwise_rows(kernels.sigmoid_focal_loss, inputs, targets, {},
+                                   (*_focal_weights(alpha), _validate.finite_parameter(gamma, "gamma", minimum=0.0)))
+
+
 def _kl_div(input: ArrayLike, target: ArrayLike, log_target: bool) -> RowLoss:
     input, out_dtype = _validate.floating(input, "input")
     target = _validate.broadcast_to(_validate.as_dtype(target, input.dtype, "target"), input.shape, "target")
@@ -334,6 +346,32 @@ def binary_cross_entropy_with_logits_value_and_grad(input: ArrayLike, target: Ar
     (``out``: see cross_entropy)."""
     return _binary_cross_entropy_with_logits(input, target, weight, pos_weight).value_and_grad(
         reduction, grad_output, out)
+
+
+def sigmoid_focal_loss(inputs: ArrayLike, targets: ArrayLike, alpha: float = 0.25, gamma: float = 2.0,
+                       reduction: Reduction = "none") -> Loss:
+    r"""Sigmoid focal loss, as ``torchvision.ops.sigmoid_focal_loss`` (Lin et al., 2017; spec ``sigmoid_focal_loss``).
+
+    .. math::
+        \ell = \alpha_t\,(1 - p_t)^\gamma\,\mathrm{BCE}(x, y),\quad p_t = \sigma(x)\,y + (1 - \sigma(x))(1 - y),
+        \quad \alpha_t = \alpha y + (1 - \alpha)(1 - y)
+
+    elementwise, with torchvision's names, defaults and conventions: ``alpha`` < 0 turns the weighting off
+    (α_t = 1), targets may be soft (in [0, 1]), and the default reduction is 'none' ('mean' divides by the
+    number of elements). ``gamma``: the focusing parameter γ >= 0; ``gamma=0`` with ``alpha=-1`` is
+    binary_cross_entropy_with_logits. A confident prediction keeps its digits: at x = 40, y = 1 the loss
+    is σ(−40)^γ · 4.2e-18 where torchvision's 1 − σ(40) rounds to 0.
+    """
+    return _sigmoid_focal_loss(inputs, targets, alpha, gamma).value(reduction)
+
+
+def sigmoid_focal_loss_value_and_grad(inputs: ArrayLike, targets: ArrayLike, alpha: float = 0.25,
+                                      gamma: float = 2.0, reduction: Reduction = "none",
+                                      grad_output: ArrayLike | None = None,
+                                      out: np.ndarray | None = None) -> tuple[Loss, FloatArray]:
+    """(sigmoid_focal_loss(...), grad_output · d loss / d inputs) from one fused kernel call (``out``: see
+    cross_entropy)."""
+    return _sigmoid_focal_loss(inputs, targets, alpha, gamma).value_and_grad(reduction, grad_output, out)
 
 
 def kl_div(input: ArrayLike, target: ArrayLike, reduction: KLReduction = "mean", log_target: bool = False) -> Loss:

@@ -33,6 +33,7 @@ INTEGER_CE = get("softmax_cross_entropy_with_integer_labels")
 FOCAL = get("focal_loss")
 POLY1 = get("poly1_cross_entropy")
 SIGMOID_BCE = get("sigmoid_binary_cross_entropy")
+SIGMOID_FOCAL = get("sigmoid_focal_loss")
 SQUARED_SIGMOID = get("squared_error_sigmoid")
 
 #: a second summation index, for sums nested in a sum over k
@@ -393,6 +394,15 @@ sigmoid_bce_gradient = Identity(
     strategies=EQUATION,
 )
 
+sigmoid_focal_at_gamma_zero = Identity(
+    name="sigmoid_focal_at_gamma_zero",
+    statement=("sigmoid_focal_loss(x, b) at γ = 0 and α₁ = α₀ = 1 (torchvision's gamma = 0, alpha < 0) = "
+               "sigmoid BCE (w = 1, pw = 1), for soft targets b too"),
+    claims=(_eq(SIGMOID_FOCAL.with_params({"gamma": 0}), _BCE),),
+    how="(1 − p_t)^0 = 1 and α_t = b + (1 − b) = 1, which leaves −(b log σ(x) + (1 − b) log(1 − σ(x)))",
+    strategies=EQUATION,
+)
+
 _MSE_GRADIENT = SQUARED_SIGMOID.gradient()
 _CE_GRADIENT = SIGMOID_BCE.with_params({}, SIGMOID_BCE.gradient())
 
@@ -469,6 +479,7 @@ IDENTITIES_IN_ORDER = (
     focal_loss_at_gamma_zero, poly1_at_epsilon_zero,
     softmax_cross_entropy_gradient, softmax_cross_entropy_gradient_simplex, integer_label_gradient,
     log1p_definition, softplus_stable, log_sigmoid_softplus, sigmoid_bce_softplus, sigmoid_bce_gradient,
+    sigmoid_focal_at_gamma_zero,
     binary_is_two_class_softmax, label_smoothing_decomposition, label_smoothing_gradient,
     softmax_cross_entropy_hessian, softmax_hessian_psd,
     squared_error_sigmoid_gradient, saturation,

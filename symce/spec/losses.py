@@ -8,7 +8,7 @@ import sympy as sp
 
 from symce.spec import blocks
 from symce.spec.core import Assumption, Input, Param, Spec, class_sum
-from symce.spec.symbols import C, a, b, epsilon, epsilon_1, gamma, k, keep, pos_weight, r, t, u, w, weight, x, y, z, h
+from symce.spec.symbols import C, a, alpha_0, alpha_1, b, epsilon, epsilon_1, gamma, k, keep, pos_weight, r, t, u, w, weight, x, y, z, h
 
 LOGITS = Input("logits", z, "vector", "real", "unnormalised scores, one per class")
 PROB_LABELS = Input("labels", y, "vector", "simplex", "target probabilities over the classes")
@@ -28,6 +28,10 @@ FOCUSING = Param("gamma", gamma, "scalar", sp.Integer(0), "focusing parameter γ
 POLY_COEFFICIENT = Param("epsilon", epsilon_1, "scalar", sp.Integer(0),
                          "coefficient ε₁ of the poly-1 term (1 − p_t) (0: cross-entropy)")
 POS_WEIGHT = Param("pos_weight", pos_weight, "scalar", sp.Integer(1), "weight of the positive term")
+POSITIVE_ALPHA = Param("alpha_positive", alpha_1, "scalar", sp.Integer(1),
+                       "weight α₁ of a positive target (torchvision's α; 1 where its α < 0 turns weighting off)")
+NEGATIVE_ALPHA = Param("alpha_negative", alpha_0, "scalar", sp.Integer(1),
+                       "weight α₀ of a negative target (torchvision's 1 − α; 1 where its α < 0)")
 
 Y_SIMPLEX = Assumption("labels_sum_to_one", sp.Eq(class_sum(y[k]), 1), "Σ_k y_k = 1")
 LABEL_IN_RANGE = Assumption("label_in_range", sp.And(sp.Ge(t, 0), sp.Lt(t, C)), "0 ≤ t < C")
@@ -143,6 +147,28 @@ sigmoid_binary_cross_entropy = Spec(
     torch="binary_cross_entropy_with_logits",
 )
 
+def _sigmoid_focal_loss() -> Spec:
+    sigma = blocks.sigmoid(x)
+    cross_entropy = -(b * sp.log(sigma) + (1 - b) * sp.log(1 - sigma))
+    one_minus_p_t = b * (1 - sigma) + (1 - b) * sigma  # 1 − p_t, p_t = σ(x)·b + (1 − σ(x))(1 − b)
+    return Spec(
+        name="sigmoid_focal_loss",
+        expr=(alpha_1 * b + alpha_0 * (1 - b)) * one_minus_p_t ** gamma * cross_entropy,
+        inputs=(BINARY_LOGIT, BINARY_LABEL),
+        params=(POSITIVE_ALPHA, NEGATIVE_ALPHA, FOCUSING),
+        doc=("Sigmoid focal loss (Lin et al., 2017), as torchvision.ops.sigmoid_focal_loss: the binary "
+             "cross-entropy on a logit scaled by (1 − p_t)^γ and by α_t = α₁b + α₀(1 − b). torchvision's "
+             "alpha ≥ 0 is α₁ = alpha, α₀ = 1 − alpha, and its alpha < 0 (no weighting) is α₁ = α₀ = 1; "
+             "soft targets b in [0, 1] are allowed, as there. 1 − p_t is written b·σ(−x) + (1 − b)·σ(x), "
+             "so a confident prediction keeps its digits where torchvision's 1 − σ(x) rounds to 0."),
+        family="binary",
+        reference=("Lin et al. (2017), Focal Loss for Dense Object Detection, eq. 5; "
+                   "torchvision.ops.sigmoid_focal_loss"),
+    )
+
+
+sigmoid_focal_loss = _sigmoid_focal_loss()
+
 squared_error_sigmoid = Spec(
     name="squared_error_sigmoid",
     expr=(blocks.sigmoid(x) - b) ** 2,
@@ -180,6 +206,7 @@ SPECS = (
     poly1_cross_entropy,
     binary_cross_entropy,
     sigmoid_binary_cross_entropy,
+    sigmoid_focal_loss,
     squared_error_sigmoid,
     squared_error_softmax,
     multiclass_hinge,

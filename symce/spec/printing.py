@@ -18,7 +18,7 @@ from sympy.printing.printer import Printer
 from symce.spec.symbols import C
 
 #: how the specs' parameter names read in a formula (Greek names become their letters)
-NAMES = {"pos_weight": "pw", "weight": "w", "epsilon_1": "ε₁"}
+NAMES = {"pos_weight": "pw", "weight": "w", "epsilon_1": "ε₁", "alpha_1": "α₁", "alpha_0": "α₀"}
 _SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 MINUS = "−"
 
