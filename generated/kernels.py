@@ -329,6 +329,39 @@ class SigmoidFocalLossKernels:
 sigmoid_focal_loss = SigmoidFocalLossKernels()
 
 
+class SoftMarginLossKernels:
+    """The kernels of spec ``soft_margin_loss``, in :mod:`symce.generated.binary`."""
+
+    __slots__ = ()
+
+    @property
+    def forward(self) -> Callable[..., np.ndarray]:
+        return _binary_module().soft_margin_loss_forward
+
+    @property
+    def forward_sum(self) -> Callable[..., np.ndarray]:
+        return _binary_module().soft_margin_loss_forward_sum
+
+    @property
+    def forward_backward(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _binary_module().soft_margin_loss_forward_backward
+
+    @property
+    def forward_backward_sum(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _binary_module().soft_margin_loss_forward_backward_sum
+
+    @property
+    def forward_backward_in_place(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _binary_module().soft_margin_loss_forward_backward_in_place
+
+    @property
+    def forward_backward_sum_in_place(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _binary_module().soft_margin_loss_forward_backward_sum_in_place
+
+
+soft_margin_loss = SoftMarginLossKernels()
+
+
 class BinaryCrossEntropyKernels:
     """The kernels of spec ``binary_cross_entropy``, in :mod:`symce.generated.binary`."""
 

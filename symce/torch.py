@@ -1,9 +1,10 @@
 r"""symce's fused kernels as differentiable torch losses, on CPU tensors, without copies.
 
-``symce.torch.cross_entropy``, ``binary_cross_entropy_with_logits`` and ``linear_cross_entropy``
-take the arguments of their ``torch.nn.functional`` namesakes, ``sigmoid_focal_loss`` those of
-``torchvision.ops.sigmoid_focal_loss``, ``focal_loss`` and ``poly1_cross_entropy``
-those of ``symce.functional``'s, and all return tensors that autograd differentiates. Each runs a **torch custom operator** (``torch.library.custom_op``, namespace
+``symce.torch.cross_entropy``, ``binary_cross_entropy_with_logits``, ``soft_margin_loss`` and
+``linear_cross_entropy`` take the arguments of their ``torch.nn.functional`` namesakes,
+``sigmoid_focal_loss`` those of ``torchvision.ops.sigmoid_focal_loss``, ``focal_loss`` and
+``poly1_cross_entropy`` those of ``symce.functional``'s, and all return tensors that autograd
+differentiates. Each runs a **torch custom operator** (``torch.library.custom_op``, namespace
 ``symce``) whose forward makes **one** call to the generated fused forward+backward kernel
 (``symce.functional.*_value_and_grad``); the gradient it returns is saved, and the backward
 registered with ``register_autograd`` only applies the chain rule,
@@ -66,7 +67,7 @@ from symce.functional import _validate
 from symce.functional._types import Reduction
 
 __all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "focal_loss", "linear_cross_entropy",
-           "poly1_cross_entropy", "sigmoid_focal_loss"]
+           "poly1_cross_entropy", "sigmoid_focal_loss", "soft_margin_loss"]
 
 #: the dtypes symce's kernels are compiled for, the only ones that reach them without a copy
 DTYPES = (torch.float32, torch.float64)
@@ -518,6 +519,38 @@ def sigmoid_focal_loss(inputs: Tensor, targets: Tensor, alpha: float = 0.25, gam
     if _wants_grad(_floating(inputs)):
         return cast(Tensor, _SIGMOID_FOCAL_LOSS.value_and_grad(inputs, *options)[0])
     return cast(Tensor, _SIGMOID_FOCAL_LOSS.value(inputs, *options))
+
+
+# --- soft_margin_loss ----------------------------------------------------------------------------
+
+_SOFT_MARGIN_LOSS = loss_operators(
+    "symce::soft_margin_loss", ("Tensor input", "Tensor target", "str reduction"),
+    sf.soft_margin_loss, sf.soft_margin_loss_value_and_grad, class_axis=None)
+
+
+def soft_margin_loss(input: Tensor, target: Tensor, size_average: Optional[bool] = None,
+                     reduce: Optional[bool] = None, reduction: Reduction = "mean") -> Tensor:
+    r"""The two-class logistic loss, as ``torch.nn.functional.soft_margin_loss``: the numbers of
+    :func:`symce.functional.soft_margin_loss`.
+
+    .. math::
+        \ell = \log(1 + e^{-y x})
+
+    Args:
+      input: a float32/float64 CPU tensor of any shape; the only argument that gets a gradient.
+      target: y, usually −1 or +1, a tensor of the input's shape (not differentiated; torch broadcasts
+        another shape, symce refuses it).
+      size_average, reduce: deprecated in torch; must be None. reduction: 'none' | 'mean' | 'sum'.
+    Returns: a tensor of the input's dtype, of its shape for 'none', 0-d otherwise.
+
+    Reference: https://pytorch.org/docs/stable/generated/torch.nn.functional.soft_margin_loss.html
+    """
+    _no_legacy(size_average, reduce)
+    _not_differentiated(target=target)
+    options = (_cpu(target, "target"), _validate.reduction(reduction))
+    if _wants_grad(_floating(input)):
+        return cast(Tensor, _SOFT_MARGIN_LOSS.value_and_grad(input, *options)[0])
+    return cast(Tensor, _SOFT_MARGIN_LOSS.value(input, *options))
 
 
 # --- linear_cross_entropy: the chunked linear layer + cross-entropy ------------------------------

@@ -462,6 +462,23 @@ class TestDeliberateDifferences:
         theirs, _ = torch_value_and_grad(TF.cross_entropy, logits, target, weight=weight, label_smoothing=0.1)
         assert np.isnan(theirs) and np.isposinf(F.cross_entropy(logits, target, weight=weight, label_smoothing=0.1))
 
+    def test_soft_margin_loss_stays_finite_where_torchs_overflows(self):
+        """torch's log1p(exp(−y·x)) is inf (gradient nan) past −y·x ≈ 709 in float64; the softplus form is not."""
+        x, y = np.array([-1000.0, 800.0, 2.0]), np.array([1.0, -1.0, 1.0])
+        theirs, their_grad = torch_value_and_grad(TF.soft_margin_loss, x, y, reduction="none")
+        ours, grad = F.soft_margin_loss_value_and_grad(x, y, reduction="none")
+        np.testing.assert_array_equal(theirs[:2], [np.inf, np.inf])
+        assert np.isnan(their_grad[:2]).all()
+        np.testing.assert_allclose(ours, [1000.0, 800.0, theirs[2]], rtol=1e-15)
+        np.testing.assert_allclose(grad, [-1.0, 1.0, their_grad[2]], rtol=1e-15)
+
+    def test_soft_margin_loss_refuses_a_target_that_torch_broadcasts(self):
+        x, y = np.zeros((2, 3)), np.ones(3)
+        theirs, _ = torch_value_and_grad(TF.soft_margin_loss, x, y)
+        assert theirs == pytest.approx(np.log(2.0))
+        with pytest.raises(ValueError, match=r"target size \(3,\) must be the same as input size \(2, 3\)"):
+            F.soft_margin_loss(x, y)
+
 
 class TestInformation:
     @EXAMPLES

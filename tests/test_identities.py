@@ -49,6 +49,7 @@ EXPECTED = {
     "sigmoid_bce_softplus": EXACT,
     "sigmoid_bce_gradient": EXACT,
     "sigmoid_focal_at_gamma_zero": EXACT,
+    "soft_margin_is_sigmoid_bce": EXACT,
     "binary_is_two_class_softmax": "proven for C = 2",
     "label_smoothing_decomposition": SYMBOLIC,
     "label_smoothing_gradient": SYMBOLIC,

@@ -19,6 +19,7 @@ import symce.functional as sf
 import symce.torch as symce_torch
 from symce.bench.accuracy import digits, torchvision_sigmoid_focal_loss
 from symce.spec import get
+from torch_operators import assert_fullgraph_matches_eager, assert_gradcheck_and_reference
 
 REDUCTIONS = ("none", "mean", "sum")
 #: (alpha, gamma): torchvision's defaults, weighting off (alpha < 0), the α₁ = 1 and α₀ = 1 ends, γ = 0 and γ < 1
@@ -123,18 +124,10 @@ class TestTorch:
     @pytest.mark.parametrize("reduction", REDUCTIONS)
     def test_gradcheck_opcheck_and_torchvision(self, batch, reduction):
         inputs, soft, _ = batch
-        x = torch.tensor(inputs, requires_grad=True)
         targets = torch.tensor(soft)
-
-        def run(z):
-            return symce_torch.sigmoid_focal_loss(z, targets, alpha=0.3, gamma=1.5, reduction=reduction)
-
-        assert torch.autograd.gradcheck(run, (x,))
-        value = run(x)
-        value.sum().backward()
-        expected_value, expected_grad = _torchvision(inputs, soft, 0.3, 1.5, reduction)
-        np.testing.assert_allclose(value.detach().numpy(), expected_value, rtol=1e-13)
-        np.testing.assert_allclose(x.grad.numpy(), expected_grad, rtol=1e-12, atol=1e-16)
+        x = assert_gradcheck_and_reference(
+            lambda z: symce_torch.sigmoid_focal_loss(z, targets, alpha=0.3, gamma=1.5, reduction=reduction),
+            inputs, _torchvision(inputs, soft, 0.3, 1.5, reduction))
         torch.library.opcheck(torch.ops.symce.sigmoid_focal_loss_value_and_grad.default,
                               (x, targets, 0.25, 2.0, reduction))
         torch.library.opcheck(torch.ops.symce.sigmoid_focal_loss.default, (x.detach(), targets, -1.0, 2.0, reduction))
@@ -142,12 +135,4 @@ class TestTorch:
     def test_torch_compile_fullgraph_matches_eager(self, batch):
         inputs, soft, _ = batch
         targets = torch.tensor(soft)
-        eager_x, traced_x = (torch.tensor(inputs, requires_grad=True) for _ in range(2))
-        eager = symce_torch.sigmoid_focal_loss(eager_x, targets, reduction="mean")
-        eager.backward()
-        compiled = torch.compile(lambda z: symce_torch.sigmoid_focal_loss(z, targets, reduction="mean"),
-                                 fullgraph=True, backend="aot_eager")
-        traced = compiled(traced_x)
-        traced.backward()
-        assert traced.item() == eager.item()
-        torch.testing.assert_close(traced_x.grad, eager_x.grad, rtol=0, atol=0)
+        assert_fullgraph_matches_eager(lambda z: symce_torch.sigmoid_focal_loss(z, targets, reduction="mean"), inputs)

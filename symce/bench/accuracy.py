@@ -228,6 +228,7 @@ def _binary_cases(dtype) -> list[Case]:
 
     spec = get("sigmoid_binary_cross_entropy")
     focal = get("sigmoid_focal_loss")
+    soft_margin = get("soft_margin_loss")
     bce = get("binary_cross_entropy")
     cases = []
     one = np.ones(1, dtype=dtype)
@@ -245,6 +246,11 @@ def _binary_cases(dtype) -> list[Case]:
                                   x, y),
                           partial(_spec_value_and_grad, focal, values,
                                   {"alpha_positive": alpha, "alpha_negative": 1 - alpha, "gamma": gamma})))
+        sign = 2 * y - 1  # the soft margin's target: ±1 at the labels 1 and 0
+        cases.append(Case("soft_margin_loss", dtype,
+                          lambda x=x, sign=sign: kernels.soft_margin_loss.forward_backward(x, sign, one),
+                          partial(_torch_value_and_grad, torch.nn.functional.soft_margin_loss, x, sign),
+                          partial(_spec_value_and_grad, soft_margin, {"logits": x[0], "labels": sign[0]})))
     for prob, label in PROB_POINTS:
         r, y = np.array([prob], dtype=dtype), np.array([label], dtype=dtype)
         if not 0.0 < r[0] < 1.0:

@@ -136,6 +136,18 @@ def _rational_in_sigmoids(expr: sp.Expr, v: sp.Expr) -> sp.Expr | None:
     return result.xreplace({s: Sigmoid(v), s_bar: Sigmoid(-v)})
 
 
+def sigmoid_argument(exprs: Iterable[sp.Expr], x: sp.Expr) -> sp.Expr:
+    """The v whose exp(−v) the elementwise expressions are written in: a multiple c·x of the variable
+    (c free of x: the soft margin's exp(−y·x)) where that is their one exponential of x outside an
+    Abs, else x itself (the sigmoid losses' σ(x) = 1/(1 + exp(−x)))."""
+    arguments = {e.args[0] for expr in exprs for e in expr.atoms(sp.exp) if e.has(x) and not e.has(sp.Abs)}
+    if len(arguments) == 1:
+        (argument,) = arguments
+        if not sp.cancel(argument / x).has(x):
+            return -argument
+    return x
+
+
 def in_sigmoids(expr: sp.Expr, v: sp.Expr) -> sp.Expr:
     """Every largest part of ``expr`` that is a rational function of exp(−v) written in σ(±v)
     (:func:`_rational_in_sigmoids`), powers combined (u^γ/u is u^(γ−1), finite at u = 0 for γ ≥ 1).
@@ -225,12 +237,13 @@ def loss_kernels(spec: Spec, prefix: str, modifications: tuple[Modification, ...
         def pointwise(defaults: Sequence[Arg] = ()) -> dict[str, sp.Expr]:
             loss = rewrites.optimize(at_defaults(value, defaults), rewrites.ONE_LOGIT + rewrites.ONE_PROBABILITY)
             derivative = at_defaults(grad, defaults)
-            if loss.has(sp.exp(-variable)) or derivative.has(sp.exp(-variable)):
+            v = sigmoid_argument((loss, derivative), variable)
+            if loss.has(sp.exp(-v)) or derivative.has(sp.exp(-v)):
                 try:
-                    derivative = fold_sigmoid(derivative, variable)
+                    derivative = fold_sigmoid(derivative, v)
                 except ValueError:  # no A·σ(v) + B·σ(−v): logs through softplus, the rest in sigmoids
-                    loss = in_sigmoids(loss, variable)
-                    derivative = in_sigmoids(rewrites.optimize(derivative, rewrites.ONE_LOGIT), variable)
+                    loss = in_sigmoids(loss, v)
+                    derivative = in_sigmoids(rewrites.optimize(derivative, rewrites.ONE_LOGIT), v)
             return {"loss": loss, "grad": _modified(derivative, "grad", modifications)}
 
         def only_loss(exprs: dict[str, sp.Expr]) -> dict[str, sp.Expr]:
@@ -323,6 +336,7 @@ def families() -> dict[str, dict[str, tuple[Kernel, ...]]]:
             "sigmoid_binary_cross_entropy": loss_kernels(get("sigmoid_binary_cross_entropy"),
                                                          "sigmoid_binary_cross_entropy"),
             "sigmoid_focal_loss": loss_kernels(get("sigmoid_focal_loss"), "sigmoid_focal_loss"),
+            "soft_margin_loss": loss_kernels(get("soft_margin_loss"), "soft_margin_loss"),
             "binary_cross_entropy": loss_kernels(get("binary_cross_entropy"), "binary_cross_entropy",
                                                  (TORCH_LOG_CLAMP, TORCH_GRAD_DENOMINATOR))},
         "information": {

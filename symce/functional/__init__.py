@@ -31,6 +31,8 @@ from symce.functional.losses import (
     poly1_cross_entropy_value_and_grad,
     sigmoid_focal_loss,
     sigmoid_focal_loss_value_and_grad,
+    soft_margin_loss,
+    soft_margin_loss_value_and_grad,
 )
 
 __all__ = [
@@ -45,4 +47,5 @@ __all__ = [
     "nll_loss", "nll_loss_value_and_grad",
     "poly1_cross_entropy", "poly1_cross_entropy_value_and_grad",
     "sigmoid_focal_loss", "sigmoid_focal_loss_value_and_grad",
+    "soft_margin_loss", "soft_margin_loss_value_and_grad",
 ]

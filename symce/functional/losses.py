@@ -374,6 +374,28 @@ def sigmoid_focal_loss_value_and_grad(inputs: ArrayLike, targets: ArrayLike, alp
     return _sigmoid_focal_loss(inputs, targets, alpha, gamma).value_and_grad(reduction, grad_output, out)
 
 
+def soft_margin_loss(input: ArrayLike, target: ArrayLike, reduction: Reduction = "mean") -> Loss:
+    r"""The two-class logistic loss, as ``torch.nn.functional.soft_margin_loss`` (spec ``soft_margin_loss``).
+
+    .. math::
+        \ell = \log(1 + e^{-y x})
+
+    elementwise, ``target`` y usually −1 or +1 and of the input's shape ('mean' divides by the number of
+    elements). Where torch's log1p(exp(−y·x)) overflows (−y·x above ~88 in float32, ~709 in float64: loss
+    inf, gradient nan), the kernels' softplus form gives the finite loss and gradient −y·σ(−y·x).
+    """
+    return _logit_elementwise_rows(kernels.soft_margin_loss, input, target, {}).value(reduction)
+
+
+def soft_margin_loss_value_and_grad(input: ArrayLike, target: ArrayLike, reduction: Reduction = "mean",
+                                    grad_output: ArrayLike | None = None,
+                                    out: np.ndarray | None = None) -> tuple[Loss, FloatArray]:
+    """(soft_margin_loss(...), grad_output · d loss / d input) from one fused kernel call (``out``: see
+    cross_entropy)."""
+    return _logit_elementwise_rows(kernels.soft_margin_loss, input, target, {}).value_and_grad(
+        reduction, grad_output, out)
+
+
 def kl_div(input: ArrayLike, target: ArrayLike, reduction: KLReduction = "mean", log_target: bool = False) -> Loss:
     r"""KL divergence pointwise terms, as ``torch.nn.functional.kl_div``: ``input`` is log q.
 

@@ -21,7 +21,7 @@ from symce.identities.core import (
 )
 from symce.spec import blocks, get
 from symce.spec.core import Assumption, class_sum
-from symce.spec.symbols import C, b, epsilon, j, k, m, p, pos_weight, q, t, x, y, z
+from symce.spec.symbols import C, b, epsilon, j, k, m, p, pos_weight, q, t, x, y, y_sign, z
 
 # ----- shorthand for the specs and how to compose them ------------------------------------------
 
@@ -34,6 +34,7 @@ FOCAL = get("focal_loss")
 POLY1 = get("poly1_cross_entropy")
 SIGMOID_BCE = get("sigmoid_binary_cross_entropy")
 SIGMOID_FOCAL = get("sigmoid_focal_loss")
+SOFT_MARGIN = get("soft_margin_loss")
 SQUARED_SIGMOID = get("squared_error_sigmoid")
 
 #: a second summation index, for sums nested in a sum over k
@@ -403,6 +404,15 @@ sigmoid_focal_at_gamma_zero = Identity(
     strategies=EQUATION,
 )
 
+soft_margin_is_sigmoid_bce = Identity(
+    name="soft_margin_is_sigmoid_bce",
+    statement="soft_margin_loss(x, y = 2b − 1) = sigmoid BCE(x, b) (w = 1, pw = 1) for a label b in {0, 1}",
+    claims=(_eq(SOFT_MARGIN.expr.subs(y_sign, 1), _BCE.subs(b, 1)),
+            _eq(SOFT_MARGIN.expr.subs(y_sign, -1), _BCE.subs(b, 0))),
+    how="log(1 + exp(−x)) = −log σ(x) at b = 1 and log(1 + exp(x)) = −log(1 − σ(x)) at b = 0",
+    strategies=EQUATION,
+)
+
 _MSE_GRADIENT = SQUARED_SIGMOID.gradient()
 _CE_GRADIENT = SIGMOID_BCE.with_params({}, SIGMOID_BCE.gradient())
 
@@ -479,7 +489,7 @@ IDENTITIES_IN_ORDER = (
     focal_loss_at_gamma_zero, poly1_at_epsilon_zero,
     softmax_cross_entropy_gradient, softmax_cross_entropy_gradient_simplex, integer_label_gradient,
     log1p_definition, softplus_stable, log_sigmoid_softplus, sigmoid_bce_softplus, sigmoid_bce_gradient,
-    sigmoid_focal_at_gamma_zero,
+    sigmoid_focal_at_gamma_zero, soft_margin_is_sigmoid_bce,
     binary_is_two_class_softmax, label_smoothing_decomposition, label_smoothing_gradient,
     softmax_cross_entropy_hessian, softmax_hessian_psd,
     squared_error_sigmoid_gradient, saturation,

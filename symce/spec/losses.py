@@ -8,7 +8,9 @@ import sympy as sp
 
 from symce.spec import blocks
 from symce.spec.core import Assumption, Input, Param, Spec, class_sum
-from symce.spec.symbols import C, a, alpha_0, alpha_1, b, epsilon, epsilon_1, gamma, k, keep, pos_weight, r, t, u, w, weight, x, y, z, h
+from symce.spec.symbols import (
+    C, a, alpha_0, alpha_1, b, epsilon, epsilon_1, gamma, h, k, keep, pos_weight, r, t, u, w, weight, x, y, y_sign, z,
+)
 
 LOGITS = Input("logits", z, "vector", "real", "unnormalised scores, one per class")
 PROB_LABELS = Input("labels", y, "vector", "simplex", "target probabilities over the classes")
@@ -17,6 +19,7 @@ LOG_PROBS = Input("log_probs", a, "vector", "real", "log-probabilities, one per 
 BINARY_LOGIT = Input("logits", x, "scalar", "real", "a real-valued logit")
 BINARY_PROB = Input("probs", r, "scalar", "probability", "the predicted probability of the positive class")
 BINARY_LABEL = Input("labels", b, "scalar", "probability", "the target probability of the positive class")
+SIGN_LABEL = Input("labels", y_sign, "scalar", "real", "the target y, usually −1 or +1")
 SIGN_LABELS = Input("labels", u, "vector", "sign", "one label per class, +1 or -1")
 SCORES = Input("scores", h, "vector", "real", "raw scores, one per class")
 
@@ -169,6 +172,19 @@ def _sigmoid_focal_loss() -> Spec:
 
 sigmoid_focal_loss = _sigmoid_focal_loss()
 
+soft_margin_loss = Spec(
+    name="soft_margin_loss",
+    expr=blocks.softplus(-y_sign * x),
+    inputs=(BINARY_LOGIT, SIGN_LABEL),
+    doc=("Two-class logistic loss on a ±1 target, as torch.nn.functional.soft_margin_loss: log(1 + exp(−y·x)), "
+         "'mean' over all elements. At y = 2b − 1 for a label b in {0, 1} it is the sigmoid binary "
+         "cross-entropy. torch computes log1p(exp(−y·x)), which overflows to inf for −y·x above ~88 (float32) "
+         "or ~709 (float64); the kernels use the stable softplus form."),
+    family="binary",
+    reference="torch.nn.functional.soft_margin_loss",
+    torch="soft_margin_loss",
+)
+
 squared_error_sigmoid = Spec(
     name="squared_error_sigmoid",
     expr=(blocks.sigmoid(x) - b) ** 2,
@@ -207,6 +223,7 @@ SPECS = (
     binary_cross_entropy,
     sigmoid_binary_cross_entropy,
     sigmoid_focal_loss,
+    soft_margin_loss,
     squared_error_sigmoid,
     squared_error_softmax,
     multiclass_hinge,

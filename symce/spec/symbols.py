@@ -28,6 +28,8 @@ u = sp.IndexedBase("u", real=True)
 #: scalar logit, target and probability of the binary losses
 x = sp.Symbol("x", real=True)
 b = sp.Symbol("b", nonnegative=True)
+#: the soft margin loss's target, usually −1 or +1 (any real in torch); printed y, as torch writes it
+y_sign = sp.Symbol("y", real=True)
 r = sp.Symbol("r", positive=True)
 
 epsilon = sp.Symbol("epsilon", nonnegative=True)
