@@ -277,8 +277,7 @@ def _scaled_gradients(ctx: _Context, grad_output: Tensor | None, operator: Calla
 # --- cross_entropy -------------------------------------------------------------------------------
 # An operator's schema is written out by loss_operators; torch's schemas have no Literal, so
 # ``reduction`` reaches symce.functional as a str (validated at the boundary and again there).
-# Calling an operator returns what mypy sees as Any (CustomOpDef.__call__ is unannotated in
-# torch): the public functions cast it to the tensor(s) the operator's schema returns.
+# LossOperators.__call__ picks the operator and casts what it returns (Any to mypy).
 
 def _ignored_rows_zeroed(ctx: _Context, grad_loss: Tensor | None, target: Tensor, ignore_index: int,
                          reduction: str) -> Tensor | None:
@@ -300,6 +299,14 @@ class LossOperators:
 
     value: Callable[..., Any]
     value_and_grad: Callable[..., Any]
+
+    def __call__(self, input: Tensor, *options: object) -> Tensor:
+        """The loss of ``input`` (``options``: the schema's other arguments, checked): the fused operator
+        where a gradient is wanted, the forward-only one where not. Calling an operator is Any to mypy
+        (CustomOpDef.__call__ is unannotated in torch): the schema's tensors."""
+        if _wants_grad(input):
+            return cast(Tensor, self.value_and_grad(input, *options)[0])
+        return cast(Tensor, self.value(input, *options))
 
 
 def _to_numpy(arguments: Sequence[object]) -> list[object]:
@@ -368,9 +375,7 @@ def _class_index_loss(operators: LossOperators, input: Tensor, target: Tensor,
     _not_differentiated(target=target, weight=weight)
     options = (_cpu(target, "target"), _cpu(weight, "weight"), _validate.ignore_index(ignore_index),
                _validate.reduction(reduction), option)
-    if _wants_grad(_floating(input)):
-        return cast(Tensor, operators.value_and_grad(input, *options)[0])
-    return cast(Tensor, operators.value(input, *options))
+    return operators(_floating(input), *options)
 
 
 _CROSS_ENTROPY = loss_operators(
@@ -382,7 +387,8 @@ _FOCAL_LOSS = loss_operators(
     lambda input, target, weight, ignore, reduction, gamma: sf.focal_loss_value_and_grad(
         input, target, gamma, weight, ignore, reduction), class_axis=1)
 _POLY1_CROSS_ENTROPY = loss_operators(
-    "symce::poly1_cross_entropy", CLASS_INDEX_ARGUMENTS, lambda input, target, weight, ignore, reduction, epsilon: sf.poly1_cross_entropy(
+    "symce::poly1_cross_entropy", CLASS_INDEX_ARGUMENTS,
+    lambda input, target, weight, ignore, reduction, epsilon: sf.poly1_cross_entropy(
         input, target, epsilon, weight, ignore, reduction),
     lambda input, target, weight, ignore, reduction, epsilon: sf.poly1_cross_entropy_value_and_grad(
         input, target, epsilon, weight, ignore, reduction), class_axis=1)
@@ -484,9 +490,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Opti
     _not_differentiated(target=target, weight=weight, pos_weight=pos_weight)
     options = (_cpu(target, "target"), _cpu(weight, "weight"), _validate.reduction(reduction),
                _cpu(pos_weight, "pos_weight"))
-    if _wants_grad(_floating(input)):
-        return cast(Tensor, _BINARY_CROSS_ENTROPY_WITH_LOGITS.value_and_grad(input, *options)[0])
-    return cast(Tensor, _BINARY_CROSS_ENTROPY_WITH_LOGITS.value(input, *options))
+    return _BINARY_CROSS_ENTROPY_WITH_LOGITS(_floating(input), *options)
 
 
 # --- sigmoid_focal_loss --------------------------------------------------------------------------
@@ -516,9 +520,7 @@ def sigmoid_focal_loss(inputs: Tensor, targets: Tensor, alpha: float = 0.25, gam
     _not_differentiated(targets=targets)
     options = (_cpu(targets, "targets"), _validate.finite_parameter(alpha, "alpha"),
                _validate.finite_parameter(gamma, "gamma", minimum=0.0), _validate.reduction(reduction))
-    if _wants_grad(_floating(inputs)):
-        return cast(Tensor, _SIGMOID_FOCAL_LOSS.value_and_grad(inputs, *options)[0])
-    return cast(Tensor, _SIGMOID_FOCAL_LOSS.value(inputs, *options))
+    return _SIGMOID_FOCAL_LOSS(_floating(inputs), *options)
 
 
 # --- soft_margin_loss ----------------------------------------------------------------------------
@@ -548,9 +550,7 @@ def soft_margin_loss(input: Tensor, target: Tensor, size_average: Optional[bool]
     _no_legacy(size_average, reduce)
     _not_differentiated(target=target)
     options = (_cpu(target, "target"), _validate.reduction(reduction))
-    if _wants_grad(_floating(input)):
-        return cast(Tensor, _SOFT_MARGIN_LOSS.value_and_grad(input, *options)[0])
-    return cast(Tensor, _SOFT_MARGIN_LOSS.value(input, *options))
+    return _SOFT_MARGIN_LOSS(_floating(input), *options)
 
 
 # --- linear_cross_entropy: the chunked linear layer + cross-entropy ------------------------------

@@ -22,7 +22,7 @@ a process that has imported torch, else at the first eager ``.torch`` call; a lo
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Sequence, cast
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -101,10 +101,5 @@ def apply(loss: CompiledLoss, input: Tensor, target: Tensor, arrays: Mapping[str
     symce_torch._cpu(target, "target")
     for name, tensor in arrays.items():
         symce_torch._cpu(tensor, name)
-    arguments = (input, target, arrays.get("weight"), arrays.get("pos_weight"), _validate.ignore_index(ignore_index),
-                 _validate.reduction(reduction), list(options))
-    chosen = _registered(loss)
-    # calling an operator is Any to mypy (CustomOpDef.__call__ is unannotated in torch): the schema's tensors
-    if symce_torch._wants_grad(input):
-        return cast(Tensor, chosen.value_and_grad(*arguments)[0])
-    return cast(Tensor, chosen.value(*arguments))
+    return _registered(loss)(input, target, arrays.get("weight"), arrays.get("pos_weight"),
+                             _validate.ignore_index(ignore_index), _validate.reduction(reduction), list(options))

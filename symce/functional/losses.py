@@ -186,6 +186,10 @@ def _sigmoid_focal_loss(inputs: ArrayLike, targets: ArrayLike, alpha: float, gam
                                    (*_focal_weights(alpha), _validate.finite_parameter(gamma, "gamma", minimum=0.0)))
 
 
+def _soft_margin_loss(input: ArrayLike, target: ArrayLike) -> RowLoss:
+    return _logit_elementwise_rows(kernels.soft_margin_loss, input, target, {})
+
+
 def _kl_div(input: ArrayLike, target: ArrayLike, log_target: bool) -> RowLoss:
     input, out_dtype = _validate.floating(input, "input")
     target = _validate.broadcast_to(_validate.as_dtype(target, input.dtype, "target"), input.shape, "target")
@@ -384,7 +388,7 @@ def soft_margin_loss(input: ArrayLike, target: ArrayLike, reduction: Reduction =
     elements). Where torch's log1p(exp(−y·x)) overflows (−y·x above ~88 in float32, ~709 in float64: loss
     inf, gradient nan), the kernels' softplus form gives the finite loss and gradient −y·σ(−y·x).
     """
-    return _logit_elementwise_rows(kernels.soft_margin_loss, input, target, {}).value(reduction)
+    return _soft_margin_loss(input, target).value(reduction)
 
 
 def soft_margin_loss_value_and_grad(input: ArrayLike, target: ArrayLike, reduction: Reduction = "mean",
@@ -392,8 +396,7 @@ def soft_margin_loss_value_and_grad(input: ArrayLike, target: ArrayLike, reducti
                                     out: np.ndarray | None = None) -> tuple[Loss, FloatArray]:
     """(soft_margin_loss(...), grad_output · d loss / d input) from one fused kernel call (``out``: see
     cross_entropy)."""
-    return _logit_elementwise_rows(kernels.soft_margin_loss, input, target, {}).value_and_grad(
-        reduction, grad_output, out)
+    return _soft_margin_loss(input, target).value_and_grad(reduction, grad_output, out)
 
 
 def kl_div(input: ArrayLike, target: ArrayLike, reduction: KLReduction = "mean", log_target: bool = False) -> Loss:

@@ -150,6 +150,7 @@ sigmoid_binary_cross_entropy = Spec(
     torch="binary_cross_entropy_with_logits",
 )
 
+
 def _sigmoid_focal_loss() -> Spec:
     sigma = blocks.sigmoid(x)
     cross_entropy = -(b * sp.log(sigma) + (1 - b) * sp.log(1 - sigma))
