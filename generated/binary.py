@@ -4,11 +4,12 @@
 #   sigmoid_binary_cross_entropy: e9fabfaba7f512bd3d44de72162ddbb0e7079fd1181b87d3fd33e6b4174707ea
 #   sigmoid_focal_loss: 25ba9d35bda36c8d5997828fd685dcf67e14efb8e0645de867727d9f79bfb492
 #   soft_margin_loss: 269a7335e67441b423e07aee8f1a57256e12eac8650fc14c178227f66977f002
+#   squared_error_sigmoid: 609e2e478c703ec6f8113e4e4ced959f09991b75e67b750cacec24076e010b7b
 #   binary_cross_entropy: ffce3602be6acded4693dc9a5eaf3edb2281b7fb023463beb777f02c994850ce
 #   symce.runtime: 516ad3445866809991c000a2067bd74439e56d97cf1bc27f32dbb5ce7306a9e1
-"""Numba kernels for the binary family, derived from the spec(s) sigmoid_binary_cross_entropy, sigmoid_focal_loss, soft_margin_loss, binary_cross_entropy.
+"""Numba kernels for the binary family, derived from the spec(s) sigmoid_binary_cross_entropy, sigmoid_focal_loss, soft_margin_loss, squared_error_sigmoid, binary_cross_entropy.
 
-Functions: sigmoid_binary_cross_entropy_forward, sigmoid_binary_cross_entropy_forward_backward, sigmoid_focal_loss_forward, sigmoid_focal_loss_forward_backward, soft_margin_loss_forward, soft_margin_loss_forward_backward, binary_cross_entropy_forward, binary_cross_entropy_forward_backward.
+Functions: sigmoid_binary_cross_entropy_forward, sigmoid_binary_cross_entropy_forward_backward, sigmoid_focal_loss_forward, sigmoid_focal_loss_forward_backward, soft_margin_loss_forward, soft_margin_loss_forward_backward, squared_error_sigmoid_forward, squared_error_sigmoid_forward_backward, binary_cross_entropy_forward, binary_cross_entropy_forward_backward.
 Generated: do not edit; see symce.codegen.
 """
 
@@ -1958,6 +1959,250 @@ def soft_margin_loss_forward_backward_sum_in_place(logits, labels, scale):
     loss = np.empty((n + CHUNK - 1) // CHUNK, dtype=np.float64)
     for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
         loss[chunk] = _soft_margin_loss_forward_backward_sum_chunk_in_place(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), logits, labels, scale)
+    return loss, logits
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _squared_error_sigmoid_forward_chunk(start, stop, logits, labels, loss):
+    """Elements start..stop of squared_error_sigmoid_forward."""
+    prefer_wide_vectors()
+    for i in range(np.uint64(start), np.uint64(stop)):
+        _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+        _tmp1 = 1/(_tmp0 + 1)  # 1/(_tmp0 + 1)
+        _tmp2 = _tmp0*_tmp1  # _tmp0*_tmp1
+        loss[i] = (np.float64(labels[i])*(_tmp1 if (np.float64(logits[i]) <= 0) else _tmp2) + (np.float64(labels[i]) - 1)*(_tmp1 if (np.float64(logits[i]) >= 0) else _tmp2))**2
+
+
+@numba.njit(cache=True, error_model='numpy')
+def squared_error_sigmoid_forward(logits, labels):
+    """Loss per sample of spec 'squared_error_sigmoid': L = (σ(x) − b)²
+    """
+    return _squared_error_sigmoid_forward_into(logits, labels)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _squared_error_sigmoid_forward_into(logits, labels):
+    n = logits.shape[0]
+    loss = np.empty(n, dtype=logits.dtype)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        _squared_error_sigmoid_forward_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), logits, labels, loss)
+    return loss
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _squared_error_sigmoid_forward_sum_chunk(start, stop, logits, labels):
+    """Elements start..stop of squared_error_sigmoid_forward_sum."""
+    prefer_wide_vectors()
+    _total = 0.0
+    for i in range(np.uint64(start), np.uint64(stop)):
+        _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+        _tmp1 = 1/(_tmp0 + 1)  # 1/(_tmp0 + 1)
+        _tmp2 = _tmp0*_tmp1  # _tmp0*_tmp1
+        _total += (np.float64(labels[i])*(_tmp1 if (np.float64(logits[i]) <= 0) else _tmp2) + (np.float64(labels[i]) - 1)*(_tmp1 if (np.float64(logits[i]) >= 0) else _tmp2))**2
+    return _total
+
+
+@numba.njit(cache=True, error_model='numpy')
+def squared_error_sigmoid_forward_sum(logits, labels):
+    """Loss per sample of spec 'squared_error_sigmoid': L = (σ(x) − b)²
+
+    loss: the sum over each chunk of 16384 elements, in float64 (one per chunk).
+    """
+    return _squared_error_sigmoid_forward_sum_into(logits, labels)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _squared_error_sigmoid_forward_sum_into(logits, labels):
+    n = logits.shape[0]
+    loss = np.empty((n + CHUNK - 1) // CHUNK, dtype=np.float64)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        loss[chunk] = _squared_error_sigmoid_forward_sum_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), logits, labels)
+    return loss
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _squared_error_sigmoid_forward_backward_chunk(start, stop, logits, labels, scale, loss, grad):
+    """Elements start..stop of squared_error_sigmoid_forward_backward."""
+    prefer_wide_vectors()
+    if scale.shape[0] == 1:
+        _scale = scale[0]
+        for i in range(np.uint64(start), np.uint64(stop)):
+            _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+            _tmp1 = 1/(_tmp0 + 1)  # 1/(_tmp0 + 1)
+            _tmp2 = _tmp0*_tmp1  # _tmp0*_tmp1
+            _tmp3 = (_tmp1 if (np.float64(logits[i]) <= 0) else _tmp2)  # Piecewise((_tmp1, x <= 0), (_tmp2, True))
+            _tmp4 = (_tmp1 if (np.float64(logits[i]) >= 0) else _tmp2)  # Piecewise((_tmp1, x >= 0), (_tmp2, True))
+            _tmp5 = _tmp3*np.float64(labels[i]) + _tmp4*(np.float64(labels[i]) - 1)  # _tmp3*b + _tmp4*(b - 1)
+            loss[i] = _tmp5**2
+            grad[i] = _scale * (-2*_tmp3*_tmp4*_tmp5)
+    else:
+        for i in range(np.uint64(start), np.uint64(stop)):
+            _tmp6 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+            _tmp7 = 1/(_tmp6 + 1)  # 1/(_tmp6 + 1)
+            _tmp8 = _tmp6*_tmp7  # _tmp6*_tmp7
+            _tmp9 = (_tmp7 if (np.float64(logits[i]) <= 0) else _tmp8)  # Piecewise((_tmp7, x <= 0), (_tmp8, True))
+            _tmp10 = (_tmp7 if (np.float64(logits[i]) >= 0) else _tmp8)  # Piecewise((_tmp7, x >= 0), (_tmp8, True))
+            _tmp11 = _tmp10*(np.float64(labels[i]) - 1) + _tmp9*np.float64(labels[i])  # _tmp10*(b - 1) + _tmp9*b
+            loss[i] = _tmp11**2
+            grad[i] = scale[i] * (-2*_tmp10*_tmp11*_tmp9)
+
+
+@numba.njit(cache=True, error_model='numpy')
+def squared_error_sigmoid_forward_backward(logits, labels, scale, grad=None):
+    """Loss and scale · d loss / d input of spec 'squared_error_sigmoid': L = (σ(x) − b)²
+
+    grad: optional output buffer, allocated when None; it may be logits itself, but squared_error_sigmoid_forward_backward_in_place is faster at that.
+    """
+    if grad is None:
+        return _squared_error_sigmoid_forward_backward_into(logits, labels, scale, np.empty(logits.shape, dtype=logits.dtype))
+    else:
+        return _squared_error_sigmoid_forward_backward_into(logits, labels, scale, grad)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _squared_error_sigmoid_forward_backward_into(logits, labels, scale, grad):
+    n = logits.shape[0]
+    loss = np.empty(n, dtype=logits.dtype)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        _squared_error_sigmoid_forward_backward_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), logits, labels, scale, loss, grad)
+    return loss, grad
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _squared_error_sigmoid_forward_backward_chunk_in_place(start, stop, logits, labels, scale, loss):
+    """Elements start..stop of squared_error_sigmoid_forward_backward_in_place."""
+    grad = logits  # in place: one array, so no overlap checks
+    prefer_wide_vectors()
+    if scale.shape[0] == 1:
+        _scale = scale[0]
+        for i in range(np.uint64(start), np.uint64(stop)):
+            _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+            _tmp1 = 1/(_tmp0 + 1)  # 1/(_tmp0 + 1)
+            _tmp2 = _tmp0*_tmp1  # _tmp0*_tmp1
+            _tmp3 = (_tmp1 if (np.float64(logits[i]) <= 0) else _tmp2)  # Piecewise((_tmp1, x <= 0), (_tmp2, True))
+            _tmp4 = (_tmp1 if (np.float64(logits[i]) >= 0) else _tmp2)  # Piecewise((_tmp1, x >= 0), (_tmp2, True))
+            _tmp5 = _tmp3*np.float64(labels[i]) + _tmp4*(np.float64(labels[i]) - 1)  # _tmp3*b + _tmp4*(b - 1)
+            loss[i] = _tmp5**2
+            grad[i] = _scale * (-2*_tmp3*_tmp4*_tmp5)
+    else:
+        for i in range(np.uint64(start), np.uint64(stop)):
+            _tmp6 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+            _tmp7 = 1/(_tmp6 + 1)  # 1/(_tmp6 + 1)
+            _tmp8 = _tmp6*_tmp7  # _tmp6*_tmp7
+            _tmp9 = (_tmp7 if (np.float64(logits[i]) <= 0) else _tmp8)  # Piecewise((_tmp7, x <= 0), (_tmp8, True))
+            _tmp10 = (_tmp7 if (np.float64(logits[i]) >= 0) else _tmp8)  # Piecewise((_tmp7, x >= 0), (_tmp8, True))
+            _tmp11 = _tmp10*(np.float64(labels[i]) - 1) + _tmp9*np.float64(labels[i])  # _tmp10*(b - 1) + _tmp9*b
+            loss[i] = _tmp11**2
+            grad[i] = scale[i] * (-2*_tmp10*_tmp11*_tmp9)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def squared_error_sigmoid_forward_backward_in_place(logits, labels, scale):
+    """Loss and scale · d loss / d input of spec 'squared_error_sigmoid': L = (σ(x) − b)²
+
+    grad: written over logits, which is returned in its place.
+    """
+    n = logits.shape[0]
+    loss = np.empty(n, dtype=logits.dtype)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        _squared_error_sigmoid_forward_backward_chunk_in_place(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), logits, labels, scale, loss)
+    return loss, logits
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _squared_error_sigmoid_forward_backward_sum_chunk(start, stop, logits, labels, scale, grad):
+    """Elements start..stop of squared_error_sigmoid_forward_backward_sum."""
+    prefer_wide_vectors()
+    _total = 0.0
+    if scale.shape[0] == 1:
+        _scale = scale[0]
+        for i in range(np.uint64(start), np.uint64(stop)):
+            _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+            _tmp1 = 1/(_tmp0 + 1)  # 1/(_tmp0 + 1)
+            _tmp2 = _tmp0*_tmp1  # _tmp0*_tmp1
+            _tmp3 = (_tmp1 if (np.float64(logits[i]) <= 0) else _tmp2)  # Piecewise((_tmp1, x <= 0), (_tmp2, True))
+            _tmp4 = (_tmp1 if (np.float64(logits[i]) >= 0) else _tmp2)  # Piecewise((_tmp1, x >= 0), (_tmp2, True))
+            _tmp5 = _tmp3*np.float64(labels[i]) + _tmp4*(np.float64(labels[i]) - 1)  # _tmp3*b + _tmp4*(b - 1)
+            _total += _tmp5**2
+            grad[i] = _scale * (-2*_tmp3*_tmp4*_tmp5)
+    else:
+        for i in range(np.uint64(start), np.uint64(stop)):
+            _tmp6 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+            _tmp7 = 1/(_tmp6 + 1)  # 1/(_tmp6 + 1)
+            _tmp8 = _tmp6*_tmp7  # _tmp6*_tmp7
+            _tmp9 = (_tmp7 if (np.float64(logits[i]) <= 0) else _tmp8)  # Piecewise((_tmp7, x <= 0), (_tmp8, True))
+            _tmp10 = (_tmp7 if (np.float64(logits[i]) >= 0) else _tmp8)  # Piecewise((_tmp7, x >= 0), (_tmp8, True))
+            _tmp11 = _tmp10*(np.float64(labels[i]) - 1) + _tmp9*np.float64(labels[i])  # _tmp10*(b - 1) + _tmp9*b
+            _total += _tmp11**2
+            grad[i] = scale[i] * (-2*_tmp10*_tmp11*_tmp9)
+    return _total
+
+
+@numba.njit(cache=True, error_model='numpy')
+def squared_error_sigmoid_forward_backward_sum(logits, labels, scale, grad=None):
+    """Loss and scale · d loss / d input of spec 'squared_error_sigmoid': L = (σ(x) − b)²
+
+    loss: the sum over each chunk of 16384 elements, in float64 (one per chunk).
+
+    grad: optional output buffer, allocated when None; it may be logits itself, but squared_error_sigmoid_forward_backward_sum_in_place is faster at that.
+    """
+    if grad is None:
+        return _squared_error_sigmoid_forward_backward_sum_into(logits, labels, scale, np.empty(logits.shape, dtype=logits.dtype))
+    else:
+        return _squared_error_sigmoid_forward_backward_sum_into(logits, labels, scale, grad)
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _squared_error_sigmoid_forward_backward_sum_into(logits, labels, scale, grad):
+    n = logits.shape[0]
+    loss = np.empty((n + CHUNK - 1) // CHUNK, dtype=np.float64)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        loss[chunk] = _squared_error_sigmoid_forward_backward_sum_chunk(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), logits, labels, scale, grad)
+    return loss, grad
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _squared_error_sigmoid_forward_backward_sum_chunk_in_place(start, stop, logits, labels, scale):
+    """Elements start..stop of squared_error_sigmoid_forward_backward_sum_in_place."""
+    grad = logits  # in place: one array, so no overlap checks
+    prefer_wide_vectors()
+    _total = 0.0
+    if scale.shape[0] == 1:
+        _scale = scale[0]
+        for i in range(np.uint64(start), np.uint64(stop)):
+            _tmp0 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+            _tmp1 = 1/(_tmp0 + 1)  # 1/(_tmp0 + 1)
+            _tmp2 = _tmp0*_tmp1  # _tmp0*_tmp1
+            _tmp3 = (_tmp1 if (np.float64(logits[i]) <= 0) else _tmp2)  # Piecewise((_tmp1, x <= 0), (_tmp2, True))
+            _tmp4 = (_tmp1 if (np.float64(logits[i]) >= 0) else _tmp2)  # Piecewise((_tmp1, x >= 0), (_tmp2, True))
+            _tmp5 = _tmp3*np.float64(labels[i]) + _tmp4*(np.float64(labels[i]) - 1)  # _tmp3*b + _tmp4*(b - 1)
+            _total += _tmp5**2
+            grad[i] = _scale * (-2*_tmp3*_tmp4*_tmp5)
+    else:
+        for i in range(np.uint64(start), np.uint64(stop)):
+            _tmp6 = fast_exp_nonpositive(-abs(np.float64(logits[i])))  # exp(-Abs(x))
+            _tmp7 = 1/(_tmp6 + 1)  # 1/(_tmp6 + 1)
+            _tmp8 = _tmp6*_tmp7  # _tmp6*_tmp7
+            _tmp9 = (_tmp7 if (np.float64(logits[i]) <= 0) else _tmp8)  # Piecewise((_tmp7, x <= 0), (_tmp8, True))
+            _tmp10 = (_tmp7 if (np.float64(logits[i]) >= 0) else _tmp8)  # Piecewise((_tmp7, x >= 0), (_tmp8, True))
+            _tmp11 = _tmp10*(np.float64(labels[i]) - 1) + _tmp9*np.float64(labels[i])  # _tmp10*(b - 1) + _tmp9*b
+            _total += _tmp11**2
+            grad[i] = scale[i] * (-2*_tmp10*_tmp11*_tmp9)
+    return _total
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def squared_error_sigmoid_forward_backward_sum_in_place(logits, labels, scale):
+    """Loss and scale · d loss / d input of spec 'squared_error_sigmoid': L = (σ(x) − b)²
+
+    loss: the sum over each chunk of 16384 elements, in float64 (one per chunk).
+
+    grad: written over logits, which is returned in its place.
+    """
+    n = logits.shape[0]
+    loss = np.empty((n + CHUNK - 1) // CHUNK, dtype=np.float64)
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        loss[chunk] = _squared_error_sigmoid_forward_backward_sum_chunk_in_place(chunk * CHUNK, min(n, (chunk + 1) * CHUNK), logits, labels, scale)
     return loss, logits
 
 

@@ -200,6 +200,80 @@ class Poly1CrossEntropyKernels:
 poly1_cross_entropy = Poly1CrossEntropyKernels()
 
 
+class Poly1CrossEntropyWithProbabilityLabelsKernels:
+    """The kernels of spec ``poly1_cross_entropy_with_probability_labels``, in :mod:`symce.generated.polyloss`."""
+
+    __slots__ = ()
+
+    @property
+    def forward(self) -> Callable[..., np.ndarray]:
+        return _polyloss_module().poly1_cross_entropy_with_probability_labels_forward
+
+    @property
+    def forward_sum(self) -> Callable[..., np.ndarray]:
+        return _polyloss_module().poly1_cross_entropy_with_probability_labels_forward_sum
+
+    @property
+    def forward_backward(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _polyloss_module().poly1_cross_entropy_with_probability_labels_forward_backward
+
+    @property
+    def forward_backward_sum(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _polyloss_module().poly1_cross_entropy_with_probability_labels_forward_backward_sum
+
+    @property
+    def forward_backward_in_place(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _polyloss_module().poly1_cross_entropy_with_probability_labels_forward_backward_in_place
+
+    @property
+    def forward_backward_sum_in_place(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _polyloss_module().poly1_cross_entropy_with_probability_labels_forward_backward_sum_in_place
+
+
+poly1_cross_entropy_with_probability_labels = Poly1CrossEntropyWithProbabilityLabelsKernels()
+
+
+@functools.cache
+def _multilabel_module():
+    """symce.generated.multilabel, imported when one of its kernels is first read."""
+    import symce.generated.multilabel as module
+
+    return module
+
+
+class MultilabelSoftMarginLossKernels:
+    """The kernels of spec ``multilabel_soft_margin_loss``, in :mod:`symce.generated.multilabel`."""
+
+    __slots__ = ()
+
+    @property
+    def forward(self) -> Callable[..., np.ndarray]:
+        return _multilabel_module().multilabel_soft_margin_loss_forward
+
+    @property
+    def forward_sum(self) -> Callable[..., np.ndarray]:
+        return _multilabel_module().multilabel_soft_margin_loss_forward_sum
+
+    @property
+    def forward_backward(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _multilabel_module().multilabel_soft_margin_loss_forward_backward
+
+    @property
+    def forward_backward_sum(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _multilabel_module().multilabel_soft_margin_loss_forward_backward_sum
+
+    @property
+    def forward_backward_in_place(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _multilabel_module().multilabel_soft_margin_loss_forward_backward_in_place
+
+    @property
+    def forward_backward_sum_in_place(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _multilabel_module().multilabel_soft_margin_loss_forward_backward_sum_in_place
+
+
+multilabel_soft_margin_loss = MultilabelSoftMarginLossKernels()
+
+
 @functools.cache
 def _softmax_module():
     """symce.generated.softmax, imported when one of its kernels is first read."""
@@ -360,6 +434,39 @@ class SoftMarginLossKernels:
 
 
 soft_margin_loss = SoftMarginLossKernels()
+
+
+class SquaredErrorSigmoidKernels:
+    """The kernels of spec ``squared_error_sigmoid``, in :mod:`symce.generated.binary`."""
+
+    __slots__ = ()
+
+    @property
+    def forward(self) -> Callable[..., np.ndarray]:
+        return _binary_module().squared_error_sigmoid_forward
+
+    @property
+    def forward_sum(self) -> Callable[..., np.ndarray]:
+        return _binary_module().squared_error_sigmoid_forward_sum
+
+    @property
+    def forward_backward(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _binary_module().squared_error_sigmoid_forward_backward
+
+    @property
+    def forward_backward_sum(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _binary_module().squared_error_sigmoid_forward_backward_sum
+
+    @property
+    def forward_backward_in_place(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _binary_module().squared_error_sigmoid_forward_backward_in_place
+
+    @property
+    def forward_backward_sum_in_place(self) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        return _binary_module().squared_error_sigmoid_forward_backward_sum_in_place
+
+
+squared_error_sigmoid = SquaredErrorSigmoidKernels()
 
 
 class BinaryCrossEntropyKernels:

@@ -3,10 +3,11 @@
 # version), and of the runtime the kernels call (symce/runtime and generated/coefficients.py):
 #   focal_loss: 630d8869ea95cbad618a517ddc28768add4cb0d5d8e7e14c85cb1b36a25d6fe7
 #   poly1_cross_entropy: dc79f8b693cbe38147029e53a70e5674cab98f1b306a18331246b2b15adfba3f
+#   poly1_cross_entropy_with_probability_labels: b210e324f7b2707be427de6f0485fcb1f583ff82f3777927bb41b2536aaf3017
 #   symce.runtime: 516ad3445866809991c000a2067bd74439e56d97cf1bc27f32dbb5ce7306a9e1
-"""Numba kernels for the polyloss family, derived from the spec(s) focal_loss, poly1_cross_entropy.
+"""Numba kernels for the polyloss family, derived from the spec(s) focal_loss, poly1_cross_entropy, poly1_cross_entropy_with_probability_labels.
 
-Functions: focal_loss_forward, focal_loss_forward_backward, poly1_cross_entropy_forward, poly1_cross_entropy_forward_backward.
+Functions: focal_loss_forward, focal_loss_forward_backward, poly1_cross_entropy_forward, poly1_cross_entropy_forward_backward, poly1_cross_entropy_with_probability_labels_forward, poly1_cross_entropy_with_probability_labels_forward_backward.
 Generated: do not edit; see symce.codegen.
 """
 
@@ -1659,3 +1660,852 @@ def poly1_cross_entropy_forward_backward_sum_in_place(logits, labels, weight, ep
     if logits.shape[1] < LONG_ROWS:
         return _poly1_cross_entropy_forward_backward_in_place_short(logits, labels, weight, epsilon, ignore_index, row_scale, True, numba.get_num_threads())
     return _poly1_cross_entropy_forward_backward_in_place_long(logits, labels, weight, epsilon, ignore_index, row_scale, True)
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _poly1_cross_entropy_with_probability_labels_forward_rows(start, stop, logits, labels, weight, epsilon, loss, summed, run):
+    """Rows start..stop of poly1_cross_entropy_with_probability_labels_forward."""
+    prefer_wide_vectors_if_long(run)
+    C = logits.shape[1]
+    _total = 0.0
+    for i in range(start, stop):
+        mx, finite = row_max_of_run(logits, i, start, run)  # the row max, and if it is finite
+        m = np.float64(mx)
+        if finite:
+            if weight is None:
+                if epsilon == 0.0:
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero  # Σ_{k≠a} y_k*(z_k − m)
+                    _s1 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _s2 = _zero  # Σ_{k} y_k
+                    _u1 = _zero  # Σ_{z_k = max} exp(z_k − m)
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
+                        _s0 += labels[i, k]*(_zk - mx)
+                        _b1 = _ek  # exp(z_k − m)
+                        _s1 += _zero if _zk == mx else _b1
+                        _u1 += _b1 if _zk == mx else _zero
+                        _s2 += labels[i, k]
+                    _r0 = np.float64(_s0)  # Σ_{k≠a} y_k*(z_k − m)
+                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _r2 = np.float64(_s2)  # Σ_{k} y_k
+                    _loss = -_r0 + _r2*log1p_of_run(_r1, run, i - start)
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
+                else:
+                    a = first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)*y_k
+                    _s1 = _zero  # Σ_{k≠a} y_k*(z_k − m)
+                    _s2 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _s3 = _zero  # Σ_{k≠a, z_k < max} y_k
+                    _u0 = _zero  # Σ_{z_k = max} exp(z_k − m)*y_k
+                    _u2 = _zero  # Σ_{z_k = max} exp(z_k − m)
+                    _u3 = _zero  # Σ_{z_k = max} y_k
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
+                        _tmp0 = _ek  # exp(z_k − m)
+                        _b0 = _tmp0*labels[i, k]  # exp(z_k − m)*y_k
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                        _s1 += labels[i, k]*(_zk - mx)
+                        _b2 = _tmp0  # exp(z_k − m)
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                        _b3 = labels[i, k]  # y_k
+                        _s3 += _zero if _zk == mx else _b3
+                        _u3 += _b3 if _zk == mx else _zero
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(labels[i, a]))  # Σ_{k≠a} exp(z_k − m)*y_k
+                    _r1 = np.float64(_s1)  # Σ_{k≠a} y_k*(z_k − m)
+                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _r3 = np.float64(_s3) + (np.float64(_u3) - np.float64(labels[i, a]))  # Σ_{k≠a} y_k
+                    _loss = (_r3 + np.float64(labels[i, a]))*log1p_of_run(_r2, run, i - start) + (-_r0*np.float64(epsilon) - _r1*_r2 - _r1 + _r2*_r3*np.float64(epsilon) + _r2*np.float64(epsilon)*np.float64(labels[i, a]) + _r3*np.float64(epsilon))/(_r2 + 1)
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
+            else:
+                if epsilon == 0.0:
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero  # Σ_{k} w_k*y_k
+                    _s1 = _zero  # Σ_{k≠a} w_k*y_k*(z_k − m)
+                    _s2 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _u2 = _zero  # Σ_{z_k = max} exp(z_k − m)
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
+                        _tmp1 = weight[k]*labels[i, k]  # w_k*y_k
+                        _s0 += _tmp1
+                        _s1 += _tmp1*(_zk - mx)
+                        _b2 = _ek  # exp(z_k − m)
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                    _r0 = np.float64(_s0)  # Σ_{k} w_k*y_k
+                    _r1 = np.float64(_s1)  # Σ_{k≠a} w_k*y_k*(z_k − m)
+                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _loss = _r0*log1p_of_run(_r2, run, i - start) - _r1
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
+                else:
+                    a = first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero  # Σ_{k≠a, z_k < max} w_k*y_k
+                    _s1 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)*w_k*y_k
+                    _s2 = _zero  # Σ_{k≠a} w_k*y_k*(z_k − m)
+                    _s3 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _u0 = _zero  # Σ_{z_k = max} w_k*y_k
+                    _u1 = _zero  # Σ_{z_k = max} exp(z_k − m)*w_k*y_k
+                    _u3 = _zero  # Σ_{z_k = max} exp(z_k − m)
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
+                        _tmp2 = weight[k]*labels[i, k]  # w_k*y_k
+                        _tmp3 = _ek  # exp(z_k − m)
+                        _b0 = _tmp2  # w_k*y_k
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                        _b1 = _tmp2*_tmp3  # exp(z_k − m)*w_k*y_k
+                        _s1 += _zero if _zk == mx else _b1
+                        _u1 += _b1 if _zk == mx else _zero
+                        _s2 += _tmp2*(_zk - mx)
+                        _b3 = _tmp3  # exp(z_k − m)
+                        _s3 += _zero if _zk == mx else _b3
+                        _u3 += _b3 if _zk == mx else _zero
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))  # Σ_{k≠a} w_k*y_k
+                    _r1 = np.float64(_s1) + (np.float64(_u1) - np.float64(weight[a])*np.float64(labels[i, a]))  # Σ_{k≠a} exp(z_k − m)*w_k*y_k
+                    _r2 = np.float64(_s2)  # Σ_{k≠a} w_k*y_k*(z_k − m)
+                    _r3 = sum_below_max_of_run(np.float64(_s3) + (np.float64(_u3) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _tmp4 = np.float64(weight[a])*np.float64(labels[i, a])  # w_a*y_a
+                    _tmp5 = _r0*np.float64(epsilon)  # _r0*epsilon_1
+                    _loss = (_r0 + _tmp4)*log1p_of_run(_r3, run, i - start) + (-_r1*np.float64(epsilon) - _r2*_r3 - _r2 + _r3*_tmp4*np.float64(epsilon) + _r3*_tmp5 + _tmp5)/(_r3 + 1)
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
+        else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
+            if weight is None:
+                _s0 = 0.0  # Σ_{k} exp(z_k)*y_k
+                _s1 = 0.0  # Σ_{k} y_k*z_k
+                _s2 = 0.0  # Σ_{k} exp(z_k)
+                _s3 = 0.0  # Σ_{k} y_k
+                for k in range(C):
+                    _zk = logits[i, k]
+                    _ek = fast_exp(np.float64(_zk))  # exp(z_k)
+                    _tmp6 = np.float64(_ek)  # exp(z_k)
+                    _s0 += _tmp6*np.float64(labels[i, k])
+                    _s1 += np.float64(labels[i, k])*np.float64(_zk)
+                    _s2 += _tmp6
+                    _s3 += np.float64(labels[i, k])
+                _r0 = np.float64(_s0)  # Σ_{k} exp(z_k)*y_k
+                _r1 = np.float64(_s1)  # Σ_{k} y_k*z_k
+                _r2 = np.float64(_s2)  # Σ_{k} exp(z_k)
+                _r3 = np.float64(_s3)  # Σ_{k} y_k
+                _loss = -_r0*np.float64(epsilon)/_r2 - _r1 + _r3*np.float64(epsilon) + _r3*math.log(_r2)
+                _total += _loss
+                if not summed:
+                    loss[i] = _loss
+            else:
+                _s0 = 0.0  # Σ_{k} w_k*y_k
+                _s1 = 0.0  # Σ_{k} exp(z_k)*w_k*y_k
+                _s2 = 0.0  # Σ_{k} w_k*y_k*z_k
+                _s3 = 0.0  # Σ_{k} exp(z_k)
+                for k in range(C):
+                    _zk = logits[i, k]
+                    _ek = fast_exp(np.float64(_zk))  # exp(z_k)
+                    _tmp7 = np.float64(weight[k])*np.float64(labels[i, k])  # w_k*y_k
+                    _tmp8 = np.float64(_ek)  # exp(z_k)
+                    _s0 += _tmp7
+                    _s1 += _tmp7*_tmp8
+                    _s2 += _tmp7*np.float64(_zk)
+                    _s3 += _tmp8
+                _r0 = np.float64(_s0)  # Σ_{k} w_k*y_k
+                _r1 = np.float64(_s1)  # Σ_{k} exp(z_k)*w_k*y_k
+                _r2 = np.float64(_s2)  # Σ_{k} w_k*y_k*z_k
+                _r3 = np.float64(_s3)  # Σ_{k} exp(z_k)
+                _loss = _r0*np.float64(epsilon) + _r0*math.log(_r3) - _r1*np.float64(epsilon)/_r3 - _r2
+                _total += _loss
+                if not summed:
+                    loss[i] = _loss
+    return _total
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _poly1_cross_entropy_with_probability_labels_forward_short(logits, labels, weight, epsilon, summed, threads):
+    rows, C = logits.shape
+    per_task = max(1, CHUNK // max(C, 1))
+    tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
+    with_firsts = not (epsilon == 0.0)  # whether a row reads the first index of its max
+    parts = max(1, min(threads, tasks))
+    for part in numba.prange(parts):
+        scratch = np.empty(per_task * C, logits.dtype)
+        for task in range(part * tasks // parts, (part + 1) * tasks // parts):
+            start = task * per_task
+            stop = min(rows, start + per_task)
+            _total = _poly1_cross_entropy_with_probability_labels_forward_rows(start, stop, logits, labels, weight, epsilon, loss, summed, run_exponentials(logits, start, stop, scratch, True, with_firsts))
+            if summed:
+                loss[task] = _total
+    return loss
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _poly1_cross_entropy_with_probability_labels_forward_long(logits, labels, weight, epsilon, summed):
+    rows, C = logits.shape
+    per_task = max(1, CHUNK // max(C, 1))
+    tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
+    for task in numba.prange(tasks):
+        start = task * per_task
+        stop = min(rows, start + per_task)
+        _total = _poly1_cross_entropy_with_probability_labels_forward_rows(start, stop, logits, labels, weight, epsilon, loss, summed, None)
+        if summed:
+            loss[task] = _total
+    return loss
+
+
+def poly1_cross_entropy_with_probability_labels_forward(logits, labels, weight, epsilon):
+    """Loss per sample of spec 'poly1_cross_entropy_with_probability_labels': L = Σ_k (ε₁ (1 − softmax(z)_k) − log softmax(z)_k) w_k y_k
+    """
+    if logits.shape[1] < LONG_ROWS:
+        return _poly1_cross_entropy_with_probability_labels_forward_short(logits, labels, weight, epsilon, False, numba.get_num_threads())
+    return _poly1_cross_entropy_with_probability_labels_forward_long(logits, labels, weight, epsilon, False)
+
+
+def poly1_cross_entropy_with_probability_labels_forward_sum(logits, labels, weight, epsilon):
+    """Loss per sample of spec 'poly1_cross_entropy_with_probability_labels': L = Σ_k (ε₁ (1 − softmax(z)_k) − log softmax(z)_k) w_k y_k
+
+    loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
+    """
+    if logits.shape[1] < LONG_ROWS:
+        return _poly1_cross_entropy_with_probability_labels_forward_short(logits, labels, weight, epsilon, True, numba.get_num_threads())
+    return _poly1_cross_entropy_with_probability_labels_forward_long(logits, labels, weight, epsilon, True)
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _poly1_cross_entropy_with_probability_labels_forward_backward_rows(start, stop, logits, labels, weight, epsilon, row_scale, loss, grad, summed, run):
+    """Rows start..stop of poly1_cross_entropy_with_probability_labels_forward_backward."""
+    prefer_wide_vectors_if_long(run)
+    C = logits.shape[1]
+    _total = 0.0
+    for i in range(start, stop):
+        _scale = row_scale[0] if row_scale.shape[0] == 1 else row_scale[i]
+        mx, finite = row_max_of_run(logits, i, start, run)  # the row max, and if it is finite
+        m = np.float64(mx)
+        if finite:
+            if weight is None:
+                if epsilon == 0.0:
+                    a = first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero  # Σ_{k≠a} y_k*(z_k − m)
+                    _s1 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _s2 = _zero  # Σ_{k≠a, z_k < max} y_k
+                    _u1 = _zero  # Σ_{z_k = max} exp(z_k − m)
+                    _u2 = _zero  # Σ_{z_k = max} y_k
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
+                        store_exponential(grad, i, k, _ek, run)
+                        _s0 += labels[i, k]*(_zk - mx)
+                        _b1 = _ek  # exp(z_k − m)
+                        _s1 += _zero if _zk == mx else _b1
+                        _u1 += _b1 if _zk == mx else _zero
+                        _b2 = labels[i, k]  # y_k
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                    _r0 = np.float64(_s0)  # Σ_{k≠a} y_k*(z_k − m)
+                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))  # Σ_{k≠a} y_k
+                    _tmp0 = _r2 + np.float64(labels[i, a])  # _r2 + y_a
+                    _tmp1 = 1/(_r1 + 1)  # 1/(_r1 + 1)
+                    _loss = -_r0 + _tmp0*log1p_of_run(_r1, run, i - start)
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
+                    _tmp2 = _scale * (_tmp1*(-_r1*np.float64(labels[i, a]) + _r2))  # grad[i, a]
+                    _tmp3 = cast_like(_scale * (_tmp0*_tmp1), mx)  # the coefficient of exp(z_j − m) in grad
+                    _tmp4 = cast_like(_scale * (-1), mx)  # the coefficient of y_j in grad
+                    if not write_row(grad, i, ((_tmp3, kept_exponentials(grad, run)), (_tmp4, labels)), (logits, labels), run):
+                        for j in range(C):
+                            grad[i, j] = _tmp3 * stored_exponential(grad, i, j, run, i - start) + _tmp4 * labels[i, j]
+                    grad[i, a] = _tmp2
+                else:
+                    a = first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)*y_k
+                    _s1 = _zero  # Σ_{k≠a} y_k*(z_k − m)
+                    _s2 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _s3 = _zero  # Σ_{k≠a, z_k < max} y_k
+                    _u0 = _zero  # Σ_{z_k = max} exp(z_k − m)*y_k
+                    _u2 = _zero  # Σ_{z_k = max} exp(z_k − m)
+                    _u3 = _zero  # Σ_{z_k = max} y_k
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
+                        store_exponential(grad, i, k, _ek, run)
+                        _tmp5 = _ek  # exp(z_k − m)
+                        _b0 = _tmp5*labels[i, k]  # exp(z_k − m)*y_k
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                        _s1 += labels[i, k]*(_zk - mx)
+                        _b2 = _tmp5  # exp(z_k − m)
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                        _b3 = labels[i, k]  # y_k
+                        _s3 += _zero if _zk == mx else _b3
+                        _u3 += _b3 if _zk == mx else _zero
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(labels[i, a]))  # Σ_{k≠a} exp(z_k − m)*y_k
+                    _r1 = np.float64(_s1)  # Σ_{k≠a} y_k*(z_k − m)
+                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _r3 = np.float64(_s3) + (np.float64(_u3) - np.float64(labels[i, a]))  # Σ_{k≠a} y_k
+                    _tmp6 = _r3 + np.float64(labels[i, a])  # _r3 + y_a
+                    _tmp7 = _r2 + 1  # _r2 + 1
+                    _tmp8 = 1/_tmp7  # 1/_tmp7
+                    _tmp9 = _r2*np.float64(labels[i, a])  # _r2*y_a
+                    _tmp10 = _r0*np.float64(epsilon) - _tmp9*np.float64(epsilon)  # _r0*epsilon_1 - _tmp9*epsilon_1
+                    _tmp11 = _tmp7**(-2)  # _tmp7**(-2)
+                    _loss = _tmp6*log1p_of_run(_r2, run, i - start) + _tmp8*(-_r1*_r2 - _r1 + _r2*_r3*np.float64(epsilon) + _r3*np.float64(epsilon) - _tmp10)
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
+                    _tmp12 = _scale * (_tmp11*(-_r2**2*np.float64(labels[i, a]) + _r2*_r3 + _r3 + _tmp10 - _tmp9))  # grad[i, a]
+                    _tmp13 = cast_like(_scale * (-_tmp8*np.float64(epsilon)), mx)  # the coefficient of exp(z_j − m)*y_j in grad
+                    _tmp14 = cast_like(_scale * (_r0*_tmp11*np.float64(epsilon) + _tmp11*np.float64(epsilon)*np.float64(labels[i, a]) + _tmp6*_tmp8), mx)  # the coefficient of exp(z_j − m) in grad
+                    _tmp15 = cast_like(_scale * (-1), mx)  # the coefficient of y_j in grad
+                    if not write_row(grad, i, ((_tmp13, labels, kept_exponentials(grad, run)), (_tmp14, kept_exponentials(grad, run)), (_tmp15, labels)), (logits, labels), run):
+                        for j in range(C):
+                            grad[i, j] = _tmp13 * stored_exponential(grad, i, j, run, i - start)*labels[i, j] + _tmp14 * stored_exponential(grad, i, j, run, i - start) + _tmp15 * labels[i, j]
+                    grad[i, a] = _tmp12
+            else:
+                if epsilon == 0.0:
+                    a = first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero  # Σ_{k≠a, z_k < max} w_k*y_k
+                    _s1 = _zero  # Σ_{k≠a} w_k*y_k*(z_k − m)
+                    _s2 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _u0 = _zero  # Σ_{z_k = max} w_k*y_k
+                    _u2 = _zero  # Σ_{z_k = max} exp(z_k − m)
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
+                        store_exponential(grad, i, k, _ek, run)
+                        _tmp16 = weight[k]*labels[i, k]  # w_k*y_k
+                        _b0 = _tmp16  # w_k*y_k
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                        _s1 += _tmp16*(_zk - mx)
+                        _b2 = _ek  # exp(z_k − m)
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))  # Σ_{k≠a} w_k*y_k
+                    _r1 = np.float64(_s1)  # Σ_{k≠a} w_k*y_k*(z_k − m)
+                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _tmp17 = np.float64(weight[a])*np.float64(labels[i, a])  # w_a*y_a
+                    _tmp18 = _r0 + _tmp17  # _r0 + _tmp17
+                    _tmp19 = 1/(_r2 + 1)  # 1/(_r2 + 1)
+                    _loss = -_r1 + _tmp18*log1p_of_run(_r2, run, i - start)
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
+                    _tmp20 = _scale * (_tmp19*(_r0 - _r2*_tmp17))  # grad[i, a]
+                    _tmp21 = cast_like(_scale * (-1), mx)  # the coefficient of w_j*y_j in grad
+                    _tmp22 = cast_like(_scale * (_tmp18*_tmp19), mx)  # the coefficient of exp(z_j − m) in grad
+                    if not write_row(grad, i, ((_tmp21, weight, labels), (_tmp22, kept_exponentials(grad, run))), (logits, labels), run):
+                        for j in range(C):
+                            grad[i, j] = _tmp21 * weight[j]*labels[i, j] + _tmp22 * stored_exponential(grad, i, j, run, i - start)
+                    grad[i, a] = _tmp20
+                else:
+                    a = first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero  # Σ_{k≠a, z_k < max} w_k*y_k
+                    _s1 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)*w_k*y_k
+                    _s2 = _zero  # Σ_{k≠a} w_k*y_k*(z_k − m)
+                    _s3 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _u0 = _zero  # Σ_{z_k = max} w_k*y_k
+                    _u1 = _zero  # Σ_{z_k = max} exp(z_k − m)*w_k*y_k
+                    _u3 = _zero  # Σ_{z_k = max} exp(z_k − m)
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
+                        store_exponential(grad, i, k, _ek, run)
+                        _tmp23 = weight[k]*labels[i, k]  # w_k*y_k
+                        _tmp24 = _ek  # exp(z_k − m)
+                        _b0 = _tmp23  # w_k*y_k
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                        _b1 = _tmp23*_tmp24  # exp(z_k − m)*w_k*y_k
+                        _s1 += _zero if _zk == mx else _b1
+                        _u1 += _b1 if _zk == mx else _zero
+                        _s2 += _tmp23*(_zk - mx)
+                        _b3 = _tmp24  # exp(z_k − m)
+                        _s3 += _zero if _zk == mx else _b3
+                        _u3 += _b3 if _zk == mx else _zero
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))  # Σ_{k≠a} w_k*y_k
+                    _r1 = np.float64(_s1) + (np.float64(_u1) - np.float64(weight[a])*np.float64(labels[i, a]))  # Σ_{k≠a} exp(z_k − m)*w_k*y_k
+                    _r2 = np.float64(_s2)  # Σ_{k≠a} w_k*y_k*(z_k − m)
+                    _r3 = sum_below_max_of_run(np.float64(_s3) + (np.float64(_u3) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _tmp25 = np.float64(weight[a])*np.float64(labels[i, a])  # w_a*y_a
+                    _tmp26 = _r0 + _tmp25  # _r0 + _tmp25
+                    _tmp27 = _r3 + 1  # _r3 + 1
+                    _tmp28 = 1/_tmp27  # 1/_tmp27
+                    _tmp29 = _r0*np.float64(epsilon)  # _r0*epsilon_1
+                    _tmp30 = _r1*np.float64(epsilon)  # _r1*epsilon_1
+                    _tmp31 = _r3*_tmp25  # _r3*_tmp25
+                    _tmp32 = _tmp31*np.float64(epsilon)  # _tmp31*epsilon_1
+                    _tmp33 = _tmp27**(-2)  # _tmp27**(-2)
+                    _loss = _tmp26*log1p_of_run(_r3, run, i - start) + _tmp28*(-_r2*_r3 - _r2 + _r3*_tmp29 + _tmp29 - _tmp30 + _tmp32)
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
+                    _tmp34 = _scale * (_tmp33*(_r0*_r3 + _r0 - _r3**2*_tmp25 + _tmp30 - _tmp31 - _tmp32))  # grad[i, a]
+                    _tmp35 = cast_like(_scale * (-1), mx)  # the coefficient of w_j*y_j in grad
+                    _tmp36 = cast_like(_scale * (-_tmp28*np.float64(epsilon)), mx)  # the coefficient of exp(z_j − m)*w_j*y_j in grad
+                    _tmp37 = cast_like(_scale * (_r1*_tmp33*np.float64(epsilon) + _tmp25*_tmp33*np.float64(epsilon) + _tmp26*_tmp28), mx)  # the coefficient of exp(z_j − m) in grad
+                    if not write_row(grad, i, ((_tmp35, weight, labels), (_tmp36, weight, labels, kept_exponentials(grad, run)), (_tmp37, kept_exponentials(grad, run))), (logits, labels), run):
+                        for j in range(C):
+                            grad[i, j] = _tmp35 * weight[j]*labels[i, j] + _tmp36 * stored_exponential(grad, i, j, run, i - start)*weight[j]*labels[i, j] + _tmp37 * stored_exponential(grad, i, j, run, i - start)
+                    grad[i, a] = _tmp34
+        else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
+            if weight is None:
+                _s0 = 0.0  # Σ_{k} exp(z_k)*y_k
+                _s1 = 0.0  # Σ_{k} y_k*z_k
+                _s2 = 0.0  # Σ_{k} exp(z_k)
+                _s3 = 0.0  # Σ_{k} y_k
+                for k in range(C):
+                    _zk = logits[i, k]
+                    _ek = fast_exp(np.float64(_zk))  # exp(z_k)
+                    _tmp38 = np.float64(_ek)  # exp(z_k)
+                    _s0 += _tmp38*np.float64(labels[i, k])
+                    _s1 += np.float64(labels[i, k])*np.float64(_zk)
+                    _s2 += _tmp38
+                    _s3 += np.float64(labels[i, k])
+                _r0 = np.float64(_s0)  # Σ_{k} exp(z_k)*y_k
+                _r1 = np.float64(_s1)  # Σ_{k} y_k*z_k
+                _r2 = np.float64(_s2)  # Σ_{k} exp(z_k)
+                _r3 = np.float64(_s3)  # Σ_{k} y_k
+                _tmp39 = 1/_r2  # 1/_r2
+                _tmp40 = _r0*np.float64(epsilon)  # _r0*epsilon_1
+                _loss = -_r1 + _r3*np.float64(epsilon) + _r3*math.log(_r2) - _tmp39*_tmp40
+                _total += _loss
+                if not summed:
+                    loss[i] = _loss
+                for j in range(C):
+                    _tmp41 = fast_exp(np.float64(logits[i, j]))  # exp(z_j)
+                    _tmp42 = _tmp39*_tmp41  # _tmp39*_tmp41
+                    grad[i, j] = _scale * (_r3*_tmp42 - _tmp42*np.float64(epsilon)*np.float64(labels[i, j]) - np.float64(labels[i, j]) + _tmp40*_tmp41/_r2**2)
+            else:
+                _s0 = 0.0  # Σ_{k} w_k*y_k
+                _s1 = 0.0  # Σ_{k} exp(z_k)*w_k*y_k
+                _s2 = 0.0  # Σ_{k} w_k*y_k*z_k
+                _s3 = 0.0  # Σ_{k} exp(z_k)
+                for k in range(C):
+                    _zk = logits[i, k]
+                    _ek = fast_exp(np.float64(_zk))  # exp(z_k)
+                    _tmp43 = np.float64(weight[k])*np.float64(labels[i, k])  # w_k*y_k
+                    _tmp44 = np.float64(_ek)  # exp(z_k)
+                    _s0 += _tmp43
+                    _s1 += _tmp43*_tmp44
+                    _s2 += _tmp43*np.float64(_zk)
+                    _s3 += _tmp44
+                _r0 = np.float64(_s0)  # Σ_{k} w_k*y_k
+                _r1 = np.float64(_s1)  # Σ_{k} exp(z_k)*w_k*y_k
+                _r2 = np.float64(_s2)  # Σ_{k} w_k*y_k*z_k
+                _r3 = np.float64(_s3)  # Σ_{k} exp(z_k)
+                _tmp45 = 1/_r3  # 1/_r3
+                _tmp46 = _r1*np.float64(epsilon)  # _r1*epsilon_1
+                _loss = _r0*np.float64(epsilon) + _r0*math.log(_r3) - _r2 - _tmp45*_tmp46
+                _total += _loss
+                if not summed:
+                    loss[i] = _loss
+                for j in range(C):
+                    _tmp47 = fast_exp(np.float64(logits[i, j]))  # exp(z_j)
+                    _tmp48 = _tmp45*_tmp47  # _tmp45*_tmp47
+                    _tmp49 = np.float64(weight[j])*np.float64(labels[i, j])  # w_j*y_j
+                    grad[i, j] = _scale * (_r0*_tmp48 - _tmp48*_tmp49*np.float64(epsilon) - _tmp49 + _tmp46*_tmp47/_r3**2)
+    return _total
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _poly1_cross_entropy_with_probability_labels_forward_backward_short(logits, labels, weight, epsilon, row_scale, grad, summed, threads):
+    rows, C = logits.shape
+    per_task = max(1, CHUNK // max(C, 1))
+    tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
+    with_firsts = True  # whether a row reads the first index of its max
+    parts = max(1, min(threads, tasks))
+    for part in numba.prange(parts):
+        scratch = np.empty(per_task * C, logits.dtype)
+        for task in range(part * tasks // parts, (part + 1) * tasks // parts):
+            start = task * per_task
+            stop = min(rows, start + per_task)
+            _total = _poly1_cross_entropy_with_probability_labels_forward_backward_rows(start, stop, logits, labels, weight, epsilon, row_scale, loss, grad, summed, run_exponentials(logits, start, stop, scratch, True, with_firsts))
+            if summed:
+                loss[task] = _total
+    return loss, grad
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _poly1_cross_entropy_with_probability_labels_forward_backward_long(logits, labels, weight, epsilon, row_scale, grad, summed):
+    rows, C = logits.shape
+    per_task = max(1, CHUNK // max(C, 1))
+    tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
+    for task in numba.prange(tasks):
+        start = task * per_task
+        stop = min(rows, start + per_task)
+        _total = _poly1_cross_entropy_with_probability_labels_forward_backward_rows(start, stop, logits, labels, weight, epsilon, row_scale, loss, grad, summed, None)
+        if summed:
+            loss[task] = _total
+    return loss, grad
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _poly1_cross_entropy_with_probability_labels_forward_backward_streamed(logits, labels, weight, epsilon, row_scale, grad, summed, threads):
+    rows, C = logits.shape
+    per_task = max(1, CHUNK // max(C, 1))
+    tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
+    parts = max(1, min(threads, tasks))
+    for part in numba.prange(parts):
+        scratch = np.empty(C, logits.dtype)
+        for task in range(part * tasks // parts, (part + 1) * tasks // parts):
+            start = task * per_task
+            stop = min(rows, start + per_task)
+            _total = _poly1_cross_entropy_with_probability_labels_forward_backward_rows(start, stop, logits, labels, weight, epsilon, row_scale, loss, grad, summed, scratch)
+            if summed:
+                loss[task] = _total
+        store_fence()
+    return loss, grad
+
+
+def poly1_cross_entropy_with_probability_labels_forward_backward(logits, labels, weight, epsilon, row_scale, grad=None):
+    """Loss and scale · d loss / d input of spec 'poly1_cross_entropy_with_probability_labels': L = Σ_k (ε₁ (1 − softmax(z)_k) − log softmax(z)_k) w_k y_k
+
+    grad: optional output buffer, allocated when None; it may be logits itself, but poly1_cross_entropy_with_probability_labels_forward_backward_in_place is faster at that.
+    """
+    passed_in = grad is not None
+    if grad is None:
+        grad = np.empty(logits.shape, dtype=logits.dtype)
+    if logits.shape[1] < LONG_ROWS:
+        return _poly1_cross_entropy_with_probability_labels_forward_backward_short(logits, labels, weight, epsilon, row_scale, grad, False, numba.get_num_threads())
+    if passed_in and grad.nbytes >= STREAMED_BYTES and logits.shape[1] * logits.itemsize >= STREAMED_ROW_BYTES:
+        return _poly1_cross_entropy_with_probability_labels_forward_backward_streamed(logits, labels, weight, epsilon, row_scale, grad, False, numba.get_num_threads())
+    return _poly1_cross_entropy_with_probability_labels_forward_backward_long(logits, labels, weight, epsilon, row_scale, grad, False)
+
+
+def poly1_cross_entropy_with_probability_labels_forward_backward_sum(logits, labels, weight, epsilon, row_scale, grad=None):
+    """Loss and scale · d loss / d input of spec 'poly1_cross_entropy_with_probability_labels': L = Σ_k (ε₁ (1 − softmax(z)_k) − log softmax(z)_k) w_k y_k
+
+    loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
+
+    grad: optional output buffer, allocated when None; it may be logits itself, but poly1_cross_entropy_with_probability_labels_forward_backward_sum_in_place is faster at that.
+    """
+    passed_in = grad is not None
+    if grad is None:
+        grad = np.empty(logits.shape, dtype=logits.dtype)
+    if logits.shape[1] < LONG_ROWS:
+        return _poly1_cross_entropy_with_probability_labels_forward_backward_short(logits, labels, weight, epsilon, row_scale, grad, True, numba.get_num_threads())
+    if passed_in and grad.nbytes >= STREAMED_BYTES and logits.shape[1] * logits.itemsize >= STREAMED_ROW_BYTES:
+        return _poly1_cross_entropy_with_probability_labels_forward_backward_streamed(logits, labels, weight, epsilon, row_scale, grad, True, numba.get_num_threads())
+    return _poly1_cross_entropy_with_probability_labels_forward_backward_long(logits, labels, weight, epsilon, row_scale, grad, True)
+
+
+@numba.njit(cache=True, error_model='numpy', fastmath={'reassoc', 'contract'})
+def _poly1_cross_entropy_with_probability_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, epsilon, row_scale, loss, summed, run):
+    """Rows start..stop of poly1_cross_entropy_with_probability_labels_forward_backward_in_place."""
+    grad = logits  # in place: one array, so no overlap checks
+    prefer_wide_vectors_if_long(run)
+    C = logits.shape[1]
+    _total = 0.0
+    for i in range(start, stop):
+        _scale = row_scale[0] if row_scale.shape[0] == 1 else row_scale[i]
+        mx, finite = row_max_of_run(logits, i, start, run)  # the row max, and if it is finite
+        m = np.float64(mx)
+        if finite:
+            if weight is None:
+                if epsilon == 0.0:
+                    a = first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero  # Σ_{k≠a} y_k*(z_k − m)
+                    _s1 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _s2 = _zero  # Σ_{k≠a, z_k < max} y_k
+                    _u1 = _zero  # Σ_{z_k = max} exp(z_k − m)
+                    _u2 = _zero  # Σ_{z_k = max} y_k
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
+                        store_exponential(grad, i, k, _ek, run)
+                        _s0 += labels[i, k]*(_zk - mx)
+                        _b1 = _ek  # exp(z_k − m)
+                        _s1 += _zero if _zk == mx else _b1
+                        _u1 += _b1 if _zk == mx else _zero
+                        _b2 = labels[i, k]  # y_k
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                    _r0 = np.float64(_s0)  # Σ_{k≠a} y_k*(z_k − m)
+                    _r1 = sum_below_max_of_run(np.float64(_s1) + (np.float64(_u1) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _r2 = np.float64(_s2) + (np.float64(_u2) - np.float64(labels[i, a]))  # Σ_{k≠a} y_k
+                    _tmp0 = _r2 + np.float64(labels[i, a])  # _r2 + y_a
+                    _tmp1 = 1/(_r1 + 1)  # 1/(_r1 + 1)
+                    _loss = -_r0 + _tmp0*log1p_of_run(_r1, run, i - start)
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
+                    _tmp2 = _scale * (_tmp1*(-_r1*np.float64(labels[i, a]) + _r2))  # grad[i, a]
+                    _tmp3 = cast_like(_scale * (_tmp0*_tmp1), mx)  # the coefficient of exp(z_j − m) in grad
+                    _tmp4 = cast_like(_scale * (-1), mx)  # the coefficient of y_j in grad
+                    if not write_row(grad, i, ((_tmp3, kept_exponentials(grad, run)), (_tmp4, labels)), (logits, labels), run):
+                        for j in range(C):
+                            grad[i, j] = _tmp3 * stored_exponential(grad, i, j, run, i - start) + _tmp4 * labels[i, j]
+                    grad[i, a] = _tmp2
+                else:
+                    a = first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)*y_k
+                    _s1 = _zero  # Σ_{k≠a} y_k*(z_k − m)
+                    _s2 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _s3 = _zero  # Σ_{k≠a, z_k < max} y_k
+                    _u0 = _zero  # Σ_{z_k = max} exp(z_k − m)*y_k
+                    _u2 = _zero  # Σ_{z_k = max} exp(z_k − m)
+                    _u3 = _zero  # Σ_{z_k = max} y_k
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
+                        store_exponential(grad, i, k, _ek, run)
+                        _tmp5 = _ek  # exp(z_k − m)
+                        _b0 = _tmp5*labels[i, k]  # exp(z_k − m)*y_k
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                        _s1 += labels[i, k]*(_zk - mx)
+                        _b2 = _tmp5  # exp(z_k − m)
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                        _b3 = labels[i, k]  # y_k
+                        _s3 += _zero if _zk == mx else _b3
+                        _u3 += _b3 if _zk == mx else _zero
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(labels[i, a]))  # Σ_{k≠a} exp(z_k − m)*y_k
+                    _r1 = np.float64(_s1)  # Σ_{k≠a} y_k*(z_k − m)
+                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _r3 = np.float64(_s3) + (np.float64(_u3) - np.float64(labels[i, a]))  # Σ_{k≠a} y_k
+                    _tmp6 = _r3 + np.float64(labels[i, a])  # _r3 + y_a
+                    _tmp7 = _r2 + 1  # _r2 + 1
+                    _tmp8 = 1/_tmp7  # 1/_tmp7
+                    _tmp9 = _r2*np.float64(labels[i, a])  # _r2*y_a
+                    _tmp10 = _r0*np.float64(epsilon) - _tmp9*np.float64(epsilon)  # _r0*epsilon_1 - _tmp9*epsilon_1
+                    _tmp11 = _tmp7**(-2)  # _tmp7**(-2)
+                    _loss = _tmp6*log1p_of_run(_r2, run, i - start) + _tmp8*(-_r1*_r2 - _r1 + _r2*_r3*np.float64(epsilon) + _r3*np.float64(epsilon) - _tmp10)
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
+                    _tmp12 = _scale * (_tmp11*(-_r2**2*np.float64(labels[i, a]) + _r2*_r3 + _r3 + _tmp10 - _tmp9))  # grad[i, a]
+                    _tmp13 = cast_like(_scale * (-_tmp8*np.float64(epsilon)), mx)  # the coefficient of exp(z_j − m)*y_j in grad
+                    _tmp14 = cast_like(_scale * (_r0*_tmp11*np.float64(epsilon) + _tmp11*np.float64(epsilon)*np.float64(labels[i, a]) + _tmp6*_tmp8), mx)  # the coefficient of exp(z_j − m) in grad
+                    _tmp15 = cast_like(_scale * (-1), mx)  # the coefficient of y_j in grad
+                    if not write_row(grad, i, ((_tmp13, labels, kept_exponentials(grad, run)), (_tmp14, kept_exponentials(grad, run)), (_tmp15, labels)), (logits, labels), run):
+                        for j in range(C):
+                            grad[i, j] = _tmp13 * stored_exponential(grad, i, j, run, i - start)*labels[i, j] + _tmp14 * stored_exponential(grad, i, j, run, i - start) + _tmp15 * labels[i, j]
+                    grad[i, a] = _tmp12
+            else:
+                if epsilon == 0.0:
+                    a = first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero  # Σ_{k≠a, z_k < max} w_k*y_k
+                    _s1 = _zero  # Σ_{k≠a} w_k*y_k*(z_k − m)
+                    _s2 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _u0 = _zero  # Σ_{z_k = max} w_k*y_k
+                    _u2 = _zero  # Σ_{z_k = max} exp(z_k − m)
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
+                        store_exponential(grad, i, k, _ek, run)
+                        _tmp16 = weight[k]*labels[i, k]  # w_k*y_k
+                        _b0 = _tmp16  # w_k*y_k
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                        _s1 += _tmp16*(_zk - mx)
+                        _b2 = _ek  # exp(z_k − m)
+                        _s2 += _zero if _zk == mx else _b2
+                        _u2 += _b2 if _zk == mx else _zero
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))  # Σ_{k≠a} w_k*y_k
+                    _r1 = np.float64(_s1)  # Σ_{k≠a} w_k*y_k*(z_k − m)
+                    _r2 = sum_below_max_of_run(np.float64(_s2) + (np.float64(_u2) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _tmp17 = np.float64(weight[a])*np.float64(labels[i, a])  # w_a*y_a
+                    _tmp18 = _r0 + _tmp17  # _r0 + _tmp17
+                    _tmp19 = 1/(_r2 + 1)  # 1/(_r2 + 1)
+                    _loss = -_r1 + _tmp18*log1p_of_run(_r2, run, i - start)
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
+                    _tmp20 = _scale * (_tmp19*(_r0 - _r2*_tmp17))  # grad[i, a]
+                    _tmp21 = cast_like(_scale * (-1), mx)  # the coefficient of w_j*y_j in grad
+                    _tmp22 = cast_like(_scale * (_tmp18*_tmp19), mx)  # the coefficient of exp(z_j − m) in grad
+                    if not write_row(grad, i, ((_tmp21, weight, labels), (_tmp22, kept_exponentials(grad, run))), (logits, labels), run):
+                        for j in range(C):
+                            grad[i, j] = _tmp21 * weight[j]*labels[i, j] + _tmp22 * stored_exponential(grad, i, j, run, i - start)
+                    grad[i, a] = _tmp20
+                else:
+                    a = first_index_of_run(logits, i, mx, start, run)  # the argmax (the label where it holds the max)
+                    _zero = mx - mx  # 0 in the row's dtype (mx is finite here)
+                    _s0 = _zero  # Σ_{k≠a, z_k < max} w_k*y_k
+                    _s1 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)*w_k*y_k
+                    _s2 = _zero  # Σ_{k≠a} w_k*y_k*(z_k − m)
+                    _s3 = _zero  # Σ_{k≠a, z_k < max} exp(z_k − m)
+                    _u0 = _zero  # Σ_{z_k = max} w_k*y_k
+                    _u1 = _zero  # Σ_{z_k = max} exp(z_k − m)*w_k*y_k
+                    _u3 = _zero  # Σ_{z_k = max} exp(z_k − m)
+                    for k in range(C):
+                        _zk = logits[i, k]
+                        _ek = exp_below_max(_zk, mx, run, i - start, k)  # exp(z_k − m)
+                        store_exponential(grad, i, k, _ek, run)
+                        _tmp23 = weight[k]*labels[i, k]  # w_k*y_k
+                        _tmp24 = _ek  # exp(z_k − m)
+                        _b0 = _tmp23  # w_k*y_k
+                        _s0 += _zero if _zk == mx else _b0
+                        _u0 += _b0 if _zk == mx else _zero
+                        _b1 = _tmp23*_tmp24  # exp(z_k − m)*w_k*y_k
+                        _s1 += _zero if _zk == mx else _b1
+                        _u1 += _b1 if _zk == mx else _zero
+                        _s2 += _tmp23*(_zk - mx)
+                        _b3 = _tmp24  # exp(z_k − m)
+                        _s3 += _zero if _zk == mx else _b3
+                        _u3 += _b3 if _zk == mx else _zero
+                    _r0 = np.float64(_s0) + (np.float64(_u0) - np.float64(weight[a])*np.float64(labels[i, a]))  # Σ_{k≠a} w_k*y_k
+                    _r1 = np.float64(_s1) + (np.float64(_u1) - np.float64(weight[a])*np.float64(labels[i, a]))  # Σ_{k≠a} exp(z_k − m)*w_k*y_k
+                    _r2 = np.float64(_s2)  # Σ_{k≠a} w_k*y_k*(z_k − m)
+                    _r3 = sum_below_max_of_run(np.float64(_s3) + (np.float64(_u3) - 1), run, i - start)  # Σ_{k≠a} exp(z_k − m)
+                    _tmp25 = np.float64(weight[a])*np.float64(labels[i, a])  # w_a*y_a
+                    _tmp26 = _r0 + _tmp25  # _r0 + _tmp25
+                    _tmp27 = _r3 + 1  # _r3 + 1
+                    _tmp28 = 1/_tmp27  # 1/_tmp27
+                    _tmp29 = _r0*np.float64(epsilon)  # _r0*epsilon_1
+                    _tmp30 = _r1*np.float64(epsilon)  # _r1*epsilon_1
+                    _tmp31 = _r3*_tmp25  # _r3*_tmp25
+                    _tmp32 = _tmp31*np.float64(epsilon)  # _tmp31*epsilon_1
+                    _tmp33 = _tmp27**(-2)  # _tmp27**(-2)
+                    _loss = _tmp26*log1p_of_run(_r3, run, i - start) + _tmp28*(-_r2*_r3 - _r2 + _r3*_tmp29 + _tmp29 - _tmp30 + _tmp32)
+                    _total += _loss
+                    if not summed:
+                        loss[i] = _loss
+                    _tmp34 = _scale * (_tmp33*(_r0*_r3 + _r0 - _r3**2*_tmp25 + _tmp30 - _tmp31 - _tmp32))  # grad[i, a]
+                    _tmp35 = cast_like(_scale * (-1), mx)  # the coefficient of w_j*y_j in grad
+                    _tmp36 = cast_like(_scale * (-_tmp28*np.float64(epsilon)), mx)  # the coefficient of exp(z_j − m)*w_j*y_j in grad
+                    _tmp37 = cast_like(_scale * (_r1*_tmp33*np.float64(epsilon) + _tmp25*_tmp33*np.float64(epsilon) + _tmp26*_tmp28), mx)  # the coefficient of exp(z_j − m) in grad
+                    if not write_row(grad, i, ((_tmp35, weight, labels), (_tmp36, weight, labels, kept_exponentials(grad, run)), (_tmp37, kept_exponentials(grad, run))), (logits, labels), run):
+                        for j in range(C):
+                            grad[i, j] = _tmp35 * weight[j]*labels[i, j] + _tmp36 * stored_exponential(grad, i, j, run, i - start)*weight[j]*labels[i, j] + _tmp37 * stored_exponential(grad, i, j, run, i - start)
+                    grad[i, a] = _tmp34
+        else:  # nan, +inf or an all −inf row: the formula as written, as torch evaluates it
+            if weight is None:
+                _s0 = 0.0  # Σ_{k} exp(z_k)*y_k
+                _s1 = 0.0  # Σ_{k} y_k*z_k
+                _s2 = 0.0  # Σ_{k} exp(z_k)
+                _s3 = 0.0  # Σ_{k} y_k
+                for k in range(C):
+                    _zk = logits[i, k]
+                    _ek = fast_exp(np.float64(_zk))  # exp(z_k)
+                    _tmp38 = np.float64(_ek)  # exp(z_k)
+                    _s0 += _tmp38*np.float64(labels[i, k])
+                    _s1 += np.float64(labels[i, k])*np.float64(_zk)
+                    _s2 += _tmp38
+                    _s3 += np.float64(labels[i, k])
+                _r0 = np.float64(_s0)  # Σ_{k} exp(z_k)*y_k
+                _r1 = np.float64(_s1)  # Σ_{k} y_k*z_k
+                _r2 = np.float64(_s2)  # Σ_{k} exp(z_k)
+                _r3 = np.float64(_s3)  # Σ_{k} y_k
+                _tmp39 = 1/_r2  # 1/_r2
+                _tmp40 = _r0*np.float64(epsilon)  # _r0*epsilon_1
+                _loss = -_r1 + _r3*np.float64(epsilon) + _r3*math.log(_r2) - _tmp39*_tmp40
+                _total += _loss
+                if not summed:
+                    loss[i] = _loss
+                for j in range(C):
+                    _tmp41 = fast_exp(np.float64(logits[i, j]))  # exp(z_j)
+                    _tmp42 = _tmp39*_tmp41  # _tmp39*_tmp41
+                    grad[i, j] = _scale * (_r3*_tmp42 - _tmp42*np.float64(epsilon)*np.float64(labels[i, j]) - np.float64(labels[i, j]) + _tmp40*_tmp41/_r2**2)
+            else:
+                _s0 = 0.0  # Σ_{k} w_k*y_k
+                _s1 = 0.0  # Σ_{k} exp(z_k)*w_k*y_k
+                _s2 = 0.0  # Σ_{k} w_k*y_k*z_k
+                _s3 = 0.0  # Σ_{k} exp(z_k)
+                for k in range(C):
+                    _zk = logits[i, k]
+                    _ek = fast_exp(np.float64(_zk))  # exp(z_k)
+                    _tmp43 = np.float64(weight[k])*np.float64(labels[i, k])  # w_k*y_k
+                    _tmp44 = np.float64(_ek)  # exp(z_k)
+                    _s0 += _tmp43
+                    _s1 += _tmp43*_tmp44
+                    _s2 += _tmp43*np.float64(_zk)
+                    _s3 += _tmp44
+                _r0 = np.float64(_s0)  # Σ_{k} w_k*y_k
+                _r1 = np.float64(_s1)  # Σ_{k} exp(z_k)*w_k*y_k
+                _r2 = np.float64(_s2)  # Σ_{k} w_k*y_k*z_k
+                _r3 = np.float64(_s3)  # Σ_{k} exp(z_k)
+                _tmp45 = 1/_r3  # 1/_r3
+                _tmp46 = _r1*np.float64(epsilon)  # _r1*epsilon_1
+                _loss = _r0*np.float64(epsilon) + _r0*math.log(_r3) - _r2 - _tmp45*_tmp46
+                _total += _loss
+                if not summed:
+                    loss[i] = _loss
+                for j in range(C):
+                    _tmp47 = fast_exp(np.float64(logits[i, j]))  # exp(z_j)
+                    _tmp48 = _tmp45*_tmp47  # _tmp45*_tmp47
+                    _tmp49 = np.float64(weight[j])*np.float64(labels[i, j])  # w_j*y_j
+                    grad[i, j] = _scale * (_r0*_tmp48 - _tmp48*_tmp49*np.float64(epsilon) - _tmp49 + _tmp46*_tmp47/_r3**2)
+    return _total
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _poly1_cross_entropy_with_probability_labels_forward_backward_in_place_short(logits, labels, weight, epsilon, row_scale, summed, threads):
+    rows, C = logits.shape
+    per_task = max(1, CHUNK // max(C, 1))
+    tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
+    with_firsts = True  # whether a row reads the first index of its max
+    parts = max(1, min(threads, tasks))
+    for part in numba.prange(parts):
+        scratch = np.empty(per_task * C, logits.dtype)
+        for task in range(part * tasks // parts, (part + 1) * tasks // parts):
+            start = task * per_task
+            stop = min(rows, start + per_task)
+            _total = _poly1_cross_entropy_with_probability_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, epsilon, row_scale, loss, summed, run_exponentials(logits, start, stop, scratch, True, with_firsts))
+            if summed:
+                loss[task] = _total
+    return loss, logits
+
+
+@numba.njit(cache=True, error_model='numpy', parallel=True, fastmath={'reassoc', 'contract'})
+def _poly1_cross_entropy_with_probability_labels_forward_backward_in_place_long(logits, labels, weight, epsilon, row_scale, summed):
+    rows, C = logits.shape
+    per_task = max(1, CHUNK // max(C, 1))
+    tasks = (rows + per_task - 1) // per_task
+    loss = np.empty(tasks if summed else rows, dtype=logits.dtype)
+    for task in numba.prange(tasks):
+        start = task * per_task
+        stop = min(rows, start + per_task)
+        _total = _poly1_cross_entropy_with_probability_labels_forward_backward_rows_in_place(start, stop, logits, labels, weight, epsilon, row_scale, loss, summed, None)
+        if summed:
+            loss[task] = _total
+    return loss, logits
+
+
+def poly1_cross_entropy_with_probability_labels_forward_backward_in_place(logits, labels, weight, epsilon, row_scale):
+    """Loss and scale · d loss / d input of spec 'poly1_cross_entropy_with_probability_labels': L = Σ_k (ε₁ (1 − softmax(z)_k) − log softmax(z)_k) w_k y_k
+
+    grad: written over logits, which is returned in its place.
+    """
+    if logits.shape[1] < LONG_ROWS:
+        return _poly1_cross_entropy_with_probability_labels_forward_backward_in_place_short(logits, labels, weight, epsilon, row_scale, False, numba.get_num_threads())
+    return _poly1_cross_entropy_with_probability_labels_forward_backward_in_place_long(logits, labels, weight, epsilon, row_scale, False)
+
+
+def poly1_cross_entropy_with_probability_labels_forward_backward_sum_in_place(logits, labels, weight, epsilon, row_scale):
+    """Loss and scale · d loss / d input of spec 'poly1_cross_entropy_with_probability_labels': L = Σ_k (ε₁ (1 − softmax(z)_k) − log softmax(z)_k) w_k y_k
+
+    loss: the sum over each task of rows (max(1, 16384 // C) rows a task), in the rows' dtype (one per task).
+
+    grad: written over logits, which is returned in its place.
+    """
+    if logits.shape[1] < LONG_ROWS:
+        return _poly1_cross_entropy_with_probability_labels_forward_backward_in_place_short(logits, labels, weight, epsilon, row_scale, True, numba.get_num_threads())
+    return _poly1_cross_entropy_with_probability_labels_forward_backward_in_place_long(logits, labels, weight, epsilon, row_scale, True)

@@ -106,8 +106,11 @@ assert abs(mse_grad(20.0, 1.0)) < 1e-8 and abs(ce_grad(20.0, 1.0)) < 1e-8
 #
 # 200 points in two overlapping Gaussian clouds, a linear model $x = w_1 f_1 + w_2 f_2 + w_0$, and full-batch
 # gradient descent (step 0.5, 300 steps) from the same starting point: a badly initialised model that is
-# confidently wrong about most points. The per-example gradient $\partial L/\partial x$ is the spec's, as
-# above; the chain rule through the linear model multiplies it by the features.
+# confidently wrong about most points. Each loss and its per-example gradient $\partial L/\partial x$ come
+# from one fused kernel call, `symce.functional.sigmoid_mse_loss_value_and_grad` and
+# `binary_cross_entropy_with_logits_value_and_grad`, generated from the same two specs (the first cell below
+# checks them against the specs' gradients above); the chain rule through the linear model multiplies the
+# gradient by the features.
 
 # %%
 rng = np.random.default_rng(0)
@@ -118,9 +121,12 @@ design = np.hstack([features, np.ones((n, 1))])  # the last column multiplies th
 start = np.array([-4.0, -2.0, 0.0])  # pointing the wrong way
 STEPS, LEARNING_RATE = 300, 0.5
 
-squared_error = sp.lambdify((x, b), MSE.expr, "numpy")
-LOSS = {"squared error": lambda z: np.mean(squared_error(z, labels)),
-        "cross-entropy": lambda z: float(sf.binary_cross_entropy_with_logits(z, labels))}
+VALUE_AND_GRAD = {"squared error": sf.sigmoid_mse_loss_value_and_grad,
+                  "cross-entropy": sf.binary_cross_entropy_with_logits_value_and_grad}
+for name, value_and_grad in VALUE_AND_GRAD.items():  # the kernels' gradients are the specs'
+    _, kernel_gradient = value_and_grad(design @ start, labels, reduction="none")
+    # to the digits the lambdified formula keeps: its σ(x) − b cancels where σ(x) ≈ b, the kernels' form does not
+    np.testing.assert_allclose(kernel_gradient, gradient_of[name](design @ start, labels), rtol=1e-6)
 
 
 def train(loss):
@@ -128,8 +134,8 @@ def train(loss):
     weights, history = start.copy(), {"loss": [], "accuracy": [], "gradient": []}
     for _ in range(STEPS):
         z = design @ weights
-        per_example = gradient_of[loss](z, labels)
-        history["loss"].append(LOSS[loss](z))
+        losses, per_example = VALUE_AND_GRAD[loss](z, labels, reduction="none")
+        history["loss"].append(np.mean(losses))
         history["accuracy"].append(np.mean((z > 0) == (labels == 1)))
         history["gradient"].append(np.mean(np.abs(per_example)))
         weights = weights - LEARNING_RATE * design.T @ per_example / n

@@ -1,9 +1,10 @@
 r"""symce's fused kernels as differentiable torch losses, on CPU tensors, without copies.
 
-``symce.torch.cross_entropy``, ``binary_cross_entropy_with_logits``, ``soft_margin_loss`` and
-``linear_cross_entropy`` take the arguments of their ``torch.nn.functional`` namesakes,
-``sigmoid_focal_loss`` those of ``torchvision.ops.sigmoid_focal_loss``, ``focal_loss`` and
-``poly1_cross_entropy`` those of ``symce.functional``'s, and all return tensors that autograd
+``symce.torch.cross_entropy``, ``binary_cross_entropy_with_logits``, ``soft_margin_loss``,
+``multilabel_soft_margin_loss`` and ``linear_cross_entropy`` take the arguments of their
+``torch.nn.functional`` namesakes, ``sigmoid_focal_loss`` those of ``torchvision.ops.sigmoid_focal_loss``,
+``focal_loss``, ``poly1_cross_entropy`` and ``sigmoid_mse_loss`` those of ``symce.functional``'s, and all
+return tensors that autograd
 differentiates. Each runs a **torch custom operator** (``torch.library.custom_op``, namespace
 ``symce``) whose forward makes **one** call to the generated fused forward+backward kernel
 (``symce.functional.*_value_and_grad``); the gradient it returns is saved, and the backward
@@ -67,7 +68,8 @@ from symce.functional import _validate
 from symce.functional._types import Reduction
 
 __all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "focal_loss", "linear_cross_entropy",
-           "poly1_cross_entropy", "sigmoid_focal_loss", "soft_margin_loss"]
+           "multilabel_soft_margin_loss", "poly1_cross_entropy", "sigmoid_focal_loss", "sigmoid_mse_loss",
+           "soft_margin_loss"]
 
 #: the dtypes symce's kernels are compiled for, the only ones that reach them without a copy
 DTYPES = (torch.float32, torch.float64)
@@ -551,6 +553,66 @@ def soft_margin_loss(input: Tensor, target: Tensor, size_average: Optional[bool]
     _not_differentiated(target=target)
     options = (_cpu(target, "target"), _validate.reduction(reduction))
     return _SOFT_MARGIN_LOSS(_floating(input), *options)
+
+
+# --- multilabel_soft_margin_loss -----------------------------------------------------------------
+
+_MULTILABEL_SOFT_MARGIN_LOSS = loss_operators(
+    "symce::multilabel_soft_margin_loss", ("Tensor input", "Tensor target", "Tensor? weight", "str reduction"),
+    sf.multilabel_soft_margin_loss, sf.multilabel_soft_margin_loss_value_and_grad, class_axis=-1)
+
+
+def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+                                size_average: Optional[bool] = None, reduce: Optional[bool] = None,
+                                reduction: Reduction = "mean") -> Tensor:
+    r"""Multi-label one-versus-all logistic loss, as ``torch.nn.functional.multilabel_soft_margin_loss``: the
+    numbers of :func:`symce.functional.multilabel_soft_margin_loss`.
+
+    .. math::
+        \ell_i = -\frac{1}{C}\sum_k w_k\,\big(y_{ik}\log\sigma(x_{ik}) + (1 - y_{ik})\log\sigma(-x_{ik})\big)
+
+    Args:
+      input: logits, a float32/float64 CPU tensor, (C,) or (N, C) (classes last); the only argument that
+        gets a gradient.
+      target: a tensor of the input's shape, in [0, 1] (not differentiated).
+      weight: C class weights, or None (torch also broadcasts other shapes; symce takes (C,) only).
+      size_average, reduce: deprecated in torch; must be None. reduction: 'none' | 'mean' | 'sum'.
+    Returns: a tensor of the input's dtype, one loss per sample for 'none', 0-d otherwise.
+
+    Reference: https://pytorch.org/docs/stable/generated/torch.nn.functional.multilabel_soft_margin_loss.html
+    """
+    _no_legacy(size_average, reduce)
+    _not_differentiated(target=target, weight=weight)
+    options = (_cpu(target, "target"), _cpu(weight, "weight"), _validate.reduction(reduction))
+    return _MULTILABEL_SOFT_MARGIN_LOSS(_floating(input), *options)
+
+
+# --- sigmoid_mse_loss ----------------------------------------------------------------------------
+
+_SIGMOID_MSE_LOSS = loss_operators(
+    "symce::sigmoid_mse_loss", ("Tensor input", "Tensor target", "str reduction"),
+    sf.sigmoid_mse_loss, sf.sigmoid_mse_loss_value_and_grad, class_axis=None)
+
+
+def sigmoid_mse_loss(input: Tensor, target: Tensor, reduction: Reduction = "mean") -> Tensor:
+    r"""Squared error on sigmoid(input), ``torch.nn.functional.mse_loss(torch.sigmoid(input), target)`` in
+    one fused operator: the numbers of :func:`symce.functional.sigmoid_mse_loss`.
+
+    .. math::
+        \ell = (\sigma(x) - y)^2
+
+    Args:
+      input: logits, a float32/float64 CPU tensor of any shape; the only argument that gets a gradient.
+      target: y, a tensor of the input's shape (not differentiated; torch's mse_loss broadcasts another
+        shape with a warning, symce refuses it).
+      reduction: 'none' | 'mean' | 'sum'.
+    Returns: a tensor of the input's dtype, of its shape for 'none', 0-d otherwise.
+
+    Reference: https://pytorch.org/docs/stable/generated/torch.nn.functional.mse_loss.html
+    """
+    _not_differentiated(target=target)
+    options = (_cpu(target, "target"), _validate.reduction(reduction))
+    return _SIGMOID_MSE_LOSS(_floating(input), *options)
 
 
 # --- linear_cross_entropy: the chunked linear layer + cross-entropy ------------------------------

@@ -472,12 +472,23 @@ class TestDeliberateDifferences:
         np.testing.assert_allclose(ours, [1000.0, 800.0, theirs[2]], rtol=1e-15)
         np.testing.assert_allclose(grad, [-1.0, 1.0, their_grad[2]], rtol=1e-15)
 
-    def test_soft_margin_loss_refuses_a_target_that_torch_broadcasts(self):
+    @pytest.mark.parametrize("ours, theirs, value", [
+        (F.soft_margin_loss, TF.soft_margin_loss, np.log(2.0)),
+        (F.sigmoid_mse_loss, lambda x, y: TF.mse_loss(torch.sigmoid(x), y), 0.25)])
+    def test_a_logit_loss_refuses_a_target_that_torch_broadcasts(self, ours, theirs, value):
         x, y = np.zeros((2, 3)), np.ones(3)
-        theirs, _ = torch_value_and_grad(TF.soft_margin_loss, x, y)
-        assert theirs == pytest.approx(np.log(2.0))
+        broadcast, _ = torch_value_and_grad(theirs, x, y)  # mse_loss warns that it broadcasts, and does
+        assert broadcast == pytest.approx(value)
         with pytest.raises(ValueError, match=r"target size \(3,\) must be the same as input size \(2, 3\)"):
-            F.soft_margin_loss(x, y)
+            ours(x, y)
+
+    def test_multilabel_soft_margin_loss_takes_one_weight_per_class_only(self):
+        """torch multiplies the (N, C) losses by any broadcastable weight; the spec's weight is w_k, one per class."""
+        x, y, per_sample = np.zeros((2, 3)), np.ones((2, 3)), np.array([[1.0], [3.0]])
+        theirs, _ = torch_value_and_grad(TF.multilabel_soft_margin_loss, x, y, weight=per_sample)
+        assert theirs == pytest.approx(2 * np.log(2.0))
+        with pytest.raises(ValueError, match=r"weight must have shape \(3,\), one weight per class"):
+            F.multilabel_soft_margin_loss(x, y, per_sample)
 
 
 class TestInformation:

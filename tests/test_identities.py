@@ -35,11 +35,14 @@ EXPECTED = {
     "logsumexp_gradient": SYMBOLIC,
     "cross_entropy_log1p_others": SYMBOLIC,
     "softmax_target_complement": SYMBOLIC,
+    "softmax_targets_complement": SYMBOLIC,
     "powers_combined": SYMBOLIC,
     "softmax_cross_entropy_is_nll_of_log_softmax": SYMBOLIC,
     "softmax_cross_entropy_is_cross_entropy": SYMBOLIC,
     "focal_loss_at_gamma_zero": SYMBOLIC,
     "poly1_at_epsilon_zero": SYMBOLIC,
+    "poly1_probability_labels_at_epsilon_zero": SYMBOLIC,
+    "poly1_probability_labels_one_hot": SYMBOLIC,
     "softmax_cross_entropy_gradient": SYMBOLIC,
     "softmax_cross_entropy_gradient_simplex": SYMBOLIC,
     "integer_label_gradient": SYMBOLIC,
@@ -50,6 +53,8 @@ EXPECTED = {
     "sigmoid_bce_gradient": EXACT,
     "sigmoid_focal_at_gamma_zero": EXACT,
     "soft_margin_is_sigmoid_bce": EXACT,
+    "multilabel_soft_margin_gradient": SYMBOLIC,
+    "multilabel_soft_margin_of_one_class": EXACT,
     "binary_is_two_class_softmax": "proven for C = 2",
     "label_smoothing_decomposition": SYMBOLIC,
     "label_smoothing_gradient": SYMBOLIC,
@@ -65,7 +70,8 @@ EXPECTED = {
 
 #: the identities the code generator's stability rewrites cite by name
 REWRITE_IDENTITIES = ("logsumexp_shift", "log_softmax_difference", "softplus_stable", "sigmoid_bce_softplus",
-                      "cross_entropy_log1p_others", "softmax_target_complement", "log_sigmoid_softplus",
+                      "cross_entropy_log1p_others", "softmax_target_complement", "softmax_targets_complement",
+                      "log_sigmoid_softplus",
                       "log1p_definition", "powers_combined")
 
 CROSS, H, KL = spec("cross_entropy").expr, spec("entropy").expr, spec("kl_divergence").expr

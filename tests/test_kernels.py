@@ -541,6 +541,10 @@ def _torch_row_kernel(function: str, arguments) -> tuple[np.ndarray, ...]:
         others = (log_p.exp() * (torch.arange(logits.shape[1]) != index[:, None])).sum(-1)
         modulated = (-others ** option * log_pt if function.startswith("focal") else -log_pt + option * others)
         loss = weight[index] * kept * modulated
+    elif function == "poly1_cross_entropy_with_probability_labels_forward_backward":
+        _, targets, weight, epsilon, scale = tensors
+        log_p = torch.log_softmax(logits, -1)
+        loss = (weight * targets * (-log_p + epsilon * (1 - log_p.exp()))).sum(-1)
     else:  # softmax_cross_entropy_forward_backward: probability targets
         _, targets, weight, smoothing, scale = tensors
         loss = torch.nn.functional.cross_entropy(logits, targets, weight=weight, reduction="none",

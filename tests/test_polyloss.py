@@ -204,3 +204,106 @@ class TestTorch:
     def test_a_bad_parameter_is_named_before_any_kernel(self):
         with pytest.raises(ValueError, match="gamma"):
             symce_torch.focal_loss(torch.zeros(2, 3), torch.tensor([0, 1]), gamma=-1.0)
+
+
+def _torch_poly1_probabilities(logits, targets, epsilon, weight=None, reduction="mean"):
+    """optax.losses.poly_loss_cross_entropy in torch operations, float64, classes on axis 1 as torch's
+    cross_entropy has them (w_k weighing each class's term): (value, d value / d logits) by torch's autograd."""
+    z = torch.tensor(logits, dtype=torch.float64, requires_grad=True)
+    axis = 0 if z.ndim == 1 else 1
+    y = torch.tensor(targets, dtype=torch.float64)
+    shape = [1] * z.ndim
+    shape[axis] = -1
+    w = 1.0 if weight is None else torch.tensor(weight, dtype=torch.float64).reshape(shape)
+    log_p = torch.log_softmax(z, dim=axis)
+    per_sample = (w * y * (-log_p + epsilon * (1 - log_p.exp()))).sum(axis)
+    value = {"none": per_sample, "sum": per_sample.sum(), "mean": per_sample.mean()}[reduction]
+    value.sum().backward()
+    return value.detach().numpy(), z.grad.numpy()
+
+
+class TestProbabilityTargets:
+    """poly1_cross_entropy with a float target of the input's shape: spec poly1_cross_entropy_with_probability_labels."""
+
+    @pytest.fixture(scope="class")
+    def soft(self, batch):
+        logits, _, weight = batch
+        rng = np.random.default_rng(28)
+        targets = rng.uniform(size=logits.shape)
+        return logits, targets / targets.sum(axis=1, keepdims=True), weight
+
+    @pytest.mark.parametrize("epsilon", [0.0, 1.0, -0.5, 2.0])
+    @pytest.mark.parametrize("reduction", REDUCTIONS)
+    def test_values_and_gradients_match_the_torch_formula(self, soft, epsilon, reduction):
+        logits, targets, weight = soft
+        for x, y, w in ((logits, targets, weight), (logits[..., 0], targets[..., 0], None),
+                        (logits[0, :, 0], targets[0, :, 0], weight), (logits[..., 1], 2 * targets[..., 1], weight)):
+            value, grad = sf.poly1_cross_entropy_value_and_grad(x, y, epsilon, weight=w, reduction=reduction)
+            expected_value, expected_grad = _torch_poly1_probabilities(x, y, epsilon, w, reduction)
+            np.testing.assert_allclose(value, expected_value, rtol=1e-13, atol=1e-15)
+            np.testing.assert_allclose(grad, expected_grad, rtol=1e-12, atol=1e-15)
+            again = sf.poly1_cross_entropy(x, y, epsilon, weight=w, reduction=reduction)
+            assert again == pytest.approx(value, rel=1e-14)
+
+    def test_at_epsilon_zero_it_is_torch_cross_entropy(self, soft):
+        logits, targets, weight = soft
+        z = torch.tensor(logits, requires_grad=True)
+        expected = F.cross_entropy(z, torch.tensor(targets), torch.tensor(weight))
+        expected.backward()
+        value, grad = sf.poly1_cross_entropy_value_and_grad(logits, targets, 0.0, weight=weight)
+        assert value == pytest.approx(expected.item(), rel=1e-13)
+        np.testing.assert_allclose(grad, z.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+    @pytest.mark.parametrize("epsilon", [1.0, -0.5])
+    def test_a_one_hot_target_gives_the_class_index_loss(self, batch, epsilon):
+        """The identity poly1_probability_labels_one_hot, numerically: the two kernels agree to rounding."""
+        logits, labels, weight = batch
+        labels = np.where(labels == IGNORE, 0, labels)
+        one_hot = np.moveaxis(np.eye(logits.shape[1])[labels], -1, 1)
+        value, grad = sf.poly1_cross_entropy_value_and_grad(logits, one_hot, epsilon, weight=weight, reduction="none")
+        expected_value, expected_grad = sf.poly1_cross_entropy_value_and_grad(logits, labels, epsilon, weight=weight,
+                                                                              reduction="none")
+        np.testing.assert_allclose(value, expected_value, rtol=1e-14, atol=1e-16)
+        np.testing.assert_allclose(grad, expected_grad, rtol=1e-13, atol=1e-16)
+
+    @settings(max_examples=25, deadline=None)
+    @given(data=st.data(), scale=st.sampled_from([1.0, 30.0, 1e3]), classes=st.integers(2, 5),
+           epsilon=st.sampled_from([-0.5, 1.0, 2.0]))
+    def test_random_rows_against_mpmath(self, data, scale, classes, epsilon):
+        """One-hot targets (where the optax formula's 1 − p cancels at a confident row) and soft ones."""
+        logits = np.array(data.draw(st.lists(st.floats(-1, 1), min_size=classes, max_size=classes))) * scale
+        label = data.draw(st.integers(0, classes - 1))
+        targets = np.eye(classes)[label] if data.draw(st.booleans()) else np.full(classes, 1 / classes)
+        spec = get("poly1_cross_entropy_with_probability_labels")
+        values, params = {"logits": list(logits), "labels": list(targets)}, {"epsilon": epsilon}
+        value, grad = sf.poly1_cross_entropy_value_and_grad(logits[None], targets[None], epsilon, reduction="none")
+        dps = 60 + int(scale / 2.3)
+        assert value[0] == pytest.approx(float(spec.evaluate(values, params, dps=dps)[0]), rel=1e-12, abs=1e-300)
+        expected_grad = [float(g) for g in spec.evaluate(values, params, dps=dps, expr=spec.gradient())]
+        np.testing.assert_allclose(grad[0], expected_grad, rtol=1e-11, atol=1e-300)
+
+    def test_a_confident_row_keeps_its_digits(self):
+        """At [40, 0, 0] and the target (1, 0, 0): CE + ε(1 − p_0), both ≈ 2e^-40; the formula in torch ops is 0."""
+        row, target = np.array([[40.0, 0.0, 0.0]]), np.array([[1.0, 0.0, 0.0]])
+        value, _ = sf.poly1_cross_entropy_value_and_grad(row, target, 1.0, reduction="none")
+        expected = float(mpmath.log1p(2 * mpmath.exp(-40)) + 2 * mpmath.exp(-40) / (1 + 2 * mpmath.exp(-40)))
+        assert value[0] == pytest.approx(expected, rel=1e-14)
+        # in torch ops log_softmax(z)_0 rounds to 0, and so do the cross-entropy and 1 − exp(0)
+        assert _torch_poly1_probabilities(row, target, 1.0, reduction="none")[0][0] == 0.0
+
+    def test_a_non_negative_ignore_index_is_refused(self, soft):
+        logits, targets, _ = soft
+        with pytest.raises(ValueError, match="ignore_index is not supported for floating point target"):
+            sf.poly1_cross_entropy(logits, targets, 1.0, ignore_index=0)
+
+    @pytest.mark.parametrize("reduction", REDUCTIONS)
+    def test_symce_torch_gradcheck(self, soft, reduction):
+        logits, targets, weight = soft
+        x, y, w = torch.tensor(logits[:3], requires_grad=True), torch.tensor(targets[:3]), torch.tensor(weight)
+
+        def run(z):
+            return symce_torch.poly1_cross_entropy(z, y, 1.0, weight=w, reduction=reduction)
+
+        assert torch.autograd.gradcheck(run, (x,))
+        torch.library.opcheck(torch.ops.symce.poly1_cross_entropy_value_and_grad.default,
+                              (x, y, w, IGNORE, reduction, 1.0))

@@ -30,3 +30,10 @@ def assert_gradcheck_and_reference(loss: Callable[[torch.Tensor], torch.Tensor],
     np.testing.assert_allclose(value.detach().numpy(), expected[0], rtol=1e-13)
     np.testing.assert_allclose(x.grad.numpy(), expected[1], rtol=1e-12, atol=1e-16)
     return x
+
+
+def assert_operators_pass_opcheck(name: str, x: torch.Tensor, operands: tuple) -> None:
+    """torch.library.opcheck of both operators of ``symce::NAME``: the fused one at ``x`` (which wants a
+    gradient), the forward-only one at ``x`` detached; ``operands`` are the arguments after the input."""
+    torch.library.opcheck(getattr(torch.ops.symce, f"{name}_value_and_grad").default, (x, *operands))
+    torch.library.opcheck(getattr(torch.ops.symce, name).default, (x.detach(), *operands))

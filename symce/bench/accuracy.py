@@ -64,6 +64,22 @@ def relative_error(got: np.ndarray, true: Sequence, dtype) -> float:
     return float(np.max(np.abs(got - true) / np.maximum(np.abs(true), tiny)))
 
 
+def _symce(kernel: Callable, *args: object) -> Callable[[], tuple]:
+    """The call of ``kernel(*args)`` with its arrays read-only, as symce.functional passes them (numba
+    compiles one specialisation per writeable flag: writeable arrays would compile each kernel again)."""
+    def call() -> tuple:
+        frozen = []
+        for arg in args:
+            if isinstance(arg, np.ndarray):
+                arg = arg.view()
+                arg.flags.writeable = False
+            frozen.append(arg)
+        result = kernel(*frozen)
+        return result if isinstance(result, tuple) else (result,)
+
+    return call
+
+
 @dataclass(frozen=True)
 class Case:
     """One input of one kernel: how to call symce and torch, and the spec's reference."""
@@ -110,15 +126,15 @@ def _ce_cases(dtype) -> list[Case]:
 
         cases.append(Case(
             "cross_entropy integer labels", dtype,
-            lambda x=x, labels=labels, ones=ones: kernels.softmax_cross_entropy_with_integer_labels.forward_backward(
-                x, labels, ones, 0.0, -100, np.ones(1, dtype=dtype)),
+            _symce(kernels.softmax_cross_entropy_with_integer_labels.forward_backward,
+                   x, labels, ones, 0.0, -100, np.ones(1, dtype=dtype)),
             partial(_torch_value_and_grad, torch.nn.functional.cross_entropy, x, labels),
             partial(_spec_value_and_grad, spec, values)))
         prob_values = {"logits": list(x[0]), "labels": list(onehot[0])}
         cases.append(Case(
             "cross_entropy probability labels", dtype,
-            lambda x=x, onehot=onehot, ones=ones: kernels.softmax_cross_entropy.forward_backward(
-                x, onehot, ones, 0.0, np.ones(1, dtype=dtype)),
+            _symce(kernels.softmax_cross_entropy.forward_backward,
+                   x, onehot, ones, 0.0, np.ones(1, dtype=dtype)),
             partial(_torch_value_and_grad, torch.nn.functional.cross_entropy, x, onehot),
             partial(_spec_value_and_grad, prob, prob_values)))
         # the options, whose gradients are sums (softmax − smoothed target) rather than products
@@ -126,16 +142,16 @@ def _ce_cases(dtype) -> list[Case]:
         options = {"weight": list(weight), "label_smoothing": SMOOTHING}
         cases.append(Case(
             "cross_entropy integer labels, weights + smoothing", dtype,
-            lambda x=x, labels=labels, weight=weight: kernels.softmax_cross_entropy_with_integer_labels.forward_backward(
-                x, labels, weight, SMOOTHING, -100, np.ones(1, dtype=dtype)),
+            _symce(kernels.softmax_cross_entropy_with_integer_labels.forward_backward,
+                   x, labels, weight, SMOOTHING, -100, np.ones(1, dtype=dtype)),
             partial(_torch_value_and_grad, partial(torch.nn.functional.cross_entropy, weight=torch.tensor(weight),
                                                    label_smoothing=SMOOTHING), x, labels),
             partial(_spec_value_and_grad, spec, values, options)))
         soft = (onehot * (1 - SOFT) + SOFT / x.shape[1]).astype(dtype)
         cases.append(Case(
             "cross_entropy soft probability labels", dtype,
-            lambda x=x, soft=soft, ones=ones: kernels.softmax_cross_entropy.forward_backward(
-                x, soft, ones, 0.0, np.ones(1, dtype=dtype)),
+            _symce(kernels.softmax_cross_entropy.forward_backward,
+                   x, soft, ones, 0.0, np.ones(1, dtype=dtype)),
             partial(_torch_value_and_grad, torch.nn.functional.cross_entropy, x, soft),
             partial(_spec_value_and_grad, prob, {"logits": list(x[0]), "labels": list(soft[0])})))
     return cases
@@ -169,12 +185,23 @@ def _poly1(log_pt):
     return -log_pt + POLY1_EPSILON * (1 - log_pt.exp())
 
 
+def _torch_poly1_probabilities(input, target, reduction: str, weight) -> object:
+    """optax.losses.poly_loss_cross_entropy as torch code writes it, each class's term weighted by w_k."""
+    import torch
+
+    log_p = torch.log_softmax(input, -1)
+    assert reduction == "none"
+    return (torch.as_tensor(weight) * target * (-log_p + POLY1_EPSILON * (1 - log_p.exp()))).sum(-1)
+
+
 def _polyloss_cases(dtype) -> list[Case]:
-    """focal_loss and poly1_cross_entropy, with class weights, on the logit rows."""
+    """focal_loss and poly1_cross_entropy (class indices and one-hot probabilities), with class weights, on the
+    logit rows."""
     from symce.generated import kernels
 
     losses = ((f"focal_loss γ = {FOCAL_GAMMA:g}", "focal_loss", "gamma", FOCAL_GAMMA, _focal),
               (f"poly1_cross_entropy ε = {POLY1_EPSILON:g}", "poly1_cross_entropy", "epsilon", POLY1_EPSILON, _poly1))
+    probability_labels = kernels.poly1_cross_entropy_with_probability_labels
     cases = []
     for row, label in LOGIT_ROWS:
         x, labels = np.array([row], dtype=dtype), np.array([label])
@@ -183,10 +210,19 @@ def _polyloss_cases(dtype) -> list[Case]:
         for kernel, name, option, value, focus in losses:
             cases.append(Case(
                 kernel, dtype,
-                lambda x=x, labels=labels, weight=weight, name=name, value=value: getattr(kernels, name).forward_backward(
-                    x, labels, weight, value, -100, np.ones(1, dtype=dtype)),
+                _symce(getattr(kernels, name).forward_backward,
+                       x, labels, weight, value, -100, np.ones(1, dtype=dtype)),
                 partial(_torch_value_and_grad, partial(_torch_modulated, weight=weight, focus=focus), x, labels),
                 partial(_spec_value_and_grad, get(name), values, {"weight": list(weight), option: value})))
+        onehot = np.eye(x.shape[1], dtype=dtype)[labels]
+        cases.append(Case(
+            f"poly1_cross_entropy ε = {POLY1_EPSILON:g}, probability labels", dtype,
+            _symce(probability_labels.forward_backward,
+                   x, onehot, weight, POLY1_EPSILON, np.ones(1, dtype=dtype)),
+            partial(_torch_value_and_grad, partial(_torch_poly1_probabilities, weight=weight), x, onehot),
+            partial(_spec_value_and_grad, get("poly1_cross_entropy_with_probability_labels"),
+                    {"logits": list(x[0]), "labels": list(onehot[0])},
+                    {"weight": list(weight), "epsilon": POLY1_EPSILON})))
     return cases
 
 
@@ -201,7 +237,7 @@ def _softmax_cases(dtype) -> list[Case]:
         for name, torch_fn in (("softmax", lambda t: torch.softmax(t, -1)),
                                ("log_softmax", lambda t: torch.log_softmax(t, -1)),
                                ("logsumexp", lambda t: torch.logsumexp(t, -1))):
-            cases.append(Case(name, dtype, lambda x=x, name=name: (getattr(kernels, name).forward(x),),
+            cases.append(Case(name, dtype, _symce(getattr(kernels, name).forward, x),
                               lambda x=x, fn=torch_fn: (fn(torch.tensor(x)).numpy(),),
                               lambda values=values, name=name: (get(name).evaluate(values, dps=digits(*values.values())),)))
     return cases
@@ -222,6 +258,13 @@ def torchvision_sigmoid_focal_loss(inputs, targets, alpha: float = 0.25, gamma: 
     return {"none": lambda: loss, "mean": loss.mean, "sum": loss.sum}[reduction]()
 
 
+def torch_sigmoid_mse_loss(input, target, reduction: str = "mean") -> object:
+    """The squared error on a sigmoid as torch code writes it: mse_loss of torch.sigmoid (the tests' reference too)."""
+    import torch
+
+    return torch.nn.functional.mse_loss(torch.sigmoid(input), target, reduction=reduction)
+
+
 def _binary_cases(dtype) -> list[Case]:
     import torch
     from symce.generated import kernels
@@ -230,6 +273,7 @@ def _binary_cases(dtype) -> list[Case]:
     focal = get("sigmoid_focal_loss")
     soft_margin = get("soft_margin_loss")
     bce = get("binary_cross_entropy")
+    squared_error = get("squared_error_sigmoid")
     cases = []
     one = np.ones(1, dtype=dtype)
     alpha, gamma = SIGMOID_FOCAL_ALPHA, SIGMOID_FOCAL_GAMMA
@@ -237,29 +281,56 @@ def _binary_cases(dtype) -> list[Case]:
         x, y = np.array([logit], dtype=dtype), np.array([label], dtype=dtype)
         values = {"logits": x[0], "labels": y[0]}
         cases.append(Case("sigmoid_binary_cross_entropy", dtype,
-                          lambda x=x, y=y: kernels.sigmoid_binary_cross_entropy.forward_backward(x, y, one, one, one),
+                          _symce(kernels.sigmoid_binary_cross_entropy.forward_backward, x, y, one, one, one),
                           partial(_torch_value_and_grad, torch.nn.functional.binary_cross_entropy_with_logits, x, y),
                           partial(_spec_value_and_grad, spec, values)))
         cases.append(Case(f"sigmoid_focal_loss α = {alpha:g}, γ = {gamma:g}", dtype,
-                          lambda x=x, y=y: kernels.sigmoid_focal_loss.forward_backward(x, y, alpha, 1 - alpha, gamma, one),
+                          _symce(kernels.sigmoid_focal_loss.forward_backward, x, y, alpha, 1 - alpha, gamma, one),
                           partial(_torch_value_and_grad, partial(torchvision_sigmoid_focal_loss, alpha=alpha, gamma=gamma),
                                   x, y),
                           partial(_spec_value_and_grad, focal, values,
                                   {"alpha_positive": alpha, "alpha_negative": 1 - alpha, "gamma": gamma})))
         sign = 2 * y - 1  # the soft margin's target: ±1 at the labels 1 and 0
         cases.append(Case("soft_margin_loss", dtype,
-                          lambda x=x, sign=sign: kernels.soft_margin_loss.forward_backward(x, sign, one),
+                          _symce(kernels.soft_margin_loss.forward_backward, x, sign, one),
                           partial(_torch_value_and_grad, torch.nn.functional.soft_margin_loss, x, sign),
                           partial(_spec_value_and_grad, soft_margin, {"logits": x[0], "labels": sign[0]})))
+        cases.append(Case("sigmoid_mse_loss", dtype,
+                          _symce(kernels.squared_error_sigmoid.forward_backward, x, y, one),
+                          partial(_torch_value_and_grad, torch_sigmoid_mse_loss, x, y),
+                          partial(_spec_value_and_grad, squared_error, values)))
     for prob, label in PROB_POINTS:
         r, y = np.array([prob], dtype=dtype), np.array([label], dtype=dtype)
         if not 0.0 < r[0] < 1.0:
             continue
         values = {"probs": r[0], "labels": y[0]}
         cases.append(Case("binary_cross_entropy", dtype,
-                          lambda r=r, y=y: kernels.binary_cross_entropy.forward_backward(r, y, one, one),
+                          _symce(kernels.binary_cross_entropy.forward_backward, r, y, one, one),
                           partial(_torch_value_and_grad, torch.nn.functional.binary_cross_entropy, r, y),
                           partial(_spec_value_and_grad, bce, values)))
+    return cases
+
+
+def _multilabel_cases(dtype) -> list[Case]:
+    """multilabel_soft_margin_loss with class weights on the logit rows, two classes applying in each."""
+    import torch
+    from symce.generated import kernels
+
+    spec = get("multilabel_soft_margin_loss")
+    cases = []
+    for row, label in LOGIT_ROWS:
+        x = np.array([row], dtype=dtype)
+        targets = np.zeros_like(x)
+        targets[0, [label, (label + 1) % x.shape[1]]] = 1
+        weight = np.linspace(0.5, 2.0, x.shape[1]).astype(dtype)
+        cases.append(Case(
+            "multilabel_soft_margin_loss", dtype,
+            _symce(kernels.multilabel_soft_margin_loss.forward_backward,
+                   x, targets, weight, np.ones(1, dtype=dtype)),
+            partial(_torch_value_and_grad, partial(torch.nn.functional.multilabel_soft_margin_loss,
+                                                   weight=torch.tensor(weight)), x, targets),
+            partial(_spec_value_and_grad, spec, {"logits": list(x[0]), "labels": list(targets[0])},
+                    {"weight": list(weight)})))
     return cases
 
 
@@ -272,7 +343,7 @@ def _information_cases(dtype) -> list[Case]:
     for row in PROB_ROWS:
         p = np.array([row], dtype=dtype)
         positive = {"p": [v for v in p[0] if v > 0]}  # 0·log 0 = 0: the zero entries contribute nothing
-        cases.append(Case("entropy", dtype, lambda p=p: (kernels.entropy.forward(p),),
+        cases.append(Case("entropy", dtype, _symce(kernels.entropy.forward, p),
                           lambda p=p: (torch.special.entr(torch.tensor(p)).sum(-1).numpy(),),
                           lambda values=positive: (spec.evaluate(values),)))
     return cases
@@ -299,7 +370,7 @@ def _kl_cases(dtype) -> list[Case]:
 
 
         cases.append(Case("kl_div pointwise", dtype,
-                          lambda a=a, p=p: kernels.kl_divergence.forward_backward(a, p, False, np.ones(1, dtype)),
+                          _symce(kernels.kl_divergence.forward_backward, a, p, False, np.ones(1, dtype)),
                           partial(_torch_value_and_grad, torch.nn.functional.kl_div, a, p),
                           lambda values=values, exact=exact: (
                               spec.evaluate(values, dps=digits(*exact.values()), expr=pointwise.subs(exact)),
@@ -311,7 +382,7 @@ def _kl_cases(dtype) -> list[Case]:
 def cases(dtype) -> list[Case]:
     """Every case of the adversarial domain for ``dtype`` (np.float64 or np.float32)."""
     return (_ce_cases(dtype) + _polyloss_cases(dtype) + _softmax_cases(dtype) + _binary_cases(dtype)
-            + _information_cases(dtype) + _kl_cases(dtype))
+            + _multilabel_cases(dtype) + _information_cases(dtype) + _kl_cases(dtype))
 
 
 def worst_errors(dtype) -> dict[str, dict[str, list[float]]]:

@@ -22,9 +22,9 @@ import sympy as sp
 from symce.codegen import rewrites
 from symce.codegen.planner import Arg, Kernel, Specialised
 from symce.codegen.printer import Sigmoid, XLogX
-from symce.codegen.program import row_program
+from symce.codegen.program import row_program, sift_sums
 from symce.spec import Spec, get
-from symce.spec.symbols import k, keep, p, pos_weight, q, weight, z
+from symce.spec.symbols import j, k, keep, p, pos_weight, q, weight, z
 
 #: the parameters of an elementwise spec that are arrays broadcast to the input, as torch's
 #: ``weight`` and ``pos_weight`` tensors are; any other parameter is one number for the whole call
@@ -217,8 +217,7 @@ def _doc(spec: Spec, what: str, modifications) -> str:
     return "\n".join(lines)
 
 
-def loss_kernels(spec: Spec, prefix: str, modifications: tuple[Modification, ...] = (),
-                 gradient: bool = True) -> tuple[Kernel, ...]:
+def loss_kernels(spec: Spec, prefix: str, modifications: tuple[Modification, ...] = ()) -> tuple[Kernel, ...]:
     """``PREFIX_forward`` (→ loss) and ``PREFIX_forward_backward`` (→ loss, grad) for ``spec``.
 
     A spec over classes gives row kernels (inputs (M, C), one loss per row, the gradient
@@ -226,54 +225,69 @@ def loss_kernels(spec: Spec, prefix: str, modifications: tuple[Modification, ...
     elementwise kernels over flat arrays (gradient scaled by ``scale``).
     """
     elementwise = not spec.is_per_class
-    args = kernel_args(spec, elementwise)
     value = _modified(spec.expr.subs(keep, 1), "loss", modifications)
-    grad = spec.gradient().subs(keep, 1)
-    forward_doc = _doc(spec, "Loss per sample", modifications)
-    both_doc = _doc(spec, "Loss and scale · d loss / d input", modifications)
-    if elementwise:
-        variable = spec.inputs[0].symbol
+    docs = (_doc(spec, "Loss per sample", modifications),
+            _doc(spec, "Loss and scale · d loss / d input", modifications))
+    build = _elementwise_kernels if elementwise else _row_kernels
+    return build(spec, prefix, kernel_args(spec, elementwise), value, spec.gradient().subs(keep, 1), docs,
+                 modifications)
 
-        def pointwise(defaults: Sequence[Arg] = ()) -> dict[str, sp.Expr]:
-            loss = rewrites.optimize(at_defaults(value, defaults), rewrites.ONE_LOGIT + rewrites.ONE_PROBABILITY)
-            derivative = at_defaults(grad, defaults)
-            v = sigmoid_argument((loss, derivative), variable)
-            if loss.has(sp.exp(-v)) or derivative.has(sp.exp(-v)):
-                try:
-                    derivative = fold_sigmoid(derivative, v)
-                except ValueError:  # no A·σ(v) + B·σ(−v): logs through softplus, the rest in sigmoids
-                    loss = in_sigmoids(loss, v)
-                    derivative = in_sigmoids(rewrites.optimize(derivative, rewrites.ONE_LOGIT), v)
-            return {"loss": loss, "grad": _modified(derivative, "grad", modifications)}
 
-        def only_loss(exprs: dict[str, sp.Expr]) -> dict[str, sp.Expr]:
-            return {"loss": exprs["loss"]}
+def _elementwise_kernels(spec: Spec, prefix: str, args: tuple[Arg, ...], value: sp.Expr, grad: sp.Expr,
+                         docs: tuple[str, str], modifications: tuple[Modification, ...]) -> tuple[Kernel, Kernel]:
+    """The kernels of a spec over one number: each expression in sigmoids of its logit where it has one."""
+    variable = spec.inputs[0].symbol
 
-        forward = Kernel(f"{prefix}_forward", forward_doc, args, ("loss",), elementwise=only_loss(pointwise()),
-                         specialised=specialisations(args, lambda d: Specialised(elementwise=only_loss(pointwise(d)))))
-        both = Kernel(f"{prefix}_forward_backward", both_doc, args + (Arg("scale", "scale"),), ("loss", "grad"),
-                      elementwise=pointwise(), scale=frozenset({"grad"}),
-                      specialised=specialisations(args, lambda d: Specialised(elementwise=pointwise(d))))
-        return (forward, both) if gradient else (forward,)
-    shift = spec.inputs[0].symbol == z
+    def pointwise(defaults: Sequence[Arg] = ()) -> dict[str, sp.Expr]:
+        loss = rewrites.optimize(at_defaults(value, defaults), rewrites.ONE_LOGIT + rewrites.ONE_PROBABILITY)
+        derivative = at_defaults(grad, defaults)
+        v = sigmoid_argument((loss, derivative), variable)
+        if loss.has(sp.exp(-v)) or derivative.has(sp.exp(-v)):
+            try:
+                derivative = fold_sigmoid(derivative, v)
+            except ValueError:  # no A·σ(v) + B·σ(−v): logs through softplus, the rest in sigmoids
+                loss = in_sigmoids(loss, v)
+                derivative = in_sigmoids(rewrites.optimize(derivative, rewrites.ONE_LOGIT), v)
+        return {"loss": loss, "grad": _modified(derivative, "grad", modifications)}
+
+    def only_loss(exprs: dict[str, sp.Expr]) -> dict[str, sp.Expr]:
+        return {"loss": exprs["loss"]}
+
+    forward = Kernel(f"{prefix}_forward", docs[0], args, ("loss",), elementwise=only_loss(pointwise()),
+                     specialised=specialisations(args, lambda d: Specialised(elementwise=only_loss(pointwise(d)))))
+    both = Kernel(f"{prefix}_forward_backward", docs[1], args + (Arg("scale", "scale"),), ("loss", "grad"),
+                  elementwise=pointwise(), scale=frozenset({"grad"}),
+                  specialised=specialisations(args, lambda d: Specialised(elementwise=pointwise(d))))
+    return forward, both
+
+
+def _row_kernels(spec: Spec, prefix: str, args: tuple[Arg, ...], value: sp.Expr, grad: sp.Expr,
+                 docs: tuple[str, str], modifications: tuple[Modification, ...]) -> tuple[Kernel, Kernel]:
+    """The kernels of a spec over classes: row programs, shifted by the row max where it takes a softmax."""
+    logits = spec.inputs[0].symbol
+    shift = logits == z
     label = next((i.symbol for i in spec.inputs if i.kind == "label"), None)
     grad = _modified(grad, "grad", modifications)
+    independent = not shift and value.has(sp.exp(-logits[k]))
+    if independent:
+        # a row of independent logits (multilabel_soft_margin_loss): each class's σ(h_k) is one logit's,
+        # its logs through softplus and its derivative in σ(±h_j), as the elementwise losses have them
+        value = rewrites.optimize(value, rewrites.ONE_LOGIT)
+        grad = in_sigmoids(rewrites.optimize(sift_sums(grad, logits), rewrites.ONE_LOGIT), logits[j])
 
     def programs(vectors: dict, defaults: Sequence[Arg] = ()) -> Specialised:
         scalars = {"loss": at_defaults(value, defaults)}
         vectors = {name: at_defaults(expr, defaults) for name, expr in vectors.items()}
-        return Specialised(row_program(scalars, vectors, shift, label),
-                           row_program(scalars, vectors, False, label) if shift else None)
+        return Specialised(row_program(scalars, vectors, shift, label, logits, expand=not independent),
+                           row_program(scalars, vectors, False, label, logits) if shift else None)
 
     def kernel(function: str, doc: str, arguments, outputs, vectors: dict, **extra) -> Kernel:
         general = programs(vectors)
         return Kernel(function, doc, arguments, outputs, program=general.program, plain=general.plain,
                       specialised=specialisations(args, lambda d: programs(vectors, d)), **extra)
 
-    forward = kernel(f"{prefix}_forward", forward_doc, args, ("loss",), {})
-    if not gradient:
-        return (forward,)
-    both = kernel(f"{prefix}_forward_backward", both_doc, args + (Arg("row_scale", "scale"),), ("loss", "grad"),
+    forward = kernel(f"{prefix}_forward", docs[0], args, ("loss",), {})
+    both = kernel(f"{prefix}_forward_backward", docs[1], args + (Arg("row_scale", "scale"),), ("loss", "grad"),
                   {"grad": grad}, scale=frozenset({"grad"}))
     return forward, both
 
@@ -330,13 +344,17 @@ def families() -> dict[str, dict[str, tuple[Kernel, ...]]]:
                           for name in ("softmax_cross_entropy_with_integer_labels", "softmax_cross_entropy")},
         "nll": {"nll_loss": loss_kernels(get("nll_loss"), "nll_loss")},
         # cross-entropy's PolyLoss variants (Leng et al., 2022): the same row kernels, other coefficients of (1 − p_t)
-        "polyloss": {name: loss_kernels(get(name), name) for name in ("focal_loss", "poly1_cross_entropy")},
+        "polyloss": {name: loss_kernels(get(name), name)
+                     for name in ("focal_loss", "poly1_cross_entropy", "poly1_cross_entropy_with_probability_labels")},
+        "multilabel": {"multilabel_soft_margin_loss": loss_kernels(get("multilabel_soft_margin_loss"),
+                                                                   "multilabel_soft_margin_loss")},
         "softmax": {name: (value_kernel(get(name), f"{name}_forward"),) for name in per_row},
         "binary": {
             "sigmoid_binary_cross_entropy": loss_kernels(get("sigmoid_binary_cross_entropy"),
                                                          "sigmoid_binary_cross_entropy"),
             "sigmoid_focal_loss": loss_kernels(get("sigmoid_focal_loss"), "sigmoid_focal_loss"),
             "soft_margin_loss": loss_kernels(get("soft_margin_loss"), "soft_margin_loss"),
+            "squared_error_sigmoid": loss_kernels(get("squared_error_sigmoid"), "squared_error_sigmoid"),
             "binary_cross_entropy": loss_kernels(get("binary_cross_entropy"), "binary_cross_entropy",
                                                  (TORCH_LOG_CLAMP, TORCH_GRAD_DENOMINATOR))},
         "information": {

@@ -573,11 +573,12 @@ def _takes_log1p(block: BlockPlan) -> bool:
 
 # ----- row kernels -----------------------------------------------------------------------------
 def _row_level_values(program: RowProgram, outputs: Sequence[str], label) -> list[sp.Expr]:
-    """Every case's value of the printed outputs; a case that holds only where the label is the argmax
-    reads a as t before the row-level common subexpressions are hoisted: hoisted, w_a would make
-    every row search for a."""
+    """Every case's value of the printed outputs, its sigmoids written out (as an elementwise kernel's); a
+    case that holds only where the label is the argmax reads a as t before the row-level common
+    subexpressions are hoisted: hoisted, w_a would make every row search for a."""
     pinned = {argmax: label} if label is not None else {}
-    return [c.expr.xreplace(pinned) if c.condition is not None and label_pins(c.condition) else c.expr
+    return [sigmoids_written_out(c.expr.xreplace(pinned) if c.condition is not None and label_pins(c.condition)
+                                 else c.expr)
             for c in _used_cases(program, outputs)]
 
 

@@ -70,20 +70,22 @@ class RowProgram:
     shifted: bool
 
 
-def _has_logits(expr: sp.Expr) -> bool:
-    return any(isinstance(atom, sp.Indexed) and atom.base in (z, zs) for atom in expr.atoms(sp.Indexed))
+def _has_logits(expr: sp.Expr, logits: sp.IndexedBase) -> bool:
+    return any(isinstance(atom, sp.Indexed) and atom.base in (logits, zs) for atom in expr.atoms(sp.Indexed))
 
 
-def sift_sums(expr: sp.Expr) -> sp.Expr:
+def sift_sums(expr: sp.Expr, logits: sp.IndexedBase = z) -> sp.Expr:
     """Split every Σ into single terms, take out what does not depend on the index, sift δ.
 
     Σ_k (c·f_k + g_k) = c·Σ_k f_k + Σ_k g_k;  Σ_k f_k δ(i, k) = f_i for i in 0..C-1;
     Σ_k c = C·c. Inner sums are handled first.
 
-    Terms that multiply the same function of the logits keep one coefficient, summed per class:
+    Terms that multiply the same function of the ``logits`` keep one coefficient, summed per class:
     Σ_k (c·y_k + d)·z_k stays one sum, not c·Σ_k y_k z_k + d·Σ_k z_k. Where z_k = −inf and y_k = 0
     the split form is 0·(−inf) = nan; the coefficient first is (c·0 + d)·(−inf), the −inf that
-    torch gets by weighting log softmax (its smoothed probability targets give +inf there).
+    torch gets by weighting log softmax (its smoothed probability targets give +inf there). Over a
+    row of independent logits h_k it keeps max(h_k, 0) − y_k·max(h_k, 0) as one sum of
+    (1 − y_k)·max(h_k, 0) ≥ 0, not two large sums whose difference cancels.
     """
     def split(total: sp.Sum) -> sp.Expr:
         (index, low, high), = total.limits
@@ -101,7 +103,7 @@ def sift_sums(expr: sp.Expr) -> sp.Expr:
             elif body == 1:
                 out += constant * (high - low + 1)
             else:
-                of_logits = sp.Mul(*[f for f in varying if _has_logits(f)])
+                of_logits = sp.Mul(*[f for f in varying if _has_logits(f, logits)])
                 coefficients.setdefault(of_logits, []).append((constant, body / of_logits))
         for of_logits, terms in coefficients.items():
             if len(terms) == 1 or of_logits == 1:
@@ -113,8 +115,8 @@ def sift_sums(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Sum), split)
 
 
-def _normal_form(expr: sp.Expr, pipelines: RowPipelines, expand: bool) -> sp.Expr:
-    expr = sift_sums(optimize(expr, pipelines.before_naming))
+def _normal_form(expr: sp.Expr, pipelines: RowPipelines, expand: bool, logits: sp.IndexedBase) -> sp.Expr:
+    expr = sift_sums(optimize(expr, pipelines.before_naming), logits)
     # a derivative by the chain rule carries factors like exp(−z_t)·Σ that cancel only once expanded
     return sp.expand(expr, log=False, power_exp=False) if expand else expr
 
@@ -136,12 +138,15 @@ def _zero_deltas(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.KroneckerDelta), lambda e: sp.S.Zero)
 
 
-def _cases(expr: sp.Expr, shift: bool, label: sp.Symbol | None, at_the_argmax) -> tuple[Case, ...]:
+def _cases(expr: sp.Expr, shift: bool, label: sp.Symbol | None, at_the_argmax,
+           every_row_rewrites=()) -> tuple[Case, ...]:
     """``expr`` split on which of j (the output class), t (the label) and a (the argmax) coincide.
 
     Where j or t is the argmax, exp(z_a − m) = 1 exactly and the rewrites ``at_the_argmax``
     (softmax_target_complement) cancel the 1s symbolically (softmax_a − 1 = −Σ_{k≠a} e_k / Σ_k e_k); a δ(j, t) is 1
-    where j = t and 0 in every other case. Conditions are tested in order.
+    where j = t and 0 in every other case. Conditions are tested in order. A per-row value without a
+    label has its sums split at the argmax in every row: ``every_row_rewrites``
+    (softmax_targets_complement) cancel its 1s there.
     """
     per_class = expr.has(j)
     pins = []  # (condition, substitutions in order)
@@ -160,24 +165,31 @@ def _cases(expr: sp.Expr, shift: bool, label: sp.Symbol | None, at_the_argmax) -
         cases.append(Case(condition, optimize(pinned, at_the_argmax)))
     if per_class and label is not None:
         cases.append(Case(sp.Eq(j, label), _zero_deltas(expr.subs(j, label))))
-    cases.append(Case(None, _zero_deltas(expr)))
+    every_row = _zero_deltas(expr)
+    if not per_class and label is None:  # no label to pin: the naming split each sum at a in every row
+        every_row = optimize(every_row, every_row_rewrites)
+    cases.append(Case(None, every_row))
     return tuple(cases)
 
 
 def row_program(scalars: Mapping[str, sp.Expr], vectors: Mapping[str, sp.Expr], shift: bool,
-                label: sp.Symbol | None = None) -> RowProgram:
+                label: sp.Symbol | None = None, logits: sp.IndexedBase = z, expand: bool = True) -> RowProgram:
     """The row program of per-row outputs ``scalars`` and per-class outputs ``vectors`` (free index j).
 
     ``shift``: the expressions exponentiate the logits ``z``, so shift them by the row max
     and pin the argmax (see the module docstring). ``label``: the integer-label symbol whose
-    δ(j, t) splits the per-class outputs into cases.
+    δ(j, t) splits the per-class outputs into cases. ``logits``: the row's input, whose functions
+    keep one coefficient per sum (:func:`sift_sums`). ``expand``: the per-class outputs are expanded
+    before their sums are named, which a softmax's chain rule needs (its factors cancel only then); a
+    row of independent logits keeps its gradient's product w_j·((1 − y_j)σ(h_j) − y_jσ(−h_j)), whose
+    expanded terms would round apart where they cancel.
     """
     pipelines = SHIFTED_ROW if shift else PLAIN_ROW
-    scalar_exprs = [_normal_form(e, pipelines, expand=False) for e in scalars.values()]
-    vector_exprs = [_normal_form(e, pipelines, expand=True) for e in vectors.values()]
+    scalar_exprs = [_normal_form(e, pipelines, False, logits) for e in scalars.values()]
+    vector_exprs = [_normal_form(e, pipelines, expand, logits) for e in vectors.values()]
     reductions, named = _name_sums(scalar_exprs + vector_exprs, shift)
     named = [optimize(e, pipelines.after_naming) for e in named]
-    cases = [_cases(e, shift, label, pipelines.at_the_argmax) for e in named]
+    cases = [_cases(e, shift, label, pipelines.at_the_argmax, pipelines.every_row) for e in named]
     scalar_part = tuple(zip(scalars, cases[:len(scalar_exprs)]))
     vector_part = tuple(zip(vectors, cases[len(scalar_exprs):]))
     return RowProgram(reductions, scalar_part, vector_part, shift)

@@ -22,7 +22,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import log1p
 
 from symce.spec import blocks
-from symce.spec.symbols import gamma, j, m, t, x, z
+from symce.spec.symbols import C, gamma, j, m, t, x, y, z
 
 #: the logits shifted by the row max, zs_i = z_i − m (what the kernels exponentiate)
 zs = sp.IndexedBase("zs", real=True)
@@ -180,6 +180,35 @@ softmax_target_complement = Rewrite(
          "−Σ_{k≠a} e_k / Σ_k e_k instead of a difference that rounds to 0"),
 )
 
+def _rational_terms_combined(expr: sp.Expr) -> sp.Expr:
+    """In every sum, innermost first, the terms without a log over their common denominator, numerator
+    expanded, where that denominator is more than a number or the class count (a softmax's Σ_k e_k);
+    the terms with a log stay as they are."""
+    def combine(e: sp.Basic) -> sp.Basic:
+        if not e.is_Add:
+            return e
+        logged = [term for term in e.args if term.has(sp.log, log1p)]
+        numerator, denominator = sp.fraction(sp.together(sp.Add(*[term for term in e.args if term not in logged])))
+        if not (denominator.free_symbols - {C}):
+            return e
+        return sp.Add(*logged) + sp.expand(numerator) / denominator
+
+    return sp.bottom_up(expr, combine)
+
+
+softmax_targets_complement = Rewrite(
+    name="softmax_targets_complement",
+    identity="softmax_targets_complement",
+    transform=_rational_terms_combined,
+    lhs=(y[t] * (1 - blocks.softmax(zs, t)) + y[j] * (1 - blocks.softmax(zs, j)) + y[t] * blocks.logsumexp(zs),),
+    meaning=unshift,
+    why=("applied by the row program to a per-row value without a label (RowPipelines.every_row), whose sums "
+         "the naming split at the argmax a in every row: y_a·(1 − softmax_a) is y_a − y_a/(1 + Σ_{k≠a} e_k), and "
+         "over the common denominator the y_a cancel exactly, leaving y_a·Σ_{k≠a} e_k/(1 + Σ_{k≠a} e_k) "
+         "instead of a difference that rounds to 0 (the poly-1 loss of a confident one-hot row)"),
+)
+
+
 def _combine_powers(product: sp.Mul) -> sp.Expr:
     """b^u · b^v · … → b^(u + v + …) for each base b that a symbolic power of ``product`` has."""
     by_base: dict[sp.Expr, list[sp.Expr]] = {}
@@ -269,17 +298,20 @@ softplus_stable = Rewrite(
 class RowPipelines:
     """The rewrites of a row of logits: ``before_naming`` on the spec's expression and its
     derivative, ``after_naming`` once each sum is a named reduction, ``at_the_argmax`` on each
-    case the program pins to the argmax class (where exp(z_a − m) = 1 exactly)."""
+    case the program pins to the argmax class (where exp(z_a − m) = 1 exactly), ``every_row`` on a
+    per-row value of a program without a label (its sums split at the argmax in every row)."""
 
     before_naming: tuple[Rewrite, ...]
     after_naming: tuple[Rewrite, ...]
     at_the_argmax: tuple[Rewrite, ...]
+    every_row: tuple[Rewrite, ...] = ()
 
 
 #: a row shifted by its max m (a finite max): log-softmax as a difference, the shift, log1p of
 #: 1 + the other classes, and the 1s cancelled at the argmax
 SHIFTED_ROW = RowPipelines(before_naming=(powers_combined, log_softmax_difference, logsumexp_shift),
-                           after_naming=(log1p_definition,), at_the_argmax=(softmax_target_complement,))
+                           after_naming=(log1p_definition,), at_the_argmax=(softmax_target_complement,),
+                           every_row=(softmax_targets_complement,))
 #: a row whose max is not finite: the formula as written, log-softmax as a difference only
 PLAIN_ROW = RowPipelines(before_naming=(powers_combined, log_softmax_difference), after_naming=(), at_the_argmax=())
 #: rewrites for an elementwise loss on one logit
@@ -287,5 +319,5 @@ ONE_LOGIT = (log_sigmoid_softplus, softplus_stable)
 #: rewrites for an elementwise loss on one probability
 ONE_PROBABILITY = (log1p_definition,)
 #: every rewrite the kernels use
-ALL = (powers_combined, log_softmax_difference, logsumexp_shift, softmax_target_complement, log1p_definition,
-       log_sigmoid_softplus, softplus_stable)
+ALL = (powers_combined, log_softmax_difference, logsumexp_shift, softmax_target_complement,
+       softmax_targets_complement, log1p_definition, log_sigmoid_softplus, softplus_stable)

@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike
 from symce.functional import _validate
 from symce.generated import kernels
 from symce.functional._kernels import LossKernels, bind
-from symce.functional._layout import class_rows, flat
+from symce.functional._layout import Rows, class_rows, flat
 from symce.functional._reduce import Forward, ForwardBackward, RowLoss, mean_denominator
 from symce.functional._types import Divisor, FloatArray, FloatDType, KLReduction, Loss, Reduction
 
@@ -112,8 +112,13 @@ def _focal_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None, i
 
 def _poly1_cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None, ignore_index: int,
                          epsilon: float) -> RowLoss:
+    epsilon = _validate.finite_parameter(epsilon, "epsilon")
+    input, target = _validate.plain_array(input, "input"), _validate.plain_array(target, "target")
+    if _validate.is_probability_target(input, target):
+        return _probability_label_rows(kernels.poly1_cross_entropy_with_probability_labels, "poly1_cross_entropy",
+                                       input, target, weight, ignore_index, epsilon)
     return _integer_label_rows(kernels.poly1_cross_entropy, "poly1_cross_entropy", input, target, weight,
-                               ignore_index, _validate.finite_parameter(epsilon, "epsilon"))
+                               ignore_index, epsilon)
 
 
 def _nll_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None, ignore_index: int) -> RowLoss:
@@ -188,6 +193,28 @@ def _sigmoid_focal_loss(inputs: ArrayLike, targets: ArrayLike, alpha: float, gam
 
 def _soft_margin_loss(input: ArrayLike, target: ArrayLike) -> RowLoss:
     return _logit_elementwise_rows(kernels.soft_margin_loss, input, target, {})
+
+
+def _multilabel_soft_margin_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None) -> RowLoss:
+    """torch's layout for this loss: the classes on the last axis, every other axis a sample."""
+    input, out_dtype = _validate.floating(input, "input")
+    if input.ndim == 0:
+        raise ValueError("multilabel_soft_margin_loss input must have shape (C,) or (N, C) (classes last), "
+                         "got a 0-dimensional array")
+    target = _validate.as_dtype(target, input.dtype, "target")
+    _validate.same_shape(target, input)
+    weight = _validate.class_weight(weight, input.shape[-1], input.dtype)
+    layout = Rows(input.shape, (input.ndim - 1,))
+    return RowLoss(
+        **_bound(kernels.multilabel_soft_margin_loss, layout.to_rows(input), layout.to_rows(target), weight),
+        loss_shape=layout.batch_shape,
+        divisors={"mean": layout.count, "sum": 1},
+        to_input=layout.from_rows, rows_view=layout.rows_view, input_shape=input.shape,
+        dtype=input.dtype, out_dtype=out_dtype)
+
+
+def _sigmoid_mse_loss(input: ArrayLike, target: ArrayLike) -> RowLoss:
+    return _logit_elementwise_rows(kernels.squared_error_sigmoid, input, target, {})
 
 
 def _kl_div(input: ArrayLike, target: ArrayLike, log_target: bool) -> RowLoss:
@@ -269,16 +296,21 @@ def focal_loss_value_and_grad(input: ArrayLike, target: ArrayLike, gamma: float 
 
 def poly1_cross_entropy(input: ArrayLike, target: ArrayLike, epsilon: float = 1.0, weight: ArrayLike | None = None,
                         ignore_index: int = -100, reduction: Reduction = "mean") -> Loss:
-    r"""Poly-1 cross-entropy of class-index targets (Leng et al., 2022; spec ``poly1_cross_entropy``).
+    r"""Poly-1 cross-entropy (Leng et al., 2022) of class-index targets (spec ``poly1_cross_entropy``)
+    or probability targets (spec ``poly1_cross_entropy_with_probability_labels``).
 
     .. math::
         \ell_i = \mathrm{keep}_i\, w_{t_i}\, (-\log p_{i,t_i} + \varepsilon\,(1 - p_{i,t_i})),
         \quad p_i = \mathrm{softmax}(z_i)
 
-    optax.losses.poly_loss_cross_entropy at one-hot targets, per sample; the arguments, shapes and
-    conventions are :func:`cross_entropy`'s for class-index targets ('mean' divides by Σ keep·w[t]),
-    so ``epsilon=0`` is cross_entropy. ``epsilon``: the coefficient ε of (1 - p_t), any finite real
-    (optax's default is 2.0; Leng et al. recommend tuning it, ε = 1 a common start).
+    for class-index targets, and ℓ_i = Σ_k w_k y_ik (−log p_ik + ε(1 − p_ik)) for probability targets,
+    which is optax.losses.poly_loss_cross_entropy (at w = 1) and, at a one-hot y, the class-index loss. The
+    arguments, shapes and conventions are :func:`cross_entropy`'s: a float target of the input's shape
+    holds probabilities ('mean' divides by the number of samples), else class indices ('mean' divides by
+    Σ keep·w[t]); ``epsilon=0`` is cross_entropy. ``epsilon``: the coefficient ε of (1 - p), any finite
+    real (optax's default is 2.0; Leng et al. recommend tuning it, ε = 1 a common start). A confident
+    right prediction keeps its digits with either target: at [40, 0, 0] and the target 0 (or (1, 0, 0))
+    the loss is (1 + ε)·2e^-40 to the last digit.
     """
     return _poly1_cross_entropy(input, target, weight, ignore_index, epsilon).value(reduction)
 
@@ -397,6 +429,56 @@ def soft_margin_loss_value_and_grad(input: ArrayLike, target: ArrayLike, reducti
     """(soft_margin_loss(...), grad_output · d loss / d input) from one fused kernel call (``out``: see
     cross_entropy)."""
     return _soft_margin_loss(input, target).value_and_grad(reduction, grad_output, out)
+
+
+def multilabel_soft_margin_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+                                reduction: Reduction = "mean") -> Loss:
+    r"""Multi-label one-versus-all logistic loss, as ``torch.nn.functional.multilabel_soft_margin_loss``
+    (spec ``multilabel_soft_margin_loss``).
+
+    .. math::
+        \ell_i = -\frac{1}{C}\sum_k w_k\,\big(y_{ik}\log\sigma(x_{ik}) + (1 - y_{ik})\log\sigma(-x_{ik})\big)
+
+    one loss per sample: the sigmoid binary cross-entropy of each class's logit against its own target,
+    averaged over the C classes, which lie on the last axis ((C,) or (N, C); 'mean' then divides by the
+    number of samples). ``target`` has the input's shape, entries in [0, 1] (1: the class applies);
+    ``weight`` holds C class weights (torch also broadcasts other shapes; symce takes (C,) only). The
+    logs are softplus forms, finite at any logit where torch's log-sigmoid is too, and a confident
+    right prediction keeps its digits.
+    """
+    return _multilabel_soft_margin_loss(input, target, weight).value(reduction)
+
+
+def multilabel_soft_margin_loss_value_and_grad(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None = None,
+                                               reduction: Reduction = "mean", grad_output: ArrayLike | None = None,
+                                               out: np.ndarray | None = None) -> tuple[Loss, FloatArray]:
+    """(multilabel_soft_margin_loss(...), grad_output · d loss / d input) from one fused kernel call (``out``:
+    see cross_entropy)."""
+    return _multilabel_soft_margin_loss(input, target, weight).value_and_grad(reduction, grad_output, out)
+
+
+def sigmoid_mse_loss(input: ArrayLike, target: ArrayLike, reduction: Reduction = "mean") -> Loss:
+    r"""Squared error on sigmoid(input), as ``torch.nn.functional.mse_loss(torch.sigmoid(input), target)``
+    (spec ``squared_error_sigmoid``).
+
+    .. math::
+        \ell = (\sigma(x) - y)^2
+
+    elementwise, ``target`` of the input's shape ('mean' divides by the number of elements). The loss of
+    the "why not MSE" comparison: its gradient 2(σ(x) − y)σ(x)σ(−x) vanishes where σ saturates, even
+    at a confidently wrong prediction. σ(x) − y is computed as (1 − y)σ(x) − yσ(−x), so a confident
+    right prediction keeps its digits: at x = 40, y = 1 the loss is σ(−40)² = 1.8e-35, where torch's
+    σ(40) − 1 rounds to 0.
+    """
+    return _sigmoid_mse_loss(input, target).value(reduction)
+
+
+def sigmoid_mse_loss_value_and_grad(input: ArrayLike, target: ArrayLike, reduction: Reduction = "mean",
+                                    grad_output: ArrayLike | None = None,
+                                    out: np.ndarray | None = None) -> tuple[Loss, FloatArray]:
+    """(sigmoid_mse_loss(...), grad_output · d loss / d input) from one fused kernel call (``out``: see
+    cross_entropy)."""
+    return _sigmoid_mse_loss(input, target).value_and_grad(reduction, grad_output, out)
 
 
 def kl_div(input: ArrayLike, target: ArrayLike, reduction: KLReduction = "mean", log_target: bool = False) -> Loss:

@@ -21,7 +21,7 @@ from symce.identities.core import (
 )
 from symce.spec import blocks, get
 from symce.spec.core import Assumption, class_sum
-from symce.spec.symbols import C, b, epsilon, j, k, m, p, pos_weight, q, t, x, y, y_sign, z
+from symce.spec.symbols import C, b, epsilon, h, j, k, m, p, pos_weight, q, t, w, weight, x, y, y_sign, z
 
 # ----- shorthand for the specs and how to compose them ------------------------------------------
 
@@ -32,9 +32,11 @@ SOFTMAX_CE = get("softmax_cross_entropy")
 INTEGER_CE = get("softmax_cross_entropy_with_integer_labels")
 FOCAL = get("focal_loss")
 POLY1 = get("poly1_cross_entropy")
+POLY1_PROBABILITIES = get("poly1_cross_entropy_with_probability_labels")
 SIGMOID_BCE = get("sigmoid_binary_cross_entropy")
 SIGMOID_FOCAL = get("sigmoid_focal_loss")
 SOFT_MARGIN = get("soft_margin_loss")
+MULTILABEL = get("multilabel_soft_margin_loss")
 SQUARED_SIGMOID = get("squared_error_sigmoid")
 
 #: a second summation index, for sums nested in a sum over k
@@ -102,6 +104,7 @@ Q_POSITIVE = Assumption("q_positive", sp.Gt(q[k], 0, evaluate=False), "q_k > 0")
 S_POSITIVE = Assumption("s_positive", sp.Gt(s[k], 0, evaluate=False), "s_k > 0")
 P_ONE_HOT = Assumption("one_hot_p", sp.Eq(p[k], sp.KroneckerDelta(k, t), evaluate=False),
                        "p = e_t (one-hot at t), with 0·log 0 = 0 (its limit)")
+Y_ONE_HOT = Assumption("one_hot_y", sp.Eq(y[k], sp.KroneckerDelta(k, t), evaluate=False), "y = e_t (one-hot at t)")
 
 GIBBS = Lemma("u - 1 - log u >= 0", lambda arg: arg - 1 - sp.log(arg), u, sp.Integer(1))
 SQUARE = Lemma("d^2 >= 0", lambda arg: arg ** 2, d, sp.Integer(0))
@@ -225,6 +228,16 @@ softmax_target_complement = Identity(
     strategies=EQUATION,
 )
 
+softmax_targets_complement = Identity(
+    name="softmax_targets_complement",
+    statement=("y_t(1 − softmax(z)_t) + y_j(1 − softmax(z)_j) + y_t log Σ_k exp(z_k − m): the terms without a log "
+               "over their common denominator Σ_k exp(z_k − m)"),
+    claims=rewrites.softmax_targets_complement.claims,
+    how=("1 − softmax(z)_t = (Σ_k exp(z_k − m) − exp(z_t − m)) / Σ_k exp(z_k − m) (shifted); the numerator "
+         "expanded over that denominator is the same sum"),
+    strategies=EQUATION,
+)
+
 powers_combined = Identity(
     name="powers_combined",
     statement="b^γ / b = b^(γ−1) for b = 1 − softmax(z)_t (b ≠ 0)",
@@ -265,6 +278,28 @@ poly1_at_epsilon_zero = Identity(
                "(any w, keep)"),
     claims=(_eq(POLY1.with_params({"epsilon": 0, "weight": None, "keep": None}), _PLAIN_INTEGER_CE),),
     how="the poly-1 term ε₁·(1 − softmax(z)_t) vanishes, which leaves −keep·w_t·log softmax(z)_t",
+    strategies=EQUATION,
+)
+
+poly1_probability_labels_at_epsilon_zero = Identity(
+    name="poly1_probability_labels_at_epsilon_zero",
+    statement=("poly1_cross_entropy_with_probability_labels(z, y) at ε₁ = 0 = softmax_cross_entropy(z, y) at ε = 0 "
+               "(any w)"),
+    claims=(_eq(POLY1_PROBABILITIES.with_params({"epsilon": 0, "weight": None}),
+                SOFTMAX_CE.with_params({"label_smoothing": 0, "weight": None})),),
+    how="the poly-1 terms ε₁·y_k·(1 − softmax(z)_k) vanish, which leaves −Σ_k w_k y_k log softmax(z)_k",
+    strategies=EQUATION,
+)
+
+poly1_probability_labels_one_hot = Identity(
+    name="poly1_probability_labels_one_hot",
+    statement=("poly1_cross_entropy_with_probability_labels(z, y = e_t) = poly1_cross_entropy(z, t) "
+               "(any w, ε₁; keep = 1)"),
+    claims=(_eq(POLY1_PROBABILITIES.with_params({"epsilon": None, "weight": None}),
+                POLY1.with_params({"epsilon": None, "weight": None, "keep": 1})),),
+    assumptions=(Y_ONE_HOT,),
+    prepare=one_hot(y, t),
+    how="split the Σ_k at k = t: that term has y_t = 1 and every other term y_k = 0",
     strategies=EQUATION,
 )
 
@@ -413,6 +448,23 @@ soft_margin_is_sigmoid_bce = Identity(
     strategies=EQUATION,
 )
 
+multilabel_soft_margin_gradient = Identity(
+    name="multilabel_soft_margin_gradient",
+    statement="∂L/∂h_j = w_j·(σ(h_j) − y_j)/C for multilabel_soft_margin_loss: class j's sigmoid BCE gradient, over C",
+    claims=(_eq(MULTILABEL.gradient(), w[j] * (blocks.sigmoid(h[j]) - y[j]) / C),),
+    how="Σ_k δ_jk keeps the class j, whose −(y_j log σ(h_j) + (1 − y_j) log(1 − σ(h_j))) has derivative σ(h_j) − y_j",
+    strategies=EQUATION,
+)
+
+multilabel_soft_margin_of_one_class = Identity(
+    name="multilabel_soft_margin_of_one_class",
+    statement="multilabel_soft_margin_loss over C = 1 class = sigmoid BCE of its logit h_0 and target y_0, weight w_0",
+    claims=(_eq(MULTILABEL.at(1, {"weight": None}),
+                SIGMOID_BCE.with_params({"weight": None}).subs({x: h[0], b: y[0], weight: w[0]})),),
+    how="the sum over one class is its one term, and the mean over C = 1 divides by 1",
+    strategies=EQUATION,
+)
+
 _MSE_GRADIENT = SQUARED_SIGMOID.gradient()
 _CE_GRADIENT = SIGMOID_BCE.with_params({}, SIGMOID_BCE.gradient())
 
@@ -484,12 +536,14 @@ cross_entropy_of_probabilities_differs = Identity(
 IDENTITIES_IN_ORDER = (
     cross_entropy_decomposition, cross_entropy_of_itself, one_hot_entropy, kl_nonnegative, kl_zero_iff_equal,
     softmax_shift_invariance, softmax_sums_to_one, log_softmax_difference, logsumexp_shift, logsumexp_gradient,
-    cross_entropy_log1p_others, softmax_target_complement, powers_combined,
+    cross_entropy_log1p_others, softmax_target_complement, softmax_targets_complement, powers_combined,
     softmax_cross_entropy_is_nll_of_log_softmax, softmax_cross_entropy_is_cross_entropy,
     focal_loss_at_gamma_zero, poly1_at_epsilon_zero,
+    poly1_probability_labels_at_epsilon_zero, poly1_probability_labels_one_hot,
     softmax_cross_entropy_gradient, softmax_cross_entropy_gradient_simplex, integer_label_gradient,
     log1p_definition, softplus_stable, log_sigmoid_softplus, sigmoid_bce_softplus, sigmoid_bce_gradient,
     sigmoid_focal_at_gamma_zero, soft_margin_is_sigmoid_bce,
+    multilabel_soft_margin_gradient, multilabel_soft_margin_of_one_class,
     binary_is_two_class_softmax, label_smoothing_decomposition, label_smoothing_gradient,
     softmax_cross_entropy_hessian, softmax_hessian_psd,
     squared_error_sigmoid_gradient, saturation,

@@ -22,6 +22,8 @@ BINARY_LABEL = Input("labels", b, "scalar", "probability", "the target probabili
 SIGN_LABEL = Input("labels", y_sign, "scalar", "real", "the target y, usually −1 or +1")
 SIGN_LABELS = Input("labels", u, "vector", "sign", "one label per class, +1 or -1")
 SCORES = Input("scores", h, "vector", "real", "raw scores, one per class")
+CLASS_LOGITS = Input("logits", h, "vector", "real", "one logit per class, each its own two-class problem")
+CLASS_LABELS = Input("labels", y, "vector", "probability", "one target in [0, 1] per class (1: the class applies)")
 
 CLASS_WEIGHTS = Param("weight", w, "vector", sp.Integer(1), "class weights w_k (torch's weight)")
 SMOOTHING = Param("label_smoothing", epsilon, "scalar", sp.Integer(0), "label smoothing ε in [0, 1]")
@@ -127,6 +129,20 @@ poly1_cross_entropy = _polyloss(
                "Functions, eq. 3; optax.losses.poly_loss_cross_entropy"),
 )
 
+poly1_cross_entropy_with_probability_labels = Spec(
+    name="poly1_cross_entropy_with_probability_labels",
+    expr=class_sum(w[k] * y[k] * (_negative_log_softmax(k) + epsilon_1 * (1 - blocks.softmax(z, k)))),
+    inputs=(LOGITS, PROB_LABELS),
+    params=(CLASS_WEIGHTS, POLY_COEFFICIENT),
+    doc=("Poly-1 cross-entropy of probability targets (Leng et al., 2022), as optax.losses.poly_loss_cross_entropy "
+         "defines it: CE + ε₁ Σ_k y_k (1 − p_k), p = softmax(z), for any targets y. The class weights weigh each "
+         "class's term, as torch's cross_entropy weighs probability targets, and 'mean' divides by the number of "
+         "samples; at w = 1 it is optax's loss, at ε₁ = 0 softmax_cross_entropy, and at a one-hot target of t "
+         "poly1_cross_entropy."),
+    family="polyloss",
+    reference="optax.losses.poly_loss_cross_entropy; Leng et al. (2022), eq. 3",
+)
+
 binary_cross_entropy = Spec(
     name="binary_cross_entropy",
     expr=-weight * (b * sp.log(r) + (1 - b) * sp.log(1 - r)),
@@ -186,6 +202,26 @@ soft_margin_loss = Spec(
     torch="soft_margin_loss",
 )
 
+def _multilabel_soft_margin_loss() -> Spec:
+    sigma = blocks.sigmoid(h[k])
+    per_class = -(y[k] * sp.log(sigma) + (1 - y[k]) * sp.log(1 - sigma))
+    return Spec(
+        name="multilabel_soft_margin_loss",
+        expr=class_sum(w[k] * per_class) / C,
+        inputs=(CLASS_LOGITS, CLASS_LABELS),
+        params=(CLASS_WEIGHTS,),
+        doc=("Multi-label one-versus-all logistic loss, as torch.nn.functional.multilabel_soft_margin_loss: the "
+             "sigmoid binary cross-entropy of every class's logit against its own target, weighted by w_k and "
+             "averaged over the C classes; 'mean' then averages over the samples. Each class is its own two-class "
+             "problem, so, unlike softmax cross-entropy, several classes (or none) may apply."),
+        family="multilabel",
+        reference="torch.nn.functional.multilabel_soft_margin_loss",
+        torch="multilabel_soft_margin_loss",
+    )
+
+
+multilabel_soft_margin_loss = _multilabel_soft_margin_loss()
+
 squared_error_sigmoid = Spec(
     name="squared_error_sigmoid",
     expr=(blocks.sigmoid(x) - b) ** 2,
@@ -221,10 +257,12 @@ SPECS = (
     nll_loss,
     focal_loss,
     poly1_cross_entropy,
+    poly1_cross_entropy_with_probability_labels,
     binary_cross_entropy,
     sigmoid_binary_cross_entropy,
     sigmoid_focal_loss,
     soft_margin_loss,
+    multilabel_soft_margin_loss,
     squared_error_sigmoid,
     squared_error_softmax,
     multiclass_hinge,

@@ -15,17 +15,22 @@ from symce.codegen import rewrites
 from symce.spec import blocks
 from symce.identities.core import Status
 from symce.spec.core import class_sum
-from symce.spec.symbols import C, gamma, j, k, m, t, x, z
+from symce.spec.symbols import C, gamma, j, k, m, t, x, y, z
 
 a = sp.Symbol("a", real=True)
 #: each rewrite's identity as the maths states it, written here by hand: (lhs, rhs) per claim
 _COMPLEMENT = 1 - sp.exp(z[t]) / class_sum(sp.exp(z[k]))
+_SHIFTED = class_sum(sp.exp(z[k] - m))
 STATED = {
     "powers_combined": [(_COMPLEMENT ** gamma / _COMPLEMENT, _COMPLEMENT ** (gamma - 1))],
     "log_softmax_difference": [(sp.log(sp.exp(z[j]) / class_sum(sp.exp(z[k]))), z[j] - sp.log(class_sum(sp.exp(z[k]))))],
     "logsumexp_shift": [(sp.log(class_sum(sp.exp(z[k]))), m + sp.log(class_sum(sp.exp(z[k] - m))))],
     "softmax_target_complement": [(sp.exp(z[t] - m) / class_sum(sp.exp(z[k] - m)) - 1,
                                    (sp.exp(z[t] - m) - class_sum(sp.exp(z[k] - m))) / class_sum(sp.exp(z[k] - m)))],
+    "softmax_targets_complement": [
+        ((1 - sp.exp(z[t] - m) / _SHIFTED) * y[t] + (1 - sp.exp(z[j] - m) / _SHIFTED) * y[j] + y[t] * sp.log(_SHIFTED),
+         y[t] * sp.log(_SHIFTED) + (y[t] * _SHIFTED + y[j] * _SHIFTED - y[t] * sp.exp(z[t] - m)
+                                    - y[j] * sp.exp(z[j] - m)) / _SHIFTED)],
     "log1p_definition": [(sp.log(1 + a), log1p(a))],
     "log_sigmoid_softplus": [(sp.log(1 / (1 + sp.exp(-x))), -sp.log(1 + sp.exp(-x))),
                              (sp.log(1 - 1 / (1 + sp.exp(-x))), -sp.log(1 + sp.exp(x)))],
