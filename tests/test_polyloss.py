@@ -266,7 +266,7 @@ class TestProbabilityTargets:
         np.testing.assert_allclose(value, expected_value, rtol=1e-14, atol=1e-16)
         np.testing.assert_allclose(grad, expected_grad, rtol=1e-13, atol=1e-16)
 
-    @settings(max_examples=25, deadline=None)
+    @settings(max_examples=15, deadline=None)
     @given(data=st.data(), scale=st.sampled_from([1.0, 30.0, 1e3]), classes=st.integers(2, 5),
            epsilon=st.sampled_from([-0.5, 1.0, 2.0]))
     def test_random_rows_against_mpmath(self, data, scale, classes, epsilon):
@@ -278,9 +278,10 @@ class TestProbabilityTargets:
         values, params = {"logits": list(logits), "labels": list(targets)}, {"epsilon": epsilon}
         value, grad = sf.poly1_cross_entropy_value_and_grad(logits[None], targets[None], epsilon, reduction="none")
         dps = 60 + int(scale / 2.3)
-        assert value[0] == pytest.approx(float(spec.evaluate(values, params, dps=dps)[0]), rel=1e-12, abs=1e-300)
+        resolution = max(10.0 ** (5 - dps), 1e-300)  # the reference's own residual: 1e-62 where the gradient is 0
+        assert value[0] == pytest.approx(float(spec.evaluate(values, params, dps=dps)[0]), rel=1e-12, abs=resolution)
         expected_grad = [float(g) for g in spec.evaluate(values, params, dps=dps, expr=spec.gradient())]
-        np.testing.assert_allclose(grad[0], expected_grad, rtol=1e-11, atol=1e-300)
+        np.testing.assert_allclose(grad[0], expected_grad, rtol=1e-11, atol=resolution)
 
     def test_a_confident_row_keeps_its_digits(self):
         """At [40, 0, 0] and the target (1, 0, 0): CE + ε(1 − p_0), both ≈ 2e^-40; the formula in torch ops is 0."""
