@@ -4,10 +4,9 @@ r"""symce's fused kernels as differentiable torch losses, on CPU tensors, withou
 ``multilabel_soft_margin_loss`` and ``linear_cross_entropy`` take the arguments of their
 ``torch.nn.functional`` namesakes, ``sigmoid_focal_loss`` those of ``torchvision.ops.sigmoid_focal_loss``,
 ``focal_loss``, ``poly1_cross_entropy`` and ``sigmoid_mse_loss`` those of ``symce.functional``'s, and all
-return tensors that autograd
-differentiates. Each runs a **torch custom operator** (``torch.library.custom_op``, namespace
-``symce``) whose forward makes **one** call to the generated fused forward+backward kernel
-(``symce.functional.*_value_and_grad``); the gradient it returns is saved, and the backward
+return tensors that autograd differentiates. Each runs a **torch custom operator**
+(``torch.library.custom_op``, namespace ``symce``) whose forward makes **one** call to the generated fused
+forward+backward kernel (``symce.functional.*_value_and_grad``); the gradient it returns is saved, and the backward
 registered with ``register_autograd`` only applies the chain rule,
 
 .. math::

@@ -8,20 +8,17 @@ import torch
 from symce import layout
 from symce.bench import accuracy
 from symce.codegen import planner
+from symce.functional._kernels import read_only
 from symce.spec.symbols import j
 
 TOLERANCE = {np.float64: 1e-13, np.float32: 1e-5}
 
 
 def _frozen(*arrays: np.ndarray):
-    """The arrays as read-only views, as symce.functional hands every input to a kernel: numba
+    """The arrays read-only, as symce.functional hands every input to a kernel (``read_only``): numba
     compiles one specialisation per writeable flag, so writeable inputs would compile each kernel
     these tests call a second time, for the tests alone. One array is returned bare."""
-    views = []
-    for array in arrays:
-        view = np.asarray(array).view()
-        view.flags.writeable = False
-        views.append(view)
+    views = [read_only(np.asarray(array)) for array in arrays]
     return views[0] if len(views) == 1 else views
 
 
@@ -323,17 +320,19 @@ def _arguments(kernel, dtype, rng, label_smoothing, classes, rows=7):
     return [_frozen(argument) if isinstance(argument, np.ndarray) else argument for argument in arguments]
 
 
+def _with_dtypes(kernels):
+    """((family, function, Kernel), dtypes) for each of ``kernels``: float64 for every one, float32 too for the
+    first of each family. A kernel's float32 loops are the same renderer's as its float64 ones, and each case
+    is a compilation of 5-8 s, so float32 is checked once per family of emitted code, not once per kernel."""
+    seen = set()
+    for family, function, kernel in kernels:
+        yield (family, function, kernel), (np.float64,) if family in seen else (np.float64, np.float32)
+        seen.add(family)
+
+
 def _twin_cases():
-    """(family, function, Kernel, dtype): every kernel with a buffer in float64, and the first of each family
-    in float32 too. The twins are one renderer's output, the same loops in either dtype; each case is a
-    compilation of 5-8 s, so float32 is checked once per family of emitted code, not once per kernel."""
-    cases, seen = [], set()
-    for family, function, kernel in _kernels_with_buffers():
-        cases.append((family, function, kernel, np.float64))
-        if family not in seen:
-            seen.add(family)
-            cases.append((family, function, kernel, np.float32))
-    return cases
+    """(family, function, Kernel, dtype): every kernel with a buffer, in the dtypes of ``_with_dtypes``."""
+    return [(*entry, dtype) for entry, dtypes in _with_dtypes(_kernels_with_buffers()) for dtype in dtypes]
 
 
 @pytest.mark.parametrize("family,function,kernel,dtype", _twin_cases(),
@@ -523,15 +522,12 @@ def _buffer(kind: str, shape: tuple[int, int], dtype) -> np.ndarray:
 
 def _streamed_cases():
     """(kind of buffer, family, function, Kernel, dtype): every streamed kernel into NumPy's buffers and
-    ones starting an element past a line, in float64, and the first kernel of each family in float32 too
-    (write_row's float32 path is the same for each; a kernel's float32 loop, one renderer's, is another
-    compilation); a buffer off its elements' alignment, or strided, is another compile of the kernel, so
-    only softmax (the smallest) gets those."""
-    cases, seen = [], set()
-    for family, function, kernel in _streamed_kernels():
+    ones starting an element past a line, in the dtypes of ``_with_dtypes`` (write_row's float32 path is
+    the same for each); a buffer off its elements' alignment, or strided, is another compile of the
+    kernel, so only softmax (the smallest) gets those."""
+    cases = []
+    for (family, function, kernel), dtypes in _with_dtypes(_streamed_kernels()):
         kinds = ["aligned", "one element off"] + ["one byte off", "strided"] * (family == "softmax")
-        dtypes = (np.float64,) if family in seen else (np.float64, np.float32)
-        seen.add(family)
         cases += [(kind, family, function, kernel, dtype) for kind in kinds for dtype in dtypes]
     return cases
 

@@ -67,14 +67,10 @@ def relative_error(got: np.ndarray, true: Sequence, dtype) -> float:
 def _symce(kernel: Callable, *args: object) -> Callable[[], tuple]:
     """The call of ``kernel(*args)`` with its arrays read-only, as symce.functional passes them (numba
     compiles one specialisation per writeable flag: writeable arrays would compile each kernel again)."""
+    from symce.functional._kernels import read_only
+
     def call() -> tuple:
-        frozen = []
-        for arg in args:
-            if isinstance(arg, np.ndarray):
-                arg = arg.view()
-                arg.flags.writeable = False
-            frozen.append(arg)
-        result = kernel(*frozen)
+        result = kernel(*map(read_only, args))
         return result if isinstance(result, tuple) else (result,)
 
     return call

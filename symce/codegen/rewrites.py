@@ -180,6 +180,7 @@ softmax_target_complement = Rewrite(
          "−Σ_{k≠a} e_k / Σ_k e_k instead of a difference that rounds to 0"),
 )
 
+
 def _rational_terms_combined(expr: sp.Expr) -> sp.Expr:
     """In every sum, innermost first, the terms without a log over their common denominator, numerator
     expanded, where that denominator is more than a number or the class count (a softmax's Σ_k e_k);

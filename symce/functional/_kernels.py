@@ -71,7 +71,7 @@ def _is_same_array(a: np.ndarray, b: object) -> bool:
             and a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype)
 
 
-def _read_only(operand: object) -> object:
+def read_only(operand: object) -> object:
     """``operand`` as a read-only view where it is an array: numba compiles one specialisation per
     writeable flag, so a caller's read-only array (np.broadcast_to's, a frozen buffer's) would
     otherwise cost a second compilation of every kernel it reaches; the kernels never write an input."""
@@ -91,10 +91,10 @@ def bind(reference: KernelReference[Result], *args: object,
     buffer as ``out=``: the first argument itself runs the ``in_place`` twin (the gradient written
     over the input); a buffer sharing memory with any other argument is refused, since the kernel
     would read what it has already overwritten. Every input reaches the kernel read-only (see
-    ``_read_only``) but the one the in-place twin writes over.
+    ``read_only``) but the one the in-place twin writes over.
     """
     def call(*rest: object, out: np.ndarray | None = None) -> Result:
-        inputs = tuple(map(_read_only, (*args, *rest)))
+        inputs = tuple(map(read_only, (*args, *rest)))
         if out is None:
             return run(reference, *inputs)
         if in_place is not None and _is_same_array(out, args[0]):

@@ -46,6 +46,13 @@ def _bound(loss: LossKernels, *args: object, summed: bool = True) -> _Bound:
                                          in_place=lambda: loss.forward_backward_sum_in_place) if summed else None}
 
 
+def _row_loss(bound: _Bound, layout: Rows, input: FloatArray, out_dtype: FloatDType, mean: Divisor) -> RowLoss:
+    """A loss over ``layout``'s rows of ``input``, its kernels ``bound``: 'mean' divides by ``mean``."""
+    return RowLoss(**bound, loss_shape=layout.batch_shape, divisors={"mean": mean, "sum": 1},
+                   to_input=layout.from_rows, rows_view=layout.rows_view, input_shape=input.shape,
+                   dtype=input.dtype, out_dtype=out_dtype)
+
+
 def _integer_label_rows(loss: LossKernels, name: str, input: ArrayLike, target: ArrayLike, weight: ArrayLike | None,
                         ignore_index: int, *options: float, weighted: bool = True) -> RowLoss:
     """Class-index targets: one row per sample, ignored rows kept out of the 'mean' denominator.
@@ -61,13 +68,8 @@ def _integer_label_rows(loss: LossKernels, name: str, input: ArrayLike, target: 
     labels = _validate.class_targets(_validate.plain_array(target, "target"), input, ignore).reshape(-1)
     layout = class_rows(input.shape)
     rows = layout.to_rows(input)
-    counted = mean_denominator(labels, ignore, weight, input.dtype)
-    return RowLoss(
-        **_bound(loss, rows, labels, *((weight,) if weighted else ()), *options, ignore),
-        loss_shape=layout.batch_shape,
-        divisors={"mean": counted, "sum": 1},
-        to_input=layout.from_rows, rows_view=layout.rows_view, input_shape=input.shape,
-        dtype=input.dtype, out_dtype=out_dtype)
+    return _row_loss(_bound(loss, rows, labels, *((weight,) if weighted else ()), *options, ignore), layout, input,
+                     out_dtype, mean_denominator(labels, ignore, weight, input.dtype))
 
 
 def _probability_label_rows(loss: LossKernels, name: str, input: ArrayLike, target: ArrayLike,
@@ -85,23 +87,24 @@ def _probability_label_rows(loss: LossKernels, name: str, input: ArrayLike, targ
     layout = class_rows(input.shape)
     rows = layout.to_rows(input)
     labels = layout.to_rows(_validate.as_dtype(target, input.dtype, "target"))
-    return RowLoss(
-        **_bound(loss, rows, labels, *((weight,) if weighted else ()), *options),
-        loss_shape=layout.batch_shape,
-        divisors={"mean": layout.count, "sum": 1},
-        to_input=layout.from_rows, rows_view=layout.rows_view, input_shape=input.shape,
-        dtype=input.dtype, out_dtype=out_dtype)
+    return _row_loss(_bound(loss, rows, labels, *((weight,) if weighted else ()), *options), layout, input,
+                     out_dtype, layout.count)
+
+
+def _by_target(integer_labels: LossKernels, probability_labels: LossKernels, name: str, input: ArrayLike,
+               target: ArrayLike, weight: ArrayLike | None, ignore_index: int, option: float) -> RowLoss:
+    """torch's rule for a loss of either target: a float target of the input's shape holds class
+    probabilities (``probability_labels``' kernels), any other class indices (``integer_labels``')."""
+    input, target = _validate.plain_array(input, "input"), _validate.plain_array(target, "target")
+    if _validate.is_probability_target(input, target):
+        return _probability_label_rows(probability_labels, name, input, target, weight, ignore_index, option)
+    return _integer_label_rows(integer_labels, name, input, target, weight, ignore_index, option)
 
 
 def _cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None, ignore_index: int,
                    label_smoothing: float) -> RowLoss:
-    smoothing = _validate.label_smoothing(label_smoothing)
-    input, target = _validate.plain_array(input, "input"), _validate.plain_array(target, "target")
-    if _validate.is_probability_target(input, target):
-        return _probability_label_rows(kernels.softmax_cross_entropy, "cross_entropy", input, target, weight,
-                                       ignore_index, smoothing)
-    return _integer_label_rows(kernels.softmax_cross_entropy_with_integer_labels, "cross_entropy",
-                               input, target, weight, ignore_index, smoothing)
+    return _by_target(kernels.softmax_cross_entropy_with_integer_labels, kernels.softmax_cross_entropy,
+                      "cross_entropy", input, target, weight, ignore_index, _validate.label_smoothing(label_smoothing))
 
 
 def _focal_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None, ignore_index: int,
@@ -112,13 +115,9 @@ def _focal_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None, i
 
 def _poly1_cross_entropy(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None, ignore_index: int,
                          epsilon: float) -> RowLoss:
-    epsilon = _validate.finite_parameter(epsilon, "epsilon")
-    input, target = _validate.plain_array(input, "input"), _validate.plain_array(target, "target")
-    if _validate.is_probability_target(input, target):
-        return _probability_label_rows(kernels.poly1_cross_entropy_with_probability_labels, "poly1_cross_entropy",
-                                       input, target, weight, ignore_index, epsilon)
-    return _integer_label_rows(kernels.poly1_cross_entropy, "poly1_cross_entropy", input, target, weight,
-                               ignore_index, epsilon)
+    return _by_target(kernels.poly1_cross_entropy, kernels.poly1_cross_entropy_with_probability_labels,
+                      "poly1_cross_entropy", input, target, weight, ignore_index,
+                      _validate.finite_parameter(epsilon, "epsilon"))
 
 
 def _nll_loss(input: ArrayLike, target: ArrayLike, weight: ArrayLike | None, ignore_index: int) -> RowLoss:
@@ -205,12 +204,8 @@ def _multilabel_soft_margin_loss(input: ArrayLike, target: ArrayLike, weight: Ar
     _validate.same_shape(target, input)
     weight = _validate.class_weight(weight, input.shape[-1], input.dtype)
     layout = Rows(input.shape, (input.ndim - 1,))
-    return RowLoss(
-        **_bound(kernels.multilabel_soft_margin_loss, layout.to_rows(input), layout.to_rows(target), weight),
-        loss_shape=layout.batch_shape,
-        divisors={"mean": layout.count, "sum": 1},
-        to_input=layout.from_rows, rows_view=layout.rows_view, input_shape=input.shape,
-        dtype=input.dtype, out_dtype=out_dtype)
+    bound = _bound(kernels.multilabel_soft_margin_loss, layout.to_rows(input), layout.to_rows(target), weight)
+    return _row_loss(bound, layout, input, out_dtype, layout.count)
 
 
 def _sigmoid_mse_loss(input: ArrayLike, target: ArrayLike) -> RowLoss:
@@ -310,7 +305,7 @@ def poly1_cross_entropy(input: ArrayLike, target: ArrayLike, epsilon: float = 1.
     Σ keep·w[t]); ``epsilon=0`` is cross_entropy. ``epsilon``: the coefficient ε of (1 - p), any finite
     real (optax's default is 2.0; Leng et al. recommend tuning it, ε = 1 a common start). A confident
     right prediction keeps its digits with either target: at [40, 0, 0] and the target 0 (or (1, 0, 0))
-    the loss is (1 + ε)·2e^-40 to the last digit.
+    the loss is ≈ (1 + ε)·2e^-40, not 0.
     """
     return _poly1_cross_entropy(input, target, weight, ignore_index, epsilon).value(reduction)
 

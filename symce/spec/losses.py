@@ -202,6 +202,7 @@ soft_margin_loss = Spec(
     torch="soft_margin_loss",
 )
 
+
 def _multilabel_soft_margin_loss() -> Spec:
     sigma = blocks.sigmoid(h[k])
     per_class = -(y[k] * sp.log(sigma) + (1 - y[k]) * sp.log(1 - sigma))
